@@ -1,0 +1,61 @@
+# TOEFL 2026 exam backend. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROTO_FILES := $(shell find protos -name '*.proto')
+GEN := gen
+GEN_STAMP := $(GEN)/.stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help venv protos item-bank run test lint typecheck unit bench clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	# The repo root and gen/ go on the venv's path, so `python -m item_service` and the generated
+	# `toefl.*` packages import without PYTHONPATH tricks or import rewriting.
+	site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
+		printf '%s\n%s\n' "$(CURDIR)" "$(CURDIR)/$(GEN)" > "$$site/toefl_repo.pth"
+	touch $(STAMP)
+
+venv: $(STAMP) ## Create the virtual environment and install the locked dependencies
+
+$(GEN_STAMP): $(STAMP) $(PROTO_FILES)
+	rm -rf $(GEN) && mkdir -p $(GEN)
+	# googleapis-common-protos ships google/api/*.proto inside site-packages; the mypy plugins live in the venv.
+	site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m grpc_tools.protoc -I protos -I "$$site" \
+		--python_out=$(GEN) --grpc_python_out=$(GEN) --mypy_out=$(GEN) --mypy_grpc_out=$(GEN) \
+		$(PROTO_FILES)
+	touch $(GEN_STAMP)
+
+protos: $(GEN_STAMP) ## Generate Python code from protos/ into gen/ (never edit gen/ by hand)
+
+item-bank: protos ## Build the demo item bank (item_service/item_bank.db) if it is missing
+	@if [ -f item_service/item_bank.db ]; then echo "item_service/item_bank.db exists; keeping it"; \
+	else $(PY) -m item_service build-demo-bank --seed 2026; fi
+
+run: item-bank ## Set everything up and start the services (Ctrl-C stops them)
+	$(PY) -m toefl_core.devrun
+
+lint: protos ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+unit: protos ## pytest only
+	$(VENV)/bin/pytest
+
+test: lint unit ## Lint, type-check and run the whole test suite
+
+bench: protos ## Benchmarks, printed as ratios against references measured in the same run
+	$(PY) -m bench
+
+clean: ## Remove the venv, generated code and caches (never the databases)
+	rm -rf $(VENV) $(GEN) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Tests of the TOEFL backend; they start real servers on port 0 with databases in temporary folders."""

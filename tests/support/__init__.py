@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: real service processes, tokens, channels."""

@@ -1,0 +1,126 @@
+"""Start a real service as a child process on port 0 and wait until it reports SERVING."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class ServiceStartError(RuntimeError):
+    pass
+
+
+@dataclass
+class ServiceProcess:
+    """A service running as a child process; `address` is the port it actually bound."""
+
+    module: str
+    args: list[str]
+    env: dict[str, str]
+    workdir: Path
+    log_path: Path
+    port_file: Path
+    proc: subprocess.Popen[bytes] | None = None
+    port: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> ServiceProcess:
+        self.port_file.unlink(missing_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module, *self.args, "--port-file", str(self.port_file)],
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while not self.port_file.exists():
+            if self.proc.poll() is not None:
+                raise ServiceStartError(f"{self.module} exited with {self.proc.returncode}:\n{self.log_text()}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise ServiceStartError(f"{self.module} did not bind within {timeout}s:\n{self.log_text()}")
+            time.sleep(0.02)
+        self.port = int(self.port_file.read_text())
+        wait_serving(self.address, timeout=max(1.0, deadline - time.monotonic()))
+        return self
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def terminate(self, timeout: float = 15.0) -> int:
+        """SIGTERM and wait: the graceful path."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: the crash path."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self) -> ServiceProcess:
+        """Start again with the same database on a fresh port."""
+        self.kill()
+        return self.start()
+
+
+def wait_serving(address: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError as exc:
+                last = exc
+            time.sleep(0.05)
+    raise ServiceStartError(f"{address} not SERVING within {timeout}s: {last}")
+
+
+def service_process(
+    module: str,
+    *,
+    workdir: Path,
+    env: Mapping[str, str],
+    args: Sequence[str] = ("serve",),
+) -> ServiceProcess:
+    """Prepare (not start) `python -m module serve` on 127.0.0.1:0 with a clean environment plus `env`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    base = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and not k.endswith("_ADDR")}
+    base.update({"TOEFL_ENV": "development", "PYTHONUNBUFFERED": "1"})
+    base.update(env)
+    return ServiceProcess(
+        module=module,
+        args=list(args),
+        env=base,
+        workdir=workdir,
+        log_path=workdir / f"{module}.log",
+        port_file=workdir / f"{module}.port",
+    )
