@@ -1,0 +1,68 @@
+"""Token minting and verification: expiry, foreign keys, `alg: none` and malformed metadata are refused."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+
+from toefl_core.auth import Role, authenticate, bearer_from_metadata, mint_token, require_role, verify_token
+from toefl_core.errors import PermissionDenied, Unauthenticated
+
+KEY = "k" * 40
+
+
+def test_round_trip_keeps_subject_and_role() -> None:
+    principal = verify_token(KEY, mint_token(KEY, subject="u-1", role=Role.TEACHER))
+    assert (principal.subject, principal.role) == ("u-1", Role.TEACHER)
+
+
+def test_expired_token_is_refused() -> None:
+    token = mint_token(KEY, subject="u-1", role=Role.STUDENT, ttl_seconds=60, now=time.time() - 3600)
+    with pytest.raises(Unauthenticated, match="expired"):
+        verify_token(KEY, token)
+
+
+def test_token_signed_with_another_key_is_refused() -> None:
+    token = mint_token("x" * 40, subject="u-1", role=Role.ADMIN)
+    with pytest.raises(Unauthenticated, match="invalid token"):
+        verify_token(KEY, token)
+
+
+def _b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def test_alg_none_is_refused() -> None:
+    now = int(time.time())
+    claims = {"sub": "u-1", "role": "admin", "iss": "toefl-backend", "iat": now, "exp": now + 600}
+    unsigned = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
+    with pytest.raises(Unauthenticated):
+        verify_token(KEY, unsigned)
+
+
+def test_unknown_role_is_refused() -> None:
+    import jwt
+
+    now = int(time.time())
+    claims = {"sub": "u-1", "role": "superuser", "iss": "toefl-backend", "iat": now, "exp": now + 600}
+    with pytest.raises(Unauthenticated, match="unknown role"):
+        verify_token(KEY, jwt.encode(claims, KEY, algorithm="HS256"))
+
+
+def test_metadata_parsing() -> None:
+    assert bearer_from_metadata([("x-other", "1")]) is None
+    assert bearer_from_metadata([("Authorization", "Bearer abc")]) == "abc"
+    with pytest.raises(Unauthenticated, match="Bearer"):
+        bearer_from_metadata([("authorization", "Basic abc")])
+    with pytest.raises(Unauthenticated, match="missing"):
+        authenticate(KEY, [])
+
+
+def test_require_role_names_the_allowed_roles() -> None:
+    principal = verify_token(KEY, mint_token(KEY, subject="s", role=Role.STUDENT))
+    with pytest.raises(PermissionDenied, match="author, admin"):
+        require_role(principal, [Role.AUTHOR, Role.ADMIN], "updating an item")
+    require_role(principal, [Role.STUDENT], "reading")
