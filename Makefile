@@ -44,10 +44,11 @@ item-bank: protos ## Build the demo item bank (item_service/item_bank.db) if it 
 run: item-bank ## Set everything up and start the services (Ctrl-C stops them)
 	$(PY) -m toefl_core.devrun
 
-lint: protos ## ruff and mypy
+lint: protos ## ruff, mypy and the import contracts (lint-imports)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 unit: protos ## pytest only
 	$(VENV)/bin/pytest
