@@ -9,17 +9,17 @@ GEN := gen
 GEN_STAMP := $(GEN)/.stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos item-bank run test lint typecheck unit bench clean
+.PHONY: help venv protos item-bank run test lint unit bench deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.lock
+$(STAMP): requirements.lock requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.lock
-	# The repo root and gen/ go on the venv's path, so `python -m item_service` and the generated
-	# `toefl.*` packages import without PYTHONPATH tricks or import rewriting.
+	$(PY) -m pip install --quiet -r requirements.lock -r requirements-dev.lock
+	@# The repo root and gen/ go on the venv's path, so `python -m item_service` and the generated
+	@# `toefl.*` packages import without PYTHONPATH tricks or import rewriting.
 	site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
 		printf '%s\n%s\n' "$(CURDIR)" "$(CURDIR)/$(GEN)" > "$$site/toefl_repo.pth"
 	touch $(STAMP)
@@ -28,7 +28,7 @@ venv: $(STAMP) ## Create the virtual environment and install the locked dependen
 
 $(GEN_STAMP): $(STAMP) $(PROTO_FILES)
 	rm -rf $(GEN) && mkdir -p $(GEN)
-	# googleapis-common-protos ships google/api/*.proto inside site-packages; the mypy plugins live in the venv.
+	@# googleapis-common-protos ships google/api/*.proto inside site-packages; the mypy plugins live in the venv.
 	site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m grpc_tools.protoc -I protos -I "$$site" \
 		--python_out=$(GEN) --grpc_python_out=$(GEN) --mypy_out=$(GEN) --mypy_grpc_out=$(GEN) \
@@ -57,6 +57,17 @@ test: lint unit ## Lint, type-check and run the whole test suite
 
 bench: protos ## Benchmarks, printed as ratios against references measured in the same run
 	$(PY) -m bench
+
+COMPOSE ?= docker compose
+
+# The bank is checked (integrity, owner mark, migrations at head) and backed up before anything ships; then
+# only item_service is rebuilt and recreated: --no-deps leaves session_service, the gateway and the
+# toefl_db_data volume alone.
+deploy: protos ## Check and back up the bank, then rebuild and recreate the item_service container only
+	$(PY) -m item_service check
+	$(PY) -m item_service backup
+	$(COMPOSE) build item_service
+	$(COMPOSE) up -d --no-deps --force-recreate item_service
 
 clean: ## Remove the venv, generated code and caches (never the databases)
 	rm -rf $(VENV) $(GEN) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,64 @@
+# One Dockerfile, one target per service (docker-compose.yml picks the target); build context: the repo root.
+
+# --- shared build stage: the locked run-time dependencies and the generated protobuf code -------------------
+FROM python:3.11.7-slim-bookworm AS build
+WORKDIR /app
+RUN python -m venv /venv
+COPY requirements.lock .
+RUN /venv/bin/pip install --no-cache-dir -r requirements.lock
+COPY protos/ protos/
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN mkdir gen \
+    && site="$(/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+    && find protos -name '*.proto' -print0 \
+       | xargs -0 /venv/bin/python -m grpc_tools.protoc -I protos -I "$site" --python_out=gen --grpc_python_out=gen
+
+# --- shared run-time base: non-root user, the venv, the generated code and the shared library ---------------
+FROM python:3.11.7-slim-bookworm AS runtime
+RUN useradd --system --uid 10001 --home-dir /app toefl
+WORKDIR /app
+COPY --from=build /venv /venv
+COPY --from=build /app/gen /app/gen
+COPY toefl_core/ toefl_core/
+ENV PYTHONPATH=/app:/app/gen \
+    PYTHONUNBUFFERED=1 \
+    TOEFL_ENV=production
+
+# --- item_service: the bank baked in at /app/item_bank.db, read-only; a new bank means a new image -----------
+FROM runtime AS item_service
+COPY item_service/ item_service/
+COPY item_service/item_bank.db /app/item_bank.db
+ENV DATABASE_URL=sqlite:////app/item_bank.db \
+    ITEM_BANK_READ_ONLY=true \
+    ITEM_SERVICE_ADDR=0.0.0.0:50051
+USER toefl
+EXPOSE 50051
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["/venv/bin/python", "-m", "toefl_core.healthprobe", "--grpc", "127.0.0.1:50051"]
+CMD ["/venv/bin/python", "-m", "item_service", "serve"]
+
+# --- session_service: student data on the volume at /app/data, never in the image; migrates at start --------
+FROM runtime AS session_service
+COPY session_service/ session_service/
+RUN mkdir -p /app/data && chown toefl /app/data
+ENV USER_DATABASE_URL=sqlite:////app/data/user_data.db \
+    SESSION_SERVICE_ADDR=0.0.0.0:50052 \
+    ITEM_SERVICE_ADDR=item_service:50051
+USER toefl
+VOLUME ["/app/data"]
+EXPOSE 50052
+HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 \
+    CMD ["/venv/bin/python", "-m", "toefl_core.healthprobe", "--grpc", "127.0.0.1:50052"]
+CMD ["/venv/bin/python", "-m", "session_service", "serve"]
+
+# --- gateway: JSON/HTTP front, holds no data ----------------------------------------------------------------
+FROM runtime AS gateway
+COPY gateway/ gateway/
+ENV GATEWAY_ADDR=0.0.0.0:8080 \
+    ITEM_SERVICE_ADDR=item_service:50051 \
+    SESSION_SERVICE_ADDR=session_service:50052
+USER toefl
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["/venv/bin/python", "-m", "toefl_core.healthprobe", "--http", "http://127.0.0.1:8080/healthz"]
+CMD ["/venv/bin/python", "-m", "gateway"]
