@@ -31,7 +31,7 @@ COPY item_service/item_bank.db /app/item_bank.db
 ENV DATABASE_URL=sqlite:////app/item_bank.db \
     ITEM_BANK_READ_ONLY=true \
     ITEM_SERVICE_ADDR=0.0.0.0:50051
-USER toefl
+USER 10001
 EXPOSE 50051
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
     CMD ["/venv/bin/python", "-m", "toefl_core.healthprobe", "--grpc", "127.0.0.1:50051"]
@@ -44,7 +44,7 @@ RUN mkdir -p /app/data && chown toefl /app/data
 ENV USER_DATABASE_URL=sqlite:////app/data/user_data.db \
     SESSION_SERVICE_ADDR=0.0.0.0:50052 \
     ITEM_SERVICE_ADDR=item_service:50051
-USER toefl
+USER 10001
 VOLUME ["/app/data"]
 EXPOSE 50052
 HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 \
@@ -57,7 +57,7 @@ COPY gateway/ gateway/
 ENV GATEWAY_ADDR=0.0.0.0:8080 \
     ITEM_SERVICE_ADDR=item_service:50051 \
     SESSION_SERVICE_ADDR=session_service:50052
-USER toefl
+USER 10001
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
     CMD ["/venv/bin/python", "-m", "toefl_core.healthprobe", "--http", "http://127.0.0.1:8080/healthz"]
