@@ -73,10 +73,18 @@ def test_info_3pl_of_a_2pl_item_peaks_at_b_with_a_squared_over_four() -> None:
     assert float(info_3pl(0.8, 1.6, 0.8, 0.0)) == pytest.approx(1.6**2 / 4, rel=1e-12)
 
 
-def test_info_3pl_is_finite_and_tiny_far_from_the_item() -> None:
-    got = info_3pl([-60.0, 60.0], 2.5, 0.0, 0.2)
-    assert np.all(np.isfinite(got))
-    assert got.max() < 1e-50
+def test_info_3pl_keeps_its_digits_in_the_upper_tail() -> None:
+    a, b, c = 2.5, 0.0, 0.2
+    thetas = [15.0, 20.0, 40.0]
+    # Q written as (1 - c) / (1 + exp(z)) rather than 1 - P, which rounds to 0 out here.
+    expected = []
+    for theta in thetas:
+        z = a * (theta - b)
+        p = p3pl(theta, a, b, c)
+        q = (1 - c) / (1 + math.exp(z))
+        expected.append(a**2 * (q / p) * ((p - c) / (1 - c)) ** 2)
+    assert info_3pl(thetas, a, b, c) == pytest.approx(expected, rel=1e-9)
+    assert np.all(np.isfinite(info_3pl([-1000.0, 1000.0], a, b, c)))
 
 
 @pytest.mark.parametrize(("a", "steps"), GPCM_ITEMS)
@@ -280,6 +288,14 @@ def test_randomesque_breaks_ties_by_lower_index() -> None:
     rng = np.random.default_rng(1)
     picks = {select_randomesque(np.array([0.5, 1.0, 1.0, 1.0, 1.0]), 2, rng) for _ in range(200)}
     assert picks == {1, 2}
+
+
+def test_randomesque_breaks_ties_by_lower_index_in_a_long_array() -> None:
+    # Beyond a handful of entries NumPy's default sort is not stable; the selection must still be.
+    information = np.random.default_rng(5).choice([0.1, 0.2, 0.3], 500)
+    best = [i for i, value in enumerate(information.tolist()) if value == 0.3][:5]
+    rng = np.random.default_rng(6)
+    assert {select_randomesque(information, 5, rng) for _ in range(300)} == set(best)
 
 
 @pytest.mark.parametrize(("k", "allowed"), [(0, {2}), (-3, {2}), (1, {2}), (10, {0, 1, 2})])
