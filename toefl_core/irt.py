@@ -152,6 +152,7 @@ def eap(
     """
     if not (math.isfinite(prior_sd) and prior_sd > 0 and math.isfinite(prior_mean)):
         raise ValueError(f"the prior needs a finite mean and a positive SD, got N({prior_mean}, {prior_sd}^2)")
+    grid = np.asarray(grid, dtype=np.float64)
     if grid.ndim != 1 or grid.shape[0] < 2:
         raise ValueError(f"the quadrature grid must be 1-D with at least two points, got shape {grid.shape}")
     log_post = -0.5 * ((grid - prior_mean) / prior_sd) ** 2

@@ -237,6 +237,7 @@ def test_eap_uses_the_grid_it_is_given() -> None:
         ({"a": [1.0], "b": [float("nan")], "c": [0.2], "u": [1]}, "finite"),
         ({"prior_sd": 0.0}, "prior"),
         ({"grid": np.array([0.0])}, "grid"),
+        ({"grid": np.zeros((3, 3))}, "grid"),
     ],
 )
 def test_eap_rejects_bad_input(kwargs, message: str) -> None:
