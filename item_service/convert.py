@@ -1,0 +1,124 @@
+"""Proto-level rules of the item bank: the STUDENT view, validation of incoming items, field diffs."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.message import Message
+from toefl.item.v1 import item_pb2
+
+from item_service.qa import SECTION_BY_TASK_TYPE
+from toefl_core.errors import InvalidArgument
+
+T = item_pb2.TaskType
+S = item_pb2.Section
+
+
+# What the STUDENT view clears, by message type. Everything else a student may see.
+STUDENT_HIDDEN_FIELDS: dict[str, tuple[str, ...]] = {
+    item_pb2.Item.DESCRIPTOR.full_name: ("answer_key", "irt", "rubric", "provenance", "external_id"),
+    item_pb2.Passage.DESCRIPTOR.full_name: ("transcript", "external_id"),
+    # The snapshot holds the whole item; the actor is author data.
+    item_pb2.ItemRevision.DESCRIPTOR.full_name: ("snapshot", "actor"),
+}
+
+# Fields the server owns: never compared, never set through UpdateItem or ImportItems.
+ServerField = Literal["item_id", "revision", "etag", "create_time", "update_time"]
+SERVER_FIELDS: tuple[ServerField, ...] = ("item_id", "revision", "etag", "create_time", "update_time")
+
+
+def to_student_view(message: Message) -> None:
+    """Clear, in place and at every depth, what a student must not see (keys, IRT, rubrics, author data)."""
+    for name in STUDENT_HIDDEN_FIELDS.get(message.DESCRIPTOR.full_name, ()):
+        message.ClearField(name)
+    for field, value in message.ListFields():
+        if field.type != FieldDescriptor.TYPE_MESSAGE:
+            continue
+        if field.is_repeated:
+            for element in value:
+                to_student_view(element)
+        else:
+            to_student_view(value)
+
+
+def changed_paths(old: Message, new: Message, *, prefix: str = "", skip: tuple[str, ...] = ()) -> list[str]:
+    """Field paths (e.g. "content.prompt") whose values differ; singular sub-messages are compared per field."""
+    paths: list[str] = []
+    for field in old.DESCRIPTOR.fields:
+        if field.name in skip:
+            continue
+        path = f"{prefix}{field.name}"
+        before, after = getattr(old, field.name), getattr(new, field.name)
+        singular_message = field.type == FieldDescriptor.TYPE_MESSAGE and not field.is_repeated
+        if singular_message:
+            if old.HasField(field.name) or new.HasField(field.name):
+                paths.extend(changed_paths(before, after, prefix=f"{path}."))
+        elif before != after:
+            paths.append(path)
+    return paths
+
+
+def check_enums(message: Message, *, prefix: str) -> None:
+    """INVALID_ARGUMENT naming the first enum field (at any depth) that holds a value the proto does not define."""
+    for field, value in message.ListFields():
+        path = f"{prefix}.{field.name}"
+        if field.type == FieldDescriptor.TYPE_ENUM:
+            values = value if field.is_repeated else [value]
+            for number in values:
+                check_enum_value(number, enum=field.enum_type, field=path)
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            for element in value if field.is_repeated else [value]:
+                check_enums(element, prefix=path)
+        elif field.type in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
+            numbers = value if field.is_repeated else [value]
+            if not all(math.isfinite(number) for number in numbers):
+                raise InvalidArgument(f"{path} must be a finite number", field=path)
+
+
+def check_enum_value(value: int, *, enum: EnumDescriptor | None, field: str) -> None:
+    """INVALID_ARGUMENT for a request enum (view, section, ...) holding a value the proto does not define."""
+    if enum is not None and value not in enum.values_by_number:
+        raise InvalidArgument(f"{field}: unknown {enum.name} value {value}", field=field)
+
+
+def normalize_item(item: item_pb2.Item, *, prefix: str) -> None:
+    """Check an incoming item's task type, section and enums; fill the section from the task type if unset."""
+    check_enums(item, prefix=prefix)
+    if item.task_type == T.TASK_TYPE_UNSPECIFIED:
+        raise InvalidArgument(f"{prefix}.task_type is required", field=f"{prefix}.task_type")
+    section = SECTION_BY_TASK_TYPE[item.task_type]
+    if item.section == S.SECTION_UNSPECIFIED:
+        item.section = section
+    elif item.section != section:
+        raise InvalidArgument(
+            f"{prefix}.section {S.Name(item.section)} does not match the task type "
+            f"{T.Name(item.task_type)} (section {S.Name(section)})",
+            field=f"{prefix}.section",
+        )
+    if item.position < 0:
+        raise InvalidArgument(f"{prefix}.position must not be negative", field=f"{prefix}.position")
+
+
+def normalize_passage(passage: item_pb2.Passage, *, prefix: str) -> None:
+    check_enums(passage, prefix=prefix)
+    if passage.task_type == T.TASK_TYPE_UNSPECIFIED:
+        raise InvalidArgument(f"{prefix}.task_type is required", field=f"{prefix}.task_type")
+    section = SECTION_BY_TASK_TYPE[passage.task_type]
+    if passage.section == S.SECTION_UNSPECIFIED:
+        passage.section = section
+    elif passage.section != section:
+        raise InvalidArgument(
+            f"{prefix}.section does not match the task type {T.Name(passage.task_type)}", field=f"{prefix}.section"
+        )
+
+
+def descriptor_has_path(descriptor: Descriptor, path: str) -> bool:
+    node: Descriptor | None = descriptor
+    for part in path.split("."):
+        if node is None or part not in node.fields_by_name:
+            return False
+        field = node.fields_by_name[part]
+        node = field.message_type if field.type == FieldDescriptor.TYPE_MESSAGE else None
+    return True

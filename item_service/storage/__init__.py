@@ -1,0 +1,24 @@
+"""The item bank's storage: the only package of item_service that imports SQLAlchemy, Alembic or sqlite3."""
+
+from item_service.storage.backup import backup_database
+from item_service.storage.engine import StorageError, check_bank, create_bank_engine, read_owner, sqlite_path
+from item_service.storage.repository import READ_ONLY_MESSAGE, BankReader, BankWriter, ItemBank, ItemFilter
+from item_service.storage.schema import current_revision, head_revision, schema_drift, upgrade_to_head
+
+__all__ = [
+    "READ_ONLY_MESSAGE",
+    "BankReader",
+    "BankWriter",
+    "ItemBank",
+    "ItemFilter",
+    "StorageError",
+    "backup_database",
+    "check_bank",
+    "create_bank_engine",
+    "current_revision",
+    "head_revision",
+    "read_owner",
+    "schema_drift",
+    "sqlite_path",
+    "upgrade_to_head",
+]
