@@ -1,0 +1,69 @@
+"""`python -m gateway [--port-file F]`: serve the JSON gateway on GATEWAY_ADDR until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.app import create_app
+from gateway.config import GatewaySettings, load_settings
+from gateway.routes import RouteError
+from toefl_core.config import ConfigError
+from toefl_core.server import configure_logging
+
+log = logging.getLogger("gateway")
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+async def serve(settings: GatewaySettings, port_file: Path | None) -> None:
+    runner = web.AppRunner(create_app(settings), shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    port = int(runner.addresses[0][1])
+    if port_file is not None:
+        # Written atomically, so a test waiting for the file never reads half a number.
+        tmp = port_file.with_suffix(".tmp")
+        tmp.write_text(str(port))
+        tmp.replace(port_file)
+    log.info("gateway serving on http://%s:%d", settings.host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("gateway shutting down")
+    await runner.cleanup()
+    log.info("gateway stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__)
+    parser.add_argument("--port-file", type=Path, help="write the bound port here (GATEWAY_ADDR may use port 0)")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return 2
+    try:
+        asyncio.run(serve(settings, args.port_file))
+    except RouteError as exc:
+        log.error("cannot build the routes: %s", exc)
+        return 2
+    except OSError as exc:
+        log.error("cannot serve on %s:%d: %s", settings.host, settings.port, exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,419 @@
+"""The aiohttp application: generic JSON <-> gRPC transcoding over the route table, plus health, docs, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp_cors
+import grpc
+from aiohttp import hdrs, web
+from google.protobuf.message import Message
+from google.rpc import code_pb2, status_pb2
+from multidict import CIMultiDict
+
+from gateway.backends import Backend, toefl_backends
+from gateway.config import GatewaySettings
+from gateway.errors import (
+    JSON_CONTENT_TYPE,
+    GatewayError,
+    code_for_http_status,
+    error_response,
+    gateway_error_response,
+    status_from_rpc_error,
+    status_json,
+)
+from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from gateway.metrics import Metrics
+from gateway.openapi import build_openapi, render_docs
+from gateway.readiness import Readiness
+from gateway.routes import HTTP_METHODS, Route, Router, build_routes
+from gateway.transcoder import RequestBuilder, dumps, response_json
+from toefl_core.auth import verify_token
+from toefl_core.errors import Unauthenticated
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+NDJSON_CONTENT_TYPE = "application/x-ndjson"
+SSE_CONTENT_TYPE = "text/event-stream"
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_METADATA_KEY_RE = re.compile(r"[a-z0-9_.-]+")
+_TIMEOUT_RE = re.compile(r"(\d{1,8})([HMSmun])")
+_TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+_METADATA_PREFIX = "grpc-metadata-"
+# Hop-by-hop or gRPC-internal: never copied between HTTP headers and metadata.
+_RESERVED_METADATA = frozenset({"content-type", "user-agent", "te", "host", "connection", "authorization"})
+
+
+@dataclass
+class Binding:
+    """A route with everything its requests need, prepared once."""
+
+    route: Route
+    builder: RequestBuilder
+    label: str
+    call: Any = None
+
+
+@dataclass
+class GatewayState:
+    settings: GatewaySettings
+    backends: tuple[Backend, ...]
+    router: Router
+    bindings: dict[str, Binding]
+    metrics: Metrics
+    openapi: bytes
+    docs: str
+    readiness: Readiness | None = None
+
+
+SETTINGS = web.AppKey("settings", GatewaySettings)
+STATE = web.AppKey("gateway_state", GatewayState)
+REQUEST_ID = web.RequestKey("request_id", str)
+ROUTE_LABEL = web.RequestKey("route_label", str)
+GRPC_CODE = web.ResponseKey("grpc_code", int)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json_response(value: Any, status: int = 200) -> web.Response:
+    return web.Response(body=dumps(value), status=status, content_type=JSON_CONTENT_TYPE)
+
+
+def _status_response(status: status_pb2.Status, http_status: int | None = None, **headers: str) -> web.Response:
+    response = error_response(status, http_status=http_status, headers=headers or None)
+    response[GRPC_CODE] = status.code
+    return response
+
+
+def _http_exception_response(exc: web.HTTPException) -> web.Response:
+    headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
+    message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+    status = status_pb2.Status(code=code_for_http_status(exc.status), message=message or exc.reason)
+    return _status_response(status, exc.status, **headers)
+
+
+@web.middleware
+async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request ids, Status bodies for every error (never a traceback), and per-route metrics."""
+    started = time.perf_counter()
+    incoming = request.headers.get("X-Request-Id")
+    request_id = incoming if incoming and _REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    try:
+        if incoming is not None and incoming != request_id:
+            raise GatewayError(400, "X-Request-Id must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+        response = await handler(request)
+    except GatewayError as exc:
+        response = gateway_error_response(exc)
+        response[GRPC_CODE] = exc.code
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = _http_exception_response(exc)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s (request id %s)", request.method, request.path, request_id)
+        message = f"internal error; the gateway log has the details under request id {request_id}"
+        response = _status_response(status_pb2.Status(code=code_pb2.INTERNAL, message=message), 500)
+    if not response.prepared:
+        response.headers["X-Request-Id"] = request_id
+    state = request.app[STATE]
+    label = request.get(ROUTE_LABEL) or _fixed_label(request)
+    state.metrics.observe_request(label, request.method, response.status, time.perf_counter() - started)
+    if response.status >= 400:
+        state.metrics.observe_error(
+            label, request.method, code_pb2.Code.Name(response.get(GRPC_CODE, code_pb2.UNKNOWN))
+        )
+    return response
+
+
+def _fixed_label(request: web.Request) -> str:
+    route = request.match_info.route
+    return route.resource.canonical if route.resource is not None else "unmatched"
+
+
+def _timeout(request: web.Request, default: float) -> float:
+    raw = request.headers.get("Grpc-Timeout")
+    if raw is None:
+        return default
+    match = _TIMEOUT_RE.fullmatch(raw.strip())
+    if match is None:
+        raise GatewayError(400, f"Grpc-Timeout {raw!r} is not <digits><H|M|S|m|u|n>, e.g. 5S or 100m")
+    return int(match.group(1)) * _TIMEOUT_UNITS[match.group(2)]
+
+
+def _outgoing_metadata(request: web.Request, route: Route, token_key: str) -> list[tuple[str, str | bytes]]:
+    metadata: list[tuple[str, str | bytes]] = [("x-request-id", request[REQUEST_ID])]
+    authorization = request.headers.get(hdrs.AUTHORIZATION)
+    if not route.public:
+        if authorization is None:
+            raise GatewayError(401, "missing bearer token: send Authorization: Bearer <token>", headers=_CHALLENGE)
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise GatewayError(401, "the Authorization header must be 'Bearer <token>'", headers=_CHALLENGE)
+        try:
+            verify_token(token_key, token.strip())
+        except Unauthenticated as exc:
+            raise GatewayError(401, exc.message, headers=_CHALLENGE) from exc
+    if authorization is not None:
+        metadata.append(("authorization", authorization))
+    for name, value in request.headers.items():
+        lowered = name.lower()
+        if not lowered.startswith(_METADATA_PREFIX):
+            continue
+        key = lowered[len(_METADATA_PREFIX) :]
+        if not _METADATA_KEY_RE.fullmatch(key) or key.startswith("grpc-") or key in _RESERVED_METADATA:
+            raise GatewayError(400, f"header {name} does not name forwardable metadata")
+        if key.endswith("-bin"):
+            try:
+                metadata.append((key, base64.b64decode(value, validate=True)))
+            except (binascii.Error, ValueError) as exc:
+                raise GatewayError(400, f"header {name}: a -bin value must be base64") from exc
+        else:
+            metadata.append((key, value))
+    return metadata
+
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def _metadata_headers(*groups: Iterable[Any] | None) -> CIMultiDict[str]:
+    headers: CIMultiDict[str] = CIMultiDict()
+    for group in groups:
+        for key, value in group or ():
+            if key.startswith("grpc-") or key in _RESERVED_METADATA:
+                continue
+            text = base64.b64encode(value).decode() if isinstance(value, bytes) else value
+            headers.add(f"Grpc-Metadata-{key}", text)
+    return headers
+
+
+async def _read_body(request: web.Request, route: Route, limit: int) -> bytes:
+    if not request.body_exists:
+        return b""
+    if request.content_length is not None and request.content_length > limit:
+        raise GatewayError(
+            413, f"request body of {request.content_length} bytes exceeds the limit of {limit} bytes"
+        )
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise GatewayError(413, f"request body exceeds the limit of {limit} bytes") from exc
+    if body and route.body:
+        content_type = request.content_type
+        if content_type != JSON_CONTENT_TYPE and not content_type.endswith("+json"):
+            raise GatewayError(415, f"the request body must be {JSON_CONTENT_TYPE}, not {content_type}")
+    return body
+
+
+async def _rpc_error_response(state: GatewayState, route: Route, exc: grpc.aio.AioRpcError) -> web.Response:
+    status = status_from_rpc_error(exc)
+    state.metrics.observe_backend_error(route.backend, exc.code().name)
+    headers = _metadata_headers(exc.initial_metadata(), exc.trailing_metadata())
+    response = error_response(status, headers=headers)
+    response[GRPC_CODE] = status.code
+    return response
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    """Every transcoded route: match, gate, authenticate, build the request, call the backend, shape JSON."""
+    state = request.app[STATE]
+    request[ROUTE_LABEL] = "unmatched"
+    match = state.router.resolve(request.method, request.rel_url.raw_path)
+    binding = state.bindings[match.route.operation_id]
+    route = binding.route
+    request[ROUTE_LABEL] = binding.label
+    readiness = state.readiness
+    if readiness is not None and readiness.verdict.miswired:
+        raise GatewayError(503, f"refusing traffic: the backends are mis-wired: {readiness.verdict.miswired}")
+    settings = state.settings
+    metadata = _outgoing_metadata(request, route, settings.token_key)
+    body = await _read_body(request, route, settings.max_body_bytes)
+    message = binding.builder.build(match.path_params, request.query.items(), body)
+    timeout = _timeout(request, settings.default_timeout)
+    if binding.call is None:
+        raise GatewayError(503, f"{route.backend} is not configured; {route.method.full_name} is unavailable")
+    if route.server_streaming:
+        return await _stream(request, state, binding, message, metadata, timeout)
+    call = binding.call(message, metadata=metadata, timeout=timeout)
+    try:
+        reply = await call
+        headers = _metadata_headers(await call.initial_metadata(), await call.trailing_metadata())
+    except grpc.aio.AioRpcError as exc:
+        return await _rpc_error_response(state, route, exc)
+    return web.Response(
+        body=dumps(response_json(route, reply)), content_type=JSON_CONTENT_TYPE, headers=headers or None
+    )
+
+
+def _frame(value: Any, sse: bool, event: str = "") -> bytes:
+    data = dumps(value)
+    if not sse:
+        return data + b"\n"
+    prefix = f"event: {event}\n".encode() if event else b""
+    return prefix + b"data: " + data + b"\n\n"
+
+
+async def _stream(
+    request: web.Request,
+    state: GatewayState,
+    binding: Binding,
+    message: Message,
+    metadata: Sequence[tuple[str, str | bytes]],
+    deadline: float,
+) -> web.StreamResponse:
+    """NDJSON (`{"result": ...}` per line) or SSE; an error before the first message is a plain error reply."""
+    route = binding.route
+    call = binding.call(message, metadata=metadata, timeout=deadline)
+    try:
+        item = await call.read()
+        initial = await call.initial_metadata()
+    except grpc.aio.AioRpcError as exc:
+        return await _rpc_error_response(state, route, exc)
+    sse = SSE_CONTENT_TYPE in request.headers.get(hdrs.ACCEPT, "")
+    response = web.StreamResponse(headers=_metadata_headers(initial))
+    response.content_type = SSE_CONTENT_TYPE if sse else NDJSON_CONTENT_TYPE
+    response.headers["X-Request-Id"] = request[REQUEST_ID]
+    if sse:
+        response.headers["Cache-Control"] = "no-cache"
+    await response.prepare(request)
+    try:
+        while item is not grpc.aio.EOF:  # type: ignore[attr-defined]
+            await response.write(_frame({"result": response_json(route, item)}, sse))
+            try:
+                item = await call.read()
+            except grpc.aio.AioRpcError as exc:
+                state.metrics.observe_backend_error(route.backend, exc.code().name)
+                response[GRPC_CODE] = exc.code().value[0]
+                await response.write(_frame({"error": status_json(status_from_rpc_error(exc))}, sse, "error"))
+                break
+        await response.write_eof()
+    finally:
+        # The client went away mid-stream: stop the backend's work too.
+        call.cancel()
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return _json_response({"status": "alive"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    readiness = request.app[STATE].readiness
+    if readiness is None:
+        raise GatewayError(503, "the gateway is starting")
+    verdict = await readiness.check()
+    if not verdict.ready:
+        raise GatewayError(503, "not ready: " + "; ".join(verdict.problems))
+    return _json_response({"status": "ready", "backends": verdict.reports})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[STATE].metrics.render(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[STATE].openapi, content_type=JSON_CONTENT_TYPE)
+
+
+async def docs(request: web.Request) -> web.Response:
+    return web.Response(text=request.app[STATE].docs, content_type="text/html")
+
+
+def _multicallable(channel: grpc.aio.Channel, route: Route) -> Any:
+    factory = channel.unary_stream if route.server_streaming else channel.unary_unary
+    return factory(
+        route.grpc_path,
+        request_serializer=route.request_class.SerializeToString,
+        response_deserializer=route.response_class.FromString,
+    )
+
+
+async def _backends_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One channel per backend for the app's lifetime, the multicallables on it, and the readiness loop."""
+    state = app[STATE]
+    options = [
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ]
+    channels = {
+        backend.name: grpc.aio.insecure_channel(backend.address, options=options)
+        for backend in state.backends
+        if backend.address
+    }
+    for binding in state.bindings.values():
+        channel = channels.get(binding.route.backend)
+        binding.call = _multicallable(channel, binding.route) if channel is not None else None
+    readiness = Readiness(
+        state.backends, channels, token_key=state.settings.token_key, interval=state.settings.ready_interval
+    )
+    verdict = await readiness.check()
+    if not verdict.ready:
+        log.warning("gateway starting while not ready: %s", "; ".join(verdict.problems))
+    state.readiness = readiness
+    task = asyncio.create_task(readiness.run())
+    yield
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+    await asyncio.gather(*(channel.close(grace=None) for channel in channels.values()))
+
+
+def create_app(settings: GatewaySettings, backends: Sequence[Backend] | None = None) -> web.Application:
+    """The gateway in front of `backends` (default: the exam platform's item and session services)."""
+    fronted = tuple(backends) if backends is not None else toefl_backends(settings)
+    public = frozenset().union(*(backend.public_methods for backend in fronted))
+    routes = build_routes(((backend.name, service) for backend in fronted for service in backend.services), public)
+    bindings = {
+        route.operation_id: Binding(route, RequestBuilder(route), f"{route.http_method} {route.template.text}")
+        for route in routes
+    }
+    document = build_openapi(routes)
+    app = web.Application(middlewares=[gateway_middleware], client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[STATE] = GatewayState(
+        settings=settings,
+        backends=fronted,
+        router=Router(routes),
+        bindings=bindings,
+        metrics=Metrics(),
+        openapi=json.dumps(document, indent=1).encode(),
+        docs=render_docs(document),
+    )
+    app.cleanup_ctx.append(_backends_ctx)
+    fixed = [
+        app.router.add_get("/healthz", healthz, allow_head=False),
+        app.router.add_get("/readyz", readyz, allow_head=False),
+        app.router.add_get("/metrics", metrics, allow_head=False),
+        app.router.add_get("/openapi.json", openapi_json, allow_head=False),
+        app.router.add_get("/docs", docs, allow_head=False),
+    ]
+    catch_all = app.router.add_resource("/{tail:.*}")
+    for method in HTTP_METHODS:
+        catch_all.add_route(method, dispatch)
+    cors = aiohttp_cors.setup(
+        app,
+        defaults={
+            origin: aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
+                allow_credentials=True, expose_headers="*", allow_headers="*", allow_methods="*", max_age=600
+            )
+            for origin in settings.cors_origins
+        },
+    )
+    for route in fixed:
+        cors.add(route)
+    cors.add(catch_all)
+    return app

@@ -1,0 +1,238 @@
+"""JSON/query/path -> protobuf request building and protobuf -> proto3 JSON response shaping for one route."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from gateway.errors import GatewayError, bad_request
+from gateway.routes import Route, resolve_field_path
+
+# Well-known message types whose JSON form is a single string or scalar, so one query value can carry them.
+STRING_JSON_TYPES = frozenset(
+    {"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"}
+)
+WRAPPER_TYPES = frozenset(
+    f"google.protobuf.{name}Value"
+    for name in ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes")
+)
+_TRUE = frozenset({"true", "True", "TRUE", "t", "T", "1"})
+_FALSE = frozenset({"false", "False", "FALSE", "f", "F", "0"})
+_INT_TYPES = frozenset(
+    {
+        FieldDescriptor.CPPTYPE_INT32,
+        FieldDescriptor.CPPTYPE_INT64,
+        FieldDescriptor.CPPTYPE_UINT32,
+        FieldDescriptor.CPPTYPE_UINT64,
+    }
+)
+_FLOAT_TYPES = frozenset({FieldDescriptor.CPPTYPE_DOUBLE, FieldDescriptor.CPPTYPE_FLOAT})
+
+
+def is_map(field: FieldDescriptor) -> bool:
+    return field.message_type is not None and field.message_type.GetOptions().map_entry
+
+
+def convert_scalar(field: FieldDescriptor, raw: str, name: str) -> Any:
+    """A query or path string converted by the field's type; 400 naming `name` when it does not fit."""
+    cpp = field.cpp_type
+    if cpp == FieldDescriptor.CPPTYPE_STRING:
+        if field.type == FieldDescriptor.TYPE_BYTES:
+            try:
+                padded = raw + "=" * (-len(raw) % 4)
+                return base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise bad_request(f"{name}: {raw!r} is not base64", field=name) from exc
+        return raw
+    if cpp in _INT_TYPES:
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise bad_request(f"{name}: {raw!r} is not an integer", field=name) from exc
+    if cpp in _FLOAT_TYPES:
+        try:
+            return float(raw)
+        except ValueError as exc:
+            raise bad_request(f"{name}: {raw!r} is not a number", field=name) from exc
+    if cpp == FieldDescriptor.CPPTYPE_BOOL:
+        if raw in _TRUE:
+            return True
+        if raw in _FALSE:
+            return False
+        raise bad_request(f"{name}: {raw!r} is not a boolean (use true or false)", field=name)
+    enum_type = field.enum_type
+    if enum_type is not None:
+        by_name = enum_type.values_by_name.get(raw)
+        if by_name is not None:
+            return by_name.number
+        try:
+            number = int(raw)
+        except ValueError:
+            number = None
+        if number is not None and number in enum_type.values_by_number:
+            return number
+        allowed = ", ".join(value.name for value in enum_type.values)
+        raise bad_request(f"{name}: {raw!r} is not a {enum_type.name} (one of {allowed})", field=name)
+    raise bad_request(f"{name}: this field cannot be given as a string", field=name)
+
+
+def _set_field(message: Message, field: FieldDescriptor, raw: str, name: str) -> None:
+    """Assign (or append, for repeated fields) one string value to a scalar or string-like well-known field."""
+    target = field.message_type
+    if target is None:
+        value = convert_scalar(field, raw, name)
+        try:
+            if field.is_repeated:
+                getattr(message, field.name).append(value)
+            else:
+                setattr(message, field.name, value)
+        except (ValueError, TypeError) as exc:
+            raise bad_request(f"{name}: {raw!r} is out of range", field=name) from exc
+        return
+    sub = getattr(message, field.name).add() if field.is_repeated else getattr(message, field.name)
+    if target.full_name in WRAPPER_TYPES:
+        _set_field(sub, target.fields_by_name["value"], raw, name)
+        return
+    try:
+        # ParseDict takes any JSON value; for these types the JSON value is a string.
+        json_format.ParseDict(raw, sub)  # type: ignore[arg-type]
+    except json_format.ParseError as exc:
+        raise bad_request(f"{name}: {_first_line(exc)}", field=name) from exc
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).split("\n", 1)[0].strip()
+
+
+def _lookup(descriptor: Descriptor, segment: str) -> FieldDescriptor | None:
+    return descriptor.fields_by_name.get(segment) or descriptor.fields_by_camelcase_name.get(segment)
+
+
+class RequestBuilder:
+    """Everything about one route's request that can be decided once: bound fields, query parameter lookups."""
+
+    def __init__(self, route: Route) -> None:
+        self.route = route
+        descriptor = route.request_descriptor
+        self._path_fields = [
+            (variable, resolve_field_path(descriptor, variable.field_path))
+            for variable in route.template.variables
+        ]
+        self._bound = {variable.field_path for variable in route.template.variables}
+        self._body_field = descriptor.fields_by_name[route.body] if route.body not in ("", "*") else None
+        if self._body_field is not None:
+            self._bound.add((self._body_field.name,))
+        self._query_cache: dict[str, list[FieldDescriptor]] = {}
+
+    def build(self, path_params: Mapping[str, str], query: Iterable[tuple[str, str]], body: bytes) -> Message:
+        message = self.route.request_class()
+        self._apply_body(message, body)
+        self._apply_query(message, query)
+        for variable, chain in self._path_fields:
+            target = message
+            for step in chain[:-1]:
+                target = getattr(target, step.name)
+            name = ".".join(variable.field_path)
+            _set_field(target, chain[-1], path_params[variable.group], name)
+        return message
+
+    def _apply_body(self, message: Message, body: bytes) -> None:
+        if not self.route.body:
+            if body.strip():
+                raise bad_request(f"{self.route.http_method} {self.route.template.text} takes no request body")
+            return
+        if not body.strip():
+            return
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise GatewayError(400, f"malformed JSON body: {exc}") from exc
+        if self._body_field is None:
+            if not isinstance(data, dict):
+                raise bad_request("the request body must be a JSON object")
+        else:
+            data = {self._body_field.name: data}
+        try:
+            json_format.ParseDict(data, message)
+        except json_format.ParseError as exc:
+            raise bad_request(f"invalid request body: {_first_line(exc)}") from exc
+
+    def _apply_query(self, message: Message, query: Iterable[tuple[str, str]]) -> None:
+        seen: set[str] = set()
+        for name, raw in query:
+            chain = self._query_cache.get(name) or self._resolve_query(name)
+            leaf = chain[-1]
+            if not leaf.is_repeated:
+                key = ".".join(field.name for field in chain)
+                if key in seen:
+                    raise bad_request(f"query parameter {name!r} is given more than once", field=name)
+                seen.add(key)
+            target = message
+            for step in chain[:-1]:
+                target = getattr(target, step.name)
+            oneof = leaf.containing_oneof
+            if oneof is not None and target.WhichOneof(oneof.name) not in (None, leaf.name):
+                raise bad_request(
+                    f"query parameter {name!r}: another field of oneof {oneof.name} is set", field=name
+                )
+            _set_field(target, leaf, raw, name)
+
+    def _resolve_query(self, name: str) -> list[FieldDescriptor]:
+        if self.route.body == "*":
+            raise bad_request(
+                f"unknown query parameter {name!r}: {self.route.template.text} takes the whole request as body",
+                field=name,
+            )
+        descriptor = self.route.request_descriptor
+        chain: list[FieldDescriptor] = []
+        segments = name.split(".")
+        for index, segment in enumerate(segments):
+            field = _lookup(descriptor, segment)
+            if field is None:
+                raise bad_request(f"unknown query parameter {name!r}", field=name)
+            chain.append(field)
+            last = index == len(segments) - 1
+            target = field.message_type
+            if last:
+                if is_map(field) or (
+                    target is not None and target.full_name not in STRING_JSON_TYPES | WRAPPER_TYPES
+                ):
+                    raise bad_request(
+                        f"query parameter {name!r} names a message; name one of its fields", field=name
+                    )
+            elif target is None or field.is_repeated or target.full_name in STRING_JSON_TYPES | WRAPPER_TYPES:
+                raise bad_request(f"unknown query parameter {name!r}", field=name)
+            else:
+                descriptor = target
+        names = tuple(field.name for field in chain)
+        for bound in self._bound:
+            if names[: len(bound)] == bound:
+                raise bad_request(f"query parameter {name!r} is already bound by the path or the body", field=name)
+        self._query_cache[name] = chain
+        return chain
+
+
+def message_json(message: Message) -> Any:
+    """Proto3 canonical JSON: lowerCamelCase, enums by name, int64 as strings, unpopulated fields included."""
+    return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def response_json(route: Route, message: Message) -> Any:
+    """The response as JSON, narrowed to `response_body` when the rule names one."""
+    if not route.response_body:
+        return message_json(message)
+    field = route.response_descriptor.fields_by_name[route.response_body]
+    if field.message_type is not None and not field.is_repeated:
+        return message_json(getattr(message, field.name))
+    return message_json(message)[field.json_name]
