@@ -1,0 +1,70 @@
+"""Settings of the session service, read from the environment once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from toefl_core.config import CommonSettings, ConfigError, env_float, env_str, load_common_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_DIR = REPO_ROOT / "data"
+DEFAULT_ADDRESS = "127.0.0.1:50052"
+DEFAULT_ITEM_SERVICE_ADDR = "127.0.0.1:50051"
+DEMO_CREDENTIALS_FILE = "demo-credentials.json"
+
+
+@dataclass(frozen=True)
+class Settings:
+    common: CommonSettings
+    database_url: str
+    address: str
+    item_service_addr: str
+    # Multiplies every blueprint time limit; only a test or a demo shortens an exam (development only).
+    time_scale: float
+    # How often the background sweep closes modules whose deadline has passed.
+    sweep_seconds: float
+    # How long a call that needs item_service keeps retrying before answering UNAVAILABLE.
+    item_retry_seconds: float
+
+    @property
+    def data_dir(self) -> Path:
+        """Where files that belong with the user database go (the demo credentials)."""
+        if self.database_url.startswith("sqlite") and ":///" in self.database_url:
+            raw = self.database_url.split(":///", 1)[1]
+            if raw and raw != ":memory:":
+                return Path(raw).resolve().parent
+        return DEFAULT_DATA_DIR
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{DEFAULT_DATA_DIR / 'user_data.db'}"
+
+
+def load_settings() -> Settings:
+    common = load_common_settings()
+    # Only USER_DATABASE_URL: DATABASE_URL is the item bank's and must never reach this service.
+    database_url = env_str("USER_DATABASE_URL", default_database_url())
+    time_scale = env_float("SESSION_TIME_SCALE", 1.0)
+    if time_scale <= 0:
+        raise ConfigError(f"SESSION_TIME_SCALE={time_scale} must be positive")
+    if time_scale != 1.0 and not common.is_development:
+        raise ConfigError("SESSION_TIME_SCALE changes exam time limits and is refused outside development")
+    sweep_seconds = env_float("SESSION_SWEEP_SECONDS", 5.0)
+    if sweep_seconds <= 0:
+        raise ConfigError(f"SESSION_SWEEP_SECONDS={sweep_seconds} must be positive")
+    item_retry_seconds = env_float("SESSION_ITEM_RETRY_SECONDS", 8.0)
+    if item_retry_seconds < 0:
+        raise ConfigError(f"SESSION_ITEM_RETRY_SECONDS={item_retry_seconds} must not be negative")
+    return Settings(
+        common=common,
+        database_url=database_url,
+        address=env_str("SESSION_SERVICE_ADDR", DEFAULT_ADDRESS),
+        item_service_addr=env_str("ITEM_SERVICE_ADDR", DEFAULT_ITEM_SERVICE_ADDR),
+        time_scale=time_scale,
+        sweep_seconds=sweep_seconds,
+        item_retry_seconds=item_retry_seconds,
+    )
+
+
+__all__ = ["ConfigError", "Settings", "default_database_url", "load_settings"]

@@ -1,0 +1,140 @@
+"""The gRPC client of item_service (service token, deadlines, retries with backoff) and the module item cache."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
+
+from session_service.views import student_item, student_passage
+from toefl_core.auth import SERVICE_TTL_SECONDS, Role, auth_metadata, mint_token
+from toefl_core.errors import FailedPrecondition, Unavailable
+
+log = logging.getLogger(__name__)
+SERVICE_SUBJECT = "session_service"
+UNAVAILABLE_MESSAGE = "the item service is unavailable; your answers are saved; try again shortly"
+# Status codes worth another attempt: the service is restarting, overloaded, or the attempt ran out of time.
+RETRYABLE = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+)
+ATTEMPT_TIMEOUT_SECONDS = 5.0
+FIRST_BACKOFF_SECONDS = 0.1
+MAX_BACKOFF_SECONDS = 2.0
+# Renew the service token this long before it expires, so no call ever carries an expired one.
+TOKEN_RENEW_MARGIN_SECONDS = 60.0
+
+
+class ItemClient:
+    """Calls item_service on the session service's own behalf (Role.SERVICE)."""
+
+    def __init__(self, *, address: str, token_key: str, retry_seconds: float) -> None:
+        # Short reconnect backoff: after a deploy restarts item_service, the next call should find it at once.
+        self._channel = grpc.aio.insecure_channel(
+            address, options=[("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)]
+        )
+        self._stub = item_service_pb2_grpc.ItemServiceStub(self._channel)
+        self._token_key = token_key
+        self._retry_seconds = retry_seconds
+        self._token = ""
+        self._token_expires = 0.0
+
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        now = time.time()
+        if now >= self._token_expires - TOKEN_RENEW_MARGIN_SECONDS:
+            self._token = mint_token(
+                self._token_key,
+                subject=SERVICE_SUBJECT,
+                role=Role.SERVICE,
+                ttl_seconds=SERVICE_TTL_SECONDS,
+                now=now,
+            )
+            self._token_expires = now + SERVICE_TTL_SECONDS
+        return auth_metadata(self._token)
+
+    async def assemble_module(
+        self,
+        *,
+        spec: item_service_pb2.ModuleSpec,
+        exclude_item_ids: Sequence[str],
+        seed: int,
+        budget_seconds: float | None = None,
+    ) -> item_service_pb2.AssembleModuleResponse:
+        """FULL view (keys and parameters stay server-side); retries within the budget, then UNAVAILABLE."""
+        request = item_service_pb2.AssembleModuleRequest(
+            spec=spec, exclude_item_ids=exclude_item_ids, seed=seed, view=item_pb2.ITEM_VIEW_FULL
+        )
+        budget = self._retry_seconds if budget_seconds is None else min(self._retry_seconds, budget_seconds)
+        give_up = time.monotonic() + max(0.0, budget)
+        backoff = FIRST_BACKOFF_SECONDS
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = give_up - time.monotonic()
+            timeout = max(0.2, min(ATTEMPT_TIMEOUT_SECONDS, remaining))
+            try:
+                response: item_service_pb2.AssembleModuleResponse = await self._stub.AssembleModule(
+                    request, timeout=timeout, metadata=self._metadata()
+                )
+                return response
+            except grpc.aio.AioRpcError as error:
+                code = error.code()
+                if code not in RETRYABLE:
+                    log.error("AssembleModule refused: %s %s", code.name, error.details())
+                    raise FailedPrecondition(
+                        f"the item service could not assemble the module: {error.details()}"
+                    ) from error
+                # Full jitter, so that many sessions waiting for a restarting item_service do not retry in step.
+                pause = random.uniform(0, backoff)
+                if time.monotonic() + pause >= give_up:
+                    log.warning("AssembleModule failed after %d attempts: %s", attempt, code.name)
+                    raise Unavailable(UNAVAILABLE_MESSAGE) from error
+                await asyncio.sleep(pause)
+                backoff = min(MAX_BACKOFF_SECONDS, backoff * 2)
+
+    async def close(self) -> None:
+        await self._channel.close(None)
+
+
+@dataclass(frozen=True)
+class CachedModule:
+    """A module's pinned items: FULL for validation and scoring, STUDENT for everything that leaves the service."""
+
+    full_items: dict[str, item_pb2.Item]
+    student_items: tuple[item_pb2.Item, ...]
+    student_passages: tuple[item_pb2.Passage, ...]
+
+    @classmethod
+    def from_serialized(cls, items: Sequence[bytes], passages: Sequence[bytes]) -> CachedModule:
+        full = [item_pb2.Item.FromString(data) for data in items]
+        return cls(
+            full_items={item.item_id: item for item in full},
+            student_items=tuple(student_item(item) for item in full),
+            student_passages=tuple(student_passage(item_pb2.Passage.FromString(data)) for data in passages),
+        )
+
+
+class ModuleCache:
+    """LRU of parsed modules by id; a module's pinned items never change, so entries never go stale."""
+
+    def __init__(self, capacity: int = 512) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[str, CachedModule] = OrderedDict()
+
+    def get(self, module_id: str) -> CachedModule | None:
+        entry = self._entries.get(module_id)
+        if entry is not None:
+            self._entries.move_to_end(module_id)
+        return entry
+
+    def put(self, module_id: str, entry: CachedModule) -> None:
+        self._entries[module_id] = entry
+        self._entries.move_to_end(module_id)
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)

@@ -1,0 +1,77 @@
+"""Wiring of the session service: open and migrate user_data.db, then serve gRPC until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import grpc
+from toefl.common.v1 import ownership_pb2, ownership_pb2_grpc
+from toefl.session.v1 import session_service_pb2, session_service_pb2_grpc
+
+from session_service import accounts
+from session_service.config import DEMO_CREDENTIALS_FILE, Settings
+from session_service.item_client import ItemClient, ModuleCache
+from session_service.servicer import OwnershipServicer, SessionServicer
+from session_service.storage.engine import Database, migrate, open_database
+from toefl_core.config import ConfigError
+from toefl_core.server import serve_forever
+
+log = logging.getLogger(__name__)
+SERVICE_NAMES = (
+    session_service_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name,
+    ownership_pb2.DESCRIPTOR.services_by_name["DatabaseOwnership"].full_name,
+)
+
+
+def prepare_database(settings: Settings) -> Database:
+    """Open (creating and marking a brand-new file) and migrate to head, as `serve` and `migrate` both do."""
+    db = open_database(settings.database_url, create=True)
+    try:
+        revision = migrate(db)
+    except BaseException:
+        db.dispose()
+        raise
+    log.info("user database at schema revision %s", revision)
+    return db
+
+
+def create_demo_accounts(settings: Settings, db: Database) -> Path:
+    if not settings.common.is_development:
+        raise ConfigError("demo accounts are created in development only (TOEFL_ENV=development)")
+    path = settings.data_dir / DEMO_CREDENTIALS_FILE
+    accounts.create_demo_accounts(db, path)
+    log.info("demo accounts ready; credentials in %s", path)
+    return path
+
+
+async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bool) -> None:
+    db = await asyncio.to_thread(prepare_database, settings)
+    if demo_accounts:
+        await asyncio.to_thread(create_demo_accounts, settings, db)
+    items = ItemClient(
+        address=settings.item_service_addr,
+        token_key=settings.common.token_key,
+        retry_seconds=settings.item_retry_seconds,
+    )
+    servicer = SessionServicer(settings=settings, db=db, items=items, cache=ModuleCache())
+
+    def register(server: grpc.aio.Server) -> None:
+        session_service_pb2_grpc.add_SessionServiceServicer_to_server(servicer, server)
+        ownership_pb2_grpc.add_DatabaseOwnershipServicer_to_server(OwnershipServicer(db), server)
+
+    async def shutdown() -> None:
+        await items.close()
+        servicer.close()
+        db.dispose()
+
+    await serve_forever(
+        name="session_service",
+        address=settings.address,
+        register=register,
+        service_names=SERVICE_NAMES,
+        on_shutdown=shutdown,
+        port_file=port_file,
+        background=(servicer.sweep_forever,),
+    )

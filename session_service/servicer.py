@@ -1,0 +1,743 @@
+"""SessionService and DatabaseOwnership: authorization, exam flow and privacy on top of the storage functions."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import functools
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+from toefl.common.v1 import ownership_pb2, ownership_pb2_grpc
+from toefl.item.v1 import item_pb2
+from toefl.session.v1 import session_service_pb2 as pb
+from toefl.session.v1 import session_service_pb2_grpc
+
+from session_service import accounts
+from session_service.answers import validate_answer
+from session_service.blueprint import CURRENT_VERSION, ModulePlan, load_blueprint
+from session_service.config import Settings
+from session_service.item_client import CachedModule, ItemClient, ModuleCache
+from session_service.routing import router_ability
+from session_service.storage import engine as storage_engine
+from session_service.storage import repository as repo
+from session_service.storage.engine import Database
+from toefl_core.auth import DEFAULT_TTL_SECONDS, Principal, Role, authenticate, mint_token
+from toefl_core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from toefl_core.ownership import USER_DATA_OWNER, identify
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Context = grpc.aio.ServicerContext[Any, Any]
+
+ROLE_TO_PROTO = {
+    Role.STUDENT: pb.ROLE_STUDENT,
+    Role.TEACHER: pb.ROLE_TEACHER,
+    Role.RATER: pb.ROLE_RATER,
+    Role.AUTHOR: pb.ROLE_AUTHOR,
+    Role.ADMIN: pb.ROLE_ADMIN,
+}
+PROTO_TO_ROLE = {value: key for key, value in ROLE_TO_PROTO.items()}
+MAX_EVENTS = 500
+MAX_EVENT_DETAIL = 1000
+MAX_REQUEST_ID = 100
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+INVALID_CREDENTIALS = "invalid username or password"
+# How long past the RPC's own deadline we never try to work: leave time to write the reply.
+DEADLINE_MARGIN_SECONDS = 0.5
+
+
+def _ts(ms: int | None) -> Timestamp | None:
+    if ms is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromMilliseconds(ms)
+    return stamp
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def module_seed(session_id: str, sequence: int) -> int:
+    """Deterministic per (session, module): a replay of the session assembles the same modules."""
+    digest = hashlib.sha256(f"{session_id}:{sequence}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def _encode_token(payload: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> Any:
+    try:
+        return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidArgument("page_token is not a token this service issued", field="page_token") from exc
+
+
+def _page_size(requested: int) -> int:
+    if requested < 0:
+        raise InvalidArgument("page_size must not be negative", field="page_size")
+    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def _check_request_id(request_id: str, *, required: bool) -> None:
+    if required and not request_id:
+        raise InvalidArgument("request_id is required, so that a retry never writes twice", field="request_id")
+    if len(request_id) > MAX_REQUEST_ID:
+        raise InvalidArgument(f"request_id is longer than {MAX_REQUEST_ID} characters", field="request_id")
+
+
+def _user_proto(user: repo.UserRecord) -> pb.User:
+    return pb.User(
+        user_id=user.user_id,
+        username=user.username,
+        display_name=user.display_name,
+        role=ROLE_TO_PROTO.get(Role(user.role), pb.ROLE_UNSPECIFIED),
+        create_time=_ts(user.create_ms),
+    )
+
+
+def _class_proto(record: repo.ClassRecord) -> pb.Class:
+    return pb.Class(
+        class_id=record.class_id, name=record.name, teacher_id=record.teacher_id, student_ids=record.student_ids
+    )
+
+
+def _summary(module: repo.ModuleRecord) -> pb.ModuleSummary:
+    return pb.ModuleSummary(
+        module_id=module.module_id,
+        section=item_pb2.Section.Value(module.section),
+        stage=pb.ModuleStage.Value(module.stage),
+        status=pb.ModuleStatus.Value(module.status),
+        sequence=module.sequence,
+        item_count=module.item_count,
+        answered_count=module.answered_count,
+        start_time=_ts(module.start_ms),
+        close_time=_ts(module.close_ms),
+    )
+
+
+def _remaining_seconds(deadline_ms: int, now_ms: int) -> int:
+    return max(0, (deadline_ms - now_ms) // 1000)
+
+
+def _saved(record: repo.ResponseRecord) -> pb.SavedResponse:
+    return pb.SavedResponse(
+        item_id=record.item_id,
+        answer=json_format.Parse(record.answer_json, pb.Answer()),
+        revision=record.revision,
+        saved_time=_ts(record.saved_ms),
+        request_id=record.request_id,
+    )
+
+
+class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
+    def __init__(self, *, settings: Settings, db: Database, items: ItemClient, cache: ModuleCache) -> None:
+        self._settings = settings
+        self._key = settings.common.token_key
+        self._db = db
+        self._items = items
+        self._cache = cache
+        # One writer thread: SQLite takes one writer at a time anyway, and ordering writes here avoids lock waits.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="user-db-write")
+        self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="user-db-read")
+
+    # ---- plumbing
+
+    async def _write(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._writer, functools.partial(fn, self._db, **kwargs)
+        )
+
+    async def _read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._readers, functools.partial(fn, self._db, **kwargs)
+        )
+
+    async def _cpu(self, fn: Callable[..., T], /, *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._readers, functools.partial(fn, *args))
+
+    def _principal(self, context: Context) -> Principal:
+        return authenticate(self._key, context.invocation_metadata())
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+
+    async def sweep_forever(self) -> None:
+        """Close modules whose deadline passed, even when nobody touches their session."""
+        while True:
+            try:
+                closed = await self._write(repo.expire_due, now_ms=_now_ms())
+                if closed:
+                    log.info("deadline sweep closed %d module(s)", closed)
+            except Exception:
+                log.exception("deadline sweep failed; retrying at the next interval")
+            await asyncio.sleep(self._settings.sweep_seconds)
+
+    async def _module(self, module_id: str) -> CachedModule:
+        cached = self._cache.get(module_id)
+        if cached is None:
+            content = await self._read(repo.module_content, module_id=module_id)
+            cached = await self._cpu(
+                CachedModule.from_serialized, [i.full_item for i in content.items], content.passages
+            )
+            self._cache.put(module_id, cached)
+        return cached
+
+    def _budget(self, context: Context) -> float | None:
+        remaining = context.time_remaining()
+        return None if remaining is None else max(0.0, remaining - DEADLINE_MARGIN_SECONDS)
+
+    # ---- authorization
+
+    async def _may_read_student(self, principal: Principal, student_id: str) -> None:
+        if principal.role in (Role.ADMIN, Role.SERVICE):
+            return
+        if principal.role == Role.STUDENT:
+            if principal.subject == student_id:
+                return
+            raise PermissionDenied("a student may only reach their own data")
+        if principal.role == Role.TEACHER:
+            if await self._read(repo.teaches, teacher_id=principal.subject, student_id=student_id):
+                return
+            raise PermissionDenied("this student is not in one of your classes")
+        raise PermissionDenied(f"the {principal.role.value} role has no access to student data")
+
+    async def _session(self, principal: Principal, session_id: str, *, action: str) -> repo.SessionRecord:
+        """The session after authorization; `action` is "read", "answer" (the student only) or "control"."""
+        if not session_id:
+            raise InvalidArgument("session_id is required", field="session_id")
+        record = await self._read(repo.get_session, session_id=session_id)
+        if record is None:
+            raise NotFound(f"session {session_id} not found")
+        if action == "read":
+            await self._may_read_student(principal, record.student_id)
+        else:
+            owner = principal.role == Role.STUDENT and principal.subject == record.student_id
+            proctor = action == "control" and principal.role == Role.ADMIN
+            if principal.role == Role.STUDENT and not owner:
+                raise PermissionDenied("a student may only take their own sessions")
+            if not (owner or proctor):
+                raise PermissionDenied(f"only the student taking the session may {action} in it")
+        return await self._expire_if_due(record)
+
+    async def _expire_if_due(self, record: repo.SessionRecord) -> repo.SessionRecord:
+        current = record.current_module
+        if current is None or current.status != repo.STATUS_OPEN or _now_ms() < current.deadline_ms:
+            return record
+        await self._write(repo.expire_due, now_ms=_now_ms(), session_id=record.session_id)
+        fresh = await self._read(repo.get_session, session_id=record.session_id)
+        if fresh is None:
+            raise NotFound(f"session {record.session_id} not found")
+        return fresh
+
+    # ---- building replies
+
+    async def _module_state(self, module: repo.ModuleRecord, *, with_items: bool) -> pb.ModuleState:
+        now = _now_ms()
+        state = pb.ModuleState(
+            module_id=module.module_id,
+            section=item_pb2.Section.Value(module.section),
+            stage=pb.ModuleStage.Value(module.stage),
+            status=pb.ModuleStatus.Value(module.status),
+            sequence=module.sequence,
+            start_time=_ts(module.start_ms),
+            deadline=_ts(module.deadline_ms),
+            remaining_seconds=_remaining_seconds(module.deadline_ms, now)
+            if module.status == repo.STATUS_OPEN
+            else 0,
+        )
+        if with_items:
+            cached = await self._module(module.module_id)
+            state.items.extend(cached.student_items)
+            state.passages.extend(cached.student_passages)
+            latest = await self._read(repo.latest_responses, module_id=module.module_id)
+            state.responses.extend(_saved(r) for r in latest)
+        return state
+
+    async def _session_proto(self, record: repo.SessionRecord, *, with_items: bool = True) -> pb.Session:
+        session = pb.Session(
+            session_id=record.session_id,
+            student_id=record.student_id,
+            scope=pb.SessionScope.Value(record.scope),
+            section=item_pb2.Section.Value(record.section) if record.section else item_pb2.SECTION_UNSPECIFIED,
+            state=pb.SessionState.Value(record.state),
+            blueprint_version=record.blueprint_version,
+            modules=[_summary(m) for m in record.modules],
+            create_time=_ts(record.create_ms),
+            finish_time=_ts(record.finish_ms),
+        )
+        current = record.current_module
+        if current is not None:
+            session.current_module.CopyFrom(await self._module_state(current, with_items=with_items))
+        return session
+
+    # ---- module assembly
+
+    async def _assemble(
+        self,
+        context: Context,
+        *,
+        session_id: str,
+        sequence: int,
+        plan: ModulePlan,
+        exclude_item_ids: list[str],
+    ) -> repo.NewModule:
+        seed = module_seed(session_id, sequence)
+        assembled = await self._items.assemble_module(
+            spec=plan.spec(), exclude_item_ids=exclude_item_ids, seed=seed, budget_seconds=self._budget(context)
+        )
+        if not assembled.items:
+            raise FailedPrecondition(f"the item bank has no items for module {plan.key!r}")
+        start = _now_ms()
+        module_id = accounts.new_id("mod")
+        module = repo.NewModule(
+            module_id=module_id,
+            sequence=sequence,
+            plan_key=plan.key,
+            section=item_pb2.Section.Name(plan.section),
+            stage=pb.ModuleStage.Name(plan.stage),
+            seed=seed,
+            assembly_record=assembled.record.SerializeToString(deterministic=True),
+            start_ms=start,
+            deadline_ms=start + round(plan.time_limit_seconds * self._settings.time_scale * 1000),
+            items=tuple(
+                repo.PinnedItem(
+                    item_id=item.item_id,
+                    revision=item.revision,
+                    task_type=item_pb2.TaskType.Name(item.task_type),
+                    full_item=item.SerializeToString(deterministic=True),
+                )
+                for item in assembled.items
+            ),
+            passages=tuple((p.passage_id, p.SerializeToString(deterministic=True)) for p in assembled.passages),
+        )
+        self._cache.put(
+            module_id,
+            await self._cpu(
+                CachedModule.from_serialized, [i.full_item for i in module.items], [p for _, p in module.passages]
+            ),
+        )
+        return module
+
+    # ---- accounts
+
+    async def Authenticate(self, request: pb.AuthenticateRequest, context: Context) -> pb.AuthenticateResponse:
+        if not request.username or not request.password:
+            raise InvalidArgument("username and password are required")
+        found = await self._read(repo.get_credentials, username=request.username)
+        password_hash = found[1] if found is not None else None
+        if not await self._cpu(accounts.verify_password, password_hash, request.password) or found is None:
+            raise Unauthenticated(INVALID_CREDENTIALS)
+        user = found[0]
+        role = Role(user.role)
+        token = mint_token(self._key, subject=user.user_id, role=role, ttl_seconds=DEFAULT_TTL_SECONDS)
+        return pb.AuthenticateResponse(
+            access_token=token,
+            token_type="Bearer",
+            expires_in=DEFAULT_TTL_SECONDS,
+            role=ROLE_TO_PROTO[role],
+            user_id=user.user_id,
+        )
+
+    async def CreateUser(self, request: pb.CreateUserRequest, context: Context) -> pb.User:
+        principal = self._principal(context)
+        if principal.role != Role.ADMIN:
+            raise PermissionDenied("only an admin creates accounts")
+        user = request.user
+        accounts.check_username(user.username)
+        accounts.check_password(user.password)
+        role = PROTO_TO_ROLE.get(user.role)
+        if role is None:
+            raise InvalidArgument(
+                "user.role must be a role (student, teacher, rater, author or admin)", field="user.role"
+            )
+        if request.class_id and role != Role.STUDENT:
+            raise InvalidArgument("only a student is enrolled in a class", field="class_id")
+        if len(user.display_name) > 200:
+            raise InvalidArgument("display_name is longer than 200 characters", field="user.display_name")
+        password_hash = await self._cpu(accounts.hash_password, user.password)
+        record = await self._write(
+            repo.create_user,
+            user_id=accounts.new_id("usr"),
+            username=user.username,
+            display_name=user.display_name,
+            role=role.value,
+            password_hash=password_hash,
+            now_ms=_now_ms(),
+            class_id=request.class_id or None,
+        )
+        return _user_proto(record)
+
+    async def GetUser(self, request: pb.GetUserRequest, context: Context) -> pb.User:
+        principal = self._principal(context)
+        record = await self._read(repo.get_user, user_id=request.user_id)
+        if principal.subject != request.user_id:
+            if record is None or record.role != Role.STUDENT.value:
+                if principal.role != Role.ADMIN:
+                    raise PermissionDenied("you may only read your own account")
+            else:
+                await self._may_read_student(principal, record.user_id)
+        if record is None:
+            raise NotFound(f"user {request.user_id} not found")
+        return _user_proto(record)
+
+    async def CreateClass(self, request: pb.CreateClassRequest, context: Context) -> pb.Class:
+        principal = self._principal(context)
+        teacher_id = request.teacher_id or (principal.subject if principal.role == Role.TEACHER else "")
+        if principal.role == Role.TEACHER and teacher_id != principal.subject:
+            raise PermissionDenied("a teacher may only create their own classes")
+        if principal.role not in (Role.TEACHER, Role.ADMIN):
+            raise PermissionDenied("only an admin or a teacher creates classes")
+        if not teacher_id:
+            raise InvalidArgument("teacher_id is required", field="teacher_id")
+        if not request.name.strip() or len(request.name) > 200:
+            raise InvalidArgument("name must be 1-200 characters", field="name")
+        record = await self._write(
+            repo.create_class,
+            class_id=accounts.new_id("cls"),
+            name=request.name.strip(),
+            teacher_id=teacher_id,
+            now_ms=_now_ms(),
+        )
+        return _class_proto(record)
+
+    async def ListClasses(self, request: pb.ListClassesRequest, context: Context) -> pb.ListClassesResponse:
+        principal = self._principal(context)
+        if principal.role == Role.TEACHER:
+            teacher_id: str | None = principal.subject
+        elif principal.role == Role.ADMIN:
+            teacher_id = None
+        else:
+            raise PermissionDenied("only teachers and admins list classes")
+        size = _page_size(request.page_size)
+        after = str(_decode_token(request.page_token)) if request.page_token else ""
+        rows = await self._read(repo.list_classes, teacher_id=teacher_id, after_class_id=after, limit=size + 1)
+        reply = pb.ListClassesResponse(classes=[_class_proto(r) for r in rows[:size]])
+        if len(rows) > size:
+            reply.next_page_token = _encode_token(rows[size - 1].class_id)
+        return reply
+
+    # ---- sessions
+
+    async def CreateSession(self, request: pb.CreateSessionRequest, context: Context) -> pb.Session:
+        principal = self._principal(context)
+        student_id = request.student_id or principal.subject
+        if principal.role == Role.STUDENT:
+            if student_id != principal.subject:
+                raise PermissionDenied("a student may only start their own sessions")
+        elif principal.role in (Role.TEACHER, Role.ADMIN):
+            if not request.student_id:
+                raise InvalidArgument("student_id is required when a teacher or admin starts a session")
+            await self._may_read_student(principal, student_id)
+        else:
+            raise PermissionDenied(f"the {principal.role.value} role cannot start exam sessions")
+        _check_request_id(request.request_id, required=False)
+        scope = request.scope or pb.SESSION_SCOPE_FULL_TEST
+        if scope == pb.SESSION_SCOPE_SECTION and request.section == item_pb2.SECTION_UNSPECIFIED:
+            raise InvalidArgument("a section session needs a section", field="section")
+        if scope == pb.SESSION_SCOPE_FULL_TEST and request.section != item_pb2.SECTION_UNSPECIFIED:
+            raise InvalidArgument("a full test takes every section; leave section unset", field="section")
+        if request.request_id:
+            existing = await self._read(
+                repo.find_session_by_request, student_id=student_id, request_id=request.request_id
+            )
+            if existing is not None:
+                return await self._session_proto(await self._expire_if_due(existing))
+        student = await self._read(repo.get_user, user_id=student_id)
+        if student is None or student.role != Role.STUDENT.value or student.erased:
+            raise NotFound(f"student {student_id} not found")
+        blueprint = load_blueprint(CURRENT_VERSION)
+        sections = blueprint.sections_for(request.section if scope == pb.SESSION_SCOPE_SECTION else None)
+        session_id = accounts.new_id("ses")
+        module = await self._assemble(
+            context, session_id=session_id, sequence=1, plan=sections[0].first(), exclude_item_ids=[]
+        )
+        record, _created = await self._write(
+            repo.insert_session,
+            session_id=session_id,
+            student_id=student_id,
+            scope=pb.SessionScope.Name(scope),
+            section=item_pb2.Section.Name(request.section) if scope == pb.SESSION_SCOPE_SECTION else "",
+            blueprint_version=blueprint.version,
+            request_id=request.request_id or None,
+            created_by=principal.subject,
+            now_ms=_now_ms(),
+            first_module=module,
+        )
+        return await self._session_proto(record)
+
+    async def GetSession(self, request: pb.GetSessionRequest, context: Context) -> pb.Session:
+        record = await self._session(self._principal(context), request.session_id, action="read")
+        return await self._session_proto(record)
+
+    async def GetCurrentModule(self, request: pb.GetCurrentModuleRequest, context: Context) -> pb.ModuleState:
+        record = await self._session(self._principal(context), request.session_id, action="read")
+        current = record.current_module
+        if current is None:
+            raise FailedPrecondition("the session has no current module (it is finished or past its last module)")
+        return await self._module_state(current, with_items=True)
+
+    async def ListSessions(self, request: pb.ListSessionsRequest, context: Context) -> pb.ListSessionsResponse:
+        principal = self._principal(context)
+        student_ids: set[str] | None
+        if principal.role == Role.STUDENT:
+            if request.class_id or request.student_id not in ("", principal.subject):
+                raise PermissionDenied("a student may only list their own sessions")
+            student_ids = {principal.subject}
+        elif principal.role == Role.TEACHER:
+            student_ids = set(await self._read(repo.teacher_student_ids, teacher_id=principal.subject))
+        elif principal.role in (Role.ADMIN, Role.SERVICE):
+            student_ids = None
+        else:
+            raise PermissionDenied(f"the {principal.role.value} role has no access to session data")
+        if request.class_id:
+            found = await self._read(repo.get_class, class_id=request.class_id)
+            if found is None:
+                raise NotFound(f"class {request.class_id} not found")
+            if principal.role == Role.TEACHER and found.teacher_id != principal.subject:
+                raise PermissionDenied("this class is not yours")
+            members = set(found.student_ids)
+            student_ids = members if student_ids is None else student_ids & members
+        if request.student_id:
+            if student_ids is not None and request.student_id not in student_ids:
+                if principal.role == Role.TEACHER:
+                    raise PermissionDenied("this student is not in one of your classes")
+                student_ids = set()
+            else:
+                student_ids = {request.student_id}
+        size = _page_size(request.page_size)
+        after: tuple[int, str] | None = None
+        if request.page_token:
+            decoded = _decode_token(request.page_token)
+            if not (isinstance(decoded, list) and len(decoded) == 2):
+                raise InvalidArgument("page_token is not a token this service issued", field="page_token")
+            after = (int(decoded[0]), str(decoded[1]))
+        rows = await self._read(
+            repo.list_sessions,
+            student_ids=student_ids,
+            state=pb.SessionState.Name(request.state) if request.state else None,
+            after=after,
+            limit=size + 1,
+        )
+        reply = pb.ListSessionsResponse(
+            sessions=[await self._session_proto(r, with_items=False) for r in rows[:size]]
+        )
+        if len(rows) > size:
+            last = rows[size - 1]
+            reply.next_page_token = _encode_token([last.create_ms, last.session_id])
+        return reply
+
+    async def SubmitResponse(
+        self, request: pb.SubmitResponseRequest, context: Context
+    ) -> pb.SubmitResponseResponse:
+        principal = self._principal(context)
+        _check_request_id(request.request_id, required=True)
+        if request.elapsed_ms < 0:
+            raise InvalidArgument("elapsed_ms must not be negative", field="elapsed_ms")
+        record = await self._session(principal, request.session_id, action="answer")
+        # A retry is answered from what was stored, whatever has happened to the module since.
+        replay = await self._read(
+            repo.find_submission, session_id=record.session_id, request_id=request.request_id
+        )
+        if replay is None:
+            if record.state != repo.STATE_IN_PROGRESS:
+                raise FailedPrecondition("the session is finished; no more answers are accepted")
+            current = record.current_module
+            if current is None:
+                raise FailedPrecondition("the session has no current module; no more answers are accepted")
+            cached = await self._module(current.module_id)
+            item = cached.full_items.get(request.item_id)
+            if item is None:
+                raise FailedPrecondition(f"item {request.item_id} is not in the current module")
+            if current.status != repo.STATUS_OPEN:
+                reason = "its time is up" if current.status == repo.STATUS_EXPIRED else "it is closed"
+                raise FailedPrecondition(f"module {current.sequence} no longer accepts answers: {reason}")
+            validate_answer(item, request.answer)
+            replay = await self._write(
+                repo.submit_response,
+                session_id=record.session_id,
+                module_id=current.module_id,
+                item_id=request.item_id,
+                request_id=request.request_id,
+                answer_json=json_format.MessageToJson(request.answer, indent=None),
+                elapsed_ms=request.elapsed_ms,
+                now_ms=_now_ms(),
+            )
+        return pb.SubmitResponseResponse(
+            response=_saved(replay.response),
+            replayed=replay.replayed,
+            remaining_seconds=_remaining_seconds(replay.deadline_ms, _now_ms()),
+        )
+
+    async def AdvanceModule(self, request: pb.AdvanceModuleRequest, context: Context) -> pb.Session:
+        principal = self._principal(context)
+        _check_request_id(request.request_id, required=False)
+        record = await self._session(principal, request.session_id, action="control")
+        if request.request_id:
+            applied: bool = await self._read(
+                repo.advance_applied, session_id=record.session_id, request_id=request.request_id
+            )
+            if applied:
+                return await self._session_proto(record)
+        if record.state != repo.STATE_IN_PROGRESS:
+            raise FailedPrecondition("the session is finished")
+        current = record.current_module
+        if current is None:
+            raise FailedPrecondition("the session is past its last module; finish it with FinishSession")
+        blueprint = load_blueprint(record.blueprint_version)
+        plan = blueprint.module(current.plan_key)
+        section_plan = blueprint.section(plan.section)
+        router_score: repo.RouterScore | None = None
+        next_plan: ModulePlan | None
+        if section_plan.routing is not None and plan.stage == pb.MODULE_STAGE_ROUTER:
+            cached = await self._module(current.module_id)
+            latest = await self._read(repo.latest_responses, module_id=current.module_id)
+            answers = {r.item_id: json_format.Parse(r.answer_json, pb.Answer()) for r in latest}
+            ability = await self._cpu(router_ability, list(cached.full_items.values()), answers)
+            stage, decision = section_plan.routing.route(ability.theta)
+            router_score = repo.RouterScore(theta=ability.theta, theta_se=ability.se, decision=decision)
+            next_plan = section_plan.stage(stage)
+            log.info("session %s: %s (se %.3f)", record.session_id, decision, ability.se)
+        else:
+            sections = blueprint.sections_for(item_pb2.Section.Value(record.section) if record.section else None)
+            index = [s.section for s in sections].index(plan.section)
+            next_plan = sections[index + 1].first() if index + 1 < len(sections) else None
+        next_module = None
+        if next_plan is not None:
+            seen = await self._read(repo.seen_item_ids, session_id=record.session_id)
+            next_module = await self._assemble(
+                context,
+                session_id=record.session_id,
+                sequence=max(m.sequence for m in record.modules) + 1,
+                plan=next_plan,
+                exclude_item_ids=seen,
+            )
+        await self._write(
+            repo.apply_advance,
+            session_id=record.session_id,
+            request_id=request.request_id or None,
+            from_module_id=current.module_id,
+            now_ms=_now_ms(),
+            router_score=router_score,
+            next_module=next_module,
+        )
+        fresh = await self._read(repo.get_session, session_id=record.session_id)
+        assert fresh is not None
+        return await self._session_proto(fresh)
+
+    async def FinishSession(self, request: pb.FinishSessionRequest, context: Context) -> pb.Session:
+        record = await self._session(self._principal(context), request.session_id, action="control")
+        await self._write(repo.finish_session, session_id=record.session_id, now_ms=_now_ms())
+        fresh = await self._read(repo.get_session, session_id=record.session_id)
+        assert fresh is not None
+        return await self._session_proto(fresh)
+
+    async def LogEvents(self, request: pb.LogEventsRequest, context: Context) -> pb.LogEventsResponse:
+        principal = self._principal(context)
+        if len(request.events) > MAX_EVENTS:
+            raise InvalidArgument(f"a batch holds at most {MAX_EVENTS} events, not {len(request.events)}")
+        events: list[repo.NewEvent] = []
+        for index, event in enumerate(request.events):
+            if event.type == pb.EVENT_TYPE_UNSPECIFIED or event.type not in pb.EventType.values():
+                raise InvalidArgument(
+                    f"event {index}: unknown event type {event.type}; nothing of the batch was stored",
+                    field=f"events[{index}].type",
+                )
+            if len(event.detail) > MAX_EVENT_DETAIL:
+                raise InvalidArgument(
+                    f"event {index}: detail is longer than {MAX_EVENT_DETAIL} characters; nothing was stored",
+                    field=f"events[{index}].detail",
+                )
+            if len(event.item_id) > 40:
+                raise InvalidArgument(f"event {index}: item_id is too long", field=f"events[{index}].item_id")
+            events.append(
+                repo.NewEvent(
+                    event_type=pb.EventType.Name(event.type),
+                    item_id=event.item_id,
+                    detail=event.detail,
+                    client_ms=event.client_time.ToMilliseconds() if event.HasField("client_time") else None,
+                )
+            )
+        record = await self._session(principal, request.session_id, action="answer")
+        now = _now_ms()
+        stored = await self._write(repo.log_events, session_id=record.session_id, events=events, now_ms=now)
+        return pb.LogEventsResponse(stored=stored, server_time=_ts(now))
+
+    # ---- privacy
+
+    async def ExportStudentData(
+        self, request: pb.ExportStudentDataRequest, context: Context
+    ) -> pb.ExportStudentDataResponse:
+        principal = self._principal(context)
+        if not request.student_id:
+            raise InvalidArgument("student_id is required", field="student_id")
+        if not (principal.role == Role.ADMIN or principal.subject == request.student_id):
+            raise PermissionDenied("only the student themselves or an admin may export a student's data")
+        document = await self._read(repo.export_student, student_id=request.student_id)
+        return pb.ExportStudentDataResponse(json_document=json.dumps(document, indent=2, sort_keys=True))
+
+    async def EraseStudentData(
+        self, request: pb.EraseStudentDataRequest, context: Context
+    ) -> pb.EraseStudentDataResponse:
+        principal = self._principal(context)
+        if principal.role != Role.ADMIN:
+            raise PermissionDenied("only an admin erases student data")
+        if not request.student_id:
+            raise InvalidArgument("student_id is required", field="student_id")
+        if len(request.reason) > 1000:
+            raise InvalidArgument("reason is longer than 1000 characters", field="reason")
+        counts = await self._write(
+            repo.erase_student,
+            student_id=request.student_id,
+            actor=principal.subject,
+            reason=request.reason,
+            audit_id=accounts.new_id("aud"),
+            now_ms=_now_ms(),
+            password_hash=await self._cpu(accounts.unusable_password_hash),
+        )
+        log.info("erased the data of student %s (audit %s)", request.student_id, counts.audit_id)
+        return pb.EraseStudentDataResponse(
+            sessions_erased=counts.sessions,
+            responses_erased=counts.responses,
+            events_erased=counts.events,
+            audit_event_id=counts.audit_id,
+        )
+
+
+class OwnershipServicer(ownership_pb2_grpc.DatabaseOwnershipServicer):
+    """Reports which database this service serves (never a secret), for the gateway's run-time check."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def GetDatabaseOwnership(
+        self, request: ownership_pb2.GetDatabaseOwnershipRequest, context: Context
+    ) -> ownership_pb2.DatabaseOwnershipReport:
+        owner, revision = await asyncio.to_thread(self._inspect)
+        identity = identify(self._db.url)
+        return ownership_pb2.DatabaseOwnershipReport(
+            service="session_service",
+            owner=owner,
+            expected_owner=USER_DATA_OWNER,
+            fingerprint=identity.fingerprint,
+            backend=identity.backend,
+            database_name=identity.database_name,
+            schema_revision=revision,
+        )
+
+    def _inspect(self) -> tuple[str, str]:
+        return storage_engine.owner_mark(self._db), storage_engine.schema_revision(self._db)

@@ -1,0 +1,168 @@
+"""Opening user_data.db: owner mark, WAL, foreign keys, busy timeout, and Alembic migrations run in-process."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from session_service.storage.models import DatabaseOwner
+from toefl_core.ownership import (
+    OWNER_BY_APPLICATION_ID,
+    USER_DATA_APPLICATION_ID,
+    USER_DATA_FILE,
+    USER_DATA_OWNER,
+    OwnershipError,
+    check_owner,
+    identify,
+    refuse_retired_name,
+)
+
+log = logging.getLogger(__name__)
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _is_sqlite(url: str) -> bool:
+    return url.split(":", 1)[0].split("+", 1)[0].lower() == "sqlite"
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+    raw_path = url.split(":///", 1)[1] if ":///" in url else ""
+    if raw_path and raw_path != ":memory:":
+        Path(raw_path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=16)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # SQLAlchemy issues BEGIN itself (below); the driver's own implicit transactions would hide it.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: an acknowledged answer survives a power cut too, not only a crash of the process.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # A writer takes the write lock up front: a deferred transaction that reads and then writes can fail
+        # with SQLITE_BUSY instead of waiting when another writer committed in between.
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """The engines and session factories of user_data.db; each storage function runs one transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = _is_sqlite(url)
+        if self.is_sqlite:
+            self.write_engine = _sqlite_engine(url, immediate=True)
+            self.read_engine = _sqlite_engine(url, immediate=False)
+        else:
+            self.write_engine = create_engine(url, pool_pre_ping=True)
+            self.read_engine = self.write_engine
+        self._writer = sessionmaker(self.write_engine, expire_on_commit=False)
+        self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """One write transaction, committed (on disk) when the block ends without an exception."""
+        with self._writer.begin() as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with self._reader.begin() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()
+
+
+def _found_owner(db: Database) -> tuple[str | None, bool]:
+    """The owner mark found in the database, and whether the database holds any table at all."""
+    with db.write_engine.connect() as conn:
+        tables = set(inspect(conn).get_table_names())
+        if db.is_sqlite:
+            app_id = int(conn.exec_driver_sql("PRAGMA application_id").scalar() or 0)
+            if app_id == 0:
+                return None, bool(tables)
+            return OWNER_BY_APPLICATION_ID.get(app_id, f"unknown application_id {app_id:#x}"), bool(tables)
+        if DatabaseOwner.__tablename__ not in tables:
+            return None, bool(tables)
+        return conn.execute(select(DatabaseOwner.owner)).scalar(), True
+
+
+def owner_mark(db: Database) -> str:
+    """The owner mark found in the database, "" when it has none."""
+    return _found_owner(db)[0] or ""
+
+
+def open_database(url: str, *, create: bool) -> Database:
+    """Open the user database after checking its name and owner mark; `create` marks a brand-new empty one.
+
+    Raises OwnershipError for a retired name, the item bank's mark, or an unmarked database that holds tables.
+    """
+    refuse_retired_name(url, use_instead=USER_DATA_FILE)
+    db = Database(url)
+    try:
+        owner, has_tables = _found_owner(db)
+        what = f"database {identify(url).database_name!r}"
+        if owner is None and not has_tables:
+            if not create:
+                raise OwnershipError(f"{what} is empty and unmarked; run `python -m session_service migrate`")
+            if db.is_sqlite:
+                with db.write_engine.begin() as conn:
+                    conn.exec_driver_sql(f"PRAGMA application_id={USER_DATA_APPLICATION_ID}")
+            log.info("marked the new %s as %s", what, USER_DATA_OWNER)
+        else:
+            check_owner(owner, expected=USER_DATA_OWNER, what=what)
+    except BaseException:
+        db.dispose()
+        raise
+    return db
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def migrate(db: Database) -> str:
+    """alembic upgrade head, in this process; returns the revision reached."""
+    config = _alembic_config()
+    with db.write_engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+    return schema_revision(db)
+
+
+def schema_revision(db: Database) -> str:
+    with db.read_engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision() or ""
+
+
+def head_revision(db: Database) -> str:
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head() or ""
+
+
+def ping(db: Database) -> None:
+    with db.read_engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

@@ -1,0 +1,177 @@
+"""Tables of user_data.db: accounts, classes, sessions, modules with their pinned items, responses, events."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Times are integer milliseconds since the epoch (UTC): exact, sortable and identical on SQLite and PostgreSQL.
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class DatabaseOwner(Base):
+    """The owner row: the mark PostgreSQL carries (SQLite also has PRAGMA application_id)."""
+
+    __tablename__ = "database_owner"
+    owner: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+    user_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    create_ms: Mapped[int] = mapped_column(BigInteger)
+    erased: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SchoolClass(Base):
+    __tablename__ = "classes"
+    class_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    teacher_id: Mapped[str] = mapped_column(ForeignKey("users.user_id"), index=True)
+    create_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Enrolment(Base):
+    __tablename__ = "enrolments"
+    class_id: Mapped[str] = mapped_column(ForeignKey("classes.class_id", ondelete="CASCADE"), primary_key=True)
+    student_id: Mapped[str] = mapped_column(
+        ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class ExamSession(Base):
+    __tablename__ = "sessions"
+    __table_args__ = (
+        # CreateSession is idempotent by (student, request id), also under concurrent duplicates.
+        UniqueConstraint("student_id", "request_id", name="uq_sessions_student_request"),
+        Index("ix_sessions_student_create", "student_id", "create_ms"),
+    )
+    session_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    student_id: Mapped[str] = mapped_column(ForeignKey("users.user_id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(String(40))
+    # The one section of a section session; empty for a full test.
+    section: Mapped[str] = mapped_column(String(40), default="")
+    state: Mapped[str] = mapped_column(String(40))
+    blueprint_version: Mapped[str] = mapped_column(String(40))
+    request_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(40))
+    current_module_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    create_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    finish_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class Module(Base):
+    __tablename__ = "modules"
+    __table_args__ = (
+        UniqueConstraint("session_id", "sequence", name="uq_modules_session_sequence"),
+        Index("ix_modules_status_deadline", "status", "deadline_ms"),
+    )
+    module_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.session_id", ondelete="CASCADE"))
+    sequence: Mapped[int] = mapped_column(Integer)
+    plan_key: Mapped[str] = mapped_column(String(60))
+    section: Mapped[str] = mapped_column(String(40))
+    stage: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(40))
+    seed: Mapped[int] = mapped_column(BigInteger)
+    # The serialized AssemblyRecord from item_service, so the module can be replayed.
+    assembly_record: Mapped[bytes] = mapped_column(LargeBinary)
+    start_ms: Mapped[int] = mapped_column(BigInteger)
+    deadline_ms: Mapped[int] = mapped_column(BigInteger)
+    close_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Set on a router module when it is closed: the ability estimate and the routing decision taken from it.
+    theta: Mapped[float | None] = mapped_column(Float, nullable=True)
+    theta_se: Mapped[float | None] = mapped_column(Float, nullable=True)
+    routing_decision: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ModuleItem(Base):
+    """An item pinned at the revision the module was given, FULL view (keys and parameters stay server-side)."""
+
+    __tablename__ = "module_items"
+    module_id: Mapped[str] = mapped_column(ForeignKey("modules.module_id", ondelete="CASCADE"), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(BigInteger)
+    task_type: Mapped[str] = mapped_column(String(60))
+    full_item: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ModulePassage(Base):
+    __tablename__ = "module_passages"
+    module_id: Mapped[str] = mapped_column(ForeignKey("modules.module_id", ondelete="CASCADE"), primary_key=True)
+    passage_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    full_passage: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Response(Base):
+    __tablename__ = "responses"
+    __table_args__ = (
+        # A retried SubmitResponse can never write twice, even when both copies arrive at once.
+        UniqueConstraint("session_id", "request_id", name="uq_responses_session_request"),
+        UniqueConstraint("module_id", "item_id", "revision", name="uq_responses_item_revision"),
+    )
+    response_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.session_id", ondelete="CASCADE"))
+    module_id: Mapped[str] = mapped_column(ForeignKey("modules.module_id", ondelete="CASCADE"))
+    item_id: Mapped[str] = mapped_column(String(40))
+    revision: Mapped[int] = mapped_column(Integer)
+    # The Answer message as canonical proto JSON: readable in an export and by any backend.
+    answer_json: Mapped[str] = mapped_column(Text)
+    request_id: Mapped[str] = mapped_column(String(100))
+    elapsed_ms: Mapped[int] = mapped_column(Integer, default=0)
+    saved_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class AdvanceRequest(Base):
+    """Request ids of AdvanceModule calls already applied, so that a retry does not advance twice."""
+
+    __tablename__ = "advance_requests"
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.session_id", ondelete="CASCADE"), primary_key=True
+    )
+    request_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    closed_module_id: Mapped[str] = mapped_column(String(40))
+    applied_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Event(Base):
+    __tablename__ = "events"
+    event_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.session_id", ondelete="CASCADE"), index=True)
+    event_type: Mapped[str] = mapped_column(String(60))
+    item_id: Mapped[str] = mapped_column(String(40), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    client_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    server_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditEvent(Base):
+    """Who did what to whose data, and when (erasures); never erased with the data it describes."""
+
+    __tablename__ = "audit_events"
+    audit_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str] = mapped_column(String(40), index=True)
+    detail_json: Mapped[str] = mapped_column(Text)
+    time_ms: Mapped[int] = mapped_column(BigInteger)

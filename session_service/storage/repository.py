@@ -1,0 +1,946 @@
+"""Storage functions of user_data.db; each one is a single transaction, committed before it returns."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from session_service.storage.engine import Database
+from session_service.storage.models import (
+    AdvanceRequest,
+    AuditEvent,
+    Enrolment,
+    Event,
+    ExamSession,
+    Module,
+    ModuleItem,
+    ModulePassage,
+    Response,
+    SchoolClass,
+    User,
+)
+from toefl_core.errors import AlreadyExists, FailedPrecondition, NotFound
+
+# Stored enum names (the proto enum value names), so the database reads the same as the API.
+STATE_IN_PROGRESS = "SESSION_STATE_IN_PROGRESS"
+STATE_FINISHED = "SESSION_STATE_FINISHED"
+STATUS_OPEN = "MODULE_STATUS_OPEN"
+STATUS_CLOSED = "MODULE_STATUS_CLOSED"
+STATUS_EXPIRED = "MODULE_STATUS_EXPIRED"
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    user_id: str
+    username: str
+    display_name: str
+    role: str
+    create_ms: int
+    erased: bool
+
+
+@dataclass(frozen=True)
+class ClassRecord:
+    class_id: str
+    name: str
+    teacher_id: str
+    student_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ModuleRecord:
+    module_id: str
+    session_id: str
+    sequence: int
+    plan_key: str
+    section: str
+    stage: str
+    status: str
+    seed: int
+    start_ms: int
+    deadline_ms: int
+    close_ms: int | None
+    theta: float | None
+    theta_se: float | None
+    routing_decision: str | None
+    item_count: int
+    answered_count: int
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    session_id: str
+    student_id: str
+    scope: str
+    section: str
+    state: str
+    blueprint_version: str
+    current_module_id: str | None
+    create_ms: int
+    finish_ms: int | None
+    modules: tuple[ModuleRecord, ...]
+
+    @property
+    def current_module(self) -> ModuleRecord | None:
+        return next((m for m in self.modules if m.module_id == self.current_module_id), None)
+
+
+@dataclass(frozen=True)
+class PinnedItem:
+    item_id: str
+    revision: int
+    task_type: str
+    full_item: bytes
+
+
+@dataclass(frozen=True)
+class ModuleContent:
+    """A module's items (FULL view, pinned revisions, presentation order) and passages, serialized."""
+
+    module_id: str
+    items: tuple[PinnedItem, ...]
+    passages: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class ResponseRecord:
+    response_id: int
+    session_id: str
+    module_id: str
+    item_id: str
+    revision: int
+    answer_json: str
+    request_id: str
+    elapsed_ms: int
+    saved_ms: int
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    response: ResponseRecord
+    replayed: bool
+    deadline_ms: int
+
+
+@dataclass(frozen=True)
+class NewModule:
+    """A module assembled by item_service, ready to be stored with everything needed to replay it."""
+
+    module_id: str
+    sequence: int
+    plan_key: str
+    section: str
+    stage: str
+    seed: int
+    assembly_record: bytes
+    start_ms: int
+    deadline_ms: int
+    items: tuple[PinnedItem, ...]
+    # (passage_id, serialized FULL passage) in presentation order.
+    passages: tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True)
+class RouterScore:
+    theta: float
+    theta_se: float
+    decision: str
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    event_type: str
+    item_id: str
+    detail: str
+    client_ms: int | None
+
+
+@dataclass(frozen=True)
+class EraseCounts:
+    sessions: int
+    responses: int
+    events: int
+    audit_id: str
+
+
+def _user(row: User) -> UserRecord:
+    return UserRecord(
+        user_id=row.user_id,
+        username=row.username,
+        display_name=row.display_name,
+        role=row.role,
+        create_ms=row.create_ms,
+        erased=row.erased,
+    )
+
+
+def _response(row: Response) -> ResponseRecord:
+    return ResponseRecord(
+        response_id=row.response_id,
+        session_id=row.session_id,
+        module_id=row.module_id,
+        item_id=row.item_id,
+        revision=row.revision,
+        answer_json=row.answer_json,
+        request_id=row.request_id,
+        elapsed_ms=row.elapsed_ms,
+        saved_ms=row.saved_ms,
+    )
+
+
+# ---- accounts and classes
+
+
+def create_user(
+    db: Database,
+    *,
+    user_id: str,
+    username: str,
+    display_name: str,
+    role: str,
+    password_hash: str,
+    now_ms: int,
+    class_id: str | None = None,
+) -> UserRecord:
+    try:
+        with db.writing() as s:
+            if class_id and s.get(SchoolClass, class_id) is None:
+                raise NotFound(f"class {class_id} not found")
+            row = User(
+                user_id=user_id,
+                username=username,
+                display_name=display_name,
+                role=role,
+                password_hash=password_hash,
+                create_ms=now_ms,
+                erased=False,
+            )
+            s.add(row)
+            s.flush()
+            if class_id:
+                s.add(Enrolment(class_id=class_id, student_id=user_id))
+            return _user(row)
+    except IntegrityError as exc:
+        raise AlreadyExists(f"the username {username!r} is taken") from exc
+
+
+def get_user(db: Database, *, user_id: str) -> UserRecord | None:
+    with db.reading() as s:
+        row = s.get(User, user_id)
+        return _user(row) if row is not None else None
+
+
+def get_credentials(db: Database, *, username: str) -> tuple[UserRecord, str] | None:
+    with db.reading() as s:
+        row = s.scalars(select(User).where(User.username == username, User.erased.is_(False))).first()
+        return (_user(row), row.password_hash) if row is not None else None
+
+
+def set_password(db: Database, *, user_id: str, password_hash: str) -> None:
+    with db.writing() as s:
+        s.execute(update(User).where(User.user_id == user_id).values(password_hash=password_hash))
+
+
+def _class_records(s: Session, rows: Sequence[SchoolClass]) -> list[ClassRecord]:
+    ids = [r.class_id for r in rows]
+    members: dict[str, list[str]] = {i: [] for i in ids}
+    if ids:
+        enrolled = s.execute(
+            select(Enrolment.class_id, Enrolment.student_id)
+            .where(Enrolment.class_id.in_(ids))
+            .order_by(Enrolment.student_id)
+        )
+        for class_id, student_id in enrolled:
+            members[class_id].append(student_id)
+    return [
+        ClassRecord(
+            class_id=r.class_id, name=r.name, teacher_id=r.teacher_id, student_ids=tuple(members[r.class_id])
+        )
+        for r in rows
+    ]
+
+
+def create_class(db: Database, *, class_id: str, name: str, teacher_id: str, now_ms: int) -> ClassRecord:
+    with db.writing() as s:
+        teacher = s.get(User, teacher_id)
+        if teacher is None or teacher.role != "teacher" or teacher.erased:
+            raise FailedPrecondition(f"user {teacher_id} is not a teacher")
+        row = SchoolClass(class_id=class_id, name=name, teacher_id=teacher_id, create_ms=now_ms)
+        s.add(row)
+        s.flush()
+        return _class_records(s, [row])[0]
+
+
+def get_class(db: Database, *, class_id: str) -> ClassRecord | None:
+    with db.reading() as s:
+        row = s.get(SchoolClass, class_id)
+        return _class_records(s, [row])[0] if row is not None else None
+
+
+def find_class(db: Database, *, teacher_id: str, name: str) -> ClassRecord | None:
+    with db.reading() as s:
+        row = s.scalars(
+            select(SchoolClass).where(SchoolClass.teacher_id == teacher_id, SchoolClass.name == name)
+        ).first()
+        return _class_records(s, [row])[0] if row is not None else None
+
+
+def enrol(db: Database, *, class_id: str, student_id: str) -> None:
+    with db.writing() as s:
+        student = s.get(User, student_id)
+        if student is None or student.role != "student":
+            raise FailedPrecondition(f"user {student_id} is not a student")
+        if s.get(Enrolment, (class_id, student_id)) is None:
+            s.add(Enrolment(class_id=class_id, student_id=student_id))
+
+
+def list_classes(db: Database, *, teacher_id: str | None, after_class_id: str, limit: int) -> list[ClassRecord]:
+    with db.reading() as s:
+        query = select(SchoolClass).where(SchoolClass.class_id > after_class_id)
+        if teacher_id is not None:
+            query = query.where(SchoolClass.teacher_id == teacher_id)
+        rows = s.scalars(query.order_by(SchoolClass.class_id).limit(limit)).all()
+        return _class_records(s, rows)
+
+
+def teaches(db: Database, *, teacher_id: str, student_id: str) -> bool:
+    with db.reading() as s:
+        found = s.execute(
+            select(Enrolment.student_id)
+            .join(SchoolClass, SchoolClass.class_id == Enrolment.class_id)
+            .where(SchoolClass.teacher_id == teacher_id, Enrolment.student_id == student_id)
+            .limit(1)
+        ).first()
+        return found is not None
+
+
+# ---- sessions and modules
+
+
+def _module_records(s: Session, session_ids: Collection[str]) -> dict[str, list[ModuleRecord]]:
+    if not session_ids:
+        return {}
+    rows = s.scalars(
+        select(Module).where(Module.session_id.in_(session_ids)).order_by(Module.session_id, Module.sequence)
+    ).all()
+    module_ids = [r.module_id for r in rows]
+    item_counts: dict[str, int] = {}
+    answered: dict[str, int] = {}
+    if module_ids:
+        item_counts = dict(
+            s.execute(
+                select(ModuleItem.module_id, func.count())
+                .where(ModuleItem.module_id.in_(module_ids))
+                .group_by(ModuleItem.module_id)
+            ).all()
+        )
+        answered = dict(
+            s.execute(
+                select(Response.module_id, func.count(func.distinct(Response.item_id)))
+                .where(Response.module_id.in_(module_ids))
+                .group_by(Response.module_id)
+            ).all()
+        )
+    result: dict[str, list[ModuleRecord]] = {sid: [] for sid in session_ids}
+    for r in rows:
+        result[r.session_id].append(
+            ModuleRecord(
+                module_id=r.module_id,
+                session_id=r.session_id,
+                sequence=r.sequence,
+                plan_key=r.plan_key,
+                section=r.section,
+                stage=r.stage,
+                status=r.status,
+                seed=r.seed,
+                start_ms=r.start_ms,
+                deadline_ms=r.deadline_ms,
+                close_ms=r.close_ms,
+                theta=r.theta,
+                theta_se=r.theta_se,
+                routing_decision=r.routing_decision,
+                item_count=item_counts.get(r.module_id, 0),
+                answered_count=answered.get(r.module_id, 0),
+            )
+        )
+    return result
+
+
+def _session_records(s: Session, rows: Sequence[ExamSession]) -> list[SessionRecord]:
+    modules = _module_records(s, [r.session_id for r in rows])
+    return [
+        SessionRecord(
+            session_id=r.session_id,
+            student_id=r.student_id,
+            scope=r.scope,
+            section=r.section,
+            state=r.state,
+            blueprint_version=r.blueprint_version,
+            current_module_id=r.current_module_id,
+            create_ms=r.create_ms,
+            finish_ms=r.finish_ms,
+            modules=tuple(modules.get(r.session_id, ())),
+        )
+        for r in rows
+    ]
+
+
+def _add_module(s: Session, session_id: str, module: NewModule) -> None:
+    s.add(
+        Module(
+            module_id=module.module_id,
+            session_id=session_id,
+            sequence=module.sequence,
+            plan_key=module.plan_key,
+            section=module.section,
+            stage=module.stage,
+            status=STATUS_OPEN,
+            seed=module.seed,
+            assembly_record=module.assembly_record,
+            start_ms=module.start_ms,
+            deadline_ms=module.deadline_ms,
+        )
+    )
+    s.flush()
+    s.add_all(
+        ModuleItem(
+            module_id=module.module_id,
+            item_id=item.item_id,
+            position=position,
+            revision=item.revision,
+            task_type=item.task_type,
+            full_item=item.full_item,
+        )
+        for position, item in enumerate(module.items)
+    )
+    s.add_all(
+        ModulePassage(module_id=module.module_id, passage_id=passage_id, position=position, full_passage=data)
+        for position, (passage_id, data) in enumerate(module.passages)
+    )
+
+
+def find_session_by_request(db: Database, *, student_id: str, request_id: str) -> SessionRecord | None:
+    with db.reading() as s:
+        row = s.scalars(
+            select(ExamSession).where(ExamSession.student_id == student_id, ExamSession.request_id == request_id)
+        ).first()
+        return _session_records(s, [row])[0] if row is not None else None
+
+
+def insert_session(
+    db: Database,
+    *,
+    session_id: str,
+    student_id: str,
+    scope: str,
+    section: str,
+    blueprint_version: str,
+    request_id: str | None,
+    created_by: str,
+    now_ms: int,
+    first_module: NewModule,
+) -> tuple[SessionRecord, bool]:
+    """The new session and True, or, when a concurrent call with the same request id won, that one and False."""
+    try:
+        with db.writing() as s:
+            student = s.get(User, student_id)
+            if student is None or student.role != "student" or student.erased:
+                raise NotFound(f"student {student_id} not found")
+            s.add(
+                ExamSession(
+                    session_id=session_id,
+                    student_id=student_id,
+                    scope=scope,
+                    section=section,
+                    state=STATE_IN_PROGRESS,
+                    blueprint_version=blueprint_version,
+                    request_id=request_id,
+                    created_by=created_by,
+                    current_module_id=first_module.module_id,
+                    create_ms=now_ms,
+                )
+            )
+            s.flush()
+            _add_module(s, session_id, first_module)
+    except IntegrityError:
+        if request_id is None:
+            raise
+        existing = find_session_by_request(db, student_id=student_id, request_id=request_id)
+        if existing is None:
+            raise
+        return existing, False
+    found = get_session(db, session_id=session_id)
+    assert found is not None
+    return found, True
+
+
+def get_session(db: Database, *, session_id: str) -> SessionRecord | None:
+    with db.reading() as s:
+        row = s.get(ExamSession, session_id)
+        return _session_records(s, [row])[0] if row is not None else None
+
+
+def list_sessions(
+    db: Database,
+    *,
+    student_ids: Collection[str] | None,
+    state: str | None,
+    after: tuple[int, str] | None,
+    limit: int,
+) -> list[SessionRecord]:
+    """Newest first; `student_ids` None means every student, `after` is the (create_ms, id) of the last seen."""
+    with db.reading() as s:
+        query = select(ExamSession)
+        if student_ids is not None:
+            if not student_ids:
+                return []
+            query = query.where(ExamSession.student_id.in_(student_ids))
+        if state is not None:
+            query = query.where(ExamSession.state == state)
+        if after is not None:
+            create_ms, session_id = after
+            query = query.where(
+                or_(
+                    ExamSession.create_ms < create_ms,
+                    (ExamSession.create_ms == create_ms) & (ExamSession.session_id < session_id),
+                )
+            )
+        rows = s.scalars(
+            query.order_by(ExamSession.create_ms.desc(), ExamSession.session_id.desc()).limit(limit)
+        ).all()
+        return _session_records(s, rows)
+
+
+def class_student_ids(db: Database, *, class_id: str) -> list[str]:
+    with db.reading() as s:
+        return list(s.scalars(select(Enrolment.student_id).where(Enrolment.class_id == class_id)).all())
+
+
+def teacher_student_ids(db: Database, *, teacher_id: str) -> list[str]:
+    with db.reading() as s:
+        return list(
+            s.scalars(
+                select(Enrolment.student_id)
+                .join(SchoolClass, SchoolClass.class_id == Enrolment.class_id)
+                .where(SchoolClass.teacher_id == teacher_id)
+                .distinct()
+            ).all()
+        )
+
+
+def module_content(db: Database, *, module_id: str) -> ModuleContent:
+    with db.reading() as s:
+        items = s.execute(
+            select(ModuleItem.item_id, ModuleItem.revision, ModuleItem.task_type, ModuleItem.full_item)
+            .where(ModuleItem.module_id == module_id)
+            .order_by(ModuleItem.position)
+        ).all()
+        passages = s.scalars(
+            select(ModulePassage.full_passage)
+            .where(ModulePassage.module_id == module_id)
+            .order_by(ModulePassage.position)
+        ).all()
+        return ModuleContent(
+            module_id=module_id,
+            items=tuple(PinnedItem(item_id=i, revision=r, task_type=t, full_item=f) for i, r, t, f in items),
+            passages=tuple(passages),
+        )
+
+
+def seen_item_ids(db: Database, *, session_id: str) -> list[str]:
+    with db.reading() as s:
+        return list(
+            s.scalars(
+                select(ModuleItem.item_id)
+                .join(Module, Module.module_id == ModuleItem.module_id)
+                .where(Module.session_id == session_id)
+            ).all()
+        )
+
+
+def latest_responses(db: Database, *, module_id: str) -> list[ResponseRecord]:
+    """The latest revision of the answer to each item of the module."""
+    with db.reading() as s:
+        latest = (
+            select(Response.item_id, func.max(Response.revision).label("revision"))
+            .where(Response.module_id == module_id)
+            .group_by(Response.item_id)
+            .subquery()
+        )
+        rows = s.scalars(
+            select(Response)
+            .join(latest, (Response.item_id == latest.c.item_id) & (Response.revision == latest.c.revision))
+            .where(Response.module_id == module_id)
+            .order_by(Response.response_id)
+        ).all()
+        return [_response(r) for r in rows]
+
+
+def response_history(db: Database, *, session_id: str) -> list[ResponseRecord]:
+    with db.reading() as s:
+        rows = s.scalars(
+            select(Response).where(Response.session_id == session_id).order_by(Response.response_id)
+        ).all()
+        return [_response(r) for r in rows]
+
+
+def expire_due(db: Database, *, now_ms: int, session_id: str | None = None) -> int:
+    """Close (EXPIRED) every open module whose deadline has passed; what was saved stays. Returns how many."""
+    with db.writing() as s:
+        query = (
+            update(Module)
+            .where(Module.status == STATUS_OPEN, Module.deadline_ms <= now_ms)
+            .values(status=STATUS_EXPIRED, close_ms=Module.deadline_ms)
+        )
+        if session_id is not None:
+            query = query.where(Module.session_id == session_id)
+        return s.execute(query).rowcount  # type: ignore[attr-defined, no-any-return]
+
+
+def _replay(s: Session, session_id: str, request_id: str) -> SubmitOutcome | None:
+    row = s.scalars(
+        select(Response).where(Response.session_id == session_id, Response.request_id == request_id)
+    ).first()
+    if row is None:
+        return None
+    deadline = s.scalar(select(Module.deadline_ms).where(Module.module_id == row.module_id)) or 0
+    return SubmitOutcome(response=_response(row), replayed=True, deadline_ms=deadline)
+
+
+def find_submission(db: Database, *, session_id: str, request_id: str) -> SubmitOutcome | None:
+    with db.reading() as s:
+        return _replay(s, session_id, request_id)
+
+
+def submit_response(
+    db: Database,
+    *,
+    session_id: str,
+    module_id: str,
+    item_id: str,
+    request_id: str,
+    answer_json: str,
+    elapsed_ms: int,
+    now_ms: int,
+) -> SubmitOutcome:
+    """Store one answer as the next revision for its item, or return the first result of this request id.
+
+    `module_id` is the module the caller validated the answer against; the answer is refused if that is no
+    longer the session's open current module. A module found past its deadline is closed (EXPIRED) and stays so.
+    """
+    expired = False
+    try:
+        with db.writing() as s:
+            replay = _replay(s, session_id, request_id)
+            if replay is not None:
+                return replay
+            session = s.scalars(
+                select(ExamSession).where(ExamSession.session_id == session_id).with_for_update()
+            ).first()
+            if session is None:
+                raise NotFound(f"session {session_id} not found")
+            if session.state != STATE_IN_PROGRESS:
+                raise FailedPrecondition(f"session {session_id} is finished; no more answers are accepted")
+            if session.current_module_id != module_id:
+                raise FailedPrecondition(f"item {item_id} is not in the current module")
+            module = s.get(Module, module_id)
+            assert module is not None
+            if module.status == STATUS_OPEN and now_ms >= module.deadline_ms:
+                module.status = STATUS_EXPIRED
+                module.close_ms = module.deadline_ms
+                expired = True
+            elif module.status != STATUS_OPEN:
+                raise FailedPrecondition(f"module {module.sequence} is closed; no more answers are accepted")
+            else:
+                previous = s.scalar(
+                    select(func.max(Response.revision)).where(
+                        Response.module_id == module_id, Response.item_id == item_id
+                    )
+                )
+                row = Response(
+                    session_id=session_id,
+                    module_id=module_id,
+                    item_id=item_id,
+                    revision=(previous or 0) + 1,
+                    answer_json=answer_json,
+                    request_id=request_id,
+                    elapsed_ms=elapsed_ms,
+                    saved_ms=now_ms,
+                )
+                s.add(row)
+                s.flush()
+                return SubmitOutcome(response=_response(row), replayed=False, deadline_ms=module.deadline_ms)
+    except IntegrityError:
+        # A concurrent duplicate of this request id committed first: answer with its result.
+        replay = find_submission(db, session_id=session_id, request_id=request_id)
+        if replay is None:
+            raise
+        return replay
+    assert expired
+    raise FailedPrecondition("the module's time is up; the answer was not saved (earlier answers are kept)")
+
+
+def advance_applied(db: Database, *, session_id: str, request_id: str) -> bool:
+    with db.reading() as s:
+        return s.get(AdvanceRequest, (session_id, request_id)) is not None
+
+
+def apply_advance(
+    db: Database,
+    *,
+    session_id: str,
+    request_id: str | None,
+    from_module_id: str,
+    now_ms: int,
+    router_score: RouterScore | None,
+    next_module: NewModule | None,
+) -> bool:
+    """Close the current module and open the next one (or none after the last); False if already applied."""
+    try:
+        with db.writing() as s:
+            if request_id and s.get(AdvanceRequest, (session_id, request_id)) is not None:
+                return False
+            session = s.scalars(
+                select(ExamSession).where(ExamSession.session_id == session_id).with_for_update()
+            ).first()
+            if session is None:
+                raise NotFound(f"session {session_id} not found")
+            if session.state != STATE_IN_PROGRESS or session.current_module_id != from_module_id:
+                raise FailedPrecondition("the session has moved on since this request started; reload it")
+            module = s.get(Module, from_module_id)
+            assert module is not None
+            if module.status == STATUS_OPEN:
+                expired = now_ms >= module.deadline_ms
+                module.status = STATUS_EXPIRED if expired else STATUS_CLOSED
+                module.close_ms = module.deadline_ms if expired else now_ms
+            if router_score is not None:
+                module.theta = router_score.theta
+                module.theta_se = router_score.theta_se
+                module.routing_decision = router_score.decision
+            if next_module is not None:
+                _add_module(s, session_id, next_module)
+            session.current_module_id = next_module.module_id if next_module is not None else None
+            if request_id:
+                s.add(
+                    AdvanceRequest(
+                        session_id=session_id,
+                        request_id=request_id,
+                        closed_module_id=from_module_id,
+                        applied_ms=now_ms,
+                    )
+                )
+            return True
+    except IntegrityError:
+        if request_id and advance_applied(db, session_id=session_id, request_id=request_id):
+            return False
+        raise
+
+
+def finish_session(db: Database, *, session_id: str, now_ms: int) -> None:
+    with db.writing() as s:
+        session = s.scalars(
+            select(ExamSession).where(ExamSession.session_id == session_id).with_for_update()
+        ).first()
+        if session is None:
+            raise NotFound(f"session {session_id} not found")
+        if session.state == STATE_FINISHED:
+            return
+        for module in s.scalars(
+            select(Module).where(Module.session_id == session_id, Module.status == STATUS_OPEN)
+        ):
+            expired = now_ms >= module.deadline_ms
+            module.status = STATUS_EXPIRED if expired else STATUS_CLOSED
+            module.close_ms = module.deadline_ms if expired else now_ms
+        session.state = STATE_FINISHED
+        session.finish_ms = now_ms
+        session.current_module_id = None
+
+
+def log_events(db: Database, *, session_id: str, events: Sequence[NewEvent], now_ms: int) -> int:
+    with db.writing() as s:
+        s.add_all(
+            Event(
+                session_id=session_id,
+                event_type=e.event_type,
+                item_id=e.item_id,
+                detail=e.detail,
+                client_ms=e.client_ms,
+                server_ms=now_ms,
+            )
+            for e in events
+        )
+    return len(events)
+
+
+# ---- privacy
+
+
+def export_student(db: Database, *, student_id: str) -> dict[str, Any]:
+    """Everything held about one student, JSON-ready (no password hash: it is not information about them)."""
+    with db.reading() as s:
+        user = s.get(User, student_id)
+        if user is None:
+            raise NotFound(f"student {student_id} not found")
+        classes = s.execute(
+            select(SchoolClass.class_id, SchoolClass.name)
+            .join(Enrolment, Enrolment.class_id == SchoolClass.class_id)
+            .where(Enrolment.student_id == student_id)
+            .order_by(SchoolClass.class_id)
+        ).all()
+        sessions = s.scalars(
+            select(ExamSession).where(ExamSession.student_id == student_id).order_by(ExamSession.create_ms)
+        ).all()
+        document_sessions = []
+        for session in sessions:
+            modules = s.scalars(
+                select(Module).where(Module.session_id == session.session_id).order_by(Module.sequence)
+            ).all()
+            responses = s.scalars(
+                select(Response).where(Response.session_id == session.session_id).order_by(Response.response_id)
+            ).all()
+            events = s.scalars(
+                select(Event).where(Event.session_id == session.session_id).order_by(Event.event_id)
+            ).all()
+            document_sessions.append(
+                {
+                    "session_id": session.session_id,
+                    "scope": session.scope,
+                    "section": session.section,
+                    "state": session.state,
+                    "blueprint_version": session.blueprint_version,
+                    "create_ms": session.create_ms,
+                    "finish_ms": session.finish_ms,
+                    "modules": [
+                        {
+                            "module_id": m.module_id,
+                            "sequence": m.sequence,
+                            "section": m.section,
+                            "stage": m.stage,
+                            "status": m.status,
+                            "start_ms": m.start_ms,
+                            "deadline_ms": m.deadline_ms,
+                            "close_ms": m.close_ms,
+                            "theta": m.theta,
+                            "theta_se": m.theta_se,
+                            "routing_decision": m.routing_decision,
+                            "items": [
+                                {"item_id": item_id, "revision": revision}
+                                for item_id, revision in s.execute(
+                                    select(ModuleItem.item_id, ModuleItem.revision)
+                                    .where(ModuleItem.module_id == m.module_id)
+                                    .order_by(ModuleItem.position)
+                                )
+                            ],
+                        }
+                        for m in modules
+                    ],
+                    "responses": [
+                        {
+                            "module_id": r.module_id,
+                            "item_id": r.item_id,
+                            "revision": r.revision,
+                            "answer": json.loads(r.answer_json),
+                            "request_id": r.request_id,
+                            "elapsed_ms": r.elapsed_ms,
+                            "saved_ms": r.saved_ms,
+                        }
+                        for r in responses
+                    ],
+                    "events": [
+                        {
+                            "type": e.event_type,
+                            "item_id": e.item_id,
+                            "detail": e.detail,
+                            "client_ms": e.client_ms,
+                            "server_ms": e.server_ms,
+                        }
+                        for e in events
+                    ],
+                }
+            )
+        return {
+            "student": {
+                "user_id": user.user_id,
+                "username": user.username,
+                "display_name": user.display_name,
+                "role": user.role,
+                "create_ms": user.create_ms,
+                "erased": user.erased,
+            },
+            "classes": [{"class_id": c, "name": n} for c, n in classes],
+            "sessions": document_sessions,
+        }
+
+
+def erase_student(
+    db: Database, *, student_id: str, actor: str, reason: str, audit_id: str, now_ms: int, password_hash: str
+) -> EraseCounts:
+    """Delete the student's sessions, responses and events, blank their personal data, and audit the erasure.
+
+    The account row stays (anonymised, unusable: `password_hash` is a hash of a random secret nobody knows) so
+    that the audit event keeps pointing at an id.
+    """
+    with db.writing() as s:
+        user = s.get(User, student_id)
+        if user is None or user.role != "student":
+            raise NotFound(f"student {student_id} not found")
+        session_ids = list(s.scalars(select(ExamSession.session_id).where(ExamSession.student_id == student_id)))
+        responses = events = 0
+        if session_ids:
+            responses = s.scalar(select(func.count()).where(Response.session_id.in_(session_ids))) or 0
+            events = s.scalar(select(func.count()).where(Event.session_id.in_(session_ids))) or 0
+            # Explicit deletes rather than relying on ON DELETE CASCADE: the counts are reported and the
+            # order is right on every backend.
+            s.execute(delete(Response).where(Response.session_id.in_(session_ids)))
+            s.execute(delete(Event).where(Event.session_id.in_(session_ids)))
+            s.execute(delete(AdvanceRequest).where(AdvanceRequest.session_id.in_(session_ids)))
+            module_ids = select(Module.module_id).where(Module.session_id.in_(session_ids))
+            s.execute(delete(ModuleItem).where(ModuleItem.module_id.in_(module_ids)))
+            s.execute(delete(ModulePassage).where(ModulePassage.module_id.in_(module_ids)))
+            s.execute(delete(Module).where(Module.session_id.in_(session_ids)))
+            s.execute(delete(ExamSession).where(ExamSession.session_id.in_(session_ids)))
+        s.execute(delete(Enrolment).where(Enrolment.student_id == student_id))
+        user.username = f"erased-{student_id}"
+        user.display_name = ""
+        user.password_hash = password_hash
+        user.erased = True
+        s.add(
+            AuditEvent(
+                audit_id=audit_id,
+                actor=actor,
+                action="erase_student_data",
+                target=student_id,
+                detail_json=json.dumps(
+                    {
+                        "reason": reason,
+                        "sessions_erased": len(session_ids),
+                        "responses_erased": responses,
+                        "events_erased": events,
+                    }
+                ),
+                time_ms=now_ms,
+            )
+        )
+        return EraseCounts(sessions=len(session_ids), responses=responses, events=events, audit_id=audit_id)
+
+
+def audit_events(db: Database, *, target: str) -> list[dict[str, Any]]:
+    with db.reading() as s:
+        rows = s.scalars(select(AuditEvent).where(AuditEvent.target == target).order_by(AuditEvent.time_ms)).all()
+        return [
+            {
+                "audit_id": r.audit_id,
+                "actor": r.actor,
+                "action": r.action,
+                "target": r.target,
+                "detail": json.loads(r.detail_json),
+                "time_ms": r.time_ms,
+            }
+            for r in rows
+        ]

@@ -1,0 +1,76 @@
+"""Answer shapes per task type: the right shape is accepted, every wrong one is refused naming the problem."""
+
+from __future__ import annotations
+
+import pytest
+from toefl.item.v1 import item_pb2
+from toefl.session.v1 import session_service_pb2 as pb
+
+from session_service.answers import EXPECTED_FIELD, MAX_TEXT_CHARS, validate_answer
+from toefl_core.errors import InvalidArgument
+
+T = item_pb2
+
+
+def _item(task_type: int, **content: object) -> item_pb2.Item:
+    return item_pb2.Item(item_id="itm-1", task_type=task_type, content=item_pb2.ItemContent(**content))  # type: ignore[arg-type]
+
+
+CHOICE = _item(T.TASK_TYPE_READ_ACADEMIC_PASSAGE, options=["a", "b", "c", "d"])
+CTW = _item(
+    T.TASK_TYPE_COMPLETE_THE_WORDS,
+    slots=[
+        item_pb2.CompletionSlot(word_index=1, visible_prefix="ho", missing_letters=3),
+        item_pb2.CompletionSlot(word_index=4, visible_prefix="t", missing_letters=2),
+    ],
+)
+BAS = _item(T.TASK_TYPE_BUILD_A_SENTENCE, word_bank=["the", "cat", "sat", "the"])
+EMAIL = _item(T.TASK_TYPE_WRITE_AN_EMAIL, max_words=5)
+SPEAK = _item(T.TASK_TYPE_TAKE_AN_INTERVIEW)
+
+
+@pytest.mark.parametrize(
+    ("item", "answer"),
+    [
+        (CHOICE, pb.Answer(choice_index=0)),
+        (CHOICE, pb.Answer(choice_index=3)),
+        (CTW, pb.Answer(completions=pb.StringList(values=["use", "wo"]))),
+        (CTW, pb.Answer(completions=pb.StringList(values=["", "wo"]))),
+        (BAS, pb.Answer(word_sequence=pb.StringList(values=["the", "cat", "sat", "the"]))),
+        (BAS, pb.Answer(word_sequence=pb.StringList(values=["cat"]))),
+        (EMAIL, pb.Answer(text="Dear Sam, thanks a lot")),
+        (SPEAK, pb.Answer(speech=pb.SpeechResponse(audio_ref="audio/ses-1/itm-1.webm", transcript="hi"))),
+    ],
+)
+def test_right_shapes_pass(item: item_pb2.Item, answer: pb.Answer) -> None:
+    validate_answer(item, answer)
+
+
+@pytest.mark.parametrize(
+    ("item", "answer", "problem"),
+    [
+        (CHOICE, pb.Answer(), "answer is empty"),
+        (CHOICE, pb.Answer(choice_index=4), "out of range"),
+        (CHOICE, pb.Answer(choice_index=-1), "out of range"),
+        (CHOICE, pb.Answer(text="b"), "does not fit"),
+        (CTW, pb.Answer(completions=pb.StringList(values=["use"])), "2 slots"),
+        (CTW, pb.Answer(completions=pb.StringList(values=["us", "wo"])), "missing 3"),
+        (CTW, pb.Answer(completions=pb.StringList(values=["u3e", "wo"])), "letters only"),
+        (BAS, pb.Answer(word_sequence=pb.StringList(values=["dog"])), "not in the word bank"),
+        (BAS, pb.Answer(word_sequence=pb.StringList(values=["cat", "cat"])), "given 1 time"),
+        (EMAIL, pb.Answer(text="one two three four five six"), "the limit is 5"),
+        (EMAIL, pb.Answer(text="x" * (MAX_TEXT_CHARS + 1)), "longer than"),
+        (SPEAK, pb.Answer(speech=pb.SpeechResponse()), "audio_ref is required"),
+        (SPEAK, pb.Answer(speech=pb.SpeechResponse(audio_ref="a b")), "URL-safe"),
+        (SPEAK, pb.Answer(speech=pb.SpeechResponse(audio_ref="a" * 600)), "URL-safe"),
+        (SPEAK, pb.Answer(speech=pb.SpeechResponse(audio_ref="a", duration_ms=-1)), "duration_ms"),
+    ],
+)
+def test_wrong_shapes_are_refused_naming_the_problem(item: item_pb2.Item, answer: pb.Answer, problem: str) -> None:
+    with pytest.raises(InvalidArgument, match=problem):
+        validate_answer(item, answer)
+
+
+def test_every_task_type_has_an_answer_shape() -> None:
+    answerable = set(EXPECTED_FIELD)
+    assert answerable == {v for v in item_pb2.TaskType.values() if v != T.TASK_TYPE_UNSPECIFIED}
