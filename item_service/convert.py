@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Literal
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
@@ -122,3 +123,30 @@ def descriptor_has_path(descriptor: Descriptor, path: str) -> bool:
         field = node.fields_by_name[part]
         node = field.message_type if field.type == FieldDescriptor.TYPE_MESSAGE else None
     return True
+
+
+def require_field(value: str, field: str) -> str:
+    if not value:
+        raise InvalidArgument(f"{field} is required", field=field)
+    return value
+
+
+def check_import(
+    passages: Sequence[item_pb2.Passage], items: Sequence[item_pb2.Item]
+) -> tuple[list[item_pb2.Passage], list[item_pb2.Item]]:
+    """Validated copies of import records: each needs an external_id; sections are filled from task types."""
+    checked_passages: list[item_pb2.Passage] = []
+    for index, source in enumerate(passages):
+        passage = item_pb2.Passage()
+        passage.CopyFrom(source)
+        require_field(passage.external_id, f"passages[{index}].external_id")
+        normalize_passage(passage, prefix=f"passages[{index}]")
+        checked_passages.append(passage)
+    checked_items: list[item_pb2.Item] = []
+    for index, source_item in enumerate(items):
+        item = item_pb2.Item()
+        item.CopyFrom(source_item)
+        require_field(item.external_id, f"items[{index}].external_id")
+        normalize_item(item, prefix=f"items[{index}]")
+        checked_items.append(item)
+    return checked_passages, checked_items

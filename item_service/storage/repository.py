@@ -498,7 +498,12 @@ class BankWriter(BankReader):
         item = item_pb2.Item()
         item.CopyFrom(incoming)
         if item.passage_id:
-            item.passage_id = self._passage_for(index, item, by_external)
+            item.passage_id = self.passage_for_item(
+                reference=item.passage_id,
+                task_type=item.task_type,
+                field_name=f"items[{index}].passage_id",
+                batch=by_external,
+            )
         existing = self.session.scalar(select(ItemRow).where(ItemRow.external_id == item.external_id))
         result = response.results.add(external_id=item.external_id)
         if existing is None:
@@ -525,20 +530,23 @@ class BankWriter(BankReader):
         result.changed_fields.extend(changed)
         response.updated += 1
 
-    def _passage_for(self, index: int, item: item_pb2.Item, by_external: dict[str, str]) -> str:
-        field_name = f"items[{index}].passage_id"
-        passage_id = by_external.get(item.passage_id)
-        row = (
-            self.session.get(PassageRow, passage_id)
-            if passage_id
-            else self.resolve_passage(reference=item.passage_id)
-        )
+    def passage_for_item(
+        self,
+        *,
+        reference: str,
+        task_type: item_pb2.TaskType.ValueType,
+        field_name: str,
+        batch: dict[str, str] | None = None,
+    ) -> str:
+        """The id of the passage an item names (by id, by external id, or new in this batch), of its task type."""
+        passage_id = (batch or {}).get(reference)
+        row = self.session.get(PassageRow, passage_id) if passage_id else self.resolve_passage(reference=reference)
         if row is None:
-            raise InvalidArgument(f"{field_name}: unknown passage {item.passage_id!r}", field=field_name)
-        if row.task_type != item_pb2.TaskType.Name(item.task_type):
+            raise InvalidArgument(f"{field_name}: unknown passage {reference!r}", field=field_name)
+        if row.task_type != item_pb2.TaskType.Name(task_type):
             raise InvalidArgument(
-                f"{field_name}: passage {item.passage_id!r} is a {row.task_type} passage, the item a "
-                f"{item_pb2.TaskType.Name(item.task_type)}",
+                f"{field_name}: passage {reference!r} belongs to {row.task_type}, the item to "
+                f"{item_pb2.TaskType.Name(task_type)}",
                 field=field_name,
             )
         return row.passage_id

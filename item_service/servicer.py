@@ -1,0 +1,529 @@
+"""The gRPC servicers of item_service: ItemService and DatabaseOwnership, over one ItemBank."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import math
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeAlias, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+from toefl.common.v1 import ownership_pb2, ownership_pb2_grpc
+from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
+
+from item_service.assembly import assemble, build_index
+from item_service.convert import (
+    SERVER_FIELDS,
+    changed_paths,
+    check_enum_value,
+    check_import,
+    descriptor_has_path,
+    normalize_item,
+    require_field,
+    to_student_view,
+)
+from item_service.qa import qa_passed, run_qa_checks
+from item_service.storage import (
+    READ_ONLY_MESSAGE,
+    BankReader,
+    BankWriter,
+    ItemBank,
+    ItemFilter,
+    current_revision,
+    read_owner,
+)
+from toefl_core.auth import Principal, Role, authenticate, require_role
+from toefl_core.errors import Aborted, FailedPrecondition, InvalidArgument
+from toefl_core.ownership import ITEM_BANK_OWNER, identify
+
+log = logging.getLogger(__name__)
+
+Context = grpc.aio.ServicerContext[Any, Any]
+R = TypeVar("R")
+M = TypeVar("M", bound=Message)
+
+SERVICE_NAME = "item_service"
+FULL_VIEW_ROLES = (Role.AUTHOR, Role.ADMIN, Role.SERVICE)
+WRITE_ROLES = (Role.AUTHOR, Role.ADMIN)
+ASSEMBLY_ROLES = (Role.SERVICE, Role.ADMIN)
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+MAX_BATCH_GET = 500
+# Top-level fields UpdateItem may change (and their sub-paths); status moves only through the review RPCs.
+UPDATABLE_FIELDS = frozenset(
+    {"passage_id", "position", "content", "answer_key", "irt", "rubric", "provenance", "demo"}
+)
+# Recalibrated IRT parameters may land on an item in any live status; everything else only on a DRAFT.
+LIVE_UPDATABLE_FIELDS = frozenset({"irt"})
+ASSEMBLY_INDEX = "assembly"
+ItemView: TypeAlias = item_pb2.ItemView.ValueType
+
+
+def _check_page_size(value: int, field: str = "page_size") -> int:
+    if value == 0:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= value <= MAX_PAGE_SIZE:
+        raise InvalidArgument(
+            f"{field} must be between 1 and {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE})", field=field
+        )
+    return value
+
+
+def _query_hash(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def encode_page_token(after: str, query: str) -> str:
+    raw = json.dumps({"after": after, "query": query}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str, query: str) -> str:
+    """The position after which the next page starts; "" for the first page."""
+    if not token:
+        return ""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        after, token_query = data["after"], data["query"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise InvalidArgument(
+            "page_token is malformed; pass back a next_page_token unchanged", field="page_token"
+        ) from exc
+    if not isinstance(after, str) or token_query != query:
+        raise InvalidArgument(
+            "page_token belongs to a different query; keep the filters of the first page", field="page_token"
+        )
+    return after
+
+
+def _in_view(message: M, view: ItemView) -> M:
+    if view == item_pb2.ITEM_VIEW_FULL:
+        return message
+    # Cached messages are shared: strip a copy.
+    copy = type(message)()
+    copy.CopyFrom(message)
+    to_student_view(copy)
+    return copy
+
+
+class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
+    """Every RPC authenticates the caller, checks the request, then runs one transaction in a worker thread."""
+
+    def __init__(self, bank: ItemBank, *, token_key: str) -> None:
+        self._bank = bank
+        self._token_key = token_key
+
+    # Helpers
+
+    def _principal(self, context: Context) -> Principal:
+        return authenticate(self._token_key, context.invocation_metadata())
+
+    def _view(self, principal: Principal, view: int) -> ItemView:
+        check_enum_value(view, enum=item_pb2.ItemView.DESCRIPTOR, field="view")
+        if view == item_pb2.ITEM_VIEW_FULL:
+            require_role(principal, FULL_VIEW_ROLES, "the FULL view")
+            return item_pb2.ITEM_VIEW_FULL
+        return item_pb2.ITEM_VIEW_STUDENT
+
+    def _writer_principal(self, context: Context, roles: Sequence[Role], action: str) -> Principal:
+        principal = self._principal(context)
+        if self._bank.read_only:
+            # Checked before the role, so that every caller learns how a new bank ships.
+            raise FailedPrecondition(READ_ONLY_MESSAGE)
+        require_role(principal, roles, action)
+        return principal
+
+    async def _read(self, work: Callable[[BankReader], R]) -> R:
+        def run() -> R:
+            with self._bank.reading() as reader:
+                return work(reader)
+
+        return await asyncio.to_thread(run)
+
+    async def _write(self, principal: Principal, work: Callable[[BankWriter], R]) -> R:
+        def run() -> R:
+            with self._bank.writing(actor=principal.subject) as writer:
+                return work(writer)
+
+        return await asyncio.to_thread(run)
+
+    # Reads
+
+    async def GetItem(self, request: item_service_pb2.GetItemRequest, context: Context) -> item_pb2.Item:
+        view = self._view(self._principal(context), request.view)
+        item_id = require_field(request.item_id, "item_id")
+        if request.revision < 0:
+            raise InvalidArgument("revision must not be negative (0 means the current one)", field="revision")
+        item = await self._read(lambda reader: reader.get_item(item_id=item_id, revision=request.revision))
+        return _in_view(item, view)
+
+    async def BatchGetItems(
+        self, request: item_service_pb2.BatchGetItemsRequest, context: Context
+    ) -> item_service_pb2.BatchGetItemsResponse:
+        view = self._view(self._principal(context), request.view)
+        if len(request.items) > MAX_BATCH_GET:
+            raise InvalidArgument(f"items holds {len(request.items)} refs; at most {MAX_BATCH_GET}", field="items")
+        refs: list[tuple[str, int]] = []
+        for index, ref in enumerate(request.items):
+            require_field(ref.item_id, f"items[{index}].item_id")
+            if ref.revision < 0:
+                raise InvalidArgument("revision must not be negative", field=f"items[{index}].revision")
+            refs.append((ref.item_id, ref.revision))
+        items = await self._read(lambda reader: reader.get_items(refs=refs))
+        return item_service_pb2.BatchGetItemsResponse(items=[_in_view(item, view) for item in items])
+
+    async def ListItems(
+        self, request: item_service_pb2.ListItemsRequest, context: Context
+    ) -> item_service_pb2.ListItemsResponse:
+        view = self._view(self._principal(context), request.view)
+        page_size = _check_page_size(request.page_size)
+        check_enum_value(request.section, enum=item_pb2.Section.DESCRIPTOR, field="section")
+        check_enum_value(request.task_type, enum=item_pb2.TaskType.DESCRIPTOR, field="task_type")
+        check_enum_value(request.status, enum=item_pb2.ItemStatus.DESCRIPTOR, field="status")
+        low = request.min_difficulty if request.HasField("min_difficulty") else None
+        high = request.max_difficulty if request.HasField("max_difficulty") else None
+        for name, bound in (("min_difficulty", low), ("max_difficulty", high)):
+            if bound is None:
+                continue
+            if view != item_pb2.ITEM_VIEW_FULL:
+                # Filtering by difficulty would reveal IRT parameters through the STUDENT view.
+                raise InvalidArgument(f"{name} needs view ITEM_VIEW_FULL", field=name)
+            if not math.isfinite(bound):
+                raise InvalidArgument(f"{name} must be a finite number", field=name)
+        if low is not None and high is not None and low > high:
+            raise InvalidArgument("min_difficulty is greater than max_difficulty", field="min_difficulty")
+        filters = ItemFilter(
+            section=request.section,
+            task_type=request.task_type,
+            status=request.status,
+            min_difficulty=low,
+            max_difficulty=high,
+            passage_id=request.passage_id,
+        )
+        query = _query_hash("items", filters)
+        after = decode_page_token(request.page_token, query)
+
+        def work(reader: BankReader) -> tuple[list[item_pb2.Item], bool, int]:
+            if filters.passage_id and reader.resolve_passage(reference=filters.passage_id) is None:
+                raise InvalidArgument(f"unknown passage {filters.passage_id!r}", field="passage_id")
+            ids = reader.list_item_ids(filters=filters, after=after, limit=page_size + 1)
+            items = reader.get_items(refs=[(item_id, 0) for item_id in ids[:page_size]])
+            return items, len(ids) > page_size, reader.count_items(filters=filters)
+
+        items, more, total = await self._read(work)
+        return item_service_pb2.ListItemsResponse(
+            items=[_in_view(item, view) for item in items],
+            next_page_token=encode_page_token(items[-1].item_id, query) if more else "",
+            total_size=total,
+        )
+
+    async def GetPassage(self, request: item_service_pb2.GetPassageRequest, context: Context) -> item_pb2.Passage:
+        view = self._view(self._principal(context), request.view)
+        passage_id = require_field(request.passage_id, "passage_id")
+        passage = await self._read(lambda reader: reader.get_passage(passage_id=passage_id))
+        return _in_view(passage, view)
+
+    async def ListPassages(
+        self, request: item_service_pb2.ListPassagesRequest, context: Context
+    ) -> item_service_pb2.ListPassagesResponse:
+        view = self._view(self._principal(context), request.view)
+        page_size = _check_page_size(request.page_size)
+        check_enum_value(request.section, enum=item_pb2.Section.DESCRIPTOR, field="section")
+        check_enum_value(request.task_type, enum=item_pb2.TaskType.DESCRIPTOR, field="task_type")
+        query = _query_hash("passages", request.section, request.task_type)
+        after = decode_page_token(request.page_token, query)
+        passages = await self._read(
+            lambda reader: reader.list_passages(
+                section=request.section, task_type=request.task_type, after=after, limit=page_size + 1
+            )
+        )
+        more = len(passages) > page_size
+        passages = passages[:page_size]
+        return item_service_pb2.ListPassagesResponse(
+            passages=[_in_view(passage, view) for passage in passages],
+            next_page_token=encode_page_token(passages[-1].passage_id, query) if more else "",
+        )
+
+    async def ListItemRevisions(
+        self, request: item_service_pb2.ListItemRevisionsRequest, context: Context
+    ) -> item_service_pb2.ListItemRevisionsResponse:
+        view = self._view(self._principal(context), request.view)
+        item_id = require_field(request.item_id, "item_id")
+        page_size = _check_page_size(request.page_size)
+        query = _query_hash("revisions", item_id)
+        after = decode_page_token(request.page_token, query)
+        if after and not after.isdigit():
+            raise InvalidArgument("page_token is malformed", field="page_token")
+        revisions = await self._read(
+            lambda reader: reader.list_revisions(item_id=item_id, after=int(after or 0), limit=page_size + 1)
+        )
+        more = len(revisions) > page_size
+        revisions = revisions[:page_size]
+        return item_service_pb2.ListItemRevisionsResponse(
+            revisions=[_in_view(revision, view) for revision in revisions],
+            next_page_token=encode_page_token(str(revisions[-1].revision), query) if more else "",
+        )
+
+    async def ListReviews(
+        self, request: item_service_pb2.ListReviewsRequest, context: Context
+    ) -> item_service_pb2.ListReviewsResponse:
+        # Reviews are QA data, which the STUDENT view never shows.
+        require_role(self._principal(context), FULL_VIEW_ROLES, "ListReviews")
+        item_id = require_field(request.item_id, "item_id")
+        reviews = await self._read(lambda reader: reader.list_reviews(item_id=item_id))
+        return item_service_pb2.ListReviewsResponse(reviews=reviews)
+
+    async def ExportItems(
+        self, request: item_service_pb2.ExportItemsRequest, context: Context
+    ) -> AsyncIterator[item_service_pb2.ExportRecord]:
+        require_role(self._principal(context), FULL_VIEW_ROLES, "ExportItems")
+        check_enum_value(request.section, enum=item_pb2.Section.DESCRIPTOR, field="section")
+        check_enum_value(request.task_type, enum=item_pb2.TaskType.DESCRIPTOR, field="task_type")
+        check_enum_value(request.status, enum=item_pb2.ItemStatus.DESCRIPTOR, field="status")
+        filters = ItemFilter(section=request.section, task_type=request.task_type, status=request.status)
+        passages, items = await self._read(lambda reader: reader.export(filters=filters))
+        for passage in passages:
+            yield item_service_pb2.ExportRecord(passage=passage)
+        for item in items:
+            yield item_service_pb2.ExportRecord(item=item)
+
+    # Writes
+
+    async def CreateItem(self, request: item_service_pb2.CreateItemRequest, context: Context) -> item_pb2.Item:
+        principal = self._writer_principal(context, WRITE_ROLES, "CreateItem")
+        if not request.HasField("item"):
+            raise InvalidArgument("item is required", field="item")
+        item = item_pb2.Item()
+        item.CopyFrom(request.item)
+        normalize_item(item, prefix="item")
+        for name in SERVER_FIELDS:
+            item.ClearField(name)
+        item.status = item_pb2.ITEM_STATUS_DRAFT
+        if item.provenance.source == item_pb2.PROVENANCE_SOURCE_UNSPECIFIED:
+            item.provenance.source = item_pb2.PROVENANCE_SOURCE_AUTHOR
+        if not item.provenance.author:
+            item.provenance.author = principal.subject
+
+        def work(writer: BankWriter) -> item_pb2.Item:
+            if request.request_id:
+                earlier = writer.find_created(request_id=request.request_id)
+                if earlier is not None:
+                    return earlier
+            if item.passage_id:
+                item.passage_id = writer.passage_for_item(
+                    reference=item.passage_id, task_type=item.task_type, field_name="item.passage_id"
+                )
+            return writer.create_item(item=item, request_id=request.request_id)
+
+        return await self._write(principal, work)
+
+    async def UpdateItem(self, request: item_service_pb2.UpdateItemRequest, context: Context) -> item_pb2.Item:
+        principal = self._writer_principal(context, WRITE_ROLES, "UpdateItem")
+        if not request.HasField("item"):
+            raise InvalidArgument("item is required", field="item")
+        item_id = require_field(request.item.item_id, "item.item_id")
+        etag = require_field(request.item.etag, "item.etag")
+        paths = list(request.update_mask.paths)
+        if not paths:
+            raise InvalidArgument("update_mask must name the fields to change", field="update_mask")
+        for path in paths:
+            if path.split(".", 1)[0] not in UPDATABLE_FIELDS or not descriptor_has_path(
+                item_pb2.Item.DESCRIPTOR, path
+            ):
+                raise InvalidArgument(
+                    f"update_mask: {path!r} cannot be updated; use paths under "
+                    f"{', '.join(sorted(UPDATABLE_FIELDS))}",
+                    field="update_mask",
+                )
+
+        def work(writer: BankWriter) -> item_pb2.Item:
+            current = writer.get_item(item_id=item_id)
+            if etag != current.etag:
+                raise Aborted(f"item {item_id!r} changed since it was read (stale etag); read it again and retry")
+            if current.status == item_pb2.ITEM_STATUS_RETIRED:
+                raise FailedPrecondition(f"item {item_id!r} is retired and cannot change")
+            live_only = all(path.split(".", 1)[0] in LIVE_UPDATABLE_FIELDS for path in paths)
+            if current.status != item_pb2.ITEM_STATUS_DRAFT and not live_only:
+                raise FailedPrecondition(
+                    f"item {item_id!r} is {item_pb2.ItemStatus.Name(current.status)}; only a DRAFT item's content "
+                    "can change (IRT parameters excepted)"
+                )
+            updated = item_pb2.Item()
+            updated.CopyFrom(current)
+            request.update_mask.MergeMessage(
+                request.item, updated, replace_message_field=True, replace_repeated_field=True
+            )
+            normalize_item(updated, prefix="item")
+            if updated.passage_id and updated.passage_id != current.passage_id:
+                updated.passage_id = writer.passage_for_item(
+                    reference=updated.passage_id, task_type=updated.task_type, field_name="item.passage_id"
+                )
+            changed = changed_paths(current, updated, skip=SERVER_FIELDS)
+            if not changed:
+                return current
+            return writer.save_item(item=updated, changed=changed, note=request.note)
+
+        return await self._write(principal, work)
+
+    async def SubmitForReview(
+        self, request: item_service_pb2.SubmitForReviewRequest, context: Context
+    ) -> item_pb2.Review:
+        principal = self._writer_principal(context, WRITE_ROLES, "SubmitForReview")
+        item_id = require_field(request.item_id, "item_id")
+
+        def work(writer: BankWriter) -> item_pb2.Review:
+            item = writer.get_item(item_id=item_id)
+            if item.status != item_pb2.ITEM_STATUS_DRAFT:
+                raise FailedPrecondition(
+                    f"item {item_id!r} is {item_pb2.ItemStatus.Name(item.status)}; only a DRAFT can be submitted"
+                )
+            passage = writer.get_passage(passage_id=item.passage_id) if item.passage_id else None
+            checks = run_qa_checks(item, passage)
+            passed = qa_passed(checks)
+            review = writer.add_review(
+                item=item,
+                kind=item_pb2.REVIEW_KIND_AUTOMATED,
+                verdict=item_pb2.REVIEW_VERDICT_PASS if passed else item_pb2.REVIEW_VERDICT_FAIL,
+                checks=checks,
+            )
+            if passed:
+                item.status = item_pb2.ITEM_STATUS_IN_REVIEW
+                writer.save_item(item=item, changed=["status"], note=f"passed automated QA ({review.review_id})")
+            return review
+
+        return await self._write(principal, work)
+
+    async def ReviewItem(self, request: item_service_pb2.ReviewItemRequest, context: Context) -> item_pb2.Review:
+        principal = self._writer_principal(context, WRITE_ROLES, "ReviewItem")
+        item_id = require_field(request.item_id, "item_id")
+        outcomes = {
+            item_pb2.REVIEW_VERDICT_APPROVE: item_pb2.ITEM_STATUS_APPROVED,
+            item_pb2.REVIEW_VERDICT_REJECT: item_pb2.ITEM_STATUS_DRAFT,
+        }
+        if request.verdict not in outcomes:
+            raise InvalidArgument(
+                "verdict must be REVIEW_VERDICT_APPROVE or REVIEW_VERDICT_REJECT", field="verdict"
+            )
+        if request.verdict == item_pb2.REVIEW_VERDICT_REJECT and not request.comment.strip():
+            raise InvalidArgument("a rejection needs a comment saying what to fix", field="comment")
+
+        def work(writer: BankWriter) -> item_pb2.Review:
+            item = writer.get_item(item_id=item_id)
+            if item.status != item_pb2.ITEM_STATUS_IN_REVIEW:
+                raise FailedPrecondition(
+                    f"item {item_id!r} is {item_pb2.ItemStatus.Name(item.status)}; only an item IN_REVIEW can be "
+                    "reviewed"
+                )
+            review = writer.add_review(
+                item=item, kind=item_pb2.REVIEW_KIND_HUMAN, verdict=request.verdict, comment=request.comment
+            )
+            item.status = outcomes[request.verdict]
+            writer.save_item(item=item, changed=["status"], note=f"human review {review.review_id}")
+            return review
+
+        return await self._write(principal, work)
+
+    async def ActivateItem(self, request: item_service_pb2.ActivateItemRequest, context: Context) -> item_pb2.Item:
+        principal = self._writer_principal(context, WRITE_ROLES, "ActivateItem")
+        item_id = require_field(request.item_id, "item_id")
+
+        def work(writer: BankWriter) -> item_pb2.Item:
+            item = writer.get_item(item_id=item_id)
+            if item.status != item_pb2.ITEM_STATUS_APPROVED:
+                raise FailedPrecondition(
+                    f"item {item_id!r} is {item_pb2.ItemStatus.Name(item.status)}; only an APPROVED item can be "
+                    "activated"
+                )
+            if not item.HasField("irt"):
+                # Assembly chooses by information: an item without parameters could never be chosen fairly.
+                raise FailedPrecondition(f"item {item_id!r} has no IRT parameters; calibrate it before activating")
+            item.status = item_pb2.ITEM_STATUS_ACTIVE
+            return writer.save_item(item=item, changed=["status"], note="activated")
+
+        return await self._write(principal, work)
+
+    async def RetireItem(self, request: item_service_pb2.RetireItemRequest, context: Context) -> item_pb2.Item:
+        principal = self._writer_principal(context, WRITE_ROLES, "RetireItem")
+        item_id = require_field(request.item_id, "item_id")
+
+        def work(writer: BankWriter) -> item_pb2.Item:
+            item = writer.get_item(item_id=item_id)
+            if item.status == item_pb2.ITEM_STATUS_RETIRED:
+                return item
+            item.status = item_pb2.ITEM_STATUS_RETIRED
+            return writer.save_item(item=item, changed=["status"], note=request.reason or "retired")
+
+        return await self._write(principal, work)
+
+    async def ImportItems(
+        self, request: item_service_pb2.ImportItemsRequest, context: Context
+    ) -> item_service_pb2.ImportItemsResponse:
+        principal = self._writer_principal(context, (Role.ADMIN,), "ImportItems")
+        passages, items = check_import(request.passages, request.items)
+        return await self._write(
+            principal,
+            lambda writer: writer.import_records(
+                passages=passages, items=items, dry_run=request.dry_run, batch_name=request.batch_name
+            ),
+        )
+
+    # Assembly
+
+    async def AssembleModule(
+        self, request: item_service_pb2.AssembleModuleRequest, context: Context
+    ) -> item_service_pb2.AssembleModuleResponse:
+        principal = self._principal(context)
+        require_role(principal, ASSEMBLY_ROLES, "AssembleModule")
+        view = self._view(principal, request.view)
+        if not request.HasField("spec"):
+            raise InvalidArgument("spec is required", field="spec")
+        response = await self._read(lambda reader: assemble_in(reader, request))
+        if view != item_pb2.ITEM_VIEW_FULL:
+            for message in (*response.items, *response.passages):
+                to_student_view(message)
+        return response
+
+
+def assemble_in(
+    reader: BankReader, request: item_service_pb2.AssembleModuleRequest
+) -> item_service_pb2.AssembleModuleResponse:
+    """AssembleModule inside one read transaction (FULL view; the caller strips)."""
+    index = reader.derived(ASSEMBLY_INDEX, lambda r: build_index(r.active_items()))
+    result = assemble(index, spec=request.spec, exclude=request.exclude_item_ids, seed=request.seed)
+    return item_service_pb2.AssembleModuleResponse(
+        items=result.items, passages=reader.get_passages(passage_ids=result.passage_ids), record=result.record
+    )
+
+
+class OwnershipServicer(ownership_pb2_grpc.DatabaseOwnershipServicer):
+    """Reports which database this process serves, read from the database's own owner mark."""
+
+    def __init__(self, bank: ItemBank, *, database_url: str, token_key: str) -> None:
+        self._bank = bank
+        self._identity = identify(database_url)
+        self._token_key = token_key
+
+    async def GetDatabaseOwnership(
+        self, request: ownership_pb2.GetDatabaseOwnershipRequest, context: Context
+    ) -> ownership_pb2.DatabaseOwnershipReport:
+        authenticate(self._token_key, context.invocation_metadata())
+
+        def read() -> tuple[str | None, str | None]:
+            return read_owner(self._bank.engine), current_revision(self._bank.engine)
+
+        owner, revision = await asyncio.to_thread(read)
+        return ownership_pb2.DatabaseOwnershipReport(
+            service=SERVICE_NAME,
+            owner=owner or "",
+            expected_owner=ITEM_BANK_OWNER,
+            fingerprint=self._identity.fingerprint,
+            backend=self._identity.backend,
+            database_name=self._identity.database_name,
+            schema_revision=revision or "",
+        )
