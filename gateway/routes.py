@@ -41,6 +41,8 @@ class PathTemplate:
     variables: tuple[PathVariable, ...]
     verb: str
     specificity: tuple[int, ...]
+    # The regex without capture groups: two templates with one shape match exactly the same paths.
+    shape: str
 
 
 def _split_top_level(text: str, sep: str) -> list[str]:
@@ -99,6 +101,7 @@ def _parse_template(text: str) -> PathTemplate:
     scores: list[int] = []
     variables: list[PathVariable] = []
     pieces: list[str] = []
+    shapes: list[str] = []
     for segment in _split_top_level(path, "/"):
         if segment.startswith("{") and segment.endswith("}"):
             name, _, inner = segment[1:-1].partition("=")
@@ -109,14 +112,18 @@ def _parse_template(text: str) -> PathTemplate:
             pattern = "/".join(_segment_pattern(inner_segment, scores) for inner_segment in inner_segments)
             variables.append(PathVariable(tuple(name.split(".")), group, "**" in inner_segments))
             pieces.append(f"(?P<{group}>{pattern})")
+            shapes.append(pattern)
         elif "{" in segment or "}" in segment:
             raise RouteError(f"a variable must be a whole segment: {segment!r}")
         else:
             pieces.append(_segment_pattern(segment, scores))
+            shapes.append(pieces[-1])
     if not pieces or pieces == [""]:
         raise RouteError("empty path")
-    regex = "/" + "/".join(pieces) + (f":{re.escape(verb)}" if verb else "")
-    return PathTemplate(text, re.compile(regex), tuple(variables), verb, tuple(scores))
+    suffix = f":{re.escape(verb)}" if verb else ""
+    regex = "/" + "/".join(pieces) + suffix
+    shape = "/" + "/".join(shapes) + suffix
+    return PathTemplate(text, re.compile(regex), tuple(variables), verb, tuple(scores), shape)
 
 
 @dataclass(frozen=True)
@@ -238,7 +245,7 @@ def build_routes(services: Iterable[tuple[str, ServiceDescriptor]], public_metho
 def _check_duplicates(routes: Sequence[Route]) -> None:
     seen: dict[tuple[str, str, str], str] = {}
     for route in routes:
-        key = (route.http_method, route.template.regex.pattern, route.template.verb)
+        key = (route.http_method, route.template.shape, route.template.verb)
         if key in seen:
             raise RouteError(f"{route.method.full_name} and {seen[key]} bind the same route {route.template.text}")
         seen[key] = route.method.full_name

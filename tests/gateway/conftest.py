@@ -1,0 +1,60 @@
+"""Fixtures of the gateway tests: the test-only proto compiled once, settings, in-process gateways."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from google.api import annotations_pb2  # type: ignore[import-untyped]
+from grpc_tools import protoc  # type: ignore[import-untyped]
+
+from gateway.config import GatewaySettings
+from tests.support.tokens import TEST_TOKEN_KEY
+
+PROTO_ROOT = Path(__file__).parent / "protos"
+ALLOWED_ORIGIN = "http://allowed.example"
+MAX_BODY_BYTES = 4096
+
+
+@pytest.fixture(scope="session")
+def gwtest_pb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    """gwtest.v1.gwtest_pb2, compiled from the test-only proto into a temporary directory on sys.path."""
+    out = tmp_path_factory.mktemp("gwtest_gen")
+    googleapis = Path(annotations_pb2.__file__).parents[2]
+    well_known = Path(str(resources.files("grpc_tools") / "_proto"))
+    args = [
+        "protoc",
+        f"-I{PROTO_ROOT}",
+        f"-I{googleapis}",
+        f"-I{well_known}",
+        f"--python_out={out}",
+        "gwtest/v1/gwtest.proto",
+    ]
+    assert protoc.main(args) == 0, "protoc failed on the test-only proto"
+    sys.path.insert(0, str(out))
+    try:
+        yield importlib.import_module("gwtest.v1.gwtest_pb2")
+    finally:
+        sys.path.remove(str(out))
+
+
+def gateway_settings(**overrides: object) -> GatewaySettings:
+    values: dict[str, object] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "item_service_addr": "",
+        "session_service_addr": "",
+        "cors_origins": (ALLOWED_ORIGIN,),
+        "max_body_bytes": MAX_BODY_BYTES,
+        "default_timeout": 10.0,
+        "ready_interval": 0.2,
+        "token_key": TEST_TOKEN_KEY,
+        "environment": "development",
+    }
+    values.update(overrides)
+    return GatewaySettings(**values)  # type: ignore[arg-type]
