@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from session_service.accounts import Passwords
 from session_service.blueprint import BlueprintError, load_blueprint
 from session_service.config import load_settings
 from session_service.server import create_demo_accounts, prepare_database, serve
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             settings = load_settings()
             db = prepare_database(settings)
             try:
-                create_demo_accounts(settings, db)
+                create_demo_accounts(settings, db, Passwords(fast=settings.fast_password_hashing))
             finally:
                 db.dispose()
     except (ConfigError, OwnershipError, BlueprintError) as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
@@ -19,7 +18,6 @@ from session_service.storage.engine import Database
 from toefl_core.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
-_hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 256
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,63}")
@@ -54,26 +52,26 @@ def check_password(password: str) -> None:
         )
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+class Passwords:
+    """argon2id hashing; `fast` (development and tests only) trades strength for speed with tiny parameters."""
 
+    def __init__(self, *, fast: bool = False) -> None:
+        self._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1) if fast else PasswordHasher()
+        # Verified against when the username is unknown, so timing does not reveal which usernames exist.
+        self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
 
-@functools.cache
-def _dummy_hash() -> str:
-    return _hasher.hash(secrets.token_urlsafe(16))
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
 
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash or self._dummy, password) and password_hash is not None
+        except (VerificationError, InvalidHashError):
+            return False
 
-def verify_password(password_hash: str | None, password: str) -> bool:
-    """argon2 verification; an unknown user costs the same work, so timing does not reveal usernames."""
-    try:
-        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-def unusable_password_hash() -> str:
-    """The hash of a random secret nobody keeps: the account can no longer sign in."""
-    return _hasher.hash(secrets.token_urlsafe(32))
+    def unusable(self) -> str:
+        """The hash of a random secret nobody keeps: the account can no longer sign in."""
+        return self._hasher.hash(secrets.token_urlsafe(32))
 
 
 def _read_credentials(path: Path) -> dict[str, str]:
@@ -87,7 +85,7 @@ def _read_credentials(path: Path) -> dict[str, str]:
         return {}
 
 
-def create_demo_accounts(db: Database, credentials_path: Path) -> list[dict[str, str]]:
+def create_demo_accounts(db: Database, credentials_path: Path, passwords: Passwords) -> list[dict[str, str]]:
     """Idempotent: existing demo accounts keep the passwords in the credentials file; missing ones are created.
 
     Writes the credentials file (mode 0600) as a list of {"role", "username", "password"}.
@@ -106,15 +104,15 @@ def create_demo_accounts(db: Database, credentials_path: Path) -> list[dict[str,
                 username=username,
                 display_name=display_name,
                 role=role,
-                password_hash=hash_password(password),
+                password_hash=passwords.hash(password),
                 now_ms=now_ms,
             )
             log.info("created demo account %s (%s)", username, role)
         else:
             user, stored_hash = existing
             # A password we no longer know (file deleted or edited) is reset, so the file is always right.
-            if not verify_password(stored_hash, password):
-                repo.set_password(db, user_id=user.user_id, password_hash=hash_password(password))
+            if not passwords.verify(stored_hash, password):
+                repo.set_password(db, user_id=user.user_id, password_hash=passwords.hash(password))
         user_ids[username] = user.user_id
         entries.append({"role": role, "username": username, "password": password})
     teacher_id = user_ids["demo-teacher"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from toefl_core.config import CommonSettings, ConfigError, env_float, env_str, load_common_settings
+from toefl_core.config import CommonSettings, ConfigError, env_bool, env_float, env_str, load_common_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
@@ -26,6 +26,8 @@ class Settings:
     sweep_seconds: float
     # How long a call that needs item_service keeps retrying before answering UNAVAILABLE.
     item_retry_seconds: float
+    # Cheap argon2 parameters, so that tests and benchmarks can create hundreds of accounts (development only).
+    fast_password_hashing: bool
 
     @property
     def data_dir(self) -> Path:
@@ -56,6 +58,11 @@ def load_settings() -> Settings:
     item_retry_seconds = env_float("SESSION_ITEM_RETRY_SECONDS", 8.0)
     if item_retry_seconds < 0:
         raise ConfigError(f"SESSION_ITEM_RETRY_SECONDS={item_retry_seconds} must not be negative")
+    fast_password_hashing = env_bool("SESSION_FAST_PASSWORD_HASHING", False)
+    if fast_password_hashing and not common.is_development:
+        raise ConfigError(
+            "SESSION_FAST_PASSWORD_HASHING weakens password hashes and is refused outside development"
+        )
     return Settings(
         common=common,
         database_url=database_url,
@@ -64,6 +71,7 @@ def load_settings() -> Settings:
         time_scale=time_scale,
         sweep_seconds=sweep_seconds,
         item_retry_seconds=item_retry_seconds,
+        fast_password_hashing=fast_password_hashing,
     )
 
 

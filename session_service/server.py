@@ -37,25 +37,26 @@ def prepare_database(settings: Settings) -> Database:
     return db
 
 
-def create_demo_accounts(settings: Settings, db: Database) -> Path:
+def create_demo_accounts(settings: Settings, db: Database, passwords: accounts.Passwords) -> Path:
     if not settings.common.is_development:
         raise ConfigError("demo accounts are created in development only (TOEFL_ENV=development)")
     path = settings.data_dir / DEMO_CREDENTIALS_FILE
-    accounts.create_demo_accounts(db, path)
+    accounts.create_demo_accounts(db, path, passwords)
     log.info("demo accounts ready; credentials in %s", path)
     return path
 
 
 async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bool) -> None:
     db = await asyncio.to_thread(prepare_database, settings)
+    passwords = accounts.Passwords(fast=settings.fast_password_hashing)
     if demo_accounts:
-        await asyncio.to_thread(create_demo_accounts, settings, db)
+        await asyncio.to_thread(create_demo_accounts, settings, db, passwords)
     items = ItemClient(
         address=settings.item_service_addr,
         token_key=settings.common.token_key,
         retry_seconds=settings.item_retry_seconds,
     )
-    servicer = SessionServicer(settings=settings, db=db, items=items, cache=ModuleCache())
+    servicer = SessionServicer(settings=settings, db=db, items=items, cache=ModuleCache(), passwords=passwords)
 
     def register(server: grpc.aio.Server) -> None:
         session_service_pb2_grpc.add_SessionServiceServicer_to_server(servicer, server)

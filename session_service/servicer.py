@@ -144,8 +144,17 @@ def _saved(record: repo.ResponseRecord) -> pb.SavedResponse:
 
 
 class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
-    def __init__(self, *, settings: Settings, db: Database, items: ItemClient, cache: ModuleCache) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        items: ItemClient,
+        cache: ModuleCache,
+        passwords: accounts.Passwords,
+    ) -> None:
         self._settings = settings
+        self._passwords = passwords
         self._key = settings.common.token_key
         self._db = db
         self._items = items
@@ -340,7 +349,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             raise InvalidArgument("username and password are required")
         found = await self._read(repo.get_credentials, username=request.username)
         password_hash = found[1] if found is not None else None
-        if not await self._cpu(accounts.verify_password, password_hash, request.password) or found is None:
+        if not await self._cpu(self._passwords.verify, password_hash, request.password) or found is None:
             raise Unauthenticated(INVALID_CREDENTIALS)
         user = found[0]
         role = Role(user.role)
@@ -369,7 +378,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             raise InvalidArgument("only a student is enrolled in a class", field="class_id")
         if len(user.display_name) > 200:
             raise InvalidArgument("display_name is longer than 200 characters", field="user.display_name")
-        password_hash = await self._cpu(accounts.hash_password, user.password)
+        password_hash = await self._cpu(self._passwords.hash, user.password)
         record = await self._write(
             repo.create_user,
             user_id=accounts.new_id("usr"),
@@ -707,7 +716,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             reason=request.reason,
             audit_id=accounts.new_id("aud"),
             now_ms=_now_ms(),
-            password_hash=await self._cpu(accounts.unusable_password_hash),
+            password_hash=await self._cpu(self._passwords.unusable),
         )
         log.info("erased the data of student %s (audit %s)", request.student_id, counts.audit_id)
         return pb.EraseStudentDataResponse(

@@ -1,0 +1,118 @@
+"""Fixtures of the session service tests: a guard on the user database, real service processes, clients."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import grpc
+import pytest
+from toefl.session.v1 import session_service_pb2_grpc
+
+from tests.support.procs import ServiceProcess, service_process
+from tests.support.tokens import TEST_TOKEN_KEY
+
+TEMP_ROOT = Path(tempfile.gettempdir()).resolve()
+
+
+class UnsafeUserDatabase(RuntimeError):
+    pass
+
+
+def require_temporary_url(url: str) -> None:
+    """Refuse any user database that is not a SQLite file inside the temporary folder."""
+    if not url.startswith("sqlite:///"):
+        raise UnsafeUserDatabase(
+            f"refusing USER_DATABASE_URL={url!r}: tests use SQLite files in a temporary folder"
+        )
+    path = Path(url.split(":///", 1)[1]).resolve()
+    if TEMP_ROOT not in path.parents:
+        raise UnsafeUserDatabase(f"refusing USER_DATABASE_URL={url!r}: {path} is outside {TEMP_ROOT}")
+
+
+@pytest.fixture(autouse=True)
+def _user_database_guard() -> None:
+    url = os.environ.get("USER_DATABASE_URL")
+    if url:
+        require_temporary_url(url)
+
+
+def session_process(workdir: Path, *, item_address: str, env: Mapping[str, str] | None = None) -> ServiceProcess:
+    """session_service on port 0 with its own user database in `workdir` (which must be temporary)."""
+    url = f"sqlite:///{workdir / 'user_data.db'}"
+    require_temporary_url(url)
+    return service_process(
+        "session_service",
+        workdir=workdir,
+        env={
+            "USER_DATABASE_URL": url,
+            "SESSION_SERVICE_ADDR": "127.0.0.1:0",
+            "ITEM_SERVICE_ADDR": item_address,
+            "TOEFL_TOKEN_KEY": TEST_TOKEN_KEY,
+            "SESSION_FAST_PASSWORD_HASHING": "true",
+            "SESSION_ITEM_RETRY_SECONDS": "1.5",
+            **(env or {}),
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def session_proc(
+    item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    proc = session_process(tmp_path_factory.mktemp("session"), item_address=item_service_proc.address).start()
+    yield proc
+    proc.terminate()
+
+
+@pytest.fixture(scope="module")
+def session_stub(session_proc: ServiceProcess) -> Iterator[session_service_pb2_grpc.SessionServiceStub]:
+    with grpc.insecure_channel(session_proc.address) as channel:
+        yield session_service_pb2_grpc.SessionServiceStub(channel)
+
+
+# TEMPORARY stand-ins until tests/conftest.py lands with the shared item_service fixtures.
+import shutil as _shutil  # noqa: E402
+import subprocess as _subprocess  # noqa: E402
+import sys as _sys  # noqa: E402
+
+from toefl.item.v1 import item_service_pb2_grpc as _isg  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def demo_bank_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("bank") / "item_bank.db"
+    _subprocess.run(
+        [_sys.executable, "-m", "item_service", "build-demo-bank", "--seed", "2026"],
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{path}"},
+        check=True,
+        capture_output=True,
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def item_service_proc(
+    demo_bank_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    workdir = tmp_path_factory.mktemp("items")
+    _shutil.copy(demo_bank_template, workdir / "item_bank.db")
+    proc = service_process(
+        "item_service",
+        workdir=workdir,
+        env={
+            "DATABASE_URL": f"sqlite:///{workdir / 'item_bank.db'}",
+            "ITEM_SERVICE_ADDR": "127.0.0.1:0",
+            "TOEFL_TOKEN_KEY": TEST_TOKEN_KEY,
+        },
+    ).start()
+    yield proc
+    proc.terminate()
+
+
+@pytest.fixture(scope="module")
+def item_stub(item_service_proc: ServiceProcess) -> Iterator[_isg.ItemServiceStub]:
+    with grpc.insecure_channel(item_service_proc.address) as channel:
+        yield _isg.ItemServiceStub(channel)

@@ -1,0 +1,62 @@
+"""Whole exams over gRPC: a strong student is routed upper, a weak one lower, and nothing secret leaks."""
+
+from __future__ import annotations
+
+import pytest
+from toefl.item.v1 import item_pb2, item_service_pb2_grpc
+from toefl.session.v1 import session_service_pb2 as pb
+
+from tests.session_service.exam import Stub, answer, as_user, full_items, new_user, request_id
+from tests.session_service.test_views import forbidden_paths
+
+UPPER = [pb.MODULE_STAGE_ROUTER, pb.MODULE_STAGE_UPPER] * 2 + [pb.MODULE_STAGE_LINEAR] * 2
+LOWER = [pb.MODULE_STAGE_ROUTER, pb.MODULE_STAGE_LOWER] * 2 + [pb.MODULE_STAGE_LINEAR] * 2
+SECTIONS = (
+    [item_pb2.SECTION_READING] * 2
+    + [item_pb2.SECTION_LISTENING] * 2
+    + [
+        item_pb2.SECTION_WRITING,
+        item_pb2.SECTION_SPEAKING,
+    ]
+)
+
+
+@pytest.mark.parametrize(("strong", "expected"), [(True, UPPER), (False, LOWER)], ids=["strong", "weak"])
+def test_whole_test_routes_by_ability(
+    session_stub: Stub, item_stub: item_service_pb2_grpc.ItemServiceStub, strong: bool, expected: list[int]
+) -> None:
+    student = new_user(session_stub)
+    md = as_user(student)
+    session = session_stub.CreateSession(
+        pb.CreateSessionRequest(scope=pb.SESSION_SCOPE_FULL_TEST, request_id=request_id()), metadata=md
+    )
+    assert session.blueprint_version == "toefl2026-v1" and session.student_id == student.user_id
+    stages, sections, seen = [], [], []
+    while session.HasField("current_module"):
+        module = session.current_module
+        assert module.status == pb.MODULE_STATUS_OPEN and module.remaining_seconds > 0
+        assert module.items and forbidden_paths(module) == []
+        stages.append(module.stage)
+        sections.append(module.section)
+        seen.extend(i.item_id for i in module.items)
+        for item in full_items(item_stub, module.items):
+            reply = session_stub.SubmitResponse(
+                pb.SubmitResponseRequest(
+                    session_id=session.session_id,
+                    item_id=item.item_id,
+                    answer=answer(item, correct=strong),
+                    request_id=request_id(),
+                ),
+                metadata=md,
+            )
+            assert reply.response.revision == 1 and not reply.replayed
+        reloaded = session_stub.GetSession(pb.GetSessionRequest(session_id=session.session_id), metadata=md)
+        assert {r.item_id for r in reloaded.current_module.responses} == {i.item_id for i in module.items}
+        session = session_stub.AdvanceModule(
+            pb.AdvanceModuleRequest(session_id=session.session_id, request_id=request_id()), metadata=md
+        )
+    assert stages == expected and sections == SECTIONS
+    assert len(seen) == len(set(seen)), "an item was shown twice in one session"
+    assert all(m.status == pb.MODULE_STATUS_CLOSED and m.answered_count == m.item_count for m in session.modules)
+    finished = session_stub.FinishSession(pb.FinishSessionRequest(session_id=session.session_id), metadata=md)
+    assert finished.state == pb.SESSION_STATE_FINISHED and finished.HasField("finish_time")
