@@ -348,6 +348,10 @@ async def _backends_ctx(app: web.Application) -> AsyncIterator[None]:
     options = [
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        # A restarted backend is found again within a fraction of a second, not after gRPC's default backoff.
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 2000),
     ]
     channels = {
         backend.name: grpc.aio.insecure_channel(backend.address, options=options)

@@ -197,13 +197,15 @@ def _operation(builder: SchemaBuilder, route: Route, path_names: Sequence[str]) 
 
 
 def build_openapi(routes: Sequence[Route], *, title: str = "TOEFL exam API", version: str = "v1") -> Schema:
-    """The document; paths that differ only in variable names share the first route's names."""
+    """The document; paths that differ only in variable names share one path and its names."""
     builder = SchemaBuilder()
     paths: dict[str, Schema] = {}
     path_by_shape: dict[str, str] = {}
+    # Plain variable names ({item_id}) are preferred over nested ones ({item.item_id}) for a shared path.
+    for own in sorted((_openapi_path(route) for route in routes), key=lambda path: (path.count("."), path)):
+        path_by_shape.setdefault(_shape(own), own)
     for route in sorted(routes, key=lambda r: (r.template.text, r.http_method)):
-        own = _openapi_path(route)
-        path = path_by_shape.setdefault(_shape(own), own)
+        path = path_by_shape[_shape(_openapi_path(route))]
         names = [match.group(1) for match in _VARIABLE_RE.finditer(path)]
         paths.setdefault(path, {})[route.http_method.lower()] = _operation(builder, route, names)
     return {
