@@ -25,9 +25,9 @@ def admin() -> tuple[tuple[str, str], ...]:
     return metadata(Role.ADMIN, "usr-test-admin")
 
 
-def new_user(stub: Stub, role: int = pb.ROLE_STUDENT, *, class_id: str = "") -> pb.User:
+def new_user(stub: Stub, role: pb.Role.ValueType = pb.ROLE_STUDENT, *, class_id: str = "") -> pb.User:
     username = f"u{next(_counter)}-{uuid.uuid4().hex[:8]}"
-    return stub.CreateUser(  # type: ignore[no-any-return]
+    return stub.CreateUser(
         pb.CreateUserRequest(
             user=pb.User(username=username, display_name=username.title(), role=role, password=PASSWORD),
             class_id=class_id,

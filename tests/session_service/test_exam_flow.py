@@ -31,7 +31,9 @@ def test_whole_test_routes_by_ability(
         pb.CreateSessionRequest(scope=pb.SESSION_SCOPE_FULL_TEST, request_id=request_id()), metadata=md
     )
     assert session.blueprint_version == "toefl2026-v1" and session.student_id == student.user_id
-    stages, sections, seen = [], [], []
+    stages: list[int] = []
+    sections: list[int] = []
+    seen: list[str] = []
     while session.HasField("current_module"):
         module = session.current_module
         assert module.status == pb.MODULE_STATUS_OPEN and module.remaining_seconds > 0
