@@ -23,7 +23,7 @@ FP = grpc.StatusCode.FAILED_PRECONDITION
 
 
 def reading_session(stub: Stub, md: tuple[tuple[str, str], ...]) -> pb.Session:
-    return stub.CreateSession(  # type: ignore[no-any-return]
+    return stub.CreateSession(
         pb.CreateSessionRequest(scope=pb.SESSION_SCOPE_SECTION, section=item_pb2.SECTION_READING), metadata=md
     )
 
@@ -37,7 +37,7 @@ def submit(
     *,
     correct: bool = True,
 ) -> pb.SubmitResponseResponse:
-    return stub.SubmitResponse(  # type: ignore[no-any-return]
+    return stub.SubmitResponse(
         pb.SubmitResponseRequest(
             session_id=session_id, item_id=item.item_id, answer=answer(item, correct=correct), request_id=rid
         ),
