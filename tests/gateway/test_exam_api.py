@@ -1,0 +1,248 @@
+"""The exam platform's own API through a real gateway in front of real item_service and session_service."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestClient, TestServer
+
+from gateway.app import create_app
+from tests.gateway.conftest import gateway_settings
+from tests.support.procs import ServiceProcess, service_process
+from tests.support.tokens import TEST_TOKEN_KEY, token
+from toefl_core.auth import Role
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+# Fields a student must never see populated, at any depth, in proto3 JSON spelling.
+SECRET_MESSAGE_FIELDS = frozenset({"answerKey", "irt", "rubric", "provenance"})
+SECRET_STRING_FIELDS = frozenset({"transcript", "externalId"})
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def session_proc(
+    item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    workdir = tmp_path_factory.mktemp("gateway-session")
+    proc = service_process(
+        "session_service",
+        workdir=workdir,
+        env={
+            "USER_DATABASE_URL": f"sqlite:///{workdir / 'user_data.db'}",
+            "SESSION_SERVICE_ADDR": "127.0.0.1:0",
+            "ITEM_SERVICE_ADDR": item_service_proc.address,
+            "TOEFL_TOKEN_KEY": TEST_TOKEN_KEY,
+            "SESSION_FAST_PASSWORD_HASHING": "true",
+        },
+    ).start()
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def client(
+    item_service_proc: ServiceProcess, session_proc: ServiceProcess
+) -> AsyncIterator[TestClient[Any, Any]]:
+    settings = gateway_settings(
+        item_service_addr=item_service_proc.address, session_service_addr=session_proc.address
+    )
+    async with TestClient(TestServer(create_app(settings))) as test_client:
+        yield test_client
+
+
+def bearer(access_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {access_token}"}
+
+
+ADMIN = bearer(token(Role.ADMIN, "usr-gateway-admin"))
+AUTHOR = bearer(token(Role.AUTHOR, "usr-gateway-author"))
+
+
+async def request(
+    client: TestClient[Any, Any], method: str, url: str, headers: dict[str, str], body: Any = None
+) -> tuple[int, Any]:
+    async with client.request(method, url, json=body, headers=headers) as response:
+        text = await response.text()
+        return response.status, json.loads(text) if response.content_type == "application/json" else text
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def student(client: TestClient[Any, Any]) -> dict[str, str]:
+    """A student created by an admin through the gateway, logged in through POST /api/auth/token."""
+    username = f"gw-student-{uuid.uuid4().hex[:8]}"
+    user = {"username": username, "displayName": "Gateway Student", "role": "ROLE_STUDENT", "password": PASSWORD}
+    status, created = await request(client, "POST", "/api/users", ADMIN, user)
+    assert status == 200, created
+    assert created["password"] == ""
+    status, login = await request(
+        client, "POST", "/api/auth/token", {}, {"username": username, "password": PASSWORD}
+    )
+    assert status == 200, login
+    assert login["role"] == "ROLE_STUDENT" and login["userId"] == created["userId"]
+    return bearer(login["accessToken"])
+
+
+def leaks(value: Any, path: str = "$") -> list[str]:
+    """Every populated secret field at any depth of a JSON value."""
+    found = []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if key in SECRET_MESSAGE_FIELDS or (key in SECRET_STRING_FIELDS and child):
+                found.append(f"{path}.{key}")
+            found.extend(leaks(child, f"{path}.{key}"))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found.extend(leaks(child, f"{path}[{index}]"))
+    return found
+
+
+async def test_readyz_with_both_services(client: TestClient[Any, Any]) -> None:
+    status, body = await request(client, "GET", "/readyz", {})
+    assert status == 200, body
+    assert body["backends"]["item_service"]["owner"] == "item_bank"
+    assert body["backends"]["session_service"]["owner"] == "user_data"
+
+
+async def test_items_need_a_token(client: TestClient[Any, Any]) -> None:
+    status, body = await request(client, "GET", "/api/items", {})
+    assert status == 401
+    assert body["code"] == 16 and set(body) == {"code", "message", "details"}
+
+
+async def test_wrong_password_is_401(client: TestClient[Any, Any], student: dict[str, str]) -> None:
+    status, body = await request(client, "POST", "/api/auth/token", {}, {"username": "nobody", "password": "x"})
+    assert status == 401
+    assert body["code"] == 16
+
+
+async def test_student_reachable_responses_hold_no_key_rubric_or_irt(
+    client: TestClient[Any, Any], student: dict[str, str]
+) -> None:
+    answers: list[tuple[str, Any]] = []
+    status, page = await request(client, "GET", "/api/items?pageSize=1000&status=ITEM_STATUS_ACTIVE", student)
+    assert status == 200, page
+    assert len(page["items"]) >= 12
+    answers.append(("list items", page))
+    task_types = {item["taskType"] for item in page["items"]}
+    for task_type in sorted(task_types):
+        first = next(item for item in page["items"] if item["taskType"] == task_type)
+        status, item = await request(client, "GET", f"/api/items/{first['itemId']}", student)
+        assert status == 200, item
+        answers.append((f"get item {task_type}", item))
+    status, passages = await request(client, "GET", "/api/passages?pageSize=50", student)
+    assert status == 200, passages
+    answers.append(("list passages", passages))
+    for passage in passages["passages"][:10]:
+        status, one = await request(client, "GET", f"/api/passages/{passage['passageId']}", student)
+        assert status == 200, one
+        answers.append((f"get passage {passage['passageId']}", one))
+    ids = [{"itemId": item["itemId"]} for item in page["items"][:50]]
+    status, batch = await request(client, "POST", "/api/items:batchGet", student, {"items": ids})
+    assert status == 200, batch
+    answers.append(("batch get", batch))
+    assert {name: leaks(body) for name, body in answers if leaks(body)} == {}
+    # The walk is only meaningful if the same responses for an author do hold the secrets.
+    status, full = await request(
+        client, "GET", f"/api/items/{page['items'][0]['itemId']}?view=ITEM_VIEW_FULL", AUTHOR
+    )
+    assert status == 200 and leaks(full)
+
+
+async def test_student_cannot_ask_for_the_full_view(client: TestClient[Any, Any], student: dict[str, str]) -> None:
+    status, body = await request(client, "GET", "/api/items?view=ITEM_VIEW_FULL", student)
+    assert status == 403
+    assert body["code"] == 7
+
+
+async def test_session_round_trip(client: TestClient[Any, Any], student: dict[str, str]) -> None:
+    create = {"scope": "SESSION_SCOPE_SECTION", "section": "SECTION_WRITING", "requestId": uuid.uuid4().hex}
+    status, session = await request(client, "POST", "/api/sessions", student, create)
+    assert status == 200, session
+    assert session["state"] == "SESSION_STATE_IN_PROGRESS"
+    session_id = session["sessionId"]
+    status, again = await request(client, "POST", "/api/sessions", student, create)
+    assert (status, again["sessionId"]) == (200, session_id)
+    status, module = await request(client, "GET", f"/api/sessions/{session_id}/module", student)
+    assert status == 200, module
+    assert module["items"] and leaks(module) == [] and leaks(session) == []
+    email = next(item for item in module["items"] if item["taskType"] == "TASK_TYPE_WRITE_AN_EMAIL")
+    url = f"/api/sessions/{session_id}/responses/{email['itemId']}"
+    answer = {"answer": {"text": "Dear Professor, I would like to ask about the deadline."}, "requestId": "r-1"}
+    status, saved = await request(client, "PUT", url, student, answer)
+    assert status == 200, saved
+    assert saved["replayed"] is False and saved["response"]["revision"] == 1
+    status, replay = await request(client, "PUT", url, student, answer)
+    assert status == 200 and replay["replayed"] is True
+    status, events = await request(
+        client,
+        "POST",
+        f"/api/sessions/{session_id}/events:batchCreate",
+        student,
+        {"events": [{"type": "EVENT_TYPE_FOCUS_LOST", "clientTime": "2026-01-01T10:00:00Z", "detail": "tab"}]},
+    )
+    assert status == 200 and events["stored"] == 1
+    status, finished = await request(client, "POST", f"/api/sessions/{session_id}:finish", student, {})
+    assert status == 200, finished
+    assert finished["state"] == "SESSION_STATE_FINISHED"
+    status, body = await request(client, "PUT", url, student, {**answer, "requestId": "r-2"})
+    assert status == 400 and body["code"] == 9
+
+
+async def test_another_student_cannot_read_the_session(
+    client: TestClient[Any, Any], student: dict[str, str]
+) -> None:
+    create = {"scope": "SESSION_SCOPE_SECTION", "section": "SECTION_SPEAKING", "requestId": uuid.uuid4().hex}
+    status, session = await request(client, "POST", "/api/sessions", student, create)
+    assert status == 200, session
+    intruder = bearer(token(Role.STUDENT, "usr-someone-else"))
+    status, body = await request(client, "GET", f"/api/sessions/{session['sessionId']}", intruder)
+    assert status in (403, 404) and body["code"] in (5, 7)
+
+
+async def test_author_partial_update_with_field_mask(client: TestClient[Any, Any]) -> None:
+    status, page = await request(client, "GET", "/api/items?pageSize=1&view=ITEM_VIEW_FULL", AUTHOR)
+    assert status == 200, page
+    draft = {
+        key: value
+        for key, value in page["items"][0].items()
+        if key
+        not in {"itemId", "etag", "revision", "status", "externalId", "createTime", "updateTime", "passageId"}
+    }
+    # Only a DRAFT's content may change: create one (body "item", request_id from the query) and edit that.
+    status, item = await request(client, "POST", f"/api/items?requestId={uuid.uuid4().hex}", AUTHOR, draft)
+    assert status == 200, item
+    assert item["status"] == "ITEM_STATUS_DRAFT"
+    body = {"etag": item["etag"], "content": {"prompt": "A clearer prompt."}}
+    url = f"/api/items/{item['itemId']}?updateMask=content.prompt&note=gateway%20test"
+    status, updated = await request(client, "PATCH", url, AUTHOR, body)
+    assert status == 200, updated
+    assert updated["content"]["prompt"] == "A clearer prompt."
+    assert int(updated["revision"]) == int(item["revision"]) + 1
+    status, stale = await request(client, "PATCH", url, AUTHOR, body)
+    assert status == 409 and stale["code"] == 10
+
+
+async def test_export_streams_ndjson(client: TestClient[Any, Any]) -> None:
+    url = "/api/items:export?section=SECTION_WRITING&taskType=TASK_TYPE_WRITE_AN_EMAIL"
+    status, text = await request(client, "GET", url, ADMIN)
+    assert status == 200
+    records = [json.loads(line) for line in text.splitlines()]
+    assert records and all(set(record) == {"result"} for record in records)
+    assert all(record["result"]["item"]["taskType"] == "TASK_TYPE_WRITE_AN_EMAIL" for record in records)
+
+
+async def test_malformed_json_and_unknown_route(client: TestClient[Any, Any], student: dict[str, str]) -> None:
+    headers = {**student, "Content-Type": "application/json"}
+    async with client.post("/api/sessions", data=b"{oops", headers=headers) as response:
+        assert response.status == 400
+        assert (await response.json())["code"] == 3
+    status, body = await request(client, "GET", "/api/nothing-here", student)
+    assert status == 404 and body["code"] == 5
