@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -73,6 +74,8 @@ INTERVIEW_SECONDS = 45
 COMMON_SLOTS: Mapping[str, tuple[str, ...]] = {
     "day": txt.DAYS,
     "time": txt.TIMES,
+    "early": txt.EARLY_TIMES,
+    "late": txt.LATE_TIMES,
     "price": txt.PRICES,
     "first": txt.FIRST_NAMES,
     "student": txt.FIRST_NAMES,
@@ -417,12 +420,14 @@ def _write_an_email(w: _Writer, external_id: str, used: set[str]) -> _Parts:
         return f"{recipient}/{situation}", (recipient, greeting, situation, tasks, values["student"])
 
     recipient, greeting, situation, tasks, sender = _unique(draw, used)
+    # The tasks address the student ("describe your experience"); the exemplar speaks as the student.
+    mine = [re.sub(r"\byour(self)?\b", lambda m: "myself" if m.group(1) else "my", task) for task in tasks]
     bullets = "\n".join(f"- {_capitalize(task)}." for task in tasks)
     exemplar = (
         f"{greeting},\n\nI hope this message finds you well. I am writing about a matter I would like to sort "
-        f"out. First, I would like to {tasks[0]}, because I think it is important that you have the full picture. "
-        f"Second, I want to {tasks[1]}, so that you understand why this matters to me. "
-        f"Finally, I would like to {tasks[2]}. I would be grateful for a reply whenever you have time, and I am "
+        f"out. First, I would like to {mine[0]}, because I think it is important that you have the full picture. "
+        f"Second, I want to {mine[1]}, so that you understand why this matters to me. "
+        f"Finally, I would like to {mine[2]}. I would be grateful for a reply whenever you have time, and I am "
         f"happy to provide any further details you might need.\n\nThank you very much for your help.\n\n"
         f"Best regards,\n{sender}"
     )
@@ -445,7 +450,8 @@ def _academic_discussion(w: _Writer, external_id: str, used: set[str]) -> _Parts
         question = txt.DISCUSSION_QUESTIONS[int(w.rng.integers(len(txt.DISCUSSION_QUESTIONS)))]
         professor = w.pick(txt.LAST_NAMES)
         first, second = w.shuffled(txt.FIRST_NAMES)[:2]
-        return f"{question[1]}/{professor}/{first}/{second}", (question, professor, first, second)
+        # Each question at most once: there are more questions than the bank needs discussions.
+        return question[1], (question, professor, first, second)
 
     (field, question, post1, post2), professor, first, second = _unique(draw, used)
     agree, agreed_post, other = (first, post1, second) if w.rng.integers(2) == 0 else (second, post2, first)

@@ -182,7 +182,7 @@ TOPICS: tuple[Topic, ...] = (
     Topic(
         "the invention of the telegraph",
         "The Telegraph and the Speed of News",
-        "history of technology",
+        "technology studies",
         "the telegraph sent coded electrical signals along wires strung between distant towns",
         "the building of long-distance railway lines",
         "news reaching newspapers within hours instead of weeks",
@@ -281,6 +281,9 @@ TIMES: tuple[str, ...] = (
     "8:00 a.m.", "9:30 a.m.", "10:00 a.m.", "11:15 a.m.", "12:30 p.m.", "1:00 p.m.", "2:45 p.m.", "4:00 p.m.",
     "5:30 p.m.", "7:00 p.m.",
 )  # fmt: skip
+# Opening times and closing times, for sentences where any time of day would not make sense.
+EARLY_TIMES: tuple[str, ...] = ("6:30 a.m.", "7:00 a.m.", "7:30 a.m.", "8:00 a.m.", "8:30 a.m.", "9:00 a.m.")
+LATE_TIMES: tuple[str, ...] = ("5:00 p.m.", "6:30 p.m.", "8:00 p.m.", "9:00 p.m.", "10:00 p.m.", "11:30 p.m.")
 PRICES: tuple[str, ...] = ("$3.50", "$4.25", "$5.00", "$6.75", "$7.50", "$8.95", "$9.20", "$11.00", "$12.50")
 
 # Daily-life texts. Each kind has a title pattern, a text pattern, and questions that ask for one slot; the
@@ -332,14 +335,14 @@ DAILY_SLOTS: dict[str, tuple[str, ...]] = {
         "a small donation of canned food",
     ),
     "cafe": ("The Corner Cafe", "Blue Door Bistro", "Campus Kitchen", "Green Leaf Deli", "Harbor Street Diner"),
+    "soup": ("tomato soup", "lentil soup", "pumpkin soup", "chicken noodle soup", "minestrone"),
     "dish": (
-        "tomato soup",
         "grilled vegetable sandwich",
         "chicken salad",
         "mushroom pasta",
         "bean chili",
-        "lemon cake",
-        "fruit bowl",
+        "vegetable curry",
+        "fish tacos",
     ),
     "route": ("Route 5", "Route 12", "the Green Line", "the Airport Express", "the Campus Loop"),
     "stop": ("Central Station", "Hill Road", "the Science Park", "Market Square", "the North Gate"),
@@ -379,22 +382,22 @@ DAILY_KINDS: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
     ),
     (
         "Menu: {cafe}",
-        "{cafe} - Today's Lunch Specials\nSoup of the day: {dish} ... {price}\nChef's choice: {dish2} ... "
-        "{price2}\nAll specials are served from 11:30 a.m. until {time} on weekdays. Students with a valid ID "
+        "{cafe} - Today's Lunch Specials\nSoup of the day: {soup} ... {price}\nChef's choice: {dish} ... "
+        "{price2}\nAll specials are served from 11:30 a.m. until {late} on weekdays. Students with a valid ID "
         "receive ten percent off every order on {day}.",
         (
-            ("How much does the {dish} cost?", "price", "{}"),
-            ("Until what time are the specials served?", "time", "{}"),
+            ("How much does the {soup} cost?", "price", "{}"),
+            ("Until what time are the specials served?", "late", "{}"),
             ("On which day do students receive a discount?", "day", "{}"),
         ),
     ),
     (
         "Schedule: {route} changes",
-        "SERVICE UPDATE - {route}\nStarting {day}, the first bus of the day will leave {stop} at {time} instead "
+        "SERVICE UPDATE - {route}\nStarting {day}, the first bus of the day will leave {stop} at {early} instead "
         "of the usual time. Because of road works near the stadium, buses will not stop there until further "
         "notice. Riders should use {stop2} instead. Updated timetables are available from {contact}.",
         (
-            ("What time will the first bus leave {stop}?", "time", "{}"),
+            ("What time will the first bus leave {stop}?", "early", "{}"),
             ("Which stop should riders use instead?", "stop2", "{}"),
             ("When does the new schedule begin?", "day", "On {}"),
             ("Where can riders get an updated timetable?", "contact", "From {}"),
@@ -510,7 +513,7 @@ CONVERSATION_LINES: tuple[tuple[str, ...], ...] = (
     ("Student: {day}, got it. And where do I go for that?", "Student: Okay, {day}. Where should I go?"),
     (
         "{Role}: Head over to {place}. Tell them I sent you.",
-        "{Role}: You'll want to go to {place}. They're open until {time} today.",
+        "{Role}: You'll want to go to {place}. They're open until {late} today.",
     ),
     ("Student: Great, thank you so much for your help.", "Student: Perfect. Thanks again, that really helps."),
 )
@@ -582,7 +585,7 @@ ANNOUNCEMENT_CLOSERS: tuple[str, ...] = (
 
 # Listen and Choose a Response: a spoken line with a fitting reply; the replies of other lines are distractors.
 RESPONSE_PAIRS: tuple[tuple[str, str], ...] = (
-    ("Do you know when the {facility} closes tonight?", "I think it stays open until {time} today."),
+    ("Do you know when the {facility} closes tonight?", "I think it stays open until {late} tonight."),
     ("Have you finished the reading for {day}'s class?", "Not yet, I'm planning to do it tonight."),
     ("Would you like to join our study group?", "Sure, when do you usually meet?"),
     ("Excuse me, is this seat taken?", "No, go ahead and sit down."),
@@ -607,7 +610,7 @@ RESPONSE_PAIRS: tuple[tuple[str, str], ...] = (
     ("Could you turn the music down a little?", "Oh, sorry, I didn't realize it was so loud."),
     ("Do you have change for a ten-dollar bill?", "Let me look in my wallet."),
     ("Is {first} coming to the party on {day}?", "She said she would try to make it."),
-    ("What time does the {facility} open tomorrow?", "Usually at {time}, but check the website."),
+    ("What time does the {facility} open tomorrow?", "Usually at {early}, but check the website."),
     ("Have you met Professor {last} yet?", "Only once, at the welcome reception."),
     ("Where should we meet before the trip on {day}?", "How about in front of {place}?"),
     ("Did you get the email from Dr. {last}?", "Yes, I read it this morning."),
@@ -703,6 +706,36 @@ EMAIL_SCENARIOS: tuple[tuple[str, str, str, tuple[str, str, str]], ...] = (
         ("recommend a place to visit", "suggest where to stay", "offer to meet during the visit"),
     ),
     (
+        "the coach of the university swimming team",
+        "Dear Coach",
+        "You would like to join the university swimming team, but you have a class during some practices.",
+        ("introduce yourself", "explain the schedule problem", "ask whether a flexible arrangement is possible"),
+    ),
+    (
+        "Professor {last}",
+        "Dear Professor {last}",
+        "You are interested in working as a research assistant in Professor {last}'s laboratory.",
+        ("explain your interest in the research", "describe your relevant experience", "ask about next steps"),
+    ),
+    (
+        "the manager of the campus bookstore",
+        "Dear Manager",
+        "You ordered a textbook from the campus bookstore two weeks ago, but it has not arrived.",
+        ("give the details of the order", "explain why you need the book soon", "ask what can be done"),
+    ),
+    (
+        "your classmate {first}",
+        "Hi {first}",
+        "You and your classmate {first} must give a presentation together next {day}, but you have not met yet.",
+        ("suggest a time to meet", "propose how to divide the work", "share one idea for the topic"),
+    ),
+    (
+        "the organizer of {event}",
+        "Dear Organizer",
+        "You attended {event} last weekend and enjoyed it, but you noticed a problem with the registration.",
+        ("say what you enjoyed", "describe the registration problem", "suggest an improvement"),
+    ),
+    (
         "the editor of the student newspaper",
         "Dear Editor",
         "The student newspaper published an article about the {facility} that contained a mistake.",
@@ -777,13 +810,135 @@ DISCUSSION_QUESTIONS: tuple[tuple[str, str, str, str], ...] = (
         "Studying in a group lets students explain ideas to one another, which helps them understand.",
         "Groups easily get off topic, so studying alone is more efficient.",
     ),
+    (
+        "history",
+        "Should students learn history mainly through famous leaders and events, or through the daily lives of "
+        "ordinary people? Explain your view.",
+        "Leaders and major events shaped the world, so they give students the clearest picture.",
+        "Ordinary people's lives show what the past really felt like, which makes history easier to relate to.",
+    ),
+    (
+        "public policy",
+        "Some cities offer free public transportation to all residents. Is this a good use of public money? Why "
+        "or why not?",
+        "Free transit reduces traffic and pollution and helps people with low incomes reach jobs.",
+        "The money would be better spent on making buses and trains faster and more reliable.",
+    ),
+    (
+        "computer science",
+        "Should every high school student be required to learn computer programming? Explain your answer.",
+        "Programming teaches logical thinking, and almost every future job will involve computers.",
+        "Not everyone needs to code; basic digital skills are enough for most people.",
+    ),
+    (
+        "environmental studies",
+        "Would banning single-use plastic bags in shops make a real difference to the environment? Explain.",
+        "Bans quickly change habits, and many countries have seen far less plastic litter afterwards.",
+        "Plastic bags are a tiny part of the problem; industry and shipping matter much more.",
+    ),
+    (
+        "education",
+        "Should university students be graded on participation in class discussions? Why or why not?",
+        "Grading participation encourages students to prepare and to share their ideas.",
+        "Quiet students may understand the material well but feel anxious speaking in front of others.",
+    ),
+    (
+        "business",
+        "Is it better for a new company to grow quickly or slowly? Support your opinion.",
+        "Growing quickly helps a company win customers before competitors arrive.",
+        "Slow growth lets a company learn from mistakes without running out of money.",
+    ),
+    (
+        "sociology",
+        "Do you think people are happier today than people were fifty years ago? Explain your view.",
+        "Today people have better health care and far more opportunities than in the past.",
+        "Modern life is more stressful, and many people feel they have less time for family.",
+    ),
+    (
+        "health sciences",
+        "Should schools remove unhealthy snacks from their vending machines? Explain your position.",
+        "Schools should model healthy habits, and children eat what is easily available.",
+        "Students should learn to make their own choices, and banning snacks will not teach that.",
+    ),
+    (
+        "urban planning",
+        "Should cities build more parks or more housing on their remaining empty land? Explain.",
+        "Housing is so expensive that building more homes must come first.",
+        "Parks improve health and quality of life, and once land is built on it never returns.",
+    ),
+    (
+        "psychology",
+        "Is it better to give children many small rewards or a few large ones to encourage good habits?",
+        "Small, frequent rewards help children connect good behavior with positive results.",
+        "Too many rewards make children expect a prize for everything they do.",
+    ),
+    (
+        "media studies",
+        "Should social media companies be responsible for false information posted on their sites? Explain.",
+        "The companies profit from the posts, so they should make sure false stories do not spread.",
+        "Users are responsible for what they post, and companies cannot check millions of messages.",
+    ),
+    (
+        "economics",
+        "Would a four-day work week be good for the economy? Explain your position.",
+        "Rested workers are more productive, and they spend more money in their free time.",
+        "Many businesses, such as hospitals and shops, cannot simply close for an extra day.",
+    ),
+    (
+        "technology",
+        "Will self-driving cars make roads safer? Give reasons for your answer.",
+        "Computers do not get tired or distracted, and most accidents are caused by human error.",
+        "The technology is not ready for bad weather or unexpected situations on the road.",
+    ),
+    (
+        "art history",
+        "Should governments spend public money to support artists and museums? Why or why not?",
+        "Art is part of a nation's identity, and many artists could not work without support.",
+        "Public money should go to basic needs such as health and education first.",
+    ),
+    (
+        "linguistics",
+        "Should young children start learning a second language in primary school? Explain your view.",
+        "Young children pick up the sounds of a new language much more easily than adults.",
+        "Children should first build strong skills in their own language before adding another.",
+    ),
+    (
+        "agriculture",
+        "Is it better to buy food from local farms or from large international suppliers? Explain.",
+        "Local food is fresher and supports farmers in the community.",
+        "International suppliers offer lower prices and a wider variety of food all year.",
+    ),
+    (
+        "engineering",
+        "Should cities invest in high-speed trains between major cities instead of expanding airports?",
+        "Trains produce far less pollution and take passengers directly to city centers.",
+        "Flying is still faster for long distances, and building new rail lines is very expensive.",
+    ),
+    (
+        "philosophy",
+        "Is it ever acceptable to break a rule in order to help someone? Explain your position.",
+        "Rules exist to protect people, so helping someone can be more important than following them.",
+        "If everyone broke rules when they felt it was right, society would become chaotic.",
+    ),
+    (
+        "education",
+        "Should homework be banned in primary schools? Support your opinion.",
+        "Young children need time to play and rest after a full day of lessons.",
+        "Short homework tasks teach responsibility and help parents see what children are learning.",
+    ),
+    (
+        "environmental studies",
+        "Should people be encouraged to eat less meat to protect the environment? Explain.",
+        "Raising animals uses huge amounts of land and water, so eating less meat helps.",
+        "Diet is a personal choice, and other changes, such as cleaner energy, matter more.",
+    ),
 )
 
 # Listen and Repeat: short sentences a guide, a staff member or a teacher might say.
 REPEAT_TEMPLATES: tuple[str, ...] = (
     "Welcome to the {facility}.",
     "Please sign in at the front desk.",
-    "The {facility} opens at {time} on weekdays.",
+    "The {facility} opens at {early} on weekdays.",
     "Visitors must wear their badges at all times.",
     "The tour will begin in {place} in five minutes.",
     "Bags can be left in the lockers near the entrance.",

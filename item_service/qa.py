@@ -38,12 +38,6 @@ PASSAGE_TASK_TYPES: frozenset[TaskTypeValue] = frozenset(
 MULTIPLE_CHOICE_TASK_TYPES: frozenset[TaskTypeValue] = PASSAGE_TASK_TYPES | {
     item_pb2.TASK_TYPE_LISTEN_AND_CHOOSE_RESPONSE
 }
-LISTENING_TASK_TYPES: frozenset[TaskTypeValue] = frozenset(
-    t for t, s in SECTION_BY_TASK_TYPE.items() if s == item_pb2.SECTION_LISTENING
-)
-SPEAKING_TASK_TYPES: frozenset[TaskTypeValue] = frozenset(
-    t for t, s in SECTION_BY_TASK_TYPE.items() if s == item_pb2.SECTION_SPEAKING
-)
 # Scored 0..RATED_MAX_SCORE by raters against a rubric.
 RATED_TASK_TYPES: frozenset[TaskTypeValue] = frozenset(
     {

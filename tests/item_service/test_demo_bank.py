@@ -199,7 +199,12 @@ def test_writing_and_speaking_content(bank: DemoBank) -> None:
 
 
 def test_items_of_a_type_are_distinct(bank: DemoBank) -> None:
-    for task_type in (T.TASK_TYPE_COMPLETE_THE_WORDS, T.TASK_TYPE_BUILD_A_SENTENCE, T.TASK_TYPE_WRITE_AN_EMAIL):
+    for task_type in (
+        T.TASK_TYPE_COMPLETE_THE_WORDS,
+        T.TASK_TYPE_BUILD_A_SENTENCE,
+        T.TASK_TYPE_WRITE_AN_EMAIL,
+        T.TASK_TYPE_ACADEMIC_DISCUSSION,
+    ):
         texts = [i.content.text + " ".join(i.content.word_bank) for i in bank.items if i.task_type == task_type]
         assert len(set(texts)) == len(texts)
     repeated = [i.answer_key.reference_text for i in bank.items if i.task_type == T.TASK_TYPE_LISTEN_AND_REPEAT]
