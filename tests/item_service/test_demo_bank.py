@@ -224,6 +224,14 @@ def test_every_generated_item_passes_qa(bank: DemoBank, passages: dict[str, item
     assert all(qa_passed(run_qa_checks(i, passages.get(i.passage_id))) for i in active(bank))
 
 
+@pytest.mark.parametrize("seed", [0, 99, 2**40])
+def test_other_seeds_also_pass_qa(seed: int) -> None:
+    other = generate_demo_bank(seed)
+    passages = {p.external_id: p for p in other.passages}
+    assert all(qa_passed(run_qa_checks(i, passages.get(i.passage_id))) for i in other.items)
+    assert all(f"seed {seed}" in i.provenance.note for i in other.items)
+
+
 def test_same_seed_gives_a_byte_identical_bank(bank: DemoBank) -> None:
     again = generate_demo_bank(DEFAULT_SEED)
     assert content_hash(again) == content_hash(bank)
