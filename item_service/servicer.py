@@ -211,7 +211,7 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
 
         def work(reader: BankReader) -> tuple[list[item_pb2.Item], bool, int]:
             if filters.passage_id and reader.resolve_passage(reference=filters.passage_id) is None:
-                raise InvalidArgument(f"unknown passage {filters.passage_id!r}", field="passage_id")
+                raise InvalidArgument(f"passage_id: unknown passage {filters.passage_id!r}", field="passage_id")
             ids = reader.list_item_ids(filters=filters, after=after, limit=page_size + 1)
             items = reader.get_items(refs=[(item_id, 0) for item_id in ids[:page_size]])
             return items, len(ids) > page_size, reader.count_items(filters=filters)

@@ -1,0 +1,92 @@
+"""Fixtures shared by every test directory: the demo item bank built once, and a running item_service."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from toefl.item.v1 import item_service_pb2_grpc
+
+from tests.support.procs import REPO_ROOT, ServiceProcess, service_process
+from tests.support.tokens import TEST_TOKEN_KEY
+
+DEMO_SEED = 2026
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--runslow", action="store_true", default=False, help="also run the tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--runslow"):
+        return
+    skip_slow = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip_slow)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test run's environment without any database URL or service address, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and not k.endswith("_ADDR")}
+    env.update({"TOEFL_ENV": "development", "TOEFL_TOKEN_KEY": TEST_TOKEN_KEY, **extra})
+    return env
+
+
+@pytest.fixture(scope="session")
+def demo_bank_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo item bank (seed 2026), built once per test run with the real CLI. Copy it; never change it."""
+    out = tmp_path_factory.mktemp("demo-bank-template") / "item_bank.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "item_service", "build-demo-bank", "--seed", str(DEMO_SEED), "--out", str(out)],
+        cwd=REPO_ROOT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+@pytest.fixture
+def item_bank_path(demo_bank_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo bank that a test may change."""
+    path = tmp_path / "item_bank.db"
+    shutil.copyfile(demo_bank_template, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def item_service_proc(
+    demo_bank_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    """A real item_service on its own copy of the demo bank, one per test module."""
+    workdir = tmp_path_factory.mktemp("item_service")
+    database = workdir / "item_bank.db"
+    shutil.copyfile(demo_bank_template, database)
+    proc = service_process(
+        "item_service",
+        workdir=workdir,
+        env={
+            "DATABASE_URL": f"sqlite:///{database}",
+            "TOEFL_TOKEN_KEY": TEST_TOKEN_KEY,
+            "ITEM_SERVICE_ADDR": "127.0.0.1:0",
+        },
+    ).start()
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+
+
+@pytest.fixture(scope="module")
+def item_stub(item_service_proc: ServiceProcess) -> Iterator[item_service_pb2_grpc.ItemServiceStub]:
+    with grpc.insecure_channel(item_service_proc.address) as channel:
+        yield item_service_pb2_grpc.ItemServiceStub(channel)
