@@ -1,0 +1,1 @@
+"""Tests that the two databases stay apart at every layer."""
