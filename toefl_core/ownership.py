@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
@@ -68,3 +69,18 @@ def check_owner(found_owner: str | None, *, expected: str, what: str) -> None:
     if found_owner is None:
         raise OwnershipError(f"{what} carries no owner mark of {expected!r}; refusing to open it")
     raise OwnershipError(f"{what} belongs to {found_owner!r}, not {expected!r}; refusing to open it")
+
+
+def refuse_shared_database(environ: Mapping[str, str]) -> None:
+    """Refuse to start when DATABASE_URL and USER_DATABASE_URL both name the same database.
+
+    Each service reads only its own variable; this catches an environment wired so that the item bank and the
+    student data would land in one database if either service were ever pointed at the other variable.
+    """
+    item_url = environ.get("DATABASE_URL", "").strip()
+    user_url = environ.get("USER_DATABASE_URL", "").strip()
+    if item_url and user_url and identify(item_url).fingerprint == identify(user_url).fingerprint:
+        raise OwnershipError(
+            "DATABASE_URL and USER_DATABASE_URL name the same database; the item bank (item_bank.db) and the "
+            "student data (user_data.db) must live in separate databases"
+        )

@@ -14,6 +14,7 @@ from toefl_core.ownership import (
     check_owner,
     identify,
     refuse_retired_name,
+    refuse_shared_database,
 )
 
 
@@ -55,3 +56,11 @@ def test_check_owner_messages() -> None:
         check_owner(None, expected="item_bank", what="x.db")
     with pytest.raises(OwnershipError, match="belongs to 'user_data'"):
         check_owner("user_data", expected="item_bank", what="x.db")
+
+
+def test_shared_database_in_one_environment_is_refused(tmp_path: Path) -> None:
+    same = f"sqlite:///{tmp_path / 'item_bank.db'}"
+    with pytest.raises(OwnershipError, match="same database"):
+        refuse_shared_database({"DATABASE_URL": same, "USER_DATABASE_URL": same})
+    refuse_shared_database({"DATABASE_URL": same, "USER_DATABASE_URL": f"sqlite:///{tmp_path / 'user_data.db'}"})
+    refuse_shared_database({"DATABASE_URL": same})
