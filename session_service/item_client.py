@@ -79,8 +79,10 @@ class ItemClient:
             remaining = give_up - time.monotonic()
             timeout = max(0.2, min(ATTEMPT_TIMEOUT_SECONDS, remaining))
             try:
+                # wait_for_ready: while item_service restarts, the attempt waits for the connection instead of
+                # failing at once, and goes through as soon as the service is back.
                 response: item_service_pb2.AssembleModuleResponse = await self._stub.AssembleModule(
-                    request, timeout=timeout, metadata=self._metadata()
+                    request, timeout=timeout, metadata=self._metadata(), wait_for_ready=True
                 )
                 return response
             except grpc.aio.AioRpcError as error:

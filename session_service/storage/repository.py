@@ -875,6 +875,18 @@ def export_student(db: Database, *, student_id: str) -> dict[str, Any]:
             },
             "classes": [{"class_id": c, "name": n} for c, n in classes],
             "sessions": document_sessions,
+            "audit_events": [
+                {
+                    "audit_id": a.audit_id,
+                    "actor": a.actor,
+                    "action": a.action,
+                    "detail": json.loads(a.detail_json),
+                    "time_ms": a.time_ms,
+                }
+                for a in s.scalars(
+                    select(AuditEvent).where(AuditEvent.target == student_id).order_by(AuditEvent.time_ms)
+                )
+            ],
         }
 
 
@@ -928,19 +940,3 @@ def erase_student(
             )
         )
         return EraseCounts(sessions=len(session_ids), responses=responses, events=events, audit_id=audit_id)
-
-
-def audit_events(db: Database, *, target: str) -> list[dict[str, Any]]:
-    with db.reading() as s:
-        rows = s.scalars(select(AuditEvent).where(AuditEvent.target == target).order_by(AuditEvent.time_ms)).all()
-        return [
-            {
-                "audit_id": r.audit_id,
-                "actor": r.actor,
-                "action": r.action,
-                "target": r.target,
-                "detail": json.loads(r.detail_json),
-                "time_ms": r.time_ms,
-            }
-            for r in rows
-        ]
