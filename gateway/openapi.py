@@ -11,7 +11,7 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
 from gateway.routes import Route, resolve_field_path
-from gateway.transcoder import STRING_JSON_TYPES, WRAPPER_TYPES, is_map
+from gateway.transcoder import WRAPPER_TYPES, has_query_fields, is_map, is_query_leaf
 
 Schema = dict[str, Any]
 STATUS_SCHEMA = "google.rpc.Status"
@@ -118,13 +118,18 @@ def _query_parameters(
         if any(path[: len(b)] == b for b in bound) or is_map(field):
             continue
         target = field.message_type
-        if target is None or target.full_name in STRING_JSON_TYPES | WRAPPER_TYPES:
+        if is_query_leaf(field):
             schema = builder.field(field)
             parameter: Schema = {"name": ".".join(path), "in": "query", "required": False, "schema": schema}
             if field.is_repeated:
                 parameter.update(style="form", explode=True)
             parameters.append(parameter)
-        elif not field.is_repeated and len(path) < _MAX_QUERY_DEPTH and target is not descriptor:
+        elif (
+            has_query_fields(field)
+            and target is not None
+            and len(path) < _MAX_QUERY_DEPTH
+            and target is not descriptor
+        ):
             parameters.extend(_query_parameters(builder, target, bound, path))
     return parameters
 

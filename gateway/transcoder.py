@@ -13,6 +13,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from gateway.errors import GatewayError, bad_request
+from gateway.jsonout import JsonPrinter
 from gateway.routes import Route, resolve_field_path
 
 # Well-known message types whose JSON form is a single string or scalar, so one query value can carry them.
@@ -23,6 +24,7 @@ WRAPPER_TYPES = frozenset(
     f"google.protobuf.{name}Value"
     for name in ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes")
 )
+QUERY_LEAF_TYPES = STRING_JSON_TYPES | WRAPPER_TYPES
 _TRUE = frozenset({"true", "True", "TRUE", "t", "T", "1"})
 _FALSE = frozenset({"false", "False", "FALSE", "f", "F", "0"})
 _INT_TYPES = frozenset(
@@ -38,6 +40,18 @@ _FLOAT_TYPES = frozenset({FieldDescriptor.CPPTYPE_DOUBLE, FieldDescriptor.CPPTYP
 
 def is_map(field: FieldDescriptor) -> bool:
     return field.message_type is not None and field.message_type.GetOptions().map_entry
+
+
+def is_query_leaf(field: FieldDescriptor) -> bool:
+    """A field one query value can set: a scalar, an enum, or a string-valued well-known type."""
+    target = field.message_type
+    return target is None or target.full_name in QUERY_LEAF_TYPES
+
+
+def has_query_fields(field: FieldDescriptor) -> bool:
+    """A singular message of our own whose fields a dotted query name may reach (never a google.protobuf type)."""
+    target = field.message_type
+    return target is not None and not field.is_repeated and not target.full_name.startswith("google.protobuf.")
 
 
 def convert_scalar(field: FieldDescriptor, raw: str, name: str) -> Any:
@@ -199,18 +213,15 @@ class RequestBuilder:
                 raise bad_request(f"unknown query parameter {name!r}", field=name)
             chain.append(field)
             last = index == len(segments) - 1
-            target = field.message_type
             if last:
-                if is_map(field) or (
-                    target is not None and target.full_name not in STRING_JSON_TYPES | WRAPPER_TYPES
-                ):
+                if is_map(field) or not is_query_leaf(field):
                     raise bad_request(
                         f"query parameter {name!r} names a message; name one of its fields", field=name
                     )
-            elif target is None or field.is_repeated or target.full_name in STRING_JSON_TYPES | WRAPPER_TYPES:
-                raise bad_request(f"unknown query parameter {name!r}", field=name)
+            elif has_query_fields(field) and field.message_type is not None:
+                descriptor = field.message_type
             else:
-                descriptor = target
+                raise bad_request(f"unknown query parameter {name!r}", field=name)
         names = tuple(field.name for field in chain)
         for bound in self._bound:
             if names[: len(bound)] == bound:
@@ -219,9 +230,8 @@ class RequestBuilder:
         return chain
 
 
-def message_json(message: Message) -> Any:
-    """Proto3 canonical JSON: lowerCamelCase, enums by name, int64 as strings, unpopulated fields included."""
-    return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+# Proto3 canonical JSON: lowerCamelCase, enums by name, int64 as strings, unpopulated fields included.
+message_json = JsonPrinter().message_json
 
 
 def dumps(value: Any) -> bytes:

@@ -7,9 +7,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import grpc
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
+from google.protobuf import json_format
+from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
 from gateway.app import create_app
 from tests.gateway.conftest import gateway_settings
@@ -154,6 +157,22 @@ async def test_student_reachable_responses_hold_no_key_rubric_or_irt(
         client, "GET", f"/api/items/{page['items'][0]['itemId']}?view=ITEM_VIEW_FULL", AUTHOR
     )
     assert status == 200 and leaks(full)
+
+
+async def test_gateway_json_equals_json_format_on_the_whole_bank(
+    client: TestClient[Any, Any], item_service_proc: ServiceProcess
+) -> None:
+    query = "pageSize=1000&view=ITEM_VIEW_FULL"
+    status, page = await request(client, "GET", f"/api/items?{query}", AUTHOR)
+    assert status == 200, page
+    async with grpc.aio.insecure_channel(item_service_proc.address) as channel:
+        stub = item_service_pb2_grpc.ItemServiceStub(channel)
+        reply = await stub.ListItems(
+            item_service_pb2.ListItemsRequest(page_size=1000, view=item_pb2.ITEM_VIEW_FULL),
+            metadata=(("authorization", AUTHOR["Authorization"]),),
+        )
+    assert len(reply.items) == len(page["items"]) >= 1000
+    assert page == json_format.MessageToDict(reply, always_print_fields_with_no_presence=True)
 
 
 async def test_student_cannot_ask_for_the_full_view(client: TestClient[Any, Any], student: dict[str, str]) -> None:

@@ -160,6 +160,7 @@ async def test_query_parameters_convert_by_field_type(client: TestClient[Any, An
         "&text=hi%20there&blob=AAE&color=COLOR_GREEN&words=a&words=b&numbers=1&numbers=-2"
         "&colors=1&colors=COLOR_GREEN&inner.label=L&inner.count=3&inner.deeper.flag=1"
         "&when=2026-01-02T03:04:05Z&mask=a,innerLabel&maybeCount=0&maybe_flag=false&maybeText=&choiceNumber=7"
+        "&maybeName=nm&wait=1.5s&times=2026-01-01T00:00:00Z&times=2026-01-02T00:00:00Z&blobs=YQ&blobs=_w"
     )
     status, payload, _headers = await call(client, "GET", f"/v1/echo?{query}")
     assert status == 200, payload
@@ -179,6 +180,9 @@ async def test_query_parameters_convert_by_field_type(client: TestClient[Any, An
     assert echoed["mask"] == "a,innerLabel"
     assert echoed["maybeCount"] == 0 and echoed["maybeFlag"] is False and echoed["maybeText"] == ""
     assert echoed["choiceNumber"] == 7 and "choiceText" not in echoed
+    assert echoed["maybeName"] == "nm" and echoed["wait"] == "1.500s"
+    assert echoed["times"] == ["2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"]
+    assert echoed["blobs"] == ["YQ==", "/w=="]
 
 
 ERROR_CASES: list[tuple[str, str, str, Any, int, int, str]] = [
@@ -197,6 +201,9 @@ ERROR_CASES: list[tuple[str, str, str, Any, int, int, str]] = [
     ("bad timestamp", "GET", "/v1/echo?when=yesterday", None, 400, 3, "when"),
     ("message-valued parameter", "GET", "/v1/echo?inner=x", None, 400, 3, "inner"),
     ("map parameter", "GET", "/v1/echo?labels.k=v", None, 400, 3, "labels.k"),
+    ("inside a Struct", "GET", "/v1/echo?extra.fields=x", None, 400, 3, "extra.fields"),
+    ("inside a repeated message", "GET", "/v1/echo?inners.label=x", None, 400, 3, "inners.label"),
+    ("bad duration", "GET", "/v1/echo?wait=soon", None, 400, 3, "wait"),
     ("singular given twice", "GET", "/v1/echo?text=a&text=b", None, 400, 3, "more than once"),
     ("two members of a oneof", "GET", "/v1/echo?choiceText=a&choiceNumber=1", None, 400, 3, "oneof"),
     ("query names a path-bound field", "GET", "/v1/things/t1?thing_id=x", None, 400, 3, "thing_id"),

@@ -1,0 +1,193 @@
+"""Gateway overhead: plain aiohttp JSON, a direct grpc.aio GetItem, and GET /api/items/{id} through the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import grpc
+from aiohttp import web
+from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
+
+from tests.support.procs import REPO_ROOT, service_process
+from toefl_core.auth import Role, auth_metadata, mint_token
+
+TOKEN_KEY = "bench-token-key-for-the-gateway-benchmark-0001"
+CONCURRENCY = (1, 64)
+REQUESTS = {1: 2000, 64: 8000}
+WARMUP = 300
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    concurrency: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+async def _load(name: str, concurrency: int, one: Callable[[], Awaitable[None]]) -> Result:
+    for _ in range(WARMUP):
+        await one()
+    total = REQUESTS[concurrency]
+    latencies: list[float] = []
+    remaining = total
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            started = time.perf_counter()
+            await one()
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    quantiles = statistics.quantiles(latencies, n=100)
+    return Result(name, concurrency, len(latencies) / elapsed, quantiles[49] * 1e3, quantiles[98] * 1e3)
+
+
+def _plain_server(port_file: str) -> None:
+    """A JSON handler with no gRPC behind it: the floor of aiohttp server + client on this machine."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"itemId": request.match_info["item_id"], "ok": True})
+
+    async def serve() -> None:
+        app = web.Application()
+        app.router.add_get("/api/items/{item_id}", handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        await asyncio.to_thread(Path(port_file).write_text, str(runner.addresses[0][1]))
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+def _wait_port(path: Path, proc_alive: Callable[[], bool]) -> int:
+    deadline = time.monotonic() + 60
+    while not path.exists() or not path.read_text().strip():
+        if not proc_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"no port in {path}")
+        time.sleep(0.05)
+    return int(path.read_text())
+
+
+async def _measure(item_address: str, gateway_port: int, plain_port: int) -> list[Result]:
+    token = mint_token(TOKEN_KEY, subject="bench", role=Role.STUDENT, ttl_seconds=3600)
+    metadata = auth_metadata(token)
+    results: list[Result] = []
+    async with grpc.aio.insecure_channel(item_address) as channel:
+        stub = item_service_pb2_grpc.ItemServiceStub(channel)
+        listed = await stub.ListItems(item_service_pb2.ListItemsRequest(page_size=1), metadata=metadata)
+        item_id = listed.items[0].item_id
+        request = item_service_pb2.GetItemRequest(item_id=item_id, view=item_pb2.ITEM_VIEW_STUDENT)
+
+        async def direct() -> None:
+            await stub.GetItem(request, metadata=metadata, timeout=10)
+
+        connector = aiohttp.TCPConnector(limit=max(CONCURRENCY) * 2)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            headers = {"Authorization": f"Bearer {token}"}
+
+            def fetch(url: str) -> Callable[[], Awaitable[None]]:
+                async def one() -> None:
+                    async with http.get(url, headers=headers) as response:
+                        await response.read()
+                        if response.status != 200:
+                            raise RuntimeError(f"{url}: HTTP {response.status}")
+
+                return one
+
+            plain = fetch(f"http://127.0.0.1:{plain_port}/api/items/{item_id}")
+            gateway = fetch(f"http://127.0.0.1:{gateway_port}/api/items/{item_id}")
+            for concurrency in CONCURRENCY:
+                results.append(await _load("plain aiohttp JSON", concurrency, plain))
+                results.append(await _load("direct grpc.aio GetItem", concurrency, direct))
+                results.append(await _load("gateway GET /api/items/{id}", concurrency, gateway))
+    return results
+
+
+def _report(results: list[Result]) -> None:
+    print("gateway benchmark (loopback; client, gateway and item_service share this machine's cores)")
+    print(f"  {'case':<30} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    for r in results:
+        print(f"  {r.name:<30} {r.concurrency:>4} {r.rps:>9.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f}")
+    by = {(r.name.split()[0], r.concurrency): r for r in results}
+    high = max(CONCURRENCY)
+    ratio = by[("gateway", high)].rps / by[("direct", high)].rps
+    added = by[("gateway", 1)].p50_ms - by[("direct", 1)].p50_ms
+    floor = by[("plain", 1)].p50_ms
+    print(f"  throughput gateway / direct gRPC at concurrency {high}: {ratio:.2f} (target >= 0.50)")
+    print(f"  added p50 at concurrency 1, gateway - direct gRPC: {added:.3f} ms (target <= 1 ms)")
+    print(f"    of which the HTTP client+server floor (plain aiohttp p50): {floor:.3f} ms")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
+        workdir = Path(tmp)
+        bank = workdir / "item_bank.db"
+        env = {k: v for k, v in os.environ.items() if not k.endswith(("_ADDR", "DATABASE_URL"))}
+        env.update(TOEFL_ENV="development", TOEFL_TOKEN_KEY=TOKEN_KEY)
+        subprocess.run(
+            [sys.executable, "-m", "item_service", "build-demo-bank", "--seed", "2026", "--out", str(bank)],
+            cwd=REPO_ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        item = service_process(
+            "item_service",
+            workdir=workdir,
+            env={
+                "DATABASE_URL": f"sqlite:///{bank}",
+                "TOEFL_TOKEN_KEY": TOKEN_KEY,
+                "ITEM_SERVICE_ADDR": "127.0.0.1:0",
+            },
+        ).start()
+        gateway_port_file = workdir / "gateway.port"
+        gateway_env = {
+            **env,
+            "GATEWAY_ADDR": "127.0.0.1:0",
+            "ITEM_SERVICE_ADDR": item.address,
+            "SESSION_SERVICE_ADDR": "",
+        }
+        with (workdir / "gateway.log").open("wb") as log:
+            gateway = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "--port-file", str(gateway_port_file), "--log-level", "WARNING"],
+                cwd=REPO_ROOT,
+                env=gateway_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        plain_port_file = workdir / "plain.port"
+        plain = multiprocessing.get_context("spawn").Process(target=_plain_server, args=(str(plain_port_file),))
+        plain.start()
+        try:
+            gateway_port = _wait_port(gateway_port_file, lambda: gateway.poll() is None)
+            plain_port = _wait_port(plain_port_file, plain.is_alive)
+            _report(asyncio.run(_measure(item.address, gateway_port, plain_port)))
+        finally:
+            plain.terminate()
+            plain.join()
+            gateway.terminate()
+            gateway.wait(timeout=30)
+            item.terminate()
+
+
+if __name__ == "__main__":
+    main()
