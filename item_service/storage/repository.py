@@ -273,8 +273,9 @@ class BankReader:
 
     def list_reviews(self, *, item_id: str) -> list[item_pb2.Review]:
         self._current(item_id)
-        query = select(ReviewRow).where(ReviewRow.item_id == item_id).order_by(ReviewRow.create_time)
-        return [row_to_review(row) for row in self.session.scalars(query.order_by(ReviewRow.review_id))]
+        # Review ids grow with time, so id order is the order in which the reviews were made.
+        query = select(ReviewRow).where(ReviewRow.item_id == item_id).order_by(ReviewRow.review_id)
+        return [row_to_review(row) for row in self.session.scalars(query)]
 
     # Export
 

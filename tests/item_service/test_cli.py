@@ -115,15 +115,36 @@ def test_migrate_creates_only_when_asked(tmp_path: Path) -> None:
     ok(cli("check", database=database))
 
 
-def test_build_demo_bank_never_overwrites_silently(item_bank_path: Path) -> None:
-    before = content_digest(item_bank_path)
+def bodies_digest(path: Path) -> str:
+    """A digest of what the items and passages say, leaving out when they were written."""
+    digest = hashlib.sha256()
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        for query in (
+            "SELECT item_id, external_id, section, task_type, status, revision, passage_id, position, difficulty,"
+            " demo, content, answer_key, irt, rubric, provenance FROM test_items ORDER BY item_id",
+            "SELECT passage_id, external_id, section, task_type, title, text, audio_url, transcript, demo"
+            " FROM passages ORDER BY passage_id",
+        ):
+            digest.update(repr(connection.execute(query).fetchall()).encode())
+    finally:
+        connection.close()
+    return digest.hexdigest()
+
+
+def test_build_demo_bank_never_overwrites_silently_and_is_deterministic(item_bank_path: Path) -> None:
+    before, bodies = content_digest(item_bank_path), bodies_digest(item_bank_path)
     done = cli("build-demo-bank", "--out", str(item_bank_path))
     assert done.returncode == 1 and "--force" in done.stderr
     assert content_digest(item_bank_path) == before
-    summary = ok(cli("build-demo-bank", "--out", str(item_bank_path), "--force", "--seed", "7"))
-    assert "seed 7" in summary and "active" in summary
+    summary = ok(cli("build-demo-bank", "--out", str(item_bank_path), "--force", "--seed", "2026"))
+    assert "seed 2026" in summary and "active" in summary
     backups = list((item_bank_path.parent / "backups").glob("item_bank-*.db"))
     assert [content_digest(b) for b in backups] == [before]
+    # Same seed, same bank: only the times of writing differ.
+    assert bodies_digest(item_bank_path) == bodies
+    ok(cli("build-demo-bank", "--out", str(item_bank_path), "--force", "--seed", "7"))
+    assert bodies_digest(item_bank_path) != bodies
 
 
 def test_force_never_replaces_another_services_database(item_bank_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -99,6 +101,26 @@ def test_writes_need_the_author_or_admin_role(item_stub: Stub) -> None:
         CODE.PERMISSION_DENIED,
     )
     fails(item_stub.CreateItem, item_service_pb2.CreateItemRequest(), AUTHOR, CODE.INVALID_ARGUMENT, field="item")
+
+
+def test_concurrent_updates_with_one_etag_let_exactly_one_win(item_stub: Stub) -> None:
+    created = draft_like(item_stub, item_pb2.TASK_TYPE_BUILD_A_SENTENCE)
+
+    def update(n: int) -> grpc.StatusCode:
+        change = item_pb2.Item(
+            item_id=created.item_id, etag=created.etag, content=item_pb2.ItemContent(prompt=f"Writer {n}?")
+        )
+        request = item_service_pb2.UpdateItemRequest(item=change, update_mask=FieldMask(paths=["content.prompt"]))
+        try:
+            item_stub.UpdateItem(request, metadata=AUTHOR)
+        except grpc.RpcError as error:
+            return error.code()
+        return CODE.OK
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(update, range(8)))
+    assert sorted(outcomes, key=str) == sorted([CODE.OK] + [CODE.ABORTED] * 7, key=str)
+    assert full_item(item_stub, created.item_id).revision == 2
 
 
 def test_update_item_with_mask_and_etag(item_stub: Stub) -> None:
