@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import grpc
@@ -16,13 +15,10 @@ from tests.support.procs import service_process
 from tests.support.tokens import TEST_TOKEN_KEY
 
 
-def test_exam_survives_an_item_service_restart(demo_bank_template: Path, tmp_path: Path) -> None:
-    bank = tmp_path / "items" / "item_bank.db"
-    bank.parent.mkdir()
-    shutil.copy(demo_bank_template, bank)
-    items_env = {"DATABASE_URL": f"sqlite:///{bank}", "TOEFL_TOKEN_KEY": TEST_TOKEN_KEY}
+def test_exam_survives_an_item_service_restart(item_bank_path: Path, tmp_path: Path) -> None:
+    items_env = {"DATABASE_URL": f"sqlite:///{item_bank_path}", "TOEFL_TOKEN_KEY": TEST_TOKEN_KEY}
     item_proc = service_process(
-        "item_service", workdir=bank.parent, env={**items_env, "ITEM_SERVICE_ADDR": "127.0.0.1:0"}
+        "item_service", workdir=tmp_path / "items", env={**items_env, "ITEM_SERVICE_ADDR": "127.0.0.1:0"}
     ).start()
     # The restarted item_service comes back on the same address, as it does behind `make deploy`.
     item_proc.env["ITEM_SERVICE_ADDR"] = item_proc.address
