@@ -19,10 +19,14 @@ from toefl_core.server import configure_logging
 
 log = logging.getLogger("gateway")
 SHUTDOWN_GRACE_SECONDS = 5.0
+# The request id in every access line, so one request can be followed from here into the services' logs.
+ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs request_id=%{X-Request-Id}o'
 
 
 async def serve(settings: GatewaySettings, port_file: Path | None) -> None:
-    runner = web.AppRunner(create_app(settings), shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+    runner = web.AppRunner(
+        create_app(settings), shutdown_timeout=SHUTDOWN_GRACE_SECONDS, access_log_format=ACCESS_LOG_FORMAT
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()

@@ -31,7 +31,7 @@ def gateway_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def get(url: str) -> tuple[int, dict[str, object]]:
+def get(url: str | urllib.request.Request) -> tuple[int, dict[str, object]]:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -58,13 +58,15 @@ def test_serves_on_port_zero_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert get(f"{base}/healthz") == (200, {"status": "alive"})
         status, body = get(f"{base}/readyz")
         assert status == 503 and "unreachable" in str(body["message"])
-        status, body = get(f"{base}/api/items")
+        request = urllib.request.Request(f"{base}/api/items", headers={"X-Request-Id": "cli-test-1"})
+        status, body = get(request)
         assert status == 401 and body["code"] == 16
     finally:
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == 0, output
     assert "gateway stopped" in output
+    assert '"GET /api/items HTTP/1.1" 401' in output and "request_id=cli-test-1" in output
 
 
 def test_bad_configuration_exits_2_with_a_message(tmp_path: Path) -> None:
