@@ -1,0 +1,115 @@
+"""The CLI and settings: owner marks and retired names refused, demo accounts idempotent, unsafe knobs refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from session_service.config import load_settings
+from session_service.storage.engine import open_database
+from tests.session_service.conftest import UnsafeUserDatabase, require_temporary_url
+from tests.support.procs import REPO_ROOT
+from toefl_core.config import ConfigError
+from toefl_core.ownership import (
+    ITEM_BANK_APPLICATION_ID,
+    RETIRED_FILE_NAMES,
+    USER_DATA_APPLICATION_ID,
+    OwnershipError,
+)
+
+
+def cli(*args: str, url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    require_temporary_url(url)
+    base = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
+    return subprocess.run(
+        [sys.executable, "-m", "session_service", *args],
+        cwd=REPO_ROOT,
+        env={**base, "TOEFL_ENV": "development", "USER_DATABASE_URL": url, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_guard_refuses_user_databases_outside_the_temporary_folder() -> None:
+    with pytest.raises(UnsafeUserDatabase):
+        require_temporary_url(f"sqlite:///{REPO_ROOT / 'data' / 'user_data.db'}")
+    with pytest.raises(UnsafeUserDatabase):
+        require_temporary_url("postgresql+psycopg://u@db.example/users")
+
+
+def test_migrate_creates_a_marked_database_and_check_passes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'user_data.db'}"
+    assert cli("check", url=url).returncode != 0
+    assert cli("migrate", url=url).returncode == 0
+    assert cli("check", url=url).returncode == 0
+    with sqlite3.connect(tmp_path / "user_data.db") as conn:
+        assert conn.execute("PRAGMA application_id").fetchone()[0] == USER_DATA_APPLICATION_ID
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT owner FROM database_owner").fetchall() == [("user_data",)]
+
+
+@pytest.mark.parametrize("command", ["serve", "check"])
+def test_the_item_banks_database_is_refused(tmp_path: Path, command: str) -> None:
+    path = tmp_path / "user_data.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA application_id = {ITEM_BANK_APPLICATION_ID}")
+        conn.execute("CREATE TABLE test_items (id TEXT)")
+    done = cli(command, url=f"sqlite:///{path}")
+    assert done.returncode == 2 and "belongs to 'item_bank'" in done.stderr
+
+
+def test_an_unmarked_database_with_tables_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "user_data.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE users (id TEXT)")
+    done = cli("migrate", url=f"sqlite:///{path}")
+    assert done.returncode == 2 and "no owner mark" in done.stderr
+
+
+def test_retired_names_are_refused_naming_the_file_to_use(tmp_path: Path) -> None:
+    done = cli("migrate", url=f"sqlite:///{tmp_path / 'toefl_user_data.db'}")
+    assert done.returncode == 2 and "use 'user_data.db' instead" in done.stderr
+    for name in RETIRED_FILE_NAMES:
+        with pytest.raises(OwnershipError, match=r"use 'user_data\.db' instead"):
+            open_database(f"sqlite:///{tmp_path / name}", create=True)
+        assert not (tmp_path / name).exists()
+
+
+def test_demo_accounts_are_created_once_and_keep_their_passwords(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'data' / 'user_data.db'}"
+    assert cli("create-demo-accounts", url=url, SESSION_FAST_PASSWORD_HASHING="1").returncode == 0
+    credentials = tmp_path / "data" / "demo-credentials.json"
+    first = json.loads(credentials.read_text())
+    assert sorted(e["role"] for e in first) == ["admin", "author", "rater", "student", "student", "teacher"]
+    assert all(set(e) == {"role", "username", "password"} and len(e["password"]) >= 12 for e in first)
+    assert cli("create-demo-accounts", url=url, SESSION_FAST_PASSWORD_HASHING="1").returncode == 0
+    assert json.loads(credentials.read_text()) == first
+    with sqlite3.connect(tmp_path / "data" / "user_data.db") as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 6
+        assert conn.execute("SELECT count(*) FROM enrolments").fetchone()[0] == 2
+    production = cli("create-demo-accounts", url=url, TOEFL_ENV="production", TOEFL_TOKEN_KEY="k" * 40)
+    assert production.returncode == 2 and "development only" in production.stderr
+
+
+@pytest.mark.parametrize("knob", ["SESSION_TIME_SCALE", "SESSION_FAST_PASSWORD_HASHING"])
+def test_test_only_knobs_are_refused_in_production(monkeypatch: pytest.MonkeyPatch, knob: str) -> None:
+    monkeypatch.setenv("TOEFL_ENV", "production")
+    monkeypatch.setenv("TOEFL_TOKEN_KEY", "p" * 48)
+    monkeypatch.setenv(knob, "0.5" if knob == "SESSION_TIME_SCALE" else "true")
+    with pytest.raises(ConfigError, match=knob):
+        load_settings()
+
+
+def test_only_user_database_url_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("USER_DATABASE_URL", raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'item_bank.db'}")
+    settings = load_settings()
+    assert settings.database_url.endswith("/data/user_data.db")
+    assert settings.data_dir == REPO_ROOT / "data"
