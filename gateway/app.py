@@ -53,8 +53,11 @@ _METADATA_KEY_RE = re.compile(r"[a-z0-9_.-]+")
 _TIMEOUT_RE = re.compile(r"(\d{1,8})([HMSmun])")
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 _METADATA_PREFIX = "grpc-metadata-"
-# Hop-by-hop or gRPC-internal: never copied between HTTP headers and metadata.
-_RESERVED_METADATA = frozenset({"content-type", "user-agent", "te", "host", "connection", "authorization"})
+# Hop-by-hop, or set by the gateway itself (a verified token, the request id): never copied from a
+# Grpc-Metadata-* header, so that no client can slip an unverified token or a second request id past the gateway.
+_RESERVED_METADATA = frozenset(
+    {"content-type", "user-agent", "te", "host", "connection", "authorization", "x-request-id"}
+)
 
 
 @dataclass

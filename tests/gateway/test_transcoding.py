@@ -376,8 +376,20 @@ async def test_request_id_is_generated_when_missing(client: TestClient[Any, Any]
 
 @pytest.mark.parametrize(
     "headers",
-    [{"X-Request-Id": "has spaces"}, {"Grpc-Metadata-Grpc-Timeout": "1S"}, {"Grpc-Metadata-Trace-Bin": "!!"}],
-    ids=["bad request id", "reserved metadata", "bad binary metadata"],
+    [
+        {"X-Request-Id": "has spaces"},
+        {"Grpc-Metadata-Grpc-Timeout": "1S"},
+        {"Grpc-Metadata-Authorization": f"Bearer {token(Role.ADMIN)}"},
+        {"Grpc-Metadata-X-Request-Id": "spoofed"},
+        {"Grpc-Metadata-Trace-Bin": "!!"},
+    ],
+    ids=[
+        "bad request id",
+        "grpc-internal metadata",
+        "token smuggling",
+        "second request id",
+        "bad binary metadata",
+    ],
 )
 async def test_bad_metadata_headers_are_400(client: TestClient[Any, Any], headers: dict[str, str]) -> None:
     status, payload, _headers = await call(client, "GET", "/v1/echo", headers=headers)
