@@ -7,7 +7,6 @@ import base64
 import binascii
 import hashlib
 import json
-import logging
 import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeAlias, TypeVar
@@ -41,8 +40,6 @@ from item_service.storage import (
 from toefl_core.auth import Principal, Role, authenticate, require_role
 from toefl_core.errors import Aborted, FailedPrecondition, InvalidArgument
 from toefl_core.ownership import ITEM_BANK_OWNER, identify
-
-log = logging.getLogger(__name__)
 
 Context = grpc.aio.ServicerContext[Any, Any]
 R = TypeVar("R")

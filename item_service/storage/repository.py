@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -38,8 +37,6 @@ from item_service.storage.rows import (
     utcnow,
 )
 from toefl_core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-
-log = logging.getLogger(__name__)
 
 GENERATION_KEY = "generation"
 READ_ONLY_MESSAGE = (
