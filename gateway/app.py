@@ -83,7 +83,6 @@ class GatewayState:
     readiness: Readiness | None = None
 
 
-SETTINGS = web.AppKey("settings", GatewaySettings)
 STATE = web.AppKey("gateway_state", GatewayState)
 REQUEST_ID = web.RequestKey("request_id", str)
 ROUTE_LABEL = web.RequestKey("route_label", str)
@@ -92,8 +91,8 @@ GRPC_CODE = web.ResponseKey("grpc_code", int)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _json_response(value: Any, status: int = 200) -> web.Response:
-    return web.Response(body=dumps(value), status=status, content_type=JSON_CONTENT_TYPE)
+def _json_response(value: Any) -> web.Response:
+    return web.Response(body=dumps(value), content_type=JSON_CONTENT_TYPE)
 
 
 def _status_response(status: status_pb2.Status, http_status: int | None = None, **headers: str) -> web.Response:
@@ -245,7 +244,7 @@ async def _read_body(request: web.Request, route: Route, limit: int) -> bytes:
     return body
 
 
-async def _rpc_error_response(state: GatewayState, route: Route, exc: grpc.aio.AioRpcError) -> web.Response:
+def _rpc_error_response(state: GatewayState, route: Route, exc: grpc.aio.AioRpcError) -> web.Response:
     status = status_from_rpc_error(exc)
     state.metrics.observe_backend_error(route.backend, exc.code().name)
     headers = _metadata_headers(exc.initial_metadata(), exc.trailing_metadata())
@@ -279,7 +278,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         reply = await call
         headers = _metadata_headers(await call.initial_metadata(), await call.trailing_metadata())
     except grpc.aio.AioRpcError as exc:
-        return await _rpc_error_response(state, route, exc)
+        return _rpc_error_response(state, route, exc)
     return web.Response(
         body=dumps(response_json(route, reply)), content_type=JSON_CONTENT_TYPE, headers=headers or None
     )
@@ -308,7 +307,7 @@ async def _stream(
         item = await call.read()
         initial = await call.initial_metadata()
     except grpc.aio.AioRpcError as exc:
-        return await _rpc_error_response(state, route, exc)
+        return _rpc_error_response(state, route, exc)
     sse = SSE_CONTENT_TYPE in request.headers.get(hdrs.ACCEPT, "")
     response = web.StreamResponse(headers=_metadata_headers(initial))
     response.content_type = SSE_CONTENT_TYPE if sse else NDJSON_CONTENT_TYPE
@@ -316,16 +315,26 @@ async def _stream(
     if sse:
         response.headers["Cache-Control"] = "no-cache"
     await response.prepare(request)
+    # Once the 200 is sent, every failure can only be told in the stream itself, as its last object.
+    error: status_pb2.Status | None = None
     try:
         while item is not grpc.aio.EOF:  # type: ignore[attr-defined]
             await response.write(_frame({"result": response_json(route, item)}, sse))
-            try:
-                item = await call.read()
-            except grpc.aio.AioRpcError as exc:
-                state.metrics.observe_backend_error(route.backend, exc.code().name)
-                response[GRPC_CODE] = exc.code().value[0]
-                await response.write(_frame({"error": status_json(status_from_rpc_error(exc))}, sse, "error"))
-                break
+            item = await call.read()
+    except grpc.aio.AioRpcError as exc:
+        state.metrics.observe_backend_error(route.backend, exc.code().name)
+        error = status_from_rpc_error(exc)
+    except (ConnectionError, asyncio.CancelledError):
+        call.cancel()
+        raise
+    except Exception:
+        request_id = request[REQUEST_ID]
+        log.exception("unhandled error in the stream of %s (request id %s)", request.path, request_id)
+        text = f"internal error; the gateway log has the details under request id {request_id}"
+        error = status_pb2.Status(code=code_pb2.INTERNAL, message=text)
+    try:
+        if error is not None:
+            await response.write(_frame({"error": status_json(error)}, sse, "error"))
         await response.write_eof()
     finally:
         # The client went away mid-stream: stop the backend's work too.
@@ -413,7 +422,6 @@ def create_app(settings: GatewaySettings, backends: Sequence[Backend] | None = N
     }
     document = build_openapi(routes)
     app = web.Application(middlewares=[gateway_middleware], client_max_size=settings.max_body_bytes)
-    app[SETTINGS] = settings
     app[STATE] = GatewayState(
         settings=settings,
         backends=fronted,

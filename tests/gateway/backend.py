@@ -170,6 +170,8 @@ class GatewayTestBackend:
     async def stream_things(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         for index in range(request.count):
             yield self.pb.Thing(thing_id=f"t{index}", size=index)
+        if request.out_of_time:
+            yield self.pb.Thing(thing_id="out-of-time", create_time={"seconds": 2**62})
         if request.fail_code:
             status = rpc_status.to_status(status_pb2.Status(code=request.fail_code, message="stream broke"))
             await context.abort(status.code, status.details, status.trailing_metadata)

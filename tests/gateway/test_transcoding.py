@@ -420,6 +420,15 @@ async def test_ndjson_stream_ends_with_an_error_object(client: TestClient[Any, A
     assert lines[-1]["error"] == {"code": 14, "message": "stream broke", "details": []}
 
 
+async def test_gateway_failure_mid_stream_ends_it_with_an_internal_error(client: TestClient[Any, Any]) -> None:
+    _status, text, headers = await call(client, "GET", "/v1/things:stream?count=1&outOfTime=true")
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert [set(line) for line in lines] == [{"result"}, {"error"}]
+    assert lines[-1]["error"]["code"] == 13
+    assert headers["X-Request-Id"] in lines[-1]["error"]["message"]
+    assert "Timestamp" not in lines[-1]["error"]["message"]
+
+
 async def test_stream_failing_before_the_first_message_is_a_plain_error(client: TestClient[Any, Any]) -> None:
     status, payload, _headers = await call(client, "GET", "/v1/things:stream?count=0&failCode=5")
     assert status == 404
