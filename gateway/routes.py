@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 from urllib.parse import unquote
@@ -175,13 +175,12 @@ def _rule_method_and_path(rule: http_pb2.HttpRule) -> tuple[str, str]:
     return kind.upper(), getattr(rule, kind)
 
 
-def resolve_field_path(descriptor: object, path: Sequence[str]) -> list[FieldDescriptor]:
+def resolve_field_path(descriptor: Descriptor, path: Sequence[str]) -> list[FieldDescriptor]:
     """The chain of fields a dotted proto path names; RouteError when any step is not a singular message."""
     chain: list[FieldDescriptor] = []
     current = descriptor
     for index, name in enumerate(path):
-        fields_by_name: Mapping[str, FieldDescriptor] = current.fields_by_name  # type: ignore[attr-defined]
-        found = fields_by_name.get(name)
+        found = current.fields_by_name.get(name)
         if found is None:
             raise RouteError(f"no field {'.'.join(path[: index + 1])!r}")
         chain.append(found)
