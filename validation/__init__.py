@@ -1,0 +1,1 @@
+"""Psychometric validation: simulated test takers through the real assembly, routing and scoring code."""

@@ -1,0 +1,268 @@
+"""Monte Carlo simulation of the two-stage adaptive test against a linear test of equal length."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+from toefl.item.v1 import item_pb2, item_service_pb2
+from toefl.session.v1 import session_service_pb2 as pb
+
+from item_service.assembly import AssemblyIndex, assemble, build_index
+from item_service.demo_bank import DEFAULT_SEED, generate_demo_bank
+from session_service.blueprint import Blueprint, SectionPlan, load_blueprint
+from session_service.routing import router_ability
+from toefl_core.irt import gpcm_probs, prob_3pl
+from toefl_core.scoring import ScoredItem, SectionScore, score_answer, score_section, total_score
+from toefl_core.scoring_rules import SECTIONS, CutTable, load_cut_table, theta_to_band
+
+T = item_pb2
+ADAPTIVE = "adaptive"
+LINEAR = "linear"
+SECTION_NAMES: Mapping[item_pb2.Section.ValueType, str] = dict(
+    zip((T.SECTION_READING, T.SECTION_LISTENING, T.SECTION_WRITING, T.SECTION_SPEAKING), SECTIONS, strict=True)
+)
+# A completion that no key can equal: the simulee's wrong answer to a damaged word.
+WRONG_COMPLETION = "?"
+
+
+def active_bank(seed: int = DEFAULT_SEED) -> list[item_pb2.Item]:
+    """The demo bank's active items, with their external ids as item ids (what storage would assign instead)."""
+    items = []
+    for generated in generate_demo_bank(seed).items:
+        if generated.status != T.ITEM_STATUS_ACTIVE:
+            continue
+        item = item_pb2.Item()
+        item.CopyFrom(generated)
+        item.item_id = item.item_id or item.external_id
+        items.append(item)
+    return items
+
+
+class Simulee:
+    """A simulated test taker of true ability theta who answers by the items' own IRT models."""
+
+    def __init__(self, theta: float, rng: np.random.Generator) -> None:
+        self.theta = theta
+        self.rng = rng
+        # Rubric scores of rated responses, drawn from the GPCM as a rater would give them.
+        self.ratings: dict[str, int] = {}
+
+    def _category(self, irt: item_pb2.IrtParameters) -> int:
+        probs = gpcm_probs(self.theta, irt.a, list(irt.steps))[0]
+        return int(self.rng.choice(probs.shape[0], p=probs / probs.sum()))
+
+    def answer(self, item: item_pb2.Item) -> pb.Answer:
+        irt = item.irt
+        key = item.answer_key
+        if irt.model == T.IRT_MODEL_GPCM:
+            category = self._category(irt)
+            if item.task_type == T.TASK_TYPE_COMPLETE_THE_WORDS:
+                right = set(self.rng.permutation(len(key.completions))[:category].tolist())
+                values = [
+                    expected if slot in right else WRONG_COMPLETION
+                    for slot, expected in enumerate(key.completions)
+                ]
+                return pb.Answer(completions=pb.StringList(values=values))
+            self.ratings[item.item_id] = category
+            if item.section == T.SECTION_SPEAKING:
+                return pb.Answer(speech=pb.SpeechResponse(audio_ref=f"sim://{item.item_id}", duration_ms=30_000))
+            return pb.Answer(text="A simulated response.")
+        correct = bool(self.rng.random() < float(prob_3pl(self.theta, irt.a, irt.b, irt.c)))
+        if item.task_type == T.TASK_TYPE_BUILD_A_SENTENCE:
+            words = list(key.correct_sequence)
+            if not correct:
+                # Any other order is wrong; swapping the first two words is one.
+                words[0], words[1] = words[1], words[0]
+            return pb.Answer(word_sequence=pb.StringList(values=words))
+        options = len(item.content.options)
+        choice = (
+            key.correct_option if correct else (key.correct_option + int(self.rng.integers(1, options))) % options
+        )
+        return pb.Answer(choice_index=choice)
+
+    def take(self, items: Sequence[item_pb2.Item]) -> dict[str, pb.Answer]:
+        return {item.item_id: self.answer(item) for item in items}
+
+    def scored(self, items: Sequence[item_pb2.Item], answers: Mapping[str, pb.Answer]) -> list[ScoredItem]:
+        """Objective items by score_answer; rated items by the simulated rating (0 if none)."""
+        result = []
+        for item in items:
+            score = score_answer(item, answers.get(item.item_id))
+            result.append(ScoredItem.of(item, self.ratings.get(item.item_id, 0) if score is None else score))
+        return result
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One simulee's estimate in one section under one design."""
+
+    true_theta: float
+    score: SectionScore
+    items: int
+    routed_upper: bool | None
+
+
+def _module_seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(2**62))
+
+
+def _assembled(
+    index: AssemblyIndex, spec: item_service_pb2.ModuleSpec, exclude: Sequence[str], rng: np.random.Generator
+) -> list[item_pb2.Item]:
+    return assemble(index, spec=spec, exclude=exclude, seed=_module_seed(rng)).items
+
+
+def _adaptive_section(
+    index: AssemblyIndex, plan: SectionPlan, simulee: Simulee, cut_table: CutTable
+) -> dict[str, Outcome]:
+    """Router -> route -> lower/upper module; the linear design shares the router and its responses, then takes a
+    second module of the routed module's task counts assembled at the router's target, whatever the answers were.
+    """
+    assert plan.routing is not None
+    name = SECTION_NAMES[plan.section]
+    router_plan = plan.first()
+    router = _assembled(index, router_plan.spec(), (), simulee.rng)
+    router_answers = simulee.take(router)
+    stage, _ = plan.routing.route(router_ability(router, router_answers).theta)
+    seen = [item.item_id for item in router]
+    second_spec = plan.stage(stage).spec()
+    linear_spec = item_service_pb2.ModuleSpec()
+    linear_spec.CopyFrom(second_spec)
+    linear_spec.difficulty_target = router_plan.difficulty_target
+    outcomes = {}
+    for design, spec in ((ADAPTIVE, second_spec), (LINEAR, linear_spec)):
+        second = _assembled(index, spec, seen, simulee.rng)
+        answers = {**router_answers, **simulee.take(second)}
+        items = router + second
+        outcomes[design] = Outcome(
+            true_theta=simulee.theta,
+            score=score_section(simulee.scored(items, answers), section=name, cut_table=cut_table),
+            items=len(items),
+            routed_upper=stage == pb.MODULE_STAGE_UPPER if design == ADAPTIVE else None,
+        )
+    return outcomes
+
+
+def _linear_section(index: AssemblyIndex, plan: SectionPlan, simulee: Simulee, cut_table: CutTable) -> Outcome:
+    items = _assembled(index, plan.first().spec(), (), simulee.rng)
+    answers = simulee.take(items)
+    name = SECTION_NAMES[plan.section]
+    score = score_section(simulee.scored(items, answers), section=name, cut_table=cut_table)
+    return Outcome(true_theta=simulee.theta, score=score, items=len(items), routed_upper=None)
+
+
+@dataclass(frozen=True)
+class DesignStatistics:
+    """Recovery of the true ability by one design in one section."""
+
+    section: str
+    design: str
+    simulees: int
+    mean_items: float
+    rmse: float
+    bias: float
+    correlation: float
+    mean_se: float
+    exact_band: float
+    within_half_band: float
+    upper_share: float | None
+
+
+def _statistics(section: str, design: str, outcomes: Sequence[Outcome], cut_table: CutTable) -> DesignStatistics:
+    true = np.array([o.true_theta for o in outcomes])
+    estimate = np.array([o.score.theta for o in outcomes])
+    error = estimate - true
+    true_bands = np.array([float(theta_to_band(t, section, cut_table)) for t in true])
+    bands = np.array([float(o.score.band) for o in outcomes])
+    routed = [o.routed_upper for o in outcomes if o.routed_upper is not None]
+    return DesignStatistics(
+        section=section,
+        design=design,
+        simulees=len(outcomes),
+        mean_items=float(np.mean([o.items for o in outcomes])),
+        rmse=float(np.sqrt(np.mean(error**2))),
+        bias=float(np.mean(error)),
+        correlation=float(np.corrcoef(true, estimate)[0, 1]),
+        mean_se=float(np.mean([o.score.se for o in outcomes])),
+        exact_band=float(np.mean(bands == true_bands)),
+        within_half_band=float(np.mean(np.abs(bands - true_bands) <= 0.5)),
+        upper_share=float(np.mean(routed)) if routed else None,
+    )
+
+
+@dataclass(frozen=True)
+class Report:
+    simulees: int
+    seed: int
+    bank_seed: int
+    blueprint_version: str
+    cut_table_version: str
+    rows: list[DesignStatistics]
+    total_exact_band: float
+    total_within_half_band: float
+
+    def row(self, section: str, design: str) -> DesignStatistics:
+        return next(r for r in self.rows if r.section == section and r.design == design)
+
+
+def simulate(
+    simulees: int,
+    seed: int,
+    *,
+    bank_seed: int = DEFAULT_SEED,
+    blueprint: Blueprint | None = None,
+    cut_table: CutTable | None = None,
+    progress: Callable[[int], object] | None = None,
+) -> Report:
+    """Simulees with theta ~ N(0, 1) take every section; Reading and Listening adaptively and linearly.
+
+    Each simulee has one true theta for all four sections. `progress` is called with 1 after each simulee.
+    """
+    if simulees < 2:
+        raise ValueError(f"statistics need at least 2 simulees, got {simulees}")
+    plan = load_blueprint() if blueprint is None else blueprint
+    cuts = load_cut_table() if cut_table is None else cut_table
+    index = build_index(active_bank(bank_seed))
+    thetas = np.random.default_rng(seed).standard_normal(simulees)
+    outcomes: dict[tuple[str, str], list[Outcome]] = {}
+    total_hits = np.zeros((simulees, 2), dtype=bool)
+    for number, theta in enumerate(thetas):
+        # Each simulee draws from its own stream, so one simulee's path does not shift the next one's.
+        simulee = Simulee(float(theta), np.random.default_rng([seed, number]))
+        bands: dict[str, Decimal] = {}
+        true_bands: dict[str, Decimal] = {}
+        for section_plan in plan.sections:
+            name = SECTION_NAMES[section_plan.section]
+            if section_plan.adaptive:
+                for design, outcome in _adaptive_section(index, section_plan, simulee, cuts).items():
+                    outcomes.setdefault((name, design), []).append(outcome)
+                bands[name] = outcomes[(name, ADAPTIVE)][-1].score.band
+            else:
+                outcome = _linear_section(index, section_plan, simulee, cuts)
+                outcomes.setdefault((name, LINEAR), []).append(outcome)
+                bands[name] = outcome.score.band
+            true_bands[name] = theta_to_band(simulee.theta, name, cuts)
+        if set(bands) == set(SECTIONS):
+            gap = abs(total_score(bands).band - total_score(true_bands).band)
+            total_hits[number] = (gap == 0, gap <= Decimal("0.5"))
+        if progress is not None:
+            progress(1)
+    rows = [
+        _statistics(section, design, outcomes[(section, design)], cuts)
+        for section in SECTIONS
+        for design in (ADAPTIVE, LINEAR)
+        if (section, design) in outcomes
+    ]
+    return Report(
+        simulees=simulees,
+        seed=seed,
+        bank_seed=bank_seed,
+        blueprint_version=plan.version,
+        cut_table_version=cuts.version,
+        rows=rows,
+        total_exact_band=float(total_hits[:, 0].mean()),
+        total_within_half_band=float(total_hits[:, 1].mean()),
+    )
