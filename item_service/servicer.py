@@ -417,6 +417,9 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
                     f"item {item_id!r} is {item_pb2.ItemStatus.Name(item.status)}; only an item IN_REVIEW can be "
                     "reviewed"
                 )
+            if request.verdict == item_pb2.REVIEW_VERDICT_APPROVE and item.provenance.author == principal.subject:
+                # Four eyes: whoever wrote an item cannot be the one who approves it.
+                raise FailedPrecondition(f"{principal.subject!r} wrote item {item_id!r} and cannot approve it")
             review = writer.add_review(
                 item=item, kind=item_pb2.REVIEW_KIND_HUMAN, verdict=request.verdict, comment=request.comment
             )

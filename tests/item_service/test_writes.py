@@ -237,6 +237,13 @@ def test_life_cycle_draft_to_retired(item_stub: Stub) -> None:
         CODE.FAILED_PRECONDITION,
         "APPROVED",
     )
+    fails(
+        item_stub.ReviewItem,
+        item_service_pb2.ReviewItemRequest(item_id=created.item_id, verdict=item_pb2.REVIEW_VERDICT_APPROVE),
+        AUTHOR,
+        CODE.FAILED_PRECONDITION,
+        "cannot approve",
+    )
     human = item_stub.ReviewItem(
         item_service_pb2.ReviewItemRequest(
             item_id=created.item_id, verdict=item_pb2.REVIEW_VERDICT_APPROVE, comment="fine"
