@@ -9,7 +9,7 @@ GEN := gen
 GEN_STAMP := $(GEN)/.stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos item-bank run test lint unit bench deploy clean
+.PHONY: help venv protos item-bank run test lint unit bench validate deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ test: lint unit ## Lint, type-check and run the whole test suite
 
 bench: protos ## Benchmarks, printed as ratios against references measured in the same run
 	$(PY) -m bench
+
+validate: protos ## Psychometric validation: 2,000 simulees through assembly, routing and scoring, adaptive vs linear
+	$(PY) -m validation --simulees 2000
 
 COMPOSE ?= docker compose
 
