@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Literal
@@ -30,17 +31,48 @@ ServerField = Literal["item_id", "revision", "etag", "create_time", "update_time
 SERVER_FIELDS: tuple[ServerField, ...] = ("item_id", "revision", "etag", "create_time", "update_time")
 
 
+def _holds_hidden(descriptor: Descriptor, seen: set[str]) -> bool:
+    """Whether a message type can hold, at some depth, a field the STUDENT view clears."""
+    if descriptor.full_name in STUDENT_HIDDEN_FIELDS:
+        return True
+    if descriptor.full_name in seen:
+        return False
+    seen.add(descriptor.full_name)
+    return any(
+        field.message_type is not None and _holds_hidden(field.message_type, seen) for field in descriptor.fields
+    )
+
+
+@functools.cache
+def _student_plan(descriptor: Descriptor) -> tuple[tuple[str, ...], tuple[tuple[str, bool, bool], ...]]:
+    """What to clear in a message type, and which message fields (repeated? map?) can hide something deeper."""
+    hidden = STUDENT_HIDDEN_FIELDS.get(descriptor.full_name, ())
+    descend = tuple(
+        (field.name, field.is_repeated, bool(field.message_type.GetOptions().map_entry))
+        for field in descriptor.fields
+        if field.message_type is not None and field.name not in hidden and _holds_hidden(field.message_type, set())
+    )
+    return hidden, descend
+
+
 def to_student_view(message: Message) -> None:
-    """Clear, in place and at every depth, what a student must not see (keys, IRT, rubrics, author data)."""
-    for name in STUDENT_HIDDEN_FIELDS.get(message.DESCRIPTOR.full_name, ()):
+    """Clear, in place and at every depth, what a student must not see (keys, IRT, rubrics, author data).
+
+    Only message fields whose type can hold such data are walked (ItemContent, for one, never is), which keeps
+    the view cheap enough for every read.
+    """
+    hidden, descend = _student_plan(message.DESCRIPTOR)
+    for name in hidden:
         message.ClearField(name)
-    for field, value in message.ListFields():
-        if field.type != FieldDescriptor.TYPE_MESSAGE:
-            continue
-        if field.is_repeated:
+    for name, repeated, is_map in descend:
+        value = getattr(message, name)
+        if is_map:
+            for element in value.values():
+                to_student_view(element)
+        elif repeated:
             for element in value:
                 to_student_view(element)
-        else:
+        elif message.HasField(name):
             to_student_view(value)
 
 
