@@ -74,5 +74,5 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         service_names=SERVICE_NAMES,
         on_shutdown=shutdown,
         port_file=port_file,
-        background=(servicer.sweep_forever,),
+        background=servicer.background_jobs,
     )

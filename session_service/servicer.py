@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ from toefl.session.v1 import session_service_pb2_grpc
 
 from session_service import accounts
 from session_service.answers import validate_answer
+from session_service.batching import GroupCommit
 from session_service.blueprint import CURRENT_VERSION, ModulePlan, load_blueprint
 from session_service.config import Settings
 from session_service.item_client import CachedModule, ItemClient, ModuleCache
@@ -162,6 +163,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         # One writer thread: SQLite takes one writer at a time anyway, and ordering writes here avoids lock waits.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="user-db-write")
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="user-db-read")
+        self._answers: GroupCommit[repo.Submission, repo.SubmitOutcome] = GroupCommit(self._write_answers)
 
     # ---- plumbing
 
@@ -177,6 +179,14 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
 
     async def _cpu(self, fn: Callable[..., T], /, *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._readers, functools.partial(fn, *args))
+
+    async def _write_answers(self, batch: Sequence[repo.Submission]) -> Sequence[repo.SubmitOutcome | Exception]:
+        return await self._write(repo.submit_responses, submissions=batch)
+
+    @property
+    def background_jobs(self) -> tuple[Callable[[], Coroutine[Any, Any, None]], ...]:
+        """What serve_forever runs beside the server: the answer writer and the deadline sweep."""
+        return (self._answers.run_forever, self.sweep_forever)
 
     def _principal(self, context: Context) -> Principal:
         return authenticate(self._key, context.invocation_metadata())
@@ -225,23 +235,37 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             raise PermissionDenied("this student is not in one of your classes")
         raise PermissionDenied(f"the {principal.role.value} role has no access to student data")
 
+    async def _authorize(self, principal: Principal, student_id: str, *, action: str) -> None:
+        """`action` is "read", "answer" (the student taking the session only) or "control" (also an admin)."""
+        if action == "read":
+            await self._may_read_student(principal, student_id)
+            return
+        owner = principal.role == Role.STUDENT and principal.subject == student_id
+        proctor = action == "control" and principal.role == Role.ADMIN
+        if principal.role == Role.STUDENT and not owner:
+            raise PermissionDenied("a student may only take their own sessions")
+        if not (owner or proctor):
+            raise PermissionDenied(f"only the student taking the session may {action} in it")
+
     async def _session(self, principal: Principal, session_id: str, *, action: str) -> repo.SessionRecord:
-        """The session after authorization; `action` is "read", "answer" (the student only) or "control"."""
+        """The whole session after authorization, its current module closed first if its deadline passed."""
         if not session_id:
             raise InvalidArgument("session_id is required", field="session_id")
         record = await self._read(repo.get_session, session_id=session_id)
         if record is None:
             raise NotFound(f"session {session_id} not found")
-        if action == "read":
-            await self._may_read_student(principal, record.student_id)
-        else:
-            owner = principal.role == Role.STUDENT and principal.subject == record.student_id
-            proctor = action == "control" and principal.role == Role.ADMIN
-            if principal.role == Role.STUDENT and not owner:
-                raise PermissionDenied("a student may only take their own sessions")
-            if not (owner or proctor):
-                raise PermissionDenied(f"only the student taking the session may {action} in it")
+        await self._authorize(principal, record.student_id, action=action)
         return await self._expire_if_due(record)
+
+    async def _head(self, principal: Principal, session_id: str, *, action: str) -> repo.SessionHead:
+        """The little answering needs to know about a session, after authorization (one indexed lookup)."""
+        if not session_id:
+            raise InvalidArgument("session_id is required", field="session_id")
+        head = await self._read(repo.session_head, session_id=session_id)
+        if head is None:
+            raise NotFound(f"session {session_id} not found")
+        await self._authorize(principal, head.student_id, action=action)
+        return head
 
     async def _expire_if_due(self, record: repo.SessionRecord) -> repo.SessionRecord:
         current = record.current_module
@@ -557,34 +581,39 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         _check_request_id(request.request_id, required=True)
         if request.elapsed_ms < 0:
             raise InvalidArgument("elapsed_ms must not be negative", field="elapsed_ms")
-        record = await self._session(principal, request.session_id, action="answer")
-        # A retry is answered from what was stored, whatever has happened to the module since.
-        replay = await self._read(
-            repo.find_submission, session_id=record.session_id, request_id=request.request_id
-        )
-        if replay is None:
-            if record.state != repo.STATE_IN_PROGRESS:
-                raise FailedPrecondition("the session is finished; no more answers are accepted")
-            current = record.current_module
-            if current is None:
-                raise FailedPrecondition("the session has no current module; no more answers are accepted")
-            cached = await self._module(current.module_id)
-            item = cached.full_items.get(request.item_id)
+        head = await self._head(principal, request.session_id, action="answer")
+        refusal: str | None = None
+        item: item_pb2.Item | None = None
+        if head.state != repo.STATE_IN_PROGRESS:
+            refusal = "the session is finished; no more answers are accepted"
+        elif head.module_id is None:
+            refusal = "the session has no current module; no more answers are accepted"
+        else:
+            item = (await self._module(head.module_id)).full_items.get(request.item_id)
             if item is None:
-                raise FailedPrecondition(f"item {request.item_id} is not in the current module")
-            if current.status != repo.STATUS_OPEN:
-                reason = "its time is up" if current.status == repo.STATUS_EXPIRED else "it is closed"
-                raise FailedPrecondition(f"module {current.sequence} no longer accepts answers: {reason}")
+                refusal = f"item {request.item_id} is not in the current module"
+            elif head.module_status != repo.STATUS_OPEN:
+                reason = "its time is up" if head.module_status == repo.STATUS_EXPIRED else "it is closed"
+                refusal = f"module {head.module_sequence} no longer accepts answers: {reason}"
+        if refusal is not None or item is None or head.module_id is None:
+            # A retry is answered from what was stored, whatever has happened to the module since.
+            replay = await self._read(
+                repo.find_submission, session_id=head.session_id, request_id=request.request_id
+            )
+            if replay is None:
+                raise FailedPrecondition(refusal or "no current module")
+        else:
             validate_answer(item, request.answer)
-            replay = await self._write(
-                repo.submit_response,
-                session_id=record.session_id,
-                module_id=current.module_id,
-                item_id=request.item_id,
-                request_id=request.request_id,
-                answer_json=json_format.MessageToJson(request.answer, indent=None),
-                elapsed_ms=request.elapsed_ms,
-                now_ms=_now_ms(),
+            replay = await self._answers.submit(
+                repo.Submission(
+                    session_id=head.session_id,
+                    module_id=head.module_id,
+                    item_id=request.item_id,
+                    request_id=request.request_id,
+                    answer_json=json_format.MessageToJson(request.answer, indent=None),
+                    elapsed_ms=request.elapsed_ms,
+                    received_ms=_now_ms(),
+                )
             )
         return pb.SubmitResponseResponse(
             response=_saved(replay.response),
@@ -681,9 +710,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                     client_ms=event.client_time.ToMilliseconds() if event.HasField("client_time") else None,
                 )
             )
-        record = await self._session(principal, request.session_id, action="answer")
+        head = await self._head(principal, request.session_id, action="answer")
         now = _now_ms()
-        stored = await self._write(repo.log_events, session_id=record.session_id, events=events, now_ms=now)
+        stored = await self._write(repo.log_events, session_id=head.session_id, events=events, now_ms=now)
         return pb.LogEventsResponse(stored=stored, server_time=_ts(now))
 
     # ---- privacy

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,7 +26,7 @@ from session_service.storage.models import (
     SchoolClass,
     User,
 )
-from toefl_core.errors import AlreadyExists, FailedPrecondition, NotFound
+from toefl_core.errors import AlreadyExists, DomainError, FailedPrecondition, NotFound
 
 # Stored enum names (the proto enum value names), so the database reads the same as the API.
 STATE_IN_PROGRESS = "SESSION_STATE_IN_PROGRESS"
@@ -425,6 +426,50 @@ def _add_module(s: Session, session_id: str, module: NewModule) -> None:
     )
 
 
+@dataclass(frozen=True)
+class SessionHead:
+    """What answering needs to know about a session, in one indexed lookup."""
+
+    session_id: str
+    student_id: str
+    state: str
+    module_id: str | None
+    module_sequence: int
+    module_status: str
+    deadline_ms: int
+
+
+_SESSION_HEAD = (
+    select(
+        ExamSession.student_id,
+        ExamSession.state,
+        ExamSession.current_module_id,
+        Module.sequence,
+        Module.status,
+        Module.deadline_ms,
+    )
+    .outerjoin(Module, Module.module_id == ExamSession.current_module_id)
+    .where(ExamSession.session_id == bindparam("session_id"))
+)
+
+
+def session_head(db: Database, *, session_id: str) -> SessionHead | None:
+    with db.read_engine.connect() as conn:
+        row = conn.execute(_SESSION_HEAD, {"session_id": session_id}).first()
+    if row is None:
+        return None
+    student_id, state, module_id, sequence, status, deadline_ms = row
+    return SessionHead(
+        session_id=session_id,
+        student_id=student_id,
+        state=state,
+        module_id=module_id,
+        module_sequence=sequence or 0,
+        module_status=status or "",
+        deadline_ms=deadline_ms or 0,
+    )
+
+
 def find_session_by_request(db: Database, *, student_id: str, request_id: str) -> SessionRecord | None:
     with db.reading() as s:
         row = s.scalars(
@@ -603,87 +648,125 @@ def expire_due(db: Database, *, now_ms: int, session_id: str | None = None) -> i
         return s.execute(query).rowcount  # type: ignore[attr-defined, no-any-return]
 
 
-def _replay(s: Session, session_id: str, request_id: str) -> SubmitOutcome | None:
-    row = s.scalars(
-        select(Response).where(Response.session_id == session_id, Response.request_id == request_id)
-    ).first()
+_RESPONSE_COLUMNS = (
+    Response.response_id,
+    Response.session_id,
+    Response.module_id,
+    Response.item_id,
+    Response.revision,
+    Response.answer_json,
+    Response.request_id,
+    Response.elapsed_ms,
+    Response.saved_ms,
+)
+# The hot path of an exam: statements built once, in Core (no ORM unit of work), parameters bound per call.
+_FIND_SUBMISSION = (
+    select(*_RESPONSE_COLUMNS, Module.deadline_ms)
+    .join(Module, Module.module_id == Response.module_id)
+    .where(Response.session_id == bindparam("session_id"), Response.request_id == bindparam("request_id"))
+)
+_LOCK_CURRENT = (
+    select(ExamSession.state, ExamSession.current_module_id, Module.status, Module.deadline_ms, Module.sequence)
+    .join(Module, Module.module_id == bindparam("module_id"))
+    .where(ExamSession.session_id == bindparam("session_id"))
+    .with_for_update()
+)
+_LAST_REVISION = select(func.max(Response.revision)).where(
+    Response.module_id == bindparam("module_id"), Response.item_id == bindparam("item_id")
+)
+_INSERT_RESPONSE = insert(Response).returning(Response.response_id)
+_EXPIRE_MODULE = (
+    update(Module)
+    .where(Module.module_id == bindparam("expiring_module_id"), Module.status == STATUS_OPEN)
+    .values(status=STATUS_EXPIRED, close_ms=Module.deadline_ms)
+)
+
+
+def _submission(conn: Connection, session_id: str, request_id: str) -> SubmitOutcome | None:
+    row = conn.execute(_FIND_SUBMISSION, {"session_id": session_id, "request_id": request_id}).first()
     if row is None:
         return None
-    deadline = s.scalar(select(Module.deadline_ms).where(Module.module_id == row.module_id)) or 0
-    return SubmitOutcome(response=_response(row), replayed=True, deadline_ms=deadline)
+    *fields, deadline_ms = row
+    return SubmitOutcome(response=ResponseRecord(*fields), replayed=True, deadline_ms=deadline_ms)
 
 
 def find_submission(db: Database, *, session_id: str, request_id: str) -> SubmitOutcome | None:
-    with db.reading() as s:
-        return _replay(s, session_id, request_id)
+    with db.read_engine.connect() as conn:
+        return _submission(conn, session_id, request_id)
 
 
-def submit_response(
-    db: Database,
-    *,
-    session_id: str,
-    module_id: str,
-    item_id: str,
-    request_id: str,
-    answer_json: str,
-    elapsed_ms: int,
-    now_ms: int,
-) -> SubmitOutcome:
-    """Store one answer as the next revision for its item, or return the first result of this request id.
+@dataclass(frozen=True)
+class Submission:
+    """One answer to store; `module_id` is the module the caller validated it against."""
 
-    `module_id` is the module the caller validated the answer against; the answer is refused if that is no
-    longer the session's open current module. A module found past its deadline is closed (EXPIRED) and stays so.
-    """
-    expired = False
-    try:
-        with db.writing() as s:
-            replay = _replay(s, session_id, request_id)
-            if replay is not None:
-                return replay
-            session = s.scalars(
-                select(ExamSession).where(ExamSession.session_id == session_id).with_for_update()
-            ).first()
-            if session is None:
-                raise NotFound(f"session {session_id} not found")
-            if session.state != STATE_IN_PROGRESS:
-                raise FailedPrecondition(f"session {session_id} is finished; no more answers are accepted")
-            if session.current_module_id != module_id:
-                raise FailedPrecondition(f"item {item_id} is not in the current module")
-            module = s.get(Module, module_id)
-            assert module is not None
-            if module.status == STATUS_OPEN and now_ms >= module.deadline_ms:
-                module.status = STATUS_EXPIRED
-                module.close_ms = module.deadline_ms
-                expired = True
-            elif module.status != STATUS_OPEN:
-                raise FailedPrecondition(f"module {module.sequence} is closed; no more answers are accepted")
-            else:
-                previous = s.scalar(
-                    select(func.max(Response.revision)).where(
-                        Response.module_id == module_id, Response.item_id == item_id
-                    )
-                )
-                row = Response(
-                    session_id=session_id,
-                    module_id=module_id,
-                    item_id=item_id,
-                    revision=(previous or 0) + 1,
-                    answer_json=answer_json,
-                    request_id=request_id,
-                    elapsed_ms=elapsed_ms,
-                    saved_ms=now_ms,
-                )
-                s.add(row)
-                s.flush()
-                return SubmitOutcome(response=_response(row), replayed=False, deadline_ms=module.deadline_ms)
-    except IntegrityError:
-        # A concurrent duplicate of this request id committed first: answer with its result.
-        replay = find_submission(db, session_id=session_id, request_id=request_id)
-        if replay is None:
-            raise
+    session_id: str
+    module_id: str
+    item_id: str
+    request_id: str
+    answer_json: str
+    elapsed_ms: int
+    received_ms: int
+
+
+def _submit_one(conn: Connection, sub: Submission) -> SubmitOutcome | DomainError:
+    replay = _submission(conn, sub.session_id, sub.request_id)
+    if replay is not None:
         return replay
-    assert expired
-    raise FailedPrecondition("the module's time is up; the answer was not saved (earlier answers are kept)")
+    current = conn.execute(_LOCK_CURRENT, {"session_id": sub.session_id, "module_id": sub.module_id}).first()
+    if current is None:
+        return NotFound(f"session {sub.session_id} not found")
+    state, current_module_id, status, deadline_ms, sequence = current
+    if state != STATE_IN_PROGRESS:
+        return FailedPrecondition(f"session {sub.session_id} is finished; no more answers are accepted")
+    if current_module_id != sub.module_id:
+        return FailedPrecondition(f"item {sub.item_id} is not in the current module")
+    if status != STATUS_OPEN:
+        return FailedPrecondition(f"module {sequence} is closed; no more answers are accepted")
+    if sub.received_ms >= deadline_ms:
+        # Close the module for good (kept when the transaction commits), and refuse the late answer.
+        conn.execute(_EXPIRE_MODULE, {"expiring_module_id": sub.module_id})
+        return FailedPrecondition("the module's time is up; the answer was not saved (earlier answers are kept)")
+    previous = conn.execute(_LAST_REVISION, {"module_id": sub.module_id, "item_id": sub.item_id}).scalar()
+    record = ResponseRecord(
+        response_id=0,
+        session_id=sub.session_id,
+        module_id=sub.module_id,
+        item_id=sub.item_id,
+        revision=(previous or 0) + 1,
+        answer_json=sub.answer_json,
+        request_id=sub.request_id,
+        elapsed_ms=sub.elapsed_ms,
+        saved_ms=sub.received_ms,
+    )
+    values = {k: v for k, v in dataclasses.asdict(record).items() if k != "response_id"}
+    response_id = conn.execute(_INSERT_RESPONSE, values).scalar_one()
+    return SubmitOutcome(
+        response=dataclasses.replace(record, response_id=response_id), replayed=False, deadline_ms=deadline_ms
+    )
+
+
+def submit_responses(db: Database, *, submissions: Sequence[Submission]) -> list[SubmitOutcome | DomainError]:
+    """Store a batch of answers in ONE transaction (one commit, one fsync), each in its own savepoint.
+
+    Per submission: its stored result, the first result of its request id (a replay, also when a duplicate sits
+    earlier in the same batch), or the DomainError refusing it. Nothing is acknowledged before the commit.
+    """
+    results: list[SubmitOutcome | DomainError] = []
+    with db.write_engine.begin() as conn:
+        for sub in submissions:
+            savepoint = conn.begin_nested()
+            try:
+                outcome = _submit_one(conn, sub)
+            except IntegrityError:
+                savepoint.rollback()
+                replay = _submission(conn, sub.session_id, sub.request_id)
+                if replay is None:
+                    raise
+                results.append(replay)
+                continue
+            savepoint.commit()
+            results.append(outcome)
+    return results
 
 
 def advance_applied(db: Database, *, session_id: str, request_id: str) -> bool:
