@@ -16,6 +16,7 @@ from toefl.item.v1 import item_pb2, item_service_pb2
 
 from item_service.config import ItemServiceSettings, load_settings
 from item_service.convert import check_import
+from item_service.demo_bank import content_hash, generate_demo_bank
 from item_service.server import open_bank, serve
 from item_service.storage import (
     ItemBank,
@@ -26,6 +27,7 @@ from item_service.storage import (
     create_bank_engine,
     current_revision,
     schema_drift,
+    seal_for_shipping,
     sqlite_path,
     upgrade_to_head,
 )
@@ -140,8 +142,6 @@ def _import(
 
 
 def cmd_build_demo_bank(settings: ItemServiceSettings, args: argparse.Namespace) -> int:
-    from item_service.demo_bank import content_hash, generate_demo_bank
-
     out = Path(args.out) if args.out else _sqlite_file(settings.database_url, "build-demo-bank")
     url = f"sqlite:///{out.resolve()}"
     refuse_retired_name(url, use_instead=ITEM_BANK_FILE)
@@ -163,11 +163,9 @@ def cmd_build_demo_bank(settings: ItemServiceSettings, args: argparse.Namespace)
         result = _import(
             ItemBank(engine), demo.passages, demo.items, dry_run=False, batch_name=f"demo bank, seed {args.seed}"
         )
-        with engine.connect() as connection:
-            # Fold the WAL into the file so that the finished bank is one self-contained file.
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         engine.dispose()
+    seal_for_shipping(building)
     for stale in (out.with_name(out.name + "-wal"), out.with_name(out.name + "-shm")):
         stale.unlink(missing_ok=True)
     building.replace(out)

@@ -1,7 +1,14 @@
 """The item bank's storage: the only package of item_service that imports SQLAlchemy, Alembic or sqlite3."""
 
 from item_service.storage.backup import backup_database
-from item_service.storage.engine import StorageError, check_bank, create_bank_engine, read_owner, sqlite_path
+from item_service.storage.engine import (
+    StorageError,
+    check_bank,
+    create_bank_engine,
+    read_owner,
+    seal_for_shipping,
+    sqlite_path,
+)
 from item_service.storage.repository import READ_ONLY_MESSAGE, BankReader, BankWriter, ItemBank, ItemFilter
 from item_service.storage.schema import current_revision, head_revision, schema_drift, upgrade_to_head
 
@@ -19,6 +26,7 @@ __all__ = [
     "head_revision",
     "read_owner",
     "schema_drift",
+    "seal_for_shipping",
     "sqlite_path",
     "upgrade_to_head",
 ]

@@ -74,6 +74,19 @@ def _on_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def seal_for_shipping(path: Path) -> None:
+    """Fold the WAL into the file and leave it in rollback-journal mode: one self-contained file.
+
+    A read-only server (the baked image) opens such a file without creating -wal/-shm files beside it; a writable
+    server switches it back to WAL on first use. Call it once no connection to the file is open.
+    """
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        connection.close()
+
+
 def read_sqlite_owner(path: Path) -> tuple[int, str | None]:
     """The application_id of a SQLite file and the owner it names, read without changing the file."""
     connection = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)

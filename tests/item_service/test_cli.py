@@ -60,9 +60,11 @@ def test_demo_bank_file(demo_bank_template: Path) -> None:
             ).fetchall()
         )
         statuses = {r[0] for r in connection.execute("SELECT DISTINCT status FROM test_items")}
+        (journal_mode,) = connection.execute("PRAGMA journal_mode").fetchone()
     finally:
         connection.close()
     assert application_id == ITEM_BANK_APPLICATION_ID
+    assert journal_mode == "delete" and not demo_bank_template.with_name("item_bank.db-wal").exists()
     assert len(per_type) == 12 and sum(per_type.values()) >= 1000
     assert {"ITEM_STATUS_DRAFT", "ITEM_STATUS_IN_REVIEW", "ITEM_STATUS_RETIRED"} <= statuses
 
