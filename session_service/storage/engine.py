@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect, select, text
+from sqlalchemy import Engine, create_engine, event, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from session_service.storage.models import DatabaseOwner
@@ -161,8 +161,3 @@ def schema_revision(db: Database) -> str:
 
 def head_revision(db: Database) -> str:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head() or ""
-
-
-def ping(db: Database) -> None:
-    with db.read_engine.connect() as conn:
-        conn.execute(text("SELECT 1"))

@@ -6,6 +6,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import grpc
 import pytest
@@ -22,12 +23,18 @@ class UnsafeUserDatabase(RuntimeError):
 
 
 def require_temporary_url(url: str) -> None:
-    """Refuse any user database that is not a SQLite file inside the temporary folder."""
-    if not url.startswith("sqlite:///"):
-        raise UnsafeUserDatabase(
-            f"refusing USER_DATABASE_URL={url!r}: tests use SQLite files in a temporary folder"
-        )
-    path = Path(url.split(":///", 1)[1]).resolve()
+    """Refuse any user database outside the temporary folder.
+
+    Accepted: a SQLite file there, or a PostgreSQL server reached only through a unix socket there (a throwaway
+    cluster from tests/support/postgres.py); never a network host.
+    """
+    parts = urlsplit(url)
+    if url.startswith("sqlite:///"):
+        path = Path(url.split(":///", 1)[1]).resolve()
+    elif parts.scheme.startswith("postgresql") and not parts.hostname:
+        path = Path(parse_qs(parts.query).get("host", ["/"])[0]).resolve()
+    else:
+        raise UnsafeUserDatabase(f"refusing USER_DATABASE_URL={url!r}: tests use databases in a temporary folder")
     if TEMP_ROOT not in path.parents:
         raise UnsafeUserDatabase(f"refusing USER_DATABASE_URL={url!r}: {path} is outside {TEMP_ROOT}")
 
@@ -39,9 +46,11 @@ def _user_database_guard() -> None:
         require_temporary_url(url)
 
 
-def session_process(workdir: Path, *, item_address: str, env: Mapping[str, str] | None = None) -> ServiceProcess:
-    """session_service on port 0 with its own user database in `workdir` (which must be temporary)."""
-    url = f"sqlite:///{workdir / 'user_data.db'}"
+def session_process(
+    workdir: Path, *, item_address: str, env: Mapping[str, str] | None = None, database_url: str | None = None
+) -> ServiceProcess:
+    """session_service on port 0 with its own user database (by default a SQLite file in `workdir`)."""
+    url = database_url or f"sqlite:///{workdir / 'user_data.db'}"
     require_temporary_url(url)
     return service_process(
         "session_service",

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,9 @@ def test_the_guard_refuses_user_databases_outside_the_temporary_folder() -> None
         require_temporary_url(f"sqlite:///{REPO_ROOT / 'data' / 'user_data.db'}")
     with pytest.raises(UnsafeUserDatabase):
         require_temporary_url("postgresql+psycopg://u@db.example/users")
+    with pytest.raises(UnsafeUserDatabase):
+        require_temporary_url("postgresql+psycopg://u@/users?host=/var/run/postgresql")
+    require_temporary_url(f"postgresql+psycopg://u@/users?host={tempfile.gettempdir()}/toefl-pg-x/sock")
 
 
 def test_migrate_creates_a_marked_database_and_check_passes(tmp_path: Path) -> None:

@@ -1,0 +1,74 @@
+"""The same service on PostgreSQL (as at scale): a section taken, routed, exported and erased."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from toefl.common.v1 import ownership_pb2, ownership_pb2_grpc
+from toefl.item.v1 import item_pb2, item_service_pb2_grpc
+from toefl.session.v1 import session_service_pb2 as pb
+from toefl.session.v1 import session_service_pb2_grpc
+
+from tests.session_service.conftest import session_process
+from tests.session_service.exam import admin, answer, as_user, full_items, new_user, request_id
+from tests.support.postgres import PostgresCluster, PostgresUnavailable, start_cluster
+from tests.support.procs import ServiceProcess
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[PostgresCluster]:
+    try:
+        started = start_cluster()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL is not available here: {exc}")
+    yield started
+    started.stop()
+
+
+def test_a_section_on_postgresql(
+    cluster: PostgresCluster,
+    item_service_proc: ServiceProcess,
+    item_stub: item_service_pb2_grpc.ItemServiceStub,
+    tmp_path: Path,
+) -> None:
+    proc = session_process(tmp_path, item_address=item_service_proc.address, database_url=cluster.url).start()
+    try:
+        with grpc.insecure_channel(proc.address) as channel:
+            stub = session_service_pb2_grpc.SessionServiceStub(channel)
+            report = ownership_pb2_grpc.DatabaseOwnershipStub(channel).GetDatabaseOwnership(
+                ownership_pb2.GetDatabaseOwnershipRequest()
+            )
+            assert (report.backend, report.owner, report.schema_revision) == ("postgresql", "user_data", "0001")
+            student = new_user(stub)
+            md = as_user(student)
+            session = stub.CreateSession(
+                pb.CreateSessionRequest(scope=pb.SESSION_SCOPE_SECTION, section=item_pb2.SECTION_READING),
+                metadata=md,
+            )
+            for item in full_items(item_stub, session.current_module.items):
+                request = pb.SubmitResponseRequest(
+                    session_id=session.session_id,
+                    item_id=item.item_id,
+                    answer=answer(item, correct=True),
+                    request_id=request_id(),
+                )
+                assert not stub.SubmitResponse(request, metadata=md).replayed
+                assert stub.SubmitResponse(request, metadata=md).replayed
+            advanced = stub.AdvanceModule(pb.AdvanceModuleRequest(session_id=session.session_id), metadata=md)
+            assert advanced.current_module.stage == pb.MODULE_STAGE_UPPER
+            document = json.loads(
+                stub.ExportStudentData(
+                    pb.ExportStudentDataRequest(student_id=student.user_id), metadata=admin()
+                ).json_document
+            )
+            assert len(document["sessions"][0]["responses"]) == len(session.current_module.items)
+            erased = stub.EraseStudentData(
+                pb.EraseStudentDataRequest(student_id=student.user_id), metadata=admin()
+            )
+            assert erased.responses_erased == len(session.current_module.items)
+    finally:
+        proc.kill()
