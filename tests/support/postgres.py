@@ -67,7 +67,9 @@ class PostgresCluster:
                 os.chown(path, user.pw_uid, user.pw_gid)
         self._run("initdb", "-D", str(self.data_dir), "-A", "trust", "-U", DB_USER, "-E", "UTF8", "--no-sync")
         options = f"-c listen_addresses='' -k {self.socket_dir} -c fsync=off -c max_connections=200"
-        self._run("pg_ctl", "-D", str(self.data_dir), "-o", options, "-l", str(self.root / "pg.log"), "-w", "start")
+        self._run(
+            "pg_ctl", "-D", str(self.data_dir), "-o", options, "-l", str(self.root / "pg.log"), "-w", "start"
+        )
         self._run("createdb", "-h", str(self.socket_dir), "-U", DB_USER, DB_NAME)
         return self
 
