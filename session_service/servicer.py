@@ -163,7 +163,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         # One writer thread: SQLite takes one writer at a time anyway, and ordering writes here avoids lock waits.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="user-db-write")
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="user-db-read")
-        self._answers: GroupCommit[repo.Submission, repo.SubmitOutcome] = GroupCommit(self._write_answers)
+        self._answers: GroupCommit[repo.Submission, repo.SubmitOutcome] = GroupCommit(self._start_answers)
 
     # ---- plumbing
 
@@ -180,8 +180,11 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
     async def _cpu(self, fn: Callable[..., T], /, *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._readers, functools.partial(fn, *args))
 
-    async def _write_answers(self, batch: Sequence[repo.Submission]) -> Sequence[repo.SubmitOutcome | Exception]:
-        return await self._write(repo.submit_responses, submissions=batch)
+    def _start_answers(
+        self, batch: Sequence[repo.Submission]
+    ) -> asyncio.Future[Sequence[repo.SubmitOutcome | Exception]]:
+        write = functools.partial(repo.submit_responses, self._db, submissions=batch)
+        return asyncio.wrap_future(self._writer.submit(write))
 
     @property
     def background_jobs(self) -> tuple[Callable[[], Coroutine[Any, Any, None]], ...]:

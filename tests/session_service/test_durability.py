@@ -59,8 +59,9 @@ def own_session(item_service_proc: ServiceProcess, tmp_path: Path) -> Iterator[S
     proc.kill()
 
 
-def test_sigkill_mid_module_keeps_every_acknowledged_answer_exactly_once(
-    own_session: ServiceProcess, item_stub: item_service_pb2_grpc.ItemServiceStub
+@pytest.mark.parametrize("stop", ["kill", "terminate"], ids=["SIGKILL", "SIGTERM"])
+def test_a_stop_mid_module_keeps_every_acknowledged_answer_exactly_once(
+    own_session: ServiceProcess, item_stub: item_service_pb2_grpc.ItemServiceStub, stop: str
 ) -> None:
     with grpc.insecure_channel(own_session.address) as channel:
         stub = session_service_pb2_grpc.SessionServiceStub(channel)
@@ -70,12 +71,12 @@ def test_sigkill_mid_module_keeps_every_acknowledged_answer_exactly_once(
         module = session.current_module
         items = full_items(item_stub, module.items)
         acknowledged: list[tuple[str, str, int]] = []
-        stop = threading.Event()
+        done = threading.Event()
 
         def keep_answering() -> None:
             # Changes answers over and over (new revisions) until the service dies under it.
             for turn in range(100_000):
-                if stop.is_set():
+                if done.is_set():
                     return
                 item = items[turn % len(items)]
                 rid = request_id()
@@ -89,8 +90,8 @@ def test_sigkill_mid_module_keeps_every_acknowledged_answer_exactly_once(
         writer.start()
         while len(acknowledged) < 40:
             time.sleep(0.01)
-        own_session.kill()
-        stop.set()
+        getattr(own_session, stop)()
+        done.set()
         writer.join()
 
     own_session.start()
