@@ -650,7 +650,12 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             answers = {r.item_id: json_format.Parse(r.answer_json, pb.Answer()) for r in latest}
             ability = await self._cpu(router_ability, list(cached.full_items.values()), answers)
             stage, decision = section_plan.routing.route(ability.theta)
-            router_score = repo.RouterScore(theta=ability.theta, theta_se=ability.se, decision=decision)
+            router_score = repo.RouterScore(
+                theta=ability.theta,
+                theta_se=ability.se,
+                decision=decision,
+                scored_through=max((r.response_id for r in latest), default=0),
+            )
             next_plan = section_plan.stage(stage)
             log.info("session %s: %s (se %.3f)", record.session_id, decision, ability.se)
         else:

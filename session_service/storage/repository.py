@@ -26,7 +26,7 @@ from session_service.storage.models import (
     SchoolClass,
     User,
 )
-from toefl_core.errors import AlreadyExists, DomainError, FailedPrecondition, NotFound
+from toefl_core.errors import Aborted, AlreadyExists, DomainError, FailedPrecondition, NotFound
 
 # Stored enum names (the proto enum value names), so the database reads the same as the API.
 STATE_IN_PROGRESS = "SESSION_STATE_IN_PROGRESS"
@@ -152,6 +152,8 @@ class RouterScore:
     theta: float
     theta_se: float
     decision: str
+    # The newest response the estimate saw; a later one means the score is stale.
+    scored_through: int
 
 
 @dataclass(frozen=True)
@@ -803,6 +805,11 @@ def apply_advance(
                 module.status = STATUS_EXPIRED if expired else STATUS_CLOSED
                 module.close_ms = module.deadline_ms if expired else now_ms
             if router_score is not None:
+                newest = s.scalar(
+                    select(func.max(Response.response_id)).where(Response.module_id == from_module_id)
+                )
+                if (newest or 0) > router_score.scored_through:
+                    raise Aborted("an answer arrived while the module was being scored; advance again")
                 module.theta = router_score.theta
                 module.theta_se = router_score.theta_se
                 module.routing_decision = router_score.decision
