@@ -26,6 +26,7 @@ from item_service.storage import (
     check_bank,
     create_bank_engine,
     current_revision,
+    integrity_problems,
     schema_drift,
     seal_for_shipping,
     sqlite_path,
@@ -89,16 +90,22 @@ def cmd_check(settings: ItemServiceSettings, _args: argparse.Namespace) -> int:
     # Read-only at the SQLite level: a check must never change the bank, not even its journal mode.
     engine = create_bank_engine(settings.database_url, read_only=True)
     try:
+        damage = integrity_problems(engine)
         problems = schema_drift(engine)
         revision = current_revision(engine)
     finally:
         engine.dispose()
+    for problem in damage:
+        log.error("integrity: %s", problem)
     for problem in problems:
         log.error("drift: %s", problem)
+    if damage:
+        _say(f"integrity check failed: {len(damage)} problem(s); restore the bank from backups/")
+        return 1
     if problems:
         _say(f"schema drift: {len(problems)} difference(s) between the models and the database")
         return 1
-    _say(f"schema matches the models at revision {revision}")
+    _say(f"owner mark and integrity ok; schema matches the models at revision {revision}")
     return 0
 
 

@@ -10,7 +10,13 @@ from item_service.storage.engine import (
     sqlite_path,
 )
 from item_service.storage.repository import READ_ONLY_MESSAGE, BankReader, BankWriter, ItemBank, ItemFilter
-from item_service.storage.schema import current_revision, head_revision, schema_drift, upgrade_to_head
+from item_service.storage.schema import (
+    current_revision,
+    head_revision,
+    integrity_problems,
+    schema_drift,
+    upgrade_to_head,
+)
 
 __all__ = [
     "READ_ONLY_MESSAGE",
@@ -24,6 +30,7 @@ __all__ = [
     "create_bank_engine",
     "current_revision",
     "head_revision",
+    "integrity_problems",
     "read_owner",
     "schema_drift",
     "seal_for_shipping",

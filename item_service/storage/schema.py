@@ -10,7 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from item_service.storage.models import Base
 
@@ -40,6 +41,19 @@ def upgrade_to_head(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def integrity_problems(engine: Engine) -> list[str]:
+    """What SQLite's integrity check finds wrong with the file (empty: sound); other backends check themselves."""
+    if engine.dialect.name != "sqlite":
+        return []
+    try:
+        with engine.connect() as connection:
+            rows = [str(row[0]) for row in connection.execute(text("PRAGMA integrity_check"))]
+    except DBAPIError as exc:
+        # A badly damaged file fails the check itself ("database disk image is malformed").
+        return [str(exc.orig)]
+    return [] if rows == ["ok"] else rows
 
 
 def schema_drift(engine: Engine) -> list[str]:

@@ -176,3 +176,16 @@ def test_export_then_import_changes_nothing(item_bank_path: Path, tmp_path: Path
 def test_bad_arguments_give_usage_not_tracebacks(args: list[str]) -> None:
     done = cli(*args)
     assert done.returncode == 2 and "usage:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_check_reports_a_damaged_bank(item_bank_path: Path) -> None:
+    # Overwrite pages in the middle of the file, keeping the header (and so the owner mark) intact.
+    with sqlite3.connect(item_bank_path) as connection:
+        connection.execute("PRAGMA journal_mode=DELETE")
+        page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+    size = item_bank_path.stat().st_size
+    with item_bank_path.open("r+b") as handle:
+        handle.seek(page_size * max(2, size // page_size // 2))
+        handle.write(b"\xff" * page_size * 4)
+    done = cli("check", database=item_bank_path)
+    assert done.returncode == 1 and "integrity" in done.stdout + done.stderr
