@@ -564,11 +564,6 @@ def list_sessions(
         return _session_records(s, rows)
 
 
-def class_student_ids(db: Database, *, class_id: str) -> list[str]:
-    with db.reading() as s:
-        return list(s.scalars(select(Enrolment.student_id).where(Enrolment.class_id == class_id)).all())
-
-
 def teacher_student_ids(db: Database, *, teacher_id: str) -> list[str]:
     with db.reading() as s:
         return list(
@@ -625,14 +620,6 @@ def latest_responses(db: Database, *, module_id: str) -> list[ResponseRecord]:
             .join(latest, (Response.item_id == latest.c.item_id) & (Response.revision == latest.c.revision))
             .where(Response.module_id == module_id)
             .order_by(Response.response_id)
-        ).all()
-        return [_response(r) for r in rows]
-
-
-def response_history(db: Database, *, session_id: str) -> list[ResponseRecord]:
-    with db.reading() as s:
-        rows = s.scalars(
-            select(Response).where(Response.session_id == session_id).order_by(Response.response_id)
         ).all()
         return [_response(r) for r in rows]
 
