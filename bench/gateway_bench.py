@@ -16,9 +16,9 @@ from pathlib import Path
 
 import aiohttp
 import grpc
-from aiohttp import web
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
+from bench.common import plain_server, wait_port
 from tests.support.procs import REPO_ROOT, service_process
 from toefl_core.auth import Role, auth_metadata, mint_token
 
@@ -57,34 +57,6 @@ async def _load(name: str, concurrency: int, one: Callable[[], Awaitable[None]])
     elapsed = time.perf_counter() - started
     quantiles = statistics.quantiles(latencies, n=100)
     return Result(name, concurrency, len(latencies) / elapsed, quantiles[49] * 1e3, quantiles[98] * 1e3)
-
-
-def _plain_server(port_file: str) -> None:
-    """A JSON handler with no gRPC behind it: the floor of aiohttp server + client on this machine."""
-
-    async def handler(request: web.Request) -> web.Response:
-        return web.json_response({"itemId": request.match_info["item_id"], "ok": True})
-
-    async def serve() -> None:
-        app = web.Application()
-        app.router.add_get("/api/items/{item_id}", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        await asyncio.to_thread(Path(port_file).write_text, str(runner.addresses[0][1]))
-        await asyncio.Event().wait()
-
-    asyncio.run(serve())
-
-
-def _wait_port(path: Path, proc_alive: Callable[[], bool]) -> int:
-    deadline = time.monotonic() + 60
-    while not path.exists() or not path.read_text().strip():
-        if not proc_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"no port in {path}")
-        time.sleep(0.05)
-    return int(path.read_text())
 
 
 async def _measure(item_address: str, gateway_port: int, plain_port: int) -> list[Result]:
@@ -175,11 +147,11 @@ def main() -> None:
                 stderr=subprocess.STDOUT,
             )
         plain_port_file = workdir / "plain.port"
-        plain = multiprocessing.get_context("spawn").Process(target=_plain_server, args=(str(plain_port_file),))
+        plain = multiprocessing.get_context("spawn").Process(target=plain_server, args=(str(plain_port_file),))
         plain.start()
         try:
-            gateway_port = _wait_port(gateway_port_file, lambda: gateway.poll() is None)
-            plain_port = _wait_port(plain_port_file, plain.is_alive)
+            gateway_port = wait_port(gateway_port_file, lambda: gateway.poll() is None)
+            plain_port = wait_port(plain_port_file, plain.is_alive)
             _report(asyncio.run(_measure(item.address, gateway_port, plain_port)))
         finally:
             plain.terminate()

@@ -7,7 +7,6 @@ import json
 import os
 import random
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from typing import Any
 import grpc
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
+from bench.common import percentiles
 from item_service.servicer import ItemServicer
 from item_service.storage import ItemBank, create_bank_engine
 from tests.support.procs import REPO_ROOT, service_process
@@ -48,11 +48,6 @@ class Context:
 
     def invocation_metadata(self) -> Any:
         return self._metadata
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
 def timed(fn: Callable[[], object], times: int) -> list[float]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -17,19 +15,14 @@ from toefl.item.v1 import item_pb2
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
+from bench.common import percentiles, raw_sqlite_commits
 from tests.support.procs import REPO_ROOT, ServiceProcess, service_process
 from toefl_core.auth import Role, auth_metadata, mint_token
 
 TOKEN_KEY = "bench-token-key-for-the-session-benchmark-01"
 STUDENTS = 200
 ANSWERS_PER_STUDENT = 20
-RAW_COMMITS = 2000
 SETUP_CONCURRENCY = 20
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
 def vm_rss_mb(pid: int) -> float:
@@ -37,29 +30,6 @@ def vm_rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def raw_sqlite_commits(path: Path) -> float:
-    """Commits per second of one INSERT per transaction, WAL and synchronous=FULL as the service runs."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute(
-        "CREATE TABLE responses (id INTEGER PRIMARY KEY, session_id TEXT, item_id TEXT, revision INTEGER,"
-        " answer_json TEXT, request_id TEXT UNIQUE, saved_ms INTEGER)"
-    )
-    start = time.perf_counter()
-    for n in range(RAW_COMMITS):
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
-            "INSERT INTO responses (session_id, item_id, revision, answer_json, request_id, saved_ms)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            ("ses-bench", f"itm-{n % 20}", n, '{"choiceIndex": 1}', uuid.uuid4().hex, int(time.time() * 1000)),
-        )
-        conn.execute("COMMIT")
-    elapsed = time.perf_counter() - start
-    conn.close()
-    return RAW_COMMITS / elapsed
 
 
 def start_services(workdir: Path) -> tuple[ServiceProcess, ServiceProcess]:
