@@ -88,6 +88,11 @@ class Readiness:
             try:
                 reply = await health(health_pb2.HealthCheckRequest(service=name), timeout=CHECK_TIMEOUT_SECONDS)
             except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.NOT_FOUND:
+                    # Something answers at the address but does not serve this backend's API: another of our
+                    # services wired in its place (its ownership report below says which).
+                    report.miswired.append(f"{backend.name} at {backend.address} does not serve {name}")
+                    continue
                 report.problems.append(f"{backend.name} at {backend.address} is unreachable: {exc.code().name}")
                 return report
             if reply.status != health_pb2.HealthCheckResponse.SERVING:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from toefl_core.config import CommonSettings, env_bool, env_str, load_common_settings
+from toefl_core.ownership import refuse_shared_database
 
 SERVICE_DIR = Path(__file__).resolve().parent
 DEFAULT_DATABASE_URL = f"sqlite:///{SERVICE_DIR / 'item_bank.db'}"
@@ -26,6 +28,8 @@ class ItemServiceSettings:
 
 
 def load_settings() -> ItemServiceSettings:
+    """Raises ConfigError for an unsafe setting, OwnershipError when both database URLs name one database."""
+    refuse_shared_database(os.environ)
     return ItemServiceSettings(
         database_url=env_str("DATABASE_URL", DEFAULT_DATABASE_URL),
         address=env_str("ITEM_SERVICE_ADDR", DEFAULT_ADDRESS),

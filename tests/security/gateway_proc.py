@@ -1,0 +1,98 @@
+"""The gateway as a real child process on port 0, and a small JSON client for it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.support.procs import REPO_ROOT, ServiceStartError
+from tests.support.tokens import TEST_TOKEN_KEY
+
+
+@dataclass
+class GatewayProcess:
+    workdir: Path
+    item_address: str
+    session_address: str
+    proc: subprocess.Popen[bytes] | None = None
+    port: int = 0
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "gateway.log"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> GatewayProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        port_file = self.workdir / "gateway.port"
+        port_file.unlink(missing_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_ADDR") and not k.startswith("GATEWAY_")}
+        env.update(
+            TOEFL_ENV="development",
+            TOEFL_TOKEN_KEY=TEST_TOKEN_KEY,
+            GATEWAY_ADDR="127.0.0.1:0",
+            ITEM_SERVICE_ADDR=self.item_address,
+            SESSION_SERVICE_ADDR=self.session_address,
+            PYTHONUNBUFFERED="1",
+        )
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "--port-file", str(port_file)],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while not port_file.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.terminate()
+                raise ServiceStartError(f"the gateway did not start:\n{self.log_text()}")
+            time.sleep(0.02)
+        self.port = int(port_file.read_text())
+        return self
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def request(
+        self, method: str, path: str, *, token: str | None = None, body: Any = None
+    ) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, JSON body) of one request; `token` goes in a Bearer Authorization header."""
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, raw = error.code, error.read()
+        text = raw.decode()
+        # A streamed route answers NDJSON: one {"result": ...} per line.
+        lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+        parsed: dict[str, Any] = lines[0] if len(lines) == 1 else {"lines": lines}
+        return status, parsed
+
+    def terminate(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
