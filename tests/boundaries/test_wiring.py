@@ -34,10 +34,6 @@ def test_item_service_refuses_both_urls_on_one_database(item_bank_path: Path) ->
     assert_refused(start_expecting_refusal("item_service", workdir=item_bank_path.parent, env=env), SHARED)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="session_service/config.py load_settings() does not call refuse_shared_database(os.environ) yet",
-)
 def test_session_service_refuses_both_urls_on_one_database(tmp_path: Path) -> None:
     database = tmp_path / "user_data.db"
     url = f"sqlite:///{database}"
