@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from toefl_core.config import CommonSettings, ConfigError, env_bool, env_float, env_str, load_common_settings
+from toefl_core.ownership import refuse_shared_database
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
@@ -45,7 +47,9 @@ def default_database_url() -> str:
 
 def load_settings() -> Settings:
     common = load_common_settings()
-    # Only USER_DATABASE_URL: DATABASE_URL is the item bank's and must never reach this service.
+    # Only USER_DATABASE_URL is ever opened. DATABASE_URL (the item bank's) is looked at for one thing: to refuse
+    # an environment wired so that both would land in one database.
+    refuse_shared_database(os.environ)
     database_url = env_str("USER_DATABASE_URL", default_database_url())
     time_scale = env_float("SESSION_TIME_SCALE", 1.0)
     if time_scale <= 0:

@@ -111,9 +111,16 @@ def test_test_only_knobs_are_refused_in_production(monkeypatch: pytest.MonkeyPat
         load_settings()
 
 
-def test_only_user_database_url_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_only_user_database_url_is_opened(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("USER_DATABASE_URL", raising=False)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'item_bank.db'}")
     settings = load_settings()
     assert settings.database_url.endswith("/data/user_data.db")
     assert settings.data_dir == REPO_ROOT / "data"
+
+
+def test_both_database_urls_on_one_database_are_refused_before_anything_is_created(tmp_path: Path) -> None:
+    database = tmp_path / "user_data.db"
+    done = cli("migrate", url=f"sqlite:///{database}", DATABASE_URL=f"sqlite:///{tmp_path}/./user_data.db")
+    assert done.returncode == 2 and "name the same database" in done.stderr
+    assert not database.exists()
