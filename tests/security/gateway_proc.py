@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ class GatewayProcess:
     workdir: Path
     item_address: str
     session_address: str
+    # Overrides of the development settings (e.g. TOEFL_ENV=production with a key of its own).
+    env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
 
@@ -47,6 +49,7 @@ class GatewayProcess:
             SESSION_SERVICE_ADDR=self.session_address,
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.env)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gateway", "--port-file", str(port_file)],
