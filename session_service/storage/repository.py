@@ -897,6 +897,8 @@ def export_student(db: Database, *, student_id: str) -> dict[str, Any]:
                         {
                             "module_id": m.module_id,
                             "sequence": m.sequence,
+                            "plan_key": m.plan_key,
+                            "seed": m.seed,
                             "section": m.section,
                             "stage": m.stage,
                             "status": m.status,

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from toefl.item.v1 import item_pb2, item_service_pb2_grpc
+from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 
+from session_service.blueprint import load_blueprint
+from session_service.servicer import module_seed
 from tests.session_service.exam import Stub, answer, as_user, full_items, new_user, request_id
 from tests.session_service.test_views import forbidden_paths
+from tests.support.tokens import metadata
+from toefl_core.auth import Role
 
 UPPER = [pb.MODULE_STAGE_ROUTER, pb.MODULE_STAGE_UPPER] * 2 + [pb.MODULE_STAGE_LINEAR] * 2
 LOWER = [pb.MODULE_STAGE_ROUTER, pb.MODULE_STAGE_LOWER] * 2 + [pb.MODULE_STAGE_LINEAR] * 2
@@ -62,3 +68,28 @@ def test_whole_test_routes_by_ability(
     assert all(m.status == pb.MODULE_STATUS_CLOSED and m.answered_count == m.item_count for m in session.modules)
     finished = session_stub.FinishSession(pb.FinishSessionRequest(session_id=session.session_id), metadata=md)
     assert finished.state == pb.SESSION_STATE_FINISHED and finished.HasField("finish_time")
+
+
+def test_a_module_can_be_replayed_from_what_the_session_pinned(
+    session_stub: Stub, item_stub: item_service_pb2_grpc.ItemServiceStub
+) -> None:
+    student = new_user(session_stub)
+    session = session_stub.CreateSession(
+        pb.CreateSessionRequest(scope=pb.SESSION_SCOPE_SECTION, section=item_pb2.SECTION_READING),
+        metadata=as_user(student),
+    )
+    document = json.loads(
+        session_stub.ExportStudentData(
+            pb.ExportStudentDataRequest(student_id=student.user_id), metadata=as_user(student)
+        ).json_document
+    )
+    (module,) = document["sessions"][0]["modules"]
+    assert module["seed"] == module_seed(session.session_id, 1)
+    plan = load_blueprint(document["sessions"][0]["blueprint_version"]).module(module["plan_key"])
+    replay = item_stub.AssembleModule(
+        item_service_pb2.AssembleModuleRequest(spec=plan.spec(), seed=module["seed"]),
+        metadata=metadata(Role.SERVICE, "tests"),
+    )
+    pinned = [(i["item_id"], i["revision"]) for i in module["items"]]
+    assert [(i.item_id, i.revision) for i in replay.items] == pinned
+    assert [(i.item_id, i.revision) for i in session.current_module.items] == pinned
