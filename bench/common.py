@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -22,6 +23,7 @@ from tests.support.procs import REPO_ROOT, ServiceProcess, ServiceStartError, se
 
 DEMO_SEED = 2026
 RAW_COMMITS = 2000
+ADAPTIVE = ("SECTION_READING", "SECTION_LISTENING")
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -238,3 +240,19 @@ class Stack:
         for proc in (self.gateway, self.session, self.item):
             if proc is not None:
                 proc.terminate()
+
+
+def answer_for(item: dict[str, Any]) -> dict[str, Any]:
+    """A well-formed answer from the STUDENT view alone (the load generator holds no keys)."""
+    content = item.get("content", {})
+    if content.get("options"):
+        return {"choiceIndex": len(item["itemId"]) % len(content["options"])}
+    if content.get("slots"):
+        return {"completions": {"values": ["e" * s.get("missingLetters", 0) for s in content["slots"]]}}
+    if content.get("wordBank"):
+        return {"wordSequence": {"values": content["wordBank"]}}
+    raise ValueError(f"{item['itemId']} ({item['taskType']}) is not objective")
+
+
+def objective(module: dict[str, Any], item: dict[str, Any]) -> bool:
+    return module["section"] in ADAPTIVE or item["taskType"] == "TASK_TYPE_BUILD_A_SENTENCE"

@@ -27,8 +27,11 @@ from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
 from bench.common import (
+    ADAPTIVE,
     Stack,
+    answer_for,
     build_demo_bank,
+    objective,
     percentiles,
     plain_server,
     proc_status_mb,
@@ -47,7 +50,6 @@ SETUP_CONCURRENCY = 16
 PASSWORD = "bench password 2026"
 # The benchmark stops by itself: an exam not finished within this bound counts its students as errors.
 EXAM_TIME_LIMIT_SECONDS = 240.0
-ADAPTIVE = ("SECTION_READING", "SECTION_LISTENING")
 TARGET_ANSWERS_PER_SECOND = 1000.0
 TARGET_P99_MS = 200.0
 TARGET_RSS_MB = 150.0
@@ -139,22 +141,6 @@ class Http:
             if response.status >= 300:
                 raise RuntimeError(f"{method} {path.split('?')[0]}: HTTP {response.status} {data[:160]!r}")
             return json.loads(data)
-
-
-def answer_for(item: dict[str, Any]) -> dict[str, Any]:
-    """A well-formed answer from the STUDENT view alone (the load generator holds no keys)."""
-    content = item.get("content", {})
-    if content.get("options"):
-        return {"choiceIndex": len(item["itemId"]) % len(content["options"])}
-    if content.get("slots"):
-        return {"completions": {"values": ["e" * s.get("missingLetters", 0) for s in content["slots"]]}}
-    if content.get("wordBank"):
-        return {"wordSequence": {"values": content["wordBank"]}}
-    raise ValueError(f"{item['itemId']} ({item['taskType']}) is not objective")
-
-
-def objective(module: dict[str, Any], item: dict[str, Any]) -> bool:
-    return module["section"] in ADAPTIVE or item["taskType"] == "TASK_TYPE_BUILD_A_SENTENCE"
 
 
 async def create_students(address: str, count: int, prefix: str) -> list[str]:
