@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,16 +22,20 @@ class Refusal:
     output: str
 
 
-def start_expecting_refusal(module: str, *, workdir: Path, env: Mapping[str, str]) -> Refusal:
-    """Run the module's server; return when it exits, fail the test if it binds a port instead."""
+def start_expecting_refusal(
+    module: str, *, workdir: Path, env: Mapping[str, str], args: Sequence[str] | None = None
+) -> Refusal:
+    """Run `python -m module args` (default: its server); return its exit, fail the test if it binds a port."""
     workdir.mkdir(parents=True, exist_ok=True)
     port_file = workdir / f"{module}.refusal.port"
     log_path = workdir / f"{module}.refusal.log"
     port_file.unlink(missing_ok=True)
+    if args is None:
+        # The gateway has no subcommands; the services serve with `serve`.
+        args = [*SERVE_ARGS.get(module, ("serve",)), "--port-file", str(port_file)]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            # The gateway has no subcommands; the services serve with `serve`.
-            [sys.executable, "-m", module, *SERVE_ARGS.get(module, ("serve",)), "--port-file", str(port_file)],
+            [sys.executable, "-m", module, *args],
             cwd=REPO_ROOT,
             env=dict(env),
             stdout=log,
