@@ -208,7 +208,7 @@ def postgres(cluster: PostgresCluster) -> PostgresCluster:
 
 def run_sql(cluster: PostgresCluster, statement: str) -> None:
     with psycopg.connect(host=str(cluster.socket_dir), user=DB_USER, dbname=DB_NAME) as connection:
-        connection.execute(statement)  # type: ignore[arg-type]
+        connection.execute(statement)
 
 
 def owner_rows(cluster: PostgresCluster) -> list[tuple[str]]:
