@@ -10,9 +10,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy import Engine, create_engine, event, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from session_service.storage.models import DatabaseOwner
@@ -155,8 +154,12 @@ def migrate(db: Database) -> str:
 
 
 def schema_revision(db: Database) -> str:
+    # Read the version table directly: MigrationContext logs two INFO lines per call, and readiness
+    # probes ask for the revision every few seconds.
     with db.read_engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision() or ""
+        if not inspect(conn).has_table("alembic_version"):
+            return ""
+        return str(conn.execute(text("SELECT version_num FROM alembic_version")).scalar() or "")
 
 
 def head_revision(db: Database) -> str:
