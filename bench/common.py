@@ -212,7 +212,7 @@ class Stack:
         self.start_gateway()
         return self
 
-    def start_gateway(self) -> GatewayProcess:
+    def start_gateway(self) -> None:
         assert self.item is not None and self.session is not None
         env = clean_env(
             TOEFL_ENV="development",
@@ -223,7 +223,6 @@ class Stack:
             PYTHONUNBUFFERED="1",
         )
         self.gateway = GatewayProcess(env, self.workdir / "gateway", self.gateway_log_level).start()
-        return self.gateway
 
     def restart_session(self) -> None:
         """SIGKILL session_service (if alive), start it on the same database, and re-point the gateway."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -44,6 +45,8 @@ class Attempt:
     request_id: str
     status: int | None = None
     reply: Any = None
+    # time.monotonic() when the answer (or the failure) came back.
+    finished: float = 0.0
 
     @property
     def acknowledged(self) -> bool:
@@ -111,6 +114,7 @@ async def put(
             attempt.reply = await reply.json(content_type=None)
     except (TimeoutError, aiohttp.ClientError, json.JSONDecodeError) as exc:
         attempt.status, attempt.reply = None, repr(exc)
+    attempt.finished = time.monotonic()
 
 
 async def answer_stream(
@@ -161,3 +165,47 @@ def check_exactly_once(attempts: list[Attempt], database: Path) -> dict[str, int
     wrong = [a.request_id for a in acknowledged if held[a.request_id][1] != a.reply["response"]["revision"]]
     assert wrong == [], f"stored at another revision than acknowledged: {wrong[:5]}"
     return {"acknowledged": len(acknowledged), "lost": len(missing), "duplicated": len(duplicated)}
+
+
+# What a client may see when a process dies under its request: no answer, or the gateway's 502/503.
+CRASH_STATUSES = {None, 502, 503}
+
+
+async def fault_round(
+    stack: Stack,
+    students: list[Student],
+    per_student: int,
+    fault_after: float,
+    fault: Callable[[], None],
+    recover: Callable[[], None],
+) -> dict[str, int]:
+    """Students answer; `fault` strikes after `fault_after` s; after `recover`, unanswered requests are retried.
+
+    Checks: every acknowledged answer is stored once at its acknowledged revision; a retry of an unacknowledged
+    request is reported as replayed exactly when the crashed process had committed it, and then nothing is
+    written twice.
+    """
+    assert stack.gateway is not None
+    base = stack.gateway.url
+    stop = asyncio.Event()
+    stream = asyncio.create_task(answer_stream(lambda: base, students, per_student, stop))
+    await asyncio.sleep(fault_after)
+    fault()
+    stop.set()
+    attempts = await stream
+    await asyncio.to_thread(recover)
+
+    before = stored(stack.user_db)
+    counts = check_exactly_once(attempts, stack.user_db)
+    unacknowledged = [a for a in attempts if not a.acknowledged]
+    assert counts["acknowledged"] > 0 and unacknowledged, "the fault must strike while answers are in flight"
+    assert {a.status for a in unacknowledged} <= CRASH_STATUSES, {a.status for a in unacknowledged}
+    committed_unacknowledged = sum(a.request_id in before for a in unacknowledged)
+
+    await retry(stack.gateway.url, unacknowledged)
+    assert [a.reply for a in unacknowledged if not a.acknowledged] == []
+    misreported = [a.request_id for a in unacknowledged if a.reply["replayed"] != (a.request_id in before)]
+    assert misreported == []
+    after = check_exactly_once(attempts, stack.user_db)
+    assert after["acknowledged"] == len(attempts)
+    return {**counts, "unacknowledged": len(unacknowledged), "committed_unacknowledged": committed_unacknowledged}
