@@ -85,9 +85,11 @@ class GatewayProcess:
         except urllib.error.HTTPError as error:
             status, raw = error.code, error.read()
         text = raw.decode()
-        # A streamed route answers NDJSON: one {"result": ...} per line.
-        lines = [json.loads(line) for line in text.splitlines() if line.strip()]
-        parsed: dict[str, Any] = lines[0] if len(lines) == 1 else {"lines": lines}
+        try:
+            parsed: dict[str, Any] = json.loads(text)
+        except json.JSONDecodeError:
+            # A streamed route answers NDJSON: one {"result": ...} per line.
+            parsed = {"lines": [json.loads(line) for line in text.splitlines() if line.strip()]}
         return status, parsed
 
     def terminate(self) -> None:

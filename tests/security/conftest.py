@@ -1,0 +1,48 @@
+"""The whole platform for the security tests: real item_service, session_service and gateway processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+
+from tests.security.gateway_proc import GatewayProcess
+from tests.session_service.conftest import session_process
+from tests.support.procs import ServiceProcess
+
+
+@dataclass
+class Stack:
+    item: ServiceProcess
+    session: ServiceProcess
+    gateway: GatewayProcess
+    channels: dict[str, grpc.Channel]
+
+    def logs(self) -> str:
+        """Everything the three processes have logged so far."""
+        return "\n".join((self.item.log_text(), self.session.log_text(), self.gateway.log_text()))
+
+
+@pytest.fixture(scope="module")
+def stack(item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    workdir = tmp_path_factory.mktemp("security")
+    session = session_process(workdir / "session", item_address=item_service_proc.address).start()
+    gateway = GatewayProcess(
+        workdir=workdir / "gateway", item_address=item_service_proc.address, session_address=session.address
+    )
+    channels = {
+        "item_service": grpc.insecure_channel(item_service_proc.address),
+        "session_service": grpc.insecure_channel(session.address),
+    }
+    try:
+        gateway.start()
+        status, body = gateway.request("GET", "/readyz")
+        assert status == 200, body
+        yield Stack(item=item_service_proc, session=session, gateway=gateway, channels=channels)
+    finally:
+        for channel in channels.values():
+            channel.close()
+        gateway.terminate()
+        session.terminate()
