@@ -29,6 +29,7 @@ STUDENT_HIDDEN_FIELDS: dict[str, tuple[str, ...]] = {
 # Fields the server owns: never compared, never set through UpdateItem or ImportItems.
 ServerField = Literal["item_id", "revision", "etag", "create_time", "update_time"]
 SERVER_FIELDS: tuple[ServerField, ...] = ("item_id", "revision", "etag", "create_time", "update_time")
+MAX_RUN_ID_LENGTH = 200
 
 
 def _holds_hidden(descriptor: Descriptor, seen: set[str]) -> bool:
@@ -182,3 +183,33 @@ def check_import(
         normalize_item(item, prefix=f"items[{index}]")
         checked_items.append(item)
     return checked_passages, checked_items
+
+
+def check_statistics(statistics: Sequence[item_pb2.ItemStatistics], *, run_id: str, limit: int) -> None:
+    """INVALID_ARGUMENT naming the first figure out of range, a duplicate item, or a missing run_id."""
+    require_field(run_id, "run_id")
+    if len(run_id) > MAX_RUN_ID_LENGTH:
+        raise InvalidArgument(f"run_id is longer than {MAX_RUN_ID_LENGTH} characters", field="run_id")
+    if len(statistics) > limit:
+        raise InvalidArgument(f"statistics holds {len(statistics)} entries; at most {limit}", field="statistics")
+    seen: set[str] = set()
+    for index, figures in enumerate(statistics):
+        prefix = f"statistics[{index}]"
+        item_id = require_field(figures.item_id, f"{prefix}.item_id")
+        if item_id in seen:
+            raise InvalidArgument(f"{prefix}.item_id: item {item_id!r} appears twice", field=f"{prefix}.item_id")
+        seen.add(item_id)
+        check_enums(figures, prefix=prefix)
+        ranges: tuple[tuple[str, float, float, float], ...] = (
+            ("administrations", figures.administrations, 0, math.inf),
+            ("p_value", figures.p_value, 0, 1),
+            ("exposure_rate", figures.exposure_rate, 0, 1),
+            ("mean_response_seconds", figures.mean_response_seconds, 0, math.inf),
+        )
+        if figures.HasField("point_biserial"):
+            ranges += (("point_biserial", figures.point_biserial, -1, 1),)
+        for name, value, low, high in ranges:
+            if not low <= value <= high:
+                raise InvalidArgument(
+                    f"{prefix}.{name} is {value}; it must lie in [{low}, {high}]", field=f"{prefix}.{name}"
+                )

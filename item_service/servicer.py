@@ -22,6 +22,7 @@ from item_service.convert import (
     changed_paths,
     check_enum_value,
     check_import,
+    check_statistics,
     descriptor_has_path,
     normalize_item,
     require_field,
@@ -49,6 +50,8 @@ SERVICE_NAME = "item_service"
 FULL_VIEW_ROLES = (Role.AUTHOR, Role.ADMIN, Role.SERVICE)
 WRITE_ROLES = (Role.AUTHOR, Role.ADMIN)
 ASSEMBLY_ROLES = (Role.SERVICE, Role.ADMIN)
+STATISTICS_WRITE_ROLES = (Role.SERVICE, Role.ADMIN)
+MAX_STATISTICS_BATCH = 1000
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_BATCH_GET = 500
@@ -143,9 +146,9 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
 
         return await asyncio.to_thread(run)
 
-    async def _write(self, principal: Principal, work: Callable[[BankWriter], R]) -> R:
+    async def _write(self, principal: Principal, work: Callable[[BankWriter], R], *, items: bool = True) -> R:
         def run() -> R:
-            with self._bank.writing(actor=principal.subject) as writer:
+            with self._bank.writing(actor=principal.subject, items=items) as writer:
                 return work(writer)
 
         return await asyncio.to_thread(run)
@@ -471,6 +474,26 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
             lambda writer: writer.import_records(
                 passages=passages, items=items, dry_run=request.dry_run, batch_name=request.batch_name
             ),
+        )
+
+    # Statistics
+
+    async def GetItemStatistics(
+        self, request: item_service_pb2.GetItemStatisticsRequest, context: Context
+    ) -> item_pb2.ItemStatistics:
+        require_role(self._principal(context), FULL_VIEW_ROLES, "GetItemStatistics")
+        item_id = require_field(request.item_id, "item_id")
+        return await self._read(lambda reader: reader.get_statistics(item_id=item_id))
+
+    async def WriteItemStatistics(
+        self, request: item_service_pb2.WriteItemStatisticsRequest, context: Context
+    ) -> item_service_pb2.WriteItemStatisticsResponse:
+        principal = self._writer_principal(context, STATISTICS_WRITE_ROLES, "WriteItemStatistics")
+        check_statistics(request.statistics, run_id=request.run_id, limit=MAX_STATISTICS_BATCH)
+        return await self._write(
+            principal,
+            lambda writer: writer.write_statistics(statistics=request.statistics, run_id=request.run_id),
+            items=False,
         )
 
     # Assembly

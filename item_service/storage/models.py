@@ -112,3 +112,20 @@ class ImportBatchRow(Base):
     unchanged: Mapped[int] = mapped_column(Integer)
     passages_created: Mapped[int] = mapped_column(Integer)
     passages_updated: Mapped[int] = mapped_column(Integer)
+
+
+class ItemStatisticsRow(Base):
+    """The latest figures the item-statistics job computed for an item, and the run that wrote them."""
+
+    __tablename__ = "item_statistics"
+
+    item_id: Mapped[str] = mapped_column(ForeignKey("test_items.item_id"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(200))
+    administrations: Mapped[int] = mapped_column(Integer)
+    p_value: Mapped[float] = mapped_column(Float)
+    # NULL when the correlation is undefined (e.g. everyone scored the same).
+    point_biserial: Mapped[float | None] = mapped_column(Float)
+    exposure_rate: Mapped[float] = mapped_column(Float)
+    mean_response_seconds: Mapped[float] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(200))
+    compute_time: Mapped[datetime] = mapped_column(DateTime)

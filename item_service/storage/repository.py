@@ -21,6 +21,7 @@ from item_service.storage.models import (
     BankMetaRow,
     ImportBatchRow,
     ItemRow,
+    ItemStatisticsRow,
     PassageRow,
     ReviewRow,
     RevisionRow,
@@ -28,10 +29,12 @@ from item_service.storage.models import (
 from item_service.storage.rows import (
     apply_item,
     apply_passage,
+    apply_statistics,
     row_to_item,
     row_to_passage,
     row_to_review,
     row_to_revision,
+    row_to_statistics,
     to_json,
     to_timestamp,
     utcnow,
@@ -47,6 +50,8 @@ READ_ONLY_MESSAGE = (
 IN_CHUNK = 500
 T = TypeVar("T")
 ProgressFn = Callable[[int, int], None]
+# What a statistics write records about itself rather than about the item: never part of the comparison.
+STATISTICS_BOOKKEEPING = ("item_id", "run_id", "compute_time")
 
 
 @dataclass(frozen=True)
@@ -274,6 +279,15 @@ class BankReader:
         query = select(ReviewRow).where(ReviewRow.item_id == item_id).order_by(ReviewRow.review_id)
         return [row_to_review(row) for row in self.session.scalars(query)]
 
+    # Statistics
+
+    def get_statistics(self, *, item_id: str) -> item_pb2.ItemStatistics:
+        row = self.session.get(ItemStatisticsRow, item_id)
+        if row is None:
+            self._current(item_id)
+            raise NotFound(f"item {item_id!r} has no statistics yet; the item-statistics job writes them")
+        return row_to_statistics(row)
+
     # Export
 
     def export(self, *, filters: ItemFilter) -> tuple[list[item_pb2.Passage], list[item_pb2.Item]]:
@@ -408,6 +422,46 @@ class BankWriter(BankReader):
         )
         self.session.add(row)
         return row_to_review(row)
+
+    # Statistics
+
+    def write_statistics(
+        self, *, statistics: Sequence[item_pb2.ItemStatistics], run_id: str
+    ) -> item_service_pb2.WriteItemStatisticsResponse:
+        """Replace each item's figures; figures equal to the stored ones are left as they are (and their run).
+
+        The same run_id with other figures for an item is refused: a retry of a run carries the same figures, and
+        a new computation must say so with a new run_id. Fails whole (NOT_FOUND naming the first unknown item).
+        """
+        item_ids = [figures.item_id for figures in statistics]
+        known: set[str] = set()
+        stored: dict[str, ItemStatisticsRow] = {}
+        for chunk in _chunks(item_ids):
+            known.update(self.session.scalars(select(ItemRow.item_id).where(ItemRow.item_id.in_(chunk))))
+            query = select(ItemStatisticsRow).where(ItemStatisticsRow.item_id.in_(chunk))
+            stored.update((found.item_id, found) for found in self.session.scalars(query))
+        for item_id in item_ids:
+            if item_id not in known:
+                raise NotFound(f"item {item_id!r} not found")
+        response = item_service_pb2.WriteItemStatisticsResponse()
+        moment = utcnow()
+        for figures in statistics:
+            row = stored.get(figures.item_id)
+            if row is None:
+                row = ItemStatisticsRow(item_id=figures.item_id)
+                self.session.add(row)
+            elif _same_figures(row_to_statistics(row), figures):
+                response.unchanged += 1
+                continue
+            elif row.run_id == run_id:
+                raise FailedPrecondition(
+                    f"run {run_id!r} already wrote other figures for item {figures.item_id!r}; "
+                    "a new computation needs a new run_id"
+                )
+            apply_statistics(row, figures)
+            row.run_id, row.actor, row.compute_time = run_id, self.actor, moment
+            response.written += 1
+        return response
 
     # Import
 
@@ -550,6 +604,10 @@ class BankWriter(BankReader):
         return row.passage_id
 
 
+def _same_figures(old: item_pb2.ItemStatistics, new: item_pb2.ItemStatistics) -> bool:
+    return changed_paths(old, new, skip=STATISTICS_BOOKKEEPING) == []
+
+
 class ItemBank:
     """The item bank behind one engine. `reading()` and `writing()` each wrap exactly one transaction."""
 
@@ -568,21 +626,23 @@ class ItemBank:
             yield BankReader(session, self._cache, generation)
 
     @contextmanager
-    def writing(self, *, actor: str) -> Iterator[BankWriter]:
+    def writing(self, *, actor: str, items: bool = True) -> Iterator[BankWriter]:
+        """`items=False` for writes that change no item or passage (statistics): every cache stays valid."""
         if self.read_only:
             raise FailedPrecondition(READ_ONLY_MESSAGE)
         with self.engine.connect() as connection:
             connection.execution_options(**{IMMEDIATE: True})
             with Session(bind=connection) as session:
-                # Moving the generation on first also takes the write lock before anything is read.
-                session.execute(
-                    update(BankMetaRow)
-                    .where(BankMetaRow.key == GENERATION_KEY)
-                    .values(value=cast(cast(BankMetaRow.value, Integer) + 1, Text))
-                )
-                generation = int(
-                    session.scalar(select(BankMetaRow.value).where(BankMetaRow.key == GENERATION_KEY)) or 0
-                )
+                if items:
+                    # Moving the generation on first also takes the write lock before anything is read.
+                    session.execute(
+                        update(BankMetaRow)
+                        .where(BankMetaRow.key == GENERATION_KEY)
+                        .values(value=cast(cast(BankMetaRow.value, Integer) + 1, Text))
+                    )
+                query = select(BankMetaRow.value).where(BankMetaRow.key == GENERATION_KEY)
+                # Without a new generation, FOR UPDATE still takes the write lock (SQLite's BEGIN IMMEDIATE has).
+                generation = int(session.scalar(query if items else query.with_for_update()) or 0)
                 writer = BankWriter(session, self._cache, generation, actor)
                 try:
                     yield writer
@@ -593,7 +653,8 @@ class ItemBank:
                 except BaseException:
                     session.rollback()
                     raise
-        self._cache.after_write(generation, writer.touched)
+        if items:
+            self._cache.after_write(generation, writer.touched)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from toefl.item.v1 import item_pb2
 
-from item_service.storage.models import ItemRow, PassageRow, ReviewRow, RevisionRow
+from item_service.storage.models import ItemRow, ItemStatisticsRow, PassageRow, ReviewRow, RevisionRow
 
 M = TypeVar("M", bound=Message)
 BodyField = Literal["content", "answer_key", "irt", "rubric", "provenance"]
@@ -124,3 +124,27 @@ def row_to_review(row: ReviewRow) -> item_pb2.Review:
         comment=row.comment,
         create_time=to_timestamp(row.create_time),
     )
+
+
+def apply_statistics(row: ItemStatisticsRow, statistics: item_pb2.ItemStatistics) -> None:
+    """Copy the figures (not the item id, run id or time) onto a row."""
+    row.administrations = statistics.administrations
+    row.p_value = statistics.p_value
+    row.point_biserial = statistics.point_biserial if statistics.HasField("point_biserial") else None
+    row.exposure_rate = statistics.exposure_rate
+    row.mean_response_seconds = statistics.mean_response_seconds
+
+
+def row_to_statistics(row: ItemStatisticsRow) -> item_pb2.ItemStatistics:
+    statistics = item_pb2.ItemStatistics(
+        item_id=row.item_id,
+        administrations=row.administrations,
+        p_value=row.p_value,
+        exposure_rate=row.exposure_rate,
+        mean_response_seconds=row.mean_response_seconds,
+        run_id=row.run_id,
+        compute_time=to_timestamp(row.compute_time),
+    )
+    if row.point_biserial is not None:
+        statistics.point_biserial = row.point_biserial
+    return statistics

@@ -71,7 +71,7 @@ def test_demo_bank_file(demo_bank_template: Path) -> None:
 
 def test_migrate_backs_up_first_and_the_backup_restores(item_bank_path: Path, tmp_path: Path) -> None:
     original = content_digest(item_bank_path)
-    assert "revision 0001" in ok(cli("migrate", database=item_bank_path))
+    assert "revision 0002" in ok(cli("migrate", database=item_bank_path))
     backups = list((item_bank_path.parent / "backups").glob("item_bank-*.db"))
     assert len(backups) == 1
     assert content_digest(backups[0]) == original

@@ -113,7 +113,7 @@ def test_reflection_health_and_ownership(running: ServiceProcess) -> None:
         ownership = ownership_pb2_grpc.DatabaseOwnershipStub(channel)
         report = ownership.GetDatabaseOwnership(ownership_pb2.GetDatabaseOwnershipRequest(), metadata=SERVICE)
         assert (report.service, report.owner, report.expected_owner) == ("item_service", "item_bank", "item_bank")
-        assert (report.backend, report.database_name, report.schema_revision) == ("sqlite", "item_bank.db", "0001")
+        assert (report.backend, report.database_name, report.schema_revision) == ("sqlite", "item_bank.db", "0002")
         assert len(report.fingerprint) == 16 and "/" not in report.fingerprint
         fails(
             ownership.GetDatabaseOwnership,
