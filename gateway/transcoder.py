@@ -168,6 +168,9 @@ class RequestBuilder:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise GatewayError(400, f"malformed JSON body: {exc}") from exc
+        except RecursionError as exc:
+            # Deep nesting exhausts the parser's stack; no request of ours nests more than a few levels.
+            raise GatewayError(400, "malformed JSON body: nested too deeply") from exc
         if self._body_field is None:
             if not isinstance(data, dict):
                 raise bad_request("the request body must be a JSON object")
@@ -177,6 +180,8 @@ class RequestBuilder:
             json_format.ParseDict(data, message)
         except json_format.ParseError as exc:
             raise bad_request(f"invalid request body: {_first_line(exc)}") from exc
+        except RecursionError as exc:
+            raise bad_request("invalid request body: nested too deeply") from exc
 
     def _apply_query(self, message: Message, query: Iterable[tuple[str, str]]) -> None:
         seen: set[str] = set()
