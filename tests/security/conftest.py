@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import pytest
@@ -25,24 +27,30 @@ class Stack:
         return "\n".join((self.item.log_text(), self.session.log_text(), self.gateway.log_text()))
 
 
-@pytest.fixture(scope="module")
-def stack(item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp("security")
-    session = session_process(workdir / "session", item_address=item_service_proc.address).start()
+@contextmanager
+def running_stack(item: ServiceProcess, workdir: Path) -> Iterator[Stack]:
+    """A session_service with a user database of its own and a gateway in front of it and `item`."""
+    session = session_process(workdir / "session", item_address=item.address).start()
     gateway = GatewayProcess(
-        workdir=workdir / "gateway", item_address=item_service_proc.address, session_address=session.address
+        workdir=workdir / "gateway", item_address=item.address, session_address=session.address
     )
     channels = {
-        "item_service": grpc.insecure_channel(item_service_proc.address),
+        "item_service": grpc.insecure_channel(item.address),
         "session_service": grpc.insecure_channel(session.address),
     }
     try:
         gateway.start()
         status, body = gateway.request("GET", "/readyz")
         assert status == 200, body
-        yield Stack(item=item_service_proc, session=session, gateway=gateway, channels=channels)
+        yield Stack(item=item, session=session, gateway=gateway, channels=channels)
     finally:
         for channel in channels.values():
             channel.close()
         gateway.terminate()
         session.terminate()
+
+
+@pytest.fixture(scope="module")
+def stack(item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(item_service_proc, tmp_path_factory.mktemp("security")) as running:
+        yield running

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +30,6 @@ class GatewayProcess:
     @property
     def log_path(self) -> Path:
         return self.workdir / "gateway.log"
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> GatewayProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -71,20 +66,20 @@ class GatewayProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def request(
-        self, method: str, path: str, *, token: str | None = None, body: Any = None
+        self, method: str, path: str, *, token: str | None = None, body: Any = None, source: str = "127.0.0.1"
     ) -> tuple[int, dict[str, Any]]:
-        """(HTTP status, JSON body) of one request; `token` goes in a Bearer Authorization header."""
+        """(HTTP status, JSON body) of one request from the address `source` (any of 127.0.0.0/8 works)."""
         headers = {"Content-Type": "application/json"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30, source_address=(source, 0))
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                status, raw = response.status, response.read()
-        except urllib.error.HTTPError as error:
-            status, raw = error.code, error.read()
-        text = raw.decode()
+            connection.request(method, path, body=data, headers=headers)
+            response = connection.getresponse()
+            status, text = response.status, response.read().decode()
+        finally:
+            connection.close()
         try:
             parsed: dict[str, Any] = json.loads(text)
         except json.JSONDecodeError:
