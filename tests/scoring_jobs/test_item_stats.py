@@ -1,0 +1,95 @@
+"""The item-statistics formulas against a hand count on a small table of responses."""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+
+import pytest
+from toefl.item.v1 import item_pb2
+
+from scoring_jobs.item_stats import ItemFigures, Response, compute_statistics, correlation, run_id_of
+
+R, W = item_pb2.SECTION_READING, item_pb2.SECTION_WRITING
+# session, section, item, score (-1: not scored yet), max score, answered, elapsed ms
+TABLE = [
+    ("s1", R, "A", 1, 1, True, 20_000),
+    ("s1", R, "B", 1, 1, True, 30_000),
+    ("s1", R, "C", 0, 1, True, 40_000),
+    ("s2", R, "A", 1, 1, True, 10_000),
+    ("s2", R, "B", 0, 1, True, 30_000),
+    ("s2", R, "C", 0, 1, False, 0),
+    ("s3", R, "A", 0, 1, True, 30_000),
+    ("s3", R, "B", 1, 1, True, 60_000),
+    ("s3", R, "C", 1, 1, True, 20_000),
+    ("s4", R, "A", 1, 1, True, 20_000),
+    ("s4", R, "B", 1, 1, True, 30_000),
+    ("s4", R, "C", -1, 1, True, 50_000),
+    ("s5", R, "B", 0, 1, True, 30_000),
+    ("s5", R, "C", 1, 1, True, 30_000),
+    ("s1", W, "E", 4, 5, True, 400_000),
+    ("s2", W, "E", 2, 5, True, 500_000),
+    ("s3", W, "E", -1, 5, True, 600_000),
+    ("s1", W, "F", -1, 5, True, 300_000),
+]
+RESPONSES = [Response(*row) for row in TABLE]
+
+
+def by_item(figures: list[ItemFigures]) -> dict[str, ItemFigures]:
+    return {f.item_id: f for f in figures}
+
+
+def test_hand_count() -> None:
+    figures, unscored = compute_statistics(RESPONSES)
+    assert [f.item_id for f in figures] == ["A", "B", "C", "E"]
+    # F was given but never scored: no p-value can be told, so it is left out.
+    assert unscored == ["F"]
+    got = by_item(figures)
+    # Five sessions took Reading (s1-s5), three took Writing (s1-s3).
+    # A: 4 administrations; 3 of 4 correct; rest scores (B + C) 1, 0, 2, 1 (s4's C is not scored yet).
+    assert (got["A"].administrations, got["A"].p_value, got["A"].exposure_rate) == (4, 0.75, 0.8)
+    assert got["A"].mean_response_seconds == 20.0
+    assert got["A"].point_biserial == pytest.approx(-1 / math.sqrt(1.5), abs=1e-12)
+    assert got["A"].point_biserial == pytest.approx(statistics.correlation([1, 1, 0, 1], [1, 0, 2, 1]), abs=1e-12)
+    # B: every rest score is 1, so the correlation is undefined.
+    assert (got["B"].administrations, got["B"].p_value, got["B"].exposure_rate) == (5, 0.6, 1.0)
+    assert got["B"].point_biserial is None and got["B"].mean_response_seconds == 36.0
+    # C: given 5 times, scored 4 times (s2 unanswered counts as 0); time over the 4 answered ones.
+    assert (got["C"].administrations, got["C"].p_value, got["C"].exposure_rate) == (5, 0.5, 1.0)
+    assert got["C"].mean_response_seconds == 35.0
+    assert got["C"].point_biserial == pytest.approx(-1 / math.sqrt(2), abs=1e-12)
+    assert got["C"].point_biserial == pytest.approx(statistics.correlation([0, 0, 1, 1], [2, 1, 1, 0]), abs=1e-12)
+    # E: a rated item, 6 of 10 rubric points over the two rated responses; no rest score varies.
+    assert (got["E"].administrations, got["E"].p_value, got["E"].exposure_rate) == (3, 0.6, 1.0)
+    assert got["E"].point_biserial is None and got["E"].mean_response_seconds == 500.0
+
+
+def test_order_and_repeated_records_change_nothing() -> None:
+    expected = compute_statistics(RESPONSES)
+    shuffled = RESPONSES * 2
+    random.Random(7).shuffle(shuffled)
+    assert compute_statistics(shuffled) == expected
+    assert run_id_of(compute_statistics(shuffled)[0]) == run_id_of(expected[0])
+
+
+def test_run_id_follows_the_figures() -> None:
+    figures, _ = compute_statistics(RESPONSES)
+    changed, _ = compute_statistics([*RESPONSES, Response("s6", R, "A", 1, 1, True, 5_000)])
+    assert run_id_of(figures) == run_id_of(list(figures)) and run_id_of(figures).startswith("stats-")
+    assert run_id_of(changed) != run_id_of(figures)
+
+
+def test_correlation_edges() -> None:
+    assert correlation([], []) is None
+    assert correlation([1.0], [2.0]) is None
+    assert correlation([1.0, 1.0], [0.0, 3.0]) is None
+    assert correlation([0.0, 1.0, 2.0], [1.0, 3.0, 5.0]) == 1.0
+    assert correlation([0.0, 1.0, 2.0], [5.0, 3.0, 1.0]) == -1.0
+
+
+def test_to_proto_leaves_an_undefined_correlation_unset() -> None:
+    figures = by_item(compute_statistics(RESPONSES)[0])
+    assert not figures["B"].to_proto().HasField("point_biserial")
+    proto = figures["A"].to_proto()
+    assert proto.point_biserial == figures["A"].point_biserial and proto.administrations == 4
