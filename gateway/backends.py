@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from google.protobuf.descriptor import ServiceDescriptor
 from toefl.item.v1 import item_service_pb2
-from toefl.session.v1 import session_service_pb2
+from toefl.session.v1 import scoring_service_pb2, session_service_pb2
 
 from gateway.config import GatewaySettings
 from toefl_core.ownership import ITEM_BANK_OWNER, USER_DATA_OWNER
@@ -35,7 +35,7 @@ def toefl_backends(settings: GatewaySettings) -> tuple[Backend, ...]:
         Backend(
             "session_service",
             settings.session_service_addr,
-            (SESSION_SERVICE,),
+            (SESSION_SERVICE, scoring_service_pb2.DESCRIPTOR.services_by_name["ScoringService"]),
             USER_DATA_OWNER,
             public_methods=frozenset({SESSION_SERVICE.methods_by_name["Authenticate"].full_name}),
         ),

@@ -14,6 +14,8 @@ DEFAULT_DATA_DIR = REPO_ROOT / "data"
 DEFAULT_ADDRESS = "127.0.0.1:50052"
 DEFAULT_ITEM_SERVICE_ADDR = "127.0.0.1:50051"
 DEMO_CREDENTIALS_FILE = "demo-credentials.json"
+# Salt of the blind double-rating draw (toefl_core.rating.needs_second_rating); a new salt draws a new selection.
+SECOND_RATING_SALT = "toefl2026-double-rating-v1"
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class Settings:
     item_retry_seconds: float
     # Cheap argon2 parameters, so that tests and benchmarks can create hundreds of accounts (development only).
     fast_password_hashing: bool
+    # The share of rated responses also rated by a second, blind rater.
+    second_rating_share: float
 
     @property
     def data_dir(self) -> Path:
@@ -67,6 +71,9 @@ def load_settings() -> Settings:
         raise ConfigError(
             "SESSION_FAST_PASSWORD_HASHING weakens password hashes and is refused outside development"
         )
+    second_rating_share = env_float("SESSION_SECOND_RATING_SHARE", 0.2)
+    if not 0.0 <= second_rating_share <= 1.0:
+        raise ConfigError(f"SESSION_SECOND_RATING_SHARE={second_rating_share} must lie in [0, 1]")
     return Settings(
         common=common,
         database_url=database_url,
@@ -76,6 +83,7 @@ def load_settings() -> Settings:
         sweep_seconds=sweep_seconds,
         item_retry_seconds=item_retry_seconds,
         fast_password_hashing=fast_password_hashing,
+        second_rating_share=second_rating_share,
     )
 
 

@@ -7,8 +7,9 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
@@ -29,6 +30,9 @@ FIRST_BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 2.0
 # Renew the service token this long before it expires, so no call ever carries an expired one.
 TOKEN_RENEW_MARGIN_SECONDS = 60.0
+# BatchGetItems takes at most this many items per call.
+BATCH_GET_LIMIT = 500
+R = TypeVar("R")
 
 
 class ItemClient:
@@ -70,6 +74,25 @@ class ItemClient:
         request = item_service_pb2.AssembleModuleRequest(
             spec=spec, exclude_item_ids=exclude_item_ids, seed=seed, view=item_pb2.ITEM_VIEW_FULL
         )
+        return await self._call(self._stub.AssembleModule, request, "assemble the module", budget_seconds)
+
+    async def current_items(
+        self, item_ids: Sequence[str], *, budget_seconds: float | None = None
+    ) -> list[item_pb2.Item]:
+        """The FULL view of the items at their current revision (for rescoring), in the order asked."""
+        items: list[item_pb2.Item] = []
+        for start in range(0, len(item_ids), BATCH_GET_LIMIT):
+            request = item_service_pb2.BatchGetItemsRequest(
+                items=[item_service_pb2.ItemRef(item_id=i) for i in item_ids[start : start + BATCH_GET_LIMIT]],
+                view=item_pb2.ITEM_VIEW_FULL,
+            )
+            reply = await self._call(self._stub.BatchGetItems, request, "read the items", budget_seconds)
+            items.extend(reply.items)
+        return items
+
+    async def _call(
+        self, method: Callable[..., Awaitable[R]], request: object, what: str, budget_seconds: float | None
+    ) -> R:
         budget = self._retry_seconds if budget_seconds is None else min(self._retry_seconds, budget_seconds)
         give_up = time.monotonic() + max(0.0, budget)
         backoff = FIRST_BACKOFF_SECONDS
@@ -81,21 +104,16 @@ class ItemClient:
             try:
                 # wait_for_ready: while item_service restarts, the attempt waits for the connection instead of
                 # failing at once, and goes through as soon as the service is back.
-                response: item_service_pb2.AssembleModuleResponse = await self._stub.AssembleModule(
-                    request, timeout=timeout, metadata=self._metadata(), wait_for_ready=True
-                )
-                return response
+                return await method(request, timeout=timeout, metadata=self._metadata(), wait_for_ready=True)
             except grpc.aio.AioRpcError as error:
                 code = error.code()
                 if code not in RETRYABLE:
-                    log.error("AssembleModule refused: %s %s", code.name, error.details())
-                    raise FailedPrecondition(
-                        f"the item service could not assemble the module: {error.details()}"
-                    ) from error
+                    log.error("item service refused to %s: %s %s", what, code.name, error.details())
+                    raise FailedPrecondition(f"the item service could not {what}: {error.details()}") from error
                 # Full jitter, so that many sessions waiting for a restarting item_service do not retry in step.
                 pause = random.uniform(0, backoff)
                 if time.monotonic() + pause >= give_up:
-                    log.warning("AssembleModule failed after %d attempts: %s", attempt, code.name)
+                    log.warning("item service: %s failed after %d attempts: %s", what, attempt, code.name)
                     raise Unavailable(UNAVAILABLE_MESSAGE) from error
                 await asyncio.sleep(pause)
                 backoff = min(MAX_BACKOFF_SECONDS, backoff * 2)

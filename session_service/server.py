@@ -8,19 +8,29 @@ from pathlib import Path
 
 import grpc
 from toefl.common.v1 import ownership_pb2, ownership_pb2_grpc
-from toefl.session.v1 import session_service_pb2, session_service_pb2_grpc
+from toefl.session.v1 import (
+    scoring_service_pb2,
+    scoring_service_pb2_grpc,
+    session_service_pb2,
+    session_service_pb2_grpc,
+)
 
 from session_service import accounts
-from session_service.config import DEMO_CREDENTIALS_FILE, Settings
+from session_service.config import DEMO_CREDENTIALS_FILE, SECOND_RATING_SALT, Settings
 from session_service.item_client import ItemClient, ModuleCache
+from session_service.scoring import SessionScorer
+from session_service.scoring_servicer import ScoringServicer
 from session_service.servicer import OwnershipServicer, SessionServicer
 from session_service.storage.engine import Database, migrate, open_database
+from session_service.workers import Workers
 from toefl_core.config import ConfigError
+from toefl_core.scoring_rules import load_cut_table
 from toefl_core.server import serve_forever
 
 log = logging.getLogger(__name__)
 SERVICE_NAMES = (
     session_service_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name,
+    scoring_service_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name,
     ownership_pb2.DESCRIPTOR.services_by_name["DatabaseOwnership"].full_name,
 )
 
@@ -56,15 +66,32 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         token_key=settings.common.token_key,
         retry_seconds=settings.item_retry_seconds,
     )
-    servicer = SessionServicer(settings=settings, db=db, items=items, cache=ModuleCache(), passwords=passwords)
+    workers = Workers(db)
+    # The provisional cut table shipped with toefl_core; a re-set table is picked up by a restart and a rescore.
+    scorer = SessionScorer(
+        cut_table=load_cut_table(),
+        second_rating_share=settings.second_rating_share,
+        second_rating_salt=SECOND_RATING_SALT,
+    )
+    servicer = SessionServicer(
+        settings=settings,
+        db=db,
+        items=items,
+        cache=ModuleCache(),
+        passwords=passwords,
+        workers=workers,
+        scorer=scorer,
+    )
+    scoring = ScoringServicer(token_key=settings.common.token_key, workers=workers, items=items, scorer=scorer)
 
     def register(server: grpc.aio.Server) -> None:
         session_service_pb2_grpc.add_SessionServiceServicer_to_server(servicer, server)
+        scoring_service_pb2_grpc.add_ScoringServiceServicer_to_server(scoring, server)
         ownership_pb2_grpc.add_DatabaseOwnershipServicer_to_server(OwnershipServicer(db), server)
 
     async def shutdown() -> None:
         await items.close()
-        servicer.close()
+        workers.close()
         db.dispose()
 
     await serve_forever(

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import functools
 import hashlib
 import json
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import grpc
@@ -28,10 +25,13 @@ from session_service.batching import GroupCommit
 from session_service.blueprint import CURRENT_VERSION, ModulePlan, load_blueprint
 from session_service.config import Settings
 from session_service.item_client import CachedModule, ItemClient, ModuleCache
+from session_service.paging import decode_token, encode_token, page_size
 from session_service.routing import router_ability
+from session_service.scoring import SessionScorer
 from session_service.storage import engine as storage_engine
 from session_service.storage import repository as repo
 from session_service.storage.engine import Database
+from session_service.workers import Workers
 from toefl_core.auth import DEFAULT_TTL_SECONDS, Principal, Role, authenticate, mint_token
 from toefl_core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from toefl_core.ownership import USER_DATA_OWNER, identify
@@ -51,8 +51,6 @@ PROTO_TO_ROLE = {value: key for key, value in ROLE_TO_PROTO.items()}
 MAX_EVENTS = 500
 MAX_EVENT_DETAIL = 1000
 MAX_REQUEST_ID = 100
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
 INVALID_CREDENTIALS = "invalid username or password"
 # How long past the RPC's own deadline we never try to work: leave time to write the reply.
 DEADLINE_MARGIN_SECONDS = 0.5
@@ -74,23 +72,6 @@ def module_seed(session_id: str, sequence: int) -> int:
     """Deterministic per (session, module): a replay of the session assembles the same modules."""
     digest = hashlib.sha256(f"{session_id}:{sequence}".encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 1
-
-
-def _encode_token(payload: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
-
-
-def _decode_token(token: str) -> Any:
-    try:
-        return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (ValueError, binascii.Error) as exc:
-        raise InvalidArgument("page_token is not a token this service issued", field="page_token") from exc
-
-
-def _page_size(requested: int) -> int:
-    if requested < 0:
-        raise InvalidArgument("page_size must not be negative", field="page_size")
-    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
 def _check_request_id(request_id: str, *, required: bool) -> None:
@@ -153,6 +134,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         items: ItemClient,
         cache: ModuleCache,
         passwords: accounts.Passwords,
+        workers: Workers,
+        scorer: SessionScorer,
     ) -> None:
         self._settings = settings
         self._passwords = passwords
@@ -160,31 +143,26 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._db = db
         self._items = items
         self._cache = cache
-        # One writer thread: SQLite takes one writer at a time anyway, and ordering writes here avoids lock waits.
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="user-db-write")
-        self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="user-db-read")
+        self._workers = workers
+        self._scorer = scorer
         self._answers: GroupCommit[repo.Submission, repo.SubmitOutcome] = GroupCommit(self._start_answers)
 
     # ---- plumbing
 
     async def _write(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._writer, functools.partial(fn, self._db, **kwargs)
-        )
+        return await self._workers.write(fn, **kwargs)
 
     async def _read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._readers, functools.partial(fn, self._db, **kwargs)
-        )
+        return await self._workers.read(fn, **kwargs)
 
     async def _cpu(self, fn: Callable[..., T], /, *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._readers, functools.partial(fn, *args))
+        return await self._workers.cpu(fn, *args)
 
     def _start_answers(
         self, batch: Sequence[repo.Submission]
     ) -> asyncio.Future[Sequence[repo.SubmitOutcome | Exception]]:
-        write = functools.partial(repo.submit_responses, self._db, submissions=batch)
-        return asyncio.wrap_future(self._writer.submit(write))
+        write = functools.partial(repo.submit_responses, self._db, submissions=batch, scorer=self._scorer)
+        return self._workers.submit_write(write)
 
     @property
     def background_jobs(self) -> tuple[Callable[[], Coroutine[Any, Any, None]], ...]:
@@ -194,15 +172,11 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
     def _principal(self, context: Context) -> Principal:
         return authenticate(self._key, context.invocation_metadata())
 
-    def close(self) -> None:
-        self._writer.shutdown(wait=True)
-        self._readers.shutdown(wait=True)
-
     async def sweep_forever(self) -> None:
         """Close modules whose deadline passed, even when nobody touches their session."""
         while True:
             try:
-                closed = await self._write(repo.expire_due, now_ms=_now_ms())
+                closed = await self._write(repo.expire_due, now_ms=_now_ms(), scorer=self._scorer)
                 if closed:
                     log.info("deadline sweep closed %d module(s)", closed)
             except Exception:
@@ -274,7 +248,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         current = record.current_module
         if current is None or current.status != repo.STATUS_OPEN or _now_ms() < current.deadline_ms:
             return record
-        await self._write(repo.expire_due, now_ms=_now_ms(), session_id=record.session_id)
+        await self._write(repo.expire_due, now_ms=_now_ms(), scorer=self._scorer, session_id=record.session_id)
         fresh = await self._read(repo.get_session, session_id=record.session_id)
         if fresh is None:
             raise NotFound(f"session {record.session_id} not found")
@@ -459,12 +433,12 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             teacher_id = None
         else:
             raise PermissionDenied("only teachers and admins list classes")
-        size = _page_size(request.page_size)
-        after = str(_decode_token(request.page_token)) if request.page_token else ""
+        size = page_size(request.page_size)
+        after = str(decode_token(request.page_token)) if request.page_token else ""
         rows = await self._read(repo.list_classes, teacher_id=teacher_id, after_class_id=after, limit=size + 1)
         reply = pb.ListClassesResponse(classes=[_class_proto(r) for r in rows[:size]])
         if len(rows) > size:
-            reply.next_page_token = _encode_token(rows[size - 1].class_id)
+            reply.next_page_token = encode_token(rows[size - 1].class_id)
         return reply
 
     # ---- sessions
@@ -555,10 +529,10 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 student_ids = set()
             else:
                 student_ids = {request.student_id}
-        size = _page_size(request.page_size)
+        size = page_size(request.page_size)
         after: tuple[int, str] | None = None
         if request.page_token:
-            decoded = _decode_token(request.page_token)
+            decoded = decode_token(request.page_token)
             if not (isinstance(decoded, list) and len(decoded) == 2):
                 raise InvalidArgument("page_token is not a token this service issued", field="page_token")
             after = (int(decoded[0]), str(decoded[1]))
@@ -574,7 +548,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         )
         if len(rows) > size:
             last = rows[size - 1]
-            reply.next_page_token = _encode_token([last.create_ms, last.session_id])
+            reply.next_page_token = encode_token([last.create_ms, last.session_id])
         return reply
 
     async def SubmitResponse(
@@ -680,6 +654,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             now_ms=_now_ms(),
             router_score=router_score,
             next_module=next_module,
+            scorer=self._scorer,
         )
         fresh = await self._read(repo.get_session, session_id=record.session_id)
         assert fresh is not None
@@ -687,7 +662,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
 
     async def FinishSession(self, request: pb.FinishSessionRequest, context: Context) -> pb.Session:
         record = await self._session(self._principal(context), request.session_id, action="control")
-        await self._write(repo.finish_session, session_id=record.session_id, now_ms=_now_ms())
+        await self._write(repo.finish_session, session_id=record.session_id, now_ms=_now_ms(), scorer=self._scorer)
         fresh = await self._read(repo.get_session, session_id=record.session_id)
         assert fresh is not None
         return await self._session_proto(fresh)

@@ -1,4 +1,4 @@
-"""Tables of user_data.db: accounts, classes, sessions, modules with their pinned items, responses, events."""
+"""Tables of user_data.db: accounts, classes, sessions, modules and pinned items, responses, events, scores."""
 
 from __future__ import annotations
 
@@ -63,6 +63,8 @@ class ExamSession(Base):
         # CreateSession is idempotent by (student, request id), also under concurrent duplicates.
         UniqueConstraint("student_id", "request_id", name="uq_sessions_student_request"),
         Index("ix_sessions_student_create", "student_id", "create_ms"),
+        # Scoring jobs page through finished sessions by finish time.
+        Index("ix_sessions_finish", "finish_ms", "session_id"),
     )
     session_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     student_id: Mapped[str] = mapped_column(ForeignKey("users.user_id", ondelete="CASCADE"))
@@ -175,3 +177,98 @@ class AuditEvent(Base):
     target: Mapped[str] = mapped_column(String(40), index=True)
     detail_json: Mapped[str] = mapped_column(Text)
     time_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ScoreVersion(Base):
+    """One version of a session's scores; a rescore or a rating adds a version and never changes one."""
+
+    __tablename__ = "score_versions"
+    __table_args__ = (UniqueConstraint("session_id", "version", name="uq_score_versions_session_version"),)
+    score_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.session_id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(40))
+    blueprint_version: Mapped[str] = mapped_column(String(40))
+    cut_table_version: Mapped[str] = mapped_column(String(40))
+    # Set once all four sections of a full test are final.
+    total_band: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    total_cefr: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    comparable_low: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    comparable_high: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    comparable_midpoint: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    create_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class SectionScoreRow(Base):
+    """A section's figures in one score version (every scored section is repeated in each version)."""
+
+    __tablename__ = "section_scores"
+    score_id: Mapped[str] = mapped_column(
+        ForeignKey("score_versions.score_id", ondelete="CASCADE"), primary_key=True
+    )
+    section: Mapped[str] = mapped_column(String(40), primary_key=True)
+    status: Mapped[str] = mapped_column(String(40))
+    theta: Mapped[float] = mapped_column(Float)
+    standard_error: Mapped[float] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(8))
+    cefr: Mapped[str] = mapped_column(String(4))
+    band_low: Mapped[str] = mapped_column(String(8))
+    band_high: Mapped[str] = mapped_column(String(8))
+    items_used: Mapped[int] = mapped_column(Integer)
+    items_awaiting_rating: Mapped[int] = mapped_column(Integer)
+    # Per task type: items, answered, points, max points (JSON list).
+    task_types_json: Mapped[str] = mapped_column(Text)
+    # Item id -> revision of the parameters used (JSON object).
+    parameters_json: Mapped[str] = mapped_column(Text)
+
+
+class RatingTask(Base):
+    """A rated response (the latest answer to a rated item when its section closed) and where its rating stands."""
+
+    __tablename__ = "rating_tasks"
+    __table_args__ = (Index("ix_rating_tasks_state_type_submit", "state", "task_type", "submit_ms"),)
+    response_id: Mapped[int] = mapped_column(
+        ForeignKey("responses.response_id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.session_id", ondelete="CASCADE"), index=True)
+    section: Mapped[str] = mapped_column(String(40))
+    item_id: Mapped[str] = mapped_column(String(40))
+    task_type: Mapped[str] = mapped_column(String(60))
+    double_rated: Mapped[bool] = mapped_column(Boolean)
+    state: Mapped[str] = mapped_column(String(40))
+    final_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rule: Mapped[str] = mapped_column(Text, default="")
+    submit_ms: Mapped[int] = mapped_column(BigInteger)
+    create_ms: Mapped[int] = mapped_column(BigInteger)
+    final_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class RatingRow(Base):
+    __tablename__ = "ratings"
+    __table_args__ = (
+        # A rater rates a response once; a retried SubmitRating finds its first rating by request id.
+        UniqueConstraint("response_id", "rater_id", name="uq_ratings_response_rater"),
+        UniqueConstraint("rater_id", "request_id", name="uq_ratings_rater_request"),
+    )
+    rating_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("rating_tasks.response_id", ondelete="CASCADE"))
+    rater_id: Mapped[str] = mapped_column(String(40), index=True)
+    score: Mapped[int] = mapped_column(Integer)
+    dimension_scores_json: Mapped[str] = mapped_column(Text)
+    comment: Mapped[str] = mapped_column(Text)
+    adjudication: Mapped[bool] = mapped_column(Boolean)
+    request_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    create_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class RescoreRequest(Base):
+    """The outcome of an applied RescoreSession, by request id, so that a retry acts once."""
+
+    __tablename__ = "rescore_requests"
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.session_id", ondelete="CASCADE"), primary_key=True
+    )
+    request_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    result: Mapped[bytes] = mapped_column(LargeBinary)
+    applied_ms: Mapped[int] = mapped_column(BigInteger)

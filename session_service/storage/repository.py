@@ -26,6 +26,7 @@ from session_service.storage.models import (
     SchoolClass,
     User,
 )
+from session_service.storage.scores import Scorer, delete_session_scores, score_closed_sections
 from toefl_core.errors import Aborted, AlreadyExists, DomainError, FailedPrecondition, NotFound
 
 # Stored enum names (the proto enum value names), so the database reads the same as the API.
@@ -624,17 +625,28 @@ def latest_responses(db: Database, *, module_id: str) -> list[ResponseRecord]:
         return [_response(r) for r in rows]
 
 
-def expire_due(db: Database, *, now_ms: int, session_id: str | None = None) -> int:
-    """Close (EXPIRED) every open module whose deadline has passed; what was saved stays. Returns how many."""
+def expire_due(db: Database, *, now_ms: int, scorer: Scorer, session_id: str | None = None) -> int:
+    """Close (EXPIRED) every open module whose deadline has passed; what was saved stays. Returns how many.
+
+    A section closed by an expiry is scored in the same transaction.
+    """
     with db.writing() as s:
-        query = (
-            update(Module)
-            .where(Module.status == STATUS_OPEN, Module.deadline_ms <= now_ms)
-            .values(status=STATUS_EXPIRED, close_ms=Module.deadline_ms)
+        due = select(Module.module_id, Module.session_id).where(
+            Module.status == STATUS_OPEN, Module.deadline_ms <= now_ms
         )
         if session_id is not None:
-            query = query.where(Module.session_id == session_id)
-        return s.execute(query).rowcount  # type: ignore[attr-defined, no-any-return]
+            due = due.where(Module.session_id == session_id)
+        expiring = s.execute(due).all()
+        if not expiring:
+            return 0
+        s.execute(
+            update(Module)
+            .where(Module.module_id.in_([module_id for module_id, _ in expiring]))
+            .values(status=STATUS_EXPIRED, close_ms=Module.deadline_ms)
+        )
+        for affected in sorted({sid for _, sid in expiring}):
+            score_closed_sections(s, session_id=affected, scorer=scorer, now_ms=now_ms)
+        return len(expiring)
 
 
 _RESPONSE_COLUMNS = (
@@ -697,7 +709,7 @@ class Submission:
     received_ms: int
 
 
-def _submit_one(conn: Connection, sub: Submission) -> SubmitOutcome | DomainError:
+def _submit_one(conn: Connection, sub: Submission, scorer: Scorer) -> SubmitOutcome | DomainError:
     replay = _submission(conn, sub.session_id, sub.request_id)
     if replay is not None:
         return replay
@@ -714,6 +726,10 @@ def _submit_one(conn: Connection, sub: Submission) -> SubmitOutcome | DomainErro
     if sub.received_ms >= deadline_ms:
         # Close the module for good (kept when the transaction commits), and refuse the late answer.
         conn.execute(_EXPIRE_MODULE, {"expiring_module_id": sub.module_id})
+        # Rare (a late answer found the deadline passed): the section it closes is scored with the expiry.
+        with Session(bind=conn, join_transaction_mode="create_savepoint") as s:
+            score_closed_sections(s, session_id=sub.session_id, scorer=scorer, now_ms=sub.received_ms)
+            s.commit()
         return FailedPrecondition("the module's time is up; the answer was not saved (earlier answers are kept)")
     previous = conn.execute(_LAST_REVISION, {"module_id": sub.module_id, "item_id": sub.item_id}).scalar()
     record = ResponseRecord(
@@ -734,7 +750,9 @@ def _submit_one(conn: Connection, sub: Submission) -> SubmitOutcome | DomainErro
     )
 
 
-def submit_responses(db: Database, *, submissions: Sequence[Submission]) -> list[SubmitOutcome | DomainError]:
+def submit_responses(
+    db: Database, *, submissions: Sequence[Submission], scorer: Scorer
+) -> list[SubmitOutcome | DomainError]:
     """Store a batch of answers in ONE transaction (one commit, one fsync), each in its own savepoint.
 
     Per submission: its stored result, the first result of its request id (a replay, also when a duplicate sits
@@ -745,7 +763,7 @@ def submit_responses(db: Database, *, submissions: Sequence[Submission]) -> list
         for sub in submissions:
             savepoint = conn.begin_nested()
             try:
-                outcome = _submit_one(conn, sub)
+                outcome = _submit_one(conn, sub, scorer)
             except IntegrityError:
                 savepoint.rollback()
                 replay = _submission(conn, sub.session_id, sub.request_id)
@@ -772,8 +790,12 @@ def apply_advance(
     now_ms: int,
     router_score: RouterScore | None,
     next_module: NewModule | None,
+    scorer: Scorer,
 ) -> bool:
-    """Close the current module and open the next one (or none after the last); False if already applied."""
+    """Close the current module and open the next one (or none after the last); False if already applied.
+
+    A section that closes with it is scored in the same transaction.
+    """
     try:
         with db.writing() as s:
             if request_id and s.get(AdvanceRequest, (session_id, request_id)) is not None:
@@ -812,6 +834,7 @@ def apply_advance(
                         applied_ms=now_ms,
                     )
                 )
+            score_closed_sections(s, session_id=session_id, scorer=scorer, now_ms=now_ms)
             return True
     except IntegrityError:
         if request_id and advance_applied(db, session_id=session_id, request_id=request_id):
@@ -819,7 +842,8 @@ def apply_advance(
         raise
 
 
-def finish_session(db: Database, *, session_id: str, now_ms: int) -> None:
+def finish_session(db: Database, *, session_id: str, now_ms: int, scorer: Scorer) -> None:
+    """Close every open module and finish; the sections closed by it are scored in the same transaction."""
     with db.writing() as s:
         session = s.scalars(
             select(ExamSession).where(ExamSession.session_id == session_id).with_for_update()
@@ -837,6 +861,7 @@ def finish_session(db: Database, *, session_id: str, now_ms: int) -> None:
         session.state = STATE_FINISHED
         session.finish_ms = now_ms
         session.current_module_id = None
+        score_closed_sections(s, session_id=session_id, scorer=scorer, now_ms=now_ms)
 
 
 def log_events(db: Database, *, session_id: str, events: Sequence[NewEvent], now_ms: int) -> int:
@@ -988,6 +1013,7 @@ def erase_student(
             events = s.scalar(select(func.count()).where(Event.session_id.in_(session_ids))) or 0
             # Explicit deletes rather than relying on ON DELETE CASCADE: the counts are reported and the
             # order is right on every backend.
+            delete_session_scores(s, session_ids)
             s.execute(delete(Response).where(Response.session_id.in_(session_ids)))
             s.execute(delete(Event).where(Event.session_id.in_(session_ids)))
             s.execute(delete(AdvanceRequest).where(AdvanceRequest.session_id.in_(session_ids)))

@@ -1,0 +1,174 @@
+"""Scoring of sessions: section figures from the pinned items, answers and final ratings; totals; rating tasks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+from google.protobuf import json_format
+from toefl.item.v1 import item_pb2
+from toefl.session.v1 import scoring_service_pb2 as spb
+from toefl.session.v1 import session_service_pb2 as pb
+
+from session_service import accounts
+from session_service.routing import section_name
+from session_service.storage.scores import (
+    SCORE_FINAL,
+    SCORE_PROVISIONAL,
+    AnswerRow,
+    NewRatingTask,
+    SectionFigures,
+    SectionInputs,
+    SessionExport,
+    TotalFigures,
+)
+from toefl_core.rating import needs_second_rating
+from toefl_core.scoring import RATED_TASK_TYPES, ScoredItem, score_answer, score_section, total_score
+from toefl_core.scoring_rules import CutTable
+
+RATED_TASK_NAMES = frozenset(item_pb2.TaskType.Name(t) for t in RATED_TASK_TYPES)
+SCORED_MODELS = frozenset({item_pb2.IRT_MODEL_3PL, item_pb2.IRT_MODEL_GPCM})
+
+
+def _answer(row: AnswerRow | None) -> pb.Answer | None:
+    return json_format.Parse(row.answer_json, pb.Answer()) if row is not None else None
+
+
+def max_points(item: item_pb2.Item) -> int:
+    """The highest item score: the rubric or slot count of a GPCM item, 1 for a dichotomous one."""
+    if item.irt.model == item_pb2.IRT_MODEL_GPCM:
+        return item.irt.max_score or len(item.irt.steps)
+    return 1
+
+
+def item_score(item: item_pb2.Item, answer: AnswerRow | None, final_ratings: Mapping[int, int]) -> int | None:
+    """The score an item enters the estimate with; None for a rated response still waiting for its rating."""
+    if item.task_type in RATED_TASK_TYPES:
+        if answer is None:
+            return 0
+        return final_ratings.get(answer.response_id)
+    score = score_answer(item, _answer(answer))
+    assert score is not None
+    return score
+
+
+class SessionScorer:
+    """The scoring rule handed to storage (storage.scores.Scorer): pure, deterministic, no I/O.
+
+    Provisional section scores: the EAP estimate uses the objective items and the rated responses whose rating
+    is final; a rated response still waiting for its rating is left out (neither 0 nor a guess), so a provisional
+    band may move either way as ratings arrive. An unanswered rated item scores 0, as any unanswered item does.
+    The section turns FINAL (a new version) once every rated response in it has a final rating.
+    """
+
+    def __init__(self, *, cut_table: CutTable, second_rating_share: float, second_rating_salt: str) -> None:
+        self._cut_table = cut_table
+        self._share = second_rating_share
+        self._salt = second_rating_salt
+
+    @property
+    def cut_table_version(self) -> str:
+        return self._cut_table.version
+
+    def new_score_id(self) -> str:
+        return accounts.new_id("scr")
+
+    def section(self, inputs: SectionInputs) -> SectionFigures:
+        scored: list[ScoredItem] = []
+        awaiting = 0
+        parameters: dict[str, int] = {}
+        summaries: dict[str, list[float]] = {}
+        for pinned in inputs.items:
+            item = item_pb2.Item.FromString(pinned.full_item)
+            revision = pinned.revision
+            current = inputs.current_items.get(pinned.item_id)
+            if current is not None:
+                # Rescoring: the answer is scored against the pinned key; the parameters are today's.
+                latest = item_pb2.Item.FromString(current)
+                item.irt.CopyFrom(latest.irt)
+                revision = latest.revision
+            parameters[pinned.item_id] = revision
+            answer = inputs.answers.get(pinned.item_id)
+            score = item_score(item, answer, inputs.final_ratings)
+            summary = summaries.setdefault(pinned.task_type, [0, 0, 0.0, 0.0])
+            summary[0] += 1
+            summary[1] += answer is not None
+            summary[2] += score or 0
+            summary[3] += max_points(item)
+            if score is None:
+                awaiting += 1
+            elif item.irt.model in SCORED_MODELS:
+                scored.append(ScoredItem.of(item, score))
+        result = score_section(
+            scored, section=section_name(item_pb2.Section.Value(inputs.section)), cut_table=self._cut_table
+        )
+        task_types = [
+            {"task_type": name, "items": int(n), "answered": int(a), "points": p, "max_points": m}
+            for name, (n, a, p, m) in sorted(summaries.items())
+        ]
+        return SectionFigures(
+            section=inputs.section,
+            status=SCORE_PROVISIONAL if awaiting else SCORE_FINAL,
+            theta=result.theta,
+            standard_error=result.se,
+            band=str(result.band),
+            cefr=result.cefr,
+            band_low=str(result.band_low),
+            band_high=str(result.band_high),
+            items_used=result.items_used,
+            items_awaiting_rating=awaiting,
+            task_types_json=json.dumps(task_types, sort_keys=True, separators=(",", ":")),
+            parameters_json=json.dumps(parameters, sort_keys=True, separators=(",", ":")),
+        )
+
+    def total(self, sections: Sequence[SectionFigures]) -> TotalFigures | None:
+        bands = {section_name(item_pb2.Section.Value(f.section)): Decimal(f.band) for f in sections}
+        total = total_score(bands)
+        return TotalFigures(
+            band=str(total.band),
+            cefr=total.cefr,
+            comparable_low=total.comparable.low,
+            comparable_high=total.comparable.high,
+            comparable_midpoint=total.comparable.midpoint,
+        )
+
+    def rating_tasks(self, inputs: SectionInputs) -> list[NewRatingTask]:
+        tasks = []
+        for pinned in inputs.items:
+            answer = inputs.answers.get(pinned.item_id)
+            if pinned.task_type in RATED_TASK_NAMES and answer is not None:
+                tasks.append(
+                    NewRatingTask(
+                        response_id=answer.response_id,
+                        item_id=pinned.item_id,
+                        task_type=pinned.task_type,
+                        double_rated=needs_second_rating(str(answer.response_id), self._share, self._salt),
+                        submit_ms=answer.saved_ms,
+                    )
+                )
+        return tasks
+
+
+def response_records(export: SessionExport) -> list[spb.ResponseRecord]:
+    """Every pinned item of a finished session with its score: what item statistics are computed from."""
+    records = []
+    for inputs in export.sections:
+        section = item_pb2.Section.Value(inputs.section)
+        for pinned in inputs.items:
+            item = item_pb2.Item.FromString(pinned.full_item)
+            answer = inputs.answers.get(pinned.item_id)
+            score = item_score(item, answer, inputs.final_ratings)
+            records.append(
+                spb.ResponseRecord(
+                    session_id=export.session_id,
+                    section=section,
+                    item_id=pinned.item_id,
+                    item_revision=pinned.revision,
+                    score=-1 if score is None else score,
+                    max_score=max_points(item),
+                    answered=answer is not None,
+                    elapsed_ms=answer.elapsed_ms if answer is not None else 0,
+                )
+            )
+    return records

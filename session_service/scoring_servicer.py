@@ -1,0 +1,505 @@
+"""ScoringService: score reports, rating tasks and ratings, rater statistics, rosters, analytics, scoring jobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+from toefl.item.v1 import item_pb2
+from toefl.session.v1 import scoring_service_pb2 as spb
+from toefl.session.v1 import scoring_service_pb2_grpc
+from toefl.session.v1 import session_service_pb2 as pb
+
+from session_service import accounts
+from session_service.blueprint import load_blueprint
+from session_service.item_client import ItemClient
+from session_service.paging import decode_token, encode_token, page_size
+from session_service.scoring import SessionScorer, response_records
+from session_service.servicer import DEADLINE_MARGIN_SECONDS, MAX_REQUEST_ID
+from session_service.storage import repository as repo
+from session_service.storage import scores
+from session_service.views import student_item
+from session_service.workers import Workers
+from toefl_core.auth import Principal, Role, authenticate
+from toefl_core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from toefl_core.rating import RUBRIC_MAX, RatingRecord, rater_statistics
+
+log = logging.getLogger(__name__)
+Context = grpc.aio.ServicerContext[Any, Any]
+MAX_COMMENT = 2000
+MAX_DIMENSIONS = 12
+MAX_DIMENSION_NAME = 60
+MAX_ANALYTICS_DAYS = 366
+DEFAULT_ANALYTICS_DAYS = 30
+EXPORT_SESSIONS_PER_READ = 100
+JOB_ROLES = (Role.SERVICE, Role.ADMIN)
+RATER_ROLES = (Role.RATER, Role.ADMIN)
+
+
+def _ts(ms: int) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromMilliseconds(ms)
+    return stamp
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _section_proto(figures: scores.SectionFigures) -> spb.SectionScore:
+    return spb.SectionScore(
+        section=item_pb2.Section.Value(figures.section),
+        status=spb.ScoreStatus.Value(figures.status),
+        theta=figures.theta,
+        standard_error=figures.standard_error,
+        band=figures.band,
+        cefr=figures.cefr,
+        band_low=figures.band_low,
+        band_high=figures.band_high,
+        items_used=figures.items_used,
+        items_awaiting_rating=figures.items_awaiting_rating,
+    )
+
+
+def version_proto(record: scores.ScoreVersionRecord) -> spb.ScoreVersion:
+    version = spb.ScoreVersion(
+        score_id=record.score_id,
+        session_id=record.session_id,
+        version=record.version,
+        status=spb.ScoreStatus.Value(record.status),
+        sections=[_section_proto(f) for f in record.sections],
+        blueprint_version=record.blueprint_version,
+        cut_table_version=record.cut_table_version,
+        reason=record.reason,
+        create_time=_ts(record.create_ms),
+    )
+    for figures in record.sections:
+        version.parameter_revisions.update(json.loads(figures.parameters_json))
+    if record.total is not None:
+        version.total_band = record.total.band
+        version.total_cefr = record.total.cefr
+        version.comparable_total.CopyFrom(
+            spb.ComparableTotal(
+                low=record.total.comparable_low,
+                high=record.total.comparable_high,
+                midpoint=record.total.comparable_midpoint,
+            )
+        )
+    return version
+
+
+def task_type_summaries(record: scores.ScoreVersionRecord) -> list[spb.TaskTypeSummary]:
+    totals: dict[int, spb.TaskTypeSummary] = {}
+    for figures in record.sections:
+        for entry in json.loads(figures.task_types_json):
+            task_type = item_pb2.TaskType.Value(entry["task_type"])
+            summary = totals.setdefault(task_type, spb.TaskTypeSummary(task_type=task_type))
+            summary.items += entry["items"]
+            summary.answered += entry["answered"]
+            summary.points += entry["points"]
+            summary.max_points += entry["max_points"]
+    return [totals[k] for k in sorted(totals)]
+
+
+def describe_changes(previous: scores.ScoreVersionRecord | None, current: scores.ScoreVersionRecord) -> list[str]:
+    """What a rescore changed, one line per section (and the cut table), for the job's report."""
+    if previous is None:
+        return ["first score of the session"]
+    changes = []
+    if previous.cut_table_version != current.cut_table_version:
+        changes.append(f"cut table {previous.cut_table_version} -> {current.cut_table_version}")
+    before = {f.section: f for f in previous.sections}
+    for now in current.sections:
+        old = before.get(now.section)
+        if old is None:
+            changes.append(f"{now.section}: newly scored, band {now.band}")
+            continue
+        parts = [
+            f"{name} {getattr(old, name)} -> {getattr(now, name)}"
+            for name in ("status", "band", "band_low", "band_high")
+            if getattr(old, name) != getattr(now, name)
+        ]
+        if (old.theta, old.standard_error) != (now.theta, now.standard_error):
+            parts.append(f"theta {old.theta:.4f} -> {now.theta:.4f}")
+            parts.append(f"se {old.standard_error:.4f} -> {now.standard_error:.4f}")
+        old_revisions, new_revisions = json.loads(old.parameters_json), json.loads(now.parameters_json)
+        moved = sorted(k for k in new_revisions if old_revisions.get(k) != new_revisions[k])
+        if moved:
+            parts.append(f"parameters of {len(moved)} item(s) at new revisions: {', '.join(moved)}")
+        if parts:
+            changes.append(f"{now.section}: " + "; ".join(parts))
+    return changes
+
+
+def _rescore_result(outcome: scores.RescoreOutcome) -> bytes:
+    result = spb.RescoreResult(
+        session_id=outcome.session_id,
+        changed=outcome.changed,
+        current=version_proto(outcome.current),
+        changes=describe_changes(outcome.previous, outcome.current) if outcome.changed else [],
+    )
+    if outcome.previous is not None:
+        result.previous.CopyFrom(version_proto(outcome.previous))
+    return result.SerializeToString(deterministic=True)
+
+
+def _rating_result(outcome: scores.RatingOutcome) -> spb.RatingResult:
+    result = spb.RatingResult(
+        rating_id=outcome.rating_id,
+        response_id=str(outcome.response_id),
+        state=spb.RatingTaskState.Value(outcome.state),
+        rule=outcome.rule,
+    )
+    if outcome.final_score is not None:
+        result.final_score = outcome.final_score
+    return result
+
+
+def _rating_task(record: scores.RatingTaskRecord) -> spb.RatingTask:
+    item = item_pb2.Item.FromString(record.full_item)
+    answer = json_format.Parse(record.answer_json, pb.Answer())
+    task = spb.RatingTask(
+        response_id=str(record.response_id),
+        task_type=item_pb2.TaskType.Value(record.task_type),
+        item_id=record.item_id,
+        item=student_item(item),
+        rubric=item.rubric,
+        state=spb.RatingTaskState.Value(record.state),
+        submit_time=_ts(record.submit_ms),
+    )
+    if answer.WhichOneof("value") == "text":
+        task.response_text = answer.text
+    elif answer.WhichOneof("value") == "speech":
+        task.audio_ref = answer.speech.audio_ref
+        task.transcript = answer.speech.transcript
+    return task
+
+
+def _response_id(raw: str) -> int:
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidArgument("response_id must be the id of a rating task", field="response_id")
+    return int(raw)
+
+
+def _date(raw: str, field: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError as exc:
+        raise InvalidArgument(f"{field} must be a date YYYY-MM-DD, not {raw!r}", field=field) from exc
+
+
+def _day_ms(day: dt.date) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
+
+
+class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
+    def __init__(self, *, token_key: str, workers: Workers, items: ItemClient, scorer: SessionScorer) -> None:
+        self._key = token_key
+        self._workers = workers
+        self._items = items
+        self._scorer = scorer
+
+    def _principal(self, context: Context, roles: Sequence[Role] | None = None, action: str = "") -> Principal:
+        principal = authenticate(self._key, context.invocation_metadata())
+        if roles is not None and principal.role not in roles:
+            allowed = ", ".join(r.value for r in roles)
+            raise PermissionDenied(f"{action} needs one of the roles: {allowed}")
+        return principal
+
+    async def _reported_session(self, context: Context, session_id: str) -> repo.SessionRecord:
+        """The session after checking the caller may read its scores: its student, their teachers, admins."""
+        principal = self._principal(context)
+        if not session_id:
+            raise InvalidArgument("session_id is required", field="session_id")
+        record = await self._workers.read(repo.get_session, session_id=session_id)
+        if record is None:
+            raise NotFound(f"session {session_id} not found")
+        if principal.role == Role.ADMIN:
+            return record
+        if principal.role == Role.STUDENT:
+            if principal.subject == record.student_id:
+                return record
+            raise PermissionDenied("a student may only read their own scores")
+        if principal.role == Role.TEACHER:
+            if await self._workers.read(repo.teaches, teacher_id=principal.subject, student_id=record.student_id):
+                return record
+            raise PermissionDenied("this student is not in one of your classes")
+        raise PermissionDenied(f"the {principal.role.value} role has no access to score reports")
+
+    # ---- reports
+
+    async def GetScoreReport(self, request: spb.GetScoreReportRequest, context: Context) -> spb.ScoreReport:
+        record = await self._reported_session(context, request.session_id)
+        latest = await self._workers.read(scores.latest_version, session_id=record.session_id)
+        section = item_pb2.Section.Value(record.section) if record.section else None
+        expected = [s.section for s in load_blueprint(record.blueprint_version).sections_for(section)]
+        scored = {item_pb2.Section.Value(f.section) for f in latest.sections} if latest is not None else set()
+        report = spb.ScoreReport(
+            session_id=record.session_id,
+            student_id=record.student_id,
+            pending_sections=[s for s in expected if s not in scored],
+        )
+        if latest is not None:
+            report.score.CopyFrom(version_proto(latest))
+            report.task_types.extend(task_type_summaries(latest))
+        return report
+
+    async def ListScoreVersions(
+        self, request: spb.ListScoreVersionsRequest, context: Context
+    ) -> spb.ListScoreVersionsResponse:
+        record = await self._reported_session(context, request.session_id)
+        versions = await self._workers.read(scores.list_versions, session_id=record.session_id)
+        return spb.ListScoreVersionsResponse(versions=[version_proto(v) for v in versions])
+
+    async def GetClassRoster(self, request: spb.GetClassRosterRequest, context: Context) -> spb.ClassRoster:
+        principal = self._principal(context, (Role.TEACHER, Role.ADMIN), "reading a class roster")
+        if not request.class_id:
+            raise InvalidArgument("class_id is required", field="class_id")
+        found = await self._workers.read(scores.class_teacher, class_id=request.class_id)
+        if found is None:
+            raise NotFound(f"class {request.class_id} not found")
+        teacher_id, name = found
+        if principal.role == Role.TEACHER and teacher_id != principal.subject:
+            raise PermissionDenied("this class is not yours")
+        rows = await self._workers.read(scores.class_roster, class_id=request.class_id)
+        roster = spb.ClassRoster(class_id=request.class_id, name=name)
+        for row in rows:
+            entry = spb.RosterEntry(
+                student_id=row.student_id,
+                display_name=row.display_name,
+                sessions_in_progress=row.in_progress,
+                sessions_finished=row.finished,
+            )
+            if row.latest is not None:
+                entry.latest_score.CopyFrom(version_proto(row.latest))
+            roster.students.append(entry)
+        return roster
+
+    async def GetAnalytics(self, request: spb.GetAnalyticsRequest, context: Context) -> spb.Analytics:
+        self._principal(context, (Role.ADMIN,), "analytics")
+        today = dt.datetime.now(dt.UTC).date()
+        end = _date(request.end_date, "end_date") if request.end_date else today
+        start = (
+            _date(request.start_date, "start_date")
+            if request.start_date
+            else end - dt.timedelta(days=DEFAULT_ANALYTICS_DAYS - 1)
+        )
+        if start > end:
+            raise InvalidArgument("start_date is after end_date", field="start_date")
+        if (end - start).days >= MAX_ANALYTICS_DAYS:
+            raise InvalidArgument(f"a range spans at most {MAX_ANALYTICS_DAYS} days", field="start_date")
+        data = await self._workers.read(
+            scores.analytics, start_ms=_day_ms(start), end_ms=_day_ms(end + dt.timedelta(days=1))
+        )
+        reply = spb.Analytics()
+        epoch = dt.date(1970, 1, 1)
+        day = start
+        while day <= end:
+            number = (day - epoch).days
+            reply.days.append(
+                spb.DailyCount(
+                    date=day.isoformat(),
+                    sessions_started=data.started.get(number, 0),
+                    sessions_finished=data.finished.get(number, 0),
+                )
+            )
+            day += dt.timedelta(days=1)
+        by_section: dict[int, spb.SectionDistribution] = {}
+        for (section, band), count in sorted(data.bands.items()):
+            value = item_pb2.Section.Value(section)
+            distribution = by_section.setdefault(value, spb.SectionDistribution(section=value))
+            distribution.bands.append(spb.BandCount(band=band, count=count))
+        reply.band_distributions.extend(by_section[k] for k in sorted(by_section))
+        for task_type, (responses, total_ms) in sorted(
+            data.task_times.items(), key=lambda kv: item_pb2.TaskType.Value(kv[0])
+        ):
+            reply.task_times.append(
+                spb.TaskTime(
+                    task_type=item_pb2.TaskType.Value(task_type),
+                    mean_seconds=total_ms / responses / 1000 if responses else 0.0,
+                    responses=responses,
+                )
+            )
+        routing: dict[int, spb.RoutingRate] = {}
+        for (section, stage), count in data.routing.items():
+            value = item_pb2.Section.Value(section)
+            rate = routing.setdefault(value, spb.RoutingRate(section=value))
+            if stage == pb.ModuleStage.Name(pb.MODULE_STAGE_LOWER):
+                rate.routed_lower += count
+            elif stage == pb.ModuleStage.Name(pb.MODULE_STAGE_UPPER):
+                rate.routed_upper += count
+        reply.routing.extend(r for k, r in sorted(routing.items()) if r.routed_lower or r.routed_upper)
+        return reply
+
+    # ---- ratings
+
+    async def ListRatingTasks(
+        self, request: spb.ListRatingTasksRequest, context: Context
+    ) -> spb.ListRatingTasksResponse:
+        principal = self._principal(context, RATER_ROLES, "rating")
+        size = page_size(request.page_size)
+        after: tuple[int, int] | None = None
+        if request.page_token:
+            decoded = decode_token(request.page_token)
+            if not (isinstance(decoded, list) and len(decoded) == 2 and all(isinstance(v, int) for v in decoded)):
+                raise InvalidArgument("page_token is not a token this service issued", field="page_token")
+            after = (decoded[0], decoded[1])
+        task_type = item_pb2.TaskType.Name(request.task_type) if request.task_type else None
+        if request.task_type and request.task_type not in item_pb2.TaskType.values():
+            raise InvalidArgument("task_type is not a task type", field="task_type")
+        rows = await self._workers.read(
+            scores.list_rating_tasks, rater_id=principal.subject, task_type=task_type, after=after, limit=size + 1
+        )
+        reply = spb.ListRatingTasksResponse(tasks=[_rating_task(r) for r in rows[:size]])
+        if len(rows) > size:
+            last = rows[size - 1]
+            reply.next_page_token = encode_token([last.submit_ms, last.response_id])
+        return reply
+
+    async def SubmitRating(self, request: spb.SubmitRatingRequest, context: Context) -> spb.RatingResult:
+        principal = self._principal(context, RATER_ROLES, "rating")
+        response_id = _response_id(request.response_id)
+        if not 0 <= request.score <= RUBRIC_MAX:
+            raise InvalidArgument(f"score must lie in 0..{RUBRIC_MAX}", field="score")
+        if len(request.dimension_scores) > MAX_DIMENSIONS:
+            raise InvalidArgument(f"at most {MAX_DIMENSIONS} dimension scores", field="dimension_scores")
+        for name, value in request.dimension_scores.items():
+            if not name or len(name) > MAX_DIMENSION_NAME:
+                raise InvalidArgument("a dimension needs a name of 1-60 characters", field="dimension_scores")
+            if not 0 <= value <= RUBRIC_MAX:
+                raise InvalidArgument(f"dimension {name!r} must lie in 0..{RUBRIC_MAX}", field="dimension_scores")
+        if len(request.comment) > MAX_COMMENT:
+            raise InvalidArgument(f"comment is longer than {MAX_COMMENT} characters", field="comment")
+        if len(request.request_id) > MAX_REQUEST_ID:
+            raise InvalidArgument(f"request_id is longer than {MAX_REQUEST_ID} characters", field="request_id")
+        outcome = await self._workers.write(
+            scores.submit_rating,
+            response_id=response_id,
+            rater_id=principal.subject,
+            score=request.score,
+            dimension_scores_json=json.dumps(dict(request.dimension_scores), sort_keys=True),
+            comment=request.comment,
+            request_id=request.request_id or None,
+            rating_id=accounts.new_id("rtg"),
+            scorer=self._scorer,
+            now_ms=_now_ms(),
+        )
+        return _rating_result(outcome)
+
+    async def ListRaterStatistics(
+        self, request: spb.ListRaterStatisticsRequest, context: Context
+    ) -> spb.ListRaterStatisticsResponse:
+        principal = self._principal(context, RATER_ROLES, "rater statistics")
+        rater_id = request.rater_id
+        if principal.role == Role.RATER:
+            if rater_id not in ("", principal.subject):
+                raise PermissionDenied("a rater sees only their own statistics")
+            rater_id = principal.subject
+        pairs = await self._workers.read(scores.rating_pairs)
+        records = [RatingRecord(str(p.response_id), p.rater_id, p.score) for p in pairs]
+        statistics = await self._workers.cpu(rater_statistics, records)
+        reply = spb.ListRaterStatisticsResponse()
+        for entry in statistics:
+            if rater_id and entry.rater_id != rater_id:
+                continue
+            stats = spb.RaterStatistics(
+                rater_id=entry.rater_id,
+                double_rated=entry.pairs,
+                exact_agreement=entry.exact_agreement,
+                adjacent_agreement=entry.adjacent_agreement,
+            )
+            if entry.quadratic_weighted_kappa is not None:
+                stats.quadratic_weighted_kappa = entry.quadratic_weighted_kappa
+            reply.raters.append(stats)
+        return reply
+
+    # ---- scoring jobs
+
+    async def RescoreSession(self, request: spb.RescoreSessionRequest, context: Context) -> spb.RescoreResult:
+        self._principal(context, JOB_ROLES, "rescoring")
+        if not request.session_id:
+            raise InvalidArgument("session_id is required", field="session_id")
+        if len(request.request_id) > MAX_REQUEST_ID:
+            raise InvalidArgument(f"request_id is longer than {MAX_REQUEST_ID} characters", field="request_id")
+        if request.request_id and not request.dry_run:
+            done = await self._workers.read(
+                scores.find_rescore, session_id=request.session_id, request_id=request.request_id
+            )
+            if done is not None:
+                return spb.RescoreResult.FromString(done)
+        record = await self._workers.read(repo.get_session, session_id=request.session_id)
+        if record is None:
+            raise NotFound(f"session {request.session_id} not found")
+        if record.state != repo.STATE_FINISHED:
+            raise FailedPrecondition(
+                f"session {record.session_id} is not finished; only finished ones are rescored"
+            )
+        item_ids = await self._workers.read(repo.seen_item_ids, session_id=record.session_id)
+        remaining = context.time_remaining()
+        budget = None if remaining is None else max(0.0, remaining - DEADLINE_MARGIN_SECONDS)
+        current = await self._items.current_items(item_ids, budget_seconds=budget)
+        result = await self._workers.write(
+            scores.rescore,
+            session_id=record.session_id,
+            current_items={item.item_id: item.SerializeToString() for item in current},
+            scorer=self._scorer,
+            dry_run=request.dry_run,
+            request_id=(request.request_id or None) if not request.dry_run else None,
+            encode=_rescore_result,
+            now_ms=_now_ms(),
+        )
+        return spb.RescoreResult.FromString(result)
+
+    async def ListFinishedSessions(
+        self, request: spb.ListFinishedSessionsRequest, context: Context
+    ) -> spb.ListFinishedSessionsResponse:
+        self._principal(context, JOB_ROLES, "listing finished sessions")
+        size = page_size(request.page_size)
+        after: tuple[int, str] | None = None
+        if request.page_token:
+            decoded = decode_token(request.page_token)
+            if not (isinstance(decoded, list) and len(decoded) == 2 and isinstance(decoded[0], int)):
+                raise InvalidArgument("page_token is not a token this service issued", field="page_token")
+            after = (decoded[0], str(decoded[1]))
+        rows = await self._workers.read(
+            scores.list_finished_sessions,
+            finished_after_ms=request.finished_after.ToMilliseconds()
+            if request.HasField("finished_after")
+            else None,
+            blueprint_version=request.blueprint_version or None,
+            after=after,
+            limit=size + 1,
+        )
+        reply = spb.ListFinishedSessionsResponse(session_ids=[sid for _, sid in rows[:size]])
+        if len(rows) > size:
+            reply.next_page_token = encode_token(list(rows[size - 1]))
+        return reply
+
+    async def ExportResponses(
+        self, request: spb.ExportResponsesRequest, context: Context
+    ) -> AsyncIterator[spb.ResponseRecord]:
+        self._principal(context, JOB_ROLES, "exporting responses")
+        finished_after = request.finished_after.ToMilliseconds() if request.HasField("finished_after") else None
+        after: tuple[int, str] | None = None
+        while True:
+            page = await self._workers.read(
+                scores.list_finished_sessions,
+                finished_after_ms=finished_after,
+                blueprint_version=None,
+                after=after,
+                limit=EXPORT_SESSIONS_PER_READ,
+            )
+            if not page:
+                return
+            after = page[-1]
+            exports = await self._workers.read(scores.export_inputs, session_ids=[sid for _, sid in page])
+            for export in exports:
+                for record in await self._workers.cpu(response_records, export):
+                    yield record

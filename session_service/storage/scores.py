@@ -1,0 +1,906 @@
+"""Storage of scores, rating tasks and ratings; the scoring rule is handed in (a Scorer), not kept here."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from session_service.storage.engine import Database
+from session_service.storage.models import (
+    Enrolment,
+    ExamSession,
+    Module,
+    ModuleItem,
+    RatingRow,
+    RatingTask,
+    RescoreRequest,
+    Response,
+    SchoolClass,
+    ScoreVersion,
+    SectionScoreRow,
+    User,
+)
+from toefl_core.errors import AlreadyExists, FailedPrecondition, NotFound
+from toefl_core.rating import Rating, RatingStatus, resolve
+
+STATE_FINISHED = "SESSION_STATE_FINISHED"
+STATUS_OPEN = "MODULE_STATUS_OPEN"
+STAGE_ROUTER = "MODULE_STAGE_ROUTER"
+SCOPE_FULL_TEST = "SESSION_SCOPE_FULL_TEST"
+SCORE_PROVISIONAL = "SCORE_STATUS_PROVISIONAL"
+SCORE_FINAL = "SCORE_STATUS_FINAL"
+TASK_AWAITING = "RATING_TASK_STATE_AWAITING_RATING"
+TASK_AWAITING_SECOND = "RATING_TASK_STATE_AWAITING_SECOND_RATING"
+TASK_ADJUDICATION = "RATING_TASK_STATE_NEEDS_ADJUDICATION"
+TASK_FINAL = "RATING_TASK_STATE_FINAL"
+FULL_TEST_SECTIONS = 4
+_TASK_STATE = {
+    RatingStatus.UNRATED: TASK_AWAITING,
+    RatingStatus.AWAITING_SECOND_RATING: TASK_AWAITING_SECOND,
+    RatingStatus.NEEDS_ADJUDICATION: TASK_ADJUDICATION,
+    RatingStatus.FINAL: TASK_FINAL,
+}
+
+
+@dataclass(frozen=True)
+class ScoringItem:
+    """An item as the session pinned it: FULL view, serialized."""
+
+    item_id: str
+    revision: int
+    task_type: str
+    full_item: bytes
+
+
+@dataclass(frozen=True)
+class AnswerRow:
+    """The latest revision of the answer to an item."""
+
+    response_id: int
+    answer_json: str
+    elapsed_ms: int
+    saved_ms: int
+
+
+@dataclass(frozen=True)
+class SectionInputs:
+    """Everything a section's score is computed from, read in the transaction that writes it."""
+
+    section: str
+    items: tuple[ScoringItem, ...]
+    answers: Mapping[str, AnswerRow]
+    # Response id -> final rubric score of the rated responses whose rating is final.
+    final_ratings: Mapping[int, int]
+    # Rescoring only: item id -> FULL item at its current revision in the bank (serialized).
+    current_items: Mapping[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SectionFigures:
+    """A section's row in a score version; equal figures mean an equal score."""
+
+    section: str
+    status: str
+    theta: float
+    standard_error: float
+    band: str
+    cefr: str
+    band_low: str
+    band_high: str
+    items_used: int
+    items_awaiting_rating: int
+    task_types_json: str
+    parameters_json: str
+
+
+@dataclass(frozen=True)
+class TotalFigures:
+    band: str
+    cefr: str
+    comparable_low: int
+    comparable_high: int
+    comparable_midpoint: int
+
+
+@dataclass(frozen=True)
+class NewRatingTask:
+    response_id: int
+    item_id: str
+    task_type: str
+    double_rated: bool
+    submit_ms: int
+
+
+class Scorer(Protocol):
+    """The scoring rule, as session_service.scoring implements it (pure: no database, no network)."""
+
+    @property
+    def cut_table_version(self) -> str: ...
+
+    def section(self, inputs: SectionInputs) -> SectionFigures: ...
+
+    def total(self, sections: Sequence[SectionFigures]) -> TotalFigures | None: ...
+
+    def rating_tasks(self, inputs: SectionInputs) -> list[NewRatingTask]: ...
+
+    def new_score_id(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class ScoreVersionRecord:
+    score_id: str
+    session_id: str
+    version: int
+    status: str
+    reason: str
+    blueprint_version: str
+    cut_table_version: str
+    total: TotalFigures | None
+    sections: tuple[SectionFigures, ...]
+    create_ms: int
+
+
+@dataclass(frozen=True)
+class RescoreOutcome:
+    session_id: str
+    changed: bool
+    previous: ScoreVersionRecord | None
+    current: ScoreVersionRecord
+
+
+@dataclass(frozen=True)
+class RatingOutcome:
+    rating_id: str
+    response_id: int
+    state: str
+    final_score: int | None
+    rule: str
+
+
+@dataclass(frozen=True)
+class RatingTaskRecord:
+    response_id: int
+    task_type: str
+    item_id: str
+    state: str
+    submit_ms: int
+    full_item: bytes
+    answer_json: str
+
+
+@dataclass(frozen=True)
+class RatingPair:
+    response_id: int
+    rater_id: str
+    score: int
+
+
+@dataclass(frozen=True)
+class SessionExport:
+    session_id: str
+    finish_ms: int
+    sections: tuple[SectionInputs, ...]
+
+
+# ---- reading what a score is computed from
+
+
+def _section_inputs(
+    s: Session, session_id: str, sections: Collection[str] | None = None
+) -> dict[str, SectionInputs]:
+    """Per section (all, or those named): the pinned items in presentation order, latest answers, final ratings."""
+    query = (
+        select(Module.section, ModuleItem.item_id, ModuleItem.revision, ModuleItem.task_type, ModuleItem.full_item)
+        .join(Module, Module.module_id == ModuleItem.module_id)
+        .where(Module.session_id == session_id)
+        .order_by(Module.sequence, ModuleItem.position)
+    )
+    if sections is not None:
+        query = query.where(Module.section.in_(sections))
+    items: dict[str, list[ScoringItem]] = {}
+    for section, item_id, revision, task_type, full_item in s.execute(query):
+        items.setdefault(section, []).append(ScoringItem(item_id, revision, task_type, full_item))
+    latest = (
+        select(Response.module_id, Response.item_id, func.max(Response.revision).label("revision"))
+        .where(Response.session_id == session_id)
+        .group_by(Response.module_id, Response.item_id)
+        .subquery()
+    )
+    answers: dict[str, AnswerRow] = {}
+    for item_id, response_id, answer_json, elapsed_ms, saved_ms in s.execute(
+        select(
+            Response.item_id, Response.response_id, Response.answer_json, Response.elapsed_ms, Response.saved_ms
+        )
+        .join(
+            latest,
+            and_(
+                Response.module_id == latest.c.module_id,
+                Response.item_id == latest.c.item_id,
+                Response.revision == latest.c.revision,
+            ),
+        )
+        .where(Response.session_id == session_id)
+    ):
+        answers[item_id] = AnswerRow(response_id, answer_json, elapsed_ms, saved_ms)
+    finals: dict[int, int] = {
+        response_id: score
+        for response_id, score in s.execute(
+            select(RatingTask.response_id, RatingTask.final_score).where(
+                RatingTask.session_id == session_id, RatingTask.state == TASK_FINAL
+            )
+        )
+        if score is not None
+    }
+    result = {}
+    for section, section_items in items.items():
+        ids = {i.item_id for i in section_items}
+        section_answers = {k: v for k, v in answers.items() if k in ids}
+        result[section] = SectionInputs(
+            section=section,
+            items=tuple(section_items),
+            answers=section_answers,
+            final_ratings={
+                a.response_id: finals[a.response_id] for a in section_answers.values() if a.response_id in finals
+            },
+        )
+    return result
+
+
+def _closed_sections(s: Session, session: ExamSession) -> set[str]:
+    """Sections that will take no more answers: no open module, and past the router (or the session finished)."""
+    open_sections: set[str] = set()
+    past_router: set[str] = set()
+    present: set[str] = set()
+    for section, stage, status in s.execute(
+        select(Module.section, Module.stage, Module.status).where(Module.session_id == session.session_id)
+    ):
+        present.add(section)
+        if status == STATUS_OPEN:
+            open_sections.add(section)
+        if stage != STAGE_ROUTER:
+            past_router.add(section)
+    finished = session.state == STATE_FINISHED
+    return {sec for sec in present - open_sections if finished or sec in past_router}
+
+
+# ---- score versions
+
+
+def _figures(row: SectionScoreRow) -> SectionFigures:
+    return SectionFigures(
+        section=row.section,
+        status=row.status,
+        theta=row.theta,
+        standard_error=row.standard_error,
+        band=row.band,
+        cefr=row.cefr,
+        band_low=row.band_low,
+        band_high=row.band_high,
+        items_used=row.items_used,
+        items_awaiting_rating=row.items_awaiting_rating,
+        task_types_json=row.task_types_json,
+        parameters_json=row.parameters_json,
+    )
+
+
+def _version_records(s: Session, rows: Sequence[ScoreVersion]) -> list[ScoreVersionRecord]:
+    ids = [r.score_id for r in rows]
+    sections: dict[str, list[SectionFigures]] = {i: [] for i in ids}
+    if ids:
+        for row in s.scalars(
+            select(SectionScoreRow).where(SectionScoreRow.score_id.in_(ids)).order_by(SectionScoreRow.section)
+        ):
+            sections[row.score_id].append(_figures(row))
+    return [
+        ScoreVersionRecord(
+            score_id=r.score_id,
+            session_id=r.session_id,
+            version=r.version,
+            status=r.status,
+            reason=r.reason,
+            blueprint_version=r.blueprint_version,
+            cut_table_version=r.cut_table_version,
+            total=TotalFigures(
+                band=r.total_band,
+                cefr=r.total_cefr or "",
+                comparable_low=r.comparable_low or 0,
+                comparable_high=r.comparable_high or 0,
+                comparable_midpoint=r.comparable_midpoint or 0,
+            )
+            if r.total_band
+            else None,
+            sections=tuple(sections[r.score_id]),
+            create_ms=r.create_ms,
+        )
+        for r in rows
+    ]
+
+
+def _latest(s: Session, session_id: str) -> ScoreVersionRecord | None:
+    row = s.scalars(
+        select(ScoreVersion)
+        .where(ScoreVersion.session_id == session_id)
+        .order_by(ScoreVersion.version.desc())
+        .limit(1)
+    ).first()
+    return _version_records(s, [row])[0] if row is not None else None
+
+
+def _candidate(
+    *,
+    session: ExamSession,
+    previous: ScoreVersionRecord | None,
+    recompute: Mapping[str, SectionInputs],
+    scorer: Scorer,
+    reason: str,
+    now_ms: int,
+) -> ScoreVersionRecord:
+    merged = {f.section: f for f in (previous.sections if previous is not None else ())}
+    for section, inputs in recompute.items():
+        merged[section] = scorer.section(inputs)
+    sections = tuple(merged[k] for k in sorted(merged))
+    expected = FULL_TEST_SECTIONS if session.scope == SCOPE_FULL_TEST else 1
+    final = len(sections) == expected and all(f.status == SCORE_FINAL for f in sections)
+    return ScoreVersionRecord(
+        score_id=scorer.new_score_id(),
+        session_id=session.session_id,
+        version=(previous.version if previous is not None else 0) + 1,
+        status=SCORE_FINAL if final else SCORE_PROVISIONAL,
+        reason=reason,
+        blueprint_version=session.blueprint_version,
+        cut_table_version=scorer.cut_table_version,
+        total=scorer.total(sections) if final and session.scope == SCOPE_FULL_TEST else None,
+        sections=sections,
+        create_ms=now_ms,
+    )
+
+
+def _differs(previous: ScoreVersionRecord | None, candidate: ScoreVersionRecord) -> bool:
+    if previous is None:
+        return True
+    return (previous.sections, previous.cut_table_version, previous.total, previous.status) != (
+        candidate.sections,
+        candidate.cut_table_version,
+        candidate.total,
+        candidate.status,
+    )
+
+
+def _insert_version(s: Session, record: ScoreVersionRecord) -> None:
+    total = record.total
+    s.add(
+        ScoreVersion(
+            score_id=record.score_id,
+            session_id=record.session_id,
+            version=record.version,
+            status=record.status,
+            reason=record.reason,
+            blueprint_version=record.blueprint_version,
+            cut_table_version=record.cut_table_version,
+            total_band=total.band if total else None,
+            total_cefr=total.cefr if total else None,
+            comparable_low=total.comparable_low if total else None,
+            comparable_high=total.comparable_high if total else None,
+            comparable_midpoint=total.comparable_midpoint if total else None,
+            create_ms=record.create_ms,
+        )
+    )
+    s.flush()
+    s.add_all(SectionScoreRow(score_id=record.score_id, **dataclasses.asdict(f)) for f in record.sections)
+    s.flush()
+
+
+def score_closed_sections(s: Session, *, session_id: str, scorer: Scorer, now_ms: int) -> None:
+    """Score every section that closed and has no score yet, in the caller's transaction (atomic with the close).
+
+    Rated responses of those sections become rating tasks; their sections stay provisional until rated.
+    """
+    s.flush()
+    session = s.get(ExamSession, session_id)
+    if session is None:
+        return
+    previous = _latest(s, session_id)
+    scored = {f.section for f in previous.sections} if previous is not None else set()
+    newly_closed = _closed_sections(s, session) - scored
+    if not newly_closed:
+        return
+    inputs = _section_inputs(s, session_id, newly_closed)
+    for section_inputs in inputs.values():
+        s.add_all(
+            RatingTask(
+                response_id=task.response_id,
+                session_id=session_id,
+                section=section_inputs.section,
+                item_id=task.item_id,
+                task_type=task.task_type,
+                double_rated=task.double_rated,
+                state=TASK_AWAITING,
+                final_score=None,
+                rule="",
+                submit_ms=task.submit_ms,
+                create_ms=now_ms,
+            )
+            for task in scorer.rating_tasks(section_inputs)
+        )
+    candidate = _candidate(
+        session=session,
+        previous=previous,
+        recompute=inputs,
+        scorer=scorer,
+        reason="section_closed",
+        now_ms=now_ms,
+    )
+    _insert_version(s, candidate)
+
+
+def score_closed_sections_now(db: Database, *, session_id: str, scorer: Scorer, now_ms: int) -> None:
+    """Catch-up for a section closed without being scored (e.g. an expiry before this schema revision)."""
+    with db.writing() as s:
+        score_closed_sections(s, session_id=session_id, scorer=scorer, now_ms=now_ms)
+
+
+def latest_version(db: Database, *, session_id: str) -> ScoreVersionRecord | None:
+    with db.reading() as s:
+        return _latest(s, session_id)
+
+
+def list_versions(db: Database, *, session_id: str) -> list[ScoreVersionRecord]:
+    """Newest first."""
+    with db.reading() as s:
+        rows = s.scalars(
+            select(ScoreVersion).where(ScoreVersion.session_id == session_id).order_by(ScoreVersion.version.desc())
+        ).all()
+        return _version_records(s, rows)
+
+
+def find_rescore(db: Database, *, session_id: str, request_id: str) -> bytes | None:
+    with db.reading() as s:
+        row = s.get(RescoreRequest, (session_id, request_id))
+        return row.result if row is not None else None
+
+
+def rescore(
+    db: Database,
+    *,
+    session_id: str,
+    current_items: Mapping[str, bytes],
+    scorer: Scorer,
+    dry_run: bool,
+    request_id: str | None,
+    encode: Callable[[RescoreOutcome], bytes],
+    now_ms: int,
+) -> bytes:
+    """Re-score every scored section with `current_items`; a new version only if a figure or revision changed.
+
+    Returns the encoded outcome. With a request id (and not a dry run) the outcome is kept, so a retry gets the
+    same answer without acting again.
+    """
+    try:
+        with db.writing() as s:
+            if request_id:
+                done = s.get(RescoreRequest, (session_id, request_id))
+                if done is not None:
+                    return done.result
+            session = s.get(ExamSession, session_id)
+            if session is None:
+                raise NotFound(f"session {session_id} not found")
+            if session.state != STATE_FINISHED:
+                raise FailedPrecondition(
+                    f"session {session_id} is not finished; only finished sessions are rescored"
+                )
+            previous = _latest(s, session_id)
+            closed = _closed_sections(s, session)
+            inputs = {
+                section: SectionInputs(
+                    section=i.section,
+                    items=i.items,
+                    answers=i.answers,
+                    final_ratings=i.final_ratings,
+                    current_items=current_items,
+                )
+                for section, i in _section_inputs(s, session_id, closed).items()
+            }
+            candidate = _candidate(
+                session=session,
+                previous=previous,
+                recompute=inputs,
+                scorer=scorer,
+                reason="rescore",
+                now_ms=now_ms,
+            )
+            changed = _differs(previous, candidate)
+            outcome = RescoreOutcome(
+                session_id=session_id,
+                changed=changed,
+                previous=previous,
+                current=candidate if changed or previous is None else previous,
+            )
+            result = encode(outcome)
+            if dry_run:
+                return result
+            if changed:
+                _insert_version(s, candidate)
+            if request_id:
+                s.add(
+                    RescoreRequest(session_id=session_id, request_id=request_id, result=result, applied_ms=now_ms)
+                )
+            return result
+    except IntegrityError:
+        if request_id:
+            stored = find_rescore(db, session_id=session_id, request_id=request_id)
+            if stored is not None:
+                return stored
+        raise
+
+
+# ---- ratings
+
+
+def list_rating_tasks(
+    db: Database, *, rater_id: str, task_type: str | None, after: tuple[int, int] | None, limit: int
+) -> list[RatingTaskRecord]:
+    """Open tasks the rater has not rated, oldest response first; `after` is the (submit_ms, id) last seen."""
+    with db.reading() as s:
+        rated_by_me = select(RatingRow.response_id).where(RatingRow.rater_id == rater_id)
+        query = (
+            select(
+                RatingTask.response_id,
+                RatingTask.task_type,
+                RatingTask.item_id,
+                RatingTask.state,
+                RatingTask.submit_ms,
+                ModuleItem.full_item,
+                Response.answer_json,
+            )
+            .join(Response, Response.response_id == RatingTask.response_id)
+            .join(
+                ModuleItem,
+                and_(ModuleItem.module_id == Response.module_id, ModuleItem.item_id == Response.item_id),
+            )
+            .where(RatingTask.state != TASK_FINAL, RatingTask.response_id.not_in(rated_by_me))
+        )
+        if task_type is not None:
+            query = query.where(RatingTask.task_type == task_type)
+        if after is not None:
+            submit_ms, response_id = after
+            query = query.where(
+                or_(
+                    RatingTask.submit_ms > submit_ms,
+                    and_(RatingTask.submit_ms == submit_ms, RatingTask.response_id > response_id),
+                )
+            )
+        rows = s.execute(query.order_by(RatingTask.submit_ms, RatingTask.response_id).limit(limit)).all()
+        return [RatingTaskRecord(*row) for row in rows]
+
+
+def _rating_outcome(task: RatingTask, rating_id: str) -> RatingOutcome:
+    return RatingOutcome(
+        rating_id=rating_id,
+        response_id=task.response_id,
+        state=task.state,
+        final_score=task.final_score,
+        rule=task.rule,
+    )
+
+
+def _replayed_rating(s: Session, rater_id: str, request_id: str) -> RatingOutcome | None:
+    found = s.scalars(
+        select(RatingRow).where(RatingRow.rater_id == rater_id, RatingRow.request_id == request_id)
+    ).first()
+    if found is None:
+        return None
+    task = s.get(RatingTask, found.response_id)
+    assert task is not None
+    return _rating_outcome(task, found.rating_id)
+
+
+def submit_rating(
+    db: Database,
+    *,
+    response_id: int,
+    rater_id: str,
+    score: int,
+    dimension_scores_json: str,
+    comment: str,
+    request_id: str | None,
+    rating_id: str,
+    scorer: Scorer,
+    now_ms: int,
+) -> RatingOutcome:
+    """Store a rating and resolve the response (toefl_core.rating.resolve); a final one re-scores its section."""
+    try:
+        with db.writing() as s:
+            if request_id:
+                replay = _replayed_rating(s, rater_id, request_id)
+                if replay is not None:
+                    return replay
+            task = s.get(RatingTask, response_id)
+            if task is None:
+                raise NotFound(f"rating task {response_id} not found")
+            existing = list(
+                s.scalars(
+                    select(RatingRow)
+                    .where(RatingRow.response_id == response_id)
+                    .order_by(RatingRow.create_ms, RatingRow.rating_id)
+                )
+            )
+            if any(r.rater_id == rater_id for r in existing):
+                raise AlreadyExists(
+                    f"you have already rated response {response_id}; a rater rates a response once"
+                )
+            if task.state == TASK_FINAL:
+                raise FailedPrecondition(f"response {response_id} already has its final rating")
+            adjudication = task.state == TASK_ADJUDICATION
+            s.add(
+                RatingRow(
+                    rating_id=rating_id,
+                    response_id=response_id,
+                    rater_id=rater_id,
+                    score=score,
+                    dimension_scores_json=dimension_scores_json,
+                    comment=comment,
+                    adjudication=adjudication,
+                    request_id=request_id,
+                    create_ms=now_ms,
+                )
+            )
+            ratings = [Rating(r.rater_id, r.score, r.adjudication) for r in existing]
+            ratings.append(Rating(rater_id, score, adjudication))
+            resolution = resolve(ratings, second_rating_required=task.double_rated)
+            task.state = _TASK_STATE[resolution.status]
+            task.rule = resolution.rule
+            if resolution.status == RatingStatus.FINAL:
+                task.final_score = resolution.final_score
+                task.final_ms = now_ms
+                s.flush()
+                session = s.get(ExamSession, task.session_id)
+                assert session is not None
+                previous = _latest(s, task.session_id)
+                candidate = _candidate(
+                    session=session,
+                    previous=previous,
+                    recompute=_section_inputs(s, task.session_id, [task.section]),
+                    scorer=scorer,
+                    reason="rating",
+                    now_ms=now_ms,
+                )
+                _insert_version(s, candidate)
+            return _rating_outcome(task, rating_id)
+    except IntegrityError:
+        if request_id:
+            with db.reading() as s:
+                replay = _replayed_rating(s, rater_id, request_id)
+            if replay is not None:
+                return replay
+        raise AlreadyExists(
+            f"you have already rated response {response_id}; a rater rates a response once"
+        ) from None
+
+
+def rating_pairs(db: Database) -> list[RatingPair]:
+    """Every regular (not adjudication) rating, for agreement statistics."""
+    with db.reading() as s:
+        rows = s.execute(
+            select(RatingRow.response_id, RatingRow.rater_id, RatingRow.score)
+            .where(RatingRow.adjudication.is_(False))
+            .order_by(RatingRow.response_id, RatingRow.create_ms)
+        ).all()
+        return [RatingPair(*row) for row in rows]
+
+
+# ---- scoring jobs
+
+
+def list_finished_sessions(
+    db: Database,
+    *,
+    finished_after_ms: int | None,
+    blueprint_version: str | None,
+    after: tuple[int, str] | None,
+    limit: int,
+) -> list[tuple[int, str]]:
+    """(finish_ms, session_id) of finished sessions, oldest first; `after` is the last pair seen."""
+    with db.reading() as s:
+        query = select(ExamSession.finish_ms, ExamSession.session_id).where(ExamSession.state == STATE_FINISHED)
+        if finished_after_ms is not None:
+            query = query.where(ExamSession.finish_ms >= finished_after_ms)
+        if blueprint_version is not None:
+            query = query.where(ExamSession.blueprint_version == blueprint_version)
+        if after is not None:
+            finish_ms, session_id = after
+            query = query.where(
+                or_(
+                    ExamSession.finish_ms > finish_ms,
+                    and_(ExamSession.finish_ms == finish_ms, ExamSession.session_id > session_id),
+                )
+            )
+        rows = s.execute(query.order_by(ExamSession.finish_ms, ExamSession.session_id).limit(limit)).all()
+        return [(int(f or 0), str(i)) for f, i in rows]
+
+
+def export_inputs(db: Database, *, session_ids: Sequence[str]) -> list[SessionExport]:
+    with db.reading() as s:
+        sessions = {
+            r.session_id: r for r in s.scalars(select(ExamSession).where(ExamSession.session_id.in_(session_ids)))
+        }
+        return [
+            SessionExport(
+                session_id=sid,
+                finish_ms=sessions[sid].finish_ms or 0,
+                sections=tuple(_section_inputs(s, sid).values()),
+            )
+            for sid in session_ids
+            if sid in sessions
+        ]
+
+
+# ---- reports
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    student_id: str
+    display_name: str
+    latest: ScoreVersionRecord | None
+    in_progress: int
+    finished: int
+
+
+def class_roster(db: Database, *, class_id: str) -> list[RosterRow]:
+    with db.reading() as s:
+        students = s.execute(
+            select(User.user_id, User.display_name)
+            .join(Enrolment, Enrolment.student_id == User.user_id)
+            .where(Enrolment.class_id == class_id)
+            .order_by(User.display_name, User.user_id)
+        ).all()
+        rows = []
+        for student_id, display_name in students:
+            counts = dict(
+                s.execute(
+                    select(ExamSession.state, func.count())
+                    .where(ExamSession.student_id == student_id)
+                    .group_by(ExamSession.state)
+                ).all()
+            )
+            latest_row = s.scalars(
+                select(ScoreVersion)
+                .join(ExamSession, ExamSession.session_id == ScoreVersion.session_id)
+                .where(ExamSession.student_id == student_id)
+                .order_by(ExamSession.create_ms.desc(), ScoreVersion.version.desc())
+                .limit(1)
+            ).first()
+            rows.append(
+                RosterRow(
+                    student_id=student_id,
+                    display_name=display_name,
+                    latest=_version_records(s, [latest_row])[0] if latest_row is not None else None,
+                    in_progress=sum(n for state, n in counts.items() if state != STATE_FINISHED),
+                    finished=counts.get(STATE_FINISHED, 0),
+                )
+            )
+        return rows
+
+
+def class_teacher(db: Database, *, class_id: str) -> tuple[str, str] | None:
+    """(teacher id, class name)."""
+    with db.reading() as s:
+        row = s.get(SchoolClass, class_id)
+        return (row.teacher_id, row.name) if row is not None else None
+
+
+@dataclass(frozen=True)
+class AnalyticsData:
+    # Days since the epoch (UTC) -> sessions.
+    started: Mapping[int, int]
+    finished: Mapping[int, int]
+    # (section, band) -> sessions, from the latest version of each session.
+    bands: Mapping[tuple[str, str], int]
+    # task type -> (responses, total elapsed ms).
+    task_times: Mapping[str, tuple[int, int]]
+    # (section, stage) -> modules.
+    routing: Mapping[tuple[str, str], int]
+
+
+DAY_MS = 86_400_000
+
+
+def analytics(db: Database, *, start_ms: int, end_ms: int) -> AnalyticsData:
+    """Over the sessions created in [start_ms, end_ms) (finishes counted by their own time); days are UTC."""
+    with db.reading() as s:
+        started_day = ExamSession.create_ms // DAY_MS
+        finished_day = ExamSession.finish_ms // DAY_MS
+        started: dict[int, int] = {
+            int(day): int(n)
+            for day, n in s.execute(
+                select(started_day, func.count())
+                .where(ExamSession.create_ms >= start_ms, ExamSession.create_ms < end_ms)
+                .group_by(started_day)
+            )
+        }
+        finished: dict[int, int] = {
+            int(day or 0): int(n)
+            for day, n in s.execute(
+                select(finished_day, func.count())
+                .where(ExamSession.finish_ms >= start_ms, ExamSession.finish_ms < end_ms)
+                .group_by(finished_day)
+            )
+        }
+        in_range = select(ExamSession.session_id).where(
+            ExamSession.create_ms >= start_ms, ExamSession.create_ms < end_ms
+        )
+        newest = (
+            select(ScoreVersion.session_id, func.max(ScoreVersion.version).label("version"))
+            .where(ScoreVersion.session_id.in_(in_range))
+            .group_by(ScoreVersion.session_id)
+            .subquery()
+        )
+        bands = {
+            (section, band): n
+            for section, band, n in s.execute(
+                select(SectionScoreRow.section, SectionScoreRow.band, func.count())
+                .join(ScoreVersion, ScoreVersion.score_id == SectionScoreRow.score_id)
+                .join(
+                    newest,
+                    and_(ScoreVersion.session_id == newest.c.session_id, ScoreVersion.version == newest.c.version),
+                )
+                .group_by(SectionScoreRow.section, SectionScoreRow.band)
+            )
+        }
+        latest = (
+            select(Response.module_id, Response.item_id, func.max(Response.revision).label("revision"))
+            .where(Response.session_id.in_(in_range))
+            .group_by(Response.module_id, Response.item_id)
+            .subquery()
+        )
+        task_times = {
+            task_type: (int(n), int(total or 0))
+            for task_type, n, total in s.execute(
+                select(ModuleItem.task_type, func.count(), func.sum(Response.elapsed_ms))
+                .join(
+                    latest,
+                    and_(
+                        Response.module_id == latest.c.module_id,
+                        Response.item_id == latest.c.item_id,
+                        Response.revision == latest.c.revision,
+                    ),
+                )
+                .join(
+                    ModuleItem,
+                    and_(ModuleItem.module_id == Response.module_id, ModuleItem.item_id == Response.item_id),
+                )
+                .group_by(ModuleItem.task_type)
+            )
+        }
+        routing = {
+            (section, stage): n
+            for section, stage, n in s.execute(
+                select(Module.section, Module.stage, func.count())
+                .where(Module.session_id.in_(in_range), Module.stage != STAGE_ROUTER)
+                .group_by(Module.section, Module.stage)
+            )
+        }
+        return AnalyticsData(
+            started=started,
+            finished=finished,
+            bands=bands,
+            task_times=task_times,
+            routing=routing,
+        )
+
+
+def delete_session_scores(s: Session, session_ids: Collection[str]) -> None:
+    """Erasure: the scores, ratings and rating tasks of these sessions (before their responses go)."""
+    tasks = select(RatingTask.response_id).where(RatingTask.session_id.in_(session_ids))
+    s.execute(delete(RatingRow).where(RatingRow.response_id.in_(tasks)))
+    s.execute(delete(RatingTask).where(RatingTask.session_id.in_(session_ids)))
+    versions = select(ScoreVersion.score_id).where(ScoreVersion.session_id.in_(session_ids))
+    s.execute(delete(SectionScoreRow).where(SectionScoreRow.score_id.in_(versions)))
+    s.execute(delete(ScoreVersion).where(ScoreVersion.session_id.in_(session_ids)))
+    s.execute(delete(RescoreRequest).where(RescoreRequest.session_id.in_(session_ids)))
