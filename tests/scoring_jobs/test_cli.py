@@ -1,0 +1,59 @@
+"""The jobs' command line without services: usage errors, and a service that is down."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.scoring_jobs.jobs import job, usage_error
+
+# Nothing listens on port 1: every call is refused at once.
+NOWHERE = {"ITEM_SERVICE_ADDR": "127.0.0.1:1", "SESSION_SERVICE_ADDR": "127.0.0.1:1"}
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ((), ("COMMAND",)),
+        (("rebuild",), ("invalid choice",)),
+        (("rescore", "--batch-size", "0"), ("--batch-size", "between 1 and 1000")),
+        (("rescore", "--batch-size", "ten"), ("--batch-size", "whole number")),
+        (("item-stats", "--batch-size", "1001"), ("--batch-size",)),
+        (("rescore", "--since", "last week"), ("--since", "YYYY-MM-DD")),
+        (("rescore", "--since", "2026-13-01"), ("--since",)),
+        (("rescore", "--retry-seconds", "-1"), ("--retry-seconds",)),
+        (("item-stats", "--since", "2026-01-01"), ("unrecognized arguments",)),
+        (("rescore", "--dry-run", "extra"), ("unrecognized arguments",)),
+    ],
+)
+def test_bad_arguments_are_usage_errors(args: tuple[str, ...], words: tuple[str, ...]) -> None:
+    usage_error(job(*args, env=NOWHERE), *words)
+
+
+def test_a_state_file_of_another_kind_is_a_usage_error(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text("not json")
+    usage_error(job("rescore", "--state-file", str(state), env=NOWHERE), "--state-file", "not JSON")
+    state.write_text(json.dumps({"job": "item-stats", "version": 1}))
+    usage_error(job("rescore", "--state-file", str(state), env=NOWHERE), "not a state file of the rescore job")
+
+
+def test_an_interrupted_run_with_other_filters_is_not_resumed(tmp_path: Path) -> None:
+    state = tmp_path / "rescore.json"
+    down = job(
+        "rescore", "--since", "2026-01-01", "--state-file", str(state), "--retry-seconds", "0.5", env=NOWHERE
+    )
+    assert down.returncode == 1 and state.exists()
+    usage_error(job("rescore", "--state-file", str(state), env=NOWHERE), "other filters", "2026-01-01")
+
+
+@pytest.mark.parametrize("command", ["rescore", "item-stats"])
+def test_a_service_down_is_a_clear_message(command: str, tmp_path: Path) -> None:
+    state = tmp_path / f"{command}.json"
+    done = job(command, "--state-file", str(state), "--retry-seconds", "0.5", env=NOWHERE)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "session_service at 127.0.0.1:1 is unavailable" in done.stderr
+    assert "run the same command again to resume" in done.stderr
+    assert done.stdout == ""
