@@ -93,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rescore.add_argument("--blueprint", default="", help="only sessions of this blueprint version")
     _common_flags(
-        rescore, batch_help="sessions rescored at once (default 64)", batch_default=64, state=rescore_state_file()
+        rescore,
+        batch_help="sessions per page, rescored at once (default 64)",
+        batch_default=64,
+        state=rescore_state_file(),
     )
     stats = commands.add_parser(
         "item-stats", help="compute p-values, point-biserials, exposure and response times; write them to the bank"

@@ -193,3 +193,5 @@ def progress(description: str, *, unit: str, total: int | None = None) -> tqdm[A
 def say(line: str) -> None:
     """A line of the job's report on stdout, without tearing a progress bar."""
     tqdm.write(line, file=sys.stdout)
+    # Line by line even into a pipe, so that whoever watches the job sees each change as it happens.
+    sys.stdout.flush()

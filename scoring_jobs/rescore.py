@@ -19,7 +19,6 @@ from scoring_jobs.common import JobError, Services, StateError, StateFile, progr
 
 log = logging.getLogger(__name__)
 JOB = "rescore"
-PAGE_SIZE = 500
 CHANGED, UNCHANGED, FAILED = "changed", "unchanged", "failed"
 
 
@@ -31,9 +30,9 @@ class RescoreFilters:
     def to_json(self) -> dict[str, str]:
         return {"since": self.since.isoformat() if self.since else "", "blueprint": self.blueprint}
 
-    def request(self, page_token: str) -> scoring_service_pb2.ListFinishedSessionsRequest:
+    def request(self, page_token: str, page_size: int) -> scoring_service_pb2.ListFinishedSessionsRequest:
         request = scoring_service_pb2.ListFinishedSessionsRequest(
-            blueprint_version=self.blueprint, page_size=PAGE_SIZE, page_token=page_token
+            blueprint_version=self.blueprint, page_size=page_size, page_token=page_token
         )
         if self.since is not None:
             stamp = Timestamp()
@@ -107,9 +106,9 @@ async def rescore_one(services: Services, session_id: str, *, run_id: str, dry_r
 
 
 async def list_page(
-    services: Services, filters: RescoreFilters, page_token: str
+    services: Services, filters: RescoreFilters, page_token: str, page_size: int
 ) -> scoring_service_pb2.ListFinishedSessionsResponse:
-    request = filters.request(page_token)
+    request = filters.request(page_token, page_size)
 
     async def attempt(
         metadata: tuple[tuple[str, str], ...], seconds: float
@@ -196,7 +195,8 @@ async def run_rescore(
         bar.update(summary.seen)
         try:
             while True:
-                page = await list_page(services, filters, page_token)
+                # A page is a batch (the service may send fewer): its sessions are rescored at once.
+                page = await list_page(services, filters, page_token, batch_size)
                 await rescore_page(
                     services,
                     list(page.session_ids),
