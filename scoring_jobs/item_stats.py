@@ -217,7 +217,7 @@ async def write_batch(
 async def run_item_stats(
     services: Services, *, batch_size: int, dry_run: bool, state_file: StateFile
 ) -> StatsSummary:
-    """Export, compute, write in batches; an interrupted run with the same figures resumes after its last batch."""
+    """Export, compute, write in batches; an interrupted run with the same figures resumes where it stopped."""
     responses = await export_responses(services)
     figures, unscored = compute_statistics(responses)
     summary = StatsSummary(
@@ -231,30 +231,28 @@ async def run_item_stats(
     if dry_run:
         print_figures(figures)
         return summary
-    batches = [figures[start : start + batch_size] for start in range(0, len(figures), batch_size)]
     state = state_file.load()
     done = 0
     if state is not None and state.get("run_id") == summary.run_id and not state.get("completed"):
-        # Same figures as the interrupted run: its batches are in the bank already.
-        done = min(int(state.get("batches_done", 0)), len(batches))
+        # Same figures as the interrupted run, in the same order (by item id): the first ones are in the bank.
+        done = min(int(state.get("items_done", 0)), len(figures))
         summary.written, summary.unchanged = int(state.get("written", 0)), int(state.get("unchanged", 0))
-        log.info("resuming run %s after %d of %d batches", summary.run_id, done, len(batches))
+        log.info("resuming run %s after %d of %d items", summary.run_id, done, len(figures))
 
-    def checkpoint(batches_done: int, *, completed: bool = False) -> None:
-        state_file.save(
-            {**asdict(summary), "batch_size": batch_size, "batches_done": batches_done, "completed": completed}
-        )
+    def checkpoint(items_done: int, *, completed: bool = False) -> None:
+        state_file.save({**asdict(summary), "items_done": items_done, "completed": completed})
 
     checkpoint(done)
     with progress("writing statistics", unit="item", total=len(figures)) as bar:
-        bar.update(sum(len(batch) for batch in batches[:done]))
-        for index in range(done, len(batches)):
-            reply = await write_batch(services, batches[index], summary.run_id)
+        bar.update(done)
+        for start in range(done, len(figures), batch_size):
+            batch = figures[start : start + batch_size]
+            reply = await write_batch(services, batch, summary.run_id)
             summary.written += reply.written
             summary.unchanged += reply.unchanged
-            checkpoint(index + 1)
-            bar.update(len(batches[index]))
-    checkpoint(len(batches), completed=True)
+            checkpoint(start + len(batch))
+            bar.update(len(batch))
+    checkpoint(len(figures), completed=True)
     return summary
 
 

@@ -238,9 +238,34 @@ def test_item_statistics_are_written_and_read_back(world: World, tmp_path: Path)
         items.GetItemStatistics(item_service_pb2.GetItemStatisticsRequest(item_id=min(seen_items)), metadata=ADMIN)
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
 
+    # As if a run of these same figures had stopped after writing its first 14 items: only the rest are sent.
+    run_id = re.search(r"run (stats-\w+)", dry.stdout)
+    assert run_id
+    first = sorted(seen_items)[:14]
+    Path(state).write_text(
+        json.dumps(
+            {
+                "job": "item-stats",
+                "version": 1,
+                "run_id": run_id[1],
+                "items_done": 14,
+                "written": 14,
+                "unchanged": 0,
+            }
+        )
+    )
+    resumed = job("item-stats", "--batch-size", "5", "--state-file", state, env=world.env())
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"written {len(seen_items)}, unchanged 0" in resumed.stdout
+    for item_id in first:
+        with pytest.raises(grpc.RpcError) as skipped:
+            items.GetItemStatistics(item_service_pb2.GetItemStatisticsRequest(item_id=item_id), metadata=ADMIN)
+        assert skipped.value.code() == grpc.StatusCode.NOT_FOUND
+
+    # The run is complete: the next one is a new run over every item.
     done = job("item-stats", "--batch-size", "7", "--state-file", state, env=world.env())
     assert done.returncode == 0, done.stderr
-    assert f"written {len(seen_items)}, unchanged 0" in done.stdout
+    assert f"written 14, unchanged {len(seen_items) - 14}" in done.stdout
     for item_id in seen_items:
         stats = items.GetItemStatistics(item_service_pb2.GetItemStatisticsRequest(item_id=item_id), metadata=ADMIN)
         sessions = world.seen_by(item_id)
