@@ -12,7 +12,7 @@ import grpc
 import pytest
 from toefl.session.v1 import session_service_pb2_grpc
 
-from tests.support.procs import ServiceProcess, service_process
+from tests.support.procs import REPO_ROOT, ServiceProcess, service_process
 from tests.support.tokens import TEST_TOKEN_KEY
 
 TEMP_ROOT = Path(tempfile.gettempdir()).resolve()
@@ -37,6 +37,9 @@ def require_temporary_url(url: str) -> None:
         raise UnsafeUserDatabase(f"refusing USER_DATABASE_URL={url!r}: tests use databases in a temporary folder")
     if TEMP_ROOT not in path.parents:
         raise UnsafeUserDatabase(f"refusing USER_DATABASE_URL={url!r}: {path} is outside {TEMP_ROOT}")
+    # A checkout may itself live in the temporary folder (CI clones there): its data/ is still real data.
+    if path == REPO_ROOT or REPO_ROOT in path.parents:
+        raise UnsafeUserDatabase(f"refusing USER_DATABASE_URL={url!r}: {path} is inside the checkout")
 
 
 @pytest.fixture(autouse=True)
