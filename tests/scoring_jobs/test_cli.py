@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import clean_env
 from tests.scoring_jobs.jobs import job, usage_error
+from tests.support.procs import REPO_ROOT
 
 # Nothing listens on port 1: every call is refused at once.
 NOWHERE = {"ITEM_SERVICE_ADDR": "127.0.0.1:1", "SESSION_SERVICE_ADDR": "127.0.0.1:1"}
@@ -57,3 +63,24 @@ def test_a_service_down_is_a_clear_message(command: str, tmp_path: Path) -> None
     assert "session_service at 127.0.0.1:1 is unavailable" in done.stderr
     assert "run the same command again to resume" in done.stderr
     assert done.stdout == ""
+
+
+def test_sigterm_saves_the_state_and_says_how_to_resume(tmp_path: Path) -> None:
+    state = tmp_path / "rescore.json"
+    running = subprocess.Popen(
+        [sys.executable, "-m", "scoring_jobs", "rescore", "--state-file", str(state), "--retry-seconds", "600"],
+        cwd=REPO_ROOT,
+        env=clean_env(**NOWHERE),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # The run writes its state before the first call, then keeps retrying a service that is not there.
+    while not state.exists():
+        assert running.poll() is None, running.communicate()
+        time.sleep(0.02)
+    running.send_signal(signal.SIGTERM)
+    out, errors = running.communicate(timeout=60)
+    assert running.returncode == 130 and out == "" and "Traceback" not in errors
+    assert "interrupted; progress is saved in" in errors and "run the same command again to resume" in errors
+    assert json.loads(state.read_text())["completed"] is False
