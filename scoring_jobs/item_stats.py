@@ -16,7 +16,7 @@ import grpc
 from toefl.item.v1 import item_pb2, item_service_pb2
 from toefl.session.v1 import scoring_service_pb2
 
-from scoring_jobs.common import JobError, Services, StateFile, progress, say
+from scoring_jobs.common import JobError, Services, StateError, StateFile, progress, say
 
 log = logging.getLogger(__name__)
 JOB = "item-stats"
@@ -235,8 +235,11 @@ async def run_item_stats(
     done = 0
     if state is not None and state.get("run_id") == summary.run_id and not state.get("completed"):
         # Same figures as the interrupted run, in the same order (by item id): the first ones are in the bank.
-        done = min(int(state.get("items_done", 0)), len(figures))
-        summary.written, summary.unchanged = int(state.get("written", 0)), int(state.get("unchanged", 0))
+        try:
+            done = min(int(state["items_done"]), len(figures))
+            summary.written, summary.unchanged = int(state["written"]), int(state["unchanged"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateError(f"--state-file {state_file.path} is damaged ({exc!r}); name another file") from exc
         log.info("resuming run %s after %d of %d items", summary.run_id, done, len(figures))
 
     def checkpoint(items_done: int, *, completed: bool = False) -> None:

@@ -172,8 +172,11 @@ async def run_rescore(
                 f"--state-file {state_file.path} holds an interrupted run with other filters "
                 f"({state.get('filters')}); resume it with those, or name another --state-file"
             )
-        summary = RescoreSummary(**state["summary"])
-        page_token, done = state["page_token"], dict(state["done"])
+        try:
+            summary = RescoreSummary(**state["summary"])
+            page_token, done = str(state["page_token"]), dict(state["done"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateError(f"--state-file {state_file.path} is damaged ({exc!r}); name another file") from exc
         log.info("resuming run %s: %d sessions done so far", summary.run_id, summary.seen)
     else:
         summary = RescoreSummary(run_id=new_run_id(), dry_run=dry_run)

@@ -44,6 +44,8 @@ def test_a_state_file_of_another_kind_is_a_usage_error(tmp_path: Path) -> None:
     usage_error(job("rescore", "--state-file", str(state), env=NOWHERE), "--state-file", "not JSON")
     state.write_text(json.dumps({"job": "item-stats", "version": 1}))
     usage_error(job("rescore", "--state-file", str(state), env=NOWHERE), "not a state file of the rescore job")
+    state.write_text(json.dumps({"job": "rescore", "version": 1, "filters": {"since": "", "blueprint": ""}}))
+    usage_error(job("rescore", "--state-file", str(state), env=NOWHERE), "is damaged")
 
 
 def test_an_interrupted_run_with_other_filters_is_not_resumed(tmp_path: Path) -> None:
