@@ -142,6 +142,7 @@ FORGERIES = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 @pytest.mark.parametrize("kind", FORGERIES)
 def test_a_forged_token_is_refused_everywhere(stack: Stack, kind: str) -> None:
     student = create_student(stack)
