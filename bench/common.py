@@ -40,6 +40,12 @@ def proc_status_mb(pid: int, key: str) -> float:
     return float("nan")
 
 
+def cpu_seconds_of(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without database URLs or service addresses, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_ADDR", "DATABASE_URL"))}
