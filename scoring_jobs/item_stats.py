@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import math
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -72,65 +72,130 @@ def from_record(record: scoring_service_pb2.ResponseRecord) -> Response:
     )
 
 
-def correlation(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Pearson's r, or None when it is undefined (fewer than two pairs, or a constant series)."""
-    n = len(xs)
+def pearson(n: int, sx: int, sy: int, sxx: int, syy: int, sxy: int) -> float | None:
+    """Pearson's r from exact integer sums, or None when undefined (fewer than two pairs, or a constant series)."""
     if n < 2:
         return None
-    mean_x, mean_y = math.fsum(xs) / n, math.fsum(ys) / n
-    sxy = math.fsum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
-    sxx = math.fsum((x - mean_x) ** 2 for x in xs)
-    syy = math.fsum((y - mean_y) ** 2 for y in ys)
-    if sxx == 0 or syy == 0:
+    covariance, var_x, var_y = n * sxy - sx * sy, n * sxx - sx * sx, n * syy - sy * sy
+    if var_x == 0 or var_y == 0:
         return None
     # Rounding can push |r| a hair past 1 for perfectly related series.
-    return max(-1.0, min(1.0, sxy / math.sqrt(sxx * syy)))
+    return max(-1.0, min(1.0, covariance / math.sqrt(var_x * var_y)))
+
+
+@dataclass
+class _ItemSums:
+    """What one item's figures need, as integers: exact, and the same whatever order the sessions come in."""
+
+    section: int
+    administrations: int = 0
+    scored: int = 0
+    points: int = 0
+    max_points: int = 0
+    # Item score x against rest score y, over the scored administrations.
+    sx: int = 0
+    sy: int = 0
+    sxx: int = 0
+    syy: int = 0
+    sxy: int = 0
+    answered: int = 0
+    answered_ms: int = 0
+
+
+class StatisticsBuilder:
+    """Folds responses in one pass, a session at a time, so that memory grows with items, not responses.
+
+    The export lists each session's responses together; a session met again after another one is refused, since
+    its rest scores could no longer be told.
+    """
+
+    def __init__(self) -> None:
+        # Responses and sessions folded in so far (a repeated record counted once).
+        self.responses = 0
+        self._items: dict[str, _ItemSums] = {}
+        self._section_sessions: Counter[int] = Counter()
+        self._folded: set[str] = set()
+        self._current = ""
+        self._buffer: dict[str, Response] = {}
+
+    @property
+    def sessions(self) -> int:
+        return len(self._folded)
+
+    def add(self, response: Response) -> None:
+        if response.session_id != self._current:
+            self._fold()
+            if response.session_id in self._folded:
+                raise ValueError(f"the responses of session {response.session_id} do not come together")
+            self._current = response.session_id
+        # A repeated record of one administration counts once.
+        self._buffer[response.item_id] = response
+
+    def _fold(self) -> None:
+        if not self._buffer:
+            return
+        given = self._buffer.values()
+        self.responses += len(given)
+        raw: Counter[int] = Counter()
+        for response in given:
+            if _scored(response):
+                raw[response.section] += response.score
+        self._section_sessions.update({response.section for response in given})
+        for response in given:
+            sums = self._items.setdefault(response.item_id, _ItemSums(section=response.section))
+            sums.administrations += 1
+            if response.answered:
+                sums.answered += 1
+                sums.answered_ms += response.elapsed_ms
+            if _scored(response):
+                x, y = response.score, raw[response.section] - response.score
+                sums.scored += 1
+                sums.points += x
+                sums.max_points += response.max_score
+                sums.sx, sums.sy, sums.sxy = sums.sx + x, sums.sy + y, sums.sxy + x * y
+                sums.sxx, sums.syy = sums.sxx + x * x, sums.syy + y * y
+        self._folded.add(self._current)
+        self._buffer = {}
+
+    def result(self) -> tuple[list[ItemFigures], list[str]]:
+        """Figures per item (by item id), and the items left out because none of their responses is scored."""
+        self._fold()
+        figures: list[ItemFigures] = []
+        unscored: list[str] = []
+        for item_id in sorted(self._items):
+            sums = self._items[item_id]
+            if not sums.scored:
+                unscored.append(item_id)
+                continue
+            figures.append(
+                ItemFigures(
+                    item_id=item_id,
+                    administrations=sums.administrations,
+                    p_value=sums.points / sums.max_points,
+                    point_biserial=pearson(sums.scored, sums.sx, sums.sy, sums.sxx, sums.syy, sums.sxy),
+                    exposure_rate=sums.administrations / self._section_sessions[sums.section],
+                    mean_response_seconds=sums.answered_ms / (1000 * sums.answered) if sums.answered else 0.0,
+                )
+            )
+        return figures, unscored
 
 
 def compute_statistics(responses: Iterable[Response]) -> tuple[list[ItemFigures], list[str]]:
     """Figures per item (sorted by item id), and the items left out because none of their responses is scored.
 
-    - administrations: sessions in which the item was given (a repeated record of one session counts once);
+    - administrations: sessions in which the item was given;
     - p-value: points over maximum points across the scored administrations (unanswered counts as 0);
     - point-biserial: correlation of the item's score with the rest score, the points of the other scored items
       of the same session and section;
     - exposure rate: administrations over the sessions that took the item's section;
     - mean response time: over the answered administrations, in seconds (0 when none was answered).
+
+    The responses of a session must come together (ValueError otherwise), as ExportResponses sends them.
     """
-    # Sorted input and keyed records make the result independent of the order the export arrives in.
-    by_key = {(r.session_id, r.item_id): r for r in sorted(responses)}
-    section_sessions: dict[int, set[str]] = defaultdict(set)
-    raw_scores: dict[tuple[str, int], int] = defaultdict(int)
-    per_item: dict[str, list[Response]] = defaultdict(list)
-    for response in by_key.values():
-        section_sessions[response.section].add(response.session_id)
-        per_item[response.item_id].append(response)
-        if _scored(response):
-            raw_scores[(response.session_id, response.section)] += response.score
-    figures: list[ItemFigures] = []
-    unscored: list[str] = []
-    for item_id in sorted(per_item):
-        given = per_item[item_id]
-        scored = [r for r in given if _scored(r)]
-        if not scored:
-            unscored.append(item_id)
-            continue
-        answered = [r.elapsed_ms / 1000 for r in given if r.answered]
-        section = given[0].section
-        figures.append(
-            ItemFigures(
-                item_id=item_id,
-                administrations=len(given),
-                p_value=sum(r.score for r in scored) / sum(r.max_score for r in scored),
-                point_biserial=correlation(
-                    [float(r.score) for r in scored],
-                    [float(raw_scores[(r.session_id, r.section)] - r.score) for r in scored],
-                ),
-                exposure_rate=len(given) / len(section_sessions[section]),
-                mean_response_seconds=math.fsum(answered) / len(answered) if answered else 0.0,
-            )
-        )
-    return figures, unscored
+    builder = StatisticsBuilder()
+    for response in responses:
+        builder.add(response)
+    return builder.result()
 
 
 def _scored(response: Response) -> bool:
@@ -143,20 +208,23 @@ def run_id_of(figures: Sequence[ItemFigures]) -> str:
     return "stats-" + hashlib.sha256(canonical).hexdigest()[:16]
 
 
-async def export_responses(services: Services) -> list[Response]:
-    """Every exported response; the stream is read again from the start if the service drops it."""
+async def export_responses(services: Services) -> StatisticsBuilder:
+    """Every exported response folded in; the stream is read again from the start if the service drops it."""
 
-    async def attempt(metadata: tuple[tuple[str, str], ...], _seconds: float) -> list[Response]:
-        responses: list[Response] = []
+    async def attempt(metadata: tuple[tuple[str, str], ...], _seconds: float) -> StatisticsBuilder:
+        builder = StatisticsBuilder()
         with progress("reading responses", unit="response") as bar:
             # No deadline: the stream lasts as long as the export does; a dropped connection still ends it at once.
             call = services.scoring.ExportResponses(
                 scoring_service_pb2.ExportResponsesRequest(), metadata=metadata
             )
             async for record in call:
-                responses.append(from_record(record))
+                try:
+                    builder.add(from_record(record))
+                except ValueError as exc:
+                    raise JobError(f"session_service's export cannot be used: {exc}") from exc
                 bar.update()
-        return responses
+        return builder
 
     return await services.call("session_service", "ExportResponses", attempt)
 
@@ -218,12 +286,12 @@ async def run_item_stats(
     services: Services, *, batch_size: int, dry_run: bool, state_file: StateFile
 ) -> StatsSummary:
     """Export, compute, write in batches; an interrupted run with the same figures resumes where it stopped."""
-    responses = await export_responses(services)
-    figures, unscored = compute_statistics(responses)
+    builder = await export_responses(services)
+    figures, unscored = builder.result()
     summary = StatsSummary(
         run_id=run_id_of(figures),
-        responses=len(responses),
-        sessions=len({r.session_id for r in responses}),
+        responses=builder.responses,
+        sessions=builder.sessions,
         items=len(figures),
         without_scored_response=len(unscored),
         dry_run=dry_run,

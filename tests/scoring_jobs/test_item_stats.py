@@ -9,7 +9,7 @@ import statistics
 import pytest
 from toefl.item.v1 import item_pb2
 
-from scoring_jobs.item_stats import ItemFigures, Response, compute_statistics, correlation, run_id_of
+from scoring_jobs.item_stats import ItemFigures, Response, compute_statistics, pearson, run_id_of
 
 R, W = item_pb2.SECTION_READING, item_pb2.SECTION_WRITING
 # session, section, item, score (-1: not scored yet), max score, answered, elapsed ms
@@ -33,7 +33,8 @@ TABLE = [
     ("s3", W, "E", -1, 5, True, 600_000),
     ("s1", W, "F", -1, 5, True, 300_000),
 ]
-RESPONSES = [Response(*row) for row in TABLE]
+# As the export sends them: each session's responses together.
+RESPONSES = sorted((Response(*row) for row in TABLE), key=lambda r: r.session_id)
 
 
 def by_item(figures: list[ItemFigures]) -> dict[str, ItemFigures]:
@@ -65,12 +66,26 @@ def test_hand_count() -> None:
     assert got["E"].point_biserial is None and got["E"].mean_response_seconds == 500.0
 
 
-def test_order_and_repeated_records_change_nothing() -> None:
+def test_the_order_of_sessions_and_of_their_responses_changes_nothing() -> None:
     expected = compute_statistics(RESPONSES)
-    shuffled = RESPONSES * 2
-    random.Random(7).shuffle(shuffled)
-    assert compute_statistics(shuffled) == expected
-    assert run_id_of(compute_statistics(shuffled)[0]) == run_id_of(expected[0])
+    rng = random.Random(7)
+    sessions = sorted({r.session_id for r in RESPONSES})
+    for _ in range(5):
+        rng.shuffle(sessions)
+        reordered = []
+        for session_id in sessions:
+            own = [r for r in RESPONSES if r.session_id == session_id]
+            rng.shuffle(own)
+            # A repeated record of one administration counts once.
+            reordered.extend([*own, own[0]])
+        assert compute_statistics(reordered) == expected
+
+
+def test_a_session_whose_responses_are_split_apart_is_refused() -> None:
+    s1 = [r for r in RESPONSES if r.session_id == "s1"]
+    split = [s1[0], next(r for r in RESPONSES if r.session_id == "s2"), s1[1]]
+    with pytest.raises(ValueError, match="session s1"):
+        compute_statistics(split)
 
 
 def test_run_id_follows_the_figures() -> None:
@@ -80,12 +95,28 @@ def test_run_id_follows_the_figures() -> None:
     assert run_id_of(changed) != run_id_of(figures)
 
 
-def test_correlation_edges() -> None:
-    assert correlation([], []) is None
-    assert correlation([1.0], [2.0]) is None
-    assert correlation([1.0, 1.0], [0.0, 3.0]) is None
-    assert correlation([0.0, 1.0, 2.0], [1.0, 3.0, 5.0]) == 1.0
-    assert correlation([0.0, 1.0, 2.0], [5.0, 3.0, 1.0]) == -1.0
+def sums(xs: list[int], ys: list[int]) -> float | None:
+    pairs = list(zip(xs, ys, strict=True))
+    return pearson(
+        len(pairs),
+        sum(xs),
+        sum(ys),
+        sum(x * x for x in xs),
+        sum(y * y for y in ys),
+        sum(x * y for x, y in pairs),
+    )
+
+
+def test_pearson_edges_and_agreement_with_the_standard_library() -> None:
+    assert sums([], []) is None
+    assert sums([1], [2]) is None
+    assert sums([1, 1], [0, 3]) is None
+    assert sums([0, 1, 2], [1, 3, 5]) == 1.0
+    assert sums([0, 1, 2], [5, 3, 1]) == -1.0
+    rng = random.Random(11)
+    xs = [rng.randrange(0, 6) for _ in range(40)]
+    ys = [rng.randrange(0, 30) for _ in range(40)]
+    assert sums(xs, ys) == pytest.approx(statistics.correlation(xs, ys), abs=1e-12)
 
 
 def test_to_proto_leaves_an_undefined_correlation_unset() -> None:
