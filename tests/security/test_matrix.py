@@ -47,6 +47,14 @@ MATRIX = {
     "POST /api/sessions/{session_id}:advance": "- O - - - A -",
     "POST /api/sessions/{session_id}:finish": "- O - - - A -",
     "POST /api/sessions/{session_id}/events:batchCreate": "- O - - - - -",
+    "GET /api/sessions/{session_id}/scoreReport": "- O C - - A -",
+    "GET /api/sessions/{session_id}/scores": "- O C - - A -",
+    "POST /api/sessions/{session_id}:rescore": "- - - - - A A",
+    "GET /api/classes/{class_id}/roster": "- - C - - A -",
+    "GET /api/ratingTasks": "- - - A - A -",
+    "POST /api/ratingTasks/{response_id}:rate": "- - - A - A -",
+    "GET /api/raterStatistics": "- - - A - A -",
+    "GET /api/analytics": "- - - - - A -",
     "GET /api/students/{student_id}:export": "- O - - - A -",
     "POST /api/students/{student_id}:erase": "- - - - - A -",
     "GET /api/items": "- A A A A A A",
@@ -70,6 +78,8 @@ MATRIX = {
 GRPC_ONLY = {
     "item_service /toefl.item.v1.ItemService/AssembleModule": "- - - - - A A",
     "item_service /toefl.item.v1.ItemService/WriteItemStatistics": "- - - - - A A",
+    "session_service /toefl.session.v1.ScoringService/ListFinishedSessions": "- - - - - A A",
+    "session_service /toefl.session.v1.ScoringService/ExportResponses": "- - - - - A A",
     "item_service /toefl.common.v1.DatabaseOwnership/GetDatabaseOwnership": "- A A A A A A",
     # Names the database and a fingerprint, never a secret; the gateway's readiness check reads it.
     "session_service /toefl.common.v1.DatabaseOwnership/GetDatabaseOwnership": "A A A A A A A",
@@ -232,8 +242,10 @@ def answer_body(world: World, session: pb.Session) -> tuple[str, dict[str, Any]]
     return item.item_id, body
 
 
-def build_call(key: str, world: World, who: Caller, student: pb.User, session: pb.Session) -> Call:
-    """The request of route `key` made by `who`, naming `student` and their `session`."""
+def build_call(
+    key: str, world: World, who: Caller, student: pb.User, session: pb.Session, class_id: str = ""
+) -> Call:
+    """The request of route `key` made by `who`, naming `student`, their `session` and class (default T's)."""
     method, template = key.split(" ", 1)
     sid = session.session_id
     item_id = world.active_item_id
@@ -257,6 +269,10 @@ def build_call(key: str, world: World, who: Caller, student: pb.User, session: p
         body = {"events": [{"type": "EVENT_TYPE_FOCUS_LOST"}]}
     elif key == "POST /api/students/{student_id}:erase":
         body = {"reason": "security matrix"}
+    elif key == "POST /api/sessions/{session_id}:rescore":
+        body = {"dryRun": True}
+    elif key == "POST /api/ratingTasks/{response_id}:rate":
+        body = {"score": 3, "requestId": uuid.uuid4().hex}
     elif key == "GET /api/items" or key == "GET /api/passages":
         path = f"{template}?pageSize=1"
     elif key == "POST /api/items":
@@ -287,6 +303,9 @@ def build_call(key: str, world: World, who: Caller, student: pb.User, session: p
     elif method == "POST":
         body = {}
     path = path.format(
+        class_id=class_id or world.class_id,
+        # No rating task has this id: an allowed caller learns NOT_FOUND, after authorization.
+        response_id=987654321,
         user_id=student.user_id,
         session_id=sid,
         student_id=student.user_id,
@@ -425,7 +444,7 @@ def test_grpc_cell(world: World, cell: tuple[str, str]) -> None:
     )
 
 
-def method_classes(path: str) -> tuple[type[Message], type[Message]]:
+def method_classes(path: str) -> tuple[type[Message], type[Message], bool]:
     service_name, method_name = path.strip("/").split("/")
     service = OWNERSHIP if service_name == OWNERSHIP.full_name else None
     for backend in BACKENDS:
@@ -434,17 +453,17 @@ def method_classes(path: str) -> tuple[type[Message], type[Message]]:
                 service = candidate
     assert service is not None, path
     method = service.methods_by_name[method_name]
-    return GetMessageClass(method.input_type), GetMessageClass(method.output_type)
+    return GetMessageClass(method.input_type), GetMessageClass(method.output_type), method.server_streaming
 
 
 @pytest.mark.parametrize("cell", [(key, role) for key in GRPC_ONLY for role in ROLES], ids=cell_id)
 def test_grpc_only_cell(world: World, cell: tuple[str, str]) -> None:
     key, role = cell
     backend, path = key.split(" ", 1)
-    request, response = method_classes(path)
+    request, response, streaming = method_classes(path)
     who = caller(world, role)
     # An empty request: authorization comes before any check of the arguments.
-    code = invoke(world.stack.channels[backend], path, request(), response, who, streaming=False)
+    code = invoke(world.stack.channels[backend], path, request(), response, who, streaming)
     check_grpc(row(key, GRPC_ONLY)[role], who, code)
 
 
@@ -454,7 +473,7 @@ def test_grpc_only_cell(world: World, cell: tuple[str, str]) -> None:
 ID_BEARING = [
     key
     for key in MATRIX
-    if any(name in key for name in ("{session_id}", "{student_id}", "{user_id}"))
+    if any(name in key for name in ("{session_id}", "{student_id}", "{user_id}", "{class_id}"))
     or key in {"POST /api/sessions", "GET /api/sessions"}
 ]
 
@@ -475,16 +494,14 @@ def test_never_another_students_data(
     world: World, other: tuple[pb.User, pb.User, str], key: str, role: str
 ) -> None:
     """S (or S's teacher T) names O's account, sessions, answers: refused through the gateway and directly."""
-    victim = other[0]
+    victim, _their_teacher, their_class = other
     session = world.new_session(victim)
     who = caller(world, role)
     before = world.sessions.GetSession(pb.GetSessionRequest(session_id=session.session_id), metadata=as_admin())
-    call = build_call(key, world, who, victim, session)
-    status, body = via_gateway(world.stack, who, call)
+    status, body = via_gateway(world.stack, who, build_call(key, world, who, victim, session, their_class))
     assert status == 403, body
-    assert via_grpc(world.stack, who, build_call(key, world, who, victim, session)) == (
-        grpc.StatusCode.PERMISSION_DENIED
-    )
+    code = via_grpc(world.stack, who, build_call(key, world, who, victim, session, their_class))
+    assert code == grpc.StatusCode.PERMISSION_DENIED
     after = world.sessions.GetSession(pb.GetSessionRequest(session_id=session.session_id), metadata=as_admin())
     # Compared field by field: remaining_seconds ticks on its own.
     assert (after.state, list(after.modules)) == (before.state, list(before.modules))
