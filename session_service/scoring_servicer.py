@@ -434,20 +434,18 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
             )
             if done is not None:
                 return spb.RescoreResult.FromString(done)
-        record = await self._workers.read(repo.get_session, session_id=request.session_id)
-        if record is None:
+        head = await self._workers.read(repo.session_head, session_id=request.session_id)
+        if head is None:
             raise NotFound(f"session {request.session_id} not found")
-        if record.state != repo.STATE_FINISHED:
-            raise FailedPrecondition(
-                f"session {record.session_id} is not finished; only finished ones are rescored"
-            )
-        item_ids = await self._workers.read(repo.seen_item_ids, session_id=record.session_id)
+        if head.state != repo.STATE_FINISHED:
+            raise FailedPrecondition(f"session {head.session_id} is not finished; only finished ones are rescored")
+        item_ids = await self._workers.read(repo.seen_item_ids, session_id=head.session_id)
         remaining = context.time_remaining()
         budget = None if remaining is None else max(0.0, remaining - DEADLINE_MARGIN_SECONDS)
         current = await self._items.current_items(item_ids, budget_seconds=budget)
         result = await self._workers.write(
             scores.rescore,
-            session_id=record.session_id,
+            session_id=head.session_id,
             current_items={item.item_id: item.SerializeToString() for item in current},
             scorer=self._scorer,
             dry_run=request.dry_run,

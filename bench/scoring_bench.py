@@ -1,0 +1,204 @@
+"""Scoring: EAP of a 50-item section beside a NumPy dot product, and RescoreSession throughput over gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+import timeit
+import uuid
+from pathlib import Path
+
+import grpc
+import numpy as np
+from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
+from toefl.session.v1 import scoring_service_pb2 as spb
+from toefl.session.v1 import scoring_service_pb2_grpc, session_service_pb2_grpc
+from toefl.session.v1 import session_service_pb2 as pb
+
+from bench.session_bench import TOKEN_KEY, start_services
+from toefl_core.auth import Role, auth_metadata, mint_token
+from toefl_core.irt import GRID, PolytomousResponse, eap
+
+SECTION_ITEMS = 50
+SESSIONS = 200
+SETUP_CONCURRENCY = 24
+RESCORE_CONCURRENCY = 64
+REFERENCE_CALLS = 3000
+
+
+def eap_microseconds() -> tuple[float, float]:
+    """Best-of-5 mean time of one EAP over a 50-item section (45 3PL, 5 GPCM), and of the NumPy reference."""
+    rng = np.random.default_rng(2026)
+    a = rng.normal(1.2, 0.25, 45).clip(0.5, 2.5)
+    b = rng.normal(0, 1, 45)
+    c = np.full(45, 0.2)
+    u = rng.integers(0, 2, 45)
+    polytomous = [
+        PolytomousResponse(a=1.0, steps=tuple(sorted(rng.normal(0, 1, 5))), score=int(rng.integers(0, 6)))
+        for _ in range(5)
+    ]
+    matrix = rng.normal(size=(SECTION_ITEMS, GRID.shape[0]))
+    vector = rng.normal(size=SECTION_ITEMS)
+    number = 2000
+
+    def one_eap() -> None:
+        eap(a=a, b=b, c=c, u=u, polytomous=polytomous)
+
+    def one_dot() -> None:
+        np.dot(vector, matrix)
+
+    best_eap = min(timeit.repeat(one_eap, number=number, repeat=5)) / number * 1e6
+    best_dot = min(timeit.repeat(one_dot, number=number, repeat=5)) / number * 1e6
+    return best_eap, best_dot
+
+
+def _md(role: Role, subject: str) -> tuple[tuple[str, str], ...]:
+    return auth_metadata(mint_token(TOKEN_KEY, subject=subject, role=role))
+
+
+def _answer(item: item_pb2.Item, n: int) -> pb.Answer:
+    key = item.answer_key
+    if item.task_type == item_pb2.TASK_TYPE_COMPLETE_THE_WORDS:
+        return pb.Answer(completions=pb.StringList(values=list(key.completions)))
+    if item.task_type == item_pb2.TASK_TYPE_BUILD_A_SENTENCE:
+        return pb.Answer(word_sequence=pb.StringList(values=list(key.correct_sequence)))
+    if item.content.options:
+        return pb.Answer(choice_index=(key.correct_option + n % 2) % len(item.content.options))
+    if item.task_type in (item_pb2.TASK_TYPE_WRITE_AN_EMAIL, item_pb2.TASK_TYPE_ACADEMIC_DISCUSSION):
+        return pb.Answer(text="Thank you for your message; I will join the group on Friday.")
+    return pb.Answer(speech=pb.SpeechResponse(audio_ref=f"audio/bench/{item.item_id}.webm", duration_ms=3000))
+
+
+async def create_finished_sessions(
+    sessions: session_service_pb2_grpc.SessionServiceAsyncStub,
+    items: item_service_pb2_grpc.ItemServiceAsyncStub,
+) -> list[str]:
+    """Full tests taken through the real RPCs (every item answered), then finished."""
+    admin = _md(Role.ADMIN, "bench-admin")
+    service = _md(Role.SERVICE, "bench")
+    gate = asyncio.Semaphore(SETUP_CONCURRENCY)
+
+    async def one(n: int) -> str:
+        async with gate:
+            user = await sessions.CreateUser(
+                pb.CreateUserRequest(
+                    user=pb.User(
+                        username=f"sb-{n}-{uuid.uuid4().hex[:6]}", role=pb.ROLE_STUDENT, password="x" * 12
+                    )
+                ),
+                metadata=admin,
+            )
+            md = _md(Role.STUDENT, user.user_id)
+            session = await sessions.CreateSession(
+                pb.CreateSessionRequest(scope=pb.SESSION_SCOPE_FULL_TEST), metadata=md
+            )
+            while session.HasField("current_module"):
+                refs = [
+                    item_service_pb2.ItemRef(item_id=i.item_id, revision=i.revision)
+                    for i in session.current_module.items
+                ]
+                full = await items.BatchGetItems(
+                    item_service_pb2.BatchGetItemsRequest(items=refs, view=item_pb2.ITEM_VIEW_FULL),
+                    metadata=service,
+                )
+                for k, item in enumerate(full.items):
+                    await sessions.SubmitResponse(
+                        pb.SubmitResponseRequest(
+                            session_id=session.session_id,
+                            item_id=item.item_id,
+                            answer=_answer(item, n + k),
+                            request_id=uuid.uuid4().hex,
+                        ),
+                        metadata=md,
+                    )
+                session = await sessions.AdvanceModule(
+                    pb.AdvanceModuleRequest(session_id=session.session_id, request_id=uuid.uuid4().hex),
+                    metadata=md,
+                )
+            await sessions.FinishSession(pb.FinishSessionRequest(session_id=session.session_id), metadata=md)
+            return session.session_id
+
+    return list(await asyncio.gather(*(one(n) for n in range(SESSIONS))))
+
+
+async def rescore_all(scoring: scoring_service_pb2_grpc.ScoringServiceAsyncStub, session_ids: list[str]) -> float:
+    """Sessions rescored per second, RESCORE_CONCURRENCY calls in flight, each with its own request id."""
+    service = _md(Role.SERVICE, "bench-rescore")
+    gate = asyncio.Semaphore(RESCORE_CONCURRENCY)
+    changed = 0
+
+    async def one(session_id: str) -> None:
+        nonlocal changed
+        async with gate:
+            result = await scoring.RescoreSession(
+                spb.RescoreSessionRequest(session_id=session_id, request_id=uuid.uuid4().hex), metadata=service
+            )
+            changed += result.changed
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(sid) for sid in session_ids))
+    elapsed = time.perf_counter() - start
+    assert changed == 0, "nothing was recalibrated: a rescore must not write a version"
+    return len(session_ids) / elapsed
+
+
+async def reference_rate(channel: grpc.aio.Channel) -> float:
+    """The floor: bare unary calls of an RPC that does no work (ListScoreVersions of an unknown session)."""
+    scoring = scoring_service_pb2_grpc.ScoringServiceStub(channel)
+    md = _md(Role.ADMIN, "bench-admin")
+    gate = asyncio.Semaphore(RESCORE_CONCURRENCY)
+
+    async def one() -> None:
+        async with gate:
+            try:
+                await scoring.ListScoreVersions(spb.ListScoreVersionsRequest(session_id="ses-none"), metadata=md)
+            except grpc.aio.AioRpcError as error:
+                assert error.code() == grpc.StatusCode.NOT_FOUND
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(REFERENCE_CALLS)))
+    return REFERENCE_CALLS / (time.perf_counter() - start)
+
+
+async def measure(session_address: str, item_address: str) -> tuple[float, float, float]:
+    async with (
+        grpc.aio.insecure_channel(session_address) as channel,
+        grpc.aio.insecure_channel(item_address) as item_channel,
+    ):
+        start = time.perf_counter()
+        ids = await create_finished_sessions(
+            session_service_pb2_grpc.SessionServiceStub(channel),
+            item_service_pb2_grpc.ItemServiceStub(item_channel),
+        )
+        setup = time.perf_counter() - start
+        scoring = scoring_service_pb2_grpc.ScoringServiceStub(channel)
+        reference = await reference_rate(channel)
+        rate = await rescore_all(scoring, ids)
+        return setup, rate, reference
+
+
+def main() -> None:
+    eap_us, dot_us = eap_microseconds()
+    out = sys.stdout.write
+    out(f"EAP, {SECTION_ITEMS}-item section (45 3PL + 5 GPCM, 61-point grid)\n")
+    out(f"  EAP                      {eap_us:9.1f} us   (target <= 1000 us)\n")
+    out(f"  NumPy dot (50 x 61)      {dot_us:9.1f} us\n")
+    out(f"  EAP / dot                {eap_us / dot_us:9.1f}\n")
+    with tempfile.TemporaryDirectory(prefix="scoring-bench-") as tmp:
+        items, sessions = start_services(Path(tmp))
+        try:
+            setup, rate, reference = asyncio.run(measure(sessions.address, items.address))
+        finally:
+            sessions.terminate()
+            items.terminate()
+    out(f"RescoreSession over gRPC: {SESSIONS} finished full tests, {RESCORE_CONCURRENCY} calls in flight\n")
+    out(f"  setup (real RPCs)        {setup:9.1f} s\n")
+    out(f"  rescored sessions/s      {rate:9.1f}   (target >= 500)\n")
+    out(f"  bare unary calls/s       {reference:9.1f}   (an RPC that does no work, same server)\n")
+    out(f"  rescore / bare call      {rate / reference:9.2f}\n")
+
+
+if __name__ == "__main__":
+    main()
