@@ -31,7 +31,8 @@ RATED_TASK_NAMES = frozenset(item_pb2.TaskType.Name(t) for t in RATED_TASK_TYPES
 SCORED_MODELS = frozenset({item_pb2.IRT_MODEL_3PL, item_pb2.IRT_MODEL_GPCM})
 
 
-def _answer(row: AnswerRow | None) -> pb.Answer | None:
+def parse_answer(row: AnswerRow | None) -> pb.Answer | None:
+    """The stored answer (canonical proto JSON) as a message; None when the item was not answered."""
     if row is None:
         return None
     # json_format.Parse is pure Python and was the largest cost of a rescore; the three objective shapes are
@@ -60,7 +61,7 @@ def item_score(item: item_pb2.Item, answer: AnswerRow | None, final_ratings: Map
         if answer is None:
             return 0
         return final_ratings.get(answer.response_id)
-    score = score_answer(item, _answer(answer))
+    score = score_answer(item, parse_answer(answer))
     assert score is not None
     return score
 

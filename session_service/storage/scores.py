@@ -439,12 +439,6 @@ def score_closed_sections(s: Session, *, session_id: str, scorer: Scorer, now_ms
     _insert_version(s, candidate)
 
 
-def score_closed_sections_now(db: Database, *, session_id: str, scorer: Scorer, now_ms: int) -> None:
-    """Catch-up for a section closed without being scored (e.g. an expiry before this schema revision)."""
-    with db.writing() as s:
-        score_closed_sections(s, session_id=session_id, scorer=scorer, now_ms=now_ms)
-
-
 def latest_version(db: Database, *, session_id: str) -> ScoreVersionRecord | None:
     with db.reading() as s:
         return _latest(s, session_id)

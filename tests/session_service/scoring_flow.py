@@ -49,11 +49,17 @@ class TakenSession:
 
 
 def start_session_service(
-    tmp_path_factory: pytest.TempPathFactory, item_proc: ServiceProcess, *, second_rating_share: str
+    tmp_path_factory: pytest.TempPathFactory,
+    item_proc: ServiceProcess,
+    *,
+    second_rating_share: str,
+    env: Mapping[str, str] | None = None,
 ) -> ServiceProcess:
     workdir: Path = tmp_path_factory.mktemp("scoring")
     return session_process(
-        workdir, item_address=item_proc.address, env={"SESSION_SECOND_RATING_SHARE": second_rating_share}
+        workdir,
+        item_address=item_proc.address,
+        env={"SESSION_SECOND_RATING_SHARE": second_rating_share, **(env or {})},
     ).start()
 
 
