@@ -26,7 +26,7 @@ from session_service.storage.models import (
     SchoolClass,
     User,
 )
-from session_service.storage.scores import Scorer, delete_session_scores, score_closed_sections
+from session_service.storage.scores import Scorer, delete_session_scores, score_closed_sections, score_documents
 from toefl_core.errors import Aborted, AlreadyExists, DomainError, FailedPrecondition, NotFound
 
 # Stored enum names (the proto enum value names), so the database reads the same as the API.
@@ -956,6 +956,7 @@ def export_student(db: Database, *, student_id: str) -> dict[str, Any]:
                         }
                         for r in responses
                     ],
+                    "score_versions": score_documents(s, session.session_id),
                     "events": [
                         {
                             "type": e.event_type,

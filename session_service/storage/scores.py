@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -437,6 +437,14 @@ def score_closed_sections(s: Session, *, session_id: str, scorer: Scorer, now_ms
         now_ms=now_ms,
     )
     _insert_version(s, candidate)
+
+
+def score_documents(s: Session, session_id: str) -> list[dict[str, Any]]:
+    """A session's score versions, oldest first, JSON-ready (the student's data export)."""
+    rows = s.scalars(
+        select(ScoreVersion).where(ScoreVersion.session_id == session_id).order_by(ScoreVersion.version)
+    ).all()
+    return [dataclasses.asdict(record) for record in _version_records(s, rows)]
 
 
 def latest_version(db: Database, *, session_id: str) -> ScoreVersionRecord | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -12,7 +13,7 @@ from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import scoring_service_pb2_grpc, session_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 
-from tests.session_service.exam import as_user, expect_code, new_user, request_id
+from tests.session_service.exam import admin, as_user, expect_code, new_user, request_id
 from tests.session_service.scoring_flow import (
     RATED,
     ScoringStub,
@@ -25,6 +26,8 @@ from tests.session_service.scoring_flow import (
     tasks_of,
 )
 from tests.support.procs import ServiceProcess
+from tests.support.tokens import metadata
+from toefl_core.auth import Role
 from toefl_core.scoring import total_score
 from toefl_core.scoring_rules import cefr_level
 
@@ -254,3 +257,40 @@ def test_a_session_in_progress_has_pending_sections(
         item_pb2.SECTION_WRITING,
         item_pb2.SECTION_SPEAKING,
     ]
+
+
+def test_scores_are_exported_with_the_student_and_erased_with_them(
+    stub: session_service_pb2_grpc.SessionServiceStub,
+    scoring: ScoringStub,
+    item_stub: item_service_pb2_grpc.ItemServiceStub,
+) -> None:
+    student = new_user(stub)
+    taken = take_session(stub, item_stub, student, section=item_pb2.SECTION_WRITING, seed=13)
+    md = rater()
+    task = next(t for t in tasks_of(scoring, md) if t.item_id in taken.correct)
+    scoring.SubmitRating(spb.SubmitRatingRequest(response_id=task.response_id, score=4), metadata=md)
+    document = json.loads(
+        stub.ExportStudentData(
+            pb.ExportStudentDataRequest(student_id=student.user_id), metadata=as_user(student)
+        ).json_document
+    )
+    (session,) = document["sessions"]
+    assert [v["version"] for v in session["score_versions"]] == [1, 2]
+    assert session["score_versions"][1]["sections"][0]["section"] == "SECTION_WRITING"
+
+    stub.EraseStudentData(
+        pb.EraseStudentDataRequest(student_id=student.user_id, reason="request"), metadata=admin()
+    )
+    expect_code(
+        CODE.NOT_FOUND,
+        lambda: scoring.ListScoreVersions(
+            spb.ListScoreVersionsRequest(session_id=taken.session_id), metadata=admin()
+        ),
+    )
+    assert not [t for t in tasks_of(scoring, rater()) if t.response_id == task.response_id]
+    assert (
+        taken.session_id
+        not in scoring.ListFinishedSessions(
+            spb.ListFinishedSessionsRequest(page_size=200), metadata=metadata(Role.SERVICE, "tests")
+        ).session_ids
+    )
