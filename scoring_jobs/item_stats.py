@@ -19,7 +19,6 @@ from toefl.session.v1 import scoring_service_pb2
 from scoring_jobs.common import JobError, Services, StateError, StateFile, progress, say
 
 log = logging.getLogger(__name__)
-JOB = "item-stats"
 # Bumped whenever the formulas change, so that new figures never reuse an old run id.
 FORMULA_VERSION = 1
 

@@ -18,7 +18,6 @@ from toefl.session.v1 import scoring_service_pb2
 from scoring_jobs.common import JobError, Services, StateError, StateFile, progress, say
 
 log = logging.getLogger(__name__)
-JOB = "rescore"
 CHANGED, UNCHANGED, FAILED = "changed", "unchanged", "failed"
 
 
