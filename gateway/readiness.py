@@ -84,20 +84,28 @@ class Readiness:
             response_deserializer=health_pb2.HealthCheckResponse.FromString,
         )
         names = [service.full_name for service in backend.services] or [""]
+        missing: list[str] = []
         for name in names:
             try:
                 reply = await health(health_pb2.HealthCheckRequest(service=name), timeout=CHECK_TIMEOUT_SECONDS)
             except grpc.aio.AioRpcError as exc:
                 if exc.code() == grpc.StatusCode.NOT_FOUND:
-                    # Something answers at the address but does not serve this backend's API: another of our
-                    # services wired in its place (its ownership report below says which).
-                    report.miswired.append(f"{backend.name} at {backend.address} does not serve {name}")
+                    missing.append(name)
                     continue
                 report.problems.append(f"{backend.name} at {backend.address} is unreachable: {exc.code().name}")
                 return report
             if reply.status != health_pb2.HealthCheckResponse.SERVING:
                 status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
                 report.problems.append(f"{backend.name} reports {name or 'overall health'} {status}")
+        if missing:
+            message = f"{backend.name} at {backend.address} does not serve {', '.join(missing)}"
+            if len(missing) == len(names):
+                # Something answers at the address but serves none of this backend's API: another of our services
+                # wired in its place (its ownership report below says which).
+                report.miswired.append(message)
+            else:
+                # Part of the API: an older build, not a swap; the rest of its routes keep working.
+                report.problems.append(message)
         if backend.expected_owner is None:
             return report
         ownership = channel.unary_unary(
