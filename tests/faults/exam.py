@@ -24,6 +24,7 @@ from toefl_core.auth import Role
 
 SETUP_CONCURRENCY = 16
 CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=30)
+UNTIL_STOPPED = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -174,12 +175,11 @@ CRASH_STATUSES = {None, 502, 503}
 async def fault_round(
     stack: Stack,
     students: list[Student],
-    per_student: int,
     fault_after: float,
     fault: Callable[[], None],
     recover: Callable[[], None],
 ) -> dict[str, int]:
-    """Students answer; `fault` strikes after `fault_after` s; after `recover`, unanswered requests are retried.
+    """Students answer until `fault` strikes after `fault_after` s; after `recover`, unanswered ones are retried.
 
     Checks: every acknowledged answer is stored once at its acknowledged revision; a retry of an unacknowledged
     request is reported as replayed exactly when the crashed process had committed it, and then nothing is
@@ -188,7 +188,8 @@ async def fault_round(
     assert stack.gateway is not None
     base = stack.gateway.url
     stop = asyncio.Event()
-    stream = asyncio.create_task(answer_stream(lambda: base, students, per_student, stop))
+    # Bounded by the fault, not by a count: however fast the machine, answers are in flight when it strikes.
+    stream = asyncio.create_task(answer_stream(lambda: base, students, UNTIL_STOPPED, stop))
     await asyncio.sleep(fault_after)
     fault()
     stop.set()

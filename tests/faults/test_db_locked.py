@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from bench.common import Stack
-from tests.faults.exam import Attempt, Student, answer_stream, check_exactly_once, put
+from tests.faults.exam import UNTIL_STOPPED, Attempt, Student, answer_stream, check_exactly_once, put
 
 STUDENTS = 30
 # Longer than session_service's SQLite busy timeout (30 s): the writer gives up while the lock is held.
@@ -36,7 +36,7 @@ async def test_short_lock_delays_answers_and_loses_none(stack: Stack, students: 
     assert stack.gateway is not None
     base = stack.gateway.url
     stop = asyncio.Event()
-    stream = asyncio.create_task(answer_stream(lambda: base, students, 10_000, stop))
+    stream = asyncio.create_task(answer_stream(lambda: base, students, UNTIL_STOPPED, stop))
     await asyncio.sleep(0.3)
     lock = exclusive_lock(stack.user_db)
     await asyncio.to_thread(lock.__enter__)

@@ -10,27 +10,25 @@ from bench.common import Stack
 from tests.faults.exam import Student, fault_round
 
 STUDENTS = 200
-QUICK = [(n, 6, random.Random(n).uniform(0.3, 1.2)) for n in range(5)]
-SLOW = [(n, 25, random.Random(100 + n).uniform(0.3, 8.0)) for n in range(10)]
+QUICK = [(n, random.Random(n).uniform(0.3, 1.2)) for n in range(5)]
+SLOW = [(n, random.Random(100 + n).uniform(0.3, 8.0)) for n in range(10)]
 
 
-async def kill_round(stack: Stack, students: list[Student], per_student: int, kill_after: float) -> dict[str, int]:
+async def kill_round(stack: Stack, students: list[Student], kill_after: float) -> dict[str, int]:
     assert stack.session is not None
-    return await fault_round(stack, students, per_student, kill_after, stack.session.kill, stack.restart_session)
+    return await fault_round(stack, students, kill_after, stack.session.kill, stack.restart_session)
 
 
-@pytest.mark.parametrize(("run", "per_student", "kill_after"), QUICK)
+@pytest.mark.parametrize(("run", "kill_after"), QUICK)
 async def test_sigkill_loses_and_duplicates_nothing(
-    stack: Stack, students: list[Student], run: int, per_student: int, kill_after: float
+    stack: Stack, students: list[Student], run: int, kill_after: float
 ) -> None:
-    counts = await kill_round(stack, students, per_student, kill_after)
+    counts = await kill_round(stack, students, kill_after)
     print(f"durability run {run} kill after {kill_after:.2f}s: {counts}")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("run", "per_student", "kill_after"), SLOW)
-async def test_sigkill_long_runs(
-    stack: Stack, students: list[Student], run: int, per_student: int, kill_after: float
-) -> None:
-    counts = await kill_round(stack, students, per_student, kill_after)
+@pytest.mark.parametrize(("run", "kill_after"), SLOW)
+async def test_sigkill_long_runs(stack: Stack, students: list[Student], run: int, kill_after: float) -> None:
+    counts = await kill_round(stack, students, kill_after)
     print(f"durability long run {run} kill after {kill_after:.2f}s: {counts}")

@@ -9,7 +9,15 @@ import uuid
 import aiohttp
 
 from bench.common import Stack
-from tests.faults.exam import CLIENT_TIMEOUT, Student, answer_stream, call, check_exactly_once, fault_round
+from tests.faults.exam import (
+    CLIENT_TIMEOUT,
+    UNTIL_STOPPED,
+    Student,
+    answer_stream,
+    call,
+    check_exactly_once,
+    fault_round,
+)
 
 STUDENTS = 40
 UNAVAILABLE = 14
@@ -32,7 +40,7 @@ async def test_item_service_deploy_mid_module(stack: Stack, students: list[Stude
     router, answering = students[0], students[1:]
     item_id = router.answers[0][0]
     stop = asyncio.Event()
-    stream = asyncio.create_task(answer_stream(lambda: base, answering, 10_000, stop))
+    stream = asyncio.create_task(answer_stream(lambda: base, answering, UNTIL_STOPPED, stop))
     await asyncio.sleep(0.3)
     # As `make deploy` recreates the container: SIGTERM, then a new process on the same address.
     port = stack.item.port
@@ -73,5 +81,5 @@ async def test_item_service_deploy_mid_module(stack: Stack, students: list[Stude
 
 async def test_gateway_killed_mid_exam(stack: Stack, students: list[Student]) -> None:
     assert stack.gateway is not None
-    counts = await fault_round(stack, students[1:], 10, 0.4, stack.gateway.kill, stack.start_gateway)
+    counts = await fault_round(stack, students[1:], 0.4, stack.gateway.kill, stack.start_gateway)
     print(f"gateway restart: {counts}")
