@@ -9,7 +9,7 @@ GEN := gen
 GEN_STAMP := $(GEN)/.stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos item-bank run test lint unit bench validate deploy clean
+.PHONY: help venv protos item-bank run test lint unit bench validate rescore item-stats deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -37,8 +37,8 @@ $(GEN_STAMP): $(STAMP) $(PROTO_FILES)
 
 protos: $(GEN_STAMP) ## Generate Python code from protos/ into gen/ (never edit gen/ by hand)
 
-item-bank: protos ## Build the demo item bank (item_service/item_bank.db) if it is missing
-	@if [ -f item_service/item_bank.db ]; then echo "item_service/item_bank.db exists; keeping it"; \
+item-bank: protos ## Build the demo item bank (item_service/item_bank.db) if missing, else bring its schema up to date
+	@if [ -f item_service/item_bank.db ]; then $(PY) -m item_service check >/dev/null 2>&1 || $(PY) -m item_service migrate; \
 	else $(PY) -m item_service build-demo-bank --seed 2026; fi
 
 run: item-bank ## Set everything up and start the services (Ctrl-C stops them)
@@ -60,6 +60,12 @@ bench: protos ## Benchmarks, printed as ratios against references measured in th
 
 validate: protos ## Psychometric validation: 2,000 simulees through assembly, routing and scoring, adaptive vs linear
 	$(PY) -m validation --simulees 2000
+
+rescore: protos ## Re-score finished sessions after a recalibration (ARGS="--since 2026-01-01 --dry-run")
+	$(PY) -m scoring_jobs rescore $(ARGS)
+
+item-stats: protos ## Compute item statistics from responses and write them to the item bank (ARGS="--dry-run")
+	$(PY) -m scoring_jobs item-stats $(ARGS)
 
 COMPOSE ?= docker compose
 
