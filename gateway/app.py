@@ -53,10 +53,11 @@ _METADATA_KEY_RE = re.compile(r"[a-z0-9_.-]+")
 _TIMEOUT_RE = re.compile(r"(\d{1,8})([HMSmun])")
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 _METADATA_PREFIX = "grpc-metadata-"
-# Hop-by-hop, or set by the gateway itself (a verified token, the request id): never copied from a
-# Grpc-Metadata-* header, so that no client can slip an unverified token or a second request id past the gateway.
+# Hop-by-hop, or set by the gateway itself (a verified token, the request id, the client's address): never copied
+# from a Grpc-Metadata-* header, so that no client can slip an unverified token, a second request id or someone
+# else's address (which sign-in throttling counts by) past the gateway.
 _RESERVED_METADATA = frozenset(
-    {"content-type", "user-agent", "te", "host", "connection", "authorization", "x-request-id"}
+    {"content-type", "user-agent", "te", "host", "connection", "authorization", "x-request-id", "x-forwarded-for"}
 )
 
 
@@ -182,6 +183,9 @@ class TokenCache:
 
 def _outgoing_metadata(request: web.Request, route: Route, tokens: TokenCache) -> list[tuple[str, str | bytes]]:
     metadata: list[tuple[str, str | bytes]] = [("x-request-id", request[REQUEST_ID])]
+    if request.remote:
+        # The backends see the gateway as their peer; this is the address the request came from.
+        metadata.append(("x-forwarded-for", request.remote))
     authorization = request.headers.get(hdrs.AUTHORIZATION)
     if not route.public:
         if authorization is None:

@@ -31,6 +31,7 @@ from session_service.scoring import SessionScorer
 from session_service.storage import engine as storage_engine
 from session_service.storage import repository as repo
 from session_service.storage.engine import Database
+from session_service.throttle import SignInThrottle, client_address
 from session_service.workers import Workers
 from toefl_core.auth import DEFAULT_TTL_SECONDS, Principal, Role, authenticate, mint_token
 from toefl_core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
@@ -145,6 +146,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._cache = cache
         self._workers = workers
         self._scorer = scorer
+        self._throttle = SignInThrottle()
         self._answers: GroupCommit[repo.Submission, repo.SubmitOutcome] = GroupCommit(self._start_answers)
 
     # ---- plumbing
@@ -348,10 +350,15 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
     async def Authenticate(self, request: pb.AuthenticateRequest, context: Context) -> pb.AuthenticateResponse:
         if not request.username or not request.password:
             raise InvalidArgument("username and password are required")
+        address = client_address(context.invocation_metadata(), context.peer())
+        # Before the password is looked at: a throttled guess learns nothing and costs no hashing.
+        self._throttle.check(username=request.username, address=address)
         found = await self._read(repo.get_credentials, username=request.username)
         password_hash = found[1] if found is not None else None
         if not await self._cpu(self._passwords.verify, password_hash, request.password) or found is None:
+            self._throttle.failed(username=request.username, address=address)
             raise Unauthenticated(INVALID_CREDENTIALS)
+        self._throttle.succeeded(username=request.username)
         user = found[0]
         role = Role(user.role)
         token = mint_token(self._key, subject=user.user_id, role=role, ttl_seconds=DEFAULT_TTL_SECONDS)

@@ -102,6 +102,9 @@ def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]]) -> Callabl
             await _abort(context, error)
         except (grpc.aio.AbortError, grpc.aio.UsageError):
             raise
+        except NotImplementedError:
+            # The generated base servicer raises this for an RPC no servicer implements.
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
         except Exception:
             await _abort_internal(context, method)
         return None  # pragma: no cover - abort always raises
@@ -118,6 +121,9 @@ def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Ca
             await _abort(context, error)
         except (grpc.aio.AbortError, grpc.aio.UsageError):
             raise
+        except NotImplementedError:
+            # The generated base servicer raises this for an RPC no servicer implements.
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
         except Exception:
             await _abort_internal(context, method)
 

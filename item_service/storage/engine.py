@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 
 from toefl_core.ownership import (
@@ -104,6 +104,9 @@ def read_owner(engine: Engine) -> str | None:
             application_id = connection.execute(text("PRAGMA application_id")).scalar_one()
         return OWNER_BY_APPLICATION_ID.get(int(application_id))
     with engine.connect() as connection:
+        # Another service's database has no bank_meta table at all: no mark of ours, refused by check_owner.
+        if not inspect(connection).has_table("bank_meta"):
+            return None
         value = connection.execute(text("SELECT value FROM bank_meta WHERE key = :k"), {"k": OWNER_KEY}).scalar()
     return None if value is None else str(value)
 

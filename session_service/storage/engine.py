@@ -46,7 +46,6 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         # SQLAlchemy issues BEGIN itself (below); the driver's own implicit transactions would hide it.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         # FULL: an acknowledged answer survives a power cut too, not only a crash of the process.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -132,6 +131,14 @@ def open_database(url: str, *, create: bool) -> Database:
             log.info("marked the new %s as %s", what, USER_DATA_OWNER)
         else:
             check_owner(owner, expected=USER_DATA_OWNER, what=what)
+        if db.is_sqlite:
+            # Only once the mark is ours: the journal mode lives in the file, and a refused file stays as it was.
+            # On the driver's connection: SQLite cannot change the journal mode inside the BEGIN we issue.
+            raw = db.write_engine.raw_connection()
+            try:
+                raw.cursor().execute("PRAGMA journal_mode=WAL")
+            finally:
+                raw.close()
     except BaseException:
         db.dispose()
         raise

@@ -144,11 +144,6 @@ def test_session_service_refuses_a_database_that_is_not_its_own(
     assert not (tmp_path / "demo-credentials.json").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="session_service/storage/engine.py sets PRAGMA journal_mode=WAL on connect, before open_database() "
-    "checks the mark: a refused rollback-journal database (the shipped item bank) is switched to WAL",
-)
 @pytest.mark.parametrize("kind", sorted(FOREIGN))
 def test_session_service_leaves_a_refused_database_untouched(
     demo_bank_template: Path, tmp_path: Path, kind: str
@@ -245,11 +240,6 @@ def test_session_service_refuses_an_unmarked_postgresql_database_with_tables(
     assert_refused(refusal, "no owner mark", "user_data")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="item_service/storage/engine.py read_owner() queries bank_meta without checking that it exists: "
-    "on the user database it dies with a ProgrammingError traceback instead of refusing with a message",
-)
 def test_item_service_refuses_the_user_database_on_postgresql(postgres: PostgresCluster, tmp_path: Path) -> None:
     migrate_user_database(postgres.url)
     refusal = start_expecting_refusal("item_service", workdir=tmp_path, env=item_env(postgres.url))

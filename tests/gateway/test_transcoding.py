@@ -360,9 +360,14 @@ async def test_metadata_is_forwarded(client: TestClient[Any, Any]) -> None:
         "tenant": "acme",
         "trace-bin": "AQI=",
         "x-request-id": "req-123",
+        "x-forwarded-for": "127.0.0.1",
         "authorization": AUTH["Authorization"],
     }
     assert response_headers["X-Request-Id"] == "req-123"
+    # A client cannot choose the address sign-in throttling counts by.
+    spoofed = {"Grpc-Metadata-X-Forwarded-For": "10.9.9.9"}
+    status, payload, _headers = await call(client, "GET", "/v1/echo", headers=spoofed)
+    assert status == 400 and "x-forwarded-for" in payload["message"].lower()
 
 
 async def test_request_id_is_generated_when_missing(client: TestClient[Any, Any]) -> None:

@@ -21,11 +21,6 @@ from tests.support.procs import ServiceProcess
 # "After a few attempts": the limits may be lower, never higher.
 ACCOUNT_ATTEMPTS_AT_MOST = 10
 ADDRESS_ATTEMPTS_AT_MOST = 50
-NOT_YET = pytest.mark.xfail(
-    strict=True,
-    reason="session_service has no sign-in throttling yet (SessionServicer.Authenticate never answers "
-    "RESOURCE_EXHAUSTED); see the security report for the change",
-)
 
 
 @pytest.fixture
@@ -44,7 +39,6 @@ def direct_code(stack: Stack, username: str, password: str) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
-@NOT_YET
 @pytest.mark.parametrize("account", ["existing", "unknown"])
 def test_failed_sign_ins_for_one_account_are_throttled(fresh: Stack, account: str) -> None:
     """Unknown usernames are throttled alike, so that throttling does not tell which accounts exist."""
@@ -61,7 +55,6 @@ def test_failed_sign_ins_for_one_account_are_throttled(fresh: Stack, account: st
     assert sign_in(fresh, other["username"], PASSWORD)[0] == 200, "other accounts are not locked out"
 
 
-@NOT_YET
 def test_failed_sign_ins_from_one_address_are_throttled(fresh: Stack) -> None:
     """Through the gateway: the address counted is the client's, so one client cannot lock out another."""
     student = create_student(fresh)
