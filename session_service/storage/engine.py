@@ -11,10 +11,12 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from session_service.storage.models import DatabaseOwner
+from toefl_core.errors import ResourceExhausted, Unavailable
 from toefl_core.ownership import (
     OWNER_BY_APPLICATION_ID,
     USER_DATA_APPLICATION_ID,
@@ -61,6 +63,25 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     return engine
 
 
+@contextmanager
+def _unavailable_database() -> Iterator[None]:
+    """A database that is locked, full or unreachable is the client's UNAVAILABLE/RESOURCE_EXHAUSTED, not INTERNAL.
+
+    Nothing of the transaction was committed, so the client may retry (with the same request id) safely.
+    """
+    try:
+        yield
+    except OperationalError as exc:
+        text_of = str(exc.orig).lower()
+        if "locked" in text_of or "busy" in text_of:
+            raise Unavailable(
+                "the user database is busy (locked by another writer); nothing was saved; retry"
+            ) from exc
+        if "full" in text_of:
+            raise ResourceExhausted("the user database's disk is full; nothing was saved; retry later") from exc
+        raise Unavailable("the user database is unavailable; nothing was saved; retry shortly") from exc
+
+
 class Database:
     """The engines and session factories of user_data.db; each storage function runs one transaction."""
 
@@ -79,13 +100,24 @@ class Database:
     @contextmanager
     def writing(self) -> Iterator[Session]:
         """One write transaction, committed (on disk) when the block ends without an exception."""
-        with self._writer.begin() as session:
+        with _unavailable_database(), self._writer.begin() as session:
             yield session
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        with self._reader.begin() as session:
+        with _unavailable_database(), self._reader.begin() as session:
             yield session
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """One write transaction at the Core level (group commit uses savepoints on it)."""
+        with _unavailable_database(), self.write_engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        with _unavailable_database(), self.read_engine.connect() as connection:
+            yield connection
 
     def dispose(self) -> None:
         self.write_engine.dispose()

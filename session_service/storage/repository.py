@@ -457,7 +457,7 @@ _SESSION_HEAD = (
 
 
 def session_head(db: Database, *, session_id: str) -> SessionHead | None:
-    with db.read_engine.connect() as conn:
+    with db.read_connection() as conn:
         row = conn.execute(_SESSION_HEAD, {"session_id": session_id}).first()
     if row is None:
         return None
@@ -692,7 +692,7 @@ def _submission(conn: Connection, session_id: str, request_id: str) -> SubmitOut
 
 
 def find_submission(db: Database, *, session_id: str, request_id: str) -> SubmitOutcome | None:
-    with db.read_engine.connect() as conn:
+    with db.read_connection() as conn:
         return _submission(conn, session_id, request_id)
 
 
@@ -759,7 +759,7 @@ def submit_responses(
     earlier in the same batch), or the DomainError refusing it. Nothing is acknowledged before the commit.
     """
     results: list[SubmitOutcome | DomainError] = []
-    with db.write_engine.begin() as conn:
+    with db.write_connection() as conn:
         for sub in submissions:
             savepoint = conn.begin_nested()
             try:

@@ -51,11 +51,6 @@ async def test_short_lock_delays_answers_and_loses_none(stack: Stack, students: 
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="session_service bug: a write that outlasts the SQLite busy timeout ('database is locked') is INTERNAL "
-    "(HTTP 500), not UNAVAILABLE with a message naming the database",
-)
 async def test_lock_beyond_busy_timeout_is_503_then_recovers(stack: Stack, students: list[Student]) -> None:
     assert stack.gateway is not None
     base = stack.gateway.url
