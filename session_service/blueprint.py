@@ -12,7 +12,7 @@ from toefl.item.v1 import item_pb2, item_service_pb2
 from toefl.session.v1 import session_service_pb2 as pb
 
 BLUEPRINT_DIR = Path(__file__).resolve().parent / "blueprints"
-CURRENT_VERSION = "toefl2026-v1"
+CURRENT_VERSION = "toefl2026-v2"
 SECTION_ORDER = (
     item_pb2.SECTION_READING,
     item_pb2.SECTION_LISTENING,

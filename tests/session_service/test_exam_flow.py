@@ -8,7 +8,7 @@ import pytest
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 
-from session_service.blueprint import load_blueprint
+from session_service.blueprint import CURRENT_VERSION, load_blueprint
 from session_service.servicer import module_seed
 from tests.session_service.exam import Stub, answer, as_user, full_items, new_user, request_id
 from tests.session_service.test_views import forbidden_paths
@@ -36,7 +36,7 @@ def test_whole_test_routes_by_ability(
     session = session_stub.CreateSession(
         pb.CreateSessionRequest(scope=pb.SESSION_SCOPE_FULL_TEST, request_id=request_id()), metadata=md
     )
-    assert session.blueprint_version == "toefl2026-v1" and session.student_id == student.user_id
+    assert session.blueprint_version == CURRENT_VERSION and session.student_id == student.user_id
     stages: list[int] = []
     sections: list[int] = []
     seen: list[str] = []

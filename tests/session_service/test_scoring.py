@@ -13,6 +13,7 @@ from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import scoring_service_pb2_grpc, session_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 
+from session_service.blueprint import CURRENT_VERSION
 from tests.session_service.exam import admin, as_user, expect_code, new_user, request_id
 from tests.session_service.scoring_flow import (
     RATED,
@@ -71,7 +72,7 @@ def test_full_test_scored_end_to_end(
     assert list(first.pending_sections) == []
     score = first.score
     assert score.status == PROVISIONAL and score.total_band == "" and not score.HasField("comparable_total")
-    assert score.blueprint_version == "toefl2026-v1" and score.cut_table_version
+    assert score.blueprint_version == CURRENT_VERSION and score.cut_table_version
     for section in (item_pb2.SECTION_READING, item_pb2.SECTION_LISTENING):
         got = section_of(score, section)
         theta, se, band = expected_section(taken, section)
