@@ -9,7 +9,7 @@ GEN := gen
 GEN_STAMP := $(GEN)/.stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos item-bank run test lint unit bench validate rescore item-stats deploy clean
+.PHONY: help venv protos item-bank run test test-slow lint unit bench validate rescore item-stats deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ unit: protos ## pytest only
 	$(VENV)/bin/pytest
 
 test: lint unit ## Lint, type-check and run the whole test suite
+
+test-slow: protos ## The long fault tests too (more kill -9 runs, a lock beyond the busy timeout)
+	$(VENV)/bin/pytest tests/faults --runslow -q
 
 bench: protos ## Benchmarks, printed as ratios against references measured in the same run
 	$(PY) -m bench
