@@ -17,7 +17,6 @@ from typing import Any
 
 import aiohttp_cors
 import grpc
-import jwt
 from aiohttp import hdrs, web
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
@@ -40,7 +39,7 @@ from gateway.openapi import build_openapi, render_docs
 from gateway.readiness import Readiness
 from gateway.routes import HTTP_METHODS, Route, Router, build_routes
 from gateway.transcoder import RequestBuilder, dumps, response_json
-from toefl_core.auth import verify_token
+from toefl_core.auth import TokenCache
 from toefl_core.errors import Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -158,27 +157,6 @@ def _timeout(request: web.Request, default: float) -> float:
     if match is None:
         raise GatewayError(400, f"Grpc-Timeout {raw!r} is not <digits><H|M|S|m|u|n>, e.g. 5S or 100m")
     return int(match.group(1)) * _TIMEOUT_UNITS[match.group(2)]
-
-
-class TokenCache:
-    """Tokens whose signature already checked out, until their expiry: the check costs more than routing."""
-
-    MAX_ENTRIES = 10_000
-
-    def __init__(self, key: str) -> None:
-        self._key = key
-        self._expiry: dict[str, float] = {}
-
-    def verify(self, token: str) -> None:
-        """Unauthenticated unless the token is signed with the key and not expired."""
-        expiry = self._expiry.get(token)
-        if expiry is not None and time.time() < expiry:
-            return
-        verify_token(self._key, token)
-        claims = jwt.decode(token, options={"verify_signature": False})
-        if len(self._expiry) >= self.MAX_ENTRIES:
-            self._expiry.clear()
-        self._expiry[token] = float(claims["exp"])
 
 
 def _outgoing_metadata(request: web.Request, route: Route, tokens: TokenCache) -> list[tuple[str, str | bytes]]:

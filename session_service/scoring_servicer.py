@@ -27,7 +27,7 @@ from session_service.storage import repository as repo
 from session_service.storage import scores
 from session_service.views import student_item
 from session_service.workers import Workers
-from toefl_core.auth import Principal, Role, authenticate
+from toefl_core.auth import Principal, Role, TokenCache
 from toefl_core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from toefl_core.rating import RUBRIC_MAX, RatingRecord, rater_statistics
 
@@ -201,13 +201,13 @@ def _day_ms(day: dt.date) -> int:
 
 class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
     def __init__(self, *, token_key: str, workers: Workers, items: ItemClient, scorer: SessionScorer) -> None:
-        self._key = token_key
+        self._tokens = TokenCache(token_key)
         self._workers = workers
         self._items = items
         self._scorer = scorer
 
     def _principal(self, context: Context, roles: Sequence[Role] | None = None, action: str = "") -> Principal:
-        principal = authenticate(self._key, context.invocation_metadata())
+        principal = self._tokens.authenticate(context.invocation_metadata())
         if roles is not None and principal.role not in roles:
             allowed = ", ".join(r.value for r in roles)
             raise PermissionDenied(f"{action} needs one of the roles: {allowed}")

@@ -33,7 +33,7 @@ from session_service.storage import repository as repo
 from session_service.storage.engine import Database
 from session_service.throttle import SignInThrottle, client_address
 from session_service.workers import Workers
-from toefl_core.auth import DEFAULT_TTL_SECONDS, Principal, Role, authenticate, mint_token
+from toefl_core.auth import DEFAULT_TTL_SECONDS, Principal, Role, TokenCache, mint_token
 from toefl_core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from toefl_core.ownership import USER_DATA_OWNER, identify
 
@@ -141,6 +141,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._settings = settings
         self._passwords = passwords
         self._key = settings.common.token_key
+        self._tokens = TokenCache(self._key)
         self._db = db
         self._items = items
         self._cache = cache
@@ -172,7 +173,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         return (self._answers.run_forever, self.sweep_forever)
 
     def _principal(self, context: Context) -> Principal:
-        return authenticate(self._key, context.invocation_metadata())
+        return self._tokens.authenticate(context.invocation_metadata())
 
     async def sweep_forever(self) -> None:
         """Close modules whose deadline passed, even when nobody touches their session."""
