@@ -798,13 +798,15 @@ def apply_advance(
     """
     try:
         with db.writing() as s:
-            if request_id and s.get(AdvanceRequest, (session_id, request_id)) is not None:
-                return False
             session = s.scalars(
                 select(ExamSession).where(ExamSession.session_id == session_id).with_for_update()
             ).first()
             if session is None:
                 raise NotFound(f"session {session_id} not found")
+            # After the lock: on PostgreSQL a concurrent advance with this request id (another process) may
+            # have committed while this one waited for the session row.
+            if request_id and s.get(AdvanceRequest, (session_id, request_id)) is not None:
+                return False
             if session.state != STATE_IN_PROGRESS or session.current_module_id != from_module_id:
                 raise FailedPrecondition("the session has moved on since this request started; reload it")
             module = s.get(Module, from_module_id)
