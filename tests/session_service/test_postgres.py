@@ -1,4 +1,4 @@
-"""The same service on PostgreSQL (as at scale): a section taken, routed, exported and erased."""
+"""The same service on PostgreSQL (as at scale): a section taken, routed, exported and erased; shared tests."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from toefl.item.v1 import item_pb2, item_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
+from tests.session_service import test_access, test_durability, test_exam_flow
 from tests.session_service.conftest import session_process
 from tests.session_service.exam import admin, answer, as_user, full_items, new_user, request_id
 from tests.support.postgres import PostgresCluster, PostgresUnavailable, start_cluster
@@ -27,6 +28,49 @@ def cluster() -> Iterator[PostgresCluster]:
         pytest.skip(f"PostgreSQL is not available here: {exc}")
     yield started
     started.stop()
+
+
+@pytest.fixture(scope="module")
+def session_proc(
+    cluster: PostgresCluster, item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    """conftest's session_proc on PostgreSQL: the tests reused below run against the cluster."""
+    proc = session_process(
+        tmp_path_factory.mktemp("session"), item_address=item_service_proc.address, database_url=cluster.url
+    ).start()
+    yield proc
+    proc.terminate()
+
+
+@pytest.fixture(scope="module")
+def fast_clock_session(
+    cluster: PostgresCluster,
+    session_proc: ServiceProcess,
+    item_service_proc: ServiceProcess,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[session_service_pb2_grpc.SessionServiceStub]:
+    """test_durability's fast clock (same settings) on the same database, after session_proc migrated it."""
+    proc = session_process(
+        tmp_path_factory.mktemp("fast-clock"),
+        item_address=item_service_proc.address,
+        env={"SESSION_TIME_SCALE": "0.002", "SESSION_SWEEP_SECONDS": "0.2"},
+        database_url=cluster.url,
+    ).start()
+    with grpc.insecure_channel(proc.address) as channel:
+        yield session_service_pb2_grpc.SessionServiceStub(channel)
+    proc.terminate()
+
+
+# The SQLite tests, unchanged, on PostgreSQL: routing, idempotent retries, late answers, export and erasure.
+test_routing_on_postgresql = test_exam_flow.test_whole_test_routes_by_ability
+test_retries_on_postgresql = test_durability.test_retries_with_the_same_request_id_write_once
+test_advance_retry_on_postgresql = (
+    test_durability.test_advance_retry_does_not_advance_twice_and_closed_modules_refuse_answers
+)
+test_late_answers_on_postgresql = test_durability.test_late_answers_are_refused_and_saved_ones_kept
+test_sweep_on_postgresql = test_durability.test_the_sweep_closes_expired_modules_nobody_touches
+test_idempotent_create_and_paging_on_postgresql = test_access.test_create_session_is_idempotent_and_lists_paginate
+test_export_and_erase_on_postgresql = test_access.test_export_and_erase_of_one_student_leave_the_others_untouched
 
 
 def test_a_section_on_postgresql(
