@@ -750,16 +750,148 @@ def _submit_one(conn: Connection, sub: Submission, scorer: Scorer) -> SubmitOutc
     )
 
 
+_FIND_SUBMISSIONS = (
+    select(*_RESPONSE_COLUMNS, Module.deadline_ms)
+    .join(Module, Module.module_id == Response.module_id)
+    .where(
+        Response.session_id.in_(bindparam("session_ids", expanding=True)),
+        Response.request_id.in_(bindparam("request_ids", expanding=True)),
+    )
+)
+_LOCK_SESSIONS = (
+    select(
+        ExamSession.session_id,
+        ExamSession.state,
+        ExamSession.current_module_id,
+        Module.status,
+        Module.deadline_ms,
+        Module.sequence,
+    )
+    .outerjoin(Module, Module.module_id == ExamSession.current_module_id)
+    .where(ExamSession.session_id.in_(bindparam("session_ids", expanding=True)))
+    .order_by(ExamSession.session_id)
+    .with_for_update(of=ExamSession)
+)
+_LAST_REVISIONS = (
+    select(Response.module_id, Response.item_id, func.max(Response.revision))
+    .where(
+        Response.module_id.in_(bindparam("module_ids", expanding=True)),
+        Response.item_id.in_(bindparam("item_ids", expanding=True)),
+    )
+    .group_by(Response.module_id, Response.item_id)
+)
+# Without `sort_by_parameter_order` SQLAlchemy sends ONE multi-row INSERT (with it, SQLite gets a row at a time);
+# the rows are matched to the answers by their unique (session, request id) instead.
+_INSERT_RESPONSES = insert(Response).returning(Response.response_id, Response.session_id, Response.request_id)
+
+
+def _submit_batch(conn: Connection, subs: Sequence[Submission]) -> list[SubmitOutcome | DomainError] | None:
+    """The whole batch in a few statements (lookups by IN, one multi-row INSERT), the same outcomes as
+    `_submit_one` in order; None when an answer found its module's deadline passed (closing it is a write the
+    per-answer path does)."""
+    session_ids = sorted({sub.session_id for sub in subs})
+    stored: dict[tuple[str, str], SubmitOutcome] = {}
+    for row in conn.execute(
+        _FIND_SUBMISSIONS, {"session_ids": session_ids, "request_ids": sorted({sub.request_id for sub in subs})}
+    ):
+        *fields, deadline_ms = row
+        record = ResponseRecord(*fields)
+        stored[record.session_id, record.request_id] = SubmitOutcome(
+            response=record, replayed=True, deadline_ms=deadline_ms
+        )
+    heads = {row[0]: row[1:] for row in conn.execute(_LOCK_SESSIONS, {"session_ids": session_ids})}
+    accepted = [sub for sub in subs if (sub.session_id, sub.request_id) not in stored]
+    revisions: dict[tuple[str, str], int] = {}
+    if accepted:
+        keys = {
+            "module_ids": sorted({s.module_id for s in accepted}),
+            "item_ids": sorted({s.item_id for s in accepted}),
+        }
+        revisions = {(m, i): r for m, i, r in conn.execute(_LAST_REVISIONS, keys)}
+    results: list[SubmitOutcome | DomainError | int] = []
+    first: dict[tuple[str, str], int] = {}
+    rows: list[ResponseRecord] = []
+    for sub in subs:
+        key = (sub.session_id, sub.request_id)
+        if key in stored:
+            results.append(stored[key])
+            continue
+        if key in first:
+            # A duplicate of an answer earlier in this batch: its replay, once that one is inserted.
+            results.append(first[key])
+            continue
+        head = heads.get(sub.session_id)
+        if head is None:
+            results.append(NotFound(f"session {sub.session_id} not found"))
+            continue
+        state, current_module_id, status, deadline_ms, sequence = head
+        if state != STATE_IN_PROGRESS:
+            results.append(
+                FailedPrecondition(f"session {sub.session_id} is finished; no more answers are accepted")
+            )
+        elif current_module_id != sub.module_id:
+            results.append(FailedPrecondition(f"item {sub.item_id} is not in the current module"))
+        elif status != STATUS_OPEN:
+            results.append(FailedPrecondition(f"module {sequence} is closed; no more answers are accepted"))
+        elif sub.received_ms >= deadline_ms:
+            return None
+        else:
+            revision = revisions.get((sub.module_id, sub.item_id), 0) + 1
+            revisions[sub.module_id, sub.item_id] = revision
+            first[key] = len(rows)
+            results.append(len(rows))
+            rows.append(
+                ResponseRecord(
+                    response_id=0,
+                    session_id=sub.session_id,
+                    module_id=sub.module_id,
+                    item_id=sub.item_id,
+                    revision=revision,
+                    answer_json=sub.answer_json,
+                    request_id=sub.request_id,
+                    elapsed_ms=sub.elapsed_ms,
+                    saved_ms=sub.received_ms,
+                )
+            )
+    if not rows:
+        return [r for r in results if not isinstance(r, int)]
+    values = [{k: v for k, v in dataclasses.asdict(r).items() if k != "response_id"} for r in rows]
+    ids = {(sid, rid): response_id for response_id, sid, rid in conn.execute(_INSERT_RESPONSES, values)}
+    deadlines = {sid: head[3] for sid, head in heads.items()}
+    inserted = [dataclasses.replace(r, response_id=ids[r.session_id, r.request_id]) for r in rows]
+    outcomes: list[SubmitOutcome | DomainError] = []
+    seen: set[int] = set()
+    for result in results:
+        if not isinstance(result, int):
+            outcomes.append(result)
+            continue
+        record = inserted[result]
+        outcomes.append(
+            SubmitOutcome(response=record, replayed=result in seen, deadline_ms=deadlines[record.session_id])
+        )
+        seen.add(result)
+    return outcomes
+
+
 def submit_responses(
     db: Database, *, submissions: Sequence[Submission], scorer: Scorer
 ) -> list[SubmitOutcome | DomainError]:
-    """Store a batch of answers in ONE transaction (one commit, one fsync), each in its own savepoint.
+    """Store a batch of answers in ONE transaction (one commit, one fsync).
 
     Per submission: its stored result, the first result of its request id (a replay, also when a duplicate sits
     earlier in the same batch), or the DomainError refusing it. Nothing is acknowledged before the commit.
+    Usually a few statements for the whole batch; a batch where an answer closes its module by its deadline, or
+    meets a request id stored meanwhile by another writer, is written answer by answer, each in a savepoint.
     """
-    results: list[SubmitOutcome | DomainError] = []
     with db.write_connection() as conn:
+        try:
+            with conn.begin_nested():
+                batched = _submit_batch(conn, submissions)
+        except IntegrityError:
+            batched = None
+        if batched is not None:
+            return batched
+        results: list[SubmitOutcome | DomainError] = []
         for sub in submissions:
             savepoint = conn.begin_nested()
             try:
