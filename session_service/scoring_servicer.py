@@ -443,16 +443,29 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         remaining = context.time_remaining()
         budget = None if remaining is None else max(0.0, remaining - DEADLINE_MARGIN_SECONDS)
         current = await self._items.current_items(item_ids, budget_seconds=budget)
-        result = await self._workers.write(
-            scores.rescore,
-            session_id=head.session_id,
-            current_items={item.item_id: item.SerializeToString() for item in current},
-            scorer=self._scorer,
-            dry_run=request.dry_run,
-            request_id=(request.request_id or None) if not request.dry_run else None,
-            encode=_rescore_result,
-            now_ms=_now_ms(),
-        )
+        request_id = (request.request_id or None) if not request.dry_run else None
+        current_items = {item.item_id: item.SerializeToString() for item in current}
+        while True:
+            plan = await self._workers.read(
+                scores.plan_rescore,
+                session_id=head.session_id,
+                current_items=current_items,
+                scorer=self._scorer,
+                encode=_rescore_result,
+                now_ms=_now_ms(),
+            )
+            if request.dry_run:
+                return spb.RescoreResult.FromString(plan.result)
+            result = await self._workers.write(
+                scores.apply_rescore,
+                session_id=head.session_id,
+                plan=plan,
+                request_id=request_id,
+                now_ms=_now_ms(),
+            )
+            if result is not None:
+                break
+            # Another writer (a rating, another rescore) added a score version meanwhile: compute again from it.
         return spb.RescoreResult.FromString(result)
 
     async def ListFinishedSessions(

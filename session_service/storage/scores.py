@@ -467,21 +467,68 @@ def find_rescore(db: Database, *, session_id: str, request_id: str) -> bytes | N
         return row.result if row is not None else None
 
 
-def rescore(
+@dataclass(frozen=True)
+class RescorePlan:
+    """A rescore computed from one snapshot, written only if the session's scores have not moved since."""
+
+    result: bytes
+    new_version: ScoreVersionRecord | None
+    base_version: int
+
+
+def plan_rescore(
     db: Database,
     *,
     session_id: str,
     current_items: Mapping[str, bytes],
     scorer: Scorer,
-    dry_run: bool,
-    request_id: str | None,
     encode: Callable[[RescoreOutcome], bytes],
     now_ms: int,
-) -> bytes:
-    """Re-score every scored section with `current_items`; a new version only if a figure or revision changed.
+) -> RescorePlan:
+    """Re-score every scored section with `current_items` on a reader (the costly part of a rescore, kept off
+    the single writer); a new version only if a figure or revision changed. A dry run is just this."""
+    with db.reading() as s:
+        session = s.get(ExamSession, session_id)
+        if session is None:
+            raise NotFound(f"session {session_id} not found")
+        if session.state != STATE_FINISHED:
+            raise FailedPrecondition(f"session {session_id} is not finished; only finished sessions are rescored")
+        previous = _latest(s, session_id)
+        closed = _closed_sections(s, session)
+        inputs = {
+            section: SectionInputs(
+                section=i.section,
+                items=i.items,
+                answers=i.answers,
+                final_ratings=i.final_ratings,
+                current_items=current_items,
+            )
+            for section, i in _section_inputs(s, session_id, closed).items()
+        }
+        candidate = _candidate(
+            session=session, previous=previous, recompute=inputs, scorer=scorer, reason="rescore", now_ms=now_ms
+        )
+    changed = _differs(previous, candidate)
+    outcome = RescoreOutcome(
+        session_id=session_id,
+        changed=changed,
+        previous=previous,
+        current=candidate if changed or previous is None else previous,
+    )
+    return RescorePlan(
+        result=encode(outcome),
+        new_version=candidate if changed else None,
+        base_version=previous.version if previous is not None else 0,
+    )
 
-    Returns the encoded outcome. With a request id (and not a dry run) the outcome is kept, so a retry gets the
-    same answer without acting again.
+
+def apply_rescore(
+    db: Database, *, session_id: str, plan: RescorePlan, request_id: str | None, now_ms: int
+) -> bytes | None:
+    """Write a plan (the writer's part: a version check and the inserts); returns the encoded outcome, or None,
+    writing nothing, when the session's latest score version is no longer the one the plan was computed from.
+
+    With a request id the outcome is kept, so a retry gets the same answer without acting again.
     """
     try:
         with db.writing() as s:
@@ -489,50 +536,20 @@ def rescore(
                 done = s.get(RescoreRequest, (session_id, request_id))
                 if done is not None:
                     return done.result
-            session = s.get(ExamSession, session_id)
-            if session is None:
+            if s.get(ExamSession, session_id) is None:
                 raise NotFound(f"session {session_id} not found")
-            if session.state != STATE_FINISHED:
-                raise FailedPrecondition(
-                    f"session {session_id} is not finished; only finished sessions are rescored"
-                )
-            previous = _latest(s, session_id)
-            closed = _closed_sections(s, session)
-            inputs = {
-                section: SectionInputs(
-                    section=i.section,
-                    items=i.items,
-                    answers=i.answers,
-                    final_ratings=i.final_ratings,
-                    current_items=current_items,
-                )
-                for section, i in _section_inputs(s, session_id, closed).items()
-            }
-            candidate = _candidate(
-                session=session,
-                previous=previous,
-                recompute=inputs,
-                scorer=scorer,
-                reason="rescore",
-                now_ms=now_ms,
-            )
-            changed = _differs(previous, candidate)
-            outcome = RescoreOutcome(
-                session_id=session_id,
-                changed=changed,
-                previous=previous,
-                current=candidate if changed or previous is None else previous,
-            )
-            result = encode(outcome)
-            if dry_run:
-                return result
-            if changed:
-                _insert_version(s, candidate)
+            latest = s.scalar(select(func.max(ScoreVersion.version)).where(ScoreVersion.session_id == session_id))
+            if (latest or 0) != plan.base_version:
+                return None
+            if plan.new_version is not None:
+                _insert_version(s, plan.new_version)
             if request_id:
                 s.add(
-                    RescoreRequest(session_id=session_id, request_id=request_id, result=result, applied_ms=now_ms)
+                    RescoreRequest(
+                        session_id=session_id, request_id=request_id, result=plan.result, applied_ms=now_ms
+                    )
                 )
-            return result
+            return plan.result
     except IntegrityError:
         if request_id:
             stored = find_rescore(db, session_id=session_id, request_id=request_id)
