@@ -130,22 +130,50 @@ class CachedModule:
     student_items: tuple[item_pb2.Item, ...]
     student_passages: tuple[item_pb2.Passage, ...]
 
-    @classmethod
-    def from_serialized(cls, items: Sequence[bytes], passages: Sequence[bytes]) -> CachedModule:
-        full = [item_pb2.Item.FromString(data) for data in items]
-        return cls(
-            full_items={item.item_id: item for item in full},
-            student_items=tuple(student_item(item) for item in full),
-            student_passages=tuple(student_passage(item_pb2.Passage.FromString(data)) for data in passages),
-        )
-
 
 class ModuleCache:
-    """LRU of parsed modules by id; a module's pinned items never change, so entries never go stale."""
+    """LRU of parsed modules by id; a module's pinned items never change, so entries never go stale.
+
+    Modules of different sessions draw on one bank: `parse` keeps one parsed copy of each pinned item and passage
+    (by its exact bytes) for every module that holds it, instead of one per module (most of the memory in an exam
+    with hundreds of sessions).
+    """
+
+    MAX_SHARED = 20_000
 
     def __init__(self, capacity: int = 512) -> None:
         self._capacity = capacity
         self._entries: OrderedDict[str, CachedModule] = OrderedDict()
+        self._items: dict[bytes, tuple[item_pb2.Item, item_pb2.Item]] = {}
+        self._passages: dict[bytes, item_pb2.Passage] = {}
+
+    def _item(self, data: bytes) -> tuple[item_pb2.Item, item_pb2.Item]:
+        pair = self._items.get(data)
+        if pair is None:
+            full = item_pb2.Item.FromString(data)
+            pair = (full, student_item(full))
+            if len(self._items) >= self.MAX_SHARED:
+                self._items.clear()
+            self._items[data] = pair
+        return pair
+
+    def _passage(self, data: bytes) -> item_pb2.Passage:
+        passage = self._passages.get(data)
+        if passage is None:
+            passage = student_passage(item_pb2.Passage.FromString(data))
+            if len(self._passages) >= self.MAX_SHARED:
+                self._passages.clear()
+            self._passages[data] = passage
+        return passage
+
+    def parse(self, items: Sequence[bytes], passages: Sequence[bytes]) -> CachedModule:
+        """The module of these pinned FULL items and passages; safe on any thread (at worst parsed twice)."""
+        pairs = [self._item(data) for data in items]
+        return CachedModule(
+            full_items={full.item_id: full for full, _ in pairs},
+            student_items=tuple(student for _, student in pairs),
+            student_passages=tuple(self._passage(data) for data in passages),
+        )
 
     def get(self, module_id: str) -> CachedModule | None:
         entry = self._entries.get(module_id)

@@ -34,7 +34,14 @@ from session_service.storage.engine import Database
 from session_service.throttle import SignInThrottle, client_address
 from session_service.workers import Workers
 from toefl_core.auth import DEFAULT_TTL_SECONDS, Principal, Role, TokenCache, mint_token
-from toefl_core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from toefl_core.errors import (
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from toefl_core.ownership import USER_DATA_OWNER, identify
 
 log = logging.getLogger(__name__)
@@ -53,6 +60,7 @@ MAX_EVENTS = 500
 MAX_EVENT_DETAIL = 1000
 MAX_REQUEST_ID = 100
 INVALID_CREDENTIALS = "invalid username or password"
+MAX_CACHED_HEADS = 10_000
 # How long past the RPC's own deadline we never try to work: leave time to write the reply.
 DEADLINE_MARGIN_SECONDS = 0.5
 
@@ -148,6 +156,10 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._workers = workers
         self._scorer = scorer
         self._throttle = SignInThrottle()
+        # Heads of sessions being answered, so that an answer needs no read before its write. This process drops a
+        # head when it advances, finishes or erases; another process's change is caught by the writer, which
+        # re-checks everything under its lock (the head is then dropped), or by a refusal here (read afresh).
+        self._heads: dict[str, repo.SessionHead] = {}
         self._answers: GroupCommit[repo.Submission, repo.SubmitOutcome] = GroupCommit(self._start_answers)
 
     # ---- plumbing
@@ -190,9 +202,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         cached = self._cache.get(module_id)
         if cached is None:
             content = await self._read(repo.module_content, module_id=module_id)
-            cached = await self._cpu(
-                CachedModule.from_serialized, [i.full_item for i in content.items], content.passages
-            )
+            cached = await self._cpu(self._cache.parse, [i.full_item for i in content.items], content.passages)
             self._cache.put(module_id, cached)
         return cached
 
@@ -245,6 +255,19 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         if head is None:
             raise NotFound(f"session {session_id} not found")
         await self._authorize(principal, head.student_id, action=action)
+        return head
+
+    async def _answer_head(self, principal: Principal, session_id: str, *, fresh: bool) -> repo.SessionHead:
+        """The session's head for an answer: the cached one while its module is open and before its deadline
+        (a deadline never moves; the writer re-checks everything), else read afresh."""
+        head = None if fresh else self._heads.get(session_id)
+        if head is not None and head.module_status == repo.STATUS_OPEN and _now_ms() < head.deadline_ms:
+            await self._authorize(principal, head.student_id, action="answer")
+            return head
+        head = await self._head(principal, session_id, action="answer")
+        if len(self._heads) >= MAX_CACHED_HEADS:
+            self._heads.clear()
+        self._heads[session_id] = head
         return head
 
     async def _expire_if_due(self, record: repo.SessionRecord) -> repo.SessionRecord:
@@ -341,7 +364,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._cache.put(
             module_id,
             await self._cpu(
-                CachedModule.from_serialized, [i.full_item for i in module.items], [p for _, p in module.passages]
+                self._cache.parse, [i.full_item for i in module.items], [p for _, p in module.passages]
             ),
         )
         return module
@@ -566,20 +589,12 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         _check_request_id(request.request_id, required=True)
         if request.elapsed_ms < 0:
             raise InvalidArgument("elapsed_ms must not be negative", field="elapsed_ms")
-        head = await self._head(principal, request.session_id, action="answer")
-        refusal: str | None = None
-        item: item_pb2.Item | None = None
-        if head.state != repo.STATE_IN_PROGRESS:
-            refusal = "the session is finished; no more answers are accepted"
-        elif head.module_id is None:
-            refusal = "the session has no current module; no more answers are accepted"
-        else:
-            item = (await self._module(head.module_id)).full_items.get(request.item_id)
-            if item is None:
-                refusal = f"item {request.item_id} is not in the current module"
-            elif head.module_status != repo.STATUS_OPEN:
-                reason = "its time is up" if head.module_status == repo.STATUS_EXPIRED else "it is closed"
-                refusal = f"module {head.module_sequence} no longer accepts answers: {reason}"
+        cached = request.session_id in self._heads
+        head = await self._answer_head(principal, request.session_id, fresh=False)
+        refusal, item = await self._answerable(head, request.item_id)
+        if refusal is not None and cached:
+            head = await self._answer_head(principal, request.session_id, fresh=True)
+            refusal, item = await self._answerable(head, request.item_id)
         if refusal is not None or item is None or head.module_id is None:
             # A retry is answered from what was stored, whatever has happened to the module since.
             replay = await self._read(
@@ -589,22 +604,41 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 raise FailedPrecondition(refusal or "no current module")
         else:
             validate_answer(item, request.answer)
-            replay = await self._answers.submit(
-                repo.Submission(
-                    session_id=head.session_id,
-                    module_id=head.module_id,
-                    item_id=request.item_id,
-                    request_id=request.request_id,
-                    answer_json=json_format.MessageToJson(request.answer, indent=None),
-                    elapsed_ms=request.elapsed_ms,
-                    received_ms=_now_ms(),
+            try:
+                replay = await self._answers.submit(
+                    repo.Submission(
+                        session_id=head.session_id,
+                        module_id=head.module_id,
+                        item_id=request.item_id,
+                        request_id=request.request_id,
+                        answer_json=json_format.MessageToJson(request.answer, indent=None),
+                        elapsed_ms=request.elapsed_ms,
+                        received_ms=_now_ms(),
+                    )
                 )
-            )
+            except DomainError:
+                # The session moved on (a deadline, another writer): the next answer reads its head afresh.
+                self._heads.pop(head.session_id, None)
+                raise
         return pb.SubmitResponseResponse(
             response=_saved(replay.response),
             replayed=replay.replayed,
             remaining_seconds=_remaining_seconds(replay.deadline_ms, _now_ms()),
         )
+
+    async def _answerable(self, head: repo.SessionHead, item_id: str) -> tuple[str | None, item_pb2.Item | None]:
+        """Why the session refuses an answer to the item (None if it takes it), and the item when it is there."""
+        if head.state != repo.STATE_IN_PROGRESS:
+            return "the session is finished; no more answers are accepted", None
+        if head.module_id is None:
+            return "the session has no current module; no more answers are accepted", None
+        item = (await self._module(head.module_id)).full_items.get(item_id)
+        if item is None:
+            return f"item {item_id} is not in the current module", None
+        if head.module_status != repo.STATUS_OPEN:
+            reason = "its time is up" if head.module_status == repo.STATUS_EXPIRED else "it is closed"
+            return f"module {head.module_sequence} no longer accepts answers: {reason}", item
+        return None, item
 
     async def AdvanceModule(self, request: pb.AdvanceModuleRequest, context: Context) -> pb.Session:
         principal = self._principal(context)
@@ -664,6 +698,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             next_module=next_module,
             scorer=self._scorer,
         )
+        self._heads.pop(record.session_id, None)
         fresh = await self._read(repo.get_session, session_id=record.session_id)
         assert fresh is not None
         return await self._session_proto(fresh)
@@ -671,6 +706,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
     async def FinishSession(self, request: pb.FinishSessionRequest, context: Context) -> pb.Session:
         record = await self._session(self._principal(context), request.session_id, action="control")
         await self._write(repo.finish_session, session_id=record.session_id, now_ms=_now_ms(), scorer=self._scorer)
+        self._heads.pop(record.session_id, None)
         fresh = await self._read(repo.get_session, session_id=record.session_id)
         assert fresh is not None
         return await self._session_proto(fresh)
@@ -738,6 +774,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             now_ms=_now_ms(),
             password_hash=await self._cpu(self._passwords.unusable),
         )
+        self._heads.clear()
         log.info("erased the data of student %s (audit %s)", request.student_id, counts.audit_id)
         return pb.EraseStudentDataResponse(
             sessions_erased=counts.sessions,
