@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import grpc
 import psycopg
@@ -25,9 +26,8 @@ RACES = 12
 Stub = session_service_pb2_grpc.SessionServiceStub
 Metadata = tuple[tuple[str, str], ...]
 # The generated stub typed for a grpc.aio channel (a name that exists only in the .pyi, hence the string).
-AioStubs = tuple[
-    "session_service_pb2_grpc.SessionServiceAsyncStub", "session_service_pb2_grpc.SessionServiceAsyncStub"
-]
+AioStub: TypeAlias = "session_service_pb2_grpc.SessionServiceAsyncStub"
+AioStubs: TypeAlias = tuple[AioStub, AioStub]
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +206,51 @@ async def test_same_advance_on_both_processes_at_once_advances_once(
             assert [m.sequence for m in view.modules] == [1, 2]
 
         await asyncio.gather(*(race(t) for t in takers))
+
+
+async def test_one_session_answered_on_both_processes_at_once(
+    cluster: PostgresCluster,
+    processes: tuple[ServiceProcess, ServiceProcess],
+    item_stub: item_service_pb2_grpc.ItemServiceStub,
+) -> None:
+    """Two tabs (or a client's early retry): the same sessions answered on both processes at the same moment.
+
+    Each process gets the students in the opposite order, so their group commits lock sessions in opposite orders.
+    """
+    with grpc.insecure_channel(processes[0].address) as a, grpc.insecure_channel(processes[1].address) as b:
+        takers = open_takers(Stub(a), Stub(b), STUDENTS)
+        items = {
+            t.session_id: full_items(
+                item_stub,
+                Stub(a)
+                .GetSession(pb.GetSessionRequest(session_id=t.session_id), metadata=t.md)
+                .current_module.items,
+            )
+            for t in takers
+        }
+    async with (
+        grpc.aio.insecure_channel(processes[0].address) as a_aio,
+        grpc.aio.insecure_channel(processes[1].address) as b_aio,
+    ):
+        stubs = (Stub(a_aio), Stub(b_aio))
+
+        async def submit(stub: AioStub, taker: Taker, item: item_pb2.Item) -> None:
+            request = pb.SubmitResponseRequest(
+                session_id=taker.session_id,
+                item_id=item.item_id,
+                answer=answer(item, correct=True),
+                request_id=request_id(),
+            )
+            reply = await stub.SubmitResponse(request, metadata=taker.md)
+            taker.acknowledged[request.request_id] = (item.item_id, reply.response.revision)
+
+        for k in range(8):
+            await asyncio.gather(
+                *(submit(stubs[0], t, items[t.session_id][k]) for t in takers),
+                *(submit(stubs[1], t, items[t.session_id][k]) for t in reversed(takers)),
+            )
+    stored = stored_request_ids(cluster)
+    assert [rid for t in takers for rid in t.acknowledged if stored[rid] != 1] == []
+    for taker in takers:
+        revisions = sorted(revision for _, revision in taker.acknowledged.values())
+        assert revisions == sorted([1, 2] * 8), taker.session_id
