@@ -254,3 +254,31 @@ async def test_one_session_answered_on_both_processes_at_once(
     for taker in takers:
         revisions = sorted(revision for _, revision in taker.acknowledged.values())
         assert revisions == sorted([1, 2] * 8), taker.session_id
+
+
+async def test_same_create_session_on_both_processes_at_once_creates_one(
+    processes: tuple[ServiceProcess, ServiceProcess],
+) -> None:
+    with grpc.insecure_channel(processes[0].address) as channel:
+        students = [new_user(Stub(channel)) for _ in range(RACES)]
+    async with (
+        grpc.aio.insecure_channel(processes[0].address) as a_aio,
+        grpc.aio.insecure_channel(processes[1].address) as b_aio,
+    ):
+        stubs = (Stub(a_aio), Stub(b_aio))
+
+        async def race(student: pb.User) -> None:
+            create = pb.CreateSessionRequest(
+                scope=pb.SESSION_SCOPE_SECTION, section=item_pb2.SECTION_READING, request_id=request_id()
+            )
+            replies = await asyncio.gather(
+                *(stub.CreateSession(create, metadata=as_user(student)) for stub in stubs)
+            )
+            assert replies[0].session_id == replies[1].session_id
+            assert replies[0].current_module.module_id == replies[1].current_module.module_id
+            listed = await stubs[1].ListSessions(
+                pb.ListSessionsRequest(student_id=student.user_id), metadata=as_user(student)
+            )
+            assert [s.session_id for s in listed.sessions] == [replies[0].session_id]
+
+        await asyncio.gather(*(race(s) for s in students))
