@@ -189,7 +189,14 @@ async def fault_round(
     base = stack.gateway.url
     stop = asyncio.Event()
     # Bounded by the fault, not by a count: however fast the machine, answers are in flight when it strikes.
+    baseline = len(stored(stack.user_db))
     stream = asyncio.create_task(answer_stream(lambda: base, students, UNTIL_STOPPED, stop))
+    # The kill point counts from the first answer on disk, not from the start: on a loaded machine the students
+    # may need longer than `fault_after` to send their first answers, and a fault before that tests nothing.
+    for _ in range(1200):  # at most about a minute
+        if len(stored(stack.user_db)) > baseline:
+            break
+        await asyncio.sleep(0.05)
     await asyncio.sleep(fault_after)
     fault()
     stop.set()
