@@ -93,7 +93,9 @@ class Database:
             self.read_engine = _sqlite_engine(url, immediate=False)
         else:
             self.write_engine = create_engine(url, pool_pre_ping=True)
-            self.read_engine = self.write_engine
+            # A read is one snapshot, as on SQLite: under READ COMMITTED each statement of a multi-statement read
+            # (a session, then its modules) could see another process's commit land in between.
+            self.read_engine = self.write_engine.execution_options(isolation_level="REPEATABLE READ")
         self._writer = sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
 

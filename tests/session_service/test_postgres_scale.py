@@ -12,10 +12,13 @@ from typing import TypeAlias
 import grpc
 import psycopg
 import pytest
+from sqlalchemy import event
 from toefl.item.v1 import item_pb2, item_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
+from session_service.storage import repository
+from session_service.storage.engine import Database
 from tests.session_service.conftest import session_process
 from tests.session_service.exam import admin, answer, as_user, full_items, new_user, request_id
 from tests.support.postgres import DB_NAME, DB_USER, PostgresCluster, PostgresUnavailable, start_cluster
@@ -282,3 +285,32 @@ async def test_same_create_session_on_both_processes_at_once_creates_one(
             assert [s.session_id for s in listed.sessions] == [replies[0].session_id]
 
         await asyncio.gather(*(race(s) for s in students))
+
+
+def test_a_read_is_one_snapshot(
+    cluster: PostgresCluster, processes: tuple[ServiceProcess, ServiceProcess]
+) -> None:
+    """Another process's commit between a read's statements (the session, then its modules) stays unseen.
+
+    Under PostgreSQL's default READ COMMITTED it was seen: AdvanceModule raced on two processes once answered with
+    the new module list and the old current module.
+    """
+    with grpc.insecure_channel(processes[0].address) as channel:
+        (taker,) = open_takers(Stub(channel), Stub(channel), 1)
+    close = "UPDATE modules SET status = 'MODULE_STATUS_CLOSED' WHERE session_id = %s"
+    db = Database(cluster.url)
+    committed: list[str] = []
+
+    def commit_in_between(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "FROM modules" in statement and not committed:
+            with psycopg.connect(host=str(cluster.socket_dir), dbname=DB_NAME, user=DB_USER) as other:
+                other.execute(close, (taker.session_id,))
+            committed.append(statement)
+
+    event.listen(db.write_engine, "before_cursor_execute", commit_in_between)
+    try:
+        record = repository.get_session(db, session_id=taker.session_id)
+    finally:
+        db.dispose()
+    assert committed, "the read never queried the modules"
+    assert record is not None and [m.status for m in record.modules] == [repository.STATUS_OPEN]
