@@ -709,6 +709,15 @@ class Submission:
     received_ms: int
 
 
+def closed_module_error(sequence: int, status: str) -> FailedPrecondition:
+    """Why a module refuses answers: its deadline passed (the sweep or a late call closed it), or it was closed."""
+    if status == STATUS_EXPIRED:
+        return FailedPrecondition(
+            f"module {sequence}'s time is up; no more answers are accepted (earlier answers are kept)"
+        )
+    return FailedPrecondition(f"module {sequence} is closed; no more answers are accepted")
+
+
 def _submit_one(conn: Connection, sub: Submission, scorer: Scorer) -> SubmitOutcome | DomainError:
     replay = _submission(conn, sub.session_id, sub.request_id)
     if replay is not None:
@@ -722,7 +731,7 @@ def _submit_one(conn: Connection, sub: Submission, scorer: Scorer) -> SubmitOutc
     if current_module_id != sub.module_id:
         return FailedPrecondition(f"item {sub.item_id} is not in the current module")
     if status != STATUS_OPEN:
-        return FailedPrecondition(f"module {sequence} is closed; no more answers are accepted")
+        return closed_module_error(sequence, status)
     if sub.received_ms >= deadline_ms:
         # Close the module for good (kept when the transaction commits), and refuse the late answer.
         conn.execute(_EXPIRE_MODULE, {"expiring_module_id": sub.module_id})
@@ -832,7 +841,7 @@ def _submit_batch(conn: Connection, subs: Sequence[Submission]) -> list[SubmitOu
         elif current_module_id != sub.module_id:
             results.append(FailedPrecondition(f"item {sub.item_id} is not in the current module"))
         elif status != STATUS_OPEN:
-            results.append(FailedPrecondition(f"module {sequence} is closed; no more answers are accepted"))
+            results.append(closed_module_error(sequence, status))
         elif sub.received_ms >= deadline_ms:
             return None
         else:

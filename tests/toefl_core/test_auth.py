@@ -66,3 +66,27 @@ def test_require_role_names_the_allowed_roles() -> None:
     with pytest.raises(PermissionDenied, match="author, admin"):
         require_role(principal, [Role.AUTHOR, Role.ADMIN], "updating an item")
     require_role(principal, [Role.STUDENT], "reading")
+
+
+def test_token_cache_verifies_once_and_still_refuses_bad_tokens() -> None:
+    from toefl_core.auth import TokenCache
+
+    cache = TokenCache(KEY)
+    good = mint_token(KEY, subject="u-1", role=Role.RATER)
+    assert cache.verify(good) == cache.authenticate([("authorization", f"Bearer {good}")])
+    with pytest.raises(Unauthenticated, match="invalid token"):
+        cache.verify(mint_token("x" * 40, subject="u-1", role=Role.ADMIN))
+    with pytest.raises(Unauthenticated, match="missing"):
+        cache.authenticate([])
+
+
+def test_token_cache_drops_a_token_at_its_expiry() -> None:
+    from toefl_core.auth import TokenCache
+
+    cache = TokenCache(KEY)
+    # Issued 59 s ago with a 60 s life: cached now, expired a second later.
+    token = mint_token(KEY, subject="u-1", role=Role.STUDENT, ttl_seconds=60, now=time.time() - 59)
+    cache.verify(token)
+    time.sleep(1.2)
+    with pytest.raises(Unauthenticated, match="expired"):
+        cache.verify(token)
