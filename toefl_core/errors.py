@@ -89,9 +89,13 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: DomainError
 
 
 async def _abort_internal(context: grpc.aio.ServicerContext[Any, Any], method: str) -> None:
-    # The traceback goes to the log, never to the client.
-    log.exception("unexpected error in %s", method)
-    await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method.rsplit('/', 1)[-1]}; see server log")
+    # The traceback goes to the log, never to the client; the gateway's request id ties the two together.
+    request_id = next((str(v) for k, v in context.invocation_metadata() or () if k == "x-request-id"), "-")
+    log.exception("unexpected error in %s (request_id=%s)", method, request_id)
+    await context.abort(
+        grpc.StatusCode.INTERNAL,
+        f"internal error in {method.rsplit('/', 1)[-1]} (request {request_id}); see server log",
+    )
 
 
 def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:

@@ -1,0 +1,71 @@
+"""The one interceptor: domain errors become their status codes, anything else a bare INTERNAL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from toefl_core.errors import InvalidArgument, NotFound
+from toefl_core.server import RunningServer, start_server, stop_server
+
+FAILURES: dict[str, Exception] = {
+    "invalid": InvalidArgument("page_size must be 1..1000", field="page_size"),
+    "missing": NotFound("item itm-1 not found"),
+    "unimplemented": NotImplementedError(),
+    "crash": RuntimeError("secret internal detail"),
+}
+
+
+def _register(server: grpc.aio.Server) -> None:
+    def handler(name: str, error: Exception) -> grpc.RpcMethodHandler[bytes, bytes]:
+        async def behave(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+            raise error
+
+        return grpc.unary_unary_rpc_method_handler(behave)
+
+    handlers = {name: handler(name, error) for name, error in FAILURES.items()}
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Failing", handlers),))
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[RunningServer]:
+    started = await start_server(address="127.0.0.1:0", register=_register, service_names=["test.Failing"])
+    yield started
+    await stop_server(started, grace=0)
+
+
+async def _call(running: RunningServer, name: str) -> grpc.aio.AioRpcError:
+    async with grpc.aio.insecure_channel(running.address) as channel:
+        call = channel.unary_unary(f"/test.Failing/{name}", request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await call(b"", metadata=(("x-request-id", "req-42"),), timeout=5)
+    return info.value
+
+
+async def test_invalid_argument_names_the_field_in_a_bad_request_detail(running: RunningServer) -> None:
+    error = await _call(running, "invalid")
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]  # an AioRpcError carries the same trailers
+    assert status is not None
+    detail = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(detail)
+    assert detail.field_violations[0].field == "page_size"
+
+
+async def test_not_found_and_unimplemented(running: RunningServer) -> None:
+    assert (await _call(running, "missing")).code() == grpc.StatusCode.NOT_FOUND
+    assert (await _call(running, "unimplemented")).code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_a_crash_is_internal_with_the_request_id_and_no_detail(
+    running: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    error = await _call(running, "crash")
+    assert error.code() == grpc.StatusCode.INTERNAL
+    message = error.details() or ""
+    assert "req-42" in message and "secret" not in message and "Traceback" not in message
+    assert "request_id=req-42" in caplog.text and "secret internal detail" in caplog.text
