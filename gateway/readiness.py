@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -13,12 +12,11 @@ from grpc_health.v1 import health_pb2
 from toefl.common.v1 import ownership_pb2
 
 from gateway.backends import Backend
-from toefl_core.auth import Role, auth_metadata, mint_token
+from toefl_core.auth import SERVICE_TTL_SECONDS, ServiceToken
 
 log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_SECONDS = 1.0
-_TOKEN_TTL_SECONDS = 300
 _HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 _OWNERSHIP = "/toefl.common.v1.DatabaseOwnership/GetDatabaseOwnership"
 
@@ -56,21 +54,10 @@ class Readiness:
     ) -> None:
         self._backends = tuple(backends)
         self._channels = channels
-        self._token_key = token_key
+        # Renewed halfway through its life, so a check never sends a token about to lapse.
+        self._token = ServiceToken(token_key, subject="gateway", renew_margin_seconds=SERVICE_TTL_SECONDS / 2)
         self._interval = interval
-        self._token = ""
-        self._token_expiry = 0.0
         self.verdict = NOT_CHECKED
-
-    def _metadata(self) -> tuple[tuple[str, str], ...]:
-        now = time.time()
-        # Renewed well before expiry, so a check never sends a token about to lapse.
-        if now > self._token_expiry - _TOKEN_TTL_SECONDS / 2:
-            self._token = mint_token(
-                self._token_key, subject="gateway", role=Role.SERVICE, ttl_seconds=_TOKEN_TTL_SECONDS
-            )
-            self._token_expiry = now + _TOKEN_TTL_SECONDS
-        return auth_metadata(self._token)
 
     async def _check_backend(self, backend: Backend) -> _BackendReport:
         report = _BackendReport()
@@ -117,7 +104,7 @@ class Readiness:
             owned = await ownership(
                 ownership_pb2.GetDatabaseOwnershipRequest(),
                 timeout=CHECK_TIMEOUT_SECONDS,
-                metadata=self._metadata(),
+                metadata=self._token.metadata(),
             )
         except grpc.aio.AioRpcError as exc:
             report.problems.append(f"{backend.name} did not report its database ownership: {exc.code().name}")

@@ -19,7 +19,7 @@ from toefl.item.v1 import item_service_pb2_grpc
 from toefl.session.v1 import scoring_service_pb2_grpc
 from tqdm import tqdm
 
-from toefl_core.auth import SERVICE_TTL_SECONDS, Role, auth_metadata, mint_token
+from toefl_core.auth import ServiceToken
 from toefl_core.config import env_str, load_common_settings
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,6 @@ FATAL = frozenset(
 ATTEMPT_TIMEOUT_SECONDS = 30.0
 FIRST_BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 2.0
-TOKEN_RENEW_MARGIN_SECONDS = 60.0
 STATE_VERSION = 1
 
 
@@ -77,24 +76,6 @@ def load_settings() -> JobSettings:
     )
 
 
-class ServiceToken:
-    """A service-role token, minted again shortly before it expires so that a long run never sends a stale one."""
-
-    def __init__(self, key: str) -> None:
-        self._key = key
-        self._token = ""
-        self._expires = 0.0
-
-    def metadata(self) -> tuple[tuple[str, str], ...]:
-        now = time.time()
-        if now >= self._expires - TOKEN_RENEW_MARGIN_SECONDS:
-            self._token = mint_token(
-                self._key, subject=SUBJECT, role=Role.SERVICE, ttl_seconds=SERVICE_TTL_SECONDS, now=now
-            )
-            self._expires = now + SERVICE_TTL_SECONDS
-        return auth_metadata(self._token)
-
-
 class Services:
     """Channels to item_service and session_service, and a retrying call on either."""
 
@@ -108,7 +89,7 @@ class Services:
             "item_service": settings.item_service_addr,
             "session_service": settings.session_service_addr,
         }
-        self.token = ServiceToken(settings.token_key)
+        self.token = ServiceToken(settings.token_key, subject=SUBJECT)
         self.retry_seconds = retry_seconds
 
     async def close(self) -> None:

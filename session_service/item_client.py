@@ -15,7 +15,7 @@ import grpc
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
 from session_service.views import student_item, student_passage
-from toefl_core.auth import SERVICE_TTL_SECONDS, Role, auth_metadata, mint_token
+from toefl_core.auth import ServiceToken
 from toefl_core.errors import FailedPrecondition, Unavailable
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,6 @@ RETRYABLE = frozenset(
 ATTEMPT_TIMEOUT_SECONDS = 5.0
 FIRST_BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 2.0
-# Renew the service token this long before it expires, so no call ever carries an expired one.
-TOKEN_RENEW_MARGIN_SECONDS = 60.0
 # BatchGetItems takes at most this many items per call.
 BATCH_GET_LIMIT = 500
 R = TypeVar("R")
@@ -44,23 +42,8 @@ class ItemClient:
             address, options=[("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)]
         )
         self._stub = item_service_pb2_grpc.ItemServiceStub(self._channel)
-        self._token_key = token_key
+        self._token = ServiceToken(token_key, subject=SERVICE_SUBJECT)
         self._retry_seconds = retry_seconds
-        self._token = ""
-        self._token_expires = 0.0
-
-    def _metadata(self) -> tuple[tuple[str, str], ...]:
-        now = time.time()
-        if now >= self._token_expires - TOKEN_RENEW_MARGIN_SECONDS:
-            self._token = mint_token(
-                self._token_key,
-                subject=SERVICE_SUBJECT,
-                role=Role.SERVICE,
-                ttl_seconds=SERVICE_TTL_SECONDS,
-                now=now,
-            )
-            self._token_expires = now + SERVICE_TTL_SECONDS
-        return auth_metadata(self._token)
 
     async def assemble_module(
         self,
@@ -104,7 +87,7 @@ class ItemClient:
             try:
                 # wait_for_ready: while item_service restarts, the attempt waits for the connection instead of
                 # failing at once, and goes through as soon as the service is back.
-                return await method(request, timeout=timeout, metadata=self._metadata(), wait_for_ready=True)
+                return await method(request, timeout=timeout, metadata=self._token.metadata(), wait_for_ready=True)
             except grpc.aio.AioRpcError as error:
                 code = error.code()
                 if code not in RETRYABLE:

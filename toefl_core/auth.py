@@ -97,6 +97,27 @@ class TokenCache:
         return self.verify(token)
 
 
+class ServiceToken:
+    """Metadata with a service-role token for calls a service makes on its own behalf, minted again
+    `renew_margin_seconds` before it expires so that no call carries a token about to lapse."""
+
+    def __init__(self, key: str, *, subject: str, renew_margin_seconds: float = 60.0) -> None:
+        self._key = key
+        self._subject = subject
+        self._renew_margin = renew_margin_seconds
+        self._token = ""
+        self._expires = 0.0
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        now = time.time()
+        if now >= self._expires - self._renew_margin:
+            self._token = mint_token(
+                self._key, subject=self._subject, role=Role.SERVICE, ttl_seconds=SERVICE_TTL_SECONDS, now=now
+            )
+            self._expires = now + SERVICE_TTL_SECONDS
+        return auth_metadata(self._token)
+
+
 def bearer_from_metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
     """The token of an `authorization: Bearer …` entry, or None when there is none."""
     for name, value in metadata or ():

@@ -90,3 +90,16 @@ def test_token_cache_drops_a_token_at_its_expiry() -> None:
     time.sleep(1.2)
     with pytest.raises(Unauthenticated, match="expired"):
         cache.verify(token)
+
+
+def test_service_token_is_reused_then_renewed_before_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    from toefl_core.auth import SERVICE_TTL_SECONDS, ServiceToken
+
+    tokens = ServiceToken(KEY, subject="session_service", renew_margin_seconds=60)
+    first = tokens.metadata()
+    principal = verify_token(KEY, first[0][1].removeprefix("Bearer "))
+    assert (principal.subject, principal.role) == ("session_service", Role.SERVICE)
+    assert tokens.metadata() == first
+    start = time.time()
+    monkeypatch.setattr(time, "time", lambda: start + SERVICE_TTL_SECONDS - 30)
+    assert tokens.metadata() != first
