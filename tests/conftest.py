@@ -13,6 +13,7 @@ import grpc
 import pytest
 from toefl.item.v1 import item_service_pb2_grpc
 
+from tests.support.postgres import PostgresCluster, PostgresUnavailable, start_cluster
 from tests.support.procs import REPO_ROOT, ServiceProcess, service_process
 from tests.support.tokens import TEST_TOKEN_KEY
 
@@ -90,3 +91,14 @@ def item_service_proc(
 def item_stub(item_service_proc: ServiceProcess) -> Iterator[item_service_pb2_grpc.ItemServiceStub]:
     with grpc.insecure_channel(item_service_proc.address) as channel:
         yield item_service_pb2_grpc.ItemServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster for one test module (skipped, saying why, where none can be started)."""
+    try:
+        started = start_cluster()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL is not available here: {exc}")
+    yield started
+    started.stop()

@@ -14,7 +14,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import pytest
 from tests.conftest import clean_env
 from tests.security.startup import assert_refused, start_expecting_refusal
 from tests.session_service.conftest import require_temporary_url
-from tests.support.postgres import DB_NAME, DB_USER, PostgresCluster, PostgresUnavailable, start_cluster
+from tests.support.postgres import DB_NAME, DB_USER, PostgresCluster
 from tests.support.procs import REPO_ROOT
 from toefl_core.ownership import RETIRED_FILE_NAMES
 
@@ -191,16 +190,6 @@ def test_session_service_serve_refuses_each_retired_name(
 
 
 # ---- PostgreSQL: the mark is the owner row written by the first migration
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PostgresCluster]:
-    try:
-        started = start_cluster()
-    except PostgresUnavailable as exc:
-        pytest.skip(f"PostgreSQL is not available here: {exc}")
-    yield started
-    started.stop()
 
 
 @pytest.fixture

@@ -16,18 +16,8 @@ from toefl.session.v1 import session_service_pb2_grpc
 from tests.session_service import test_access, test_durability, test_exam_flow
 from tests.session_service.conftest import session_process
 from tests.session_service.exam import admin, answer, as_user, full_items, new_user, request_id
-from tests.support.postgres import PostgresCluster, PostgresUnavailable, start_cluster
+from tests.support.postgres import PostgresCluster
 from tests.support.procs import ServiceProcess
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PostgresCluster]:
-    try:
-        started = start_cluster()
-    except PostgresUnavailable as exc:
-        pytest.skip(f"PostgreSQL is not available here: {exc}")
-    yield started
-    started.stop()
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from session_service.storage import repository
 from session_service.storage.engine import Database
 from tests.session_service.conftest import session_process
 from tests.session_service.exam import admin, answer, as_user, full_items, new_user, request_id
-from tests.support.postgres import DB_NAME, DB_USER, PostgresCluster, PostgresUnavailable, start_cluster
+from tests.support.postgres import DB_NAME, DB_USER, PostgresCluster
 from tests.support.procs import ServiceProcess
 
 STUDENTS = 40
@@ -31,16 +31,6 @@ Metadata = tuple[tuple[str, str], ...]
 # The generated stub typed for a grpc.aio channel (a name that exists only in the .pyi, hence the string).
 AioStub: TypeAlias = "session_service_pb2_grpc.SessionServiceAsyncStub"
 AioStubs: TypeAlias = tuple[AioStub, AioStub]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PostgresCluster]:
-    try:
-        started = start_cluster()
-    except PostgresUnavailable as exc:
-        pytest.skip(f"PostgreSQL is not available here: {exc}")
-    yield started
-    started.stop()
 
 
 @pytest.fixture(scope="module")
