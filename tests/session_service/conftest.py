@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import grpc
 import pytest
-from toefl.session.v1 import session_service_pb2_grpc
+from toefl.session.v1 import scoring_service_pb2_grpc, session_service_pb2_grpc
 
 from tests.support.procs import REPO_ROOT, ServiceProcess, service_process
 from tests.support.tokens import TEST_TOKEN_KEY
@@ -83,3 +83,21 @@ def session_proc(
 def session_stub(session_proc: ServiceProcess) -> Iterator[session_service_pb2_grpc.SessionServiceStub]:
     with grpc.insecure_channel(session_proc.address) as channel:
         yield session_service_pb2_grpc.SessionServiceStub(channel)
+
+
+# The scoring test modules each start their own session_service as a module-scoped fixture named `proc` (with the
+# double-rating share they need); these give them a channel and stubs on it.
+@pytest.fixture(scope="module")
+def channel(proc: ServiceProcess) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(proc.address) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def stub(channel: grpc.Channel) -> session_service_pb2_grpc.SessionServiceStub:
+    return session_service_pb2_grpc.SessionServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def scoring(channel: grpc.Channel) -> scoring_service_pb2_grpc.ScoringServiceStub:
+    return scoring_service_pb2_grpc.ScoringServiceStub(channel)

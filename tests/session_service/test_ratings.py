@@ -8,7 +8,7 @@ import grpc
 import pytest
 from toefl.item.v1 import item_pb2, item_service_pb2_grpc
 from toefl.session.v1 import scoring_service_pb2 as spb
-from toefl.session.v1 import scoring_service_pb2_grpc, session_service_pb2_grpc
+from toefl.session.v1 import session_service_pb2_grpc
 
 from tests.session_service.exam import as_user, expect_code, new_user
 from tests.session_service.scoring_flow import (
@@ -36,22 +36,6 @@ def proc(item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFac
     started = start_session_service(tmp_path_factory, item_service_proc, second_rating_share="1")
     yield started
     started.terminate()
-
-
-@pytest.fixture(scope="module")
-def channel(proc: ServiceProcess) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(proc.address) as opened:
-        yield opened
-
-
-@pytest.fixture(scope="module")
-def stub(channel: grpc.Channel) -> session_service_pb2_grpc.SessionServiceStub:
-    return session_service_pb2_grpc.SessionServiceStub(channel)
-
-
-@pytest.fixture(scope="module")
-def scoring(channel: grpc.Channel) -> ScoringStub:
-    return scoring_service_pb2_grpc.ScoringServiceStub(channel)
 
 
 def rate(

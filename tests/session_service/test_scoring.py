@@ -10,8 +10,8 @@ import grpc
 import pytest
 from toefl.item.v1 import item_pb2, item_service_pb2_grpc
 from toefl.session.v1 import scoring_service_pb2 as spb
-from toefl.session.v1 import scoring_service_pb2_grpc, session_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
+from toefl.session.v1 import session_service_pb2_grpc
 
 from session_service.blueprint import CURRENT_VERSION
 from tests.session_service.exam import admin, as_user, expect_code, new_user, request_id
@@ -43,22 +43,6 @@ def proc(item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFac
     started = start_session_service(tmp_path_factory, item_service_proc, second_rating_share="0")
     yield started
     started.terminate()
-
-
-@pytest.fixture(scope="module")
-def channel(proc: ServiceProcess) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(proc.address) as opened:
-        yield opened
-
-
-@pytest.fixture(scope="module")
-def stub(channel: grpc.Channel) -> session_service_pb2_grpc.SessionServiceStub:
-    return session_service_pb2_grpc.SessionServiceStub(channel)
-
-
-@pytest.fixture(scope="module")
-def scoring(channel: grpc.Channel) -> ScoringStub:
-    return scoring_service_pb2_grpc.ScoringServiceStub(channel)
 
 
 def test_full_test_scored_end_to_end(
