@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -553,12 +553,7 @@ def list_sessions(
             query = query.where(ExamSession.state == state)
         if after is not None:
             create_ms, session_id = after
-            query = query.where(
-                or_(
-                    ExamSession.create_ms < create_ms,
-                    (ExamSession.create_ms == create_ms) & (ExamSession.session_id < session_id),
-                )
-            )
+            query = query.where(tuple_(ExamSession.create_ms, ExamSession.session_id) < (create_ms, session_id))
         rows = s.scalars(
             query.order_by(ExamSession.create_ms.desc(), ExamSession.session_id.desc()).limit(limit)
         ).all()

@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -588,12 +588,7 @@ def list_rating_tasks(
             query = query.where(RatingTask.task_type == task_type)
         if after is not None:
             submit_ms, response_id = after
-            query = query.where(
-                or_(
-                    RatingTask.submit_ms > submit_ms,
-                    and_(RatingTask.submit_ms == submit_ms, RatingTask.response_id > response_id),
-                )
-            )
+            query = query.where(tuple_(RatingTask.submit_ms, RatingTask.response_id) > (submit_ms, response_id))
         rows = s.execute(query.order_by(RatingTask.submit_ms, RatingTask.response_id).limit(limit)).all()
         return [RatingTaskRecord(*row) for row in rows]
 
@@ -733,12 +728,7 @@ def list_finished_sessions(
             query = query.where(ExamSession.blueprint_version == blueprint_version)
         if after is not None:
             finish_ms, session_id = after
-            query = query.where(
-                or_(
-                    ExamSession.finish_ms > finish_ms,
-                    and_(ExamSession.finish_ms == finish_ms, ExamSession.session_id > session_id),
-                )
-            )
+            query = query.where(tuple_(ExamSession.finish_ms, ExamSession.session_id) > (finish_ms, session_id))
         rows = s.execute(query.order_by(ExamSession.finish_ms, ExamSession.session_id).limit(limit)).all()
         return [(int(f or 0), str(i)) for f, i in rows]
 
