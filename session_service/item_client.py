@@ -123,8 +123,11 @@ class ModuleCache:
     """
 
     MAX_SHARED = 20_000
+    # Above the modules open at once in a large exam (one per student sitting): an LRU smaller than its working
+    # set misses on nearly every answer. An entry holds references to the shared items, a few kB.
+    DEFAULT_CAPACITY = 8192
 
-    def __init__(self, capacity: int = 512) -> None:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self._capacity = capacity
         self._entries: OrderedDict[str, CachedModule] = OrderedDict()
         self._items: dict[bytes, tuple[item_pb2.Item, item_pb2.Item]] = {}

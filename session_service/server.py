@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from pathlib import Path
 
 import grpc
@@ -56,7 +57,14 @@ def create_demo_accounts(settings: Settings, db: Database, passwords: accounts.P
     return path
 
 
+# The database writer thread runs short stretches of Python between SQLite calls that release the GIL; with the
+# default 5 ms switch interval it waits up to that long for the GIL at each one while the event loop is busy, and
+# the single writer is what every answer, advance and finish queues behind.
+GIL_SWITCH_INTERVAL_SECONDS = 0.0005
+
+
 async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bool) -> None:
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
     db = await asyncio.to_thread(prepare_database, settings)
     passwords = accounts.Passwords(fast=settings.fast_password_hashing)
     if demo_accounts:

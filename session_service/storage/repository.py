@@ -327,11 +327,43 @@ def teaches(db: Database, *, teacher_id: str, student_id: str) -> bool:
 # ---- sessions and modules
 
 
+_MODULE_COLUMNS = (
+    Module.module_id,
+    Module.session_id,
+    Module.sequence,
+    Module.plan_key,
+    Module.section,
+    Module.stage,
+    Module.status,
+    Module.seed,
+    Module.start_ms,
+    Module.deadline_ms,
+    Module.close_ms,
+    Module.theta,
+    Module.theta_se,
+    Module.routing_decision,
+)
+_SESSION_COLUMNS = (
+    ExamSession.session_id,
+    ExamSession.student_id,
+    ExamSession.scope,
+    ExamSession.section,
+    ExamSession.state,
+    ExamSession.blueprint_version,
+    ExamSession.current_module_id,
+    ExamSession.create_ms,
+    ExamSession.finish_ms,
+)
+
+
 def _module_records(s: Session, session_ids: Collection[str]) -> dict[str, list[ModuleRecord]]:
     if not session_ids:
         return {}
-    rows = s.scalars(
-        select(Module).where(Module.session_id.in_(session_ids)).order_by(Module.session_id, Module.sequence)
+    # Columns, not ORM objects (and never the assembly record's bytes): this runs at every read of a session.
+    rows = s.execute(
+        select(*_MODULE_COLUMNS)
+        .where(Module.session_id.in_(session_ids))
+        .order_by(Module.session_id, Module.sequence)
     ).all()
     module_ids = [r.module_id for r in rows]
     item_counts: dict[str, int] = {}
@@ -376,7 +408,8 @@ def _module_records(s: Session, session_ids: Collection[str]) -> dict[str, list[
     return result
 
 
-def _session_records(s: Session, rows: Sequence[ExamSession]) -> list[SessionRecord]:
+def _session_records(s: Session, rows: Sequence[Any]) -> list[SessionRecord]:
+    """Records of session rows: ORM objects or rows of _SESSION_COLUMNS (read by attribute name either way)."""
     modules = _module_records(s, [r.session_id for r in rows])
     return [
         SessionRecord(
@@ -412,21 +445,35 @@ def _add_module(s: Session, session_id: str, module: NewModule) -> None:
         )
     )
     s.flush()
-    s.add_all(
-        ModuleItem(
-            module_id=module.module_id,
-            item_id=item.item_id,
-            position=position,
-            revision=item.revision,
-            task_type=item.task_type,
-            full_item=item.full_item,
+    # Bulk INSERTs (one statement each), not ORM objects: the unit of work costs more than the rows themselves,
+    # and this runs on the single writer at every advance.
+    s.execute(
+        insert(ModuleItem),
+        [
+            {
+                "module_id": module.module_id,
+                "item_id": item.item_id,
+                "position": position,
+                "revision": item.revision,
+                "task_type": item.task_type,
+                "full_item": item.full_item,
+            }
+            for position, item in enumerate(module.items)
+        ],
+    )
+    if module.passages:
+        s.execute(
+            insert(ModulePassage),
+            [
+                {
+                    "module_id": module.module_id,
+                    "passage_id": passage_id,
+                    "position": position,
+                    "full_passage": data,
+                }
+                for position, (passage_id, data) in enumerate(module.passages)
+            ],
         )
-        for position, item in enumerate(module.items)
-    )
-    s.add_all(
-        ModulePassage(module_id=module.module_id, passage_id=passage_id, position=position, full_passage=data)
-        for position, (passage_id, data) in enumerate(module.passages)
-    )
 
 
 @dataclass(frozen=True)
@@ -530,7 +577,7 @@ def insert_session(
 
 def get_session(db: Database, *, session_id: str) -> SessionRecord | None:
     with db.reading() as s:
-        row = s.get(ExamSession, session_id)
+        row = s.execute(select(*_SESSION_COLUMNS).where(ExamSession.session_id == session_id)).first()
         return _session_records(s, [row])[0] if row is not None else None
 
 

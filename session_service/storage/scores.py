@@ -405,9 +405,13 @@ def score_closed_sections(s: Session, *, session_id: str, scorer: Scorer, now_ms
     session = s.get(ExamSession, session_id)
     if session is None:
         return
+    closed = _closed_sections(s, session)
+    if not closed:
+        # Most advances close no section (router to second stage): no need to read the score versions.
+        return
     previous = _latest(s, session_id)
     scored = {f.section for f in previous.sections} if previous is not None else set()
-    newly_closed = _closed_sections(s, session) - scored
+    newly_closed = closed - scored
     if not newly_closed:
         return
     inputs = _section_inputs(s, session_id, newly_closed)
