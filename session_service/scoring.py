@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from google.protobuf import json_format
@@ -18,6 +19,7 @@ from session_service.storage.scores import (
     SCORE_PROVISIONAL,
     AnswerRow,
     NewRatingTask,
+    ScoringItem,
     SectionFigures,
     SectionInputs,
     SessionExport,
@@ -29,15 +31,15 @@ from toefl_core.scoring_rules import CutTable
 
 RATED_TASK_NAMES = frozenset(item_pb2.TaskType.Name(t) for t in RATED_TASK_TYPES)
 SCORED_MODELS = frozenset({item_pb2.IRT_MODEL_3PL, item_pb2.IRT_MODEL_GPCM})
+# Prepared items kept by SessionScorer: well above a bank's items times the revisions in use.
+MAX_PREPARED = 4096
+MAX_PARSED_ANSWERS = 16_384
 
 
-def parse_answer(row: AnswerRow | None) -> pb.Answer | None:
-    """The stored answer (canonical proto JSON) as a message; None when the item was not answered."""
-    if row is None:
-        return None
+def _parsed_answer(answer_json: str) -> pb.Answer:
     # json_format.Parse is pure Python and was the largest cost of a rescore; the three objective shapes are
     # read directly, anything else goes through the full parser.
-    raw = json.loads(row.answer_json)
+    raw = json.loads(answer_json)
     if isinstance(raw, dict) and len(raw) == 1:
         (key, value), *_ = raw.items()
         if key == "choiceIndex" and isinstance(value, int):
@@ -48,11 +50,34 @@ def parse_answer(row: AnswerRow | None) -> pb.Answer | None:
     return json_format.ParseDict(raw, pb.Answer())
 
 
-def max_points(item: item_pb2.Item) -> int:
+_ANSWERS: dict[str, pb.Answer] = {}
+
+
+def parse_answer(row: AnswerRow | None) -> pb.Answer | None:
+    """The stored answer (canonical proto JSON) as a message; None when the item was not answered.
+
+    Shared between callers (most answers are one of a few choices), so never to be mutated.
+    """
+    if row is None:
+        return None
+    answer = _ANSWERS.get(row.answer_json)
+    if answer is None:
+        answer = _parsed_answer(row.answer_json)
+        if len(_ANSWERS) >= MAX_PARSED_ANSWERS:
+            _ANSWERS.clear()
+        _ANSWERS[row.answer_json] = answer
+    return answer
+
+
+def max_points_of(irt: item_pb2.IrtParameters) -> int:
     """The highest item score: the rubric or slot count of a GPCM item, 1 for a dichotomous one."""
-    if item.irt.model == item_pb2.IRT_MODEL_GPCM:
-        return item.irt.max_score or len(item.irt.steps)
+    if irt.model == item_pb2.IRT_MODEL_GPCM:
+        return irt.max_score or len(irt.steps)
     return 1
+
+
+def max_points(item: item_pb2.Item) -> int:
+    return max_points_of(item.irt)
 
 
 def item_score(item: item_pb2.Item, answer: AnswerRow | None, final_ratings: Mapping[int, int]) -> int | None:
@@ -64,6 +89,24 @@ def item_score(item: item_pb2.Item, answer: AnswerRow | None, final_ratings: Map
     score = score_answer(item, parse_answer(answer))
     assert score is not None
     return score
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A pinned item ready to score: parsed (answer key, task type) with the parameters it is scored with."""
+
+    item: item_pb2.Item
+    irt: item_pb2.IrtParameters
+    revision: int
+    max_points: int
+    # Score -> the item's parameters with that score, built once (a score takes few values).
+    scored: dict[int, ScoredItem] = field(default_factory=dict)
+
+    def scored_item(self, score: int) -> ScoredItem:
+        found = self.scored.get(score)
+        if found is None:
+            found = self.scored.setdefault(score, ScoredItem.of(self.item, score, irt=self.irt))
+        return found
 
 
 class SessionScorer:
@@ -79,6 +122,7 @@ class SessionScorer:
         self._cut_table = cut_table
         self._share = second_rating_share
         self._salt = second_rating_salt
+        self._cache: dict[tuple[bytes, bytes | None, int], _Prepared] = {}
 
     @property
     def cut_table_version(self) -> str:
@@ -87,32 +131,43 @@ class SessionScorer:
     def new_score_id(self) -> str:
         return accounts.new_id("scr")
 
+    def _prepared(self, pinned: ScoringItem, current: bytes | None) -> _Prepared:
+        """The pinned item parsed once per (pinned bytes, current bytes): rescoring a batch meets each a
+        thousand times. Shared across threads and sessions, so never mutated (at worst parsed twice)."""
+        key = (pinned.full_item, current, pinned.revision)
+        prepared = self._cache.get(key)
+        if prepared is None:
+            item = item_pb2.Item.FromString(pinned.full_item)
+            irt, revision = item.irt, pinned.revision
+            if current is not None:
+                # Rescoring: the answer is scored against the pinned key; the parameters are today's.
+                latest = item_pb2.Item.FromString(current)
+                irt, revision = latest.irt, latest.revision
+            prepared = _Prepared(item=item, irt=irt, revision=revision, max_points=max_points_of(irt))
+            if len(self._cache) >= MAX_PREPARED:
+                self._cache.clear()
+            self._cache[key] = prepared
+        return prepared
+
     def section(self, inputs: SectionInputs) -> SectionFigures:
         scored: list[ScoredItem] = []
         awaiting = 0
         parameters: dict[str, int] = {}
         summaries: dict[str, list[float]] = {}
         for pinned in inputs.items:
-            item = item_pb2.Item.FromString(pinned.full_item)
-            revision = pinned.revision
-            current = inputs.current_items.get(pinned.item_id)
-            if current is not None:
-                # Rescoring: the answer is scored against the pinned key; the parameters are today's.
-                latest = item_pb2.Item.FromString(current)
-                item.irt.CopyFrom(latest.irt)
-                revision = latest.revision
-            parameters[pinned.item_id] = revision
+            prepared = self._prepared(pinned, inputs.current_items.get(pinned.item_id))
+            parameters[pinned.item_id] = prepared.revision
             answer = inputs.answers.get(pinned.item_id)
-            score = item_score(item, answer, inputs.final_ratings)
+            score = item_score(prepared.item, answer, inputs.final_ratings)
             summary = summaries.setdefault(pinned.task_type, [0, 0, 0.0, 0.0])
             summary[0] += 1
             summary[1] += answer is not None
             summary[2] += score or 0
-            summary[3] += max_points(item)
+            summary[3] += prepared.max_points
             if score is None:
                 awaiting += 1
-            elif item.irt.model in SCORED_MODELS:
-                scored.append(ScoredItem.of(item, score))
+            elif prepared.irt.model in SCORED_MODELS:
+                scored.append(prepared.scored_item(score))
         result = score_section(
             scored, section=section_name(item_pb2.Section.Value(inputs.section)), cut_table=self._cut_table
         )

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import grpc
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import error_details_pb2, status_pb2
 from toefl.item.v1 import item_pb2
 from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import scoring_service_pb2_grpc
@@ -28,7 +30,7 @@ from session_service.storage import scores
 from session_service.views import student_item
 from session_service.workers import Workers
 from toefl_core.auth import Principal, Role, TokenCache
-from toefl_core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from toefl_core.errors import DomainError, InvalidArgument, NotFound, PermissionDenied
 from toefl_core.rating import RUBRIC_MAX, RatingRecord, rater_statistics
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,8 @@ DEFAULT_ANALYTICS_DAYS = 30
 EXPORT_SESSIONS_PER_READ = 100
 JOB_ROLES = (Role.SERVICE, Role.ADMIN)
 RATER_ROLES = (Role.RATER, Role.ADMIN)
+# BatchRescoreSessions takes at most this many sessions: one write transaction holds the writer this long.
+MAX_BATCH_RESCORE = 500
 
 
 def _ts(ms: int) -> Timestamp:
@@ -139,15 +143,28 @@ def describe_changes(previous: scores.ScoreVersionRecord | None, current: scores
 
 
 def _rescore_result(outcome: scores.RescoreOutcome) -> bytes:
+    current = version_proto(outcome.current)
     result = spb.RescoreResult(
         session_id=outcome.session_id,
         changed=outcome.changed,
-        current=version_proto(outcome.current),
+        current=current,
         changes=describe_changes(outcome.previous, outcome.current) if outcome.changed else [],
     )
     if outcome.previous is not None:
-        result.previous.CopyFrom(version_proto(outcome.previous))
+        # Unchanged, the current version is the previous one: converted once.
+        result.previous.CopyFrom(
+            current if outcome.previous is outcome.current else version_proto(outcome.previous)
+        )
     return result.SerializeToString(deterministic=True)
+
+
+def _status(error: DomainError) -> status_pb2.Status:
+    """A per-entry error of a batch, as the interceptor would have sent it for that request alone."""
+    status = status_pb2.Status(code=error.code.value[0], message=error.message)
+    if error.field is not None and error.code == grpc.StatusCode.INVALID_ARGUMENT:
+        violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
+        status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+    return status
 
 
 def _rating_result(outcome: scores.RatingOutcome) -> spb.RatingResult:
@@ -424,49 +441,139 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
 
     async def RescoreSession(self, request: spb.RescoreSessionRequest, context: Context) -> spb.RescoreResult:
         self._principal(context, JOB_ROLES, "rescoring")
-        if not request.session_id:
-            raise InvalidArgument("session_id is required", field="session_id")
-        if len(request.request_id) > MAX_REQUEST_ID:
-            raise InvalidArgument(f"request_id is longer than {MAX_REQUEST_ID} characters", field="request_id")
-        if request.request_id and not request.dry_run:
-            done = await self._workers.read(
-                scores.find_rescore, session_id=request.session_id, request_id=request.request_id
+        outcome = (await self._rescore([request], context))[0]
+        if isinstance(outcome, DomainError):
+            raise outcome
+        return spb.RescoreResult.FromString(outcome)
+
+    async def BatchRescoreSessions(
+        self, request: spb.BatchRescoreSessionsRequest, context: Context
+    ) -> spb.BatchRescoreSessionsResponse:
+        self._principal(context, JOB_ROLES, "rescoring")
+        count = len(request.requests)
+        if count == 0:
+            raise InvalidArgument(
+                f"requests is empty; send 1 to {MAX_BATCH_RESCORE} RescoreSessionRequests", field="requests"
             )
-            if done is not None:
-                return spb.RescoreResult.FromString(done)
-        head = await self._workers.read(repo.session_head, session_id=request.session_id)
-        if head is None:
-            raise NotFound(f"session {request.session_id} not found")
-        if head.state != repo.STATE_FINISHED:
-            raise FailedPrecondition(f"session {head.session_id} is not finished; only finished ones are rescored")
-        item_ids = await self._workers.read(repo.seen_item_ids, session_id=head.session_id)
-        remaining = context.time_remaining()
-        budget = None if remaining is None else max(0.0, remaining - DEADLINE_MARGIN_SECONDS)
-        current = await self._items.current_items(item_ids, budget_seconds=budget)
-        request_id = (request.request_id or None) if not request.dry_run else None
-        current_items = {item.item_id: item.SerializeToString() for item in current}
+        if count > MAX_BATCH_RESCORE:
+            raise InvalidArgument(
+                f"{count} requests in one call; at most {MAX_BATCH_RESCORE}: split the batch", field="requests"
+            )
+        outcomes = await self._rescore(request.requests, context)
+        failed = sum(isinstance(outcome, DomainError) for outcome in outcomes)
+        # One line per call: a scoring job's page, so the log shows how a run went without a line per session.
+        log.info("BatchRescoreSessions: %d sessions, %d failed", count, failed)
+        reply = spb.BatchRescoreSessionsResponse()
+        for one, outcome in zip(request.requests, outcomes, strict=True):
+            entry = reply.entries.add(session_id=one.session_id)
+            if isinstance(outcome, DomainError):
+                entry.error.CopyFrom(_status(outcome))
+            else:
+                entry.result.MergeFromString(outcome)
+        return reply
+
+    async def _rescore(
+        self, requests: Sequence[spb.RescoreSessionRequest], context: Context
+    ) -> list[bytes | DomainError]:
+        """The outcome of each request, in order: an encoded RescoreResult, or the error for that session alone.
+
+        For the whole batch: one read of request-id replays, states and seen item ids; one fetch of the current
+        items, during one read of the scoring inputs; the plans on a reader thread; one write transaction.
+        """
+        outcomes: list[bytes | DomainError | None] = [None] * len(requests)
+        unique: dict[str, spb.RescoreSessionRequest] = {}
+        for position, one in enumerate(requests):
+            if not one.session_id:
+                outcomes[position] = InvalidArgument("session_id is required", field="session_id")
+            elif len(one.request_id) > MAX_REQUEST_ID:
+                outcomes[position] = InvalidArgument(
+                    f"request_id is longer than {MAX_REQUEST_ID} characters", field="request_id"
+                )
+            else:
+                first = unique.setdefault(one.session_id, one)
+                if (first.request_id, first.dry_run) != (one.request_id, one.dry_run):
+                    # Two different rescores of one session in one call have no order to be applied in.
+                    raise InvalidArgument(
+                        f"session {one.session_id} is named twice with a different request_id or dry_run",
+                        field="requests",
+                    )
+        # A dry run leaves no trace, not even a remembered request id.
+        request_ids = {sid: None if r.dry_run else (r.request_id or None) for sid, r in unique.items()}
+        done: dict[str, bytes | DomainError] = {}
+        if unique:
+            targets = await self._workers.read(scores.rescore_targets, requests=list(request_ids.items()))
+            todo: list[str] = []
+            for session_id, target in targets.by_session.items():
+                if target.replay is not None:
+                    done[session_id] = target.replay
+                elif target.error is not None:
+                    done[session_id] = target.error
+                else:
+                    todo.append(session_id)
+            if todo:
+                item_ids = targets.item_ids
+                remaining = context.time_remaining()
+                budget = None if remaining is None else max(0.0, remaining - DEADLINE_MARGIN_SECONDS)
+                # The current items come over the network while a reader reads what the scores are computed from.
+                fetch = asyncio.create_task(self._items.current_items(item_ids, budget_seconds=budget))
+                try:
+                    found = await self._workers.read(scores.read_rescore_inputs, session_ids=todo)
+                except BaseException:
+                    fetch.cancel()
+                    raise
+                current_items = {item.item_id: item.SerializeToString() for item in await fetch}
+                await self._plan_and_apply(found, unique, request_ids, current_items, done)
+        return [
+            outcome if outcome is not None else done[one.session_id]
+            for one, outcome in zip(requests, outcomes, strict=True)
+        ]
+
+    def _plans(
+        self, found: Mapping[str, scores.RescoreInputs | DomainError], current_items: Mapping[str, bytes]
+    ) -> dict[str, scores.RescorePlan | DomainError]:
+        now_ms = _now_ms()
+        return {
+            session_id: inputs
+            if isinstance(inputs, DomainError)
+            else scores.plan_rescore(
+                inputs, current_items=current_items, scorer=self._scorer, encode=_rescore_result, now_ms=now_ms
+            )
+            for session_id, inputs in found.items()
+        }
+
+    async def _plan_and_apply(
+        self,
+        found: Mapping[str, scores.RescoreInputs | DomainError],
+        unique: Mapping[str, spb.RescoreSessionRequest],
+        request_ids: Mapping[str, str | None],
+        current_items: Mapping[str, bytes],
+        done: dict[str, bytes | DomainError],
+    ) -> None:
         while True:
-            plan = await self._workers.read(
-                scores.plan_rescore,
-                session_id=head.session_id,
-                current_items=current_items,
-                scorer=self._scorer,
-                encode=_rescore_result,
-                now_ms=_now_ms(),
-            )
-            if request.dry_run:
-                return spb.RescoreResult.FromString(plan.result)
-            result = await self._workers.write(
-                scores.apply_rescore,
-                session_id=head.session_id,
-                plan=plan,
-                request_id=request_id,
-                now_ms=_now_ms(),
-            )
-            if result is not None:
-                break
-            # Another writer (a rating, another rescore) added a score version meanwhile: compute again from it.
-        return spb.RescoreResult.FromString(result)
+            # One CPU task for the whole batch: split across the readers, the threads would only take turns
+            # at the GIL (and the SQLite reads of the others would wait for it at every row).
+            plans = await self._workers.cpu(self._plans, found, current_items)
+            writes: list[scores.RescoreWrite] = []
+            for session_id, plan in plans.items():
+                if isinstance(plan, DomainError):
+                    done[session_id] = plan
+                elif unique[session_id].dry_run:
+                    done[session_id] = plan.result
+                else:
+                    writes.append(scores.RescoreWrite(session_id, plan, request_ids[session_id]))
+            if not writes:
+                return
+            applied = await self._workers.write(scores.apply_rescores, writes=writes, now_ms=_now_ms())
+            moved: list[str] = []
+            for write, outcome in zip(writes, applied, strict=True):
+                if outcome is None:
+                    # Another writer (a rating, another rescore) added a score version meanwhile: compute again.
+                    moved.append(write.session_id)
+                else:
+                    done[write.session_id] = outcome
+            if not moved:
+                return
+            found = await self._workers.read(scores.read_rescore_inputs, session_ids=moved)
 
     async def ListFinishedSessions(
         self, request: spb.ListFinishedSessionsRequest, context: Context

@@ -11,6 +11,7 @@ from toefl.session.v1 import session_service_pb2
 
 from toefl_core.irt import PolytomousResponse, eap
 from toefl_core.scoring_rules import (
+    BANDS,
     SECTIONS,
     ComparableScore,
     CutTable,
@@ -40,6 +41,10 @@ MULTIPLE_CHOICE_TASK_TYPES: frozenset[item_pb2.TaskType.ValueType] = frozenset(
         T.TASK_TYPE_LISTEN_TO_ACADEMIC_TALK,
     }
 )
+
+
+# cefr_level checks its band in exact arithmetic; a section scores one of these eleven bands.
+_CEFR_OF_BAND = {band: cefr_level(band) for band in BANDS}
 
 
 def _normalised(text: str) -> str:
@@ -107,9 +112,10 @@ class ScoredItem:
             raise ValueError(f"item {self.item_id}: no IRT model, so it cannot enter an ability estimate")
 
     @classmethod
-    def of(cls, item: item_pb2.Item, score: int) -> ScoredItem:
-        """The item's parameters with a score; a GPCM score above the item's steps is capped at the top step."""
-        irt = item.irt
+    def of(cls, item: item_pb2.Item, score: int, *, irt: item_pb2.IrtParameters | None = None) -> ScoredItem:
+        """The item's parameters (or `irt`, e.g. today's after a recalibration) with a score; a GPCM score above
+        the item's steps is capped at the top step."""
+        irt = item.irt if irt is None else irt
         steps = tuple(irt.steps)
         if irt.model == T.IRT_MODEL_GPCM:
             # A testlet keyed with more slots than calibrated steps: extra slots cannot raise the category.
@@ -155,7 +161,7 @@ def score_section(responses: Sequence[ScoredItem], *, section: str, cut_table: C
         theta=ability.theta,
         se=ability.se,
         band=band,
-        cefr=cefr_level(band),
+        cefr=_CEFR_OF_BAND[band],
         band_low=theta_to_band(ability.theta - ability.se, section, cut_table),
         band_high=theta_to_band(ability.theta + ability.se, section, cut_table),
         items_used=len(responses),

@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import and_, delete, func, select, tuple_
+from sqlalchemy import and_, delete, func, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,7 @@ from session_service.storage.models import (
     SectionScoreRow,
     User,
 )
-from toefl_core.errors import AlreadyExists, FailedPrecondition, NotFound
+from toefl_core.errors import AlreadyExists, DomainError, FailedPrecondition, NotFound
 from toefl_core.rating import Rating, RatingStatus, resolve
 
 STATE_FINISHED = "SESSION_STATE_FINISHED"
@@ -465,10 +465,78 @@ def list_versions(db: Database, *, session_id: str) -> list[ScoreVersionRecord]:
         return _version_records(s, rows)
 
 
+# ---- rescoring: a batch of sessions, read in a few transactions, planned on readers, written in one
+
+
 def find_rescore(db: Database, *, session_id: str, request_id: str) -> bytes | None:
     with db.reading() as s:
         row = s.get(RescoreRequest, (session_id, request_id))
         return row.result if row is not None else None
+
+
+@dataclass(frozen=True)
+class RescoreTarget:
+    """What the first read of a rescore found for one session: a stored outcome, a refusal, or neither."""
+
+    session_id: str
+    # The outcome stored under the request id: the rescore was done, and is answered again unchanged.
+    replay: bytes | None = None
+    error: DomainError | None = None
+
+
+@dataclass(frozen=True)
+class RescoreTargets:
+    by_session: Mapping[str, RescoreTarget]
+    # Every item seen by the sessions to rescore (not replayed, not refused), to read at its current revision.
+    item_ids: tuple[str, ...]
+
+
+def rescore_targets(db: Database, *, requests: Sequence[tuple[str, str | None]]) -> RescoreTargets:
+    """For (session id, request id or None) pairs with distinct session ids, in one read: the outcome stored
+    under the request id, else NOT_FOUND or FAILED_PRECONDITION; and the items the others saw."""
+    session_ids = [session_id for session_id, _ in requests]
+    keyed = [(session_id, request_id) for session_id, request_id in requests if request_id]
+    replays: dict[str, bytes] = {}
+    item_ids: list[str] = []
+    with db.reading() as s:
+        if keyed:
+            for session_id, result in s.execute(
+                select(RescoreRequest.session_id, RescoreRequest.result).where(
+                    tuple_(RescoreRequest.session_id, RescoreRequest.request_id).in_(keyed)
+                )
+            ):
+                replays[session_id] = result
+        states: dict[str, str] = {
+            session_id: state
+            for session_id, state in s.execute(
+                select(ExamSession.session_id, ExamSession.state).where(ExamSession.session_id.in_(session_ids))
+            )
+        }
+        finished = [sid for sid in session_ids if sid not in replays and states.get(sid) == STATE_FINISHED]
+        if finished:
+            item_ids = list(
+                s.scalars(
+                    select(ModuleItem.item_id)
+                    .distinct()
+                    .join(Module, Module.module_id == ModuleItem.module_id)
+                    .where(Module.session_id.in_(finished))
+                    .order_by(ModuleItem.item_id)
+                )
+            )
+    targets: dict[str, RescoreTarget] = {}
+    for session_id in session_ids:
+        if session_id in replays:
+            targets[session_id] = RescoreTarget(session_id, replay=replays[session_id])
+        elif session_id not in states:
+            targets[session_id] = RescoreTarget(session_id, error=NotFound(f"session {session_id} not found"))
+        elif states[session_id] != STATE_FINISHED:
+            refusal = FailedPrecondition(
+                f"session {session_id} is not finished; only finished sessions are rescored"
+            )
+            targets[session_id] = RescoreTarget(session_id, error=refusal)
+        else:
+            targets[session_id] = RescoreTarget(session_id)
+    return RescoreTargets(by_session=targets, item_ids=tuple(item_ids))
 
 
 @dataclass(frozen=True)
@@ -480,41 +548,99 @@ class RescorePlan:
     base_version: int
 
 
+def _latest_versions(s: Session, session_ids: Collection[str]) -> dict[str, ScoreVersionRecord]:
+    """_latest of many sessions in two statements."""
+    newest = (
+        select(ScoreVersion.session_id, func.max(ScoreVersion.version).label("version"))
+        .where(ScoreVersion.session_id.in_(session_ids))
+        .group_by(ScoreVersion.session_id)
+        .subquery()
+    )
+    rows = s.scalars(
+        select(ScoreVersion).join(
+            newest, and_(ScoreVersion.session_id == newest.c.session_id, ScoreVersion.version == newest.c.version)
+        )
+    ).all()
+    return {record.session_id: record for record in _version_records(s, rows)}
+
+
+def _closed_sections_of_finished(s: Session, session_ids: Collection[str]) -> dict[str, set[str]]:
+    """_closed_sections of many finished sessions in one statement: in a finished session every section with
+    a module and none of them open is closed."""
+    present: dict[str, set[str]] = {session_id: set() for session_id in session_ids}
+    still_open: dict[str, set[str]] = {session_id: set() for session_id in session_ids}
+    for session_id, section, status in s.execute(
+        select(Module.session_id, Module.section, Module.status).where(Module.session_id.in_(session_ids))
+    ):
+        present[session_id].add(section)
+        if status == STATUS_OPEN:
+            still_open[session_id].add(section)
+    return {session_id: present[session_id] - still_open[session_id] for session_id in session_ids}
+
+
+@dataclass(frozen=True)
+class RescoreInputs:
+    """What a session's rescore is computed from, read in one snapshot."""
+
+    session: ExamSession
+    previous: ScoreVersionRecord | None
+    sections: Mapping[str, SectionInputs]
+
+
+def read_rescore_inputs(db: Database, *, session_ids: Sequence[str]) -> dict[str, RescoreInputs | DomainError]:
+    """Every scored section's inputs of each session, in one read; a session that is gone or not finished gets
+    its error instead."""
+    found: dict[str, RescoreInputs | DomainError] = {}
+    with db.reading() as s:
+        sessions = {
+            row.session_id: row
+            for row in s.scalars(select(ExamSession).where(ExamSession.session_id.in_(session_ids)))
+        }
+        finished = [sid for sid in session_ids if sid in sessions and sessions[sid].state == STATE_FINISHED]
+        latest = _latest_versions(s, finished)
+        closed = _closed_sections_of_finished(s, finished)
+        for session_id in session_ids:
+            session = sessions.get(session_id)
+            if session is None:
+                found[session_id] = NotFound(f"session {session_id} not found")
+            elif session.state != STATE_FINISHED:
+                found[session_id] = FailedPrecondition(
+                    f"session {session_id} is not finished; only finished sessions are rescored"
+                )
+            else:
+                found[session_id] = RescoreInputs(
+                    session=session,
+                    previous=latest.get(session_id),
+                    sections=_section_inputs(s, session_id, closed[session_id]),
+                )
+    return found
+
+
 def plan_rescore(
-    db: Database,
+    inputs: RescoreInputs,
     *,
-    session_id: str,
     current_items: Mapping[str, bytes],
     scorer: Scorer,
     encode: Callable[[RescoreOutcome], bytes],
     now_ms: int,
 ) -> RescorePlan:
-    """Re-score every scored section with `current_items` on a reader (the costly part of a rescore, kept off
-    the single writer); a new version only if a figure or revision changed. A dry run is just this."""
-    with db.reading() as s:
-        session = s.get(ExamSession, session_id)
-        if session is None:
-            raise NotFound(f"session {session_id} not found")
-        if session.state != STATE_FINISHED:
-            raise FailedPrecondition(f"session {session_id} is not finished; only finished sessions are rescored")
-        previous = _latest(s, session_id)
-        closed = _closed_sections(s, session)
-        inputs = {
-            section: SectionInputs(
-                section=i.section,
-                items=i.items,
-                answers=i.answers,
-                final_ratings=i.final_ratings,
-                current_items=current_items,
-            )
-            for section, i in _section_inputs(s, session_id, closed).items()
-        }
-        candidate = _candidate(
-            session=session, previous=previous, recompute=inputs, scorer=scorer, reason="rescore", now_ms=now_ms
-        )
+    """Re-score every scored section with `current_items` (pure: no database; the costly part of a rescore,
+    kept off the single writer); a new version only if a figure or revision changed. A dry run is just this."""
+    previous = inputs.previous
+    candidate = _candidate(
+        session=inputs.session,
+        previous=previous,
+        recompute={
+            section: dataclasses.replace(pinned, current_items=current_items)
+            for section, pinned in inputs.sections.items()
+        },
+        scorer=scorer,
+        reason="rescore",
+        now_ms=now_ms,
+    )
     changed = _differs(previous, candidate)
     outcome = RescoreOutcome(
-        session_id=session_id,
+        session_id=inputs.session.session_id,
         changed=changed,
         previous=previous,
         current=candidate if changed or previous is None else previous,
@@ -526,40 +652,119 @@ def plan_rescore(
     )
 
 
-def apply_rescore(
-    db: Database, *, session_id: str, plan: RescorePlan, request_id: str | None, now_ms: int
-) -> bytes | None:
-    """Write a plan (the writer's part: a version check and the inserts); returns the encoded outcome, or None,
-    writing nothing, when the session's latest score version is no longer the one the plan was computed from.
+@dataclass(frozen=True)
+class RescoreWrite:
+    session_id: str
+    plan: RescorePlan
+    # With a request id the outcome is kept, so that a retry gets the same answer without acting again.
+    request_id: str | None
 
-    With a request id the outcome is kept, so a retry gets the same answer without acting again.
-    """
+
+def _version_values(record: ScoreVersionRecord) -> dict[str, Any]:
+    total = record.total
+    return {
+        "score_id": record.score_id,
+        "session_id": record.session_id,
+        "version": record.version,
+        "status": record.status,
+        "reason": record.reason,
+        "blueprint_version": record.blueprint_version,
+        "cut_table_version": record.cut_table_version,
+        "total_band": total.band if total else None,
+        "total_cefr": total.cefr if total else None,
+        "comparable_low": total.comparable_low if total else None,
+        "comparable_high": total.comparable_high if total else None,
+        "comparable_midpoint": total.comparable_midpoint if total else None,
+        "create_ms": record.create_ms,
+    }
+
+
+def _apply_rescores(s: Session, writes: Sequence[RescoreWrite], now_ms: int) -> list[bytes | DomainError | None]:
+    session_ids = [w.session_id for w in writes]
+    keyed = [(w.session_id, w.request_id) for w in writes if w.request_id]
+    stored: dict[str, bytes] = {}
+    if keyed:
+        for session_id, result in s.execute(
+            select(RescoreRequest.session_id, RescoreRequest.result).where(
+                tuple_(RescoreRequest.session_id, RescoreRequest.request_id).in_(keyed)
+            )
+        ):
+            stored[session_id] = result
+    present = set(s.scalars(select(ExamSession.session_id).where(ExamSession.session_id.in_(session_ids))))
+    latest: dict[str, int] = {
+        session_id: int(version or 0)
+        for session_id, version in s.execute(
+            select(ScoreVersion.session_id, func.max(ScoreVersion.version))
+            .where(ScoreVersion.session_id.in_(session_ids))
+            .group_by(ScoreVersion.session_id)
+        )
+    }
+    outcomes: list[bytes | DomainError | None] = []
+    versions: list[ScoreVersionRecord] = []
+    kept: list[dict[str, Any]] = []
+    for write in writes:
+        if write.request_id and write.session_id in stored:
+            outcomes.append(stored[write.session_id])
+        elif write.session_id not in present:
+            outcomes.append(NotFound(f"session {write.session_id} not found"))
+        elif latest.get(write.session_id, 0) != write.plan.base_version:
+            outcomes.append(None)
+        else:
+            if write.plan.new_version is not None:
+                versions.append(write.plan.new_version)
+            if write.request_id:
+                kept.append(
+                    {
+                        "session_id": write.session_id,
+                        "request_id": write.request_id,
+                        "result": write.plan.result,
+                        "applied_ms": now_ms,
+                    }
+                )
+            outcomes.append(write.plan.result)
+    if versions:
+        s.execute(insert(ScoreVersion), [_version_values(v) for v in versions])
+        s.execute(
+            insert(SectionScoreRow),
+            [{"score_id": v.score_id, **dataclasses.asdict(f)} for v in versions for f in v.sections],
+        )
+    if kept:
+        s.execute(insert(RescoreRequest), kept)
+    return outcomes
+
+
+def _apply_one(db: Database, write: RescoreWrite, now_ms: int) -> bytes | DomainError | None:
     try:
         with db.writing() as s:
-            if request_id:
-                done = s.get(RescoreRequest, (session_id, request_id))
-                if done is not None:
-                    return done.result
-            if s.get(ExamSession, session_id) is None:
-                raise NotFound(f"session {session_id} not found")
-            latest = s.scalar(select(func.max(ScoreVersion.version)).where(ScoreVersion.session_id == session_id))
-            if (latest or 0) != plan.base_version:
-                return None
-            if plan.new_version is not None:
-                _insert_version(s, plan.new_version)
-            if request_id:
-                s.add(
-                    RescoreRequest(
-                        session_id=session_id, request_id=request_id, result=plan.result, applied_ms=now_ms
-                    )
-                )
-            return plan.result
+            return _apply_rescores(s, [write], now_ms)[0]
     except IntegrityError:
-        if request_id:
-            stored = find_rescore(db, session_id=session_id, request_id=request_id)
+        if write.request_id:
+            stored = find_rescore(db, session_id=write.session_id, request_id=write.request_id)
             if stored is not None:
                 return stored
         raise
+
+
+def apply_rescores(
+    db: Database, *, writes: Sequence[RescoreWrite], now_ms: int
+) -> list[bytes | DomainError | None]:
+    """Write plans of distinct sessions in one transaction (one commit), each with its own version check.
+
+    Per write, in order: its encoded outcome (the one stored under its request id if that was applied before);
+    NOT_FOUND when the session is gone; or None, writing nothing for it, when the session's latest score version
+    is no longer the one its plan was computed from (the caller computes that one again).
+    """
+    if len({w.session_id for w in writes}) != len(writes):
+        raise ValueError("apply_rescores takes one write per session")
+    if not writes:
+        return []
+    try:
+        with db.writing() as s:
+            return _apply_rescores(s, writes, now_ms)
+    except IntegrityError:
+        # Another process (PostgreSQL) stored one of these request ids or versions between our check and our
+        # insert, and the whole transaction rolled back: each on its own now, so only the raced one replays.
+        return [_apply_one(db, write, now_ms) for write in writes]
 
 
 # ---- ratings

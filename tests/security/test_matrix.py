@@ -78,6 +78,7 @@ MATRIX = {
 GRPC_ONLY = {
     "item_service /toefl.item.v1.ItemService/AssembleModule": "- - - - - A A",
     "item_service /toefl.item.v1.ItemService/WriteItemStatistics": "- - - - - A A",
+    "session_service /toefl.session.v1.ScoringService/BatchRescoreSessions": "- - - - - A A",
     "session_service /toefl.session.v1.ScoringService/ListFinishedSessions": "- - - - - A A",
     "session_service /toefl.session.v1.ScoringService/ExportResponses": "- - - - - A A",
     "item_service /toefl.common.v1.DatabaseOwnership/GetDatabaseOwnership": "- A A A A A A",
