@@ -94,8 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     rescore.add_argument("--blueprint", default="", help="only sessions of this blueprint version")
     _common_flags(
         rescore,
-        batch_help="sessions per page, rescored at once (default 64)",
-        batch_default=64,
+        batch_help="sessions per page, rescored in one call (default 200, the most a page holds)",
+        batch_default=200,
         state=rescore_state_file(),
     )
     stats = commands.add_parser(

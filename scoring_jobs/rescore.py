@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -76,32 +74,63 @@ def request_id_for(run_id: str, session_id: str) -> str:
     return f"{run_id}/{session_id}"
 
 
-async def rescore_one(services: Services, session_id: str, *, run_id: str, dry_run: bool) -> str:
-    """The outcome for one session; what changed goes to the report as it happens."""
-    request = scoring_service_pb2.RescoreSessionRequest(
-        session_id=session_id,
-        # A dry run leaves no trace, not even a remembered request id.
-        request_id="" if dry_run else request_id_for(run_id, session_id),
-        dry_run=dry_run,
+# BatchRescoreSessions takes at most this many sessions per call; a larger page is sent in parts.
+BATCH_LIMIT = 500
+STATUS_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+
+
+def report(session_id: str, entry: scoring_service_pb2.BatchRescoreSessionsEntry, *, dry_run: bool) -> str:
+    """The outcome for one session; what changed (or why it failed) goes to the report as it happens."""
+    if entry.HasField("error"):
+        # This session cannot be rescored; the others can, and a new run tries it again.
+        name = STATUS_NAMES.get(entry.error.code, str(entry.error.code))
+        say(f"{session_id}: failed: {name} {entry.error.message}".rstrip())
+        return FAILED
+    if not entry.result.changed:
+        return UNCHANGED
+    verb = "would change" if dry_run else "changed"
+    say(f"{session_id}: {verb}: " + ("; ".join(entry.result.changes) or "new score version"))
+    return CHANGED
+
+
+async def rescore_batch(services: Services, session_ids: list[str], *, run_id: str, dry_run: bool) -> list[str]:
+    """The outcome of each session, in order, from one BatchRescoreSessions call (retried whole when the service
+    is unavailable: the request ids make a retry act once)."""
+    request = scoring_service_pb2.BatchRescoreSessionsRequest(
+        requests=[
+            scoring_service_pb2.RescoreSessionRequest(
+                session_id=session_id,
+                # A dry run leaves no trace, not even a remembered request id.
+                request_id="" if dry_run else request_id_for(run_id, session_id),
+                dry_run=dry_run,
+            )
+            for session_id in session_ids
+        ]
     )
 
-    async def attempt(metadata: tuple[tuple[str, str], ...], seconds: float) -> scoring_service_pb2.RescoreResult:
-        reply: scoring_service_pb2.RescoreResult = await services.scoring.RescoreSession(
+    async def attempt(
+        metadata: tuple[tuple[str, str], ...], seconds: float
+    ) -> scoring_service_pb2.BatchRescoreSessionsResponse:
+        reply: scoring_service_pb2.BatchRescoreSessionsResponse = await services.scoring.BatchRescoreSessions(
             request, metadata=metadata, timeout=seconds
         )
         return reply
 
+    what = f"BatchRescoreSessions({len(session_ids)} sessions from {session_ids[0]})"
     try:
-        result = await services.call("session_service", f"RescoreSession({session_id})", attempt)
+        reply = await services.call("session_service", what, attempt)
     except grpc.aio.AioRpcError as error:
-        # This session cannot be rescored; the others can, and a new run tries it again.
-        say(f"{session_id}: failed: {error.code().name} {error.details() or ''}".rstrip())
-        return FAILED
-    if not result.changed:
-        return UNCHANGED
-    verb = "would change" if dry_run else "changed"
-    say(f"{session_id}: {verb}: " + ("; ".join(result.changes) or "new score version"))
-    return CHANGED
+        # The service refused the whole call (e.g. item_service refused the items): none of these sessions was
+        # rescored, and a new run tries them again.
+        for session_id in session_ids:
+            say(f"{session_id}: failed: {error.code().name} {error.details() or ''}".rstrip())
+        return [FAILED] * len(session_ids)
+    if [entry.session_id for entry in reply.entries] != session_ids:
+        raise JobError(f"session_service answered {what} with entries that do not match the sessions sent")
+    return [
+        report(session_id, entry, dry_run=dry_run)
+        for session_id, entry in zip(session_ids, reply.entries, strict=True)
+    ]
 
 
 async def list_page(
@@ -131,28 +160,18 @@ async def rescore_page(
     *,
     summary: RescoreSummary,
     done: dict[str, str],
-    batch_size: int,
-    on_done: Callable[[], object],
+    on_done: Callable[[int], object],
 ) -> None:
-    """Rescore the page's sessions not done yet, at most `batch_size` at once, recording each outcome in `done`."""
-    todo = deque(session_id for session_id in session_ids if session_id not in done)
-
-    async def worker() -> None:
-        while todo:
-            session_id = todo.popleft()
-            outcome = await rescore_one(services, session_id, run_id=summary.run_id, dry_run=summary.dry_run)
+    """Rescore the page's sessions not done yet in one BatchRescoreSessions call (or one per BATCH_LIMIT),
+    recording each outcome in `done`."""
+    todo = [session_id for session_id in session_ids if session_id not in done]
+    for start in range(0, len(todo), BATCH_LIMIT):
+        part = todo[start : start + BATCH_LIMIT]
+        outcomes = await rescore_batch(services, part, run_id=summary.run_id, dry_run=summary.dry_run)
+        for session_id, outcome in zip(part, outcomes, strict=True):
             done[session_id] = outcome
             summary.count(outcome)
-            on_done()
-
-    workers = [asyncio.create_task(worker()) for _ in range(min(batch_size, len(todo)))]
-    try:
-        await asyncio.gather(*workers)
-    finally:
-        # The first failure (a service down, a cancel) stops the others; what they finished stays in `done`.
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        on_done(len(part))
 
 
 async def run_rescore(
@@ -197,15 +216,10 @@ async def run_rescore(
         bar.update(summary.seen)
         try:
             while True:
-                # A page is a batch (the service may send fewer): its sessions are rescored at once.
+                # A page is a batch (the service may send fewer): its sessions are rescored in one call.
                 page = await list_page(services, filters, page_token, batch_size)
                 await rescore_page(
-                    services,
-                    list(page.session_ids),
-                    summary=summary,
-                    done=done,
-                    batch_size=batch_size,
-                    on_done=bar.update,
+                    services, list(page.session_ids), summary=summary, done=done, on_done=bar.update
                 )
                 if not page.next_page_token:
                     break

@@ -141,6 +141,11 @@ def summary_of(stdout: str) -> tuple[str, int, int, int, int]:
     return run_id, seen, changed, unchanged, failed
 
 
+def batch_calls(world: World) -> list[str]:
+    """The BatchRescoreSessions calls session_service has served, by its log (one line per call)."""
+    return [line for line in world.session_proc.log_text().splitlines() if "BatchRescoreSessions: " in line]
+
+
 def changed_sessions(stdout: str) -> set[str]:
     return {
         line.split(":", 1)[0]
@@ -167,8 +172,15 @@ def test_rescore_writes_new_versions_for_what_changed_and_a_second_run_nothing(
     assert {t.session_id: world.versions(t.session_id) for t in world.taken} == before
     assert not Path(state).exists()
 
+    calls = len(batch_calls(world))
     done = job("rescore", "--batch-size", "4", "--state-file", state, env=world.env())
     assert done.returncode == 0, done.stderr
+    # A page is one call: pages of 4 sessions and the rest.
+    served = batch_calls(world)[calls:]
+    assert [line.split("BatchRescoreSessions: ")[1] for line in served] == [
+        "4 sessions, 0 failed",
+        f"{STUDENTS - 4} sessions, 0 failed",
+    ]
     assert summary_of(done.stdout)[1:] == (STUDENTS, len(expected), STUDENTS - len(expected), 0)
     assert changed_sessions(done.stdout) == expected
     for session_id, old in before.items():
