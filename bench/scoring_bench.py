@@ -1,4 +1,4 @@
-"""Scoring: EAP of a 50-item section beside a NumPy dot product, and RescoreSession throughput over gRPC."""
+"""Scoring: EAP of a 50-item section beside a NumPy dot; RescoreSession and BatchRescoreSessions throughput."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import tempfile
 import time
 import timeit
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import numpy as np
+from google.protobuf.field_mask_pb2 import FieldMask
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import scoring_service_pb2_grpc, session_service_pb2_grpc
@@ -26,6 +28,11 @@ SESSIONS = 200
 SETUP_CONCURRENCY = 24
 RESCORE_CONCURRENCY = 64
 REFERENCE_CALLS = 3000
+# As the rescore job sends them: one page of ListFinishedSessions (at most 200) per call, one call at a time.
+BATCH_SIZE = 200
+BATCH_PASSES = 5
+# Items recalibrated before the last batch pass, so that it writes new score versions.
+RECALIBRATED_ITEMS = 40
 
 
 def eap_microseconds() -> tuple[float, float]:
@@ -162,21 +169,86 @@ async def reference_rate(channel: grpc.aio.Channel) -> float:
     return REFERENCE_CALLS / (time.perf_counter() - start)
 
 
-async def measure(session_address: str, item_address: str) -> tuple[float, float, float]:
+async def batch_rescore_all(
+    scoring: scoring_service_pb2_grpc.ScoringServiceAsyncStub, session_ids: list[str], *, passes: int
+) -> tuple[float, int]:
+    """Sessions rescored per second through BatchRescoreSessions, BATCH_SIZE per call, one call at a time, each
+    session with a new request id on every pass (so each pass is computed and stored, not replayed); and how
+    many results said changed."""
+    service = _md(Role.SERVICE, "bench-rescore")
+    changed = 0
+    start = time.perf_counter()
+    for _ in range(passes):
+        for first in range(0, len(session_ids), BATCH_SIZE):
+            page = session_ids[first : first + BATCH_SIZE]
+            reply = await scoring.BatchRescoreSessions(
+                spb.BatchRescoreSessionsRequest(
+                    requests=[
+                        spb.RescoreSessionRequest(session_id=sid, request_id=uuid.uuid4().hex) for sid in page
+                    ]
+                ),
+                metadata=service,
+                timeout=120,
+            )
+            assert [e.session_id for e in reply.entries] == page, "one entry per request, in order"
+            errors = [e.error for e in reply.entries if e.HasField("error")]
+            assert not errors, f"{len(errors)} sessions failed, e.g. {errors[0]}"
+            assert all(e.result.current.version > 0 for e in reply.entries)
+            changed += sum(e.result.changed for e in reply.entries)
+    elapsed = time.perf_counter() - start
+    return passes * len(session_ids) / elapsed, changed
+
+
+async def recalibrate(items: item_service_pb2_grpc.ItemServiceAsyncStub, item_ids: list[str]) -> None:
+    """New IRT parameters for these items, as a calibration run writes them: a new revision of each."""
+    admin = _md(Role.ADMIN, "bench-admin")
+    for item_id in item_ids:
+        item = await items.GetItem(
+            item_service_pb2.GetItemRequest(item_id=item_id, view=item_pb2.ITEM_VIEW_FULL), metadata=admin
+        )
+        item.irt.a = round(item.irt.a * 0.8 + 0.3, 6)
+        await items.UpdateItem(
+            item_service_pb2.UpdateItemRequest(item=item, update_mask=FieldMask(paths=["irt"]), note="bench"),
+            metadata=admin,
+        )
+
+
+async def most_seen_items(scoring: scoring_service_pb2_grpc.ScoringServiceAsyncStub, count: int) -> list[str]:
+    service = _md(Role.SERVICE, "bench")
+    seen: dict[str, int] = {}
+    async for record in scoring.ExportResponses(spb.ExportResponsesRequest(), metadata=service):
+        seen[record.item_id] = seen.get(record.item_id, 0) + 1
+    return sorted(seen, key=lambda i: (-seen[i], i))[:count]
+
+
+@dataclass(frozen=True)
+class Figures:
+    setup: float
+    reference: float
+    per_call: float
+    batch: float
+    recalibrated: float
+    changed: int
+
+
+async def measure(session_address: str, item_address: str) -> Figures:
     async with (
         grpc.aio.insecure_channel(session_address) as channel,
         grpc.aio.insecure_channel(item_address) as item_channel,
     ):
+        items = item_service_pb2_grpc.ItemServiceStub(item_channel)
         start = time.perf_counter()
-        ids = await create_finished_sessions(
-            session_service_pb2_grpc.SessionServiceStub(channel),
-            item_service_pb2_grpc.ItemServiceStub(item_channel),
-        )
+        ids = await create_finished_sessions(session_service_pb2_grpc.SessionServiceStub(channel), items)
         setup = time.perf_counter() - start
         scoring = scoring_service_pb2_grpc.ScoringServiceStub(channel)
         reference = await reference_rate(channel)
-        rate = await rescore_all(scoring, ids)
-        return setup, rate, reference
+        per_call = await rescore_all(scoring, ids)
+        batch, unchanged = await batch_rescore_all(scoring, ids, passes=BATCH_PASSES)
+        assert unchanged == 0, "nothing was recalibrated: a rescore must not write a version"
+        await recalibrate(items, await most_seen_items(scoring, RECALIBRATED_ITEMS))
+        recalibrated, changed = await batch_rescore_all(scoring, ids, passes=1)
+        assert changed > 0, "the recalibrated items were seen: some sessions must get a new version"
+        return Figures(setup, reference, per_call, batch, recalibrated, changed)
 
 
 def main() -> None:
@@ -189,15 +261,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="scoring-bench-") as tmp:
         items, sessions = start_services(Path(tmp))
         try:
-            setup, rate, reference = asyncio.run(measure(sessions.address, items.address))
+            figures = asyncio.run(measure(sessions.address, items.address))
         finally:
             sessions.terminate()
             items.terminate()
-    out(f"RescoreSession over gRPC: {SESSIONS} finished full tests, {RESCORE_CONCURRENCY} calls in flight\n")
-    out(f"  setup (real RPCs)        {setup:9.1f} s\n")
-    out(f"  rescored sessions/s      {rate:9.1f}   (target >= 500)\n")
-    out(f"  bare unary calls/s       {reference:9.1f}   (an RPC that does no work, same server)\n")
-    out(f"  rescore / bare call      {rate / reference:9.2f}\n")
+    out(f"Rescoring over gRPC: {SESSIONS} finished full tests\n")
+    out(f"  setup (real RPCs)        {figures.setup:9.1f} s\n")
+    out(f"  bare unary calls/s       {figures.reference:9.1f}   (an RPC that does no work, same server)\n")
+    out(
+        f"  RescoreSession           {figures.per_call:9.1f} sessions/s   "
+        f"(one session per call, {RESCORE_CONCURRENCY} calls in flight)\n"
+    )
+    out(
+        f"  BatchRescoreSessions     {figures.batch:9.1f} sessions/s   (target >= 500; {BATCH_SIZE} per call, "
+        f"one call at a time, {BATCH_PASSES} passes, nothing changed)\n"
+    )
+    out(
+        f"  after a recalibration    {figures.recalibrated:9.1f} sessions/s   ({RECALIBRATED_ITEMS} items; "
+        f"{figures.changed} of {SESSIONS} sessions got a new version)\n"
+    )
+    out(f"  batch / per call         {figures.batch / figures.per_call:9.2f}\n")
+    out(f"  batch / bare call        {figures.batch / figures.reference:9.2f}\n")
 
 
 if __name__ == "__main__":
