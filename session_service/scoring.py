@@ -34,6 +34,8 @@ SCORED_MODELS = frozenset({item_pb2.IRT_MODEL_3PL, item_pb2.IRT_MODEL_GPCM})
 # Prepared items kept by SessionScorer: well above a bank's items times the revisions in use.
 MAX_PREPARED = 4096
 MAX_PARSED_ANSWERS = 16_384
+# Distinct answers remembered per prepared item (free-text answers could otherwise grow it without bound).
+MAX_SCORES_PER_ITEM = 64
 
 
 def _parsed_answer(answer_json: str) -> pb.Answer:
@@ -101,6 +103,20 @@ class _Prepared:
     max_points: int
     # Score -> the item's parameters with that score, built once (a score takes few values).
     scored: dict[int, ScoredItem] = field(default_factory=dict)
+    # Answer JSON (None: unanswered) -> objective score: most answers to an item are one of a few.
+    objective_scores: dict[str | None, int | None] = field(default_factory=dict)
+
+    def score(self, answer: AnswerRow | None, final_ratings: Mapping[int, int]) -> int | None:
+        """item_score, remembered per distinct answer for the objective items."""
+        if self.item.task_type in RATED_TASK_TYPES:
+            return item_score(self.item, answer, final_ratings)
+        key = answer.answer_json if answer is not None else None
+        if key in self.objective_scores:
+            return self.objective_scores[key]
+        found = item_score(self.item, answer, final_ratings)
+        if len(self.objective_scores) < MAX_SCORES_PER_ITEM:
+            self.objective_scores[key] = found
+        return found
 
     def scored_item(self, score: int) -> ScoredItem:
         found = self.scored.get(score)
@@ -158,7 +174,7 @@ class SessionScorer:
             prepared = self._prepared(pinned, inputs.current_items.get(pinned.item_id))
             parameters[pinned.item_id] = prepared.revision
             answer = inputs.answers.get(pinned.item_id)
-            score = item_score(prepared.item, answer, inputs.final_ratings)
+            score = prepared.score(answer, inputs.final_ratings)
             summary = summaries.setdefault(pinned.task_type, [0, 0, 0.0, 0.0])
             summary[0] += 1
             summary[1] += answer is not None

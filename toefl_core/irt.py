@@ -109,15 +109,23 @@ class Ability:
     se: float
 
 
-def _dichotomous_log_likelihood(
-    a: ArrayLike, b: ArrayLike, c: ArrayLike, u: ArrayLike, grid: NDArray[np.float64]
-) -> NDArray[np.float64] | None:
+def _checked_grid(prior_mean: float, prior_sd: float, grid: NDArray[np.float64]) -> NDArray[np.float64]:
+    if not (math.isfinite(prior_sd) and prior_sd > 0 and math.isfinite(prior_mean)):
+        raise ValueError(f"the prior needs a finite mean and a positive SD, got N({prior_mean}, {prior_sd}^2)")
+    grid = np.asarray(grid, dtype=np.float64)
+    if grid.ndim != 1 or grid.shape[0] < 2:
+        raise ValueError(f"the quadrature grid must be 1-D with at least two points, got shape {grid.shape}")
+    return grid
+
+
+def dichotomous_log_likelihoods(
+    a: ArrayLike, b: ArrayLike, c: ArrayLike, u: ArrayLike, grid: NDArray[np.float64] = GRID
+) -> NDArray[np.float64]:
+    """Per 3PL item, log P(u | theta) on the grid: shape (items, len(grid)); u in {0, 1}."""
     slope, difficulty, guess, scores = _floats(a), _floats(b), _floats(c), np.asarray(u)
     lengths = {name: arr.shape for name, arr in (("a", slope), ("b", difficulty), ("c", guess), ("u", scores))}
     if any(len(shape) != 1 for shape in lengths.values()) or len(set(lengths.values())) != 1:
         raise ValueError(f"a, b, c and u must be 1-D and of equal length, got shapes {lengths}")
-    if scores.shape[0] == 0:
-        return None
     if not np.all((scores == 0) | (scores == 1)):
         raise ValueError(f"dichotomous responses u must be 0 or 1, got {sorted(set(scores.tolist()))}")
     if not (np.all(np.isfinite(slope)) and np.all(slope > 0) and np.all(np.isfinite(difficulty))):
@@ -128,11 +136,45 @@ def _dichotomous_log_likelihood(
     # Each row is log P (u = 1) or log Q (u = 0): log Q = log(1 - c) + log sigmoid(-z) and
     # log P = logaddexp(log c, log(1 - c) + log sigmoid(z)); a log c of -inf on wrong answers selects log Q.
     sign = np.where(correct, 1.0, -1.0)
-    z = (sign * slope)[:, None] * (grid[None, :] - difficulty[:, None])
+    z = (sign * slope)[:, None] * (np.asarray(grid)[None, :] - difficulty[:, None])
     with np.errstate(divide="ignore"):
         log_guess = np.where(correct, np.log(guess), -np.inf)
-    per_item = np.logaddexp(log_guess[:, None], np.log1p(-guess)[:, None] + _log_sigmoid(z))
-    return np.asarray(per_item.sum(axis=0), dtype=np.float64)
+    return np.asarray(np.logaddexp(log_guess[:, None], np.log1p(-guess)[:, None] + _log_sigmoid(z)), np.float64)
+
+
+def polytomous_log_likelihood(
+    response: PolytomousResponse, grid: NDArray[np.float64] = GRID
+) -> NDArray[np.float64]:
+    """log P(score | theta) of a rated GPCM response on the grid, shape (len(grid),)."""
+    return _gpcm_log_probs(np.asarray(grid, dtype=np.float64), response.a, np.asarray(response.steps))[
+        :, response.score
+    ]
+
+
+def posterior(
+    *,
+    dichotomous: NDArray[np.float64] | None = None,
+    polytomous: Sequence[NDArray[np.float64]] = (),
+    prior_mean: float = 0.0,
+    prior_sd: float = 1.0,
+    grid: NDArray[np.float64] = GRID,
+) -> Ability:
+    """EAP from log-likelihood rows on the grid (those of dichotomous_log_likelihoods and
+    polytomous_log_likelihood), so that a caller scoring the same item many times computes its row once.
+
+    The rows are added in the order eap() adds them."""
+    grid = _checked_grid(prior_mean, prior_sd, grid)
+    log_post = -0.5 * ((grid - prior_mean) / prior_sd) ** 2
+    if dichotomous is not None and dichotomous.shape[0]:
+        log_post += dichotomous.sum(axis=0)
+    for row in polytomous:
+        log_post += row
+    # Sums of logs would underflow as a product of probabilities; shift by the max before exp().
+    weights = np.exp(log_post - log_post.max())
+    weights /= weights.sum()
+    theta = float(weights @ grid)
+    spread = grid - theta
+    return Ability(theta=theta, se=math.sqrt(float(weights @ (spread * spread))))
 
 
 def eap(
@@ -150,23 +192,14 @@ def eap(
 
     a, b, c, u describe the dichotomous (3PL) items, u in {0, 1}; `polytomous` the rated (GPCM) ones.
     """
-    if not (math.isfinite(prior_sd) and prior_sd > 0 and math.isfinite(prior_mean)):
-        raise ValueError(f"the prior needs a finite mean and a positive SD, got N({prior_mean}, {prior_sd}^2)")
-    grid = np.asarray(grid, dtype=np.float64)
-    if grid.ndim != 1 or grid.shape[0] < 2:
-        raise ValueError(f"the quadrature grid must be 1-D with at least two points, got shape {grid.shape}")
-    log_post = -0.5 * ((grid - prior_mean) / prior_sd) ** 2
-    dichotomous = _dichotomous_log_likelihood(a, b, c, u, grid)
-    if dichotomous is not None:
-        log_post += dichotomous
-    for response in polytomous:
-        log_post += _gpcm_log_probs(grid, response.a, np.asarray(response.steps))[:, response.score]
-    # Sums of logs would underflow as a product of probabilities; shift by the max before exp().
-    weights = np.exp(log_post - log_post.max())
-    weights /= weights.sum()
-    theta = float(weights @ grid)
-    spread = grid - theta
-    return Ability(theta=theta, se=math.sqrt(float(weights @ (spread * spread))))
+    grid = _checked_grid(prior_mean, prior_sd, grid)
+    return posterior(
+        dichotomous=dichotomous_log_likelihoods(a, b, c, u, grid),
+        polytomous=[polytomous_log_likelihood(response, grid) for response in polytomous],
+        prior_mean=prior_mean,
+        prior_sd=prior_sd,
+        grid=grid,
+    )
 
 
 def select_randomesque(information: NDArray[np.float64], k: int, rng: np.random.Generator) -> int:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
+from numpy.typing import NDArray
 from toefl.item.v1 import item_pb2
 from toefl.session.v1 import session_service_pb2
 
-from toefl_core.irt import PolytomousResponse, eap
+from toefl_core.irt import PolytomousResponse, dichotomous_log_likelihoods, polytomous_log_likelihood, posterior
 from toefl_core.scoring_rules import (
     BANDS,
     SECTIONS,
@@ -111,6 +114,17 @@ class ScoredItem:
         else:
             raise ValueError(f"item {self.item_id}: no IRT model, so it cannot enter an ability estimate")
 
+    @functools.cached_property
+    def log_likelihood(self) -> NDArray[np.float64]:
+        """log P(score | theta) on the shared grid, computed once however many estimates use this scored item
+        (a batch rescore meets the same few thousand a hundred times each); read-only, as it is shared."""
+        if self.model == T.IRT_MODEL_3PL:
+            row: NDArray[np.float64] = dichotomous_log_likelihoods([self.a], [self.b], [self.c], [self.score])[0]
+        else:
+            row = polytomous_log_likelihood(PolytomousResponse(a=self.a, steps=self.steps, score=self.score))
+        row.flags.writeable = False
+        return row
+
     @classmethod
     def of(cls, item: item_pb2.Item, score: int, *, irt: item_pb2.IrtParameters | None = None) -> ScoredItem:
         """The item's parameters (or `irt`, e.g. today's after a recalibration) with a score; a GPCM score above
@@ -144,16 +158,10 @@ def score_section(responses: Sequence[ScoredItem], *, section: str, cut_table: C
     Unanswered items count: the caller passes them with score 0 (score_answer(item, None) gives 0), so skipping an
     item never helps. A rated item enters with the rating's final score once it is known.
     """
-    dichotomous = [r for r in responses if r.model == T.IRT_MODEL_3PL]
-    polytomous = [
-        PolytomousResponse(a=r.a, steps=r.steps, score=r.score) for r in responses if r.model == T.IRT_MODEL_GPCM
-    ]
-    ability = eap(
-        a=[r.a for r in dichotomous],
-        b=[r.b for r in dichotomous],
-        c=[r.c for r in dichotomous],
-        u=[r.score for r in dichotomous],
-        polytomous=polytomous,
+    dichotomous = [r.log_likelihood for r in responses if r.model == T.IRT_MODEL_3PL]
+    ability = posterior(
+        dichotomous=np.array(dichotomous) if dichotomous else None,
+        polytomous=[r.log_likelihood for r in responses if r.model == T.IRT_MODEL_GPCM],
     )
     band = theta_to_band(ability.theta, section, cut_table)
     return SectionScore(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import and_, delete, func, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
@@ -48,9 +48,9 @@ _TASK_STATE = {
 }
 
 
-@dataclass(frozen=True)
-class ScoringItem:
-    """An item as the session pinned it: FULL view, serialized."""
+class ScoringItem(NamedTuple):
+    """An item as the session pinned it: FULL view, serialized (a tuple: a batch rescore builds tens of
+    thousands)."""
 
     item_id: str
     revision: int
@@ -58,9 +58,8 @@ class ScoringItem:
     full_item: bytes
 
 
-@dataclass(frozen=True)
-class AnswerRow:
-    """The latest revision of the answer to an item."""
+class AnswerRow(NamedTuple):
+    """The latest revision of the answer to an item (a tuple, for the same reason)."""
 
     response_id: int
     answer_json: str
@@ -195,60 +194,92 @@ def _section_inputs(
     s: Session, session_id: str, sections: Collection[str] | None = None
 ) -> dict[str, SectionInputs]:
     """Per section (all, or those named): the pinned items in presentation order, latest answers, final ratings."""
-    query = (
-        select(Module.section, ModuleItem.item_id, ModuleItem.revision, ModuleItem.task_type, ModuleItem.full_item)
+    return _section_inputs_of(s, {session_id: sections})[session_id]
+
+
+def _section_inputs_of(
+    s: Session, wanted: Mapping[str, Collection[str] | None]
+) -> dict[str, dict[str, SectionInputs]]:
+    """_section_inputs of many sessions (each: all sections, or those named) in three statements in all, so a
+    batch of rescores does not pay three round trips per session."""
+    session_ids = list(wanted)
+    # Tens of thousands of rows for a batch: read as plain Core rows (after flushing what the caller changed),
+    # since the ORM's per-row loading was most of a batch rescore's read.
+    s.flush()
+    connection = s.connection()
+    items: dict[str, dict[str, list[ScoringItem]]] = {sid: {} for sid in session_ids}
+    for sid, section, item_id, revision, task_type, full_item in connection.execute(
+        select(
+            Module.session_id,
+            Module.section,
+            ModuleItem.item_id,
+            ModuleItem.revision,
+            ModuleItem.task_type,
+            ModuleItem.full_item,
+        )
         .join(Module, Module.module_id == ModuleItem.module_id)
-        .where(Module.session_id == session_id)
-        .order_by(Module.sequence, ModuleItem.position)
-    )
-    if sections is not None:
-        query = query.where(Module.section.in_(sections))
-    items: dict[str, list[ScoringItem]] = {}
-    for section, item_id, revision, task_type, full_item in s.execute(query):
-        items.setdefault(section, []).append(ScoringItem(item_id, revision, task_type, full_item))
+        .where(Module.session_id.in_(session_ids))
+        .order_by(Module.session_id, Module.sequence, ModuleItem.position)
+    ):
+        named = wanted[sid]
+        if named is None or section in named:
+            items[sid].setdefault(section, []).append(ScoringItem(item_id, revision, task_type, full_item))
     latest = (
-        select(Response.module_id, Response.item_id, func.max(Response.revision).label("revision"))
-        .where(Response.session_id == session_id)
-        .group_by(Response.module_id, Response.item_id)
+        select(
+            Response.session_id,
+            Response.module_id,
+            Response.item_id,
+            func.max(Response.revision).label("revision"),
+        )
+        .where(Response.session_id.in_(session_ids))
+        .group_by(Response.session_id, Response.module_id, Response.item_id)
         .subquery()
     )
-    answers: dict[str, AnswerRow] = {}
-    for item_id, response_id, answer_json, elapsed_ms, saved_ms in s.execute(
+    answers: dict[str, dict[str, AnswerRow]] = {sid: {} for sid in session_ids}
+    for sid, item_id, response_id, answer_json, elapsed_ms, saved_ms in connection.execute(
         select(
-            Response.item_id, Response.response_id, Response.answer_json, Response.elapsed_ms, Response.saved_ms
-        )
-        .join(
+            Response.session_id,
+            Response.item_id,
+            Response.response_id,
+            Response.answer_json,
+            Response.elapsed_ms,
+            Response.saved_ms,
+        ).join(
             latest,
             and_(
+                Response.session_id == latest.c.session_id,
                 Response.module_id == latest.c.module_id,
                 Response.item_id == latest.c.item_id,
                 Response.revision == latest.c.revision,
             ),
         )
-        .where(Response.session_id == session_id)
     ):
-        answers[item_id] = AnswerRow(response_id, answer_json, elapsed_ms, saved_ms)
+        answers[sid][item_id] = AnswerRow(response_id, answer_json, elapsed_ms, saved_ms)
     finals: dict[int, int] = {
         response_id: score
-        for response_id, score in s.execute(
+        for response_id, score in connection.execute(
             select(RatingTask.response_id, RatingTask.final_score).where(
-                RatingTask.session_id == session_id, RatingTask.state == TASK_FINAL
+                RatingTask.session_id.in_(session_ids), RatingTask.state == TASK_FINAL
             )
         )
         if score is not None
     }
-    result = {}
-    for section, section_items in items.items():
-        ids = {i.item_id for i in section_items}
-        section_answers = {k: v for k, v in answers.items() if k in ids}
-        result[section] = SectionInputs(
-            section=section,
-            items=tuple(section_items),
-            answers=section_answers,
-            final_ratings={
-                a.response_id: finals[a.response_id] for a in section_answers.values() if a.response_id in finals
-            },
-        )
+    result: dict[str, dict[str, SectionInputs]] = {}
+    for sid in session_ids:
+        by_section = result[sid] = {}
+        for section, section_items in items[sid].items():
+            ids = {i.item_id for i in section_items}
+            section_answers = {k: v for k, v in answers[sid].items() if k in ids}
+            by_section[section] = SectionInputs(
+                section=section,
+                items=tuple(section_items),
+                answers=section_answers,
+                final_ratings={
+                    a.response_id: finals[a.response_id]
+                    for a in section_answers.values()
+                    if a.response_id in finals
+                },
+            )
     return result
 
 
@@ -599,6 +630,7 @@ def read_rescore_inputs(db: Database, *, session_ids: Sequence[str]) -> dict[str
         finished = [sid for sid in session_ids if sid in sessions and sessions[sid].state == STATE_FINISHED]
         latest = _latest_versions(s, finished)
         closed = _closed_sections_of_finished(s, finished)
+        inputs = _section_inputs_of(s, closed)
         for session_id in session_ids:
             session = sessions.get(session_id)
             if session is None:
@@ -611,7 +643,7 @@ def read_rescore_inputs(db: Database, *, session_ids: Sequence[str]) -> dict[str
                 found[session_id] = RescoreInputs(
                     session=session,
                     previous=latest.get(session_id),
-                    sections=_section_inputs(s, session_id, closed[session_id]),
+                    sections=inputs[session_id],
                 )
     return found
 

@@ -12,10 +12,13 @@ from toefl_core.irt import (
     GRID,
     Ability,
     PolytomousResponse,
+    dichotomous_log_likelihoods,
     eap,
     gpcm_probs,
     info_3pl,
     info_gpcm,
+    polytomous_log_likelihood,
+    posterior,
     prob_3pl,
     select_randomesque,
 )
@@ -185,6 +188,28 @@ def test_eap_matches_direct_integration_on_a_fine_grid(seed, n, polytomous, prio
     got = call_eap(items, polytomous, prior_mean=prior[0], prior_sd=prior[1])
     assert got.theta == pytest.approx(expected_theta, abs=1e-5)
     assert got.se == pytest.approx(expected_se, abs=1e-5)
+
+
+def test_posterior_from_rows_one_item_at_a_time_matches_eap_and_direct_integration() -> None:
+    # Rows computed item by item (as a scored item caches its own) must give eap()'s figures.
+    for seed in range(40):
+        items = random_items(100 + seed, 1 + seed)
+        polytomous: list[tuple[float, tuple[float, ...], int]] = (
+            [(1.1, (-1.0, 0.0, 1.2), seed % 4)] if seed % 3 else []
+        )
+        rows = np.array([dichotomous_log_likelihoods([a], [b], [c], [u])[0] for a, b, c, u in items])
+        poly_rows = [
+            polytomous_log_likelihood(PolytomousResponse(a=a, steps=steps, score=score))
+            for a, steps, score in polytomous
+        ]
+        got = posterior(dichotomous=rows, polytomous=poly_rows)
+        whole = call_eap(items, polytomous)
+        assert got.theta == pytest.approx(whole.theta, abs=1e-12)
+        assert got.se == pytest.approx(whole.se, abs=1e-12)
+        if seed < 5:
+            expected_theta, expected_se = brute_force_eap(items, polytomous, 0.0, 1.0)
+            assert got.theta == pytest.approx(expected_theta, abs=1e-5)
+            assert got.se == pytest.approx(expected_se, abs=1e-5)
 
 
 @pytest.mark.parametrize(("mean", "sd"), [(0.0, 1.0), (0.4, 0.8), (-0.3, 0.9)])
