@@ -185,12 +185,12 @@ def _alembic_config() -> Config:
     return config
 
 
-def migrate(db: Database) -> str:
-    """alembic upgrade head, in this process; returns the revision reached."""
+def migrate(db: Database, revision: str = "head") -> str:
+    """alembic upgrade to `revision` (the latest by default), in this process; returns the revision reached."""
     config = _alembic_config()
     with db.write_engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
     return schema_revision(db)
 
 

@@ -105,6 +105,15 @@ class Module(Base):
     routing_decision: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class PinnedContent(Base):
+    """A serialized FULL item or passage exactly as a module pinned it, stored once per distinct content
+    (keyed by its SHA-256) instead of once per module: hundreds of students share a few hundred items."""
+
+    __tablename__ = "pinned_content"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class ModuleItem(Base):
     """An item pinned at the revision the module was given, FULL view (keys and parameters stay server-side)."""
 
@@ -114,7 +123,7 @@ class ModuleItem(Base):
     position: Mapped[int] = mapped_column(Integer)
     revision: Mapped[int] = mapped_column(BigInteger)
     task_type: Mapped[str] = mapped_column(String(60))
-    full_item: Mapped[bytes] = mapped_column(LargeBinary)
+    content_digest: Mapped[str] = mapped_column(ForeignKey("pinned_content.digest"))
 
 
 class ModulePassage(Base):
@@ -122,7 +131,7 @@ class ModulePassage(Base):
     module_id: Mapped[str] = mapped_column(ForeignKey("modules.module_id", ondelete="CASCADE"), primary_key=True)
     passage_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
-    full_passage: Mapped[bytes] = mapped_column(LargeBinary)
+    content_digest: Mapped[str] = mapped_column(ForeignKey("pinned_content.digest"))
 
 
 class Response(Base):

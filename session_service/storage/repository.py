@@ -12,6 +12,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, tupl
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from session_service.storage import content
 from session_service.storage.engine import Database
 from session_service.storage.models import (
     AdvanceRequest,
@@ -445,6 +446,10 @@ def _add_module(s: Session, session_id: str, module: NewModule) -> None:
         )
     )
     s.flush()
+    # Items and passages are stored once per distinct content: after the first few students, an advance writes
+    # only the module's small rows, not its items' bytes again.
+    item_digests = content.store(s, [item.full_item for item in module.items])
+    passage_digests = content.store(s, [data for _, data in module.passages])
     # Bulk INSERTs (one statement each), not ORM objects: the unit of work costs more than the rows themselves,
     # and this runs on the single writer at every advance.
     s.execute(
@@ -456,9 +461,9 @@ def _add_module(s: Session, session_id: str, module: NewModule) -> None:
                 "position": position,
                 "revision": item.revision,
                 "task_type": item.task_type,
-                "full_item": item.full_item,
+                "content_digest": digest,
             }
-            for position, item in enumerate(module.items)
+            for position, (item, digest) in enumerate(zip(module.items, item_digests, strict=True))
         ],
     )
     if module.passages:
@@ -469,9 +474,11 @@ def _add_module(s: Session, session_id: str, module: NewModule) -> None:
                     "module_id": module.module_id,
                     "passage_id": passage_id,
                     "position": position,
-                    "full_passage": data,
+                    "content_digest": digest,
                 }
-                for position, (passage_id, data) in enumerate(module.passages)
+                for position, ((passage_id, _), digest) in enumerate(
+                    zip(module.passages, passage_digests, strict=True)
+                )
             ],
         )
 
@@ -622,19 +629,22 @@ def teacher_student_ids(db: Database, *, teacher_id: str) -> list[str]:
 def module_content(db: Database, *, module_id: str) -> ModuleContent:
     with db.reading() as s:
         items = s.execute(
-            select(ModuleItem.item_id, ModuleItem.revision, ModuleItem.task_type, ModuleItem.full_item)
+            select(ModuleItem.item_id, ModuleItem.revision, ModuleItem.task_type, ModuleItem.content_digest)
             .where(ModuleItem.module_id == module_id)
             .order_by(ModuleItem.position)
         ).all()
         passages = s.scalars(
-            select(ModulePassage.full_passage)
+            select(ModulePassage.content_digest)
             .where(ModulePassage.module_id == module_id)
             .order_by(ModulePassage.position)
         ).all()
+        bodies = content.bodies_of(s, [row[3] for row in items] + list(passages))
         return ModuleContent(
             module_id=module_id,
-            items=tuple(PinnedItem(item_id=i, revision=r, task_type=t, full_item=f) for i, r, t, f in items),
-            passages=tuple(passages),
+            items=tuple(
+                PinnedItem(item_id=i, revision=r, task_type=t, full_item=bodies[d]) for i, r, t, d in items
+            ),
+            passages=tuple(bodies[d] for d in passages),
         )
 
 

@@ -11,12 +11,14 @@ from sqlalchemy import and_, delete, func, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from session_service.storage import content
 from session_service.storage.engine import Database
 from session_service.storage.models import (
     Enrolment,
     ExamSession,
     Module,
     ModuleItem,
+    PinnedContent,
     RatingRow,
     RatingTask,
     RescoreRequest,
@@ -200,30 +202,35 @@ def _section_inputs(
 def _section_inputs_of(
     s: Session, wanted: Mapping[str, Collection[str] | None]
 ) -> dict[str, dict[str, SectionInputs]]:
-    """_section_inputs of many sessions (each: all sections, or those named) in three statements in all, so a
-    batch of rescores does not pay three round trips per session."""
+    """_section_inputs of many sessions (each: all sections, or those named) in four statements in all, so a
+    batch of rescores does not pay several round trips per session."""
     session_ids = list(wanted)
     # Tens of thousands of rows for a batch: read as plain Core rows (after flushing what the caller changed),
     # since the ORM's per-row loading was most of a batch rescore's read.
     s.flush()
     connection = s.connection()
-    items: dict[str, dict[str, list[ScoringItem]]] = {sid: {} for sid in session_ids}
-    for sid, section, item_id, revision, task_type, full_item in connection.execute(
+    pinned = []
+    for row in connection.execute(
         select(
             Module.session_id,
             Module.section,
             ModuleItem.item_id,
             ModuleItem.revision,
             ModuleItem.task_type,
-            ModuleItem.full_item,
+            ModuleItem.content_digest,
         )
         .join(Module, Module.module_id == ModuleItem.module_id)
         .where(Module.session_id.in_(session_ids))
         .order_by(Module.session_id, Module.sequence, ModuleItem.position)
     ):
-        named = wanted[sid]
-        if named is None or section in named:
-            items[sid].setdefault(section, []).append(ScoringItem(item_id, revision, task_type, full_item))
+        named = wanted[row.session_id]
+        if named is None or row.section in named:
+            pinned.append(row)
+    # Each distinct item's bytes once for the whole batch, shared by every session that saw it.
+    bodies = content.bodies_of(connection, {row[5] for row in pinned})
+    items: dict[str, dict[str, list[ScoringItem]]] = {sid: {} for sid in session_ids}
+    for sid, section, item_id, revision, task_type, digest in pinned:
+        items[sid].setdefault(section, []).append(ScoringItem(item_id, revision, task_type, bodies[digest]))
     latest = (
         select(
             Response.session_id,
@@ -815,7 +822,7 @@ def list_rating_tasks(
                 RatingTask.item_id,
                 RatingTask.state,
                 RatingTask.submit_ms,
-                ModuleItem.full_item,
+                PinnedContent.body,
                 Response.answer_json,
             )
             .join(Response, Response.response_id == RatingTask.response_id)
@@ -823,6 +830,7 @@ def list_rating_tasks(
                 ModuleItem,
                 and_(ModuleItem.module_id == Response.module_id, ModuleItem.item_id == Response.item_id),
             )
+            .join(PinnedContent, PinnedContent.digest == ModuleItem.content_digest)
             .where(RatingTask.state != TASK_FINAL, RatingTask.response_id.not_in(rated_by_me))
         )
         if task_type is not None:

@@ -1,0 +1,42 @@
+"""Pinned content: each serialized FULL item or passage a module pinned, stored once under its SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Sequence
+
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from session_service.storage.models import PinnedContent
+
+
+def digest_of(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def store(s: Session, bodies: Sequence[bytes]) -> list[str]:
+    """The digest of each body, storing the bodies not stored yet (in the caller's write transaction)."""
+    digests = [digest_of(body) for body in bodies]
+    wanted = dict(zip(digests, bodies, strict=True))
+    present = set(s.scalars(select(PinnedContent.digest).where(PinnedContent.digest.in_(wanted))))
+    missing = [{"digest": d, "body": b} for d, b in wanted.items() if d not in present]
+    if missing:
+        # Another process on the same PostgreSQL database may store the same body meanwhile: same key, same
+        # bytes, so a conflict is nothing to report.
+        dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
+        s.execute(dialect.insert(PinnedContent).on_conflict_do_nothing(index_elements=["digest"]), missing)
+    return digests
+
+
+def bodies_of(connection: Connection | Session, digests: Collection[str]) -> dict[str, bytes]:
+    """Digest -> body for these digests, one bytes object per distinct body however many modules pinned it."""
+    if not digests:
+        return {}
+    return {
+        digest: body
+        for digest, body in connection.execute(
+            select(PinnedContent.digest, PinnedContent.body).where(PinnedContent.digest.in_(set(digests)))
+        )
+    }
