@@ -8,13 +8,14 @@ import json
 import multiprocessing
 import os
 import platform
+import random
 import resource
 import socket
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +52,18 @@ SETUP_CONCURRENCY = 16
 PASSWORD = "bench password 2026"
 # The benchmark stops by itself: an exam not finished within this bound counts its students as errors.
 EXAM_TIME_LIMIT_SECONDS = 150.0
+DEFAULT_PACED_RATE = 1000.0
+# Paced logins and creates are spread evenly over this many seconds before the first answer, as students trickle
+# into a room before the start; 500 creates at one instant would be a burst no school produces. Every answer clock
+# starts when this spread ends, so the offered answer rate is the full rate from the first answer on.
+PACED_START_SPREAD_SECONDS = 10.0
+# A full test of the demo bank asks 66-67 objective items (33,390 answers for 500 students); the time limit of the
+# paced exam allows twice that many intervals plus a margin, so a machine at half the offered rate still finishes
+# and its latency is measured rather than cut off.
+PACED_ANSWERS_PER_STUDENT = 70
+PACED_LIMIT_MARGIN_SECONDS = 30.0
+# Fixed, so two runs offer the same send times.
+PACED_SEED = 2026
 TARGET_ANSWERS_PER_SECOND = 1000.0
 TARGET_P99_MS = 200.0
 TARGET_RSS_MB = 150.0
@@ -81,6 +94,133 @@ class Tally:
     errors: list[str] = field(default_factory=list)
 
 
+EXAM_KINDS = ("login", "create session", "answer", "advance", "finish")
+
+
+def exam_tallies() -> dict[str, Tally]:
+    return {kind: Tally() for kind in EXAM_KINDS}
+
+
+def by_kind(tallies: dict[str, Tally]) -> dict[str, dict[str, Any]]:
+    """Requests, errors, p50 and p99 (ms) of each kind of request of an exam."""
+    return {
+        kind: {
+            "requests": len(t.latencies),
+            "errors": len(t.errors),
+            "p50_ms": percentiles(t.latencies)[0] if t.latencies else None,
+            "p99_ms": percentiles(t.latencies)[1] if t.latencies else None,
+        }
+        for kind, t in tallies.items()
+    }
+
+
+def all_requests(tallies: dict[str, Tally]) -> Tally:
+    return Tally(
+        [ms for t in tallies.values() for ms in t.latencies], [e for t in tallies.values() for e in t.errors]
+    )
+
+
+@dataclass
+class PacedLog:
+    """The paced answers against their students' clocks (perf_counter seconds; lags in ms)."""
+
+    answers_from: float
+    sent: int = 0
+    late: int = 0
+    on_time_lag_ms: list[float] = field(default_factory=list)
+    from_schedule_ms: list[float] = field(default_factory=list)
+    acknowledged_at: list[float] = field(default_factory=list)
+    # When each student that answered all its items had its last answer acknowledged.
+    done_answering: list[float] = field(default_factory=list)
+
+    def full_load_end(self) -> float:
+        """The end of the part where every student is still answering (the last reply if none got through)."""
+        if self.done_answering:
+            return min(self.done_answering)
+        return max(self.acknowledged_at, default=self.answers_from)
+
+
+@dataclass
+class Pace:
+    """One paced student's clock: when it logs in, and when its next answer is due."""
+
+    log: PacedLog
+    start_at: float
+    next_answer: float
+    interval: float
+    last_acknowledged: float | None = None
+
+    async def turn(self) -> float:
+        """Wait until the next answer is due (not at all if already late) and return the time it was due."""
+        due = self.next_answer
+        # From the due time, not from now: a slow reply makes one answer late, not every later one.
+        self.next_answer += self.interval
+        if time.perf_counter() < due:
+            await sleep_until(due)
+            # The oversleep of an answer that was waiting for its time: the generator's own timing error.
+            self.log.on_time_lag_ms.append((time.perf_counter() - due) * 1e3)
+        else:
+            self.log.late += 1
+        self.log.sent += 1
+        return due
+
+
+async def sleep_until(when: float) -> None:
+    delay = when - time.perf_counter()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+@dataclass
+class Cpu:
+    """CPU seconds used so far by the load generator and by each service."""
+
+    generator: float
+    services: dict[str, float]
+
+    @classmethod
+    def now(cls, pids: dict[str, int]) -> Cpu:
+        return cls(cpu_seconds(), {name: cpu_seconds_of(pid) for name, pid in pids.items()})
+
+    def shares_since(self, earlier: Cpu, seconds: float) -> dict[str, float]:
+        """Each process's CPU time between `earlier` and this sample / `seconds` (1.0 = one core)."""
+        if seconds <= 0:
+            return {}
+        services = {name: (used - earlier.services[name]) / seconds for name, used in self.services.items()}
+        return {"load generator": (self.generator - earlier.generator) / seconds, **services}
+
+
+@dataclass
+class Sitting:
+    """How a group of exams ended: wall time, CPU at both ends, students finished, failed and timed out."""
+
+    started: float
+    seconds: float
+    cpu_before: Cpu
+    cpu_after: Cpu
+    finished: int
+    failed: int
+    timed_out: int
+    failures: list[str]
+
+
+async def sit_all(exams: list[Coroutine[Any, Any, int]], limit: float, pids: dict[str, int]) -> Sitting:
+    """All `exams` at once; those still running after `limit` seconds are cancelled and count as timed out."""
+    cpu_before, started = Cpu.now(pids), time.perf_counter()
+    tasks = [asyncio.create_task(exam) for exam in exams]
+    done, pending = await asyncio.wait(tasks, timeout=limit)
+    seconds, cpu_after = time.perf_counter() - started, Cpu.now(pids)
+    for task in pending:
+        task.cancel()
+    # Cancelled students must be gone before the next phase starts, or their requests would load it.
+    await asyncio.gather(*pending, return_exceptions=True)
+    failed = [t.exception() for t in done if t.exception() is not None]
+    failures = sorted({f"student failed: {type(exc).__name__}: {str(exc)[:160]}" for exc in failed})
+    return Sitting(
+        started, seconds, cpu_before, cpu_after, len(done) - len(failed), len(failed), len(pending), failures
+    )
+
+
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -109,9 +249,13 @@ async def load(name: str, one: Callable[[], Awaitable[None]], reference: Row | N
     return finish_row(name, tally, time.perf_counter() - started, cpu_seconds() - cpu, reference)
 
 
-def finish_row(name: str, tally: Tally, seconds: float, cpu: float, reference: Row | None) -> Row:
+def finish_row(
+    name: str, tally: Tally, seconds: float, cpu: float, reference: Row | None, requests: int | None = None
+) -> Row:
+    """A row of `tally`: its requests (or `requests` of them, if given) in `seconds`, its latencies and errors."""
     p50, p99 = percentiles(tally.latencies) if tally.latencies else (float("nan"), float("nan"))
-    row = Row(name, len(tally.latencies) - len(tally.errors), len(tally.errors), seconds, p50, p99)
+    acknowledged = len(tally.latencies) - len(tally.errors) if requests is None else requests
+    row = Row(name, acknowledged, len(tally.errors), seconds, p50, p99)
     row.generator_cpu = cpu / seconds if seconds else float("nan")
     if reference is not None:
         row.reference, row.ratio = reference.name, row.rps / reference.rps
@@ -163,19 +307,35 @@ async def create_students(address: str, count: int, prefix: str) -> list[str]:
         return list(await asyncio.gather(*(one(n) for n in range(count))))
 
 
-async def sit_exam(http: Http, username: str, tallies: dict[str, Tally]) -> int:
-    """One student: log in, start a full test, answer Reading, Listening and Writing's objective items, finish."""
+async def sit_exam(http: Http, username: str, tallies: dict[str, Tally], pace: Pace | None = None) -> int:
+    """One student: log in, start a full test, answer its objective items (on `pace`'s clock if any), finish."""
 
-    async def timed(kind: str, method: str, path: str, token: str = "", body: Any = None) -> Any:
+    def tally(kind: str, started: float, due: float | None, error: str | None = None) -> None:
+        replied = time.perf_counter()
+        tallies[kind].latencies.append((replied - started) * 1e3)
+        if error is not None:
+            tallies[kind].errors.append(error)
+        if pace is not None and due is not None:
+            pace.log.from_schedule_ms.append((replied - due) * 1e3)
+            if error is None:
+                pace.log.acknowledged_at.append(replied)
+                pace.last_acknowledged = replied
+
+    async def timed(
+        kind: str, method: str, path: str, token: str = "", body: Any = None, due: float | None = None
+    ) -> Any:
+        # Tallied on a reply or an error only: a request cancelled at the time limit was never answered.
         started = time.perf_counter()
         try:
-            return await http.call(method, path, token, body)
-        except (aiohttp.ClientError, RuntimeError) as exc:
-            tallies[kind].errors.append(str(exc)[:200])
+            reply = await http.call(method, path, token, body)
+        except (aiohttp.ClientError, RuntimeError, TimeoutError) as exc:
+            tally(kind, started, due, str(exc)[:200] or type(exc).__name__)
             raise
-        finally:
-            tallies[kind].latencies.append((time.perf_counter() - started) * 1e3)
+        tally(kind, started, due)
+        return reply
 
+    if pace is not None:
+        await sleep_until(pace.start_at)
     login = await timed("login", "POST", "/api/auth/token", body={"username": username, "password": PASSWORD})
     token = login["accessToken"]
     create = {"scope": "SESSION_SCOPE_FULL_TEST", "requestId": uuid.uuid4().hex}
@@ -186,12 +346,16 @@ async def sit_exam(http: Http, username: str, tallies: dict[str, Tally]) -> int:
         module = session["currentModule"]
         for item in module["items"]:
             if objective(module, item):
+                due = await pace.turn() if pace is not None else None
                 body = {"answer": answer_for(item), "requestId": uuid.uuid4().hex, "elapsedMs": 1000}
-                await timed("answer", "PUT", f"/api/sessions/{sid}/responses/{item['itemId']}", token, body)
+                path = f"/api/sessions/{sid}/responses/{item['itemId']}"
+                await timed("answer", "PUT", path, token, body, due)
                 answered += 1
         session = await timed(
             "advance", "POST", f"/api/sessions/{sid}:advance", token, {"requestId": uuid.uuid4().hex}
         )
+    if pace is not None and pace.last_acknowledged is not None:
+        pace.log.done_answering.append(pace.last_acknowledged)
     await timed("finish", "POST", f"/api/sessions/{sid}:finish", token, {})
     return answered
 
@@ -199,45 +363,121 @@ async def sit_exam(http: Http, username: str, tallies: dict[str, Tally]) -> int:
 async def exam_rows(
     http: Http, usernames: list[str], put_reference: Row, pids: dict[str, int]
 ) -> tuple[list[Row], dict[str, Any]]:
-    kinds = ("login", "create session", "answer", "advance", "finish")
-    tallies = {kind: Tally() for kind in kinds}
-    service_cpu = {name: cpu_seconds_of(pid) for name, pid in pids.items()}
-    cpu, started = cpu_seconds(), time.perf_counter()
-    tasks = [asyncio.create_task(sit_exam(http, name, tallies)) for name in usernames]
-    done, pending = await asyncio.wait(tasks, timeout=EXAM_TIME_LIMIT_SECONDS)
-    for task in pending:
-        task.cancel()
-    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
-    service_share = {name: (cpu_seconds_of(pid) - service_cpu[name]) / seconds for name, pid in pids.items()}
-    failed = [t for t in done if t.exception() is not None]
-    finished = len(done) - len(failed)
-    all_requests = Tally(
-        [ms for t in tallies.values() for ms in t.latencies], [e for t in tallies.values() for e in t.errors]
-    )
+    """The closed loop: every student sends its next request the instant the previous one is answered."""
+    tallies = exam_tallies()
+    sitting = await sit_all([sit_exam(http, name, tallies) for name in usernames], EXAM_TIME_LIMIT_SECONDS, pids)
+    seconds, cpu = sitting.seconds, sitting.cpu_after.generator - sitting.cpu_before.generator
     rows = [
         finish_row(
             f"exam x{len(usernames)}: answers acknowledged", tallies["answer"], seconds, cpu, put_reference
         ),
-        finish_row(f"exam x{len(usernames)}: all requests", all_requests, seconds, cpu, None),
+        finish_row(f"exam x{len(usernames)}: all requests", all_requests(tallies), seconds, cpu, None),
     ]
     summary = {
         "students": len(usernames),
-        "finished": finished,
-        "failed": len(failed),
-        "timed_out": len(pending),
+        "finished": sitting.finished,
+        "failed": sitting.failed,
+        "timed_out": sitting.timed_out,
         "answers_acknowledged": rows[0].requests,
+        "answers_per_second": rows[0].rps,
+        "answer_p50_ms": rows[0].p50_ms,
+        "answer_p99_ms": rows[0].p99_ms,
+        "answer_errors": rows[0].errors,
         "seconds": seconds,
-        "cpu_share": {"load generator": cpu / seconds, **service_share},
-        "by_kind": {
-            kind: {
-                "requests": len(t.latencies),
-                "errors": len(t.errors),
-                "p50_ms": percentiles(t.latencies)[0] if t.latencies else None,
-                "p99_ms": percentiles(t.latencies)[1] if t.latencies else None,
-            }
-            for kind, t in tallies.items()
-        },
-        "error_samples": sorted({e for t in tallies.values() for e in t.errors})[:10],
+        "cpu_share": sitting.cpu_after.shares_since(sitting.cpu_before, seconds),
+        "by_kind": by_kind(tallies),
+        "error_samples": sorted({e for t in tallies.values() for e in t.errors} | set(sitting.failures))[:10],
+    }
+    return rows, summary
+
+
+def paced_time_limit(interval: float) -> float:
+    return PACED_START_SPREAD_SECONDS + 2 * PACED_ANSWERS_PER_STUDENT * interval + PACED_LIMIT_MARGIN_SECONDS
+
+
+async def paced_exam_rows(
+    http: Http, usernames: list[str], rate: float, put_reference: Row, pids: dict[str, int]
+) -> tuple[list[Row], dict[str, Any]]:
+    """The same exam with answers offered at `rate` per second by all students together, one in flight each."""
+    students = len(usernames)
+    interval = students / rate
+    limit = paced_time_limit(interval)
+    tallies = exam_tallies()
+    # A short lead so that the first student's login is not already late when its task first runs.
+    origin = time.perf_counter() + 0.1
+    log = PacedLog(answers_from=origin + PACED_START_SPREAD_SECONDS)
+    phases = random.Random(PACED_SEED)
+    paces = [
+        Pace(
+            log,
+            origin + n * PACED_START_SPREAD_SECONDS / students,
+            log.answers_from + phases.uniform(0, interval),
+            interval,
+        )
+        for n in range(students)
+    ]
+
+    async def cpu_at(when: float) -> Cpu:
+        await sleep_until(when)
+        return Cpu.now(pids)
+
+    cpu_at_answers = asyncio.create_task(cpu_at(log.answers_from))
+    sitting = await sit_all(
+        [sit_exam(http, u, tallies, p) for u, p in zip(usernames, paces, strict=True)], limit, pids
+    )
+    # A run that ended before its answering part started (every login failing) has no answering window.
+    answering_cpu = await cpu_at_answers if cpu_at_answers.done() else sitting.cpu_after
+    cpu_at_answers.cancel()
+    acknowledged = len(log.acknowledged_at)
+    answering = max(log.acknowledged_at, default=log.answers_from) - log.answers_from
+    # The rate is taken while all students are still answering: at the end some have fewer items (66 or 67) and
+    # leave earlier, so over the whole answering part even a perfect stack would show ~0.4% below the offered rate.
+    full_load_end = log.full_load_end()
+    full_load = full_load_end - log.answers_from
+    full_load_acknowledged = sum(1 for t in log.acknowledged_at if t <= full_load_end)
+    answering_until_end = sitting.started + sitting.seconds - log.answers_from
+    answering_share = sitting.cpu_after.shares_since(answering_cpu, answering_until_end)
+    run_cpu = sitting.cpu_after.generator - sitting.cpu_before.generator
+    name = f"exam x{students} paced at {rate:g} answers/s: answers acknowledged"
+    answers = finish_row(name, tallies["answer"], full_load, 0.0, put_reference, full_load_acknowledged)
+    answers.generator_cpu = answering_share.get("load generator", float("nan"))
+    rows = [
+        answers,
+        finish_row(f"exam x{students} paced: all requests", all_requests(tallies), sitting.seconds, run_cpu, None),
+    ]
+
+    def p50_p99(samples: list[float]) -> dict[str, float | None]:
+        p50, p99 = percentiles(samples) if samples else (None, None)
+        return {"p50_ms": p50, "p99_ms": p99}
+
+    summary = {
+        "students": students,
+        "offered_answers_per_second": rate,
+        "interval_seconds": interval,
+        "start_spread_seconds": PACED_START_SPREAD_SECONDS,
+        "time_limit_seconds": limit,
+        "finished": sitting.finished,
+        "failed": sitting.failed,
+        "timed_out": sitting.timed_out,
+        "answers_sent": log.sent,
+        "answers_acknowledged": acknowledged,
+        "full_load_seconds": full_load,
+        "full_load_answers_acknowledged": full_load_acknowledged,
+        "answers_per_second": answers.rps,
+        "answers_per_second_whole_answering_part": acknowledged / answering if answering > 0 else 0.0,
+        "answer_p50_ms": answers.p50_ms,
+        "answer_p99_ms": answers.p99_ms,
+        "answer_errors": answers.errors,
+        "answering_seconds": answering,
+        "seconds": sitting.seconds,
+        "late_sends": log.late,
+        "late_share": log.late / log.sent if log.sent else 0.0,
+        "on_time_send_lag": p50_p99(log.on_time_lag_ms),
+        "due_to_reply": p50_p99(log.from_schedule_ms),
+        "cpu_share": sitting.cpu_after.shares_since(sitting.cpu_before, sitting.seconds),
+        "cpu_share_answering": answering_share,
+        "by_kind": by_kind(tallies),
+        "error_samples": sorted({e for t in tallies.values() for e in t.errors} | set(sitting.failures))[:10],
     }
     return rows, summary
 
@@ -254,7 +494,10 @@ async def put_targets(http: Http, usernames: list[str]) -> list[tuple[str, str, 
     return targets
 
 
-async def measure(stack: Stack, plain_port: int, students: int) -> tuple[list[Row], dict[str, Any]]:
+async def measure(
+    stack: Stack, plain_port: int, students: int, paced_rate: float
+) -> tuple[list[Row], dict[str, Any]]:
+    """Every row, and the summaries of the closed-loop ("exam") and paced ("paced_exam", None if off) exams."""
     assert stack.item is not None and stack.session is not None and stack.gateway is not None
     rows = [raw_sqlite_row(stack.workdir / "raw.db")]
     student_md = auth_metadata(mint_token(TOKEN_KEY, subject="bench", role=Role.STUDENT, ttl_seconds=7200))
@@ -297,37 +540,23 @@ async def measure(stack: Stack, plain_port: int, students: int) -> tuple[list[Ro
         rows.append(await load("gateway PUT answer (one item, new revision)", gateway_put, rows[0]))
         usernames = await create_students(stack.session.address, students, f"exam-{uuid.uuid4().hex[:6]}")
         exam, summary = await exam_rows(gateway, usernames, rows[0], stack.pids())
-    return rows + exam, summary
+        rows += exam
+        paced_summary = None
+        if paced_rate > 0:
+            usernames = await create_students(stack.session.address, students, f"paced-{uuid.uuid4().hex[:6]}")
+            paced, paced_summary = await paced_exam_rows(gateway, usernames, paced_rate, rows[0], stack.pids())
+            rows += paced
+    return rows, {"exam": summary, "paced_exam": paced_summary}
 
 
-def report(rows: list[Row], memory: dict[str, float], summary: dict[str, Any], machine: dict[str, Any]) -> None:
+def report_exam(title: str, summary: dict[str, Any]) -> None:
+    """Where an exam's CPU went and its per-kind breakdown."""
     out = sys.stdout.write
-    out(f"full stack on {machine['cpus']} CPUs ({machine['cpu_model']}), loopback; generator shares the machine\n")
-    out(f"  {'row':<44} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'ratio':>6} {'gen CPU':>7}\n")
-    for r in rows:
-        ratio = f"{r.ratio:6.2f}" if r.ratio is not None else f"{'-':>6}"
-        out(
-            f"  {r.name:<44} {r.rps:8.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:6d} {ratio} "
-            f"{r.generator_cpu:6.0%}\n"
-        )
-    out("  ratio: GET to the plain aiohttp handler; PUT and exam answers to the raw SQLite commit loop\n")
-    out("  gen CPU: the load generator's own CPU time / wall time (1.0 = one core of the machine's cores)\n")
-    out("  peak resident memory (VmHWM): " + ", ".join(f"{k} {v:.1f} MB" for k, v in memory.items()) + "\n")
-    exam = next(r for r in rows if r.name.endswith("answers acknowledged"))
-    ok = (
-        exam.rps >= TARGET_ANSWERS_PER_SECOND
-        and exam.p99_ms <= TARGET_P99_MS
-        and exam.errors == 0
-        and summary["finished"] == summary["students"]
-        and all(v <= TARGET_RSS_MB for v in memory.values())
-    )
-    out(
-        f"  exam: {summary['finished']}/{summary['students']} finished, {summary['answers_acknowledged']} answers "
-        f"acknowledged; targets >= {TARGET_ANSWERS_PER_SECOND:.0f} answers/s, p99 <= {TARGET_P99_MS:.0f} ms, "
-        f"no errors, <= {TARGET_RSS_MB:.0f} MB each: {'met' if ok else 'MISSED'}\n"
-    )
     shares = ", ".join(f"{name} {share:.0%}" for name, share in summary["cpu_share"].items())
-    out(f"  CPU during the exam ({summary['seconds']:.1f} s; 100% = one core): {shares}\n")
+    out(f"  CPU during the {title} ({summary['seconds']:.1f} s; 100% = one core): {shares}\n")
+    if "cpu_share_answering" in summary:
+        shares = ", ".join(f"{name} {share:.0%}" for name, share in summary["cpu_share_answering"].items())
+        out(f"    from its first answer on: {shares}\n")
     for kind, k in summary["by_kind"].items():
         if k["requests"]:
             out(
@@ -336,6 +565,71 @@ def report(rows: list[Row], memory: dict[str, float], summary: dict[str, Any], m
             )
     for sample in summary["error_samples"]:
         out(f"    error: {sample}\n")
+
+
+def report(rows: list[Row], memory: dict[str, float], summaries: dict[str, Any], machine: dict[str, Any]) -> None:
+    out = sys.stdout.write
+    width = max(44, *(len(r.name) for r in rows))
+    out(f"full stack on {machine['cpus']} CPUs ({machine['cpu_model']}), loopback; generator shares the machine\n")
+    out(f"  {'row':<{width}} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'ratio':>6} {'gen CPU':>7}\n")
+    for r in rows:
+        ratio = f"{r.ratio:6.2f}" if r.ratio is not None else f"{'-':>6}"
+        out(
+            f"  {r.name:<{width}} {r.rps:8.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:6d} {ratio} "
+            f"{r.generator_cpu:6.0%}\n"
+        )
+    out("  ratio: GET to the plain aiohttp handler; PUT and exam answers to the raw SQLite commit loop\n")
+    out("  gen CPU: the load generator's own CPU time / wall time (1.0 = one core of the machine's cores)\n")
+    out(
+        "  paced answers: req/s while every student is still answering (from the first due time until a student "
+        "has its last answer acknowledged); p50/p99 and errors of all its answers\n"
+    )
+    out("  peak resident memory (VmHWM): " + ", ".join(f"{k} {v:.1f} MB" for k, v in memory.items()) + "\n")
+    closed, paced = summaries["exam"], summaries["paced_exam"]
+    out(
+        f"  closed-loop exam: {closed['finished']}/{closed['students']} finished, "
+        f"{closed['answers_acknowledged']} answers acknowledged, {closed['answers_per_second']:.0f} answers/s, "
+        f"p99 {closed['answer_p99_ms']:.0f} ms "
+        f"(closed loop: mean latency = students / throughput, so its p99 is not judged)\n"
+    )
+    report_exam("closed-loop exam", closed)
+    rss_ok = all(v <= TARGET_RSS_MB for v in memory.values())
+    targets = (
+        f"targets >= {TARGET_ANSWERS_PER_SECOND:.0f} answers/s and p99 <= {TARGET_P99_MS:.0f} ms (paced row), "
+        f"no errors, all finished, <= {TARGET_RSS_MB:.0f} MB each"
+    )
+    if paced is None:
+        out(f"  paced exam: off (--paced-rate 0); {targets}: not judged\n")
+        return
+    out(
+        f"  paced exam ({paced['offered_answers_per_second']:.0f} answers/s offered, one every "
+        f"{paced['interval_seconds']:.2f} s per student): {paced['finished']}/{paced['students']} finished "
+        f"({paced['failed']} failed, {paced['timed_out']} timed out), {paced['answers_acknowledged']} answers "
+        f"acknowledged, p50 {paced['answer_p50_ms']:.0f} ms, p99 {paced['answer_p99_ms']:.0f} ms; "
+        f"{paced['answers_per_second']:.0f} answers/s while all were answering "
+        f"({paced['full_load_seconds']:.1f} s), "
+        f"{paced['answers_per_second_whole_answering_part']:.0f}/s over the whole answering part "
+        f"({paced['answering_seconds']:.1f} s)\n"
+    )
+    due = paced["due_to_reply"]
+    if due["p99_ms"] is not None:
+        out(
+            f"    {paced['late_share']:.0%} of answers sent late (the previous reply came after their due time); "
+            f"due time to reply p50 {due['p50_ms']:.0f} ms, p99 {due['p99_ms']:.0f} ms\n"
+        )
+    report_exam("paced exam", paced)
+    missed = [
+        what
+        for what, ok in (
+            ("answers/s", paced["answers_per_second"] >= TARGET_ANSWERS_PER_SECOND),
+            ("p99", paced["answer_p99_ms"] <= TARGET_P99_MS),
+            ("errors", paced["answer_errors"] == 0 and not paced["error_samples"]),
+            ("finished", paced["finished"] == paced["students"]),
+            ("memory", rss_ok),
+        )
+        if not ok
+    ]
+    out(f"  {targets}: {'met' if not missed else 'MISSED (' + ', '.join(missed) + ')'}\n")
 
 
 def machine_info() -> dict[str, Any]:
@@ -356,7 +650,7 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def save(rows: list[Row], memory: dict[str, float], summary: dict[str, Any], machine: dict[str, Any]) -> Path:
+def save(rows: list[Row], memory: dict[str, float], summaries: dict[str, Any], machine: dict[str, Any]) -> Path:
     now = datetime.now(UTC)
     folder = REPO_ROOT / "results"
     folder.mkdir(exist_ok=True)
@@ -367,13 +661,13 @@ def save(rows: list[Row], memory: dict[str, float], summary: dict[str, Any], mac
         "machine": machine,
         "rows": [{**asdict(r), "rps": r.rps} for r in rows],
         "peak_rss_mb": memory,
-        "exam": summary,
+        **summaries,
     }
     path.write_text(json.dumps(document, indent=2, allow_nan=False, default=str) + "\n")
     return path
 
 
-def run(students: int) -> Path:
+def run(students: int, paced_rate: float = DEFAULT_PACED_RATE) -> Path:
     with tempfile.TemporaryDirectory(prefix="exam-bench-") as tmp:
         workdir = Path(tmp)
         stack = Stack(workdir, build_demo_bank(workdir / "item_bank.db"), TOKEN_KEY)
@@ -383,15 +677,15 @@ def run(students: int) -> Path:
         try:
             stack.start()
             plain_port = wait_port(plain_port_file, plain.is_alive)
-            rows, summary = asyncio.run(measure(stack, plain_port, students))
+            rows, summaries = asyncio.run(measure(stack, plain_port, students, paced_rate))
             memory = {name: proc_status_mb(pid, "VmHWM") for name, pid in stack.pids().items()}
         finally:
             plain.terminate()
             plain.join()
             stack.stop()
     machine = machine_info()
-    report(rows, memory, summary, machine)
-    path = save(rows, memory, summary, machine)
+    report(rows, memory, summaries, machine)
+    path = save(rows, memory, summaries, machine)
     sys.stdout.write(f"  saved {path.relative_to(REPO_ROOT)}\n")
     return path
 
@@ -402,10 +696,20 @@ def main(argv: list[str] | None = None) -> None:
         "--students",
         type=int,
         default=int(os.environ.get("EXAM_BENCH_STUDENTS", DEFAULT_STUDENTS)),
-        help=f"concurrent students in the simulated exam (env EXAM_BENCH_STUDENTS; default {DEFAULT_STUDENTS})",
+        help="students in each simulated exam, closed-loop and paced "
+        f"(env EXAM_BENCH_STUDENTS; default {DEFAULT_STUDENTS})",
+    )
+    parser.add_argument(
+        "--paced-rate",
+        type=float,
+        default=float(os.environ.get("EXAM_BENCH_PACED_RATE", DEFAULT_PACED_RATE)),
+        help="answers per second offered by all students together in the paced exam; 0 leaves it out "
+        f"(env EXAM_BENCH_PACED_RATE; default {DEFAULT_PACED_RATE:g})",
     )
     args = parser.parse_args(argv if argv is not None else [])
-    run(args.students)
+    if args.paced_rate < 0:
+        parser.error("--paced-rate must be >= 0")
+    run(args.students, args.paced_rate)
 
 
 if __name__ == "__main__":
