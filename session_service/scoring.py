@@ -55,20 +55,24 @@ def _parsed_answer(answer_json: str) -> pb.Answer:
 _ANSWERS: dict[str, pb.Answer] = {}
 
 
-def parse_answer(row: AnswerRow | None) -> pb.Answer | None:
-    """The stored answer (canonical proto JSON) as a message; None when the item was not answered.
+def answer_from_json(answer_json: str) -> pb.Answer:
+    """A stored answer (canonical proto JSON) as a message, parsed once per distinct JSON.
 
-    Shared between callers (most answers are one of a few choices), so never to be mutated.
+    Shared between callers (most answers are one of a few choices), so never to be mutated: copy it into a
+    message (as a constructor argument does) instead.
     """
-    if row is None:
-        return None
-    answer = _ANSWERS.get(row.answer_json)
+    answer = _ANSWERS.get(answer_json)
     if answer is None:
-        answer = _parsed_answer(row.answer_json)
+        answer = _parsed_answer(answer_json)
         if len(_ANSWERS) >= MAX_PARSED_ANSWERS:
             _ANSWERS.clear()
-        _ANSWERS[row.answer_json] = answer
+        _ANSWERS[answer_json] = answer
     return answer
+
+
+def parse_answer(row: AnswerRow | None) -> pb.Answer | None:
+    """The stored answer of a row (shared, never to be mutated); None when the item was not answered."""
+    return None if row is None else answer_from_json(row.answer_json)
 
 
 def max_points_of(irt: item_pb2.IrtParameters) -> int:

@@ -27,7 +27,7 @@ from session_service.config import Settings
 from session_service.item_client import CachedModule, ItemClient, ModuleCache
 from session_service.paging import decode_token, encode_token, page_size
 from session_service.routing import router_ability
-from session_service.scoring import SessionScorer
+from session_service.scoring import SessionScorer, answer_from_json
 from session_service.storage import engine as storage_engine
 from session_service.storage import repository as repo
 from session_service.storage.engine import Database
@@ -127,7 +127,7 @@ def _remaining_seconds(deadline_ms: int, now_ms: int) -> int:
 def _saved(record: repo.ResponseRecord) -> pb.SavedResponse:
     return pb.SavedResponse(
         item_id=record.item_id,
-        answer=json_format.Parse(record.answer_json, pb.Answer()),
+        answer=answer_from_json(record.answer_json),
         revision=record.revision,
         saved_time=_ts(record.saved_ms),
         request_id=record.request_id,
@@ -663,7 +663,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         if section_plan.routing is not None and plan.stage == pb.MODULE_STAGE_ROUTER:
             cached = await self._module(current.module_id)
             latest = await self._read(repo.latest_responses, module_id=current.module_id)
-            answers = {r.item_id: json_format.Parse(r.answer_json, pb.Answer()) for r in latest}
+            answers = {r.item_id: answer_from_json(r.answer_json) for r in latest}
             ability = await self._cpu(router_ability, list(cached.full_items.values()), answers)
             stage, decision = section_plan.routing.route(ability.theta)
             router_score = repo.RouterScore(

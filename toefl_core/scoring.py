@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -89,6 +88,11 @@ def score_answer(item: item_pb2.Item, answer: session_service_pb2.Answer | None)
     raise ValueError(f"item {item.item_id!r} has no scoring rule: task type {task_type} is unknown or unset")
 
 
+# Log-likelihood rows kept (61 floats each): well above a bank's items times their scores, a few MB at most.
+MAX_ROWS = 8192
+_ROWS: dict[tuple[int, float, float, float, tuple[float, ...], int], NDArray[np.float64]] = {}
+
+
 @dataclass(frozen=True)
 class ScoredItem:
     """An item's IRT parameters (FULL view) with the integer score of the response to it."""
@@ -114,15 +118,21 @@ class ScoredItem:
         else:
             raise ValueError(f"item {self.item_id}: no IRT model, so it cannot enter an ability estimate")
 
-    @functools.cached_property
+    @property
     def log_likelihood(self) -> NDArray[np.float64]:
-        """log P(score | theta) on the shared grid, computed once however many estimates use this scored item
-        (a batch rescore meets the same few thousand a hundred times each); read-only, as it is shared."""
-        if self.model == T.IRT_MODEL_3PL:
-            row: NDArray[np.float64] = dichotomous_log_likelihoods([self.a], [self.b], [self.c], [self.score])[0]
-        else:
-            row = polytomous_log_likelihood(PolytomousResponse(a=self.a, steps=self.steps, score=self.score))
-        row.flags.writeable = False
+        """log P(score | theta) on the shared grid, computed once per (parameters, score) however many estimates
+        use it: the same items recur across students, routers and rescored sessions. Read-only, as it is shared."""
+        key = (self.model, self.a, self.b, self.c, self.steps, self.score)
+        row = _ROWS.get(key)
+        if row is None:
+            if self.model == T.IRT_MODEL_3PL:
+                row = dichotomous_log_likelihoods([self.a], [self.b], [self.c], [self.score])[0]
+            else:
+                row = polytomous_log_likelihood(PolytomousResponse(a=self.a, steps=self.steps, score=self.score))
+            row.flags.writeable = False
+            if len(_ROWS) >= MAX_ROWS:
+                _ROWS.clear()
+            _ROWS[key] = row
         return row
 
     @classmethod

@@ -209,7 +209,7 @@ def _section_inputs_of(
     # since the ORM's per-row loading was most of a batch rescore's read.
     s.flush()
     connection = s.connection()
-    pinned = []
+    pinned: list[tuple[str, str, str, int, str, str]] = []
     for row in connection.execute(
         select(
             Module.session_id,
@@ -223,9 +223,9 @@ def _section_inputs_of(
         .where(Module.session_id.in_(session_ids))
         .order_by(Module.session_id, Module.sequence, ModuleItem.position)
     ):
-        named = wanted[row.session_id]
-        if named is None or row.section in named:
-            pinned.append(row)
+        named = wanted[row[0]]
+        if named is None or row[1] in named:
+            pinned.append(row._tuple())
     # Each distinct item's bytes once for the whole batch, shared by every session that saw it.
     bodies = content.bodies_of(connection, {row[5] for row in pinned})
     items: dict[str, dict[str, list[ScoringItem]]] = {sid: {} for sid in session_ids}
