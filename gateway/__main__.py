@@ -12,9 +12,12 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
+from aiohttp.web_protocol import RequestHandler
+from google.rpc import status_pb2
 
 from gateway.app import create_app
 from gateway.config import GatewaySettings, load_settings
+from gateway.errors import code_for_http_status, error_response
 from gateway.routes import RouteError
 from toefl_core.config import ConfigError
 from toefl_core.server import configure_logging
@@ -47,8 +50,44 @@ class AccessLogger(AbstractAccessLogger):
         )
 
 
+class StatusRequestHandler(RequestHandler):
+    """aiohttp's connection handler, answering a request it cannot parse (a bad header, request line or body
+    framing) with a google.rpc.Status JSON body like every other gateway error, not aiohttp's text/plain page."""
+
+    def handle_error(
+        self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> StreamResponse:
+        # The parent logs the error and refuses when part of a response was already sent.
+        plain = super().handle_error(request, status, exc, message)
+        if plain.status >= 500:
+            text = "internal error"
+        else:
+            first_line = (message or "").strip().splitlines()[0:1]
+            text = "the request is not valid HTTP" + (f": {first_line[0][:200]}" if first_line else "")
+        response = error_response(
+            status_pb2.Status(code=code_for_http_status(plain.status), message=text), http_status=plain.status
+        )
+        response.force_close()
+        return response
+
+
+class StatusServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return StatusRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class StatusAppRunner(web.AppRunner):
+    """AppRunner whose connections use StatusRequestHandler (aiohttp has no public hook for these errors)."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        # Same state, one overridden method: the class swap keeps every setting the app gave its server.
+        server.__class__ = StatusServer
+        return server
+
+
 async def serve(settings: GatewaySettings, port_file: Path | None) -> None:
-    runner = web.AppRunner(
+    runner = StatusAppRunner(
         create_app(settings), shutdown_timeout=SHUTDOWN_GRACE_SECONDS, access_log_class=AccessLogger
     )
     await runner.setup()

@@ -209,3 +209,35 @@ def test_sql_metacharacters_in_request_ids_are_data(as_student: Client, student:
             refused((status, reply))
     status, module = as_student.send("GET", f"/api/sessions/{student.session_id}/module")
     assert status == 200, module
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /api/classes HTTP/1.1\r\nHost: x\r\nContent-Length: |Otu[W^*'jbx@!56q\r\n\r\n",
+        b"GET /api/classes HTTP/1.1\r\nHost: x\r\nBad Header Name: 1\r\n\r\n",
+        b"GET /api/\x01classes HTTP/1.1\r\nHost: x\r\n\r\n",
+    ],
+    ids=["bad content-length", "space in a header name", "control byte in the path"],
+)
+def test_requests_that_are_not_valid_http_get_a_status_body(gateway_url: str, head: bytes) -> None:
+    # Found by schemathesis: aiohttp's parser answered these with a text/plain page, not a google.rpc.Status.
+    host, port = gateway_url.removeprefix("http://").split(":")
+
+    async def go() -> bytes:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(head)
+        await writer.drain()
+        reply = await asyncio.wait_for(reader.read(), timeout=10)
+        writer.close()
+        return reply
+
+    reply = asyncio.run(go())
+    status_line, _, rest = reply.partition(b"\r\n")
+    headers, _, body = rest.partition(b"\r\n\r\n")
+    # aiohttp answers a message it could not parse as HTTP/1.0.
+    assert status_line.split(b" ")[1] == b"400", reply[:200]
+    assert b"content-type: application/json" in headers.lower(), headers
+    parsed = json.loads(body)
+    assert body_is_status(parsed), parsed
+    assert parsed["code"] == 3 and parsed["message"].startswith("the request is not valid HTTP"), parsed
