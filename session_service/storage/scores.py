@@ -389,15 +389,30 @@ def _candidate(
     )
 
 
+# Theta and its SE closer than this are the same score: a NumPy or CPU change may move their last bits, and a
+# rescore must not then write a new version of every session.
+FIGURE_TOLERANCE = 1e-9
+
+
+def _same_section(a: SectionFigures, b: SectionFigures) -> bool:
+    return (
+        dataclasses.replace(a, theta=0.0, standard_error=0.0)
+        == dataclasses.replace(b, theta=0.0, standard_error=0.0)
+        and abs(a.theta - b.theta) <= FIGURE_TOLERANCE
+        and abs(a.standard_error - b.standard_error) <= FIGURE_TOLERANCE
+    )
+
+
 def _differs(previous: ScoreVersionRecord | None, candidate: ScoreVersionRecord) -> bool:
     if previous is None:
         return True
-    return (previous.sections, previous.cut_table_version, previous.total, previous.status) != (
-        candidate.sections,
+    if (previous.cut_table_version, previous.total, previous.status) != (
         candidate.cut_table_version,
         candidate.total,
         candidate.status,
-    )
+    ) or len(previous.sections) != len(candidate.sections):
+        return True
+    return not all(_same_section(a, b) for a, b in zip(previous.sections, candidate.sections, strict=True))
 
 
 def _insert_version(s: Session, record: ScoreVersionRecord) -> None:
