@@ -992,11 +992,13 @@ def export_inputs(db: Database, *, session_ids: Sequence[str]) -> list[SessionEx
         sessions = {
             r.session_id: r for r in s.scalars(select(ExamSession).where(ExamSession.session_id.in_(session_ids)))
         }
+        # Every section of every found session in one batched read, as a rescore batch reads them.
+        inputs = _section_inputs_of(s, {sid: None for sid in session_ids if sid in sessions})
         return [
             SessionExport(
                 session_id=sid,
                 finish_ms=sessions[sid].finish_ms or 0,
-                sections=tuple(_section_inputs(s, sid).values()),
+                sections=tuple(inputs[sid].values()),
             )
             for sid in session_ids
             if sid in sessions
