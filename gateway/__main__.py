@@ -20,7 +20,7 @@ from gateway.config import GatewaySettings, load_settings
 from gateway.errors import code_for_http_status, error_response
 from gateway.routes import RouteError
 from toefl_core.config import ConfigError
-from toefl_core.server import configure_logging
+from toefl_core.server import configure_logging, limit_malloc_arenas
 
 log = logging.getLogger("gateway")
 SHUTDOWN_GRACE_SECONDS = 5.0
@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
+    limit_malloc_arenas()
     try:
         settings = load_settings()
     except ConfigError as exc:

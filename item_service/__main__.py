@@ -36,7 +36,7 @@ from item_service.storage.engine import missing_bank_message
 from toefl_core.config import ConfigError
 from toefl_core.errors import DomainError
 from toefl_core.ownership import ITEM_BANK_FILE, OwnershipError, refuse_retired_name
-from toefl_core.server import configure_logging
+from toefl_core.server import configure_logging, limit_malloc_arenas
 
 log = logging.getLogger("item_service")
 ACTOR = f"cli:{os.environ.get('USER', 'unknown')}"
@@ -273,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "seed", 0) < 0:
         parser.error("--seed must not be negative")
     configure_logging(args.log_level)
+    limit_malloc_arenas()
     # Alembic narrates every step at INFO; its warnings and errors are what matter here.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:

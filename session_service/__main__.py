@@ -15,7 +15,7 @@ from session_service.server import create_demo_accounts, prepare_database, serve
 from session_service.storage.engine import head_revision, open_database, schema_revision
 from toefl_core.config import ConfigError
 from toefl_core.ownership import OwnershipError, identify
-from toefl_core.server import configure_logging
+from toefl_core.server import configure_logging, limit_malloc_arenas
 
 log = logging.getLogger("session_service")
 
@@ -58,6 +58,7 @@ def _check() -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging()
+    limit_malloc_arenas()
     try:
         # A broken blueprint is found before anything else happens.
         load_blueprint()

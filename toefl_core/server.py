@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -20,6 +22,10 @@ from toefl_core.errors import DomainErrorInterceptor
 log = logging.getLogger(__name__)
 
 DEFAULT_GRACE_SECONDS = 5.0
+# glibc's mallopt parameter number for the arena cap (malloc.h: M_ARENA_MAX). One arena: CPython allocates its
+# small objects itself under the GIL, so threads rarely contend for malloc (2 arenas measured no faster).
+M_ARENA_MAX = -8
+MALLOC_ARENAS = 1
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
@@ -104,3 +110,20 @@ async def serve_forever(
 
 def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas (as MALLOC_ARENA_MAX does); True if applied. Call before threads start.
+
+    glibc gives each thread that allocates its own arena, up to 8 per core, and a service's worker threads
+    (database writer and readers, gRPC) each fragment one: session_service peaked ~20 MB higher in the exam bench.
+    """
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):
+        # Not glibc (musl, macOS): nothing to cap.
+        return False
+    return bool(mallopt(M_ARENA_MAX, arenas))
