@@ -415,28 +415,57 @@ def _differs(previous: ScoreVersionRecord | None, candidate: ScoreVersionRecord)
     return not all(_same_section(a, b) for a, b in zip(previous.sections, candidate.sections, strict=True))
 
 
-def _insert_version(s: Session, record: ScoreVersionRecord) -> None:
+def _version_values(record: ScoreVersionRecord) -> dict[str, Any]:
     total = record.total
-    s.add(
-        ScoreVersion(
-            score_id=record.score_id,
-            session_id=record.session_id,
-            version=record.version,
-            status=record.status,
-            reason=record.reason,
-            blueprint_version=record.blueprint_version,
-            cut_table_version=record.cut_table_version,
-            total_band=total.band if total else None,
-            total_cefr=total.cefr if total else None,
-            comparable_low=total.comparable_low if total else None,
-            comparable_high=total.comparable_high if total else None,
-            comparable_midpoint=total.comparable_midpoint if total else None,
-            create_ms=record.create_ms,
-        )
+    return {
+        "score_id": record.score_id,
+        "session_id": record.session_id,
+        "version": record.version,
+        "status": record.status,
+        "reason": record.reason,
+        "blueprint_version": record.blueprint_version,
+        "cut_table_version": record.cut_table_version,
+        "total_band": total.band if total else None,
+        "total_cefr": total.cefr if total else None,
+        "comparable_low": total.comparable_low if total else None,
+        "comparable_high": total.comparable_high if total else None,
+        "comparable_midpoint": total.comparable_midpoint if total else None,
+        "create_ms": record.create_ms,
+    }
+
+
+def _insert_versions(s: Session, versions: Sequence[ScoreVersionRecord]) -> None:
+    """New score versions and their section rows as two plain INSERTs (no ORM objects to flush)."""
+    if not versions:
+        return
+    s.execute(insert(ScoreVersion), [_version_values(v) for v in versions])
+    s.execute(
+        insert(SectionScoreRow),
+        [{"score_id": v.score_id, **dataclasses.asdict(f)} for v in versions for f in v.sections],
     )
-    s.flush()
-    s.add_all(SectionScoreRow(score_id=record.score_id, **dataclasses.asdict(f)) for f in record.sections)
-    s.flush()
+
+
+def _rating_task_rows(
+    session_id: str, inputs: Mapping[str, SectionInputs], scorer: Scorer, now_ms: int
+) -> list[dict[str, Any]]:
+    """The rating tasks the rated responses of these sections get, as rows to insert."""
+    return [
+        {
+            "response_id": task.response_id,
+            "session_id": session_id,
+            "section": section_inputs.section,
+            "item_id": task.item_id,
+            "task_type": task.task_type,
+            "double_rated": task.double_rated,
+            "state": TASK_AWAITING,
+            "final_score": None,
+            "rule": "",
+            "submit_ms": task.submit_ms,
+            "create_ms": now_ms,
+        }
+        for section_inputs in inputs.values()
+        for task in scorer.rating_tasks(section_inputs)
+    ]
 
 
 def score_closed_sections(s: Session, *, session_id: str, scorer: Scorer, now_ms: int) -> None:
@@ -458,24 +487,8 @@ def score_closed_sections(s: Session, *, session_id: str, scorer: Scorer, now_ms
     if not newly_closed:
         return
     inputs = _section_inputs(s, session_id, newly_closed)
-    for section_inputs in inputs.values():
-        s.add_all(
-            RatingTask(
-                response_id=task.response_id,
-                session_id=session_id,
-                section=section_inputs.section,
-                item_id=task.item_id,
-                task_type=task.task_type,
-                double_rated=task.double_rated,
-                state=TASK_AWAITING,
-                final_score=None,
-                rule="",
-                submit_ms=task.submit_ms,
-                create_ms=now_ms,
-            )
-            for task in scorer.rating_tasks(section_inputs)
-        )
-    candidate = _candidate(
+    tasks = _rating_task_rows(session_id, inputs, scorer, now_ms)
+    version = _candidate(
         session=session,
         previous=previous,
         recompute=inputs,
@@ -483,7 +496,9 @@ def score_closed_sections(s: Session, *, session_id: str, scorer: Scorer, now_ms
         reason="section_closed",
         now_ms=now_ms,
     )
-    _insert_version(s, candidate)
+    if tasks:
+        s.execute(insert(RatingTask), tasks)
+    _insert_versions(s, [version])
 
 
 def score_documents(s: Session, session_id: str) -> list[dict[str, Any]]:
@@ -704,25 +719,6 @@ class RescoreWrite:
     request_id: str | None
 
 
-def _version_values(record: ScoreVersionRecord) -> dict[str, Any]:
-    total = record.total
-    return {
-        "score_id": record.score_id,
-        "session_id": record.session_id,
-        "version": record.version,
-        "status": record.status,
-        "reason": record.reason,
-        "blueprint_version": record.blueprint_version,
-        "cut_table_version": record.cut_table_version,
-        "total_band": total.band if total else None,
-        "total_cefr": total.cefr if total else None,
-        "comparable_low": total.comparable_low if total else None,
-        "comparable_high": total.comparable_high if total else None,
-        "comparable_midpoint": total.comparable_midpoint if total else None,
-        "create_ms": record.create_ms,
-    }
-
-
 def _apply_rescores(s: Session, writes: Sequence[RescoreWrite], now_ms: int) -> list[bytes | DomainError | None]:
     session_ids = [w.session_id for w in writes]
     keyed = [(w.session_id, w.request_id) for w in writes if w.request_id]
@@ -766,12 +762,7 @@ def _apply_rescores(s: Session, writes: Sequence[RescoreWrite], now_ms: int) -> 
                     }
                 )
             outcomes.append(write.plan.result)
-    if versions:
-        s.execute(insert(ScoreVersion), [_version_values(v) for v in versions])
-        s.execute(
-            insert(SectionScoreRow),
-            [{"score_id": v.score_id, **dataclasses.asdict(f)} for v in versions for f in v.sections],
-        )
+    _insert_versions(s, versions)
     if kept:
         s.execute(insert(RescoreRequest), kept)
     return outcomes
@@ -938,7 +929,7 @@ def submit_rating(
                     reason="rating",
                     now_ms=now_ms,
                 )
-                _insert_version(s, candidate)
+                _insert_versions(s, [candidate])
             return _rating_outcome(task, rating_id)
     except IntegrityError:
         if request_id:
