@@ -105,6 +105,9 @@ class _Prepared:
     irt: item_pb2.IrtParameters
     revision: int
     max_points: int
+    # Read off the messages once: a batch rescore asks them for every item of every session.
+    rated: bool
+    enters_estimate: bool
     # Score -> the item's parameters with that score, built once (a score takes few values).
     scored: dict[int, ScoredItem] = field(default_factory=dict)
     # Answer JSON (None: unanswered) -> objective score: most answers to an item are one of a few.
@@ -112,7 +115,7 @@ class _Prepared:
 
     def score(self, answer: AnswerRow | None, final_ratings: Mapping[int, int]) -> int | None:
         """item_score, remembered per distinct answer for the objective items."""
-        if self.item.task_type in RATED_TASK_TYPES:
+        if self.rated:
             return item_score(self.item, answer, final_ratings)
         key = answer.answer_json if answer is not None else None
         if key in self.objective_scores:
@@ -163,7 +166,14 @@ class SessionScorer:
                 # Rescoring: the answer is scored against the pinned key; the parameters are today's.
                 latest = item_pb2.Item.FromString(current)
                 irt, revision = latest.irt, latest.revision
-            prepared = _Prepared(item=item, irt=irt, revision=revision, max_points=max_points_of(irt))
+            prepared = _Prepared(
+                item=item,
+                irt=irt,
+                revision=revision,
+                max_points=max_points_of(irt),
+                rated=item.task_type in RATED_TASK_TYPES,
+                enters_estimate=irt.model in SCORED_MODELS,
+            )
             if len(self._cache) >= MAX_PREPARED:
                 self._cache.clear()
             self._cache[key] = prepared
@@ -186,7 +196,7 @@ class SessionScorer:
             summary[3] += prepared.max_points
             if score is None:
                 awaiting += 1
-            elif prepared.irt.model in SCORED_MODELS:
+            elif prepared.enters_estimate:
                 scored.append(prepared.scored_item(score))
         result = score_section(
             scored, section=section_name(item_pb2.Section.Value(inputs.section)), cut_table=self._cut_table

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -118,10 +119,11 @@ class ScoredItem:
         else:
             raise ValueError(f"item {self.item_id}: no IRT model, so it cannot enter an ability estimate")
 
-    @property
+    @functools.cached_property
     def log_likelihood(self) -> NDArray[np.float64]:
         """log P(score | theta) on the shared grid, computed once per (parameters, score) however many estimates
-        use it: the same items recur across students, routers and rescored sessions. Read-only, as it is shared."""
+        use it: the same items recur across students, routers and rescored sessions. Read-only, as it is shared
+        (and kept on this object too, which callers reuse for every estimate with this item and score)."""
         key = (self.model, self.a, self.b, self.c, self.steps, self.score)
         row = _ROWS.get(key)
         if row is None:

@@ -230,8 +230,14 @@ def _section_inputs_of(
     # Each distinct item's bytes once for the whole batch, shared by every session that saw it.
     bodies = content.bodies_of(connection, {row[5] for row in pinned})
     items: dict[str, dict[str, list[ScoringItem]]] = {sid: {} for sid in session_ids}
+    # One ScoringItem per distinct pinned item, shared by the sessions that saw it (immutable, like its bytes).
+    shared: dict[tuple[str, int, str, str], ScoringItem] = {}
     for sid, section, item_id, revision, task_type, digest in pinned:
-        items[sid].setdefault(section, []).append(ScoringItem(item_id, revision, task_type, bodies[digest]))
+        pin = (item_id, revision, task_type, digest)
+        item = shared.get(pin)
+        if item is None:
+            item = shared[pin] = ScoringItem(item_id, revision, task_type, bodies[digest])
+        items[sid].setdefault(section, []).append(item)
     # Every revision in one plain read, the latest kept per (module, item) here: cheaper than a GROUP BY joined
     # back to the table, and an answer rarely has more than a revision or two.
     answers: dict[str, dict[str, AnswerRow]] = {sid: {} for sid in session_ids}
