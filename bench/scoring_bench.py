@@ -20,6 +20,8 @@ from toefl.session.v1 import scoring_service_pb2_grpc, session_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 
 from bench.session_bench import TOKEN_KEY, start_services
+from scoring_jobs.common import JobSettings, Services, StateFile
+from scoring_jobs.rescore import RescoreFilters, run_rescore
 from toefl_core.auth import Role, auth_metadata, mint_token
 from toefl_core.irt import GRID, PolytomousResponse, eap
 
@@ -31,8 +33,12 @@ REFERENCE_CALLS = 3000
 # As the rescore job sends them: one page of ListFinishedSessions (at most 200) per call, one call at a time.
 BATCH_SIZE = 200
 BATCH_PASSES = 5
-# Items recalibrated before the last batch pass, so that it writes new score versions.
+# Items recalibrated before each of the last passes, so that they write new score versions; a pass over changed
+# parameters can be measured once per recalibration, so there are several.
 RECALIBRATED_ITEMS = 40
+RECALIBRATIONS = 3
+# Runs of the rescore job itself (a new run id each: computed, not replayed), in this process.
+JOB_RUNS = 5
 
 
 def eap_microseconds() -> tuple[float, float]:
@@ -199,6 +205,32 @@ async def batch_rescore_all(
     return passes * len(session_ids) / elapsed, changed
 
 
+async def job_rate(session_address: str, item_address: str, workdir: Path, *, runs: int) -> tuple[float, int]:
+    """Sessions per second of the rescore job's own code (scoring_jobs.rescore.run_rescore: ListFinishedSessions
+    pages of BATCH_SIZE, one BatchRescoreSessions per page, the state file saved after each), over all finished
+    sessions, `runs` times; and how many it saw in all."""
+    services = Services(
+        JobSettings(item_service_addr=item_address, session_service_addr=session_address, token_key=TOKEN_KEY),
+        retry_seconds=30,
+    )
+    seen = 0
+    try:
+        start = time.perf_counter()
+        for run in range(runs):
+            summary = await run_rescore(
+                services,
+                filters=RescoreFilters(),
+                batch_size=BATCH_SIZE,
+                dry_run=False,
+                state_file=StateFile(workdir / f"rescore-{run}.json", job="rescore"),
+            )
+            assert summary.failed == 0 and summary.changed == 0, summary.describe()
+            seen += summary.seen
+        return seen / (time.perf_counter() - start), seen
+    finally:
+        await services.close()
+
+
 async def recalibrate(items: item_service_pb2_grpc.ItemServiceAsyncStub, item_ids: list[str]) -> None:
     """New IRT parameters for these items, as a calibration run writes them: a new revision of each."""
     admin = _md(Role.ADMIN, "bench-admin")
@@ -227,11 +259,13 @@ class Figures:
     reference: float
     per_call: float
     batch: float
+    job: float
+    job_seen: int
     recalibrated: float
     changed: int
 
 
-async def measure(session_address: str, item_address: str) -> Figures:
+async def measure(session_address: str, item_address: str, workdir: Path) -> Figures:
     async with (
         grpc.aio.insecure_channel(session_address) as channel,
         grpc.aio.insecure_channel(item_address) as item_channel,
@@ -245,10 +279,17 @@ async def measure(session_address: str, item_address: str) -> Figures:
         per_call = await rescore_all(scoring, ids)
         batch, unchanged = await batch_rescore_all(scoring, ids, passes=BATCH_PASSES)
         assert unchanged == 0, "nothing was recalibrated: a rescore must not write a version"
-        await recalibrate(items, await most_seen_items(scoring, RECALIBRATED_ITEMS))
-        recalibrated, changed = await batch_rescore_all(scoring, ids, passes=1)
-        assert changed > 0, "the recalibrated items were seen: some sessions must get a new version"
-        return Figures(setup, reference, per_call, batch, recalibrated, changed)
+        job, job_seen = await job_rate(session_address, item_address, workdir, runs=JOB_RUNS)
+        recalibrated_items = await most_seen_items(scoring, RECALIBRATED_ITEMS)
+        elapsed, changed = 0.0, 0
+        for _ in range(RECALIBRATIONS):
+            await recalibrate(items, recalibrated_items)
+            rate, changed_now = await batch_rescore_all(scoring, ids, passes=1)
+            assert changed_now > 0, "the recalibrated items were seen: some sessions must get a new version"
+            elapsed += len(ids) / rate
+            changed += changed_now
+        recalibrated = RECALIBRATIONS * len(ids) / elapsed
+        return Figures(setup, reference, per_call, batch, job, job_seen, recalibrated, changed)
 
 
 def main() -> None:
@@ -261,7 +302,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="scoring-bench-") as tmp:
         items, sessions = start_services(Path(tmp))
         try:
-            figures = asyncio.run(measure(sessions.address, items.address))
+            figures = asyncio.run(measure(sessions.address, items.address, Path(tmp)))
         finally:
             sessions.terminate()
             items.terminate()
@@ -277,8 +318,12 @@ def main() -> None:
         f"one call at a time, {BATCH_PASSES} passes, nothing changed)\n"
     )
     out(
-        f"  after a recalibration    {figures.recalibrated:9.1f} sessions/s   ({RECALIBRATED_ITEMS} items; "
-        f"{figures.changed} of {SESSIONS} sessions got a new version)\n"
+        f"  rescore job              {figures.job:9.1f} sessions/s   (scoring_jobs' run_rescore, pages of "
+        f"{BATCH_SIZE}, state saved per page; {JOB_RUNS} runs, {figures.job_seen} sessions, nothing changed)\n"
+    )
+    out(
+        f"  after a recalibration    {figures.recalibrated:9.1f} sessions/s   ({RECALIBRATIONS} times "
+        f"{RECALIBRATED_ITEMS} items, a pass each; {figures.changed}/{RECALIBRATIONS * SESSIONS} new versions)\n"
     )
     out(f"  batch / per call         {figures.batch / figures.per_call:9.2f}\n")
     out(f"  batch / bare call        {figures.batch / figures.reference:9.2f}\n")
