@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import and_, delete, func, insert, select, tuple_
+from sqlalchemy import Row, and_, delete, func, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -306,31 +306,22 @@ def _closed_sections(s: Session, session: ExamSession) -> set[str]:
 # ---- score versions
 
 
-def _figures(row: SectionScoreRow) -> SectionFigures:
-    return SectionFigures(
-        section=row.section,
-        status=row.status,
-        theta=row.theta,
-        standard_error=row.standard_error,
-        band=row.band,
-        cefr=row.cefr,
-        band_low=row.band_low,
-        band_high=row.band_high,
-        items_used=row.items_used,
-        items_awaiting_rating=row.items_awaiting_rating,
-        task_types_json=row.task_types_json,
-        parameters_json=row.parameters_json,
-    )
+# A section row holds exactly the figures, under the same names: read as plain rows, in the dataclass's order.
+_SECTION_FIELDS = tuple(f.name for f in dataclasses.fields(SectionFigures))
+_SECTION_COLUMNS = tuple(SectionScoreRow.__table__.c[name] for name in _SECTION_FIELDS)
 
 
-def _version_records(s: Session, rows: Sequence[ScoreVersion]) -> list[ScoreVersionRecord]:
+def _version_records(s: Session, rows: Sequence[ScoreVersion | Row[Any]]) -> list[ScoreVersionRecord]:
+    """Score versions (ORM objects or plain rows of score_versions) with their sections, in one more read."""
     ids = [r.score_id for r in rows]
     sections: dict[str, list[SectionFigures]] = {i: [] for i in ids}
     if ids:
-        for row in s.scalars(
-            select(SectionScoreRow).where(SectionScoreRow.score_id.in_(ids)).order_by(SectionScoreRow.section)
+        for score_id, *figures in s.execute(
+            select(SectionScoreRow.score_id, *_SECTION_COLUMNS)
+            .where(SectionScoreRow.score_id.in_(ids))
+            .order_by(SectionScoreRow.section)
         ):
-            sections[row.score_id].append(_figures(row))
+            sections[score_id].append(SectionFigures(*figures))
     return [
         ScoreVersionRecord(
             score_id=r.score_id,
@@ -444,10 +435,12 @@ def _insert_versions(s: Session, versions: Sequence[ScoreVersionRecord]) -> None
     """New score versions and their section rows as two plain INSERTs (no ORM objects to flush)."""
     if not versions:
         return
-    s.execute(insert(ScoreVersion), [_version_values(v) for v in versions])
-    s.execute(
-        insert(SectionScoreRow),
-        [{"score_id": v.score_id, **dataclasses.asdict(f)} for v in versions for f in v.sections],
+    # On the Core connection: the ORM's bulk INSERT path costs more per row, and there are no objects to track.
+    # vars(), not dataclasses.asdict(): the figures are flat, and asdict deep-copies every value.
+    connection = s.connection()
+    connection.execute(insert(ScoreVersion), [_version_values(v) for v in versions])
+    connection.execute(
+        insert(SectionScoreRow), [{"score_id": v.score_id, **vars(f)} for v in versions for f in v.sections]
     )
 
 
@@ -620,8 +613,8 @@ def _latest_versions(s: Session, session_ids: Collection[str]) -> dict[str, Scor
         .group_by(ScoreVersion.session_id)
         .subquery()
     )
-    rows = s.scalars(
-        select(ScoreVersion).join(
+    rows = s.execute(
+        select(ScoreVersion.__table__).join(
             newest, and_(ScoreVersion.session_id == newest.c.session_id, ScoreVersion.version == newest.c.version)
         )
     ).all()
