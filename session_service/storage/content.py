@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -30,13 +30,14 @@ def store(s: Session, bodies: Sequence[bytes]) -> list[str]:
     return digests
 
 
+# Built once: every section score and module load runs it, and building a statement costs more than its rows.
+_BODIES = select(PinnedContent.digest, PinnedContent.body).where(
+    PinnedContent.digest.in_(bindparam("digests", expanding=True))
+)
+
+
 def bodies_of(connection: Connection | Session, digests: Collection[str]) -> dict[str, bytes]:
     """Digest -> body for these digests, one bytes object per distinct body however many modules pinned it."""
     if not digests:
         return {}
-    return {
-        digest: body
-        for digest, body in connection.execute(
-            select(PinnedContent.digest, PinnedContent.body).where(PinnedContent.digest.in_(set(digests)))
-        )
-    }
+    return {digest: body for digest, body in connection.execute(_BODIES, {"digests": list(set(digests))})}

@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Row, and_, delete, func, insert, select, tuple_
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -199,6 +199,36 @@ def _section_inputs(
     return _section_inputs_of(s, {session_id: sections})[session_id]
 
 
+# The statements of _section_inputs_of, built once: a section closing at every advance and finish runs them for
+# one session, where building a statement and its cache key cost more than the rows it reads.
+_PINNED = (
+    select(
+        Module.session_id,
+        Module.section,
+        ModuleItem.item_id,
+        ModuleItem.revision,
+        ModuleItem.task_type,
+        ModuleItem.content_digest,
+    )
+    .join(Module, Module.module_id == ModuleItem.module_id)
+    .where(Module.session_id.in_(bindparam("session_ids", expanding=True)))
+    .order_by(Module.session_id, Module.sequence, ModuleItem.position)
+)
+_ANSWERS = select(
+    Response.session_id,
+    Response.module_id,
+    Response.item_id,
+    Response.revision,
+    Response.response_id,
+    Response.answer_json,
+    Response.elapsed_ms,
+    Response.saved_ms,
+).where(Response.session_id.in_(bindparam("session_ids", expanding=True)))
+_FINAL_RATINGS = select(RatingTask.response_id, RatingTask.final_score).where(
+    RatingTask.session_id.in_(bindparam("session_ids", expanding=True)), RatingTask.state == TASK_FINAL
+)
+
+
 def _section_inputs_of(
     s: Session, wanted: Mapping[str, Collection[str] | None]
 ) -> dict[str, dict[str, SectionInputs]]:
@@ -210,19 +240,7 @@ def _section_inputs_of(
     s.flush()
     connection = s.connection()
     pinned: list[tuple[str, str, str, int, str, str]] = []
-    for row in connection.execute(
-        select(
-            Module.session_id,
-            Module.section,
-            ModuleItem.item_id,
-            ModuleItem.revision,
-            ModuleItem.task_type,
-            ModuleItem.content_digest,
-        )
-        .join(Module, Module.module_id == ModuleItem.module_id)
-        .where(Module.session_id.in_(session_ids))
-        .order_by(Module.session_id, Module.sequence, ModuleItem.position)
-    ).all():
+    for row in connection.execute(_PINNED, {"session_ids": session_ids}).all():
         sid, section, item_id, revision, task_type, digest = row
         named = wanted[sid]
         if named is None or section in named:
@@ -243,16 +261,7 @@ def _section_inputs_of(
     answers: dict[str, dict[str, AnswerRow]] = {sid: {} for sid in session_ids}
     newest: dict[tuple[str, str], int] = {}
     for sid, module_id, item_id, revision, response_id, answer_json, elapsed_ms, saved_ms in connection.execute(
-        select(
-            Response.session_id,
-            Response.module_id,
-            Response.item_id,
-            Response.revision,
-            Response.response_id,
-            Response.answer_json,
-            Response.elapsed_ms,
-            Response.saved_ms,
-        ).where(Response.session_id.in_(session_ids))
+        _ANSWERS, {"session_ids": session_ids}
     ).all():
         key = (module_id, item_id)
         if newest.get(key, -1) < revision:
@@ -260,11 +269,7 @@ def _section_inputs_of(
             answers[sid][item_id] = AnswerRow(response_id, answer_json, elapsed_ms, saved_ms)
     finals: dict[int, int] = {
         response_id: score
-        for response_id, score in connection.execute(
-            select(RatingTask.response_id, RatingTask.final_score).where(
-                RatingTask.session_id.in_(session_ids), RatingTask.state == TASK_FINAL
-            )
-        )
+        for response_id, score in connection.execute(_FINAL_RATINGS, {"session_ids": session_ids})
         if score is not None
     }
     result: dict[str, dict[str, SectionInputs]] = {}
@@ -286,14 +291,17 @@ def _section_inputs_of(
     return result
 
 
+_MODULE_STATES = select(Module.section, Module.stage, Module.status).where(
+    Module.session_id == bindparam("session_id")
+)
+
+
 def _closed_sections(s: Session, session: ExamSession) -> set[str]:
     """Sections that will take no more answers: no open module, and past the router (or the session finished)."""
     open_sections: set[str] = set()
     past_router: set[str] = set()
     present: set[str] = set()
-    for section, stage, status in s.execute(
-        select(Module.section, Module.stage, Module.status).where(Module.session_id == session.session_id)
-    ):
+    for section, stage, status in s.execute(_MODULE_STATES, {"session_id": session.session_id}):
         present.add(section)
         if status == STATUS_OPEN:
             open_sections.add(section)
@@ -309,6 +317,18 @@ def _closed_sections(s: Session, session: ExamSession) -> set[str]:
 # A section row holds exactly the figures, under the same names: read as plain rows, in the dataclass's order.
 _SECTION_FIELDS = tuple(f.name for f in dataclasses.fields(SectionFigures))
 _SECTION_COLUMNS = tuple(SectionScoreRow.__table__.c[name] for name in _SECTION_FIELDS)
+# Built once, as those of _section_inputs_of: a section score reads them at every close.
+_SECTIONS_OF = (
+    select(SectionScoreRow.score_id, *_SECTION_COLUMNS)
+    .where(SectionScoreRow.score_id.in_(bindparam("score_ids", expanding=True)))
+    .order_by(SectionScoreRow.section)
+)
+_LATEST = (
+    select(ScoreVersion.__table__)
+    .where(ScoreVersion.session_id == bindparam("session_id"))
+    .order_by(ScoreVersion.version.desc())
+    .limit(1)
+)
 
 
 def _version_records(s: Session, rows: Sequence[ScoreVersion | Row[Any]]) -> list[ScoreVersionRecord]:
@@ -316,11 +336,7 @@ def _version_records(s: Session, rows: Sequence[ScoreVersion | Row[Any]]) -> lis
     ids = [r.score_id for r in rows]
     sections: dict[str, list[SectionFigures]] = {i: [] for i in ids}
     if ids:
-        for score_id, *figures in s.execute(
-            select(SectionScoreRow.score_id, *_SECTION_COLUMNS)
-            .where(SectionScoreRow.score_id.in_(ids))
-            .order_by(SectionScoreRow.section)
-        ):
+        for score_id, *figures in s.execute(_SECTIONS_OF, {"score_ids": ids}):
             sections[score_id].append(SectionFigures(*figures))
     return [
         ScoreVersionRecord(
@@ -348,12 +364,7 @@ def _version_records(s: Session, rows: Sequence[ScoreVersion | Row[Any]]) -> lis
 
 
 def _latest(s: Session, session_id: str) -> ScoreVersionRecord | None:
-    row = s.scalars(
-        select(ScoreVersion)
-        .where(ScoreVersion.session_id == session_id)
-        .order_by(ScoreVersion.version.desc())
-        .limit(1)
-    ).first()
+    row = s.execute(_LATEST, {"session_id": session_id}).first()
     return _version_records(s, [row])[0] if row is not None else None
 
 
