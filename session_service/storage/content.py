@@ -11,6 +11,13 @@ from sqlalchemy.orm import Session
 
 from session_service.storage.models import PinnedContent
 
+# Built once: every advance, section score and module load runs them, and building a statement costs more than
+# the rows it reads.
+_BODIES = select(PinnedContent.digest, PinnedContent.body).where(
+    PinnedContent.digest.in_(bindparam("digests", expanding=True))
+)
+_PRESENT = select(PinnedContent.digest).where(PinnedContent.digest.in_(bindparam("digests", expanding=True)))
+
 
 def digest_of(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
@@ -20,7 +27,7 @@ def store(s: Session, bodies: Sequence[bytes]) -> list[str]:
     """The digest of each body, storing the bodies not stored yet (in the caller's write transaction)."""
     digests = [digest_of(body) for body in bodies]
     wanted = dict(zip(digests, bodies, strict=True))
-    present = set(s.scalars(select(PinnedContent.digest).where(PinnedContent.digest.in_(wanted))))
+    present = set(s.scalars(_PRESENT, {"digests": list(wanted)}))
     missing = [{"digest": d, "body": b} for d, b in wanted.items() if d not in present]
     if missing:
         # Another process on the same PostgreSQL database may store the same body meanwhile: same key, same
@@ -28,12 +35,6 @@ def store(s: Session, bodies: Sequence[bytes]) -> list[str]:
         dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
         s.execute(dialect.insert(PinnedContent).on_conflict_do_nothing(index_elements=["digest"]), missing)
     return digests
-
-
-# Built once: every section score and module load runs it, and building a statement costs more than its rows.
-_BODIES = select(PinnedContent.digest, PinnedContent.body).where(
-    PinnedContent.digest.in_(bindparam("digests", expanding=True))
-)
 
 
 def bodies_of(connection: Connection | Session, digests: Collection[str]) -> dict[str, bytes]:

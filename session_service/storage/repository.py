@@ -357,33 +357,60 @@ _SESSION_COLUMNS = (
 )
 
 
+# Statements of the reads and writes every answer, advance and finish runs, built once: for one session, building
+# a statement and its cache key costs more than the rows it reads.
+_MODULES_OF = (
+    select(*_MODULE_COLUMNS)
+    .where(Module.session_id.in_(bindparam("session_ids", expanding=True)))
+    .order_by(Module.session_id, Module.sequence)
+)
+_ITEM_COUNTS = (
+    select(ModuleItem.module_id, func.count())
+    .where(ModuleItem.module_id.in_(bindparam("module_ids", expanding=True)))
+    .group_by(ModuleItem.module_id)
+)
+_ANSWERED_COUNTS = (
+    select(Response.module_id, func.count(func.distinct(Response.item_id)))
+    .where(Response.module_id.in_(bindparam("module_ids", expanding=True)))
+    .group_by(Response.module_id)
+)
+_SESSION_BY_ID = select(*_SESSION_COLUMNS).where(ExamSession.session_id == bindparam("session_id"))
+_LOCKED_SESSION = select(ExamSession).where(ExamSession.session_id == bindparam("session_id")).with_for_update()
+_NEWEST_IN_MODULE = select(func.max(Response.response_id)).where(Response.module_id == bindparam("module_id"))
+_OPEN_MODULES_OF = select(Module).where(Module.session_id == bindparam("session_id"), Module.status == STATUS_OPEN)
+_SEEN_ITEMS = (
+    select(ModuleItem.item_id)
+    .join(Module, Module.module_id == ModuleItem.module_id)
+    .where(Module.session_id == bindparam("session_id"))
+)
+_LATEST_REVISIONS = (
+    select(Response.item_id, func.max(Response.revision).label("revision"))
+    .where(Response.module_id == bindparam("module_id"))
+    .group_by(Response.item_id)
+    .subquery()
+)
+_LATEST_RESPONSES = (
+    select(Response)
+    .join(
+        _LATEST_REVISIONS,
+        (Response.item_id == _LATEST_REVISIONS.c.item_id) & (Response.revision == _LATEST_REVISIONS.c.revision),
+    )
+    .where(Response.module_id == bindparam("module_id"))
+    .order_by(Response.response_id)
+)
+
+
 def _module_records(s: Session, session_ids: Collection[str]) -> dict[str, list[ModuleRecord]]:
     if not session_ids:
         return {}
     # Columns, not ORM objects (and never the assembly record's bytes): this runs at every read of a session.
-    rows = s.execute(
-        select(*_MODULE_COLUMNS)
-        .where(Module.session_id.in_(session_ids))
-        .order_by(Module.session_id, Module.sequence)
-    ).all()
+    rows = s.execute(_MODULES_OF, {"session_ids": list(session_ids)}).all()
     module_ids = [r.module_id for r in rows]
     item_counts: dict[str, int] = {}
     answered: dict[str, int] = {}
     if module_ids:
-        item_counts = dict(
-            s.execute(
-                select(ModuleItem.module_id, func.count())
-                .where(ModuleItem.module_id.in_(module_ids))
-                .group_by(ModuleItem.module_id)
-            ).all()
-        )
-        answered = dict(
-            s.execute(
-                select(Response.module_id, func.count(func.distinct(Response.item_id)))
-                .where(Response.module_id.in_(module_ids))
-                .group_by(Response.module_id)
-            ).all()
-        )
+        item_counts = dict(s.execute(_ITEM_COUNTS, {"module_ids": module_ids}).all())
+        answered = dict(s.execute(_ANSWERED_COUNTS, {"module_ids": module_ids}).all())
     result: dict[str, list[ModuleRecord]] = {sid: [] for sid in session_ids}
     for r in rows:
         result[r.session_id].append(
@@ -584,7 +611,7 @@ def insert_session(
 
 def get_session(db: Database, *, session_id: str) -> SessionRecord | None:
     with db.reading() as s:
-        row = s.execute(select(*_SESSION_COLUMNS).where(ExamSession.session_id == session_id)).first()
+        row = s.execute(_SESSION_BY_ID, {"session_id": session_id}).first()
         return _session_records(s, [row])[0] if row is not None else None
 
 
@@ -650,31 +677,13 @@ def module_content(db: Database, *, module_id: str) -> ModuleContent:
 
 def seen_item_ids(db: Database, *, session_id: str) -> list[str]:
     with db.reading() as s:
-        return list(
-            s.scalars(
-                select(ModuleItem.item_id)
-                .join(Module, Module.module_id == ModuleItem.module_id)
-                .where(Module.session_id == session_id)
-            ).all()
-        )
+        return list(s.scalars(_SEEN_ITEMS, {"session_id": session_id}).all())
 
 
 def latest_responses(db: Database, *, module_id: str) -> list[ResponseRecord]:
     """The latest revision of the answer to each item of the module."""
     with db.reading() as s:
-        latest = (
-            select(Response.item_id, func.max(Response.revision).label("revision"))
-            .where(Response.module_id == module_id)
-            .group_by(Response.item_id)
-            .subquery()
-        )
-        rows = s.scalars(
-            select(Response)
-            .join(latest, (Response.item_id == latest.c.item_id) & (Response.revision == latest.c.revision))
-            .where(Response.module_id == module_id)
-            .order_by(Response.response_id)
-        ).all()
-        return [_response(r) for r in rows]
+        return [_response(r) for r in s.scalars(_LATEST_RESPONSES, {"module_id": module_id}).all()]
 
 
 def expire_due(db: Database, *, now_ms: int, scorer: Scorer, session_id: str | None = None) -> int:
@@ -991,9 +1000,7 @@ def apply_advance(
     """
     try:
         with db.writing() as s:
-            session = s.scalars(
-                select(ExamSession).where(ExamSession.session_id == session_id).with_for_update()
-            ).first()
+            session = s.scalars(_LOCKED_SESSION, {"session_id": session_id}).first()
             if session is None:
                 raise NotFound(f"session {session_id} not found")
             # After the lock: on PostgreSQL a concurrent advance with this request id (another process) may
@@ -1009,9 +1016,7 @@ def apply_advance(
                 module.status = STATUS_EXPIRED if expired else STATUS_CLOSED
                 module.close_ms = module.deadline_ms if expired else now_ms
             if router_score is not None:
-                newest = s.scalar(
-                    select(func.max(Response.response_id)).where(Response.module_id == from_module_id)
-                )
+                newest = s.scalar(_NEWEST_IN_MODULE, {"module_id": from_module_id})
                 if (newest or 0) > router_score.scored_through:
                     raise Aborted("an answer arrived while the module was being scored; advance again")
                 module.theta = router_score.theta
@@ -1040,16 +1045,12 @@ def apply_advance(
 def finish_session(db: Database, *, session_id: str, now_ms: int, scorer: Scorer) -> None:
     """Close every open module and finish; the sections closed by it are scored in the same transaction."""
     with db.writing() as s:
-        session = s.scalars(
-            select(ExamSession).where(ExamSession.session_id == session_id).with_for_update()
-        ).first()
+        session = s.scalars(_LOCKED_SESSION, {"session_id": session_id}).first()
         if session is None:
             raise NotFound(f"session {session_id} not found")
         if session.state == STATE_FINISHED:
             return
-        for module in s.scalars(
-            select(Module).where(Module.session_id == session_id, Module.status == STATUS_OPEN)
-        ):
+        for module in s.scalars(_OPEN_MODULES_OF, {"session_id": session_id}):
             expired = now_ms >= module.deadline_ms
             module.status = STATUS_EXPIRED if expired else STATUS_CLOSED
             module.close_ms = module.deadline_ms if expired else now_ms
