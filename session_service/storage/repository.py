@@ -375,9 +375,25 @@ _ANSWERED_COUNTS = (
     .group_by(Response.module_id)
 )
 _SESSION_BY_ID = select(*_SESSION_COLUMNS).where(ExamSession.session_id == bindparam("session_id"))
-_LOCKED_SESSION = select(ExamSession).where(ExamSession.session_id == bindparam("session_id")).with_for_update()
+_LOCKED_SESSION_STATE = (
+    select(ExamSession.state, ExamSession.current_module_id)
+    .where(ExamSession.session_id == bindparam("session_id"))
+    .with_for_update()
+)
+_ADVANCE_DONE = select(AdvanceRequest.request_id).where(
+    AdvanceRequest.session_id == bindparam("session_id"), AdvanceRequest.request_id == bindparam("request_id")
+)
+_MODULE_STATUS = select(Module.status, Module.deadline_ms).where(Module.module_id == bindparam("module_id"))
 _NEWEST_IN_MODULE = select(func.max(Response.response_id)).where(Response.module_id == bindparam("module_id"))
-_OPEN_MODULES_OF = select(Module).where(Module.session_id == bindparam("session_id"), Module.status == STATUS_OPEN)
+_OPEN_MODULES_OF = select(Module.module_id, Module.deadline_ms).where(
+    Module.session_id == bindparam("session_id"), Module.status == STATUS_OPEN
+)
+# Core UPDATEs whose SET clause is the columns named in each call's parameters (the_*: the row to update).
+# Executed on the Core connection, so they are plain statements there, whatever entity they name.
+_UPDATE_MODULE = update(Module).where(Module.module_id == bindparam("the_module_id"))
+_UPDATE_SESSION = update(ExamSession).where(ExamSession.session_id == bindparam("the_session_id"))
+_INSERT_MODULE = insert(Module)
+_INSERT_ADVANCE = insert(AdvanceRequest)
 _SEEN_ITEMS = (
     select(ModuleItem.item_id)
     .join(Module, Module.module_id == ModuleItem.module_id)
@@ -457,22 +473,24 @@ def _session_records(s: Session, rows: Sequence[Any]) -> list[SessionRecord]:
 
 
 def _add_module(s: Session, session_id: str, module: NewModule) -> None:
-    s.add(
-        Module(
-            module_id=module.module_id,
-            session_id=session_id,
-            sequence=module.sequence,
-            plan_key=module.plan_key,
-            section=module.section,
-            stage=module.stage,
-            status=STATUS_OPEN,
-            seed=module.seed,
-            assembly_record=module.assembly_record,
-            start_ms=module.start_ms,
-            deadline_ms=module.deadline_ms,
-        )
-    )
+    # A plain INSERT, after flushing what the caller added (a new session the module belongs to).
     s.flush()
+    s.connection().execute(
+        _INSERT_MODULE,
+        {
+            "module_id": module.module_id,
+            "session_id": session_id,
+            "sequence": module.sequence,
+            "plan_key": module.plan_key,
+            "section": module.section,
+            "stage": module.stage,
+            "status": STATUS_OPEN,
+            "seed": module.seed,
+            "assembly_record": module.assembly_record,
+            "start_ms": module.start_ms,
+            "deadline_ms": module.deadline_ms,
+        },
+    )
     # Items and passages are stored once per distinct content: after the first few students, an advance writes
     # only the module's small rows, not its items' bytes again.
     item_digests = content.store(s, [item.full_item for item in module.items])
@@ -999,40 +1017,57 @@ def apply_advance(
     A section that closes with it is scored in the same transaction.
     """
     try:
+        # Plain statements, no ORM objects to flush: this is the single writer's costliest transaction.
         with db.writing() as s:
-            session = s.scalars(_LOCKED_SESSION, {"session_id": session_id}).first()
-            if session is None:
+            conn = s.connection()
+            row = conn.execute(_LOCKED_SESSION_STATE, {"session_id": session_id}).first()
+            if row is None:
                 raise NotFound(f"session {session_id} not found")
             # After the lock: on PostgreSQL a concurrent advance with this request id (another process) may
             # have committed while this one waited for the session row.
-            if request_id and s.get(AdvanceRequest, (session_id, request_id)) is not None:
+            if (
+                request_id
+                and conn.execute(_ADVANCE_DONE, {"session_id": session_id, "request_id": request_id}).first()
+            ):
                 return False
-            if session.state != STATE_IN_PROGRESS or session.current_module_id != from_module_id:
+            state, current_module_id = row
+            if state != STATE_IN_PROGRESS or current_module_id != from_module_id:
                 raise FailedPrecondition("the session has moved on since this request started; reload it")
-            module = s.get(Module, from_module_id)
-            assert module is not None
-            if module.status == STATUS_OPEN:
-                expired = now_ms >= module.deadline_ms
-                module.status = STATUS_EXPIRED if expired else STATUS_CLOSED
-                module.close_ms = module.deadline_ms if expired else now_ms
+            status, deadline_ms = conn.execute(_MODULE_STATUS, {"module_id": from_module_id}).one()
+            closing: dict[str, Any] = {}
+            if status == STATUS_OPEN:
+                expired = now_ms >= deadline_ms
+                closing["status"] = STATUS_EXPIRED if expired else STATUS_CLOSED
+                closing["close_ms"] = deadline_ms if expired else now_ms
             if router_score is not None:
-                newest = s.scalar(_NEWEST_IN_MODULE, {"module_id": from_module_id})
+                newest = conn.scalar(_NEWEST_IN_MODULE, {"module_id": from_module_id})
                 if (newest or 0) > router_score.scored_through:
                     raise Aborted("an answer arrived while the module was being scored; advance again")
-                module.theta = router_score.theta
-                module.theta_se = router_score.theta_se
-                module.routing_decision = router_score.decision
+                closing.update(
+                    theta=router_score.theta,
+                    theta_se=router_score.theta_se,
+                    routing_decision=router_score.decision,
+                )
+            if closing:
+                conn.execute(_UPDATE_MODULE, {"the_module_id": from_module_id, **closing})
             if next_module is not None:
                 _add_module(s, session_id, next_module)
-            session.current_module_id = next_module.module_id if next_module is not None else None
+            conn.execute(
+                _UPDATE_SESSION,
+                {
+                    "the_session_id": session_id,
+                    "current_module_id": next_module.module_id if next_module is not None else None,
+                },
+            )
             if request_id:
-                s.add(
-                    AdvanceRequest(
-                        session_id=session_id,
-                        request_id=request_id,
-                        closed_module_id=from_module_id,
-                        applied_ms=now_ms,
-                    )
+                conn.execute(
+                    _INSERT_ADVANCE,
+                    {
+                        "session_id": session_id,
+                        "request_id": request_id,
+                        "closed_module_id": from_module_id,
+                        "applied_ms": now_ms,
+                    },
                 )
             score_closed_sections(s, session_id=session_id, scorer=scorer, now_ms=now_ms)
             return True
@@ -1045,18 +1080,32 @@ def apply_advance(
 def finish_session(db: Database, *, session_id: str, now_ms: int, scorer: Scorer) -> None:
     """Close every open module and finish; the sections closed by it are scored in the same transaction."""
     with db.writing() as s:
-        session = s.scalars(_LOCKED_SESSION, {"session_id": session_id}).first()
-        if session is None:
+        # Plain statements, as in apply_advance.
+        conn = s.connection()
+        row = conn.execute(_LOCKED_SESSION_STATE, {"session_id": session_id}).first()
+        if row is None:
             raise NotFound(f"session {session_id} not found")
-        if session.state == STATE_FINISHED:
+        if row.state == STATE_FINISHED:
             return
-        for module in s.scalars(_OPEN_MODULES_OF, {"session_id": session_id}):
-            expired = now_ms >= module.deadline_ms
-            module.status = STATUS_EXPIRED if expired else STATUS_CLOSED
-            module.close_ms = module.deadline_ms if expired else now_ms
-        session.state = STATE_FINISHED
-        session.finish_ms = now_ms
-        session.current_module_id = None
+        for module_id, deadline_ms in conn.execute(_OPEN_MODULES_OF, {"session_id": session_id}).all():
+            expired = now_ms >= deadline_ms
+            conn.execute(
+                _UPDATE_MODULE,
+                {
+                    "the_module_id": module_id,
+                    "status": STATUS_EXPIRED if expired else STATUS_CLOSED,
+                    "close_ms": deadline_ms if expired else now_ms,
+                },
+            )
+        conn.execute(
+            _UPDATE_SESSION,
+            {
+                "the_session_id": session_id,
+                "state": STATE_FINISHED,
+                "finish_ms": now_ms,
+                "current_module_id": None,
+            },
+        )
         score_closed_sections(s, session_id=session_id, scorer=scorer, now_ms=now_ms)
 
 
