@@ -282,7 +282,10 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
 
     # ---- building replies
 
-    async def _module_state(self, module: repo.ModuleRecord, *, with_items: bool) -> pb.ModuleState:
+    async def _module_state(
+        self, module: repo.ModuleRecord, *, with_items: bool, new: bool = False
+    ) -> pb.ModuleState:
+        """The module as a client sees it; `new`: just opened by this call, so no answer to read yet."""
         now = _now_ms()
         state = pb.ModuleState(
             module_id=module.module_id,
@@ -300,11 +303,15 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             cached = await self._module(module.module_id)
             state.items.extend(cached.student_items)
             state.passages.extend(cached.student_passages)
-            latest = await self._read(repo.latest_responses, module_id=module.module_id)
-            state.responses.extend(_saved(r) for r in latest)
+            if not new:
+                latest = await self._read(repo.latest_responses, module_id=module.module_id)
+                state.responses.extend(_saved(r) for r in latest)
         return state
 
-    async def _session_proto(self, record: repo.SessionRecord, *, with_items: bool = True) -> pb.Session:
+    async def _session_proto(
+        self, record: repo.SessionRecord, *, with_items: bool = True, new_module: str | None = None
+    ) -> pb.Session:
+        """The session as a client sees it; `new_module`: the id of a module this call just opened."""
         session = pb.Session(
             session_id=record.session_id,
             student_id=record.student_id,
@@ -318,7 +325,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         )
         current = record.current_module
         if current is not None:
-            session.current_module.CopyFrom(await self._module_state(current, with_items=with_items))
+            state = await self._module_state(current, with_items=with_items, new=current.module_id == new_module)
+            session.current_module.CopyFrom(state)
         return session
 
     # ---- module assembly
@@ -688,7 +696,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 plan=next_plan,
                 exclude_item_ids=seen,
             )
-        await self._write(
+        advanced = await self._write(
             repo.apply_advance,
             session_id=record.session_id,
             request_id=request.request_id or None,
@@ -701,7 +709,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._heads.pop(record.session_id, None)
         fresh = await self._read(repo.get_session, session_id=record.session_id)
         assert fresh is not None
-        return await self._session_proto(fresh)
+        # The module this advance opened has no answers yet: no read for them.
+        opened = next_module.module_id if advanced and next_module is not None else None
+        return await self._session_proto(fresh, new_module=opened)
 
     async def FinishSession(self, request: pb.FinishSessionRequest, context: Context) -> pb.Session:
         record = await self._session(self._principal(context), request.session_id, action="control")
