@@ -167,6 +167,11 @@ class ModuleCache:
             self._entries.move_to_end(module_id)
         return entry
 
+    def drop(self, module_id: str) -> None:
+        """Forget a module that takes no more answers (closed, or its session finished): only open modules are
+        read for answering, and a finished exam's modules would otherwise fill the cache for hours."""
+        self._entries.pop(module_id, None)
+
     def put(self, module_id: str, entry: CachedModule) -> None:
         self._entries[module_id] = entry
         self._entries.move_to_end(module_id)

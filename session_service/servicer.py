@@ -707,6 +707,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             scorer=self._scorer,
         )
         self._heads.pop(record.session_id, None)
+        self._cache.drop(current.module_id)
         fresh = await self._read(repo.get_session, session_id=record.session_id)
         assert fresh is not None
         # The module this advance opened has no answers yet: no read for them.
@@ -717,6 +718,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         record = await self._session(self._principal(context), request.session_id, action="control")
         await self._write(repo.finish_session, session_id=record.session_id, now_ms=_now_ms(), scorer=self._scorer)
         self._heads.pop(record.session_id, None)
+        for module in record.modules:
+            self._cache.drop(module.module_id)
         fresh = await self._read(repo.get_session, session_id=record.session_id)
         assert fresh is not None
         return await self._session_proto(fresh)
