@@ -998,7 +998,13 @@ def submit_responses(
 
 def advance_applied(db: Database, *, session_id: str, request_id: str) -> bool:
     with db.reading() as s:
-        return s.get(AdvanceRequest, (session_id, request_id)) is not None
+        return s.execute(_ADVANCE_DONE, {"session_id": session_id, "request_id": request_id}).first() is not None
+
+
+def _closing(*, deadline_ms: int, now_ms: int) -> dict[str, Any]:
+    """The columns that close an open module now: EXPIRED at its deadline once that has passed."""
+    expired = now_ms >= deadline_ms
+    return {"status": STATUS_EXPIRED if expired else STATUS_CLOSED, "close_ms": deadline_ms if expired else now_ms}
 
 
 def apply_advance(
@@ -1034,11 +1040,7 @@ def apply_advance(
             if state != STATE_IN_PROGRESS or current_module_id != from_module_id:
                 raise FailedPrecondition("the session has moved on since this request started; reload it")
             status, deadline_ms = conn.execute(_MODULE_STATUS, {"module_id": from_module_id}).one()
-            closing: dict[str, Any] = {}
-            if status == STATUS_OPEN:
-                expired = now_ms >= deadline_ms
-                closing["status"] = STATUS_EXPIRED if expired else STATUS_CLOSED
-                closing["close_ms"] = deadline_ms if expired else now_ms
+            closing = _closing(deadline_ms=deadline_ms, now_ms=now_ms) if status == STATUS_OPEN else {}
             if router_score is not None:
                 newest = conn.scalar(_NEWEST_IN_MODULE, {"module_id": from_module_id})
                 if (newest or 0) > router_score.scored_through:
@@ -1088,14 +1090,8 @@ def finish_session(db: Database, *, session_id: str, now_ms: int, scorer: Scorer
         if row.state == STATE_FINISHED:
             return
         for module_id, deadline_ms in conn.execute(_OPEN_MODULES_OF, {"session_id": session_id}).all():
-            expired = now_ms >= deadline_ms
             conn.execute(
-                _UPDATE_MODULE,
-                {
-                    "the_module_id": module_id,
-                    "status": STATUS_EXPIRED if expired else STATUS_CLOSED,
-                    "close_ms": deadline_ms if expired else now_ms,
-                },
+                _UPDATE_MODULE, {"the_module_id": module_id, **_closing(deadline_ms=deadline_ms, now_ms=now_ms)}
             )
         conn.execute(
             _UPDATE_SESSION,
