@@ -170,6 +170,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
     async def _read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         return await self._workers.read(fn, **kwargs)
 
+    async def _lookup(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        return await self._workers.lookup(fn, **kwargs)
+
     async def _cpu(self, fn: Callable[..., T], /, *args: Any) -> T:
         return await self._workers.cpu(fn, *args)
 
@@ -220,7 +223,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 return
             raise PermissionDenied("a student may only reach their own data")
         if principal.role == Role.TEACHER:
-            if await self._read(repo.teaches, teacher_id=principal.subject, student_id=student_id):
+            if await self._lookup(repo.teaches, teacher_id=principal.subject, student_id=student_id):
                 return
             raise PermissionDenied("this student is not in one of your classes")
         raise PermissionDenied(f"the {principal.role.value} role has no access to student data")
@@ -241,7 +244,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         """The whole session after authorization, its current module closed first if its deadline passed."""
         if not session_id:
             raise InvalidArgument("session_id is required", field="session_id")
-        record = await self._read(repo.get_session, session_id=session_id)
+        record = await self._lookup(repo.get_session, session_id=session_id)
         if record is None:
             raise NotFound(f"session {session_id} not found")
         await self._authorize(principal, record.student_id, action=action)
@@ -251,7 +254,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         """The little answering needs to know about a session, after authorization (one indexed lookup)."""
         if not session_id:
             raise InvalidArgument("session_id is required", field="session_id")
-        head = await self._read(repo.session_head, session_id=session_id)
+        head = await self._lookup(repo.session_head, session_id=session_id)
         if head is None:
             raise NotFound(f"session {session_id} not found")
         await self._authorize(principal, head.student_id, action=action)
@@ -275,7 +278,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         if current is None or current.status != repo.STATUS_OPEN or _now_ms() < current.deadline_ms:
             return record
         await self._write(repo.expire_due, now_ms=_now_ms(), scorer=self._scorer, session_id=record.session_id)
-        fresh = await self._read(repo.get_session, session_id=record.session_id)
+        fresh = await self._lookup(repo.get_session, session_id=record.session_id)
         if fresh is None:
             raise NotFound(f"session {record.session_id} not found")
         return fresh
@@ -304,7 +307,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             state.items.extend(cached.student_items)
             state.passages.extend(cached.student_passages)
             if not new:
-                latest = await self._read(repo.latest_responses, module_id=module.module_id)
+                latest = await self._lookup(repo.latest_responses, module_id=module.module_id)
                 state.responses.extend(_saved(r) for r in latest)
         return state
 
@@ -385,7 +388,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         address = client_address(context.invocation_metadata(), context.peer())
         # Before the password is looked at: a throttled guess learns nothing and costs no hashing.
         self._throttle.check(username=request.username, address=address)
-        found = await self._read(repo.get_credentials, username=request.username)
+        found = await self._lookup(repo.get_credentials, username=request.username)
         password_hash = found[1] if found is not None else None
         if not await self._cpu(self._passwords.verify, password_hash, request.password) or found is None:
             self._throttle.failed(username=request.username, address=address)
@@ -433,7 +436,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
 
     async def GetUser(self, request: pb.GetUserRequest, context: Context) -> pb.User:
         principal = self._principal(context)
-        record = await self._read(repo.get_user, user_id=request.user_id)
+        record = await self._lookup(repo.get_user, user_id=request.user_id)
         if principal.subject != request.user_id:
             if record is None or record.role != Role.STUDENT.value:
                 if principal.role != Role.ADMIN:
@@ -501,12 +504,12 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         if scope == pb.SESSION_SCOPE_FULL_TEST and request.section != item_pb2.SECTION_UNSPECIFIED:
             raise InvalidArgument("a full test takes every section; leave section unset", field="section")
         if request.request_id:
-            existing = await self._read(
+            existing = await self._lookup(
                 repo.find_session_by_request, student_id=student_id, request_id=request.request_id
             )
             if existing is not None:
                 return await self._session_proto(await self._expire_if_due(existing))
-        student = await self._read(repo.get_user, user_id=student_id)
+        student = await self._lookup(repo.get_user, user_id=student_id)
         if student is None or student.role != Role.STUDENT.value or student.erased:
             raise NotFound(f"student {student_id} not found")
         blueprint = load_blueprint(CURRENT_VERSION)
@@ -605,7 +608,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             refusal, item = await self._answerable(head, request.item_id)
         if refusal is not None or item is None or head.module_id is None:
             # A retry is answered from what was stored, whatever has happened to the module since.
-            replay = await self._read(
+            replay = await self._lookup(
                 repo.find_submission, session_id=head.session_id, request_id=request.request_id
             )
             if replay is None:
@@ -653,7 +656,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         _check_request_id(request.request_id, required=False)
         record = await self._session(principal, request.session_id, action="control")
         if request.request_id:
-            applied: bool = await self._read(
+            applied: bool = await self._lookup(
                 repo.advance_applied, session_id=record.session_id, request_id=request.request_id
             )
             if applied:
@@ -670,7 +673,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         next_plan: ModulePlan | None
         if section_plan.routing is not None and plan.stage == pb.MODULE_STAGE_ROUTER:
             cached = await self._module(current.module_id)
-            latest = await self._read(repo.latest_responses, module_id=current.module_id)
+            latest = await self._lookup(repo.latest_responses, module_id=current.module_id)
             answers = {r.item_id: answer_from_json(r.answer_json) for r in latest}
             ability = await self._cpu(router_ability, list(cached.full_items.values()), answers)
             stage, decision = section_plan.routing.route(ability.theta)
@@ -688,7 +691,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             next_plan = sections[index + 1].first() if index + 1 < len(sections) else None
         next_module = None
         if next_plan is not None:
-            seen = await self._read(repo.seen_item_ids, session_id=record.session_id)
+            seen = await self._lookup(repo.seen_item_ids, session_id=record.session_id)
             next_module = await self._assemble(
                 context,
                 session_id=record.session_id,
@@ -708,7 +711,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         )
         self._heads.pop(record.session_id, None)
         self._cache.drop(current.module_id)
-        fresh = await self._read(repo.get_session, session_id=record.session_id)
+        fresh = await self._lookup(repo.get_session, session_id=record.session_id)
         assert fresh is not None
         # The module this advance opened has no answers yet: no read for them.
         opened = next_module.module_id if advanced and next_module is not None else None
@@ -720,7 +723,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._heads.pop(record.session_id, None)
         for module in record.modules:
             self._cache.drop(module.module_id)
-        fresh = await self._read(repo.get_session, session_id=record.session_id)
+        fresh = await self._lookup(repo.get_session, session_id=record.session_id)
         assert fresh is not None
         return await self._session_proto(fresh)
 

@@ -33,6 +33,16 @@ class Workers:
             self._readers, functools.partial(fn, self.db, **kwargs)
         )
 
+    async def lookup(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        """`fn(db, **kwargs)` for a short indexed read: on SQLite right here on the event loop, else as `read`.
+
+        In WAL mode a SQLite read never waits for a writer, and handing a sub-millisecond read to a thread costs
+        more than the read (two thread switches under one GIL); on PostgreSQL a read is a network round trip.
+        """
+        if self.db.is_sqlite:
+            return fn(self.db, **kwargs)
+        return await self.read(fn, **kwargs)
+
     async def cpu(self, fn: Callable[..., T], /, *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._readers, functools.partial(fn, *args))
 

@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -185,7 +185,8 @@ def _user(row: User) -> UserRecord:
     )
 
 
-def _response(row: Response) -> ResponseRecord:
+def _response(row: Row[Any]) -> ResponseRecord:
+    """Of a plain row of the responses table."""
     return ResponseRecord(
         response_id=row.response_id,
         session_id=row.session_id,
@@ -359,20 +360,20 @@ _SESSION_COLUMNS = (
 
 # Statements of the reads and writes every answer, advance and finish runs, built once: for one session, building
 # a statement and its cache key costs more than the rows it reads.
+# Each module with its item and answered counts in one statement (correlated counts, both on an index).
+_ITEM_COUNT = (
+    select(func.count()).where(ModuleItem.module_id == Module.module_id).correlate(Module).scalar_subquery()
+)
+_ANSWERED_COUNT = (
+    select(func.count(func.distinct(Response.item_id)))
+    .where(Response.module_id == Module.module_id)
+    .correlate(Module)
+    .scalar_subquery()
+)
 _MODULES_OF = (
-    select(*_MODULE_COLUMNS)
+    select(*_MODULE_COLUMNS, _ITEM_COUNT.label("item_count"), _ANSWERED_COUNT.label("answered_count"))
     .where(Module.session_id.in_(bindparam("session_ids", expanding=True)))
     .order_by(Module.session_id, Module.sequence)
-)
-_ITEM_COUNTS = (
-    select(ModuleItem.module_id, func.count())
-    .where(ModuleItem.module_id.in_(bindparam("module_ids", expanding=True)))
-    .group_by(ModuleItem.module_id)
-)
-_ANSWERED_COUNTS = (
-    select(Response.module_id, func.count(func.distinct(Response.item_id)))
-    .where(Response.module_id.in_(bindparam("module_ids", expanding=True)))
-    .group_by(Response.module_id)
 )
 _SESSION_BY_ID = select(*_SESSION_COLUMNS).where(ExamSession.session_id == bindparam("session_id"))
 _LOCKED_SESSION_STATE = (
@@ -416,17 +417,11 @@ _LATEST_RESPONSES = (
 )
 
 
-def _module_records(s: Session, session_ids: Collection[str]) -> dict[str, list[ModuleRecord]]:
+def _module_records(s: Session | Connection, session_ids: Collection[str]) -> dict[str, list[ModuleRecord]]:
     if not session_ids:
         return {}
     # Columns, not ORM objects (and never the assembly record's bytes): this runs at every read of a session.
     rows = s.execute(_MODULES_OF, {"session_ids": list(session_ids)}).all()
-    module_ids = [r.module_id for r in rows]
-    item_counts: dict[str, int] = {}
-    answered: dict[str, int] = {}
-    if module_ids:
-        item_counts = dict(s.execute(_ITEM_COUNTS, {"module_ids": module_ids}).all())
-        answered = dict(s.execute(_ANSWERED_COUNTS, {"module_ids": module_ids}).all())
     result: dict[str, list[ModuleRecord]] = {sid: [] for sid in session_ids}
     for r in rows:
         result[r.session_id].append(
@@ -445,14 +440,14 @@ def _module_records(s: Session, session_ids: Collection[str]) -> dict[str, list[
                 theta=r.theta,
                 theta_se=r.theta_se,
                 routing_decision=r.routing_decision,
-                item_count=item_counts.get(r.module_id, 0),
-                answered_count=answered.get(r.module_id, 0),
+                item_count=r.item_count,
+                answered_count=r.answered_count,
             )
         )
     return result
 
 
-def _session_records(s: Session, rows: Sequence[Any]) -> list[SessionRecord]:
+def _session_records(s: Session | Connection, rows: Sequence[Any]) -> list[SessionRecord]:
     """Records of session rows: ORM objects or rows of _SESSION_COLUMNS (read by attribute name either way)."""
     modules = _module_records(s, [r.session_id for r in rows])
     return [
@@ -628,9 +623,9 @@ def insert_session(
 
 
 def get_session(db: Database, *, session_id: str) -> SessionRecord | None:
-    with db.reading() as s:
-        row = s.execute(_SESSION_BY_ID, {"session_id": session_id}).first()
-        return _session_records(s, [row])[0] if row is not None else None
+    with db.read_connection() as conn:
+        row = conn.execute(_SESSION_BY_ID, {"session_id": session_id}).first()
+        return _session_records(conn, [row])[0] if row is not None else None
 
 
 def list_sessions(
@@ -694,14 +689,14 @@ def module_content(db: Database, *, module_id: str) -> ModuleContent:
 
 
 def seen_item_ids(db: Database, *, session_id: str) -> list[str]:
-    with db.reading() as s:
-        return list(s.scalars(_SEEN_ITEMS, {"session_id": session_id}).all())
+    with db.read_connection() as conn:
+        return list(conn.scalars(_SEEN_ITEMS, {"session_id": session_id}).all())
 
 
 def latest_responses(db: Database, *, module_id: str) -> list[ResponseRecord]:
     """The latest revision of the answer to each item of the module."""
-    with db.reading() as s:
-        return [_response(r) for r in s.scalars(_LATEST_RESPONSES, {"module_id": module_id}).all()]
+    with db.read_connection() as conn:
+        return [_response(r) for r in conn.execute(_LATEST_RESPONSES, {"module_id": module_id}).all()]
 
 
 def expire_due(db: Database, *, now_ms: int, scorer: Scorer, session_id: str | None = None) -> int:
@@ -997,8 +992,10 @@ def submit_responses(
 
 
 def advance_applied(db: Database, *, session_id: str, request_id: str) -> bool:
-    with db.reading() as s:
-        return s.execute(_ADVANCE_DONE, {"session_id": session_id, "request_id": request_id}).first() is not None
+    with db.read_connection() as conn:
+        return (
+            conn.execute(_ADVANCE_DONE, {"session_id": session_id, "request_id": request_id}).first() is not None
+        )
 
 
 def _closing(*, deadline_ms: int, now_ms: int) -> dict[str, Any]:
