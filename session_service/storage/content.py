@@ -23,17 +23,19 @@ def digest_of(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def store(s: Session, bodies: Sequence[bytes]) -> list[str]:
+def store(connection: Connection, bodies: Sequence[bytes]) -> list[str]:
     """The digest of each body, storing the bodies not stored yet (in the caller's write transaction)."""
     digests = [digest_of(body) for body in bodies]
     wanted = dict(zip(digests, bodies, strict=True))
-    present = set(s.scalars(_PRESENT, {"digests": list(wanted)}))
+    present = set(connection.scalars(_PRESENT, {"digests": list(wanted)}))
     missing = [{"digest": d, "body": b} for d, b in wanted.items() if d not in present]
     if missing:
         # Another process on the same PostgreSQL database may store the same body meanwhile: same key, same
         # bytes, so a conflict is nothing to report.
-        dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
-        s.execute(dialect.insert(PinnedContent).on_conflict_do_nothing(index_elements=["digest"]), missing)
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        connection.execute(
+            dialect.insert(PinnedContent).on_conflict_do_nothing(index_elements=["digest"]), missing
+        )
     return digests
 
 

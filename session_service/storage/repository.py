@@ -394,6 +394,8 @@ _OPEN_MODULES_OF = select(Module.module_id, Module.deadline_ms).where(
 _UPDATE_MODULE = update(Module).where(Module.module_id == bindparam("the_module_id"))
 _UPDATE_SESSION = update(ExamSession).where(ExamSession.session_id == bindparam("the_session_id"))
 _INSERT_MODULE = insert(Module)
+_INSERT_MODULE_ITEMS = insert(ModuleItem)
+_INSERT_MODULE_PASSAGES = insert(ModulePassage)
 _INSERT_ADVANCE = insert(AdvanceRequest)
 _SEEN_ITEMS = (
     select(ModuleItem.item_id)
@@ -470,7 +472,8 @@ def _session_records(s: Session | Connection, rows: Sequence[Any]) -> list[Sessi
 def _add_module(s: Session, session_id: str, module: NewModule) -> None:
     # A plain INSERT, after flushing what the caller added (a new session the module belongs to).
     s.flush()
-    s.connection().execute(
+    connection = s.connection()
+    connection.execute(
         _INSERT_MODULE,
         {
             "module_id": module.module_id,
@@ -488,12 +491,12 @@ def _add_module(s: Session, session_id: str, module: NewModule) -> None:
     )
     # Items and passages are stored once per distinct content: after the first few students, an advance writes
     # only the module's small rows, not its items' bytes again.
-    item_digests = content.store(s, [item.full_item for item in module.items])
-    passage_digests = content.store(s, [data for _, data in module.passages])
+    item_digests = content.store(connection, [item.full_item for item in module.items])
+    passage_digests = content.store(connection, [data for _, data in module.passages])
     # Bulk INSERTs (one statement each), not ORM objects: the unit of work costs more than the rows themselves,
     # and this runs on the single writer at every advance.
-    s.execute(
-        insert(ModuleItem),
+    connection.execute(
+        _INSERT_MODULE_ITEMS,
         [
             {
                 "module_id": module.module_id,
@@ -507,8 +510,8 @@ def _add_module(s: Session, session_id: str, module: NewModule) -> None:
         ],
     )
     if module.passages:
-        s.execute(
-            insert(ModulePassage),
+        connection.execute(
+            _INSERT_MODULE_PASSAGES,
             [
                 {
                     "module_id": module.module_id,

@@ -291,12 +291,31 @@ def _section_inputs_of(
     return result
 
 
+class ScoredSession(NamedTuple):
+    """The columns of a session that its scoring reads (a plain row, not an ORM object)."""
+
+    session_id: str
+    scope: str
+    state: str
+    blueprint_version: str
+
+
+_SCORED_SESSIONS = select(
+    ExamSession.session_id, ExamSession.scope, ExamSession.state, ExamSession.blueprint_version
+).where(ExamSession.session_id.in_(bindparam("session_ids", expanding=True)))
+
+
+def _scored_sessions(s: Session, session_ids: Collection[str]) -> dict[str, ScoredSession]:
+    rows = s.connection().execute(_SCORED_SESSIONS, {"session_ids": list(session_ids)})
+    return {row.session_id: ScoredSession(*row) for row in rows}
+
+
 _MODULE_STATES = select(Module.section, Module.stage, Module.status).where(
     Module.session_id == bindparam("session_id")
 )
 
 
-def _closed_sections(s: Session, session: ExamSession) -> set[str]:
+def _closed_sections(s: Session, session: ScoredSession | ExamSession) -> set[str]:
     """Sections that will take no more answers: no open module, and past the router (or the session finished)."""
     open_sections: set[str] = set()
     past_router: set[str] = set()
@@ -370,7 +389,7 @@ def _latest(s: Session, session_id: str) -> ScoreVersionRecord | None:
 
 def _candidate(
     *,
-    session: ExamSession,
+    session: ScoredSession | ExamSession,
     previous: ScoreVersionRecord | None,
     recompute: Mapping[str, SectionInputs],
     scorer: Scorer,
@@ -484,7 +503,7 @@ def score_closed_sections(s: Session, *, session_id: str, scorer: Scorer, now_ms
     Rated responses of those sections become rating tasks; their sections stay provisional until rated.
     """
     s.flush()
-    session = s.get(ExamSession, session_id)
+    session = _scored_sessions(s, [session_id]).get(session_id)
     if session is None:
         return
     closed = _closed_sections(s, session)
@@ -650,7 +669,7 @@ def _closed_sections_of_finished(s: Session, session_ids: Collection[str]) -> di
 class RescoreInputs:
     """What a session's rescore is computed from, read in one snapshot."""
 
-    session: ExamSession
+    session: ScoredSession
     previous: ScoreVersionRecord | None
     sections: Mapping[str, SectionInputs]
 
@@ -660,10 +679,7 @@ def read_rescore_inputs(db: Database, *, session_ids: Sequence[str]) -> dict[str
     its error instead."""
     found: dict[str, RescoreInputs | DomainError] = {}
     with db.reading() as s:
-        sessions = {
-            row.session_id: row
-            for row in s.scalars(select(ExamSession).where(ExamSession.session_id.in_(session_ids)))
-        }
+        sessions = _scored_sessions(s, session_ids)
         finished = [sid for sid in session_ids if sid in sessions and sessions[sid].state == STATE_FINISHED]
         latest = _latest_versions(s, finished)
         closed = _closed_sections_of_finished(s, finished)
