@@ -360,6 +360,25 @@ async def sit_exam(http: Http, username: str, tallies: dict[str, Tally], pace: P
     return answered
 
 
+def cpu_per_answer(cpu_share: dict[str, float], seconds: float, answers: int) -> dict[str, float | None]:
+    """CPU milliseconds per acknowledged answer (the exam's other requests included), and the answers/s that the
+    machine's cores would bound this mix at if every process used them perfectly in parallel.
+
+    Meaningful for the closed loop only, where the stack is saturated: at a light load each service's idle
+    work (polling, the deadline sweep) is spread over few answers."""
+    if answers <= 0 or seconds <= 0:
+        return {"services_ms": None, "all_ms": None, "bound_answers_per_second": None}
+    services = sum(v for k, v in cpu_share.items() if k != "load generator")
+    everything = sum(cpu_share.values())
+    return {
+        "services_ms": 1000 * services * seconds / answers,
+        "all_ms": 1000 * everything * seconds / answers,
+        "bound_answers_per_second": (os.cpu_count() or 1) * answers / (everything * seconds)
+        if everything
+        else None,
+    }
+
+
 async def exam_rows(
     http: Http, usernames: list[str], put_reference: Row, pids: dict[str, int]
 ) -> tuple[list[Row], dict[str, Any]]:
@@ -385,6 +404,9 @@ async def exam_rows(
         "answer_errors": rows[0].errors,
         "seconds": seconds,
         "cpu_share": sitting.cpu_after.shares_since(sitting.cpu_before, seconds),
+        "cpu_per_answer": cpu_per_answer(
+            sitting.cpu_after.shares_since(sitting.cpu_before, seconds), seconds, rows[0].requests
+        ),
         "by_kind": by_kind(tallies),
         "error_samples": sorted({e for t in tallies.values() for e in t.errors} | set(sitting.failures))[:10],
     }
@@ -557,6 +579,13 @@ def report_exam(title: str, summary: dict[str, Any]) -> None:
     if "cpu_share_answering" in summary:
         shares = ", ".join(f"{name} {share:.0%}" for name, share in summary["cpu_share_answering"].items())
         out(f"    from its first answer on: {shares}\n")
+    per = summary.get("cpu_per_answer")
+    if per is not None and per["bound_answers_per_second"] is not None:
+        out(
+            f"    CPU per acknowledged answer, the exam's other requests included: {per['services_ms']:.2f} ms in "
+            f"the services, {per['all_ms']:.2f} ms with the generator; {os.cpu_count()} cores bound this mix at "
+            f"{per['bound_answers_per_second']:.0f} answers/s even with every process perfectly parallel\n"
+        )
     for kind, k in summary["by_kind"].items():
         if k["requests"]:
             out(
