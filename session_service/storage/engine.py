@@ -31,6 +31,8 @@ from toefl_core.ownership import (
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
+# Execution option of a read that is one statement (Database.read_statement).
+ONE_STATEMENT = "toefl_one_statement"
 
 
 def _is_sqlite(url: str) -> bool:
@@ -56,6 +58,9 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(ONE_STATEMENT):
+            # A single SELECT is a snapshot of its own in SQLite: BEGIN and ROLLBACK around it are pure cost.
+            return
         # A writer takes the write lock up front: a deferred transaction that reads and then writes can fail
         # with SQLITE_BUSY instead of waiting when another writer committed in between.
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
@@ -120,6 +125,13 @@ class Database:
     def read_connection(self) -> Iterator[Connection]:
         with _unavailable_database(), self.read_engine.connect() as connection:
             yield connection
+
+    @contextmanager
+    def read_statement(self) -> Iterator[Connection]:
+        """A connection for a read that is exactly one statement: on SQLite no transaction is opened around it
+        (the statement is its own snapshot); on PostgreSQL it runs in a transaction like any read."""
+        with _unavailable_database(), self.read_engine.connect() as connection:
+            yield connection.execution_options(**{ONE_STATEMENT: True})
 
     def dispose(self) -> None:
         self.write_engine.dispose()

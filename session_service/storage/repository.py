@@ -375,7 +375,18 @@ _MODULES_OF = (
     .where(Module.session_id.in_(bindparam("session_ids", expanding=True)))
     .order_by(Module.session_id, Module.sequence)
 )
-_SESSION_BY_ID = select(*_SESSION_COLUMNS).where(ExamSession.session_id == bindparam("session_id"))
+# A session and its modules (with their counts) in one statement: the read of every advance and finish reply.
+_SESSION_WITH_MODULES = (
+    select(
+        *_SESSION_COLUMNS,
+        *(column.label(f"m_{column.key}") for column in _MODULE_COLUMNS if column.key != "session_id"),
+        _ITEM_COUNT.label("item_count"),
+        _ANSWERED_COUNT.label("answered_count"),
+    )
+    .outerjoin(Module, Module.session_id == ExamSession.session_id)
+    .where(ExamSession.session_id == bindparam("session_id"))
+    .order_by(Module.sequence)
+)
 _LOCKED_SESSION_STATE = (
     select(ExamSession.state, ExamSession.current_module_id)
     .where(ExamSession.session_id == bindparam("session_id"))
@@ -626,9 +637,45 @@ def insert_session(
 
 
 def get_session(db: Database, *, session_id: str) -> SessionRecord | None:
-    with db.read_connection() as conn:
-        row = conn.execute(_SESSION_BY_ID, {"session_id": session_id}).first()
-        return _session_records(conn, [row])[0] if row is not None else None
+    # One statement: on SQLite it is its own snapshot, so no transaction is opened around it.
+    with db.read_statement() as conn:
+        rows = conn.execute(_SESSION_WITH_MODULES, {"session_id": session_id}).all()
+    if not rows:
+        return None
+    first = rows[0]
+    return SessionRecord(
+        session_id=first.session_id,
+        student_id=first.student_id,
+        scope=first.scope,
+        section=first.section,
+        state=first.state,
+        blueprint_version=first.blueprint_version,
+        current_module_id=first.current_module_id,
+        create_ms=first.create_ms,
+        finish_ms=first.finish_ms,
+        modules=tuple(
+            ModuleRecord(
+                module_id=r.m_module_id,
+                session_id=first.session_id,
+                sequence=r.m_sequence,
+                plan_key=r.m_plan_key,
+                section=r.m_section,
+                stage=r.m_stage,
+                status=r.m_status,
+                seed=r.m_seed,
+                start_ms=r.m_start_ms,
+                deadline_ms=r.m_deadline_ms,
+                close_ms=r.m_close_ms,
+                theta=r.m_theta,
+                theta_se=r.m_theta_se,
+                routing_decision=r.m_routing_decision,
+                item_count=r.item_count,
+                answered_count=r.answered_count,
+            )
+            for r in rows
+            if r.m_module_id is not None
+        ),
+    )
 
 
 def list_sessions(

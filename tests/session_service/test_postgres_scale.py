@@ -280,10 +280,10 @@ async def test_same_create_session_on_both_processes_at_once_creates_one(
 def test_a_read_is_one_snapshot(
     cluster: PostgresCluster, processes: tuple[ServiceProcess, ServiceProcess]
 ) -> None:
-    """Another process's commit between a read's statements (the session, then its modules) stays unseen.
+    """Another process's commit between a read's statements (the sessions, then their modules) stays unseen.
 
     Under PostgreSQL's default READ COMMITTED it was seen: AdvanceModule raced on two processes once answered with
-    the new module list and the old current module.
+    the new module list and the old current module. (GetSession is one statement now; listing sessions is two.)
     """
     with grpc.insecure_channel(processes[0].address) as channel:
         (taker,) = open_takers(Stub(channel), Stub(channel), 1)
@@ -299,8 +299,11 @@ def test_a_read_is_one_snapshot(
 
     event.listen(db.write_engine, "before_cursor_execute", commit_in_between)
     try:
-        record = repository.get_session(db, session_id=taker.session_id)
+        records = repository.list_sessions(
+            db, student_ids=[taker.student.user_id], state=None, after=None, limit=10
+        )
     finally:
         db.dispose()
     assert committed, "the read never queried the modules"
-    assert record is not None and [m.status for m in record.modules] == [repository.STATUS_OPEN]
+    assert [r.session_id for r in records] == [taker.session_id]
+    assert [m.status for m in records[0].modules] == [repository.STATUS_OPEN]
