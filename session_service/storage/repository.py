@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -460,24 +460,26 @@ def _module_records(s: Session | Connection, session_ids: Collection[str]) -> di
     return result
 
 
+def _session_record(row: Any, modules: Iterable[ModuleRecord]) -> SessionRecord:
+    """The record of a session row (an ORM object or a row holding _SESSION_COLUMNS) and its modules."""
+    return SessionRecord(
+        session_id=row.session_id,
+        student_id=row.student_id,
+        scope=row.scope,
+        section=row.section,
+        state=row.state,
+        blueprint_version=row.blueprint_version,
+        current_module_id=row.current_module_id,
+        create_ms=row.create_ms,
+        finish_ms=row.finish_ms,
+        modules=tuple(modules),
+    )
+
+
 def _session_records(s: Session | Connection, rows: Sequence[Any]) -> list[SessionRecord]:
     """Records of session rows: ORM objects or rows of _SESSION_COLUMNS (read by attribute name either way)."""
     modules = _module_records(s, [r.session_id for r in rows])
-    return [
-        SessionRecord(
-            session_id=r.session_id,
-            student_id=r.student_id,
-            scope=r.scope,
-            section=r.section,
-            state=r.state,
-            blueprint_version=r.blueprint_version,
-            current_module_id=r.current_module_id,
-            create_ms=r.create_ms,
-            finish_ms=r.finish_ms,
-            modules=tuple(modules.get(r.session_id, ())),
-        )
-        for r in rows
-    ]
+    return [_session_record(r, modules.get(r.session_id, ())) for r in rows]
 
 
 def _add_module(s: Session, session_id: str, module: NewModule) -> None:
@@ -643,17 +645,9 @@ def get_session(db: Database, *, session_id: str) -> SessionRecord | None:
     if not rows:
         return None
     first = rows[0]
-    return SessionRecord(
-        session_id=first.session_id,
-        student_id=first.student_id,
-        scope=first.scope,
-        section=first.section,
-        state=first.state,
-        blueprint_version=first.blueprint_version,
-        current_module_id=first.current_module_id,
-        create_ms=first.create_ms,
-        finish_ms=first.finish_ms,
-        modules=tuple(
+    return _session_record(
+        first,
+        (
             ModuleRecord(
                 module_id=r.m_module_id,
                 session_id=first.session_id,
