@@ -122,11 +122,6 @@ class Database:
             yield connection
 
     @contextmanager
-    def read_connection(self) -> Iterator[Connection]:
-        with _unavailable_database(), self.read_engine.connect() as connection:
-            yield connection
-
-    @contextmanager
     def read_statement(self) -> Iterator[Connection]:
         """A connection for a read that is exactly one statement: on SQLite no transaction is opened around it
         (the statement is its own snapshot); on PostgreSQL it runs in a transaction like any read."""

@@ -567,7 +567,8 @@ _SESSION_HEAD = (
 
 
 def session_head(db: Database, *, session_id: str) -> SessionHead | None:
-    with db.read_connection() as conn:
+    # This and the other one-statement lookups below run outside a transaction on SQLite (read_statement).
+    with db.read_statement() as conn:
         row = conn.execute(_SESSION_HEAD, {"session_id": session_id}).first()
     if row is None:
         return None
@@ -733,13 +734,13 @@ def module_content(db: Database, *, module_id: str) -> ModuleContent:
 
 
 def seen_item_ids(db: Database, *, session_id: str) -> list[str]:
-    with db.read_connection() as conn:
+    with db.read_statement() as conn:
         return list(conn.scalars(_SEEN_ITEMS, {"session_id": session_id}).all())
 
 
 def latest_responses(db: Database, *, module_id: str) -> list[ResponseRecord]:
     """The latest revision of the answer to each item of the module."""
-    with db.read_connection() as conn:
+    with db.read_statement() as conn:
         return [_response(r) for r in conn.execute(_LATEST_RESPONSES, {"module_id": module_id}).all()]
 
 
@@ -810,7 +811,7 @@ def _submission(conn: Connection, session_id: str, request_id: str) -> SubmitOut
 
 
 def find_submission(db: Database, *, session_id: str, request_id: str) -> SubmitOutcome | None:
-    with db.read_connection() as conn:
+    with db.read_statement() as conn:
         return _submission(conn, session_id, request_id)
 
 
@@ -1036,7 +1037,7 @@ def submit_responses(
 
 
 def advance_applied(db: Database, *, session_id: str, request_id: str) -> bool:
-    with db.read_connection() as conn:
+    with db.read_statement() as conn:
         return (
             conn.execute(_ADVANCE_DONE, {"session_id": session_id, "request_id": request_id}).first() is not None
         )

@@ -21,9 +21,9 @@ def test_only_a_one_statement_read_runs_outside_a_transaction(tmp_path: Path) ->
         with db.read_statement() as conn:
             assert conn.execute(text("SELECT 1")).scalar() == 1
             assert not _in_transaction(conn)
-        with db.read_connection() as conn:
-            assert conn.execute(text("SELECT 1")).scalar() == 1
-            assert _in_transaction(conn)
+        with db.reading() as session:
+            assert session.execute(text("SELECT 1")).scalar() == 1
+            assert _in_transaction(session.connection())
         with db.write_connection() as conn:
             conn.execute(text("SELECT 1"))
             assert _in_transaction(conn)
