@@ -392,6 +392,7 @@ async def exam_rows(
         ),
         finish_row(f"exam x{len(usernames)}: all requests", all_requests(tallies), seconds, cpu, None),
     ]
+    shares = sitting.cpu_after.shares_since(sitting.cpu_before, seconds)
     summary = {
         "students": len(usernames),
         "finished": sitting.finished,
@@ -403,10 +404,8 @@ async def exam_rows(
         "answer_p99_ms": rows[0].p99_ms,
         "answer_errors": rows[0].errors,
         "seconds": seconds,
-        "cpu_share": sitting.cpu_after.shares_since(sitting.cpu_before, seconds),
-        "cpu_per_answer": cpu_per_answer(
-            sitting.cpu_after.shares_since(sitting.cpu_before, seconds), seconds, rows[0].requests
-        ),
+        "cpu_share": shares,
+        "cpu_per_answer": cpu_per_answer(shares, seconds, rows[0].requests),
         "by_kind": by_kind(tallies),
         "error_samples": sorted({e for t in tallies.values() for e in t.errors} | set(sitting.failures))[:10],
     }

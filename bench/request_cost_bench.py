@@ -7,21 +7,18 @@ import collections
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
-from toefl.session.v1 import session_service_pb2 as pb
+from toefl.item.v1 import item_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2_grpc
 
 from bench.common import cpu_seconds_of
-from bench.scoring_bench import _answer, _md
+from bench.scoring_bench import take_full_test
 from bench.session_bench import start_services
-from toefl_core.auth import Role
 
 STUDENTS = 30
 HEALTH_CHECKS = 3000
@@ -51,47 +48,6 @@ class Costs:
         return reply
 
 
-async def full_test(
-    sessions: session_service_pb2_grpc.SessionServiceAsyncStub,
-    items: item_service_pb2_grpc.ItemServiceAsyncStub,
-    costs: Costs,
-    n: int,
-) -> None:
-    """One student's full test, every item answered (answers made from the FULL view, as scoring_bench does)."""
-    user = await sessions.CreateUser(
-        pb.CreateUserRequest(
-            user=pb.User(username=f"rc-{n}-{uuid.uuid4().hex[:6]}", role=pb.ROLE_STUDENT, password="x" * 12)
-        ),
-        metadata=_md(Role.ADMIN, "bench-admin"),
-    )
-    md = _md(Role.STUDENT, user.user_id)
-    session = await costs.timed(
-        "create session",
-        sessions.CreateSession(pb.CreateSessionRequest(scope=pb.SESSION_SCOPE_FULL_TEST), metadata=md),
-    )
-    while session.HasField("current_module"):
-        refs = [
-            item_service_pb2.ItemRef(item_id=i.item_id, revision=i.revision) for i in session.current_module.items
-        ]
-        full = await items.BatchGetItems(
-            item_service_pb2.BatchGetItemsRequest(items=refs, view=item_pb2.ITEM_VIEW_FULL),
-            metadata=_md(Role.SERVICE, "bench"),
-        )
-        for item in full.items:
-            request = pb.SubmitResponseRequest(
-                session_id=session.session_id,
-                item_id=item.item_id,
-                answer=_answer(item, n),
-                request_id=uuid.uuid4().hex,
-            )
-            await costs.timed("answer", sessions.SubmitResponse(request, metadata=md))
-        advance = pb.AdvanceModuleRequest(session_id=session.session_id, request_id=uuid.uuid4().hex)
-        session = await costs.timed("advance", sessions.AdvanceModule(advance, metadata=md))
-    await costs.timed(
-        "finish", sessions.FinishSession(pb.FinishSessionRequest(session_id=session.session_id), metadata=md)
-    )
-
-
 async def measure(session_address: str, item_address: str, costs: Costs) -> None:
     async with (
         grpc.aio.insecure_channel(session_address) as channel,
@@ -103,7 +59,7 @@ async def measure(session_address: str, item_address: str, costs: Costs) -> None
         sessions = session_service_pb2_grpc.SessionServiceStub(channel)
         items = item_service_pb2_grpc.ItemServiceStub(item_channel)
         for n in range(STUDENTS):
-            await full_test(sessions, items, costs, n)
+            await take_full_test(sessions, items, n, prefix="rc", timed=costs.timed)
 
 
 def main() -> None:

@@ -8,8 +8,10 @@ import tempfile
 import time
 import timeit
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import grpc
 import numpy as np
@@ -37,6 +39,7 @@ BATCH_PASSES = 5
 # parameters can be measured once per recalibration, so there are several.
 RECALIBRATED_ITEMS = 40
 RECALIBRATIONS = 3
+T = TypeVar("T")
 # Runs of the rescore job itself (a new run id each: computed, not replayed), in this process.
 JOB_RUNS = 5
 
@@ -84,54 +87,67 @@ def _answer(item: item_pb2.Item, n: int) -> pb.Answer:
     return pb.Answer(speech=pb.SpeechResponse(audio_ref=f"audio/bench/{item.item_id}.webm", duration_ms=3000))
 
 
+class Timer(Protocol):
+    """Wraps each call of a full test; `kind` names it: "create session", "answer", "advance" or "finish"."""
+
+    def __call__(self, kind: str, call: Awaitable[T], /) -> Awaitable[T]: ...
+
+
+async def _untimed(_kind: str, call: Awaitable[T]) -> T:
+    return await call
+
+
+async def take_full_test(
+    sessions: session_service_pb2_grpc.SessionServiceAsyncStub,
+    items: item_service_pb2_grpc.ItemServiceAsyncStub,
+    n: int,
+    *,
+    prefix: str,
+    timed: Timer = _untimed,
+) -> str:
+    """A new student's full test through the real RPCs, every item answered (from the FULL view), then finished."""
+    user = await sessions.CreateUser(
+        pb.CreateUserRequest(
+            user=pb.User(username=f"{prefix}-{n}-{uuid.uuid4().hex[:6]}", role=pb.ROLE_STUDENT, password="x" * 12)
+        ),
+        metadata=_md(Role.ADMIN, "bench-admin"),
+    )
+    md = _md(Role.STUDENT, user.user_id)
+    create = pb.CreateSessionRequest(scope=pb.SESSION_SCOPE_FULL_TEST)
+    session = await timed("create session", sessions.CreateSession(create, metadata=md))
+    while session.HasField("current_module"):
+        refs = [
+            item_service_pb2.ItemRef(item_id=i.item_id, revision=i.revision) for i in session.current_module.items
+        ]
+        full = await items.BatchGetItems(
+            item_service_pb2.BatchGetItemsRequest(items=refs, view=item_pb2.ITEM_VIEW_FULL),
+            metadata=_md(Role.SERVICE, "bench"),
+        )
+        for k, item in enumerate(full.items):
+            submit = pb.SubmitResponseRequest(
+                session_id=session.session_id,
+                item_id=item.item_id,
+                answer=_answer(item, n + k),
+                request_id=uuid.uuid4().hex,
+            )
+            await timed("answer", sessions.SubmitResponse(submit, metadata=md))
+        advance = pb.AdvanceModuleRequest(session_id=session.session_id, request_id=uuid.uuid4().hex)
+        session = await timed("advance", sessions.AdvanceModule(advance, metadata=md))
+    finish = pb.FinishSessionRequest(session_id=session.session_id)
+    await timed("finish", sessions.FinishSession(finish, metadata=md))
+    return session.session_id
+
+
 async def create_finished_sessions(
     sessions: session_service_pb2_grpc.SessionServiceAsyncStub,
     items: item_service_pb2_grpc.ItemServiceAsyncStub,
 ) -> list[str]:
-    """Full tests taken through the real RPCs (every item answered), then finished."""
-    admin = _md(Role.ADMIN, "bench-admin")
-    service = _md(Role.SERVICE, "bench")
+    """SESSIONS full tests taken through the real RPCs (every item answered), then finished."""
     gate = asyncio.Semaphore(SETUP_CONCURRENCY)
 
     async def one(n: int) -> str:
         async with gate:
-            user = await sessions.CreateUser(
-                pb.CreateUserRequest(
-                    user=pb.User(
-                        username=f"sb-{n}-{uuid.uuid4().hex[:6]}", role=pb.ROLE_STUDENT, password="x" * 12
-                    )
-                ),
-                metadata=admin,
-            )
-            md = _md(Role.STUDENT, user.user_id)
-            session = await sessions.CreateSession(
-                pb.CreateSessionRequest(scope=pb.SESSION_SCOPE_FULL_TEST), metadata=md
-            )
-            while session.HasField("current_module"):
-                refs = [
-                    item_service_pb2.ItemRef(item_id=i.item_id, revision=i.revision)
-                    for i in session.current_module.items
-                ]
-                full = await items.BatchGetItems(
-                    item_service_pb2.BatchGetItemsRequest(items=refs, view=item_pb2.ITEM_VIEW_FULL),
-                    metadata=service,
-                )
-                for k, item in enumerate(full.items):
-                    await sessions.SubmitResponse(
-                        pb.SubmitResponseRequest(
-                            session_id=session.session_id,
-                            item_id=item.item_id,
-                            answer=_answer(item, n + k),
-                            request_id=uuid.uuid4().hex,
-                        ),
-                        metadata=md,
-                    )
-                session = await sessions.AdvanceModule(
-                    pb.AdvanceModuleRequest(session_id=session.session_id, request_id=uuid.uuid4().hex),
-                    metadata=md,
-                )
-            await sessions.FinishSession(pb.FinishSessionRequest(session_id=session.session_id), metadata=md)
-            return session.session_id
+            return await take_full_test(sessions, items, n, prefix="sb")
 
     return list(await asyncio.gather(*(one(n) for n in range(SESSIONS))))
 
