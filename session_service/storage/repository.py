@@ -370,19 +370,20 @@ _ANSWERED_COUNT = (
     .correlate(Module)
     .scalar_subquery()
 )
+# A module's columns as _module_record reads them: prefixed, so that they can stand beside a session's.
+_MODULE_RECORD_COLUMNS = (
+    *(column.label(f"m_{column.key}") for column in _MODULE_COLUMNS if column.key != "session_id"),
+    _ITEM_COUNT.label("item_count"),
+    _ANSWERED_COUNT.label("answered_count"),
+)
 _MODULES_OF = (
-    select(*_MODULE_COLUMNS, _ITEM_COUNT.label("item_count"), _ANSWERED_COUNT.label("answered_count"))
+    select(Module.session_id, *_MODULE_RECORD_COLUMNS)
     .where(Module.session_id.in_(bindparam("session_ids", expanding=True)))
     .order_by(Module.session_id, Module.sequence)
 )
 # A session and its modules (with their counts) in one statement: the read of every advance and finish reply.
 _SESSION_WITH_MODULES = (
-    select(
-        *_SESSION_COLUMNS,
-        *(column.label(f"m_{column.key}") for column in _MODULE_COLUMNS if column.key != "session_id"),
-        _ITEM_COUNT.label("item_count"),
-        _ANSWERED_COUNT.label("answered_count"),
-    )
+    select(*_SESSION_COLUMNS, *_MODULE_RECORD_COLUMNS)
     .outerjoin(Module, Module.session_id == ExamSession.session_id)
     .where(ExamSession.session_id == bindparam("session_id"))
     .order_by(Module.sequence)
@@ -430,33 +431,35 @@ _LATEST_RESPONSES = (
 )
 
 
+def _module_record(row: Row[Any], session_id: str) -> ModuleRecord:
+    """The module of a row holding _MODULE_RECORD_COLUMNS."""
+    return ModuleRecord(
+        module_id=row.m_module_id,
+        session_id=session_id,
+        sequence=row.m_sequence,
+        plan_key=row.m_plan_key,
+        section=row.m_section,
+        stage=row.m_stage,
+        status=row.m_status,
+        seed=row.m_seed,
+        start_ms=row.m_start_ms,
+        deadline_ms=row.m_deadline_ms,
+        close_ms=row.m_close_ms,
+        theta=row.m_theta,
+        theta_se=row.m_theta_se,
+        routing_decision=row.m_routing_decision,
+        item_count=row.item_count,
+        answered_count=row.answered_count,
+    )
+
+
 def _module_records(s: Session | Connection, session_ids: Collection[str]) -> dict[str, list[ModuleRecord]]:
     if not session_ids:
         return {}
     # Columns, not ORM objects (and never the assembly record's bytes): this runs at every read of a session.
-    rows = s.execute(_MODULES_OF, {"session_ids": list(session_ids)}).all()
     result: dict[str, list[ModuleRecord]] = {sid: [] for sid in session_ids}
-    for r in rows:
-        result[r.session_id].append(
-            ModuleRecord(
-                module_id=r.module_id,
-                session_id=r.session_id,
-                sequence=r.sequence,
-                plan_key=r.plan_key,
-                section=r.section,
-                stage=r.stage,
-                status=r.status,
-                seed=r.seed,
-                start_ms=r.start_ms,
-                deadline_ms=r.deadline_ms,
-                close_ms=r.close_ms,
-                theta=r.theta,
-                theta_se=r.theta_se,
-                routing_decision=r.routing_decision,
-                item_count=r.item_count,
-                answered_count=r.answered_count,
-            )
-        )
+    for row in s.execute(_MODULES_OF, {"session_ids": list(session_ids)}).all():
+        result[row.session_id].append(_module_record(row, row.session_id))
     return result
 
 
@@ -646,31 +649,8 @@ def get_session(db: Database, *, session_id: str) -> SessionRecord | None:
     if not rows:
         return None
     first = rows[0]
-    return _session_record(
-        first,
-        (
-            ModuleRecord(
-                module_id=r.m_module_id,
-                session_id=first.session_id,
-                sequence=r.m_sequence,
-                plan_key=r.m_plan_key,
-                section=r.m_section,
-                stage=r.m_stage,
-                status=r.m_status,
-                seed=r.m_seed,
-                start_ms=r.m_start_ms,
-                deadline_ms=r.m_deadline_ms,
-                close_ms=r.m_close_ms,
-                theta=r.m_theta,
-                theta_se=r.m_theta_se,
-                routing_decision=r.m_routing_decision,
-                item_count=r.item_count,
-                answered_count=r.answered_count,
-            )
-            for r in rows
-            if r.m_module_id is not None
-        ),
-    )
+    # A session with no module yet has one row, its module columns NULL (the outer join).
+    return _session_record(first, (_module_record(r, first.session_id) for r in rows if r.m_module_id is not None))
 
 
 def list_sessions(
