@@ -315,7 +315,7 @@ _MODULE_STATES = select(Module.section, Module.stage, Module.status).where(
 )
 
 
-def _closed_sections(s: Session, session: ScoredSession | ExamSession) -> set[str]:
+def _closed_sections(s: Session, session: ScoredSession) -> set[str]:
     """Sections that will take no more answers: no open module, and past the router (or the session finished)."""
     open_sections: set[str] = set()
     past_router: set[str] = set()
@@ -389,7 +389,7 @@ def _latest(s: Session, session_id: str) -> ScoreVersionRecord | None:
 
 def _candidate(
     *,
-    session: ScoredSession | ExamSession,
+    session: ScoredSession,
     previous: ScoreVersionRecord | None,
     recompute: Mapping[str, SectionInputs],
     scorer: Scorer,
@@ -944,7 +944,7 @@ def submit_rating(
                 task.final_score = resolution.final_score
                 task.final_ms = now_ms
                 s.flush()
-                session = s.get(ExamSession, task.session_id)
+                session = _scored_sessions(s, [task.session_id]).get(task.session_id)
                 assert session is not None
                 previous = _latest(s, task.session_id)
                 candidate = _candidate(
