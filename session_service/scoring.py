@@ -13,10 +13,7 @@ from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import session_service_pb2 as pb
 
 from session_service import accounts
-from session_service.routing import section_name
-from session_service.storage.scores import (
-    SCORE_FINAL,
-    SCORE_PROVISIONAL,
+from session_service.domain.scores import (
     AnswerRow,
     NewRatingTask,
     ScoringItem,
@@ -25,6 +22,8 @@ from session_service.storage.scores import (
     SessionExport,
     TotalFigures,
 )
+from session_service.domain.states import SCORE_FINAL, SCORE_PROVISIONAL
+from session_service.routing import section_name
 from toefl_core.rating import needs_second_rating
 from toefl_core.scoring import RATED_TASK_TYPES, ScoredItem, score_answer, score_section, total_score
 from toefl_core.scoring_rules import CutTable

@@ -13,7 +13,6 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
-from google.rpc import error_details_pb2, status_pb2
 from toefl.item.v1 import item_pb2
 from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import scoring_service_pb2_grpc
@@ -21,6 +20,16 @@ from toefl.session.v1 import session_service_pb2 as pb
 
 from session_service import accounts
 from session_service.blueprint import load_blueprint
+from session_service.domain.scores import (
+    RatingOutcome,
+    RatingTaskRecord,
+    RescoreInputs,
+    RescoreOutcome,
+    RescorePlan,
+    ScoreVersionRecord,
+    SectionFigures,
+    plan_rescore,
+)
 from session_service.item_client import ItemClient
 from session_service.paging import decode_token, encode_token, page_size
 from session_service.scoring import SessionScorer, response_records
@@ -31,6 +40,7 @@ from session_service.views import student_item
 from session_service.workers import Workers
 from toefl_core.auth import Principal, Role, TokenCache
 from toefl_core.errors import DomainError, InvalidArgument, NotFound, PermissionDenied
+from toefl_core.grpc_errors import status_proto
 from toefl_core.rating import RUBRIC_MAX, RatingRecord, rater_statistics
 
 log = logging.getLogger(__name__)
@@ -57,7 +67,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _section_proto(figures: scores.SectionFigures) -> spb.SectionScore:
+def _section_proto(figures: SectionFigures) -> spb.SectionScore:
     return spb.SectionScore(
         section=item_pb2.Section.Value(figures.section),
         status=spb.ScoreStatus.Value(figures.status),
@@ -72,7 +82,7 @@ def _section_proto(figures: scores.SectionFigures) -> spb.SectionScore:
     )
 
 
-def version_proto(record: scores.ScoreVersionRecord) -> spb.ScoreVersion:
+def version_proto(record: ScoreVersionRecord) -> spb.ScoreVersion:
     version = spb.ScoreVersion(
         score_id=record.score_id,
         session_id=record.session_id,
@@ -99,7 +109,7 @@ def version_proto(record: scores.ScoreVersionRecord) -> spb.ScoreVersion:
     return version
 
 
-def task_type_summaries(record: scores.ScoreVersionRecord) -> list[spb.TaskTypeSummary]:
+def task_type_summaries(record: ScoreVersionRecord) -> list[spb.TaskTypeSummary]:
     totals: dict[int, spb.TaskTypeSummary] = {}
     for figures in record.sections:
         for entry in json.loads(figures.task_types_json):
@@ -112,7 +122,7 @@ def task_type_summaries(record: scores.ScoreVersionRecord) -> list[spb.TaskTypeS
     return [totals[k] for k in sorted(totals)]
 
 
-def describe_changes(previous: scores.ScoreVersionRecord | None, current: scores.ScoreVersionRecord) -> list[str]:
+def describe_changes(previous: ScoreVersionRecord | None, current: ScoreVersionRecord) -> list[str]:
     """What a rescore changed, one line per section (and the cut table), for the job's report."""
     if previous is None:
         return ["first score of the session"]
@@ -142,7 +152,7 @@ def describe_changes(previous: scores.ScoreVersionRecord | None, current: scores
     return changes
 
 
-def _rescore_result(outcome: scores.RescoreOutcome) -> bytes:
+def _rescore_result(outcome: RescoreOutcome) -> bytes:
     current = version_proto(outcome.current)
     result = spb.RescoreResult(
         session_id=outcome.session_id,
@@ -158,16 +168,7 @@ def _rescore_result(outcome: scores.RescoreOutcome) -> bytes:
     return result.SerializeToString(deterministic=True)
 
 
-def _status(error: DomainError) -> status_pb2.Status:
-    """A per-entry error of a batch, as the interceptor would have sent it for that request alone."""
-    status = status_pb2.Status(code=error.code.value[0], message=error.message)
-    if error.field is not None and error.code == grpc.StatusCode.INVALID_ARGUMENT:
-        violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
-        status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
-    return status
-
-
-def _rating_result(outcome: scores.RatingOutcome) -> spb.RatingResult:
+def _rating_result(outcome: RatingOutcome) -> spb.RatingResult:
     result = spb.RatingResult(
         rating_id=outcome.rating_id,
         response_id=str(outcome.response_id),
@@ -179,7 +180,7 @@ def _rating_result(outcome: scores.RatingOutcome) -> spb.RatingResult:
     return result
 
 
-def _rating_task(record: scores.RatingTaskRecord) -> spb.RatingTask:
+def _rating_task(record: RatingTaskRecord) -> spb.RatingTask:
     item = item_pb2.Item.FromString(record.full_item)
     answer = json_format.Parse(record.answer_json, pb.Answer())
     task = spb.RatingTask(
@@ -467,7 +468,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         for one, outcome in zip(request.requests, outcomes, strict=True):
             entry = reply.entries.add(session_id=one.session_id)
             if isinstance(outcome, DomainError):
-                entry.error.CopyFrom(_status(outcome))
+                entry.error.CopyFrom(status_proto(outcome))
             else:
                 entry.result.MergeFromString(outcome)
         return reply
@@ -529,13 +530,13 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         ]
 
     def _plans(
-        self, found: Mapping[str, scores.RescoreInputs | DomainError], current_items: Mapping[str, bytes]
-    ) -> dict[str, scores.RescorePlan | DomainError]:
+        self, found: Mapping[str, RescoreInputs | DomainError], current_items: Mapping[str, bytes]
+    ) -> dict[str, RescorePlan | DomainError]:
         now_ms = _now_ms()
         return {
             session_id: inputs
             if isinstance(inputs, DomainError)
-            else scores.plan_rescore(
+            else plan_rescore(
                 inputs, current_items=current_items, scorer=self._scorer, encode=_rescore_result, now_ms=now_ms
             )
             for session_id, inputs in found.items()
@@ -543,7 +544,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
 
     async def _plan_and_apply(
         self,
-        found: Mapping[str, scores.RescoreInputs | DomainError],
+        found: Mapping[str, RescoreInputs | DomainError],
         unique: Mapping[str, spb.RescoreSessionRequest],
         request_ids: Mapping[str, str | None],
         current_items: Mapping[str, bytes],

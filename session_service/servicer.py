@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import json
 import logging
 import time
@@ -24,6 +23,9 @@ from session_service.answers import validate_answer
 from session_service.batching import GroupCommit
 from session_service.blueprint import CURRENT_VERSION, ModulePlan, load_blueprint
 from session_service.config import Settings
+from session_service.domain.answers import SessionHead, answer_refusal
+from session_service.domain.modules import deadline_ms, module_seed, remaining_seconds
+from session_service.domain.states import STATE_IN_PROGRESS, STATUS_OPEN
 from session_service.item_client import CachedModule, ItemClient, ModuleCache
 from session_service.paging import decode_token, encode_token, page_size
 from session_service.routing import router_ability
@@ -77,12 +79,6 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def module_seed(session_id: str, sequence: int) -> int:
-    """Deterministic per (session, module): a replay of the session assembles the same modules."""
-    digest = hashlib.sha256(f"{session_id}:{sequence}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
-
-
 def _check_request_id(request_id: str, *, required: bool) -> None:
     if required and not request_id:
         raise InvalidArgument("request_id is required, so that a retry never writes twice", field="request_id")
@@ -120,10 +116,6 @@ def _summary(module: repo.ModuleRecord) -> pb.ModuleSummary:
     )
 
 
-def _remaining_seconds(deadline_ms: int, now_ms: int) -> int:
-    return max(0, (deadline_ms - now_ms) // 1000)
-
-
 def _saved(record: repo.ResponseRecord) -> pb.SavedResponse:
     return pb.SavedResponse(
         item_id=record.item_id,
@@ -159,7 +151,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         # Heads of sessions being answered, so that an answer needs no read before its write. This process drops a
         # head when it advances, finishes or erases; another process's change is caught by the writer, which
         # re-checks everything under its lock (the head is then dropped), or by a refusal here (read afresh).
-        self._heads: dict[str, repo.SessionHead] = {}
+        self._heads: dict[str, SessionHead] = {}
         self._answers: GroupCommit[repo.Submission, repo.SubmitOutcome] = GroupCommit(self._start_answers)
 
     # ---- plumbing
@@ -250,7 +242,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         await self._authorize(principal, record.student_id, action=action)
         return await self._expire_if_due(record)
 
-    async def _head(self, principal: Principal, session_id: str, *, action: str) -> repo.SessionHead:
+    async def _head(self, principal: Principal, session_id: str, *, action: str) -> SessionHead:
         """The little answering needs to know about a session, after authorization (one indexed lookup)."""
         if not session_id:
             raise InvalidArgument("session_id is required", field="session_id")
@@ -260,11 +252,11 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         await self._authorize(principal, head.student_id, action=action)
         return head
 
-    async def _answer_head(self, principal: Principal, session_id: str, *, fresh: bool) -> repo.SessionHead:
+    async def _answer_head(self, principal: Principal, session_id: str, *, fresh: bool) -> SessionHead:
         """The session's head for an answer: the cached one while its module is open and before its deadline
         (a deadline never moves; the writer re-checks everything), else read afresh."""
         head = None if fresh else self._heads.get(session_id)
-        if head is not None and head.module_status == repo.STATUS_OPEN and _now_ms() < head.deadline_ms:
+        if head is not None and head.module_status == STATUS_OPEN and _now_ms() < head.deadline_ms:
             await self._authorize(principal, head.student_id, action="answer")
             return head
         head = await self._head(principal, session_id, action="answer")
@@ -275,7 +267,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
 
     async def _expire_if_due(self, record: repo.SessionRecord) -> repo.SessionRecord:
         current = record.current_module
-        if current is None or current.status != repo.STATUS_OPEN or _now_ms() < current.deadline_ms:
+        if current is None or current.status != STATUS_OPEN or _now_ms() < current.deadline_ms:
             return record
         await self._write(repo.expire_due, now_ms=_now_ms(), scorer=self._scorer, session_id=record.session_id)
         fresh = await self._lookup(repo.get_session, session_id=record.session_id)
@@ -298,9 +290,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             sequence=module.sequence,
             start_time=_ts(module.start_ms),
             deadline=_ts(module.deadline_ms),
-            remaining_seconds=_remaining_seconds(module.deadline_ms, now)
-            if module.status == repo.STATUS_OPEN
-            else 0,
+            remaining_seconds=remaining_seconds(module.deadline_ms, now) if module.status == STATUS_OPEN else 0,
         )
         if with_items:
             cached = await self._module(module.module_id)
@@ -360,7 +350,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             seed=seed,
             assembly_record=assembled.record.SerializeToString(deterministic=True),
             start_ms=start,
-            deadline_ms=start + round(plan.time_limit_seconds * self._settings.time_scale * 1000),
+            deadline_ms=deadline_ms(
+                start_ms=start, time_limit_seconds=plan.time_limit_seconds, time_scale=self._settings.time_scale
+            ),
             items=tuple(
                 repo.PinnedItem(
                     item_id=item.item_id,
@@ -634,22 +626,16 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         return pb.SubmitResponseResponse(
             response=_saved(replay.response),
             replayed=replay.replayed,
-            remaining_seconds=_remaining_seconds(replay.deadline_ms, _now_ms()),
+            remaining_seconds=remaining_seconds(replay.deadline_ms, _now_ms()),
         )
 
-    async def _answerable(self, head: repo.SessionHead, item_id: str) -> tuple[str | None, item_pb2.Item | None]:
+    async def _answerable(self, head: SessionHead, item_id: str) -> tuple[str | None, item_pb2.Item | None]:
         """Why the session refuses an answer to the item (None if it takes it), and the item when it is there."""
-        if head.state != repo.STATE_IN_PROGRESS:
-            return "the session is finished; no more answers are accepted", None
-        if head.module_id is None:
-            return "the session has no current module; no more answers are accepted", None
-        item = (await self._module(head.module_id)).full_items.get(item_id)
-        if item is None:
-            return f"item {item_id} is not in the current module", None
-        if head.module_status != repo.STATUS_OPEN:
-            reason = "its time is up" if head.module_status == repo.STATUS_EXPIRED else "it is closed"
-            return f"module {head.module_sequence} no longer accepts answers: {reason}", item
-        return None, item
+        item = None
+        if head.state == STATE_IN_PROGRESS and head.module_id is not None:
+            item = (await self._module(head.module_id)).full_items.get(item_id)
+        refusal = answer_refusal(head, module_id=head.module_id, item_id=item_id, in_module=item is not None)
+        return (refusal.message if refusal is not None else None), item
 
     async def AdvanceModule(self, request: pb.AdvanceModuleRequest, context: Context) -> pb.Session:
         principal = self._principal(context)
@@ -661,7 +647,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             )
             if applied:
                 return await self._session_proto(record)
-        if record.state != repo.STATE_IN_PROGRESS:
+        if record.state != STATE_IN_PROGRESS:
             raise FailedPrecondition("the session is finished")
         current = record.current_module
         if current is None:

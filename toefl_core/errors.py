@@ -1,22 +1,13 @@
-"""Domain errors and the one interceptor that turns them into gRPC status codes."""
+"""Domain errors: what a rule or a storage function raises on purpose, named after the gRPC status it becomes."""
 
 from __future__ import annotations
-
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
-
-import grpc
-from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
-
-log = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
     """Base of every error a servicer or storage function may raise on purpose."""
 
-    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    # The gRPC status code's name: toefl_core.grpc_errors maps it, so rules need no gRPC to refuse.
+    code: str = "INTERNAL"
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -25,140 +16,49 @@ class DomainError(Exception):
 
 
 class InvalidArgument(DomainError):
-    code = grpc.StatusCode.INVALID_ARGUMENT
+    code = "INVALID_ARGUMENT"
 
 
 class NotFound(DomainError):
-    code = grpc.StatusCode.NOT_FOUND
+    code = "NOT_FOUND"
 
 
 class AlreadyExists(DomainError):
-    code = grpc.StatusCode.ALREADY_EXISTS
+    code = "ALREADY_EXISTS"
 
 
 class FailedPrecondition(DomainError):
-    code = grpc.StatusCode.FAILED_PRECONDITION
+    code = "FAILED_PRECONDITION"
 
 
 class Aborted(DomainError):
     """A concurrent change won (stale etag); the client should re-read and retry."""
 
-    code = grpc.StatusCode.ABORTED
+    code = "ABORTED"
 
 
 class OutOfRange(DomainError):
-    code = grpc.StatusCode.OUT_OF_RANGE
+    code = "OUT_OF_RANGE"
 
 
 class Unauthenticated(DomainError):
-    code = grpc.StatusCode.UNAUTHENTICATED
+    code = "UNAUTHENTICATED"
 
 
 class PermissionDenied(DomainError):
-    code = grpc.StatusCode.PERMISSION_DENIED
+    code = "PERMISSION_DENIED"
 
 
 class ResourceExhausted(DomainError):
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    code = "RESOURCE_EXHAUSTED"
 
 
 class Unavailable(DomainError):
-    code = grpc.StatusCode.UNAVAILABLE
+    code = "UNAVAILABLE"
 
 
 class DeadlineExceeded(DomainError):
-    code = grpc.StatusCode.DEADLINE_EXCEEDED
-
-
-def to_rpc_status(error: DomainError) -> grpc.Status:
-    """A google.rpc.Status for the error, with a BadRequest detail naming the field when there is one."""
-    status = status_pb2.Status(code=error.code.value[0], message=error.message)
-    if error.field is not None and error.code == grpc.StatusCode.INVALID_ARGUMENT:
-        detail = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
-            ]
-        )
-        status.details.add().Pack(detail)
-    return rpc_status.to_status(status)
-
-
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: DomainError) -> None:
-    status = to_rpc_status(error)
-    await context.abort(status.code, status.details, status.trailing_metadata)
-
-
-async def _abort_internal(context: grpc.aio.ServicerContext[Any, Any], method: str) -> None:
-    # The traceback goes to the log, never to the client; the gateway's request id ties the two together.
-    request_id = next((str(v) for k, v in context.invocation_metadata() or () if k == "x-request-id"), "-")
-    log.exception("unexpected error in %s (request_id=%s)", method, request_id)
-    await context.abort(
-        grpc.StatusCode.INTERNAL,
-        f"internal error in {method.rsplit('/', 1)[-1]} (request {request_id}); see server log",
-    )
-
-
-def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        try:
-            return await behavior(request, context)
-        except DomainError as error:
-            await _abort(context, error)
-        except (grpc.aio.AbortError, grpc.aio.UsageError):
-            raise
-        except NotImplementedError:
-            # The generated base servicer raises this for an RPC no servicer implements.
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
-        except Exception:
-            await _abort_internal(context, method)
-        return None  # pragma: no cover - abort always raises
-
-    return wrapped
-
-
-def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
-    async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        try:
-            async for message in behavior(request, context):
-                yield message
-        except DomainError as error:
-            await _abort(context, error)
-        except (grpc.aio.AbortError, grpc.aio.UsageError):
-            raise
-        except NotImplementedError:
-            # The generated base servicer raises this for an RPC no servicer implements.
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
-        except Exception:
-            await _abort_internal(context, method)
-
-    return wrapped
-
-
-class DomainErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Maps DomainError to its status code (with details) and any other exception to a bare INTERNAL."""
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        method = handler_call_details.method
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(method, handler.unary_stream),  # type: ignore[arg-type]
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+    code = "DEADLINE_EXCEEDED"
 
 
 __all__ = [
@@ -166,7 +66,6 @@ __all__ = [
     "AlreadyExists",
     "DeadlineExceeded",
     "DomainError",
-    "DomainErrorInterceptor",
     "FailedPrecondition",
     "InvalidArgument",
     "NotFound",
@@ -175,5 +74,4 @@ __all__ = [
     "ResourceExhausted",
     "Unauthenticated",
     "Unavailable",
-    "to_rpc_status",
 ]

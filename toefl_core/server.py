@@ -17,7 +17,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from toefl_core.errors import DomainErrorInterceptor
+from toefl_core.grpc_errors import DomainErrorInterceptor
 
 log = logging.getLogger(__name__)
 

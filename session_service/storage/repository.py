@@ -12,6 +12,10 @@ from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from session_service.domain.answers import LATE_ANSWER, SessionHead, answer_refusal, too_late
+from session_service.domain.modules import closing
+from session_service.domain.scores import Scorer
+from session_service.domain.states import STATE_FINISHED, STATE_IN_PROGRESS, STATUS_EXPIRED, STATUS_OPEN
 from session_service.storage import content
 from session_service.storage.engine import Database
 from session_service.storage.models import (
@@ -27,15 +31,8 @@ from session_service.storage.models import (
     SchoolClass,
     User,
 )
-from session_service.storage.scores import Scorer, delete_session_scores, score_closed_sections, score_documents
+from session_service.storage.scores import delete_session_scores, score_closed_sections, score_documents
 from toefl_core.errors import Aborted, AlreadyExists, DomainError, FailedPrecondition, NotFound
-
-# Stored enum names (the proto enum value names), so the database reads the same as the API.
-STATE_IN_PROGRESS = "SESSION_STATE_IN_PROGRESS"
-STATE_FINISHED = "SESSION_STATE_FINISHED"
-STATUS_OPEN = "MODULE_STATUS_OPEN"
-STATUS_CLOSED = "MODULE_STATUS_CLOSED"
-STATUS_EXPIRED = "MODULE_STATUS_EXPIRED"
 
 
 @dataclass(frozen=True)
@@ -542,19 +539,6 @@ def _add_module(s: Session, session_id: str, module: NewModule) -> None:
         )
 
 
-@dataclass(frozen=True)
-class SessionHead:
-    """What answering needs to know about a session, in one indexed lookup."""
-
-    session_id: str
-    student_id: str
-    state: str
-    module_id: str | None
-    module_sequence: int
-    module_status: str
-    deadline_ms: int
-
-
 _SESSION_HEAD = (
     select(
         ExamSession.student_id,
@@ -575,6 +559,11 @@ def session_head(db: Database, *, session_id: str) -> SessionHead | None:
         row = conn.execute(_SESSION_HEAD, {"session_id": session_id}).first()
     if row is None:
         return None
+    return _head(session_id, row)
+
+
+def _head(session_id: str, row: Sequence[Any]) -> SessionHead:
+    """The head of a row of (student_id, state, current module id, its sequence, status and deadline)."""
     student_id, state, module_id, sequence, status, deadline_ms = row
     return SessionHead(
         session_id=session_id,
@@ -766,7 +755,14 @@ _FIND_SUBMISSION = (
     .where(Response.session_id == bindparam("session_id"), Response.request_id == bindparam("request_id"))
 )
 _LOCK_CURRENT = (
-    select(ExamSession.state, ExamSession.current_module_id, Module.status, Module.deadline_ms, Module.sequence)
+    select(
+        ExamSession.student_id,
+        ExamSession.state,
+        ExamSession.current_module_id,
+        Module.sequence,
+        Module.status,
+        Module.deadline_ms,
+    )
     .join(Module, Module.module_id == bindparam("module_id"))
     .where(ExamSession.session_id == bindparam("session_id"))
     .with_for_update()
@@ -808,15 +804,6 @@ class Submission:
     received_ms: int
 
 
-def closed_module_error(sequence: int, status: str) -> FailedPrecondition:
-    """Why a module refuses answers: its deadline passed (the sweep or a late call closed it), or it was closed."""
-    if status == STATUS_EXPIRED:
-        return FailedPrecondition(
-            f"module {sequence}'s time is up; no more answers are accepted (earlier answers are kept)"
-        )
-    return FailedPrecondition(f"module {sequence} is closed; no more answers are accepted")
-
-
 def _submit_one(conn: Connection, sub: Submission, scorer: Scorer) -> SubmitOutcome | DomainError:
     replay = _submission(conn, sub.session_id, sub.request_id)
     if replay is not None:
@@ -824,21 +811,18 @@ def _submit_one(conn: Connection, sub: Submission, scorer: Scorer) -> SubmitOutc
     current = conn.execute(_LOCK_CURRENT, {"session_id": sub.session_id, "module_id": sub.module_id}).first()
     if current is None:
         return NotFound(f"session {sub.session_id} not found")
-    state, current_module_id, status, deadline_ms, sequence = current
-    if state != STATE_IN_PROGRESS:
-        return FailedPrecondition(f"session {sub.session_id} is finished; no more answers are accepted")
-    if current_module_id != sub.module_id:
-        return FailedPrecondition(f"item {sub.item_id} is not in the current module")
-    if status != STATUS_OPEN:
-        return closed_module_error(sequence, status)
-    if sub.received_ms >= deadline_ms:
+    head = _head(sub.session_id, current)
+    refusal = answer_refusal(head, module_id=sub.module_id, item_id=sub.item_id)
+    if refusal is not None:
+        return refusal
+    if too_late(head, sub.received_ms):
         # Close the module for good (kept when the transaction commits), and refuse the late answer.
         conn.execute(_EXPIRE_MODULE, {"expiring_module_id": sub.module_id})
         # Rare (a late answer found the deadline passed): the section it closes is scored with the expiry.
         with Session(bind=conn, join_transaction_mode="create_savepoint") as s:
             score_closed_sections(s, session_id=sub.session_id, scorer=scorer, now_ms=sub.received_ms)
             s.commit()
-        return FailedPrecondition("the module's time is up; the answer was not saved (earlier answers are kept)")
+        return FailedPrecondition(LATE_ANSWER)
     previous = conn.execute(_LAST_REVISION, {"module_id": sub.module_id, "item_id": sub.item_id}).scalar()
     record = ResponseRecord(
         response_id=0,
@@ -854,7 +838,7 @@ def _submit_one(conn: Connection, sub: Submission, scorer: Scorer) -> SubmitOutc
     values = {k: v for k, v in dataclasses.asdict(record).items() if k != "response_id"}
     response_id = conn.execute(_INSERT_RESPONSE, values).scalar_one()
     return SubmitOutcome(
-        response=dataclasses.replace(record, response_id=response_id), replayed=False, deadline_ms=deadline_ms
+        response=dataclasses.replace(record, response_id=response_id), replayed=False, deadline_ms=head.deadline_ms
     )
 
 
@@ -869,11 +853,12 @@ _FIND_SUBMISSIONS = (
 _LOCK_SESSIONS = (
     select(
         ExamSession.session_id,
+        ExamSession.student_id,
         ExamSession.state,
         ExamSession.current_module_id,
+        Module.sequence,
         Module.status,
         Module.deadline_ms,
-        Module.sequence,
     )
     .outerjoin(Module, Module.module_id == ExamSession.current_module_id)
     .where(ExamSession.session_id.in_(bindparam("session_ids", expanding=True)))
@@ -907,7 +892,7 @@ def _submit_batch(conn: Connection, subs: Sequence[Submission]) -> list[SubmitOu
         stored[record.session_id, record.request_id] = SubmitOutcome(
             response=record, replayed=True, deadline_ms=deadline_ms
         )
-    heads = {row[0]: row[1:] for row in conn.execute(_LOCK_SESSIONS, {"session_ids": session_ids})}
+    heads = {row[0]: _head(row[0], row[1:]) for row in conn.execute(_LOCK_SESSIONS, {"session_ids": session_ids})}
     accepted = [sub for sub in subs if (sub.session_id, sub.request_id) not in stored]
     revisions: dict[tuple[str, str], int] = {}
     if accepted:
@@ -932,16 +917,10 @@ def _submit_batch(conn: Connection, subs: Sequence[Submission]) -> list[SubmitOu
         if head is None:
             results.append(NotFound(f"session {sub.session_id} not found"))
             continue
-        state, current_module_id, status, deadline_ms, sequence = head
-        if state != STATE_IN_PROGRESS:
-            results.append(
-                FailedPrecondition(f"session {sub.session_id} is finished; no more answers are accepted")
-            )
-        elif current_module_id != sub.module_id:
-            results.append(FailedPrecondition(f"item {sub.item_id} is not in the current module"))
-        elif status != STATUS_OPEN:
-            results.append(closed_module_error(sequence, status))
-        elif sub.received_ms >= deadline_ms:
+        refusal = answer_refusal(head, module_id=sub.module_id, item_id=sub.item_id)
+        if refusal is not None:
+            results.append(refusal)
+        elif too_late(head, sub.received_ms):
             return None
         else:
             revision = revisions.get((sub.module_id, sub.item_id), 0) + 1
@@ -965,7 +944,7 @@ def _submit_batch(conn: Connection, subs: Sequence[Submission]) -> list[SubmitOu
         return [r for r in results if not isinstance(r, int)]
     values = [{k: v for k, v in dataclasses.asdict(r).items() if k != "response_id"} for r in rows]
     ids = {(sid, rid): response_id for response_id, sid, rid in conn.execute(_INSERT_RESPONSES, values)}
-    deadlines = {sid: head[3] for sid, head in heads.items()}
+    deadlines = {sid: head.deadline_ms for sid, head in heads.items()}
     inserted = [dataclasses.replace(r, response_id=ids[r.session_id, r.request_id]) for r in rows]
     outcomes: list[SubmitOutcome | DomainError] = []
     seen: set[int] = set()
@@ -1023,12 +1002,6 @@ def advance_applied(db: Database, *, session_id: str, request_id: str) -> bool:
         )
 
 
-def _closing(*, deadline_ms: int, now_ms: int) -> dict[str, Any]:
-    """The columns that close an open module now: EXPIRED at its deadline once that has passed."""
-    expired = now_ms >= deadline_ms
-    return {"status": STATUS_EXPIRED if expired else STATUS_CLOSED, "close_ms": deadline_ms if expired else now_ms}
-
-
 def apply_advance(
     db: Database,
     *,
@@ -1062,18 +1035,21 @@ def apply_advance(
             if state != STATE_IN_PROGRESS or current_module_id != from_module_id:
                 raise FailedPrecondition("the session has moved on since this request started; reload it")
             status, deadline_ms = conn.execute(_MODULE_STATUS, {"module_id": from_module_id}).one()
-            closing = _closing(deadline_ms=deadline_ms, now_ms=now_ms) if status == STATUS_OPEN else {}
+            closes: dict[str, Any] = {}
+            if status == STATUS_OPEN:
+                closed = closing(deadline_ms=deadline_ms, now_ms=now_ms)
+                closes.update(status=closed.status, close_ms=closed.close_ms)
             if router_score is not None:
                 newest = conn.scalar(_NEWEST_IN_MODULE, {"module_id": from_module_id})
                 if (newest or 0) > router_score.scored_through:
                     raise Aborted("an answer arrived while the module was being scored; advance again")
-                closing.update(
+                closes.update(
                     theta=router_score.theta,
                     theta_se=router_score.theta_se,
                     routing_decision=router_score.decision,
                 )
-            if closing:
-                conn.execute(_UPDATE_MODULE, {"the_module_id": from_module_id, **closing})
+            if closes:
+                conn.execute(_UPDATE_MODULE, {"the_module_id": from_module_id, **closes})
             if next_module is not None:
                 _add_module(s, session_id, next_module)
             conn.execute(
@@ -1112,8 +1088,9 @@ def finish_session(db: Database, *, session_id: str, now_ms: int, scorer: Scorer
         if row.state == STATE_FINISHED:
             return
         for module_id, deadline_ms in conn.execute(_OPEN_MODULES_OF, {"session_id": session_id}).all():
+            closed = closing(deadline_ms=deadline_ms, now_ms=now_ms)
             conn.execute(
-                _UPDATE_MODULE, {"the_module_id": module_id, **_closing(deadline_ms=deadline_ms, now_ms=now_ms)}
+                _UPDATE_MODULE, {"the_module_id": module_id, "status": closed.status, "close_ms": closed.close_ms}
             )
         conn.execute(
             _UPDATE_SESSION,

@@ -3,14 +3,42 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from session_service.domain.scores import (
+    AnswerRow,
+    ModuleState,
+    RatingOutcome,
+    RatingPair,
+    RatingTaskRecord,
+    RescoreInputs,
+    RescorePlan,
+    ScoredSession,
+    Scorer,
+    ScoreVersionRecord,
+    ScoringItem,
+    SectionFigures,
+    SectionInputs,
+    SessionExport,
+    TotalFigures,
+    candidate_version,
+    closed_sections,
+    sections_to_score,
+)
+from session_service.domain.states import (
+    STAGE_ROUTER,
+    STATE_FINISHED,
+    TASK_ADJUDICATION,
+    TASK_AWAITING,
+    TASK_AWAITING_SECOND,
+    TASK_FINAL,
+)
 from session_service.storage import content
 from session_service.storage.engine import Database
 from session_service.storage.models import (
@@ -31,162 +59,12 @@ from session_service.storage.models import (
 from toefl_core.errors import AlreadyExists, DomainError, FailedPrecondition, NotFound
 from toefl_core.rating import Rating, RatingStatus, resolve
 
-STATE_FINISHED = "SESSION_STATE_FINISHED"
-STATUS_OPEN = "MODULE_STATUS_OPEN"
-STAGE_ROUTER = "MODULE_STAGE_ROUTER"
-SCOPE_FULL_TEST = "SESSION_SCOPE_FULL_TEST"
-SCORE_PROVISIONAL = "SCORE_STATUS_PROVISIONAL"
-SCORE_FINAL = "SCORE_STATUS_FINAL"
-TASK_AWAITING = "RATING_TASK_STATE_AWAITING_RATING"
-TASK_AWAITING_SECOND = "RATING_TASK_STATE_AWAITING_SECOND_RATING"
-TASK_ADJUDICATION = "RATING_TASK_STATE_NEEDS_ADJUDICATION"
-TASK_FINAL = "RATING_TASK_STATE_FINAL"
-FULL_TEST_SECTIONS = 4
 _TASK_STATE = {
     RatingStatus.UNRATED: TASK_AWAITING,
     RatingStatus.AWAITING_SECOND_RATING: TASK_AWAITING_SECOND,
     RatingStatus.NEEDS_ADJUDICATION: TASK_ADJUDICATION,
     RatingStatus.FINAL: TASK_FINAL,
 }
-
-
-class ScoringItem(NamedTuple):
-    """An item as the session pinned it: FULL view, serialized (a tuple: a batch rescore builds tens of
-    thousands)."""
-
-    item_id: str
-    revision: int
-    task_type: str
-    full_item: bytes
-
-
-class AnswerRow(NamedTuple):
-    """The latest revision of the answer to an item (a tuple, for the same reason)."""
-
-    response_id: int
-    answer_json: str
-    elapsed_ms: int
-    saved_ms: int
-
-
-@dataclass(frozen=True)
-class SectionInputs:
-    """Everything a section's score is computed from, read in the transaction that writes it."""
-
-    section: str
-    items: tuple[ScoringItem, ...]
-    answers: Mapping[str, AnswerRow]
-    # Response id -> final rubric score of the rated responses whose rating is final.
-    final_ratings: Mapping[int, int]
-    # Rescoring only: item id -> FULL item at its current revision in the bank (serialized).
-    current_items: Mapping[str, bytes] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SectionFigures:
-    """A section's row in a score version; equal figures mean an equal score."""
-
-    section: str
-    status: str
-    theta: float
-    standard_error: float
-    band: str
-    cefr: str
-    band_low: str
-    band_high: str
-    items_used: int
-    items_awaiting_rating: int
-    task_types_json: str
-    parameters_json: str
-
-
-@dataclass(frozen=True)
-class TotalFigures:
-    band: str
-    cefr: str
-    comparable_low: int
-    comparable_high: int
-    comparable_midpoint: int
-
-
-@dataclass(frozen=True)
-class NewRatingTask:
-    response_id: int
-    item_id: str
-    task_type: str
-    double_rated: bool
-    submit_ms: int
-
-
-class Scorer(Protocol):
-    """The scoring rule, as session_service.scoring implements it (pure: no database, no network)."""
-
-    @property
-    def cut_table_version(self) -> str: ...
-
-    def section(self, inputs: SectionInputs) -> SectionFigures: ...
-
-    def total(self, sections: Sequence[SectionFigures]) -> TotalFigures | None: ...
-
-    def rating_tasks(self, inputs: SectionInputs) -> list[NewRatingTask]: ...
-
-    def new_score_id(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class ScoreVersionRecord:
-    score_id: str
-    session_id: str
-    version: int
-    status: str
-    reason: str
-    blueprint_version: str
-    cut_table_version: str
-    total: TotalFigures | None
-    sections: tuple[SectionFigures, ...]
-    create_ms: int
-
-
-@dataclass(frozen=True)
-class RescoreOutcome:
-    session_id: str
-    changed: bool
-    previous: ScoreVersionRecord | None
-    current: ScoreVersionRecord
-
-
-@dataclass(frozen=True)
-class RatingOutcome:
-    rating_id: str
-    response_id: int
-    state: str
-    final_score: int | None
-    rule: str
-
-
-@dataclass(frozen=True)
-class RatingTaskRecord:
-    response_id: int
-    task_type: str
-    item_id: str
-    state: str
-    submit_ms: int
-    full_item: bytes
-    answer_json: str
-
-
-@dataclass(frozen=True)
-class RatingPair:
-    response_id: int
-    rater_id: str
-    score: int
-
-
-@dataclass(frozen=True)
-class SessionExport:
-    session_id: str
-    finish_ms: int
-    sections: tuple[SectionInputs, ...]
 
 
 # ---- reading what a score is computed from
@@ -291,15 +169,6 @@ def _section_inputs_of(
     return result
 
 
-class ScoredSession(NamedTuple):
-    """The columns of a session that its scoring reads (a plain row, not an ORM object)."""
-
-    session_id: str
-    scope: str
-    state: str
-    blueprint_version: str
-
-
 _SCORED_SESSIONS = select(
     ExamSession.session_id, ExamSession.scope, ExamSession.state, ExamSession.blueprint_version
 ).where(ExamSession.session_id.in_(bindparam("session_ids", expanding=True)))
@@ -316,18 +185,8 @@ _MODULE_STATES = select(Module.section, Module.stage, Module.status).where(
 
 
 def _closed_sections(s: Session, session: ScoredSession) -> set[str]:
-    """Sections that will take no more answers: no open module, and past the router (or the session finished)."""
-    open_sections: set[str] = set()
-    past_router: set[str] = set()
-    present: set[str] = set()
-    for section, stage, status in s.execute(_MODULE_STATES, {"session_id": session.session_id}):
-        present.add(section)
-        if status == STATUS_OPEN:
-            open_sections.add(section)
-        if stage != STAGE_ROUTER:
-            past_router.add(section)
-    finished = session.state == STATE_FINISHED
-    return {sec for sec in present - open_sections if finished or sec in past_router}
+    modules = (ModuleState(*row) for row in s.execute(_MODULE_STATES, {"session_id": session.session_id}))
+    return closed_sections(modules, finished=session.state == STATE_FINISHED)
 
 
 # ---- score versions
@@ -385,61 +244,6 @@ def _version_records(s: Session, rows: Sequence[ScoreVersion | Row[Any]]) -> lis
 def _latest(s: Session, session_id: str) -> ScoreVersionRecord | None:
     row = s.execute(_LATEST, {"session_id": session_id}).first()
     return _version_records(s, [row])[0] if row is not None else None
-
-
-def _candidate(
-    *,
-    session: ScoredSession,
-    previous: ScoreVersionRecord | None,
-    recompute: Mapping[str, SectionInputs],
-    scorer: Scorer,
-    reason: str,
-    now_ms: int,
-) -> ScoreVersionRecord:
-    merged = {f.section: f for f in (previous.sections if previous is not None else ())}
-    for section, inputs in recompute.items():
-        merged[section] = scorer.section(inputs)
-    sections = tuple(merged[k] for k in sorted(merged))
-    expected = FULL_TEST_SECTIONS if session.scope == SCOPE_FULL_TEST else 1
-    final = len(sections) == expected and all(f.status == SCORE_FINAL for f in sections)
-    return ScoreVersionRecord(
-        score_id=scorer.new_score_id(),
-        session_id=session.session_id,
-        version=(previous.version if previous is not None else 0) + 1,
-        status=SCORE_FINAL if final else SCORE_PROVISIONAL,
-        reason=reason,
-        blueprint_version=session.blueprint_version,
-        cut_table_version=scorer.cut_table_version,
-        total=scorer.total(sections) if final and session.scope == SCOPE_FULL_TEST else None,
-        sections=sections,
-        create_ms=now_ms,
-    )
-
-
-# Theta and its SE closer than this are the same score: a NumPy or CPU change may move their last bits, and a
-# rescore must not then write a new version of every session.
-FIGURE_TOLERANCE = 1e-9
-
-
-def _same_section(a: SectionFigures, b: SectionFigures) -> bool:
-    return (
-        dataclasses.replace(a, theta=0.0, standard_error=0.0)
-        == dataclasses.replace(b, theta=0.0, standard_error=0.0)
-        and abs(a.theta - b.theta) <= FIGURE_TOLERANCE
-        and abs(a.standard_error - b.standard_error) <= FIGURE_TOLERANCE
-    )
-
-
-def _differs(previous: ScoreVersionRecord | None, candidate: ScoreVersionRecord) -> bool:
-    if previous is None:
-        return True
-    if (previous.cut_table_version, previous.total, previous.status) != (
-        candidate.cut_table_version,
-        candidate.total,
-        candidate.status,
-    ) or len(previous.sections) != len(candidate.sections):
-        return True
-    return not all(_same_section(a, b) for a, b in zip(previous.sections, candidate.sections, strict=True))
 
 
 def _version_values(record: ScoreVersionRecord) -> dict[str, Any]:
@@ -511,13 +315,12 @@ def score_closed_sections(s: Session, *, session_id: str, scorer: Scorer, now_ms
         # Most advances close no section (router to second stage): no need to read the score versions.
         return
     previous = _latest(s, session_id)
-    scored = {f.section for f in previous.sections} if previous is not None else set()
-    newly_closed = closed - scored
+    newly_closed = sections_to_score(closed, previous)
     if not newly_closed:
         return
     inputs = _section_inputs(s, session_id, newly_closed)
     tasks = _rating_task_rows(session_id, inputs, scorer, now_ms)
-    version = _candidate(
+    version = candidate_version(
         session=session,
         previous=previous,
         recompute=inputs,
@@ -626,15 +429,6 @@ def rescore_targets(db: Database, *, requests: Sequence[tuple[str, str | None]])
     return RescoreTargets(by_session=targets, item_ids=tuple(item_ids))
 
 
-@dataclass(frozen=True)
-class RescorePlan:
-    """A rescore computed from one snapshot, written only if the session's scores have not moved since."""
-
-    result: bytes
-    new_version: ScoreVersionRecord | None
-    base_version: int
-
-
 def _latest_versions(s: Session, session_ids: Collection[str]) -> dict[str, ScoreVersionRecord]:
     """_latest of many sessions in two statements."""
     newest = (
@@ -652,26 +446,15 @@ def _latest_versions(s: Session, session_ids: Collection[str]) -> dict[str, Scor
 
 
 def _closed_sections_of_finished(s: Session, session_ids: Collection[str]) -> dict[str, set[str]]:
-    """_closed_sections of many finished sessions in one statement: in a finished session every section with
-    a module and none of them open is closed."""
-    present: dict[str, set[str]] = {session_id: set() for session_id in session_ids}
-    still_open: dict[str, set[str]] = {session_id: set() for session_id in session_ids}
-    for session_id, section, status in s.execute(
-        select(Module.session_id, Module.section, Module.status).where(Module.session_id.in_(session_ids))
+    """_closed_sections of many finished sessions in one statement."""
+    modules: dict[str, list[ModuleState]] = {session_id: [] for session_id in session_ids}
+    for session_id, *state in s.execute(
+        select(Module.session_id, Module.section, Module.stage, Module.status).where(
+            Module.session_id.in_(session_ids)
+        )
     ):
-        present[session_id].add(section)
-        if status == STATUS_OPEN:
-            still_open[session_id].add(section)
-    return {session_id: present[session_id] - still_open[session_id] for session_id in session_ids}
-
-
-@dataclass(frozen=True)
-class RescoreInputs:
-    """What a session's rescore is computed from, read in one snapshot."""
-
-    session: ScoredSession
-    previous: ScoreVersionRecord | None
-    sections: Mapping[str, SectionInputs]
+        modules[session_id].append(ModuleState(*state))
+    return {session_id: closed_sections(found, finished=True) for session_id, found in modules.items()}
 
 
 def read_rescore_inputs(db: Database, *, session_ids: Sequence[str]) -> dict[str, RescoreInputs | DomainError]:
@@ -699,42 +482,6 @@ def read_rescore_inputs(db: Database, *, session_ids: Sequence[str]) -> dict[str
                     sections=inputs[session_id],
                 )
     return found
-
-
-def plan_rescore(
-    inputs: RescoreInputs,
-    *,
-    current_items: Mapping[str, bytes],
-    scorer: Scorer,
-    encode: Callable[[RescoreOutcome], bytes],
-    now_ms: int,
-) -> RescorePlan:
-    """Re-score every scored section with `current_items` (pure: no database; the costly part of a rescore,
-    kept off the single writer); a new version only if a figure or revision changed. A dry run is just this."""
-    previous = inputs.previous
-    candidate = _candidate(
-        session=inputs.session,
-        previous=previous,
-        recompute={
-            section: dataclasses.replace(pinned, current_items=current_items)
-            for section, pinned in inputs.sections.items()
-        },
-        scorer=scorer,
-        reason="rescore",
-        now_ms=now_ms,
-    )
-    changed = _differs(previous, candidate)
-    outcome = RescoreOutcome(
-        session_id=inputs.session.session_id,
-        changed=changed,
-        previous=previous,
-        current=candidate if changed or previous is None else previous,
-    )
-    return RescorePlan(
-        result=encode(outcome),
-        new_version=candidate if changed else None,
-        base_version=previous.version if previous is not None else 0,
-    )
 
 
 @dataclass(frozen=True)
@@ -947,7 +694,7 @@ def submit_rating(
                 session = _scored_sessions(s, [task.session_id]).get(task.session_id)
                 assert session is not None
                 previous = _latest(s, task.session_id)
-                candidate = _candidate(
+                candidate = candidate_version(
                     session=session,
                     previous=previous,
                     recompute=_section_inputs(s, task.session_id, [task.section]),

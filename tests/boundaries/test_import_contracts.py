@@ -47,6 +47,13 @@ CASES = [
     ),
     ("item_service/servicer.py", "import sqlalchemy", "Only each service's storage package imports a database"),
     ("session_service/servicer.py", "import sqlite3", "Only each service's storage package imports a database"),
+    ("session_service/domain/answers.py", "import grpc", "The session domain is plain Python"),
+    (
+        "session_service/domain/scores.py",
+        "from toefl.item.v1 import item_pb2",
+        "The session domain is plain Python",
+    ),
+    ("session_service/domain/modules.py", "import session_service.storage", "The session domain is plain Python"),
 ]
 
 

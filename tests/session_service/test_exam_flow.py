@@ -9,7 +9,7 @@ from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 
 from session_service.blueprint import CURRENT_VERSION, load_blueprint
-from session_service.servicer import module_seed
+from session_service.domain.modules import module_seed
 from tests.session_service.exam import Stub, answer, as_user, full_items, new_user, request_id
 from tests.session_service.test_views import forbidden_paths
 from tests.support.tokens import metadata

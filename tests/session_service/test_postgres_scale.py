@@ -17,6 +17,7 @@ from toefl.item.v1 import item_pb2, item_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
+from session_service.domain.states import STATUS_OPEN
 from session_service.storage import repository
 from session_service.storage.engine import Database
 from tests.session_service.conftest import session_process
@@ -306,4 +307,4 @@ def test_a_read_is_one_snapshot(
         db.dispose()
     assert committed, "the read never queried the modules"
     assert [r.session_id for r in records] == [taker.session_id]
-    assert [m.status for m in records[0].modules] == [repository.STATUS_OPEN]
+    assert [m.status for m in records[0].modules] == [STATUS_OPEN]

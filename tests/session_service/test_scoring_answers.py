@@ -6,8 +6,8 @@ import pytest
 from google.protobuf import json_format
 from toefl.session.v1 import session_service_pb2 as pb
 
+from session_service.domain.scores import AnswerRow
 from session_service.scoring import parse_answer
-from session_service.storage.scores import AnswerRow
 
 ANSWERS = [
     pb.Answer(choice_index=0),

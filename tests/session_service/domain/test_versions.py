@@ -6,12 +6,12 @@ import dataclasses
 
 import pytest
 
-from session_service.storage.scores import (
+from session_service.domain.scores import (
     FIGURE_TOLERANCE,
     ScoreVersionRecord,
     SectionFigures,
     TotalFigures,
-    _differs,
+    differs,
 )
 
 READING = SectionFigures(
@@ -48,11 +48,11 @@ def recomputed(**section_changes: object) -> ScoreVersionRecord:
 
 
 def test_the_same_figures_are_no_new_version() -> None:
-    assert not _differs(STORED, recomputed())
+    assert not differs(STORED, recomputed())
 
 
 def test_a_last_bit_difference_in_theta_or_se_is_no_new_version() -> None:
-    assert not _differs(
+    assert not differs(
         STORED, recomputed(theta=READING.theta + 2e-16, standard_error=READING.standard_error - 1e-15)
     )
 
@@ -68,10 +68,10 @@ def test_a_last_bit_difference_in_theta_or_se_is_no_new_version() -> None:
     ],
 )
 def test_a_real_change_is_a_new_version(change: dict[str, object]) -> None:
-    assert _differs(STORED, recomputed(**change))
+    assert differs(STORED, recomputed(**change))
 
 
 def test_a_first_score_or_another_cut_table_is_a_new_version() -> None:
-    assert _differs(None, STORED)
-    assert _differs(STORED, dataclasses.replace(recomputed(), cut_table_version="cut-2"))
-    assert _differs(STORED, dataclasses.replace(recomputed(), sections=()))
+    assert differs(None, STORED)
+    assert differs(STORED, dataclasses.replace(recomputed(), cut_table_version="cut-2"))
+    assert differs(STORED, dataclasses.replace(recomputed(), sections=()))

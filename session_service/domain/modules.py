@@ -1,0 +1,41 @@
+"""A module's life: its seed, its deadline, and how it closes (closed now, or expired at its deadline)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from session_service.domain.states import STATUS_CLOSED, STATUS_EXPIRED
+
+
+def module_seed(session_id: str, sequence: int) -> int:
+    """Deterministic per (session, module): a replay of the session assembles the same modules."""
+    digest = hashlib.sha256(f"{session_id}:{sequence}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def deadline_ms(*, start_ms: int, time_limit_seconds: float, time_scale: float) -> int:
+    """The server's deadline of a module opened at `start_ms`; `time_scale` shortens the clock in tests."""
+    return start_ms + round(time_limit_seconds * time_scale * 1000)
+
+
+def remaining_seconds(deadline_ms: int, now_ms: int) -> int:
+    return max(0, (deadline_ms - now_ms) // 1000)
+
+
+@dataclass(frozen=True)
+class Closing:
+    """How an open module closes: its status and the time it is recorded closed at."""
+
+    status: str
+    close_ms: int
+
+
+def closing(*, deadline_ms: int, now_ms: int) -> Closing:
+    """An open module closed at `now_ms`: EXPIRED at its deadline once that has passed, else CLOSED now.
+
+    A module is never recorded as closed after its deadline: what the student did not do in time is expired.
+    """
+    if now_ms >= deadline_ms:
+        return Closing(STATUS_EXPIRED, deadline_ms)
+    return Closing(STATUS_CLOSED, now_ms)

@@ -1,0 +1,115 @@
+"""The one place domain errors become gRPC status codes: the server interceptor and google.rpc.Status."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from toefl_core.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+
+def status_code(error: DomainError) -> grpc.StatusCode:
+    return grpc.StatusCode[error.code]
+
+
+def status_proto(error: DomainError) -> status_pb2.Status:
+    """A google.rpc.Status for the error, with a BadRequest detail naming the field when there is one."""
+    code = status_code(error)
+    status = status_pb2.Status(code=code.value[0], message=error.message)
+    if error.field is not None and code == grpc.StatusCode.INVALID_ARGUMENT:
+        detail = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
+            ]
+        )
+        status.details.add().Pack(detail)
+    return status
+
+
+def to_rpc_status(error: DomainError) -> grpc.Status:
+    return rpc_status.to_status(status_proto(error))
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: DomainError) -> None:
+    status = to_rpc_status(error)
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+async def _abort_internal(context: grpc.aio.ServicerContext[Any, Any], method: str) -> None:
+    # The traceback goes to the log, never to the client; the gateway's request id ties the two together.
+    request_id = next((str(v) for k, v in context.invocation_metadata() or () if k == "x-request-id"), "-")
+    log.exception("unexpected error in %s (request_id=%s)", method, request_id)
+    await context.abort(
+        grpc.StatusCode.INTERNAL,
+        f"internal error in {method.rsplit('/', 1)[-1]} (request {request_id}); see server log",
+    )
+
+
+def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        try:
+            return await behavior(request, context)
+        except DomainError as error:
+            await _abort(context, error)
+        except (grpc.aio.AbortError, grpc.aio.UsageError):
+            raise
+        except NotImplementedError:
+            # The generated base servicer raises this for an RPC no servicer implements.
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
+        except Exception:
+            await _abort_internal(context, method)
+        return None  # pragma: no cover - abort always raises
+
+    return wrapped
+
+
+def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        try:
+            async for message in behavior(request, context):
+                yield message
+        except DomainError as error:
+            await _abort(context, error)
+        except (grpc.aio.AbortError, grpc.aio.UsageError):
+            raise
+        except NotImplementedError:
+            # The generated base servicer raises this for an RPC no servicer implements.
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
+        except Exception:
+            await _abort_internal(context, method)
+
+    return wrapped
+
+
+class DomainErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Maps DomainError to its status code (with details) and any other exception to a bare INTERNAL."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(method, handler.unary_stream),  # type: ignore[arg-type]
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
