@@ -13,7 +13,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from session_service.storage import repository as repo
+from session_service.storage import accounts as accounts_store
 from session_service.storage.engine import Database
 from toefl_core.errors import InvalidArgument
 
@@ -95,10 +95,10 @@ def create_demo_accounts(db: Database, credentials_path: Path, passwords: Passwo
     entries: list[dict[str, str]] = []
     user_ids: dict[str, str] = {}
     for role, username, display_name in DEMO_ACCOUNTS:
-        existing = repo.get_credentials(db, username=username)
+        existing = accounts_store.get_credentials(db, username=username)
         password = known.get(username) or secrets.token_urlsafe(12)
         if existing is None:
-            user = repo.create_user(
+            user = accounts_store.create_user(
                 db,
                 user_id=new_id("usr"),
                 username=username,
@@ -112,16 +112,18 @@ def create_demo_accounts(db: Database, credentials_path: Path, passwords: Passwo
             user, stored_hash = existing
             # A password we no longer know (file deleted or edited) is reset, so the file is always right.
             if not passwords.verify(stored_hash, password):
-                repo.set_password(db, user_id=user.user_id, password_hash=passwords.hash(password))
+                accounts_store.set_password(db, user_id=user.user_id, password_hash=passwords.hash(password))
         user_ids[username] = user.user_id
         entries.append({"role": role, "username": username, "password": password})
     teacher_id = user_ids["demo-teacher"]
-    demo_class = repo.find_class(db, teacher_id=teacher_id, name=DEMO_CLASS_NAME) or repo.create_class(
+    demo_class = accounts_store.find_class(
+        db, teacher_id=teacher_id, name=DEMO_CLASS_NAME
+    ) or accounts_store.create_class(
         db, class_id=new_id("cls"), name=DEMO_CLASS_NAME, teacher_id=teacher_id, now_ms=now_ms
     )
     for role, username, _ in DEMO_ACCOUNTS:
         if role == "student":
-            repo.enrol(db, class_id=demo_class.class_id, student_id=user_ids[username])
+            accounts_store.enrol(db, class_id=demo_class.class_id, student_id=user_ids[username])
     credentials_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = credentials_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(entries, indent=2) + "\n")

@@ -28,9 +28,17 @@ RETRYABLE = frozenset(
 ATTEMPT_TIMEOUT_SECONDS = 5.0
 FIRST_BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 2.0
+# How long before the caller's own deadline we stop calling item_service: time left to write the reply.
+DEADLINE_MARGIN_SECONDS = 0.5
 # BatchGetItems takes at most this many items per call.
 BATCH_GET_LIMIT = 500
 R = TypeVar("R")
+
+
+def call_budget(time_remaining: float | None) -> float | None:
+    """What a call to item_service may take within an RPC that has `time_remaining` seconds left (None: no
+    deadline)."""
+    return None if time_remaining is None else max(0.0, time_remaining - DEADLINE_MARGIN_SECONDS)
 
 
 class ItemClient:

@@ -18,7 +18,8 @@ from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import scoring_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 
-from session_service import accounts
+from session_service import accounts, writer
+from session_service.access import JOB_ROLES, MAX_REQUEST_ID, RATER_ROLES, AccessPolicy
 from session_service.blueprint import load_blueprint
 from session_service.domain.scores import (
     RatingOutcome,
@@ -30,16 +31,15 @@ from session_service.domain.scores import (
     SectionFigures,
     plan_rescore,
 )
-from session_service.item_client import ItemClient
+from session_service.item_client import ItemClient, call_budget
 from session_service.paging import decode_token, encode_token, page_size
 from session_service.scoring import SessionScorer, response_records
-from session_service.servicer import DEADLINE_MARGIN_SECONDS, MAX_REQUEST_ID
-from session_service.storage import repository as repo
-from session_service.storage import scores
+from session_service.storage import accounts as accounts_store
+from session_service.storage import reports, scores, sessions
 from session_service.views import student_item
 from session_service.workers import Workers
-from toefl_core.auth import Principal, Role, TokenCache
-from toefl_core.errors import DomainError, InvalidArgument, NotFound, PermissionDenied
+from toefl_core.auth import Principal, Role
+from toefl_core.errors import DomainError, InvalidArgument, NotFound
 from toefl_core.grpc_errors import status_proto
 from toefl_core.rating import RUBRIC_MAX, RatingRecord, rater_statistics
 
@@ -51,8 +51,6 @@ MAX_DIMENSION_NAME = 60
 MAX_ANALYTICS_DAYS = 366
 DEFAULT_ANALYTICS_DAYS = 30
 EXPORT_SESSIONS_PER_READ = 100
-JOB_ROLES = (Role.SERVICE, Role.ADMIN)
-RATER_ROLES = (Role.RATER, Role.ADMIN)
 # BatchRescoreSessions takes at most this many sessions: one write transaction holds the writer this long.
 MAX_BATCH_RESCORE = 500
 
@@ -218,38 +216,27 @@ def _day_ms(day: dt.date) -> int:
 
 
 class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
-    def __init__(self, *, token_key: str, workers: Workers, items: ItemClient, scorer: SessionScorer) -> None:
-        self._tokens = TokenCache(token_key)
+    def __init__(
+        self, *, access: AccessPolicy, workers: Workers, items: ItemClient, scorer: SessionScorer
+    ) -> None:
+        self._access = access
         self._workers = workers
         self._items = items
         self._scorer = scorer
 
     def _principal(self, context: Context, roles: Sequence[Role] | None = None, action: str = "") -> Principal:
-        principal = self._tokens.authenticate(context.invocation_metadata())
-        if roles is not None and principal.role not in roles:
-            allowed = ", ".join(r.value for r in roles)
-            raise PermissionDenied(f"{action} needs one of the roles: {allowed}")
-        return principal
+        return self._access.principal(context.invocation_metadata(), roles, action)
 
-    async def _reported_session(self, context: Context, session_id: str) -> repo.SessionRecord:
+    async def _reported_session(self, context: Context, session_id: str) -> sessions.SessionRecord:
         """The session after checking the caller may read its scores: its student, their teachers, admins."""
         principal = self._principal(context)
         if not session_id:
             raise InvalidArgument("session_id is required", field="session_id")
-        record = await self._workers.read(repo.get_session, session_id=session_id)
+        record = await self._workers.read(sessions.get_session, session_id=session_id)
         if record is None:
             raise NotFound(f"session {session_id} not found")
-        if principal.role == Role.ADMIN:
-            return record
-        if principal.role == Role.STUDENT:
-            if principal.subject == record.student_id:
-                return record
-            raise PermissionDenied("a student may only read their own scores")
-        if principal.role == Role.TEACHER:
-            if await self._workers.read(repo.teaches, teacher_id=principal.subject, student_id=record.student_id):
-                return record
-            raise PermissionDenied("this student is not in one of your classes")
-        raise PermissionDenied(f"the {principal.role.value} role has no access to score reports")
+        await self._access.may_read_student(principal, record.student_id, what="scores", services=False)
+        return record
 
     # ---- reports
 
@@ -280,13 +267,12 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         principal = self._principal(context, (Role.TEACHER, Role.ADMIN), "reading a class roster")
         if not request.class_id:
             raise InvalidArgument("class_id is required", field="class_id")
-        found = await self._workers.read(scores.class_teacher, class_id=request.class_id)
+        found = await self._workers.read(accounts_store.class_teacher, class_id=request.class_id)
         if found is None:
             raise NotFound(f"class {request.class_id} not found")
         teacher_id, name = found
-        if principal.role == Role.TEACHER and teacher_id != principal.subject:
-            raise PermissionDenied("this class is not yours")
-        rows = await self._workers.read(scores.class_roster, class_id=request.class_id)
+        AccessPolicy.may_read_class(principal, teacher_id)
+        rows = await self._workers.read(reports.class_roster, class_id=request.class_id)
         roster = spb.ClassRoster(class_id=request.class_id, name=name)
         for row in rows:
             entry = spb.RosterEntry(
@@ -314,7 +300,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         if (end - start).days >= MAX_ANALYTICS_DAYS:
             raise InvalidArgument(f"a range spans at most {MAX_ANALYTICS_DAYS} days", field="start_date")
         data = await self._workers.read(
-            scores.analytics, start_ms=_day_ms(start), end_ms=_day_ms(end + dt.timedelta(days=1))
+            reports.analytics, start_ms=_day_ms(start), end_ms=_day_ms(end + dt.timedelta(days=1))
         )
         reply = spb.Analytics()
         epoch = dt.date(1970, 1, 1)
@@ -398,7 +384,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         if len(request.request_id) > MAX_REQUEST_ID:
             raise InvalidArgument(f"request_id is longer than {MAX_REQUEST_ID} characters", field="request_id")
         outcome = await self._workers.write(
-            scores.submit_rating,
+            writer.rate,
             response_id=response_id,
             rater_id=principal.subject,
             score=request.score,
@@ -415,12 +401,8 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         self, request: spb.ListRaterStatisticsRequest, context: Context
     ) -> spb.ListRaterStatisticsResponse:
         principal = self._principal(context, RATER_ROLES, "rater statistics")
-        rater_id = request.rater_id
-        if principal.role == Role.RATER:
-            if rater_id not in ("", principal.subject):
-                raise PermissionDenied("a rater sees only their own statistics")
-            rater_id = principal.subject
-        pairs = await self._workers.read(scores.rating_pairs)
+        rater_id = self._access.may_read_rater_statistics(principal, request.rater_id)
+        pairs = await self._workers.read(reports.rating_pairs)
         records = [RatingRecord(str(p.response_id), p.rater_id, p.score) for p in pairs]
         statistics = await self._workers.cpu(rater_statistics, records)
         reply = spb.ListRaterStatisticsResponse()
@@ -513,8 +495,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
                     todo.append(session_id)
             if todo:
                 item_ids = targets.item_ids
-                remaining = context.time_remaining()
-                budget = None if remaining is None else max(0.0, remaining - DEADLINE_MARGIN_SECONDS)
+                budget = call_budget(context.time_remaining())
                 # The current items come over the network while a reader reads what the scores are computed from.
                 fetch = asyncio.create_task(self._items.current_items(item_ids, budget_seconds=budget))
                 try:
@@ -588,7 +569,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
                 raise InvalidArgument("page_token is not a token this service issued", field="page_token")
             after = (decoded[0], str(decoded[1]))
         rows = await self._workers.read(
-            scores.list_finished_sessions,
+            reports.list_finished_sessions,
             finished_after_ms=request.finished_after.ToMilliseconds()
             if request.HasField("finished_after")
             else None,
@@ -609,7 +590,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         after: tuple[int, str] | None = None
         while True:
             page = await self._workers.read(
-                scores.list_finished_sessions,
+                reports.list_finished_sessions,
                 finished_after_ms=finished_after,
                 blueprint_version=None,
                 after=after,
@@ -618,7 +599,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
             if not page:
                 return
             after = page[-1]
-            exports = await self._workers.read(scores.export_inputs, session_ids=[sid for _, sid in page])
+            exports = await self._workers.read(reports.export_inputs, session_ids=[sid for _, sid in page])
             for export in exports:
                 for record in await self._workers.cpu(response_records, export):
                     yield record

@@ -17,11 +17,13 @@ from toefl.session.v1 import (
 )
 
 from session_service import accounts
+from session_service.access import AccessPolicy
 from session_service.config import DEMO_CREDENTIALS_FILE, SECOND_RATING_SALT, Settings
 from session_service.item_client import ItemClient, ModuleCache
 from session_service.scoring import SessionScorer
 from session_service.scoring_servicer import ScoringServicer
 from session_service.servicer import OwnershipServicer, SessionServicer
+from session_service.storage import accounts as accounts_store
 from session_service.storage.engine import Database, migrate, open_database
 from session_service.workers import Workers
 from toefl_core.config import ConfigError
@@ -81,6 +83,11 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         second_rating_share=settings.second_rating_share,
         second_rating_salt=SECOND_RATING_SALT,
     )
+
+    async def teaches(teacher_id: str, student_id: str) -> bool:
+        return await workers.lookup(accounts_store.teaches, teacher_id=teacher_id, student_id=student_id)
+
+    access = AccessPolicy(token_key=settings.common.token_key, teaches=teaches)
     servicer = SessionServicer(
         settings=settings,
         db=db,
@@ -89,8 +96,9 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         passwords=passwords,
         workers=workers,
         scorer=scorer,
+        access=access,
     )
-    scoring = ScoringServicer(token_key=settings.common.token_key, workers=workers, items=items, scorer=scorer)
+    scoring = ScoringServicer(access=access, workers=workers, items=items, scorer=scorer)
 
     def register(server: grpc.aio.Server) -> None:
         session_service_pb2_grpc.add_SessionServiceServicer_to_server(servicer, server)

@@ -18,7 +18,8 @@ from toefl.item.v1 import item_pb2
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
-from session_service import accounts
+from session_service import accounts, writer
+from session_service.access import ANSWER, CONTROL, READ, AccessPolicy, check_request_id
 from session_service.answers import validate_answer
 from session_service.batching import GroupCommit
 from session_service.blueprint import CURRENT_VERSION, ModulePlan, load_blueprint
@@ -26,16 +27,17 @@ from session_service.config import Settings
 from session_service.domain.answers import SessionHead, answer_refusal
 from session_service.domain.modules import deadline_ms, module_seed, remaining_seconds
 from session_service.domain.states import STATE_IN_PROGRESS, STATUS_OPEN
-from session_service.item_client import CachedModule, ItemClient, ModuleCache
+from session_service.item_client import CachedModule, ItemClient, ModuleCache, call_budget
 from session_service.paging import decode_token, encode_token, page_size
 from session_service.routing import router_ability
 from session_service.scoring import SessionScorer, answer_from_json
+from session_service.storage import accounts as accounts_store
+from session_service.storage import answers, privacy, sessions
 from session_service.storage import engine as storage_engine
-from session_service.storage import repository as repo
 from session_service.storage.engine import Database
 from session_service.throttle import SignInThrottle, client_address
 from session_service.workers import Workers
-from toefl_core.auth import DEFAULT_TTL_SECONDS, Principal, Role, TokenCache, mint_token
+from toefl_core.auth import DEFAULT_TTL_SECONDS, Principal, Role, mint_token
 from toefl_core.errors import (
     DomainError,
     FailedPrecondition,
@@ -60,11 +62,8 @@ ROLE_TO_PROTO = {
 PROTO_TO_ROLE = {value: key for key, value in ROLE_TO_PROTO.items()}
 MAX_EVENTS = 500
 MAX_EVENT_DETAIL = 1000
-MAX_REQUEST_ID = 100
 INVALID_CREDENTIALS = "invalid username or password"
 MAX_CACHED_HEADS = 10_000
-# How long past the RPC's own deadline we never try to work: leave time to write the reply.
-DEADLINE_MARGIN_SECONDS = 0.5
 
 
 def _ts(ms: int | None) -> Timestamp | None:
@@ -79,14 +78,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _check_request_id(request_id: str, *, required: bool) -> None:
-    if required and not request_id:
-        raise InvalidArgument("request_id is required, so that a retry never writes twice", field="request_id")
-    if len(request_id) > MAX_REQUEST_ID:
-        raise InvalidArgument(f"request_id is longer than {MAX_REQUEST_ID} characters", field="request_id")
-
-
-def _user_proto(user: repo.UserRecord) -> pb.User:
+def _user_proto(user: accounts_store.UserRecord) -> pb.User:
     return pb.User(
         user_id=user.user_id,
         username=user.username,
@@ -96,13 +88,13 @@ def _user_proto(user: repo.UserRecord) -> pb.User:
     )
 
 
-def _class_proto(record: repo.ClassRecord) -> pb.Class:
+def _class_proto(record: accounts_store.ClassRecord) -> pb.Class:
     return pb.Class(
         class_id=record.class_id, name=record.name, teacher_id=record.teacher_id, student_ids=record.student_ids
     )
 
 
-def _summary(module: repo.ModuleRecord) -> pb.ModuleSummary:
+def _summary(module: sessions.ModuleRecord) -> pb.ModuleSummary:
     return pb.ModuleSummary(
         module_id=module.module_id,
         section=item_pb2.Section.Value(module.section),
@@ -116,7 +108,7 @@ def _summary(module: repo.ModuleRecord) -> pb.ModuleSummary:
     )
 
 
-def _saved(record: repo.ResponseRecord) -> pb.SavedResponse:
+def _saved(record: answers.ResponseRecord) -> pb.SavedResponse:
     return pb.SavedResponse(
         item_id=record.item_id,
         answer=answer_from_json(record.answer_json),
@@ -137,11 +129,12 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         passwords: accounts.Passwords,
         workers: Workers,
         scorer: SessionScorer,
+        access: AccessPolicy,
     ) -> None:
         self._settings = settings
         self._passwords = passwords
         self._key = settings.common.token_key
-        self._tokens = TokenCache(self._key)
+        self._access = access
         self._db = db
         self._items = items
         self._cache = cache
@@ -152,7 +145,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         # head when it advances, finishes or erases; another process's change is caught by the writer, which
         # re-checks everything under its lock (the head is then dropped), or by a refusal here (read afresh).
         self._heads: dict[str, SessionHead] = {}
-        self._answers: GroupCommit[repo.Submission, repo.SubmitOutcome] = GroupCommit(self._start_answers)
+        self._answers: GroupCommit[answers.Submission, answers.SubmitOutcome] = GroupCommit(self._start_answers)
 
     # ---- plumbing
 
@@ -169,9 +162,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         return await self._workers.cpu(fn, *args)
 
     def _start_answers(
-        self, batch: Sequence[repo.Submission]
-    ) -> asyncio.Future[Sequence[repo.SubmitOutcome | Exception]]:
-        write = functools.partial(repo.submit_responses, self._db, submissions=batch, scorer=self._scorer)
+        self, batch: Sequence[answers.Submission]
+    ) -> asyncio.Future[Sequence[answers.SubmitOutcome | Exception]]:
+        write = functools.partial(writer.submit_answers, self._db, submissions=batch, scorer=self._scorer)
         return self._workers.submit_write(write)
 
     @property
@@ -180,13 +173,13 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         return (self._answers.run_forever, self.sweep_forever)
 
     def _principal(self, context: Context) -> Principal:
-        return self._tokens.authenticate(context.invocation_metadata())
+        return self._access.principal(context.invocation_metadata())
 
     async def sweep_forever(self) -> None:
         """Close modules whose deadline passed, even when nobody touches their session."""
         while True:
             try:
-                closed = await self._write(repo.expire_due, now_ms=_now_ms(), scorer=self._scorer)
+                closed = await self._write(writer.expire_due, now_ms=_now_ms(), scorer=self._scorer)
                 if closed:
                     log.info("deadline sweep closed %d module(s)", closed)
             except Exception:
@@ -196,60 +189,31 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
     async def _module(self, module_id: str) -> CachedModule:
         cached = self._cache.get(module_id)
         if cached is None:
-            content = await self._read(repo.module_content, module_id=module_id)
+            content = await self._read(sessions.module_content, module_id=module_id)
             cached = await self._cpu(self._cache.parse, [i.full_item for i in content.items], content.passages)
             self._cache.put(module_id, cached)
         return cached
 
-    def _budget(self, context: Context) -> float | None:
-        remaining = context.time_remaining()
-        return None if remaining is None else max(0.0, remaining - DEADLINE_MARGIN_SECONDS)
+    # ---- reading what a call is about, after authorization
 
-    # ---- authorization
-
-    async def _may_read_student(self, principal: Principal, student_id: str) -> None:
-        if principal.role in (Role.ADMIN, Role.SERVICE):
-            return
-        if principal.role == Role.STUDENT:
-            if principal.subject == student_id:
-                return
-            raise PermissionDenied("a student may only reach their own data")
-        if principal.role == Role.TEACHER:
-            if await self._lookup(repo.teaches, teacher_id=principal.subject, student_id=student_id):
-                return
-            raise PermissionDenied("this student is not in one of your classes")
-        raise PermissionDenied(f"the {principal.role.value} role has no access to student data")
-
-    async def _authorize(self, principal: Principal, student_id: str, *, action: str) -> None:
-        """`action` is "read", "answer" (the student taking the session only) or "control" (also an admin)."""
-        if action == "read":
-            await self._may_read_student(principal, student_id)
-            return
-        owner = principal.role == Role.STUDENT and principal.subject == student_id
-        proctor = action == "control" and principal.role == Role.ADMIN
-        if principal.role == Role.STUDENT and not owner:
-            raise PermissionDenied("a student may only take their own sessions")
-        if not (owner or proctor):
-            raise PermissionDenied(f"only the student taking the session may {action} in it")
-
-    async def _session(self, principal: Principal, session_id: str, *, action: str) -> repo.SessionRecord:
+    async def _session(self, principal: Principal, session_id: str, *, action: str) -> sessions.SessionRecord:
         """The whole session after authorization, its current module closed first if its deadline passed."""
         if not session_id:
             raise InvalidArgument("session_id is required", field="session_id")
-        record = await self._lookup(repo.get_session, session_id=session_id)
+        record = await self._lookup(sessions.get_session, session_id=session_id)
         if record is None:
             raise NotFound(f"session {session_id} not found")
-        await self._authorize(principal, record.student_id, action=action)
+        await self._access.may_act_in_session(principal, record.student_id, action=action)
         return await self._expire_if_due(record)
 
     async def _head(self, principal: Principal, session_id: str, *, action: str) -> SessionHead:
         """The little answering needs to know about a session, after authorization (one indexed lookup)."""
         if not session_id:
             raise InvalidArgument("session_id is required", field="session_id")
-        head = await self._lookup(repo.session_head, session_id=session_id)
+        head = await self._lookup(sessions.session_head, session_id=session_id)
         if head is None:
             raise NotFound(f"session {session_id} not found")
-        await self._authorize(principal, head.student_id, action=action)
+        await self._access.may_act_in_session(principal, head.student_id, action=action)
         return head
 
     async def _answer_head(self, principal: Principal, session_id: str, *, fresh: bool) -> SessionHead:
@@ -257,20 +221,20 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         (a deadline never moves; the writer re-checks everything), else read afresh."""
         head = None if fresh else self._heads.get(session_id)
         if head is not None and head.module_status == STATUS_OPEN and _now_ms() < head.deadline_ms:
-            await self._authorize(principal, head.student_id, action="answer")
+            await self._access.may_act_in_session(principal, head.student_id, action=ANSWER)
             return head
-        head = await self._head(principal, session_id, action="answer")
+        head = await self._head(principal, session_id, action=ANSWER)
         if len(self._heads) >= MAX_CACHED_HEADS:
             self._heads.clear()
         self._heads[session_id] = head
         return head
 
-    async def _expire_if_due(self, record: repo.SessionRecord) -> repo.SessionRecord:
+    async def _expire_if_due(self, record: sessions.SessionRecord) -> sessions.SessionRecord:
         current = record.current_module
         if current is None or current.status != STATUS_OPEN or _now_ms() < current.deadline_ms:
             return record
-        await self._write(repo.expire_due, now_ms=_now_ms(), scorer=self._scorer, session_id=record.session_id)
-        fresh = await self._lookup(repo.get_session, session_id=record.session_id)
+        await self._write(writer.expire_due, now_ms=_now_ms(), scorer=self._scorer, session_id=record.session_id)
+        fresh = await self._lookup(sessions.get_session, session_id=record.session_id)
         if fresh is None:
             raise NotFound(f"session {record.session_id} not found")
         return fresh
@@ -278,7 +242,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
     # ---- building replies
 
     async def _module_state(
-        self, module: repo.ModuleRecord, *, with_items: bool, new: bool = False
+        self, module: sessions.ModuleRecord, *, with_items: bool, new: bool = False
     ) -> pb.ModuleState:
         """The module as a client sees it; `new`: just opened by this call, so no answer to read yet."""
         now = _now_ms()
@@ -297,12 +261,12 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             state.items.extend(cached.student_items)
             state.passages.extend(cached.student_passages)
             if not new:
-                latest = await self._lookup(repo.latest_responses, module_id=module.module_id)
+                latest = await self._lookup(answers.latest_responses, module_id=module.module_id)
                 state.responses.extend(_saved(r) for r in latest)
         return state
 
     async def _session_proto(
-        self, record: repo.SessionRecord, *, with_items: bool = True, new_module: str | None = None
+        self, record: sessions.SessionRecord, *, with_items: bool = True, new_module: str | None = None
     ) -> pb.Session:
         """The session as a client sees it; `new_module`: the id of a module this call just opened."""
         session = pb.Session(
@@ -332,16 +296,19 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         sequence: int,
         plan: ModulePlan,
         exclude_item_ids: list[str],
-    ) -> repo.NewModule:
+    ) -> sessions.NewModule:
         seed = module_seed(session_id, sequence)
         assembled = await self._items.assemble_module(
-            spec=plan.spec(), exclude_item_ids=exclude_item_ids, seed=seed, budget_seconds=self._budget(context)
+            spec=plan.spec(),
+            exclude_item_ids=exclude_item_ids,
+            seed=seed,
+            budget_seconds=call_budget(context.time_remaining()),
         )
         if not assembled.items:
             raise FailedPrecondition(f"the item bank has no items for module {plan.key!r}")
         start = _now_ms()
         module_id = accounts.new_id("mod")
-        module = repo.NewModule(
+        module = sessions.NewModule(
             module_id=module_id,
             sequence=sequence,
             plan_key=plan.key,
@@ -354,7 +321,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 start_ms=start, time_limit_seconds=plan.time_limit_seconds, time_scale=self._settings.time_scale
             ),
             items=tuple(
-                repo.PinnedItem(
+                sessions.PinnedItem(
                     item_id=item.item_id,
                     revision=item.revision,
                     task_type=item_pb2.TaskType.Name(item.task_type),
@@ -380,7 +347,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         address = client_address(context.invocation_metadata(), context.peer())
         # Before the password is looked at: a throttled guess learns nothing and costs no hashing.
         self._throttle.check(username=request.username, address=address)
-        found = await self._lookup(repo.get_credentials, username=request.username)
+        found = await self._lookup(accounts_store.get_credentials, username=request.username)
         password_hash = found[1] if found is not None else None
         if not await self._cpu(self._passwords.verify, password_hash, request.password) or found is None:
             self._throttle.failed(username=request.username, address=address)
@@ -415,7 +382,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             raise InvalidArgument("display_name is longer than 200 characters", field="user.display_name")
         password_hash = await self._cpu(self._passwords.hash, user.password)
         record = await self._write(
-            repo.create_user,
+            accounts_store.create_user,
             user_id=accounts.new_id("usr"),
             username=user.username,
             display_name=user.display_name,
@@ -428,13 +395,13 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
 
     async def GetUser(self, request: pb.GetUserRequest, context: Context) -> pb.User:
         principal = self._principal(context)
-        record = await self._lookup(repo.get_user, user_id=request.user_id)
+        record = await self._lookup(accounts_store.get_user, user_id=request.user_id)
         if principal.subject != request.user_id:
             if record is None or record.role != Role.STUDENT.value:
                 if principal.role != Role.ADMIN:
                     raise PermissionDenied("you may only read your own account")
             else:
-                await self._may_read_student(principal, record.user_id)
+                await self._access.may_read_student(principal, record.user_id)
         if record is None:
             raise NotFound(f"user {request.user_id} not found")
         return _user_proto(record)
@@ -451,7 +418,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         if not request.name.strip() or len(request.name) > 200:
             raise InvalidArgument("name must be 1-200 characters", field="name")
         record = await self._write(
-            repo.create_class,
+            accounts_store.create_class,
             class_id=accounts.new_id("cls"),
             name=request.name.strip(),
             teacher_id=teacher_id,
@@ -469,7 +436,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             raise PermissionDenied("only teachers and admins list classes")
         size = page_size(request.page_size)
         after = str(decode_token(request.page_token)) if request.page_token else ""
-        rows = await self._read(repo.list_classes, teacher_id=teacher_id, after_class_id=after, limit=size + 1)
+        rows = await self._read(
+            accounts_store.list_classes, teacher_id=teacher_id, after_class_id=after, limit=size + 1
+        )
         reply = pb.ListClassesResponse(classes=[_class_proto(r) for r in rows[:size]])
         if len(rows) > size:
             reply.next_page_token = encode_token(rows[size - 1].class_id)
@@ -486,10 +455,10 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         elif principal.role in (Role.TEACHER, Role.ADMIN):
             if not request.student_id:
                 raise InvalidArgument("student_id is required when a teacher or admin starts a session")
-            await self._may_read_student(principal, student_id)
+            await self._access.may_read_student(principal, student_id)
         else:
             raise PermissionDenied(f"the {principal.role.value} role cannot start exam sessions")
-        _check_request_id(request.request_id, required=False)
+        check_request_id(request.request_id, required=False)
         scope = request.scope or pb.SESSION_SCOPE_FULL_TEST
         if scope == pb.SESSION_SCOPE_SECTION and request.section == item_pb2.SECTION_UNSPECIFIED:
             raise InvalidArgument("a section session needs a section", field="section")
@@ -497,11 +466,11 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             raise InvalidArgument("a full test takes every section; leave section unset", field="section")
         if request.request_id:
             existing = await self._lookup(
-                repo.find_session_by_request, student_id=student_id, request_id=request.request_id
+                sessions.find_session_by_request, student_id=student_id, request_id=request.request_id
             )
             if existing is not None:
                 return await self._session_proto(await self._expire_if_due(existing))
-        student = await self._lookup(repo.get_user, user_id=student_id)
+        student = await self._lookup(accounts_store.get_user, user_id=student_id)
         if student is None or student.role != Role.STUDENT.value or student.erased:
             raise NotFound(f"student {student_id} not found")
         blueprint = load_blueprint(CURRENT_VERSION)
@@ -511,7 +480,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             context, session_id=session_id, sequence=1, plan=sections[0].first(), exclude_item_ids=[]
         )
         record, _created = await self._write(
-            repo.insert_session,
+            sessions.insert_session,
             session_id=session_id,
             student_id=student_id,
             scope=pb.SessionScope.Name(scope),
@@ -525,11 +494,11 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         return await self._session_proto(record)
 
     async def GetSession(self, request: pb.GetSessionRequest, context: Context) -> pb.Session:
-        record = await self._session(self._principal(context), request.session_id, action="read")
+        record = await self._session(self._principal(context), request.session_id, action=READ)
         return await self._session_proto(record)
 
     async def GetCurrentModule(self, request: pb.GetCurrentModuleRequest, context: Context) -> pb.ModuleState:
-        record = await self._session(self._principal(context), request.session_id, action="read")
+        record = await self._session(self._principal(context), request.session_id, action=READ)
         current = record.current_module
         if current is None:
             raise FailedPrecondition("the session has no current module (it is finished or past its last module)")
@@ -543,17 +512,16 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 raise PermissionDenied("a student may only list their own sessions")
             student_ids = {principal.subject}
         elif principal.role == Role.TEACHER:
-            student_ids = set(await self._read(repo.teacher_student_ids, teacher_id=principal.subject))
+            student_ids = set(await self._read(accounts_store.teacher_student_ids, teacher_id=principal.subject))
         elif principal.role in (Role.ADMIN, Role.SERVICE):
             student_ids = None
         else:
             raise PermissionDenied(f"the {principal.role.value} role has no access to session data")
         if request.class_id:
-            found = await self._read(repo.get_class, class_id=request.class_id)
+            found = await self._read(accounts_store.get_class, class_id=request.class_id)
             if found is None:
                 raise NotFound(f"class {request.class_id} not found")
-            if principal.role == Role.TEACHER and found.teacher_id != principal.subject:
-                raise PermissionDenied("this class is not yours")
+            AccessPolicy.may_read_class(principal, found.teacher_id)
             members = set(found.student_ids)
             student_ids = members if student_ids is None else student_ids & members
         if request.student_id:
@@ -571,7 +539,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 raise InvalidArgument("page_token is not a token this service issued", field="page_token")
             after = (int(decoded[0]), str(decoded[1]))
         rows = await self._read(
-            repo.list_sessions,
+            sessions.list_sessions,
             student_ids=student_ids,
             state=pb.SessionState.Name(request.state) if request.state else None,
             after=after,
@@ -589,7 +557,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self, request: pb.SubmitResponseRequest, context: Context
     ) -> pb.SubmitResponseResponse:
         principal = self._principal(context)
-        _check_request_id(request.request_id, required=True)
+        check_request_id(request.request_id, required=True)
         if request.elapsed_ms < 0:
             raise InvalidArgument("elapsed_ms must not be negative", field="elapsed_ms")
         cached = request.session_id in self._heads
@@ -601,7 +569,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         if refusal is not None or item is None or head.module_id is None:
             # A retry is answered from what was stored, whatever has happened to the module since.
             replay = await self._lookup(
-                repo.find_submission, session_id=head.session_id, request_id=request.request_id
+                answers.find_submission, session_id=head.session_id, request_id=request.request_id
             )
             if replay is None:
                 raise FailedPrecondition(refusal or "no current module")
@@ -609,7 +577,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             validate_answer(item, request.answer)
             try:
                 replay = await self._answers.submit(
-                    repo.Submission(
+                    answers.Submission(
                         session_id=head.session_id,
                         module_id=head.module_id,
                         item_id=request.item_id,
@@ -639,11 +607,11 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
 
     async def AdvanceModule(self, request: pb.AdvanceModuleRequest, context: Context) -> pb.Session:
         principal = self._principal(context)
-        _check_request_id(request.request_id, required=False)
-        record = await self._session(principal, request.session_id, action="control")
+        check_request_id(request.request_id, required=False)
+        record = await self._session(principal, request.session_id, action=CONTROL)
         if request.request_id:
             applied: bool = await self._lookup(
-                repo.advance_applied, session_id=record.session_id, request_id=request.request_id
+                sessions.advance_applied, session_id=record.session_id, request_id=request.request_id
             )
             if applied:
                 return await self._session_proto(record)
@@ -655,15 +623,15 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         blueprint = load_blueprint(record.blueprint_version)
         plan = blueprint.module(current.plan_key)
         section_plan = blueprint.section(plan.section)
-        router_score: repo.RouterScore | None = None
+        router_score: sessions.RouterScore | None = None
         next_plan: ModulePlan | None
         if section_plan.routing is not None and plan.stage == pb.MODULE_STAGE_ROUTER:
             cached = await self._module(current.module_id)
-            latest = await self._lookup(repo.latest_responses, module_id=current.module_id)
-            answers = {r.item_id: answer_from_json(r.answer_json) for r in latest}
-            ability = await self._cpu(router_ability, list(cached.full_items.values()), answers)
+            latest = await self._lookup(answers.latest_responses, module_id=current.module_id)
+            given = {r.item_id: answer_from_json(r.answer_json) for r in latest}
+            ability = await self._cpu(router_ability, list(cached.full_items.values()), given)
             stage, decision = section_plan.routing.route(ability.theta)
-            router_score = repo.RouterScore(
+            router_score = sessions.RouterScore(
                 theta=ability.theta,
                 theta_se=ability.se,
                 decision=decision,
@@ -677,7 +645,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             next_plan = sections[index + 1].first() if index + 1 < len(sections) else None
         next_module = None
         if next_plan is not None:
-            seen = await self._lookup(repo.seen_item_ids, session_id=record.session_id)
+            seen = await self._lookup(sessions.seen_item_ids, session_id=record.session_id)
             next_module = await self._assemble(
                 context,
                 session_id=record.session_id,
@@ -686,7 +654,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 exclude_item_ids=seen,
             )
         advanced = await self._write(
-            repo.apply_advance,
+            writer.advance,
             session_id=record.session_id,
             request_id=request.request_id or None,
             from_module_id=current.module_id,
@@ -697,19 +665,19 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         )
         self._heads.pop(record.session_id, None)
         self._cache.drop(current.module_id)
-        fresh = await self._lookup(repo.get_session, session_id=record.session_id)
+        fresh = await self._lookup(sessions.get_session, session_id=record.session_id)
         assert fresh is not None
         # The module this advance opened has no answers yet: no read for them.
         opened = next_module.module_id if advanced and next_module is not None else None
         return await self._session_proto(fresh, new_module=opened)
 
     async def FinishSession(self, request: pb.FinishSessionRequest, context: Context) -> pb.Session:
-        record = await self._session(self._principal(context), request.session_id, action="control")
-        await self._write(repo.finish_session, session_id=record.session_id, now_ms=_now_ms(), scorer=self._scorer)
+        record = await self._session(self._principal(context), request.session_id, action=CONTROL)
+        await self._write(writer.finish, session_id=record.session_id, now_ms=_now_ms(), scorer=self._scorer)
         self._heads.pop(record.session_id, None)
         for module in record.modules:
             self._cache.drop(module.module_id)
-        fresh = await self._lookup(repo.get_session, session_id=record.session_id)
+        fresh = await self._lookup(sessions.get_session, session_id=record.session_id)
         assert fresh is not None
         return await self._session_proto(fresh)
 
@@ -717,7 +685,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         principal = self._principal(context)
         if len(request.events) > MAX_EVENTS:
             raise InvalidArgument(f"a batch holds at most {MAX_EVENTS} events, not {len(request.events)}")
-        events: list[repo.NewEvent] = []
+        events: list[sessions.NewEvent] = []
         for index, event in enumerate(request.events):
             if event.type == pb.EVENT_TYPE_UNSPECIFIED or event.type not in pb.EventType.values():
                 raise InvalidArgument(
@@ -732,16 +700,16 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             if len(event.item_id) > 40:
                 raise InvalidArgument(f"event {index}: item_id is too long", field=f"events[{index}].item_id")
             events.append(
-                repo.NewEvent(
+                sessions.NewEvent(
                     event_type=pb.EventType.Name(event.type),
                     item_id=event.item_id,
                     detail=event.detail,
                     client_ms=event.client_time.ToMilliseconds() if event.HasField("client_time") else None,
                 )
             )
-        head = await self._head(principal, request.session_id, action="answer")
+        head = await self._head(principal, request.session_id, action=ANSWER)
         now = _now_ms()
-        stored = await self._write(repo.log_events, session_id=head.session_id, events=events, now_ms=now)
+        stored = await self._write(sessions.log_events, session_id=head.session_id, events=events, now_ms=now)
         return pb.LogEventsResponse(stored=stored, server_time=_ts(now))
 
     # ---- privacy
@@ -754,7 +722,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             raise InvalidArgument("student_id is required", field="student_id")
         if not (principal.role == Role.ADMIN or principal.subject == request.student_id):
             raise PermissionDenied("only the student themselves or an admin may export a student's data")
-        document = await self._read(repo.export_student, student_id=request.student_id)
+        document = await self._read(privacy.export_student, student_id=request.student_id)
         return pb.ExportStudentDataResponse(json_document=json.dumps(document, indent=2, sort_keys=True))
 
     async def EraseStudentData(
@@ -768,7 +736,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         if len(request.reason) > 1000:
             raise InvalidArgument("reason is longer than 1000 characters", field="reason")
         counts = await self._write(
-            repo.erase_student,
+            privacy.erase_student,
             student_id=request.student_id,
             actor=principal.subject,
             reason=request.reason,

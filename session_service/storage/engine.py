@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from session_service.storage.models import DatabaseOwner
@@ -87,8 +87,27 @@ def _unavailable_database() -> Iterator[None]:
         raise Unavailable("the user database is unavailable; nothing was saved; retry shortly") from exc
 
 
+# The single writer's unit of work: one write transaction on the Core connection, handed to the functions that
+# apply the exam's rules to storage reads and writes (session_service.writer).
+Tx = Connection
+
+
+class Conflict(Exception):
+    """A write met a unique key another writer stored first (a retried request id); nothing of it was kept."""
+
+
+@contextmanager
+def savepoint(tx: Tx) -> Iterator[None]:
+    """A part of a unit of work that is undone alone when it meets a Conflict, the rest of it kept."""
+    try:
+        with tx.begin_nested():
+            yield
+    except IntegrityError as exc:
+        raise Conflict(str(exc.orig)) from exc
+
+
 class Database:
-    """The engines and session factories of user_data.db; each storage function runs one transaction."""
+    """The engines and session factories of user_data.db."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -116,9 +135,19 @@ class Database:
             yield session
 
     @contextmanager
-    def write_connection(self) -> Iterator[Connection]:
-        """One write transaction at the Core level (group commit uses savepoints on it)."""
-        with _unavailable_database(), self.write_engine.begin() as connection:
+    def unit_of_work(self) -> Iterator[Tx]:
+        """One write transaction on the Core connection, committed (on disk) when the block ends without an
+        exception; a unique key met on the way is a Conflict."""
+        try:
+            with _unavailable_database(), self.write_engine.begin() as connection:
+                yield connection
+        except IntegrityError as exc:
+            raise Conflict(str(exc.orig)) from exc
+
+    @contextmanager
+    def read_transaction(self) -> Iterator[Connection]:
+        """One read snapshot on the Core connection."""
+        with _unavailable_database(), self.read_engine.begin() as connection:
             yield connection
 
     @contextmanager

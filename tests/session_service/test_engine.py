@@ -24,8 +24,11 @@ def test_only_a_one_statement_read_runs_outside_a_transaction(tmp_path: Path) ->
         with db.reading() as session:
             assert session.execute(text("SELECT 1")).scalar() == 1
             assert _in_transaction(session.connection())
-        with db.write_connection() as conn:
-            conn.execute(text("SELECT 1"))
+        with db.read_transaction() as conn:
+            assert conn.execute(text("SELECT 1")).scalar() == 1
             assert _in_transaction(conn)
+        with db.unit_of_work() as tx:
+            tx.execute(text("SELECT 1"))
+            assert _in_transaction(tx)
     finally:
         db.dispose()

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from session_service.storage.engine import Database, migrate, open_database
 from session_service.storage.models import Base
-from session_service.storage.repository import module_content
+from session_service.storage.sessions import module_content
 from tests.support.postgres import PostgresCluster
 
 # Two modules pinning the same two items and passage (as two students of one exam do), one a third item.

@@ -18,7 +18,7 @@ from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
 from session_service.domain.states import STATUS_OPEN
-from session_service.storage import repository
+from session_service.storage import sessions
 from session_service.storage.engine import Database
 from tests.session_service.conftest import session_process
 from tests.session_service.exam import admin, answer, as_user, full_items, new_user, request_id
@@ -300,9 +300,7 @@ def test_a_read_is_one_snapshot(
 
     event.listen(db.write_engine, "before_cursor_execute", commit_in_between)
     try:
-        records = repository.list_sessions(
-            db, student_ids=[taker.student.user_id], state=None, after=None, limit=10
-        )
+        records = sessions.list_sessions(db, student_ids=[taker.student.user_id], state=None, after=None, limit=10)
     finally:
         db.dispose()
     assert committed, "the read never queried the modules"

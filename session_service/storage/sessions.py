@@ -1,0 +1,581 @@
+"""Storage of sessions and modules: reads of a session as a client sees it, and the writes of a module's life
+(opened with its pinned content, closed, expired), on the Core connection."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, tuple_, update
+
+from session_service.domain.answers import SessionHead
+from session_service.domain.modules import Closing
+from session_service.domain.states import STATE_FINISHED, STATE_IN_PROGRESS, STATUS_EXPIRED, STATUS_OPEN
+from session_service.storage import content
+from session_service.storage.engine import Conflict, Database, Tx
+from session_service.storage.models import (
+    AdvanceRequest,
+    Event,
+    ExamSession,
+    Module,
+    ModuleItem,
+    ModulePassage,
+    Response,
+    User,
+)
+from toefl_core.errors import NotFound
+
+
+@dataclass(frozen=True)
+class ModuleRecord:
+    module_id: str
+    session_id: str
+    sequence: int
+    plan_key: str
+    section: str
+    stage: str
+    status: str
+    seed: int
+    start_ms: int
+    deadline_ms: int
+    close_ms: int | None
+    theta: float | None
+    theta_se: float | None
+    routing_decision: str | None
+    item_count: int
+    answered_count: int
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    session_id: str
+    student_id: str
+    scope: str
+    section: str
+    state: str
+    blueprint_version: str
+    current_module_id: str | None
+    create_ms: int
+    finish_ms: int | None
+    modules: tuple[ModuleRecord, ...]
+
+    @property
+    def current_module(self) -> ModuleRecord | None:
+        return next((m for m in self.modules if m.module_id == self.current_module_id), None)
+
+
+@dataclass(frozen=True)
+class PinnedItem:
+    item_id: str
+    revision: int
+    task_type: str
+    full_item: bytes
+
+
+@dataclass(frozen=True)
+class ModuleContent:
+    """A module's items (FULL view, pinned revisions, presentation order) and passages, serialized."""
+
+    module_id: str
+    items: tuple[PinnedItem, ...]
+    passages: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class NewModule:
+    """A module assembled by item_service, ready to be stored with everything needed to replay it."""
+
+    module_id: str
+    sequence: int
+    plan_key: str
+    section: str
+    stage: str
+    seed: int
+    assembly_record: bytes
+    start_ms: int
+    deadline_ms: int
+    items: tuple[PinnedItem, ...]
+    # (passage_id, serialized FULL passage) in presentation order.
+    passages: tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True)
+class RouterScore:
+    theta: float
+    theta_se: float
+    decision: str
+    # The newest response the estimate saw; a later one means the score is stale.
+    scored_through: int
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    event_type: str
+    item_id: str
+    detail: str
+    client_ms: int | None
+
+
+_MODULE_COLUMNS = (
+    Module.module_id,
+    Module.session_id,
+    Module.sequence,
+    Module.plan_key,
+    Module.section,
+    Module.stage,
+    Module.status,
+    Module.seed,
+    Module.start_ms,
+    Module.deadline_ms,
+    Module.close_ms,
+    Module.theta,
+    Module.theta_se,
+    Module.routing_decision,
+)
+_SESSION_COLUMNS = (
+    ExamSession.session_id,
+    ExamSession.student_id,
+    ExamSession.scope,
+    ExamSession.section,
+    ExamSession.state,
+    ExamSession.blueprint_version,
+    ExamSession.current_module_id,
+    ExamSession.create_ms,
+    ExamSession.finish_ms,
+)
+
+
+# Statements of the reads and writes every answer, advance and finish runs, built once: for one session, building
+# a statement and its cache key costs more than the rows it reads.
+# Each module with its item and answered counts in one statement (correlated counts, both on an index).
+_ITEM_COUNT = (
+    select(func.count()).where(ModuleItem.module_id == Module.module_id).correlate(Module).scalar_subquery()
+)
+_ANSWERED_COUNT = (
+    select(func.count(func.distinct(Response.item_id)))
+    .where(Response.module_id == Module.module_id)
+    .correlate(Module)
+    .scalar_subquery()
+)
+# A module's columns as _module_record reads them: prefixed, so that they can stand beside a session's.
+_MODULE_RECORD_COLUMNS = (
+    *(column.label(f"m_{column.key}") for column in _MODULE_COLUMNS if column.key != "session_id"),
+    _ITEM_COUNT.label("item_count"),
+    _ANSWERED_COUNT.label("answered_count"),
+)
+_MODULES_OF = (
+    select(Module.session_id, *_MODULE_RECORD_COLUMNS)
+    .where(Module.session_id.in_(bindparam("session_ids", expanding=True)))
+    .order_by(Module.session_id, Module.sequence)
+)
+# A session and its modules (with their counts) in one statement: the read of every advance and finish reply.
+_SESSION_WITH_MODULES = (
+    select(*_SESSION_COLUMNS, *_MODULE_RECORD_COLUMNS)
+    .outerjoin(Module, Module.session_id == ExamSession.session_id)
+    .where(ExamSession.session_id == bindparam("session_id"))
+    .order_by(Module.sequence)
+)
+_LOCKED_SESSION_STATE = (
+    select(ExamSession.state, ExamSession.current_module_id)
+    .where(ExamSession.session_id == bindparam("session_id"))
+    .with_for_update()
+)
+_ADVANCE_DONE = select(AdvanceRequest.request_id).where(
+    AdvanceRequest.session_id == bindparam("session_id"), AdvanceRequest.request_id == bindparam("request_id")
+)
+_MODULE_STATUS = select(Module.status, Module.deadline_ms).where(Module.module_id == bindparam("module_id"))
+_NEWEST_IN_MODULE = select(func.max(Response.response_id)).where(Response.module_id == bindparam("module_id"))
+_OPEN_MODULES_OF = select(Module.module_id, Module.deadline_ms).where(
+    Module.session_id == bindparam("session_id"), Module.status == STATUS_OPEN
+)
+# Core UPDATEs whose SET clause is the columns named in each call's parameters (the_*: the row to update).
+# Executed on the Core connection, so they are plain statements there, whatever entity they name.
+_UPDATE_MODULE = update(Module).where(Module.module_id == bindparam("the_module_id"))
+_UPDATE_SESSION = update(ExamSession).where(ExamSession.session_id == bindparam("the_session_id"))
+_INSERT_MODULE = insert(Module)
+_INSERT_MODULE_ITEMS = insert(ModuleItem)
+_INSERT_MODULE_PASSAGES = insert(ModulePassage)
+_INSERT_ADVANCE = insert(AdvanceRequest)
+_SEEN_ITEMS = (
+    select(ModuleItem.item_id)
+    .join(Module, Module.module_id == ModuleItem.module_id)
+    .where(Module.session_id == bindparam("session_id"))
+)
+
+
+def _module_record(row: Row[Any], session_id: str) -> ModuleRecord:
+    """The module of a row holding _MODULE_RECORD_COLUMNS."""
+    return ModuleRecord(
+        module_id=row.m_module_id,
+        session_id=session_id,
+        sequence=row.m_sequence,
+        plan_key=row.m_plan_key,
+        section=row.m_section,
+        stage=row.m_stage,
+        status=row.m_status,
+        seed=row.m_seed,
+        start_ms=row.m_start_ms,
+        deadline_ms=row.m_deadline_ms,
+        close_ms=row.m_close_ms,
+        theta=row.m_theta,
+        theta_se=row.m_theta_se,
+        routing_decision=row.m_routing_decision,
+        item_count=row.item_count,
+        answered_count=row.answered_count,
+    )
+
+
+def _module_records(conn: Connection, session_ids: Collection[str]) -> dict[str, list[ModuleRecord]]:
+    if not session_ids:
+        return {}
+    # Columns, not ORM objects (and never the assembly record's bytes): this runs at every read of a session.
+    result: dict[str, list[ModuleRecord]] = {sid: [] for sid in session_ids}
+    for row in conn.execute(_MODULES_OF, {"session_ids": list(session_ids)}).all():
+        result[row.session_id].append(_module_record(row, row.session_id))
+    return result
+
+
+def _session_record(row: Any, modules: Iterable[ModuleRecord]) -> SessionRecord:
+    """The record of a row holding _SESSION_COLUMNS and its modules."""
+    return SessionRecord(
+        session_id=row.session_id,
+        student_id=row.student_id,
+        scope=row.scope,
+        section=row.section,
+        state=row.state,
+        blueprint_version=row.blueprint_version,
+        current_module_id=row.current_module_id,
+        create_ms=row.create_ms,
+        finish_ms=row.finish_ms,
+        modules=tuple(modules),
+    )
+
+
+def _session_records(conn: Connection, rows: Sequence[Any]) -> list[SessionRecord]:
+    """Records of rows of _SESSION_COLUMNS and their modules."""
+    modules = _module_records(conn, [r.session_id for r in rows])
+    return [_session_record(r, modules.get(r.session_id, ())) for r in rows]
+
+
+def add_module(tx: Tx, *, session_id: str, module: NewModule) -> None:
+    """Store a new open module with its pinned items and passages."""
+    tx.execute(
+        _INSERT_MODULE,
+        {
+            "module_id": module.module_id,
+            "session_id": session_id,
+            "sequence": module.sequence,
+            "plan_key": module.plan_key,
+            "section": module.section,
+            "stage": module.stage,
+            "status": STATUS_OPEN,
+            "seed": module.seed,
+            "assembly_record": module.assembly_record,
+            "start_ms": module.start_ms,
+            "deadline_ms": module.deadline_ms,
+        },
+    )
+    # Items and passages are stored once per distinct content: after the first few students, an advance writes
+    # only the module's small rows, not its items' bytes again.
+    item_digests = content.store(tx, [item.full_item for item in module.items])
+    passage_digests = content.store(tx, [data for _, data in module.passages])
+    # Bulk INSERTs (one statement each), not ORM objects: the unit of work costs more than the rows themselves,
+    # and this runs on the single writer at every advance.
+    tx.execute(
+        _INSERT_MODULE_ITEMS,
+        [
+            {
+                "module_id": module.module_id,
+                "item_id": item.item_id,
+                "position": position,
+                "revision": item.revision,
+                "task_type": item.task_type,
+                "content_digest": digest,
+            }
+            for position, (item, digest) in enumerate(zip(module.items, item_digests, strict=True))
+        ],
+    )
+    if module.passages:
+        tx.execute(
+            _INSERT_MODULE_PASSAGES,
+            [
+                {
+                    "module_id": module.module_id,
+                    "passage_id": passage_id,
+                    "position": position,
+                    "content_digest": digest,
+                }
+                for position, ((passage_id, _), digest) in enumerate(
+                    zip(module.passages, passage_digests, strict=True)
+                )
+            ],
+        )
+
+
+_SESSION_HEAD = (
+    select(
+        ExamSession.student_id,
+        ExamSession.state,
+        ExamSession.current_module_id,
+        Module.sequence,
+        Module.status,
+        Module.deadline_ms,
+    )
+    .outerjoin(Module, Module.module_id == ExamSession.current_module_id)
+    .where(ExamSession.session_id == bindparam("session_id"))
+)
+
+
+def session_head(db: Database, *, session_id: str) -> SessionHead | None:
+    # This and the other one-statement lookups below run outside a transaction on SQLite (read_statement).
+    with db.read_statement() as conn:
+        row = conn.execute(_SESSION_HEAD, {"session_id": session_id}).first()
+    if row is None:
+        return None
+    return head_of(session_id, row)
+
+
+def head_of(session_id: str, row: Sequence[Any]) -> SessionHead:
+    """The head of a row of (student_id, state, current module id, its sequence, status and deadline)."""
+    student_id, state, module_id, sequence, status, deadline_ms = row
+    return SessionHead(
+        session_id=session_id,
+        student_id=student_id,
+        state=state,
+        module_id=module_id,
+        module_sequence=sequence or 0,
+        module_status=status or "",
+        deadline_ms=deadline_ms or 0,
+    )
+
+
+def find_session_by_request(db: Database, *, student_id: str, request_id: str) -> SessionRecord | None:
+    with db.read_transaction() as conn:
+        row = conn.execute(
+            select(*_SESSION_COLUMNS).where(
+                ExamSession.student_id == student_id, ExamSession.request_id == request_id
+            )
+        ).first()
+        return _session_records(conn, [row])[0] if row is not None else None
+
+
+def insert_session(
+    db: Database,
+    *,
+    session_id: str,
+    student_id: str,
+    scope: str,
+    section: str,
+    blueprint_version: str,
+    request_id: str | None,
+    created_by: str,
+    now_ms: int,
+    first_module: NewModule,
+) -> tuple[SessionRecord, bool]:
+    """The new session and True, or, when a concurrent call with the same request id won, that one and False."""
+    try:
+        with db.unit_of_work() as tx:
+            student = tx.execute(select(User.role, User.erased).where(User.user_id == student_id)).first()
+            if student is None or student.role != "student" or student.erased:
+                raise NotFound(f"student {student_id} not found")
+            tx.execute(
+                insert(ExamSession),
+                {
+                    "session_id": session_id,
+                    "student_id": student_id,
+                    "scope": scope,
+                    "section": section,
+                    "state": STATE_IN_PROGRESS,
+                    "blueprint_version": blueprint_version,
+                    "request_id": request_id,
+                    "created_by": created_by,
+                    "current_module_id": first_module.module_id,
+                    "create_ms": now_ms,
+                },
+            )
+            add_module(tx, session_id=session_id, module=first_module)
+    except Conflict:
+        if request_id is None:
+            raise
+        existing = find_session_by_request(db, student_id=student_id, request_id=request_id)
+        if existing is None:
+            raise
+        return existing, False
+    found = get_session(db, session_id=session_id)
+    assert found is not None
+    return found, True
+
+
+def get_session(db: Database, *, session_id: str) -> SessionRecord | None:
+    # One statement: on SQLite it is its own snapshot, so no transaction is opened around it.
+    with db.read_statement() as conn:
+        rows = conn.execute(_SESSION_WITH_MODULES, {"session_id": session_id}).all()
+    if not rows:
+        return None
+    first = rows[0]
+    # A session with no module yet has one row, its module columns NULL (the outer join).
+    return _session_record(first, (_module_record(r, first.session_id) for r in rows if r.m_module_id is not None))
+
+
+def list_sessions(
+    db: Database,
+    *,
+    student_ids: Collection[str] | None,
+    state: str | None,
+    after: tuple[int, str] | None,
+    limit: int,
+) -> list[SessionRecord]:
+    """Newest first; `student_ids` None means every student, `after` is the (create_ms, id) of the last seen."""
+    with db.read_transaction() as conn:
+        query = select(*_SESSION_COLUMNS)
+        if student_ids is not None:
+            if not student_ids:
+                return []
+            query = query.where(ExamSession.student_id.in_(student_ids))
+        if state is not None:
+            query = query.where(ExamSession.state == state)
+        if after is not None:
+            create_ms, session_id = after
+            query = query.where(tuple_(ExamSession.create_ms, ExamSession.session_id) < (create_ms, session_id))
+        rows = conn.execute(
+            query.order_by(ExamSession.create_ms.desc(), ExamSession.session_id.desc()).limit(limit)
+        ).all()
+        return _session_records(conn, rows)
+
+
+def seen_item_ids(db: Database, *, session_id: str) -> list[str]:
+    with db.read_statement() as conn:
+        return list(conn.scalars(_SEEN_ITEMS, {"session_id": session_id}).all())
+
+
+def module_content(db: Database, *, module_id: str) -> ModuleContent:
+    with db.read_transaction() as conn:
+        items = conn.execute(
+            select(ModuleItem.item_id, ModuleItem.revision, ModuleItem.task_type, ModuleItem.content_digest)
+            .where(ModuleItem.module_id == module_id)
+            .order_by(ModuleItem.position)
+        ).all()
+        passages = conn.scalars(
+            select(ModulePassage.content_digest)
+            .where(ModulePassage.module_id == module_id)
+            .order_by(ModulePassage.position)
+        ).all()
+        bodies = content.bodies_of(conn, [row[3] for row in items] + list(passages))
+        return ModuleContent(
+            module_id=module_id,
+            items=tuple(
+                PinnedItem(item_id=i, revision=r, task_type=t, full_item=bodies[d]) for i, r, t, d in items
+            ),
+            passages=tuple(bodies[d] for d in passages),
+        )
+
+
+# ---- the writes of a module's life, each inside the caller's unit of work
+
+
+def lock_session(tx: Tx, *, session_id: str) -> tuple[str, str | None] | None:
+    """The session's state and current module id, locked until the unit of work ends (None: no such session)."""
+    row = tx.execute(_LOCKED_SESSION_STATE, {"session_id": session_id}).first()
+    return None if row is None else (row.state, row.current_module_id)
+
+
+def advance_done(conn: Connection, *, session_id: str, request_id: str) -> bool:
+    return conn.execute(_ADVANCE_DONE, {"session_id": session_id, "request_id": request_id}).first() is not None
+
+
+def advance_applied(db: Database, *, session_id: str, request_id: str) -> bool:
+    with db.read_statement() as conn:
+        return advance_done(conn, session_id=session_id, request_id=request_id)
+
+
+def module_status(tx: Tx, *, module_id: str) -> tuple[str, int]:
+    """A module's status and deadline."""
+    status, deadline_ms = tx.execute(_MODULE_STATUS, {"module_id": module_id}).one()
+    return status, deadline_ms
+
+
+def newest_response_in(tx: Tx, *, module_id: str) -> int:
+    """The id of the newest answer given in the module (0: none)."""
+    return tx.scalar(_NEWEST_IN_MODULE, {"module_id": module_id}) or 0
+
+
+def close_module(tx: Tx, *, module_id: str, closing: Closing | None, router: RouterScore | None = None) -> None:
+    """Record a module's closing and, for a router, the estimate that routed the session on."""
+    values: dict[str, Any] = {}
+    if closing is not None:
+        values.update(status=closing.status, close_ms=closing.close_ms)
+    if router is not None:
+        values.update(theta=router.theta, theta_se=router.theta_se, routing_decision=router.decision)
+    if values:
+        tx.execute(_UPDATE_MODULE, {"the_module_id": module_id, **values})
+
+
+def open_modules(tx: Tx, *, session_id: str) -> list[tuple[str, int]]:
+    """(module id, deadline) of the session's open modules."""
+    return [
+        (module_id, deadline) for module_id, deadline in tx.execute(_OPEN_MODULES_OF, {"session_id": session_id})
+    ]
+
+
+def set_current_module(tx: Tx, *, session_id: str, module_id: str | None) -> None:
+    tx.execute(_UPDATE_SESSION, {"the_session_id": session_id, "current_module_id": module_id})
+
+
+def mark_finished(tx: Tx, *, session_id: str, now_ms: int) -> None:
+    tx.execute(
+        _UPDATE_SESSION,
+        {"the_session_id": session_id, "state": STATE_FINISHED, "finish_ms": now_ms, "current_module_id": None},
+    )
+
+
+def record_advance(tx: Tx, *, session_id: str, request_id: str, closed_module_id: str, now_ms: int) -> None:
+    """Remember the advance's request id, so that a retry finds it applied."""
+    tx.execute(
+        _INSERT_ADVANCE,
+        {
+            "session_id": session_id,
+            "request_id": request_id,
+            "closed_module_id": closed_module_id,
+            "applied_ms": now_ms,
+        },
+    )
+
+
+def due_modules(tx: Tx, *, now_ms: int, session_id: str | None = None) -> list[tuple[str, str]]:
+    """(module id, session id) of the open modules whose deadline has passed (of one session, or all)."""
+    due = select(Module.module_id, Module.session_id).where(
+        Module.status == STATUS_OPEN, Module.deadline_ms <= now_ms
+    )
+    if session_id is not None:
+        due = due.where(Module.session_id == session_id)
+    return [(module_id, sid) for module_id, sid in tx.execute(due)]
+
+
+def expire_modules(tx: Tx, *, module_ids: Collection[str]) -> None:
+    """Close these open modules as EXPIRED at their deadline; what was saved in them stays."""
+    tx.execute(
+        update(Module)
+        .where(Module.module_id.in_(list(module_ids)), Module.status == STATUS_OPEN)
+        .values(status=STATUS_EXPIRED, close_ms=Module.deadline_ms)
+    )
+
+
+def log_events(db: Database, *, session_id: str, events: Sequence[NewEvent], now_ms: int) -> int:
+    if events:
+        with db.unit_of_work() as tx:
+            tx.execute(
+                insert(Event),
+                [
+                    {
+                        "session_id": session_id,
+                        "event_type": e.event_type,
+                        "item_id": e.item_id,
+                        "detail": e.detail,
+                        "client_ms": e.client_ms,
+                        "server_ms": now_ms,
+                    }
+                    for e in events
+                ],
+            )
+    return len(events)

@@ -1,0 +1,331 @@
+"""The single writer's units of work: each runs one transaction on the writer thread, applying the domain's rules
+to storage reads and writes, so that a rule and the write it governs commit together or not at all."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from session_service.domain.answers import LATE_ANSWER, answer_refusal, too_late
+from session_service.domain.modules import closing
+from session_service.domain.ratings import already_rated, decide_rating
+from session_service.domain.scores import (
+    RatingOutcome,
+    Scorer,
+    candidate_version,
+    closed_sections,
+    sections_to_score,
+)
+from session_service.domain.states import STATE_FINISHED, STATE_IN_PROGRESS, STATUS_OPEN
+from session_service.storage import answers, scores, sessions
+from session_service.storage.answers import ResponseRecord, Submission, SubmitOutcome
+from session_service.storage.engine import Conflict, Database, Tx, savepoint
+from session_service.storage.sessions import NewModule, RouterScore
+from toefl_core.errors import Aborted, DomainError, FailedPrecondition, NotFound
+
+# ---- a section's score when it closes
+
+
+def score_closed_sections(tx: Tx, *, session_id: str, scorer: Scorer, now_ms: int) -> None:
+    """Score every section that closed and has no score yet, in the caller's transaction (atomic with the close).
+
+    Rated responses of those sections become rating tasks; their sections stay provisional until rated.
+    """
+    session = scores.scored_sessions(tx, session_ids=[session_id]).get(session_id)
+    if session is None:
+        return
+    modules = scores.module_states(tx, session_id=session_id)
+    closed = closed_sections(modules, finished=session.state == STATE_FINISHED)
+    if not closed:
+        # Most advances close no section (router to second stage): no score version to read.
+        return
+    previous = scores.latest(tx, session_id=session_id)
+    newly_closed = sections_to_score(closed, previous)
+    if not newly_closed:
+        return
+    inputs = scores.section_inputs(tx, session_id=session_id, sections=newly_closed)
+    for section in inputs.values():
+        scores.insert_rating_tasks(
+            tx, session_id=session_id, section=section.section, tasks=scorer.rating_tasks(section), now_ms=now_ms
+        )
+    version = candidate_version(
+        session=session, previous=previous, recompute=inputs, scorer=scorer, reason="section_closed", now_ms=now_ms
+    )
+    scores.insert_versions(tx, versions=[version])
+
+
+def expire_due(db: Database, *, now_ms: int, scorer: Scorer, session_id: str | None = None) -> int:
+    """Close (EXPIRED) every open module whose deadline has passed, of one session or all; what was saved stays.
+    A section closed by an expiry is scored with it. Returns how many modules expired."""
+    with db.unit_of_work() as tx:
+        expiring = sessions.due_modules(tx, now_ms=now_ms, session_id=session_id)
+        if not expiring:
+            return 0
+        sessions.expire_modules(tx, module_ids=[module_id for module_id, _ in expiring])
+        for affected in sorted({sid for _, sid in expiring}):
+            score_closed_sections(tx, session_id=affected, scorer=scorer, now_ms=now_ms)
+        return len(expiring)
+
+
+# ---- answers
+
+
+def _accept_batch(tx: Tx, subs: Sequence[Submission]) -> list[SubmitOutcome | DomainError] | None:
+    """Every answer of the batch in a few statements (lookups by IN, one multi-row INSERT): per answer, what
+    `_accept_one` gives; None when an answer found its module's deadline passed (that answer closes its module,
+    which `_accept_one` does)."""
+    session_ids = {sub.session_id for sub in subs}
+    stored = answers.stored_submissions(tx, session_ids=session_ids, request_ids={sub.request_id for sub in subs})
+    heads = answers.lock_heads(tx, session_ids=session_ids)
+    fresh = [sub for sub in subs if (sub.session_id, sub.request_id) not in stored]
+    revisions = (
+        answers.last_revisions(tx, module_ids={s.module_id for s in fresh}, item_ids={s.item_id for s in fresh})
+        if fresh
+        else {}
+    )
+    # Per answer: its outcome, or the position of its new row (a duplicate of an earlier answer of the batch
+    # points at that one's row, and is its replay).
+    results: list[SubmitOutcome | DomainError | int] = []
+    first: dict[tuple[str, str], int] = {}
+    rows: list[ResponseRecord] = []
+    for sub in subs:
+        key = (sub.session_id, sub.request_id)
+        if key in stored:
+            results.append(stored[key])
+            continue
+        if key in first:
+            results.append(first[key])
+            continue
+        head = heads.get(sub.session_id)
+        if head is None:
+            results.append(NotFound(f"session {sub.session_id} not found"))
+            continue
+        refusal = answer_refusal(head, module_id=sub.module_id, item_id=sub.item_id)
+        if refusal is not None:
+            results.append(refusal)
+            continue
+        if too_late(head, sub.received_ms):
+            return None
+        revision = revisions.get((sub.module_id, sub.item_id), 0) + 1
+        revisions[sub.module_id, sub.item_id] = revision
+        first[key] = len(rows)
+        results.append(len(rows))
+        rows.append(sub.record(revision=revision))
+    inserted = answers.insert_responses(tx, records=rows)
+    outcomes: list[SubmitOutcome | DomainError] = []
+    replayed: set[int] = set()
+    for result in results:
+        if not isinstance(result, int):
+            outcomes.append(result)
+            continue
+        record = inserted[result]
+        outcome = SubmitOutcome(
+            response=record, replayed=result in replayed, deadline_ms=heads[record.session_id].deadline_ms
+        )
+        outcomes.append(outcome)
+        replayed.add(result)
+    return outcomes
+
+
+def _accept_one(tx: Tx, sub: Submission, scorer: Scorer) -> SubmitOutcome | DomainError:
+    replay = answers.submission(tx, session_id=sub.session_id, request_id=sub.request_id)
+    if replay is not None:
+        return replay
+    head = answers.lock_head(tx, session_id=sub.session_id, module_id=sub.module_id)
+    if head is None:
+        return NotFound(f"session {sub.session_id} not found")
+    refusal = answer_refusal(head, module_id=sub.module_id, item_id=sub.item_id)
+    if refusal is not None:
+        return refusal
+    if too_late(head, sub.received_ms):
+        # The late answer closes its module for good (kept when the transaction commits), and the section it
+        # closes is scored with the expiry.
+        sessions.expire_modules(tx, module_ids=[sub.module_id])
+        score_closed_sections(tx, session_id=sub.session_id, scorer=scorer, now_ms=sub.received_ms)
+        return FailedPrecondition(LATE_ANSWER)
+    revision = answers.last_revision(tx, module_id=sub.module_id, item_id=sub.item_id) + 1
+    record = answers.insert_response(tx, record=sub.record(revision=revision))
+    return SubmitOutcome(response=record, replayed=False, deadline_ms=head.deadline_ms)
+
+
+def submit_answers(
+    db: Database, *, submissions: Sequence[Submission], scorer: Scorer
+) -> list[SubmitOutcome | DomainError]:
+    """Store a batch of answers in ONE transaction (one commit, one fsync).
+
+    Per submission: its stored result, the first result of its request id (a replay, also when a duplicate sits
+    earlier in the same batch), or the DomainError refusing it. Nothing is acknowledged before the commit.
+    Usually a few statements for the whole batch; a batch where an answer closes its module by its deadline, or
+    meets a request id stored meanwhile by another writer, is written answer by answer, each in a savepoint.
+    """
+    with db.unit_of_work() as tx:
+        try:
+            with savepoint(tx):
+                batched = _accept_batch(tx, submissions)
+        except Conflict:
+            batched = None
+        if batched is not None:
+            return batched
+        results: list[SubmitOutcome | DomainError] = []
+        for sub in submissions:
+            try:
+                with savepoint(tx):
+                    results.append(_accept_one(tx, sub, scorer))
+            except Conflict:
+                replay = answers.submission(tx, session_id=sub.session_id, request_id=sub.request_id)
+                if replay is None:
+                    raise
+                results.append(replay)
+    return results
+
+
+# ---- a module's end: advance and finish
+
+
+def advance(
+    db: Database,
+    *,
+    session_id: str,
+    request_id: str | None,
+    from_module_id: str,
+    now_ms: int,
+    router_score: RouterScore | None,
+    next_module: NewModule | None,
+    scorer: Scorer,
+) -> bool:
+    """Close the current module and open the next one (or none after the last); False if already applied.
+
+    A section that closes with it is scored in the same transaction.
+    """
+    try:
+        with db.unit_of_work() as tx:
+            locked = sessions.lock_session(tx, session_id=session_id)
+            if locked is None:
+                raise NotFound(f"session {session_id} not found")
+            # After the lock: on PostgreSQL a concurrent advance with this request id (another process) may have
+            # committed while this one waited for the session row.
+            if request_id and sessions.advance_done(tx, session_id=session_id, request_id=request_id):
+                return False
+            state, current_module_id = locked
+            if state != STATE_IN_PROGRESS or current_module_id != from_module_id:
+                raise FailedPrecondition("the session has moved on since this request started; reload it")
+            status, deadline_ms = sessions.module_status(tx, module_id=from_module_id)
+            if router_score is not None:
+                newest = sessions.newest_response_in(tx, module_id=from_module_id)
+                if newest > router_score.scored_through:
+                    raise Aborted("an answer arrived while the module was being scored; advance again")
+            closed = closing(deadline_ms=deadline_ms, now_ms=now_ms) if status == STATUS_OPEN else None
+            sessions.close_module(tx, module_id=from_module_id, closing=closed, router=router_score)
+            if next_module is not None:
+                sessions.add_module(tx, session_id=session_id, module=next_module)
+            sessions.set_current_module(
+                tx, session_id=session_id, module_id=next_module.module_id if next_module is not None else None
+            )
+            if request_id:
+                sessions.record_advance(
+                    tx,
+                    session_id=session_id,
+                    request_id=request_id,
+                    closed_module_id=from_module_id,
+                    now_ms=now_ms,
+                )
+            score_closed_sections(tx, session_id=session_id, scorer=scorer, now_ms=now_ms)
+            return True
+    except Conflict:
+        if request_id and sessions.advance_applied(db, session_id=session_id, request_id=request_id):
+            return False
+        raise
+
+
+def finish(db: Database, *, session_id: str, now_ms: int, scorer: Scorer) -> None:
+    """Close every open module and finish; the sections closed by it are scored in the same transaction."""
+    with db.unit_of_work() as tx:
+        locked = sessions.lock_session(tx, session_id=session_id)
+        if locked is None:
+            raise NotFound(f"session {session_id} not found")
+        if locked[0] == STATE_FINISHED:
+            return
+        for module_id, deadline_ms in sessions.open_modules(tx, session_id=session_id):
+            sessions.close_module(tx, module_id=module_id, closing=closing(deadline_ms=deadline_ms, now_ms=now_ms))
+        sessions.mark_finished(tx, session_id=session_id, now_ms=now_ms)
+        score_closed_sections(tx, session_id=session_id, scorer=scorer, now_ms=now_ms)
+
+
+# ---- ratings
+
+
+def rate(
+    db: Database,
+    *,
+    response_id: int,
+    rater_id: str,
+    score: int,
+    dimension_scores_json: str,
+    comment: str,
+    request_id: str | None,
+    rating_id: str,
+    scorer: Scorer,
+    now_ms: int,
+) -> RatingOutcome:
+    """Store a rating and resolve its response; a rating that makes it final re-scores its section."""
+    try:
+        with db.unit_of_work() as tx:
+            if request_id:
+                replay = scores.replayed_rating(tx, rater_id=rater_id, request_id=request_id)
+                if replay is not None:
+                    return replay
+            task = scores.rating_task(tx, response_id=response_id)
+            if task is None:
+                raise NotFound(f"rating task {response_id} not found")
+            decision = decide_rating(
+                response_id=response_id,
+                task_state=task.state,
+                double_rated=task.double_rated,
+                earlier=scores.ratings_of(tx, response_id=response_id),
+                rater_id=rater_id,
+                score=score,
+            )
+            scores.insert_rating(
+                tx,
+                rating_id=rating_id,
+                response_id=response_id,
+                rater_id=rater_id,
+                score=score,
+                dimension_scores_json=dimension_scores_json,
+                comment=comment,
+                adjudication=decision.rating.adjudication,
+                request_id=request_id,
+                now_ms=now_ms,
+            )
+            final = decision.final_score is not None
+            scores.update_rating_task(
+                tx,
+                response_id=response_id,
+                state=decision.task_state,
+                rule=decision.rule,
+                final_score=decision.final_score,
+                final_ms=now_ms if final else None,
+            )
+            if final:
+                session = scores.scored_sessions(tx, session_ids=[task.session_id])[task.session_id]
+                candidate = candidate_version(
+                    session=session,
+                    previous=scores.latest(tx, session_id=task.session_id),
+                    recompute=scores.section_inputs(tx, session_id=task.session_id, sections=[task.section]),
+                    scorer=scorer,
+                    reason="rating",
+                    now_ms=now_ms,
+                )
+                scores.insert_versions(tx, versions=[candidate])
+            return RatingOutcome(
+                rating_id=rating_id,
+                response_id=response_id,
+                state=decision.task_state,
+                final_score=decision.final_score,
+                rule=decision.rule,
+            )
+    except Conflict:
+        if request_id:
+            replay = scores.find_rating(db, rater_id=rater_id, request_id=request_id)
+            if replay is not None:
+                return replay
+        raise already_rated(response_id) from None
