@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cache
 
 from toefl.item.v1 import item_pb2
 from toefl.session.v1 import session_service_pb2 as pb
 
 from toefl_core.irt import Ability
 from toefl_core.scoring import ScoredItem, score_answer, score_section
-from toefl_core.scoring_rules import CutTable, load_cut_table
-
-
-@cache
-def _cut_table() -> CutTable:
-    return load_cut_table()
+from toefl_core.scoring_rules import CutTable
 
 
 def section_name(section: item_pb2.Section.ValueType) -> str:
@@ -23,7 +17,9 @@ def section_name(section: item_pb2.Section.ValueType) -> str:
     return item_pb2.Section.Name(section).removeprefix("SECTION_").lower()
 
 
-def router_ability(items: Sequence[item_pb2.Item], answers: Mapping[str, pb.Answer]) -> Ability:
+def router_ability(
+    items: Sequence[item_pb2.Item], answers: Mapping[str, pb.Answer], cut_table: CutTable
+) -> Ability:
     """EAP from the objectively scored items, by the same rule as the section score (toefl_core.scoring).
 
     Rated tasks (writing and speaking) have no score yet at routing time and are left out; an unanswered
@@ -35,5 +31,5 @@ def router_ability(items: Sequence[item_pb2.Item], answers: Mapping[str, pb.Answ
         if (score := score_answer(item, answers.get(item.item_id))) is not None
     ]
     section = section_name(items[0].section) if items else "reading"
-    estimate = score_section(scored, section=section, cut_table=_cut_table())
+    estimate = score_section(scored, section=section, cut_table=cut_table)
     return Ability(theta=estimate.theta, se=estimate.se)

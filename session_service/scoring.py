@@ -147,6 +147,11 @@ class SessionScorer:
         self._cache: dict[tuple[bytes, bytes | None, int], _Prepared] = {}
 
     @property
+    def cut_table(self) -> CutTable:
+        """The band cuts every score of this process uses, the router's estimate included."""
+        return self._cut_table
+
+    @property
     def cut_table_version(self) -> str:
         return self._cut_table.version
 

@@ -6,13 +6,10 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
-from google.protobuf.timestamp_pb2 import Timestamp
 from toefl.item.v1 import item_pb2
 from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import scoring_service_pb2_grpc
@@ -21,14 +18,17 @@ from toefl.session.v1 import session_service_pb2 as pb
 from session_service import accounts, writer
 from session_service.access import JOB_ROLES, MAX_REQUEST_ID, RATER_ROLES, AccessPolicy
 from session_service.blueprint import load_blueprint
+from session_service.convert import (
+    rating_result,
+    rating_task_proto,
+    rescore_result,
+    task_type_summaries,
+    version_proto,
+)
+from session_service.domain.modules import now_ms
 from session_service.domain.scores import (
-    RatingOutcome,
-    RatingTaskRecord,
     RescoreInputs,
-    RescoreOutcome,
     RescorePlan,
-    ScoreVersionRecord,
-    SectionFigures,
     plan_rescore,
 )
 from session_service.item_client import ItemClient, call_budget
@@ -36,7 +36,6 @@ from session_service.paging import decode_token, encode_token, page_size
 from session_service.scoring import SessionScorer, response_records
 from session_service.storage import accounts as accounts_store
 from session_service.storage import reports, scores, sessions
-from session_service.views import student_item
 from session_service.workers import Workers
 from toefl_core.auth import Principal, Role
 from toefl_core.errors import DomainError, InvalidArgument, NotFound
@@ -53,149 +52,6 @@ DEFAULT_ANALYTICS_DAYS = 30
 EXPORT_SESSIONS_PER_READ = 100
 # BatchRescoreSessions takes at most this many sessions: one write transaction holds the writer this long.
 MAX_BATCH_RESCORE = 500
-
-
-def _ts(ms: int) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromMilliseconds(ms)
-    return stamp
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _section_proto(figures: SectionFigures) -> spb.SectionScore:
-    return spb.SectionScore(
-        section=item_pb2.Section.Value(figures.section),
-        status=spb.ScoreStatus.Value(figures.status),
-        theta=figures.theta,
-        standard_error=figures.standard_error,
-        band=figures.band,
-        cefr=figures.cefr,
-        band_low=figures.band_low,
-        band_high=figures.band_high,
-        items_used=figures.items_used,
-        items_awaiting_rating=figures.items_awaiting_rating,
-    )
-
-
-def version_proto(record: ScoreVersionRecord) -> spb.ScoreVersion:
-    version = spb.ScoreVersion(
-        score_id=record.score_id,
-        session_id=record.session_id,
-        version=record.version,
-        status=spb.ScoreStatus.Value(record.status),
-        sections=[_section_proto(f) for f in record.sections],
-        blueprint_version=record.blueprint_version,
-        cut_table_version=record.cut_table_version,
-        reason=record.reason,
-        create_time=_ts(record.create_ms),
-    )
-    for figures in record.sections:
-        version.parameter_revisions.update(json.loads(figures.parameters_json))
-    if record.total is not None:
-        version.total_band = record.total.band
-        version.total_cefr = record.total.cefr
-        version.comparable_total.CopyFrom(
-            spb.ComparableTotal(
-                low=record.total.comparable_low,
-                high=record.total.comparable_high,
-                midpoint=record.total.comparable_midpoint,
-            )
-        )
-    return version
-
-
-def task_type_summaries(record: ScoreVersionRecord) -> list[spb.TaskTypeSummary]:
-    totals: dict[int, spb.TaskTypeSummary] = {}
-    for figures in record.sections:
-        for entry in json.loads(figures.task_types_json):
-            task_type = item_pb2.TaskType.Value(entry["task_type"])
-            summary = totals.setdefault(task_type, spb.TaskTypeSummary(task_type=task_type))
-            summary.items += entry["items"]
-            summary.answered += entry["answered"]
-            summary.points += entry["points"]
-            summary.max_points += entry["max_points"]
-    return [totals[k] for k in sorted(totals)]
-
-
-def describe_changes(previous: ScoreVersionRecord | None, current: ScoreVersionRecord) -> list[str]:
-    """What a rescore changed, one line per section (and the cut table), for the job's report."""
-    if previous is None:
-        return ["first score of the session"]
-    changes = []
-    if previous.cut_table_version != current.cut_table_version:
-        changes.append(f"cut table {previous.cut_table_version} -> {current.cut_table_version}")
-    before = {f.section: f for f in previous.sections}
-    for now in current.sections:
-        old = before.get(now.section)
-        if old is None:
-            changes.append(f"{now.section}: newly scored, band {now.band}")
-            continue
-        parts = [
-            f"{name} {getattr(old, name)} -> {getattr(now, name)}"
-            for name in ("status", "band", "band_low", "band_high")
-            if getattr(old, name) != getattr(now, name)
-        ]
-        if (old.theta, old.standard_error) != (now.theta, now.standard_error):
-            parts.append(f"theta {old.theta:.4f} -> {now.theta:.4f}")
-            parts.append(f"se {old.standard_error:.4f} -> {now.standard_error:.4f}")
-        old_revisions, new_revisions = json.loads(old.parameters_json), json.loads(now.parameters_json)
-        moved = sorted(k for k in new_revisions if old_revisions.get(k) != new_revisions[k])
-        if moved:
-            parts.append(f"parameters of {len(moved)} item(s) at new revisions: {', '.join(moved)}")
-        if parts:
-            changes.append(f"{now.section}: " + "; ".join(parts))
-    return changes
-
-
-def _rescore_result(outcome: RescoreOutcome) -> bytes:
-    current = version_proto(outcome.current)
-    result = spb.RescoreResult(
-        session_id=outcome.session_id,
-        changed=outcome.changed,
-        current=current,
-        changes=describe_changes(outcome.previous, outcome.current) if outcome.changed else [],
-    )
-    if outcome.previous is not None:
-        # Unchanged, the current version is the previous one: converted once.
-        result.previous.CopyFrom(
-            current if outcome.previous is outcome.current else version_proto(outcome.previous)
-        )
-    return result.SerializeToString(deterministic=True)
-
-
-def _rating_result(outcome: RatingOutcome) -> spb.RatingResult:
-    result = spb.RatingResult(
-        rating_id=outcome.rating_id,
-        response_id=str(outcome.response_id),
-        state=spb.RatingTaskState.Value(outcome.state),
-        rule=outcome.rule,
-    )
-    if outcome.final_score is not None:
-        result.final_score = outcome.final_score
-    return result
-
-
-def _rating_task(record: RatingTaskRecord) -> spb.RatingTask:
-    item = item_pb2.Item.FromString(record.full_item)
-    answer = json_format.Parse(record.answer_json, pb.Answer())
-    task = spb.RatingTask(
-        response_id=str(record.response_id),
-        task_type=item_pb2.TaskType.Value(record.task_type),
-        item_id=record.item_id,
-        item=student_item(item),
-        rubric=item.rubric,
-        state=spb.RatingTaskState.Value(record.state),
-        submit_time=_ts(record.submit_ms),
-    )
-    if answer.WhichOneof("value") == "text":
-        task.response_text = answer.text
-    elif answer.WhichOneof("value") == "speech":
-        task.audio_ref = answer.speech.audio_ref
-        task.transcript = answer.speech.transcript
-    return task
 
 
 def _response_id(raw: str) -> int:
@@ -361,7 +217,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         rows = await self._workers.read(
             scores.list_rating_tasks, rater_id=principal.subject, task_type=task_type, after=after, limit=size + 1
         )
-        reply = spb.ListRatingTasksResponse(tasks=[_rating_task(r) for r in rows[:size]])
+        reply = spb.ListRatingTasksResponse(tasks=[rating_task_proto(r) for r in rows[:size]])
         if len(rows) > size:
             last = rows[size - 1]
             reply.next_page_token = encode_token([last.submit_ms, last.response_id])
@@ -393,9 +249,9 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
             request_id=request.request_id or None,
             rating_id=accounts.new_id("rtg"),
             scorer=self._scorer,
-            now_ms=_now_ms(),
+            now_ms=now_ms(),
         )
-        return _rating_result(outcome)
+        return rating_result(outcome)
 
     async def ListRaterStatistics(
         self, request: spb.ListRaterStatisticsRequest, context: Context
@@ -513,12 +369,12 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
     def _plans(
         self, found: Mapping[str, RescoreInputs | DomainError], current_items: Mapping[str, bytes]
     ) -> dict[str, RescorePlan | DomainError]:
-        now_ms = _now_ms()
+        planned_ms = now_ms()
         return {
             session_id: inputs
             if isinstance(inputs, DomainError)
             else plan_rescore(
-                inputs, current_items=current_items, scorer=self._scorer, encode=_rescore_result, now_ms=now_ms
+                inputs, current_items=current_items, scorer=self._scorer, encode=rescore_result, now_ms=planned_ms
             )
             for session_id, inputs in found.items()
         }
@@ -545,7 +401,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
                     writes.append(scores.RescoreWrite(session_id, plan, request_ids[session_id]))
             if not writes:
                 return
-            applied = await self._workers.write(scores.apply_rescores, writes=writes, now_ms=_now_ms())
+            applied = await self._workers.write(scores.apply_rescores, writes=writes, now_ms=now_ms())
             moved: list[str] = []
             for write, outcome in zip(writes, applied, strict=True):
                 if outcome is None:

@@ -18,6 +18,8 @@ from toefl.session.v1 import (
 
 from session_service import accounts
 from session_service.access import AccessPolicy
+from session_service.answer_writer import AnswerWriter
+from session_service.caches import SessionHeads
 from session_service.config import DEMO_CREDENTIALS_FILE, SECOND_RATING_SALT, Settings
 from session_service.item_client import ItemClient, ModuleCache
 from session_service.scoring import SessionScorer
@@ -88,15 +90,17 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         return await workers.lookup(accounts_store.teaches, teacher_id=teacher_id, student_id=student_id)
 
     access = AccessPolicy(token_key=settings.common.token_key, teaches=teaches)
+    answer_writer = AnswerWriter(workers=workers, scorer=scorer)
     servicer = SessionServicer(
         settings=settings,
-        db=db,
         items=items,
         cache=ModuleCache(),
         passwords=passwords,
         workers=workers,
         scorer=scorer,
         access=access,
+        answer_writer=answer_writer,
+        heads=SessionHeads(),
     )
     scoring = ScoringServicer(access=access, workers=workers, items=items, scorer=scorer)
 
@@ -117,5 +121,6 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         service_names=SERVICE_NAMES,
         on_shutdown=shutdown,
         port_file=port_file,
-        background=servicer.background_jobs,
+        # Beside the server: the answer writer and the deadline sweep.
+        background=(answer_writer.run_forever, servicer.sweep_forever),
     )

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
-import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import json_format
-from google.protobuf.timestamp_pb2 import Timestamp
 from toefl.common.v1 import ownership_pb2, ownership_pb2_grpc
 from toefl.item.v1 import item_pb2
 from toefl.session.v1 import session_service_pb2 as pb
@@ -20,12 +17,22 @@ from toefl.session.v1 import session_service_pb2_grpc
 
 from session_service import accounts, writer
 from session_service.access import ANSWER, CONTROL, READ, AccessPolicy, check_request_id
+from session_service.answer_writer import AnswerWriter
 from session_service.answers import validate_answer
-from session_service.batching import GroupCommit
 from session_service.blueprint import CURRENT_VERSION, ModulePlan, load_blueprint
+from session_service.caches import SessionHeads
 from session_service.config import Settings
+from session_service.convert import (
+    PROTO_TO_ROLE,
+    ROLE_TO_PROTO,
+    class_proto,
+    module_summary,
+    saved_response,
+    timestamp,
+    user_proto,
+)
 from session_service.domain.answers import SessionHead, answer_refusal
-from session_service.domain.modules import deadline_ms, module_seed, remaining_seconds
+from session_service.domain.modules import deadline_ms, module_seed, now_ms, remaining_seconds
 from session_service.domain.states import STATE_IN_PROGRESS, STATUS_OPEN
 from session_service.item_client import CachedModule, ItemClient, ModuleCache, call_budget
 from session_service.paging import decode_token, encode_token, page_size
@@ -52,70 +59,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Context = grpc.aio.ServicerContext[Any, Any]
 
-ROLE_TO_PROTO = {
-    Role.STUDENT: pb.ROLE_STUDENT,
-    Role.TEACHER: pb.ROLE_TEACHER,
-    Role.RATER: pb.ROLE_RATER,
-    Role.AUTHOR: pb.ROLE_AUTHOR,
-    Role.ADMIN: pb.ROLE_ADMIN,
-}
-PROTO_TO_ROLE = {value: key for key, value in ROLE_TO_PROTO.items()}
 MAX_EVENTS = 500
 MAX_EVENT_DETAIL = 1000
 INVALID_CREDENTIALS = "invalid username or password"
-MAX_CACHED_HEADS = 10_000
-
-
-def _ts(ms: int | None) -> Timestamp | None:
-    if ms is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromMilliseconds(ms)
-    return stamp
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _user_proto(user: accounts_store.UserRecord) -> pb.User:
-    return pb.User(
-        user_id=user.user_id,
-        username=user.username,
-        display_name=user.display_name,
-        role=ROLE_TO_PROTO.get(Role(user.role), pb.ROLE_UNSPECIFIED),
-        create_time=_ts(user.create_ms),
-    )
-
-
-def _class_proto(record: accounts_store.ClassRecord) -> pb.Class:
-    return pb.Class(
-        class_id=record.class_id, name=record.name, teacher_id=record.teacher_id, student_ids=record.student_ids
-    )
-
-
-def _summary(module: sessions.ModuleRecord) -> pb.ModuleSummary:
-    return pb.ModuleSummary(
-        module_id=module.module_id,
-        section=item_pb2.Section.Value(module.section),
-        stage=pb.ModuleStage.Value(module.stage),
-        status=pb.ModuleStatus.Value(module.status),
-        sequence=module.sequence,
-        item_count=module.item_count,
-        answered_count=module.answered_count,
-        start_time=_ts(module.start_ms),
-        close_time=_ts(module.close_ms),
-    )
-
-
-def _saved(record: answers.ResponseRecord) -> pb.SavedResponse:
-    return pb.SavedResponse(
-        item_id=record.item_id,
-        answer=answer_from_json(record.answer_json),
-        revision=record.revision,
-        saved_time=_ts(record.saved_ms),
-        request_id=record.request_id,
-    )
 
 
 class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
@@ -123,29 +69,26 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self,
         *,
         settings: Settings,
-        db: Database,
         items: ItemClient,
         cache: ModuleCache,
         passwords: accounts.Passwords,
         workers: Workers,
         scorer: SessionScorer,
         access: AccessPolicy,
+        answer_writer: AnswerWriter,
+        heads: SessionHeads,
     ) -> None:
         self._settings = settings
         self._passwords = passwords
         self._key = settings.common.token_key
         self._access = access
-        self._db = db
         self._items = items
         self._cache = cache
         self._workers = workers
         self._scorer = scorer
         self._throttle = SignInThrottle()
-        # Heads of sessions being answered, so that an answer needs no read before its write. This process drops a
-        # head when it advances, finishes or erases; another process's change is caught by the writer, which
-        # re-checks everything under its lock (the head is then dropped), or by a refusal here (read afresh).
-        self._heads: dict[str, SessionHead] = {}
-        self._answers: GroupCommit[answers.Submission, answers.SubmitOutcome] = GroupCommit(self._start_answers)
+        self._answer_writer = answer_writer
+        self._heads = heads
 
     # ---- plumbing
 
@@ -161,17 +104,6 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
     async def _cpu(self, fn: Callable[..., T], /, *args: Any) -> T:
         return await self._workers.cpu(fn, *args)
 
-    def _start_answers(
-        self, batch: Sequence[answers.Submission]
-    ) -> asyncio.Future[Sequence[answers.SubmitOutcome | Exception]]:
-        write = functools.partial(writer.submit_answers, self._db, submissions=batch, scorer=self._scorer)
-        return self._workers.submit_write(write)
-
-    @property
-    def background_jobs(self) -> tuple[Callable[[], Coroutine[Any, Any, None]], ...]:
-        """What serve_forever runs beside the server: the answer writer and the deadline sweep."""
-        return (self._answers.run_forever, self.sweep_forever)
-
     def _principal(self, context: Context) -> Principal:
         return self._access.principal(context.invocation_metadata())
 
@@ -179,7 +111,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         """Close modules whose deadline passed, even when nobody touches their session."""
         while True:
             try:
-                closed = await self._write(writer.expire_due, now_ms=_now_ms(), scorer=self._scorer)
+                closed = await self._write(writer.expire_due, now_ms=now_ms(), scorer=self._scorer)
                 if closed:
                     log.info("deadline sweep closed %d module(s)", closed)
             except Exception:
@@ -220,20 +152,18 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         """The session's head for an answer: the cached one while its module is open and before its deadline
         (a deadline never moves; the writer re-checks everything), else read afresh."""
         head = None if fresh else self._heads.get(session_id)
-        if head is not None and head.module_status == STATUS_OPEN and _now_ms() < head.deadline_ms:
+        if head is not None and head.module_status == STATUS_OPEN and now_ms() < head.deadline_ms:
             await self._access.may_act_in_session(principal, head.student_id, action=ANSWER)
             return head
         head = await self._head(principal, session_id, action=ANSWER)
-        if len(self._heads) >= MAX_CACHED_HEADS:
-            self._heads.clear()
-        self._heads[session_id] = head
+        self._heads.put(head)
         return head
 
     async def _expire_if_due(self, record: sessions.SessionRecord) -> sessions.SessionRecord:
         current = record.current_module
-        if current is None or current.status != STATUS_OPEN or _now_ms() < current.deadline_ms:
+        if current is None or current.status != STATUS_OPEN or now_ms() < current.deadline_ms:
             return record
-        await self._write(writer.expire_due, now_ms=_now_ms(), scorer=self._scorer, session_id=record.session_id)
+        await self._write(writer.expire_due, now_ms=now_ms(), scorer=self._scorer, session_id=record.session_id)
         fresh = await self._lookup(sessions.get_session, session_id=record.session_id)
         if fresh is None:
             raise NotFound(f"session {record.session_id} not found")
@@ -245,15 +175,15 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self, module: sessions.ModuleRecord, *, with_items: bool, new: bool = False
     ) -> pb.ModuleState:
         """The module as a client sees it; `new`: just opened by this call, so no answer to read yet."""
-        now = _now_ms()
+        now = now_ms()
         state = pb.ModuleState(
             module_id=module.module_id,
             section=item_pb2.Section.Value(module.section),
             stage=pb.ModuleStage.Value(module.stage),
             status=pb.ModuleStatus.Value(module.status),
             sequence=module.sequence,
-            start_time=_ts(module.start_ms),
-            deadline=_ts(module.deadline_ms),
+            start_time=timestamp(module.start_ms),
+            deadline=timestamp(module.deadline_ms),
             remaining_seconds=remaining_seconds(module.deadline_ms, now) if module.status == STATUS_OPEN else 0,
         )
         if with_items:
@@ -262,7 +192,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             state.passages.extend(cached.student_passages)
             if not new:
                 latest = await self._lookup(answers.latest_responses, module_id=module.module_id)
-                state.responses.extend(_saved(r) for r in latest)
+                state.responses.extend(saved_response(r) for r in latest)
         return state
 
     async def _session_proto(
@@ -276,9 +206,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             section=item_pb2.Section.Value(record.section) if record.section else item_pb2.SECTION_UNSPECIFIED,
             state=pb.SessionState.Value(record.state),
             blueprint_version=record.blueprint_version,
-            modules=[_summary(m) for m in record.modules],
-            create_time=_ts(record.create_ms),
-            finish_time=_ts(record.finish_ms),
+            modules=[module_summary(m) for m in record.modules],
+            create_time=timestamp(record.create_ms),
+            finish_time=timestamp(record.finish_ms),
         )
         current = record.current_module
         if current is not None:
@@ -306,7 +236,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         )
         if not assembled.items:
             raise FailedPrecondition(f"the item bank has no items for module {plan.key!r}")
-        start = _now_ms()
+        start = now_ms()
         module_id = accounts.new_id("mod")
         module = sessions.NewModule(
             module_id=module_id,
@@ -388,10 +318,10 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             display_name=user.display_name,
             role=role.value,
             password_hash=password_hash,
-            now_ms=_now_ms(),
+            now_ms=now_ms(),
             class_id=request.class_id or None,
         )
-        return _user_proto(record)
+        return user_proto(record)
 
     async def GetUser(self, request: pb.GetUserRequest, context: Context) -> pb.User:
         principal = self._principal(context)
@@ -404,7 +334,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 await self._access.may_read_student(principal, record.user_id)
         if record is None:
             raise NotFound(f"user {request.user_id} not found")
-        return _user_proto(record)
+        return user_proto(record)
 
     async def CreateClass(self, request: pb.CreateClassRequest, context: Context) -> pb.Class:
         principal = self._principal(context)
@@ -422,9 +352,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             class_id=accounts.new_id("cls"),
             name=request.name.strip(),
             teacher_id=teacher_id,
-            now_ms=_now_ms(),
+            now_ms=now_ms(),
         )
-        return _class_proto(record)
+        return class_proto(record)
 
     async def ListClasses(self, request: pb.ListClassesRequest, context: Context) -> pb.ListClassesResponse:
         principal = self._principal(context)
@@ -439,7 +369,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         rows = await self._read(
             accounts_store.list_classes, teacher_id=teacher_id, after_class_id=after, limit=size + 1
         )
-        reply = pb.ListClassesResponse(classes=[_class_proto(r) for r in rows[:size]])
+        reply = pb.ListClassesResponse(classes=[class_proto(r) for r in rows[:size]])
         if len(rows) > size:
             reply.next_page_token = encode_token(rows[size - 1].class_id)
         return reply
@@ -488,7 +418,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             blueprint_version=blueprint.version,
             request_id=request.request_id or None,
             created_by=principal.subject,
-            now_ms=_now_ms(),
+            now_ms=now_ms(),
             first_module=module,
         )
         return await self._session_proto(record)
@@ -576,7 +506,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         else:
             validate_answer(item, request.answer)
             try:
-                replay = await self._answers.submit(
+                replay = await self._answer_writer.submit(
                     answers.Submission(
                         session_id=head.session_id,
                         module_id=head.module_id,
@@ -584,17 +514,17 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                         request_id=request.request_id,
                         answer_json=json_format.MessageToJson(request.answer, indent=None),
                         elapsed_ms=request.elapsed_ms,
-                        received_ms=_now_ms(),
+                        received_ms=now_ms(),
                     )
                 )
             except DomainError:
                 # The session moved on (a deadline, another writer): the next answer reads its head afresh.
-                self._heads.pop(head.session_id, None)
+                self._heads.drop(head.session_id)
                 raise
         return pb.SubmitResponseResponse(
-            response=_saved(replay.response),
+            response=saved_response(replay.response),
             replayed=replay.replayed,
-            remaining_seconds=remaining_seconds(replay.deadline_ms, _now_ms()),
+            remaining_seconds=remaining_seconds(replay.deadline_ms, now_ms()),
         )
 
     async def _answerable(self, head: SessionHead, item_id: str) -> tuple[str | None, item_pb2.Item | None]:
@@ -629,7 +559,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             cached = await self._module(current.module_id)
             latest = await self._lookup(answers.latest_responses, module_id=current.module_id)
             given = {r.item_id: answer_from_json(r.answer_json) for r in latest}
-            ability = await self._cpu(router_ability, list(cached.full_items.values()), given)
+            ability = await self._cpu(
+                router_ability, list(cached.full_items.values()), given, self._scorer.cut_table
+            )
             stage, decision = section_plan.routing.route(ability.theta)
             router_score = sessions.RouterScore(
                 theta=ability.theta,
@@ -658,12 +590,12 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             session_id=record.session_id,
             request_id=request.request_id or None,
             from_module_id=current.module_id,
-            now_ms=_now_ms(),
+            now_ms=now_ms(),
             router_score=router_score,
             next_module=next_module,
             scorer=self._scorer,
         )
-        self._heads.pop(record.session_id, None)
+        self._heads.drop(record.session_id)
         self._cache.drop(current.module_id)
         fresh = await self._lookup(sessions.get_session, session_id=record.session_id)
         assert fresh is not None
@@ -673,8 +605,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
 
     async def FinishSession(self, request: pb.FinishSessionRequest, context: Context) -> pb.Session:
         record = await self._session(self._principal(context), request.session_id, action=CONTROL)
-        await self._write(writer.finish, session_id=record.session_id, now_ms=_now_ms(), scorer=self._scorer)
-        self._heads.pop(record.session_id, None)
+        await self._write(writer.finish, session_id=record.session_id, now_ms=now_ms(), scorer=self._scorer)
+        self._heads.drop(record.session_id)
         for module in record.modules:
             self._cache.drop(module.module_id)
         fresh = await self._lookup(sessions.get_session, session_id=record.session_id)
@@ -708,9 +640,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 )
             )
         head = await self._head(principal, request.session_id, action=ANSWER)
-        now = _now_ms()
+        now = now_ms()
         stored = await self._write(sessions.log_events, session_id=head.session_id, events=events, now_ms=now)
-        return pb.LogEventsResponse(stored=stored, server_time=_ts(now))
+        return pb.LogEventsResponse(stored=stored, server_time=timestamp(now))
 
     # ---- privacy
 
@@ -741,7 +673,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             actor=principal.subject,
             reason=request.reason,
             audit_id=accounts.new_id("aud"),
-            now_ms=_now_ms(),
+            now_ms=now_ms(),
             password_hash=await self._cpu(self._passwords.unusable),
         )
         self._heads.clear()

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 
 from session_service.domain.states import STATUS_CLOSED, STATUS_EXPIRED
+
+
+def now_ms() -> int:
+    """The server's clock, in milliseconds since the epoch: deadlines are the server's, never the browser's."""
+    return int(time.time() * 1000)
 
 
 def module_seed(session_id: str, sequence: int) -> int:

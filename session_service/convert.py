@@ -1,0 +1,222 @@
+"""Converters between session_service's records and its protos (the API's messages), in one place."""
+
+from __future__ import annotations
+
+import json
+from typing import overload
+
+from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+from toefl.item.v1 import item_pb2
+from toefl.session.v1 import scoring_service_pb2 as spb
+from toefl.session.v1 import session_service_pb2 as pb
+
+from session_service.domain.scores import (
+    RatingOutcome,
+    RatingTaskRecord,
+    RescoreOutcome,
+    ScoreVersionRecord,
+    SectionFigures,
+)
+from session_service.scoring import answer_from_json
+from session_service.storage.accounts import ClassRecord, UserRecord
+from session_service.storage.answers import ResponseRecord
+from session_service.storage.sessions import ModuleRecord
+from session_service.views import student_item
+from toefl_core.auth import Role
+
+ROLE_TO_PROTO = {
+    Role.STUDENT: pb.ROLE_STUDENT,
+    Role.TEACHER: pb.ROLE_TEACHER,
+    Role.RATER: pb.ROLE_RATER,
+    Role.AUTHOR: pb.ROLE_AUTHOR,
+    Role.ADMIN: pb.ROLE_ADMIN,
+}
+PROTO_TO_ROLE = {value: key for key, value in ROLE_TO_PROTO.items()}
+
+
+@overload
+def timestamp(ms: int) -> Timestamp: ...
+@overload
+def timestamp(ms: None) -> None: ...
+@overload
+def timestamp(ms: int | None) -> Timestamp | None: ...
+def timestamp(ms: int | None) -> Timestamp | None:
+    if ms is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromMilliseconds(ms)
+    return stamp
+
+
+def user_proto(user: UserRecord) -> pb.User:
+    return pb.User(
+        user_id=user.user_id,
+        username=user.username,
+        display_name=user.display_name,
+        role=ROLE_TO_PROTO.get(Role(user.role), pb.ROLE_UNSPECIFIED),
+        create_time=timestamp(user.create_ms),
+    )
+
+
+def class_proto(record: ClassRecord) -> pb.Class:
+    return pb.Class(
+        class_id=record.class_id, name=record.name, teacher_id=record.teacher_id, student_ids=record.student_ids
+    )
+
+
+def module_summary(module: ModuleRecord) -> pb.ModuleSummary:
+    return pb.ModuleSummary(
+        module_id=module.module_id,
+        section=item_pb2.Section.Value(module.section),
+        stage=pb.ModuleStage.Value(module.stage),
+        status=pb.ModuleStatus.Value(module.status),
+        sequence=module.sequence,
+        item_count=module.item_count,
+        answered_count=module.answered_count,
+        start_time=timestamp(module.start_ms),
+        close_time=timestamp(module.close_ms),
+    )
+
+
+def saved_response(record: ResponseRecord) -> pb.SavedResponse:
+    return pb.SavedResponse(
+        item_id=record.item_id,
+        answer=answer_from_json(record.answer_json),
+        revision=record.revision,
+        saved_time=timestamp(record.saved_ms),
+        request_id=record.request_id,
+    )
+
+
+def section_proto(figures: SectionFigures) -> spb.SectionScore:
+    return spb.SectionScore(
+        section=item_pb2.Section.Value(figures.section),
+        status=spb.ScoreStatus.Value(figures.status),
+        theta=figures.theta,
+        standard_error=figures.standard_error,
+        band=figures.band,
+        cefr=figures.cefr,
+        band_low=figures.band_low,
+        band_high=figures.band_high,
+        items_used=figures.items_used,
+        items_awaiting_rating=figures.items_awaiting_rating,
+    )
+
+
+def version_proto(record: ScoreVersionRecord) -> spb.ScoreVersion:
+    version = spb.ScoreVersion(
+        score_id=record.score_id,
+        session_id=record.session_id,
+        version=record.version,
+        status=spb.ScoreStatus.Value(record.status),
+        sections=[section_proto(f) for f in record.sections],
+        blueprint_version=record.blueprint_version,
+        cut_table_version=record.cut_table_version,
+        reason=record.reason,
+        create_time=timestamp(record.create_ms),
+    )
+    for figures in record.sections:
+        version.parameter_revisions.update(json.loads(figures.parameters_json))
+    if record.total is not None:
+        version.total_band = record.total.band
+        version.total_cefr = record.total.cefr
+        version.comparable_total.CopyFrom(
+            spb.ComparableTotal(
+                low=record.total.comparable_low,
+                high=record.total.comparable_high,
+                midpoint=record.total.comparable_midpoint,
+            )
+        )
+    return version
+
+
+def task_type_summaries(record: ScoreVersionRecord) -> list[spb.TaskTypeSummary]:
+    totals: dict[int, spb.TaskTypeSummary] = {}
+    for figures in record.sections:
+        for entry in json.loads(figures.task_types_json):
+            task_type = item_pb2.TaskType.Value(entry["task_type"])
+            summary = totals.setdefault(task_type, spb.TaskTypeSummary(task_type=task_type))
+            summary.items += entry["items"]
+            summary.answered += entry["answered"]
+            summary.points += entry["points"]
+            summary.max_points += entry["max_points"]
+    return [totals[k] for k in sorted(totals)]
+
+
+def describe_changes(previous: ScoreVersionRecord | None, current: ScoreVersionRecord) -> list[str]:
+    """What a rescore changed, one line per section (and the cut table), for the job's report."""
+    if previous is None:
+        return ["first score of the session"]
+    changes = []
+    if previous.cut_table_version != current.cut_table_version:
+        changes.append(f"cut table {previous.cut_table_version} -> {current.cut_table_version}")
+    before = {f.section: f for f in previous.sections}
+    for now in current.sections:
+        old = before.get(now.section)
+        if old is None:
+            changes.append(f"{now.section}: newly scored, band {now.band}")
+            continue
+        parts = [
+            f"{name} {getattr(old, name)} -> {getattr(now, name)}"
+            for name in ("status", "band", "band_low", "band_high")
+            if getattr(old, name) != getattr(now, name)
+        ]
+        if (old.theta, old.standard_error) != (now.theta, now.standard_error):
+            parts.append(f"theta {old.theta:.4f} -> {now.theta:.4f}")
+            parts.append(f"se {old.standard_error:.4f} -> {now.standard_error:.4f}")
+        old_revisions, new_revisions = json.loads(old.parameters_json), json.loads(now.parameters_json)
+        moved = sorted(k for k in new_revisions if old_revisions.get(k) != new_revisions[k])
+        if moved:
+            parts.append(f"parameters of {len(moved)} item(s) at new revisions: {', '.join(moved)}")
+        if parts:
+            changes.append(f"{now.section}: " + "; ".join(parts))
+    return changes
+
+
+def rescore_result(outcome: RescoreOutcome) -> bytes:
+    current = version_proto(outcome.current)
+    result = spb.RescoreResult(
+        session_id=outcome.session_id,
+        changed=outcome.changed,
+        current=current,
+        changes=describe_changes(outcome.previous, outcome.current) if outcome.changed else [],
+    )
+    if outcome.previous is not None:
+        # Unchanged, the current version is the previous one: converted once.
+        result.previous.CopyFrom(
+            current if outcome.previous is outcome.current else version_proto(outcome.previous)
+        )
+    return result.SerializeToString(deterministic=True)
+
+
+def rating_result(outcome: RatingOutcome) -> spb.RatingResult:
+    result = spb.RatingResult(
+        rating_id=outcome.rating_id,
+        response_id=str(outcome.response_id),
+        state=spb.RatingTaskState.Value(outcome.state),
+        rule=outcome.rule,
+    )
+    if outcome.final_score is not None:
+        result.final_score = outcome.final_score
+    return result
+
+
+def rating_task_proto(record: RatingTaskRecord) -> spb.RatingTask:
+    item = item_pb2.Item.FromString(record.full_item)
+    answer = json_format.Parse(record.answer_json, pb.Answer())
+    task = spb.RatingTask(
+        response_id=str(record.response_id),
+        task_type=item_pb2.TaskType.Value(record.task_type),
+        item_id=record.item_id,
+        item=student_item(item),
+        rubric=item.rubric,
+        state=spb.RatingTaskState.Value(record.state),
+        submit_time=timestamp(record.submit_ms),
+    )
+    if answer.WhichOneof("value") == "text":
+        task.response_text = answer.text
+    elif answer.WhichOneof("value") == "speech":
+        task.audio_ref = answer.speech.audio_ref
+        task.transcript = answer.speech.transcript
+    return task
