@@ -85,7 +85,7 @@ _RESPONSE_COLUMNS = (
     Response.elapsed_ms,
     Response.saved_ms,
 )
-# The hot path of an exam: statements built once, in Core (no ORM unit of work), parameters bound per call.
+# The hot path of an exam: statements built once, parameters bound per call.
 _FIND_SUBMISSION = (
     select(*_RESPONSE_COLUMNS, Module.deadline_ms)
     .join(Module, Module.module_id == Response.module_id)

@@ -54,8 +54,7 @@ def section_inputs(
     return section_inputs_of(conn, {session_id: sections})[session_id]
 
 
-# The statements of _section_inputs_of, built once: a section closing at every advance and finish runs them for
-# one session, where building a statement and its cache key cost more than the rows it reads.
+# The statements of section_inputs_of, built once: every section close runs them.
 _PINNED = (
     select(
         Module.session_id,
@@ -245,7 +244,6 @@ def insert_versions(tx: Tx, *, versions: Sequence[ScoreVersionRecord]) -> None:
     if not versions:
         return
     tx.execute(insert(ScoreVersion), [_version_values(v) for v in versions])
-    # vars(): the figures are flat (dataclasses.asdict would deep-copy every value).
     tx.execute(
         insert(SectionScoreRow), [{"score_id": v.score_id, **vars(f)} for v in versions for f in v.sections]
     )

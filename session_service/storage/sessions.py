@@ -146,8 +146,7 @@ _SESSION_COLUMNS = (
 )
 
 
-# Statements of the reads and writes every answer, advance and finish runs, built once: for one session, building
-# a statement and its cache key costs more than the rows it reads.
+# The statements every answer, advance and finish runs, built once (docs/PERFORMANCE.md: "Where the time goes").
 # Each module with its item and answered counts in one statement (correlated counts, both on an index).
 _ITEM_COUNT = (
     select(func.count()).where(ModuleItem.module_id == Module.module_id).correlate(Module).scalar_subquery()
@@ -280,8 +279,7 @@ def add_module(tx: Tx, *, session_id: str, module: NewModule) -> None:
     # only the module's small rows, not its items' bytes again.
     item_digests = content.store(tx, [item.full_item for item in module.items])
     passage_digests = content.store(tx, [data for _, data in module.passages])
-    # Bulk INSERTs (one statement each), not ORM objects: the unit of work costs more than the rows themselves,
-    # and this runs on the single writer at every advance.
+    # One multi-row INSERT each: an advance runs on the single writer, which every answer waits for.
     tx.execute(
         _INSERT_MODULE_ITEMS,
         [
