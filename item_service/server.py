@@ -12,7 +12,7 @@ from toefl.item.v1 import item_service_pb2, item_service_pb2_grpc
 
 from item_service.assembly import build_index
 from item_service.config import ItemServiceSettings
-from item_service.servicer import ASSEMBLY_INDEX, ItemServicer, OwnershipServicer
+from item_service.servicer import ASSEMBLY_INDEX, ItemServicer
 from item_service.storage import (
     ItemBank,
     StorageError,
@@ -20,7 +20,10 @@ from item_service.storage import (
     create_bank_engine,
     current_revision,
     head_revision,
+    read_owner,
 )
+from toefl_core.ownership import ITEM_BANK_OWNER
+from toefl_core.ownership_servicer import OwnershipServicer
 from toefl_core.server import serve_forever
 
 log = logging.getLogger(__name__)
@@ -54,7 +57,13 @@ def warm(bank: ItemBank) -> int:
 
 async def serve(settings: ItemServiceSettings, bank: ItemBank, *, port_file: Path | None) -> None:
     items = ItemServicer(bank, token_key=settings.token_key)
-    ownership = OwnershipServicer(bank, database_url=settings.database_url, token_key=settings.token_key)
+    ownership = OwnershipServicer(
+        service="item_service",
+        expected_owner=ITEM_BANK_OWNER,
+        database_url=settings.database_url,
+        token_key=settings.token_key,
+        inspect=lambda: (read_owner(bank.engine), current_revision(bank.engine)),
+    )
 
     def register(server: grpc.aio.Server) -> None:
         item_service_pb2_grpc.add_ItemServiceServicer_to_server(items, server)

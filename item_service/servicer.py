@@ -1,4 +1,4 @@
-"""The gRPC servicers of item_service: ItemService and DatabaseOwnership, over one ItemBank."""
+"""The gRPC servicer of item_service: ItemService over one ItemBank."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from typing import Any, TypeAlias, TypeVar
 
 import grpc
 from google.protobuf.message import Message
-from toefl.common.v1 import ownership_pb2, ownership_pb2_grpc
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
 from item_service.assembly import assemble, build_index
@@ -35,12 +34,9 @@ from item_service.storage import (
     BankWriter,
     ItemBank,
     ItemFilter,
-    current_revision,
-    read_owner,
 )
 from toefl_core.auth import Principal, Role, authenticate, require_role
 from toefl_core.errors import Aborted, FailedPrecondition, InvalidArgument
-from toefl_core.ownership import ITEM_BANK_OWNER, identify
 
 Context = grpc.aio.ServicerContext[Any, Any]
 R = TypeVar("R")
@@ -522,31 +518,3 @@ def assemble_in(
     return item_service_pb2.AssembleModuleResponse(
         items=result.items, passages=reader.get_passages(passage_ids=result.passage_ids), record=result.record
     )
-
-
-class OwnershipServicer(ownership_pb2_grpc.DatabaseOwnershipServicer):
-    """Reports which database this process serves, read from the database's own owner mark."""
-
-    def __init__(self, bank: ItemBank, *, database_url: str, token_key: str) -> None:
-        self._bank = bank
-        self._identity = identify(database_url)
-        self._token_key = token_key
-
-    async def GetDatabaseOwnership(
-        self, request: ownership_pb2.GetDatabaseOwnershipRequest, context: Context
-    ) -> ownership_pb2.DatabaseOwnershipReport:
-        authenticate(self._token_key, context.invocation_metadata())
-
-        def read() -> tuple[str | None, str | None]:
-            return read_owner(self._bank.engine), current_revision(self._bank.engine)
-
-        owner, revision = await asyncio.to_thread(read)
-        return ownership_pb2.DatabaseOwnershipReport(
-            service=SERVICE_NAME,
-            owner=owner or "",
-            expected_owner=ITEM_BANK_OWNER,
-            fingerprint=self._identity.fingerprint,
-            backend=self._identity.backend,
-            database_name=self._identity.database_name,
-            schema_revision=revision or "",
-        )

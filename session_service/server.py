@@ -21,10 +21,12 @@ from session_service.config import DEMO_CREDENTIALS_FILE, SECOND_RATING_SALT, Se
 from session_service.item_client import ItemClient, ModuleCache
 from session_service.scoring import SessionScorer
 from session_service.scoring_servicer import ScoringServicer
-from session_service.servicer import OwnershipServicer, SessionServicer
-from session_service.storage.engine import Database, migrate, open_database
+from session_service.servicer import SessionServicer
+from session_service.storage.engine import Database, migrate, open_database, owner_mark, schema_revision
 from session_service.workers import Workers
 from toefl_core.config import ConfigError
+from toefl_core.ownership import USER_DATA_OWNER
+from toefl_core.ownership_servicer import OwnershipServicer
 from toefl_core.scoring_rules import load_cut_table
 from toefl_core.server import serve_forever
 
@@ -91,11 +93,18 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         scorer=scorer,
     )
     scoring = ScoringServicer(token_key=settings.common.token_key, workers=workers, items=items, scorer=scorer)
+    ownership = OwnershipServicer(
+        service="session_service",
+        expected_owner=USER_DATA_OWNER,
+        database_url=db.url,
+        token_key=settings.common.token_key,
+        inspect=lambda: (owner_mark(db), schema_revision(db)),
+    )
 
     def register(server: grpc.aio.Server) -> None:
         session_service_pb2_grpc.add_SessionServiceServicer_to_server(servicer, server)
         scoring_service_pb2_grpc.add_ScoringServiceServicer_to_server(scoring, server)
-        ownership_pb2_grpc.add_DatabaseOwnershipServicer_to_server(OwnershipServicer(db), server)
+        ownership_pb2_grpc.add_DatabaseOwnershipServicer_to_server(ownership, server)
 
     async def shutdown() -> None:
         await items.close()

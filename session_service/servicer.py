@@ -1,4 +1,4 @@
-"""SessionService and DatabaseOwnership: authorization, exam flow and privacy on top of the storage functions."""
+"""SessionService: authorization, exam flow and privacy on top of the storage functions."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
-from toefl.common.v1 import ownership_pb2, ownership_pb2_grpc
 from toefl.item.v1 import item_pb2
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
@@ -28,7 +27,6 @@ from session_service.item_client import CachedModule, ItemClient, ModuleCache
 from session_service.paging import decode_token, encode_token, page_size
 from session_service.routing import router_ability
 from session_service.scoring import SessionScorer, answer_from_json
-from session_service.storage import engine as storage_engine
 from session_service.storage import repository as repo
 from session_service.storage.engine import Database
 from session_service.throttle import SignInThrottle, client_address
@@ -42,7 +40,6 @@ from toefl_core.errors import (
     PermissionDenied,
     Unauthenticated,
 )
-from toefl_core.ownership import USER_DATA_OWNER, identify
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -798,28 +795,3 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             events_erased=counts.events,
             audit_event_id=counts.audit_id,
         )
-
-
-class OwnershipServicer(ownership_pb2_grpc.DatabaseOwnershipServicer):
-    """Reports which database this service serves (never a secret), for the gateway's run-time check."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    async def GetDatabaseOwnership(
-        self, request: ownership_pb2.GetDatabaseOwnershipRequest, context: Context
-    ) -> ownership_pb2.DatabaseOwnershipReport:
-        owner, revision = await asyncio.to_thread(self._inspect)
-        identity = identify(self._db.url)
-        return ownership_pb2.DatabaseOwnershipReport(
-            service="session_service",
-            owner=owner,
-            expected_owner=USER_DATA_OWNER,
-            fingerprint=identity.fingerprint,
-            backend=identity.backend,
-            database_name=identity.database_name,
-            schema_revision=revision,
-        )
-
-    def _inspect(self) -> tuple[str, str]:
-        return storage_engine.owner_mark(self._db), storage_engine.schema_revision(self._db)
