@@ -22,13 +22,13 @@ from toefl.session.v1 import session_service_pb2 as pb
 from session_service import accounts
 from session_service.blueprint import load_blueprint
 from session_service.item_client import ItemClient
-from session_service.paging import decode_token, encode_token, page_size
 from session_service.scoring import SessionScorer, response_records
 from session_service.servicer import DEADLINE_MARGIN_SECONDS, MAX_REQUEST_ID
 from session_service.storage import repository as repo
 from session_service.storage import scores
 from session_service.views import student_item
 from session_service.workers import Workers
+from toefl_core import paging
 from toefl_core.auth import Principal, Role, TokenCache
 from toefl_core.errors import DomainError, InvalidArgument, NotFound, PermissionDenied
 from toefl_core.rating import RUBRIC_MAX, RatingRecord, rater_statistics
@@ -45,6 +45,8 @@ JOB_ROLES = (Role.SERVICE, Role.ADMIN)
 RATER_ROLES = (Role.RATER, Role.ADMIN)
 # BatchRescoreSessions takes at most this many sessions: one write transaction holds the writer this long.
 MAX_BATCH_RESCORE = 500
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
 
 
 def _ts(ms: int) -> Timestamp:
@@ -219,6 +221,7 @@ def _day_ms(day: dt.date) -> int:
 class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
     def __init__(self, *, token_key: str, workers: Workers, items: ItemClient, scorer: SessionScorer) -> None:
         self._tokens = TokenCache(token_key)
+        self._pages = paging.PageTokens(token_key)
         self._workers = workers
         self._items = items
         self._scorer = scorer
@@ -361,13 +364,10 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         self, request: spb.ListRatingTasksRequest, context: Context
     ) -> spb.ListRatingTasksResponse:
         principal = self._principal(context, RATER_ROLES, "rating")
-        size = page_size(request.page_size)
-        after: tuple[int, int] | None = None
-        if request.page_token:
-            decoded = decode_token(request.page_token)
-            if not (isinstance(decoded, list) and len(decoded) == 2 and all(isinstance(v, int) for v in decoded)):
-                raise InvalidArgument("page_token is not a token this service issued", field="page_token")
-            after = (decoded[0], decoded[1])
+        size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        query = ("ListRatingTasks", principal.subject, request.task_type)
+        position = self._pages.decode(request.page_token, query=query, shape=(int, int))
+        after = (int(position[0]), int(position[1])) if position else None
         task_type = item_pb2.TaskType.Name(request.task_type) if request.task_type else None
         if request.task_type and request.task_type not in item_pb2.TaskType.values():
             raise InvalidArgument("task_type is not a task type", field="task_type")
@@ -377,7 +377,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         reply = spb.ListRatingTasksResponse(tasks=[_rating_task(r) for r in rows[:size]])
         if len(rows) > size:
             last = rows[size - 1]
-            reply.next_page_token = encode_token([last.submit_ms, last.response_id])
+            reply.next_page_token = self._pages.encode([last.submit_ms, last.response_id], query=query)
         return reply
 
     async def SubmitRating(self, request: spb.SubmitRatingRequest, context: Context) -> spb.RatingResult:
@@ -579,25 +579,21 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         self, request: spb.ListFinishedSessionsRequest, context: Context
     ) -> spb.ListFinishedSessionsResponse:
         self._principal(context, JOB_ROLES, "listing finished sessions")
-        size = page_size(request.page_size)
-        after: tuple[int, str] | None = None
-        if request.page_token:
-            decoded = decode_token(request.page_token)
-            if not (isinstance(decoded, list) and len(decoded) == 2 and isinstance(decoded[0], int)):
-                raise InvalidArgument("page_token is not a token this service issued", field="page_token")
-            after = (decoded[0], str(decoded[1]))
+        size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        finished_after_ms = request.finished_after.ToMilliseconds() if request.HasField("finished_after") else None
+        query = ("ListFinishedSessions", finished_after_ms, request.blueprint_version)
+        position = self._pages.decode(request.page_token, query=query, shape=(int, str))
+        after = (int(position[0]), str(position[1])) if position else None
         rows = await self._workers.read(
             scores.list_finished_sessions,
-            finished_after_ms=request.finished_after.ToMilliseconds()
-            if request.HasField("finished_after")
-            else None,
+            finished_after_ms=finished_after_ms,
             blueprint_version=request.blueprint_version or None,
             after=after,
             limit=size + 1,
         )
         reply = spb.ListFinishedSessionsResponse(session_ids=[sid for _, sid in rows[:size]])
         if len(rows) > size:
-            reply.next_page_token = encode_token(list(rows[size - 1]))
+            reply.next_page_token = self._pages.encode(list(rows[size - 1]), query=query)
         return reply
 
     async def ExportResponses(

@@ -24,13 +24,13 @@ from session_service.batching import GroupCommit
 from session_service.blueprint import CURRENT_VERSION, ModulePlan, load_blueprint
 from session_service.config import Settings
 from session_service.item_client import CachedModule, ItemClient, ModuleCache
-from session_service.paging import decode_token, encode_token, page_size
 from session_service.routing import router_ability
 from session_service.scoring import SessionScorer, answer_from_json
 from session_service.storage import repository as repo
 from session_service.storage.engine import Database
 from session_service.throttle import SignInThrottle, client_address
 from session_service.workers import Workers
+from toefl_core import paging
 from toefl_core.auth import DEFAULT_TTL_SECONDS, Principal, Role, TokenCache, mint_token
 from toefl_core.errors import (
     DomainError,
@@ -56,6 +56,8 @@ PROTO_TO_ROLE = {value: key for key, value in ROLE_TO_PROTO.items()}
 MAX_EVENTS = 500
 MAX_EVENT_DETAIL = 1000
 MAX_REQUEST_ID = 100
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
 INVALID_CREDENTIALS = "invalid username or password"
 MAX_CACHED_HEADS = 10_000
 # How long past the RPC's own deadline we never try to work: leave time to write the reply.
@@ -147,6 +149,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._passwords = passwords
         self._key = settings.common.token_key
         self._tokens = TokenCache(self._key)
+        self._pages = paging.PageTokens(self._key)
         self._db = db
         self._items = items
         self._cache = cache
@@ -472,12 +475,14 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             teacher_id = None
         else:
             raise PermissionDenied("only teachers and admins list classes")
-        size = page_size(request.page_size)
-        after = str(decode_token(request.page_token)) if request.page_token else ""
+        size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        query = ("ListClasses", teacher_id)
+        position = self._pages.decode(request.page_token, query=query, shape=(str,))
+        after = str(position[0]) if position else ""
         rows = await self._read(repo.list_classes, teacher_id=teacher_id, after_class_id=after, limit=size + 1)
         reply = pb.ListClassesResponse(classes=[_class_proto(r) for r in rows[:size]])
         if len(rows) > size:
-            reply.next_page_token = encode_token(rows[size - 1].class_id)
+            reply.next_page_token = self._pages.encode([rows[size - 1].class_id], query=query)
         return reply
 
     # ---- sessions
@@ -568,13 +573,10 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 student_ids = set()
             else:
                 student_ids = {request.student_id}
-        size = page_size(request.page_size)
-        after: tuple[int, str] | None = None
-        if request.page_token:
-            decoded = decode_token(request.page_token)
-            if not (isinstance(decoded, list) and len(decoded) == 2):
-                raise InvalidArgument("page_token is not a token this service issued", field="page_token")
-            after = (int(decoded[0]), str(decoded[1]))
+        size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        query = ("ListSessions", principal.subject, request.student_id, request.class_id, request.state)
+        position = self._pages.decode(request.page_token, query=query, shape=(int, str))
+        after = (int(position[0]), str(position[1])) if position else None
         rows = await self._read(
             repo.list_sessions,
             student_ids=student_ids,
@@ -587,7 +589,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         )
         if len(rows) > size:
             last = rows[size - 1]
-            reply.next_page_token = encode_token([last.create_ms, last.session_id])
+            reply.next_page_token = self._pages.encode([last.create_ms, last.session_id], query=query)
         return reply
 
     async def SubmitResponse(
