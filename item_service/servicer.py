@@ -21,7 +21,6 @@ from item_service.convert import (
     descriptor_has_path,
     normalize_item,
     require_field,
-    to_student_view,
 )
 from item_service.qa import qa_passed, run_qa_checks
 from item_service.storage import (
@@ -34,6 +33,7 @@ from item_service.storage import (
 from toefl_core import paging
 from toefl_core.auth import Principal, Role, authenticate, require_role
 from toefl_core.errors import Aborted, FailedPrecondition, InvalidArgument
+from toefl_core.student_view import student_copy, to_student_view
 
 Context = grpc.aio.ServicerContext[Any, Any]
 R = TypeVar("R")
@@ -59,13 +59,8 @@ ItemView: TypeAlias = item_pb2.ItemView.ValueType
 
 
 def _in_view(message: M, view: ItemView) -> M:
-    if view == item_pb2.ITEM_VIEW_FULL:
-        return message
-    # Cached messages are shared: strip a copy.
-    copy = type(message)()
-    copy.CopyFrom(message)
-    to_student_view(copy)
-    return copy
+    # Cached messages are shared: the STUDENT view is a stripped copy.
+    return message if view == item_pb2.ITEM_VIEW_FULL else student_copy(message)
 
 
 class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
