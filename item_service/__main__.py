@@ -25,9 +25,9 @@ from item_service.storage import (
     backup_database,
     check_bank,
     create_bank_engine,
-    current_revision,
     integrity_problems,
     schema_drift,
+    schema_revision,
     seal_for_shipping,
     sqlite_path,
     upgrade_to_head,
@@ -76,9 +76,9 @@ def cmd_migrate(settings: ItemServiceSettings, args: argparse.Namespace) -> int:
             log.info("backup taken before migrating: %s", backup)
     engine = create_bank_engine(url)
     try:
-        before = current_revision(engine)
+        before = schema_revision(engine)
         upgrade_to_head(engine)
-        after = current_revision(engine)
+        after = schema_revision(engine)
     finally:
         engine.dispose()
     _say(f"item bank at revision {after} (was {before or 'empty'})")
@@ -92,7 +92,7 @@ def cmd_check(settings: ItemServiceSettings, _args: argparse.Namespace) -> int:
     try:
         damage = integrity_problems(engine)
         problems = schema_drift(engine)
-        revision = current_revision(engine)
+        revision = schema_revision(engine)
     finally:
         engine.dispose()
     for problem in damage:

@@ -18,9 +18,9 @@ from item_service.storage import (
     StorageError,
     check_bank,
     create_bank_engine,
-    current_revision,
     head_revision,
     read_owner,
+    schema_revision,
 )
 from toefl_core.ownership import ITEM_BANK_OWNER
 from toefl_core.ownership_servicer import OwnershipServicer
@@ -38,7 +38,7 @@ def open_bank(settings: ItemServiceSettings) -> ItemBank:
     """The bank behind DATABASE_URL, after the owner-mark checks; refuses a schema behind the code's."""
     check_bank(settings.database_url)
     engine = create_bank_engine(settings.database_url, read_only=settings.read_only)
-    revision, head = current_revision(engine), head_revision()
+    revision, head = schema_revision(engine), head_revision()
     if revision != head:
         engine.dispose()
         raise StorageError(
@@ -62,7 +62,7 @@ async def serve(settings: ItemServiceSettings, bank: ItemBank, *, port_file: Pat
         expected_owner=ITEM_BANK_OWNER,
         database_url=settings.database_url,
         token_key=settings.token_key,
-        inspect=lambda: (read_owner(bank.engine), current_revision(bank.engine)),
+        inspect=lambda: (read_owner(bank.engine), schema_revision(bank.engine)),
     )
 
     def register(server: grpc.aio.Server) -> None:
