@@ -11,7 +11,7 @@ from toefl.common.v1 import ownership_pb2, ownership_pb2_grpc
 from toefl.item.v1 import item_service_pb2, item_service_pb2_grpc
 
 from item_service.assembly import build_index
-from item_service.config import ItemServiceSettings
+from item_service.config import Settings
 from item_service.servicer import ASSEMBLY_INDEX, ItemServicer
 from item_service.storage import (
     ItemBank,
@@ -34,7 +34,7 @@ SERVICE_NAMES = (
 )
 
 
-def open_bank(settings: ItemServiceSettings) -> ItemBank:
+def open_bank(settings: Settings) -> ItemBank:
     """The bank behind DATABASE_URL, after the owner-mark checks; refuses a schema behind the code's."""
     check_bank(settings.database_url)
     engine = create_bank_engine(settings.database_url, read_only=settings.read_only)
@@ -55,7 +55,7 @@ def warm(bank: ItemBank) -> int:
     return len(index.items)
 
 
-async def serve(settings: ItemServiceSettings, bank: ItemBank, *, port_file: Path | None) -> None:
+async def serve(settings: Settings, bank: ItemBank, *, port_file: Path | None) -> None:
     items = ItemServicer(bank, token_key=settings.token_key)
     ownership = OwnershipServicer(
         service="item_service",
