@@ -14,7 +14,7 @@ from pathlib import Path
 from google.protobuf import json_format
 from toefl.item.v1 import item_pb2, item_service_pb2
 
-from item_service.config import ItemServiceSettings, load_settings
+from item_service.config import Settings, load_settings
 from item_service.convert import check_import
 from item_service.demo_bank import content_hash, generate_demo_bank
 from item_service.server import open_bank, serve
@@ -25,9 +25,9 @@ from item_service.storage import (
     backup_database,
     check_bank,
     create_bank_engine,
-    current_revision,
     integrity_problems,
     schema_drift,
+    schema_revision,
     seal_for_shipping,
     sqlite_path,
     upgrade_to_head,
@@ -54,13 +54,13 @@ def _sqlite_file(url: str, command: str) -> Path:
     return path
 
 
-def cmd_serve(settings: ItemServiceSettings, args: argparse.Namespace) -> int:
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     bank = open_bank(settings)
     asyncio.run(serve(settings, bank, port_file=args.port_file))
     return 0
 
 
-def cmd_migrate(settings: ItemServiceSettings, args: argparse.Namespace) -> int:
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     url = settings.database_url
     refuse_retired_name(url, use_instead=ITEM_BANK_FILE)
     path = sqlite_path(url)
@@ -76,23 +76,23 @@ def cmd_migrate(settings: ItemServiceSettings, args: argparse.Namespace) -> int:
             log.info("backup taken before migrating: %s", backup)
     engine = create_bank_engine(url)
     try:
-        before = current_revision(engine)
+        before = schema_revision(engine)
         upgrade_to_head(engine)
-        after = current_revision(engine)
+        after = schema_revision(engine)
     finally:
         engine.dispose()
     _say(f"item bank at revision {after} (was {before or 'empty'})")
     return 0
 
 
-def cmd_check(settings: ItemServiceSettings, _args: argparse.Namespace) -> int:
+def cmd_check(settings: Settings, _args: argparse.Namespace) -> int:
     check_bank(settings.database_url)
     # Read-only at the SQLite level: a check must never change the bank, not even its journal mode.
     engine = create_bank_engine(settings.database_url, read_only=True)
     try:
         damage = integrity_problems(engine)
         problems = schema_drift(engine)
-        revision = current_revision(engine)
+        revision = schema_revision(engine)
     finally:
         engine.dispose()
     for problem in damage:
@@ -109,7 +109,7 @@ def cmd_check(settings: ItemServiceSettings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_backup(settings: ItemServiceSettings, _args: argparse.Namespace) -> int:
+def cmd_backup(settings: Settings, _args: argparse.Namespace) -> int:
     check_bank(settings.database_url)
     _say(str(backup_database(_sqlite_file(settings.database_url, "backup"))))
     return 0
@@ -148,7 +148,7 @@ def _import(
         )
 
 
-def cmd_build_demo_bank(settings: ItemServiceSettings, args: argparse.Namespace) -> int:
+def cmd_build_demo_bank(settings: Settings, args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else _sqlite_file(settings.database_url, "build-demo-bank")
     url = f"sqlite:///{out.resolve()}"
     refuse_retired_name(url, use_instead=ITEM_BANK_FILE)
@@ -184,7 +184,7 @@ def cmd_build_demo_bank(settings: ItemServiceSettings, args: argparse.Namespace)
     return 0
 
 
-def cmd_export(settings: ItemServiceSettings, args: argparse.Namespace) -> int:
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     check_bank(settings.database_url)
     bank = ItemBank(create_bank_engine(settings.database_url, read_only=True), read_only=True)
     try:
@@ -221,7 +221,7 @@ def read_records(path: Path) -> tuple[list[item_pb2.Passage], list[item_pb2.Item
     return passages, items
 
 
-def cmd_import(settings: ItemServiceSettings, args: argparse.Namespace) -> int:
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     passages, items = read_records(Path(args.file))
     bank = open_bank(settings)
     try:

@@ -15,7 +15,7 @@ DEFAULT_ADDRESS = "127.0.0.1:50051"
 
 
 @dataclass(frozen=True)
-class ItemServiceSettings:
+class Settings:
     # Only DATABASE_URL: the item service must never learn where the student data lives.
     database_url: str
     address: str
@@ -27,10 +27,10 @@ class ItemServiceSettings:
         return self.common.token_key
 
 
-def load_settings() -> ItemServiceSettings:
+def load_settings() -> Settings:
     """Raises ConfigError for an unsafe setting, OwnershipError when both database URLs name one database."""
     refuse_shared_database(os.environ)
-    return ItemServiceSettings(
+    return Settings(
         database_url=env_str("DATABASE_URL", DEFAULT_DATABASE_URL),
         address=env_str("ITEM_SERVICE_ADDR", DEFAULT_ADDRESS),
         read_only=env_bool("ITEM_BANK_READ_ONLY", False),

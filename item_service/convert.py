@@ -1,8 +1,7 @@
-"""Proto-level rules of the item bank: the STUDENT view, validation of incoming items, field diffs."""
+"""Proto-level rules of the item bank: validation of incoming items, field diffs (the STUDENT view: toefl_core)."""
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from typing import Literal
@@ -18,63 +17,10 @@ T = item_pb2.TaskType
 S = item_pb2.Section
 
 
-# What the STUDENT view clears, by message type. Everything else a student may see.
-STUDENT_HIDDEN_FIELDS: dict[str, tuple[str, ...]] = {
-    item_pb2.Item.DESCRIPTOR.full_name: ("answer_key", "irt", "rubric", "provenance", "external_id"),
-    item_pb2.Passage.DESCRIPTOR.full_name: ("transcript", "external_id"),
-    # The snapshot holds the whole item; the actor is author data.
-    item_pb2.ItemRevision.DESCRIPTOR.full_name: ("snapshot", "actor"),
-}
-
 # Fields the server owns: never compared, never set through UpdateItem or ImportItems.
 ServerField = Literal["item_id", "revision", "etag", "create_time", "update_time"]
 SERVER_FIELDS: tuple[ServerField, ...] = ("item_id", "revision", "etag", "create_time", "update_time")
 MAX_RUN_ID_LENGTH = 200
-
-
-def _holds_hidden(descriptor: Descriptor, seen: set[str]) -> bool:
-    """Whether a message type can hold, at some depth, a field the STUDENT view clears."""
-    if descriptor.full_name in STUDENT_HIDDEN_FIELDS:
-        return True
-    if descriptor.full_name in seen:
-        return False
-    seen.add(descriptor.full_name)
-    return any(
-        field.message_type is not None and _holds_hidden(field.message_type, seen) for field in descriptor.fields
-    )
-
-
-@functools.cache
-def _student_plan(descriptor: Descriptor) -> tuple[tuple[str, ...], tuple[tuple[str, bool, bool], ...]]:
-    """What to clear in a message type, and which message fields (repeated? map?) can hide something deeper."""
-    hidden = STUDENT_HIDDEN_FIELDS.get(descriptor.full_name, ())
-    descend = tuple(
-        (field.name, field.is_repeated, bool(field.message_type.GetOptions().map_entry))
-        for field in descriptor.fields
-        if field.message_type is not None and field.name not in hidden and _holds_hidden(field.message_type, set())
-    )
-    return hidden, descend
-
-
-def to_student_view(message: Message) -> None:
-    """Clear, in place and at every depth, what a student must not see (keys, IRT, rubrics, author data).
-
-    Only message fields whose type can hold such data are walked (ItemContent, for one, never is), which keeps
-    the view cheap enough for every read.
-    """
-    hidden, descend = _student_plan(message.DESCRIPTOR)
-    for name in hidden:
-        message.ClearField(name)
-    for name, repeated, is_map in descend:
-        value = getattr(message, name)
-        if is_map:
-            for element in value.values():
-                to_student_view(element)
-        elif repeated:
-            for element in value:
-                to_student_view(element)
-        elif message.HasField(name):
-            to_student_view(value)
 
 
 def changed_paths(old: Message, new: Message, *, prefix: str = "", skip: tuple[str, ...] = ()) -> list[str]:

@@ -11,16 +11,19 @@ from toefl.common.v1 import ownership_pb2, ownership_pb2_grpc
 from toefl.item.v1 import item_service_pb2, item_service_pb2_grpc
 
 from item_service.assembly import build_index
-from item_service.config import ItemServiceSettings
-from item_service.servicer import ASSEMBLY_INDEX, ItemServicer, OwnershipServicer
+from item_service.config import Settings
+from item_service.servicer import ASSEMBLY_INDEX, ItemServicer
 from item_service.storage import (
     ItemBank,
     StorageError,
     check_bank,
     create_bank_engine,
-    current_revision,
     head_revision,
+    read_owner,
+    schema_revision,
 )
+from toefl_core.ownership import ITEM_BANK_OWNER
+from toefl_core.ownership_servicer import OwnershipServicer
 from toefl_core.server import serve_forever
 
 log = logging.getLogger(__name__)
@@ -31,11 +34,11 @@ SERVICE_NAMES = (
 )
 
 
-def open_bank(settings: ItemServiceSettings) -> ItemBank:
+def open_bank(settings: Settings) -> ItemBank:
     """The bank behind DATABASE_URL, after the owner-mark checks; refuses a schema behind the code's."""
     check_bank(settings.database_url)
     engine = create_bank_engine(settings.database_url, read_only=settings.read_only)
-    revision, head = current_revision(engine), head_revision()
+    revision, head = schema_revision(engine), head_revision()
     if revision != head:
         engine.dispose()
         raise StorageError(
@@ -52,9 +55,15 @@ def warm(bank: ItemBank) -> int:
     return len(index.items)
 
 
-async def serve(settings: ItemServiceSettings, bank: ItemBank, *, port_file: Path | None) -> None:
+async def serve(settings: Settings, bank: ItemBank, *, port_file: Path | None) -> None:
     items = ItemServicer(bank, token_key=settings.token_key)
-    ownership = OwnershipServicer(bank, database_url=settings.database_url, token_key=settings.token_key)
+    ownership = OwnershipServicer(
+        service="item_service",
+        expected_owner=ITEM_BANK_OWNER,
+        database_url=settings.database_url,
+        token_key=settings.token_key,
+        inspect=lambda: (read_owner(bank.engine), schema_revision(bank.engine)),
+    )
 
     def register(server: grpc.aio.Server) -> None:
         item_service_pb2_grpc.add_ItemServiceServicer_to_server(items, server)

@@ -1,19 +1,14 @@
-"""The gRPC servicers of item_service: ItemService and DatabaseOwnership, over one ItemBank."""
+"""The gRPC servicer of item_service: ItemService over one ItemBank."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hashlib
-import json
 import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeAlias, TypeVar
 
 import grpc
 from google.protobuf.message import Message
-from toefl.common.v1 import ownership_pb2, ownership_pb2_grpc
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
 from item_service.assembly import assemble, build_index
@@ -26,7 +21,6 @@ from item_service.convert import (
     descriptor_has_path,
     normalize_item,
     require_field,
-    to_student_view,
 )
 from item_service.qa import qa_passed, run_qa_checks
 from item_service.storage import (
@@ -35,12 +29,11 @@ from item_service.storage import (
     BankWriter,
     ItemBank,
     ItemFilter,
-    current_revision,
-    read_owner,
 )
+from toefl_core import paging
 from toefl_core.auth import Principal, Role, authenticate, require_role
 from toefl_core.errors import Aborted, FailedPrecondition, InvalidArgument
-from toefl_core.ownership import ITEM_BANK_OWNER, identify
+from toefl_core.student_view import student_copy, to_student_view
 
 Context = grpc.aio.ServicerContext[Any, Any]
 R = TypeVar("R")
@@ -65,51 +58,9 @@ ASSEMBLY_INDEX = "assembly"
 ItemView: TypeAlias = item_pb2.ItemView.ValueType
 
 
-def _check_page_size(value: int, field: str = "page_size") -> int:
-    if value == 0:
-        return DEFAULT_PAGE_SIZE
-    if not 1 <= value <= MAX_PAGE_SIZE:
-        raise InvalidArgument(
-            f"{field} must be between 1 and {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE})", field=field
-        )
-    return value
-
-
-def _query_hash(*parts: object) -> str:
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
-
-
-def encode_page_token(after: str, query: str) -> str:
-    raw = json.dumps({"after": after, "query": query}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_page_token(token: str, query: str) -> str:
-    """The position after which the next page starts; "" for the first page."""
-    if not token:
-        return ""
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        after, token_query = data["after"], data["query"]
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
-        raise InvalidArgument(
-            "page_token is malformed; pass back a next_page_token unchanged", field="page_token"
-        ) from exc
-    if not isinstance(after, str) or token_query != query:
-        raise InvalidArgument(
-            "page_token belongs to a different query; keep the filters of the first page", field="page_token"
-        )
-    return after
-
-
 def _in_view(message: M, view: ItemView) -> M:
-    if view == item_pb2.ITEM_VIEW_FULL:
-        return message
-    # Cached messages are shared: strip a copy.
-    copy = type(message)()
-    copy.CopyFrom(message)
-    to_student_view(copy)
-    return copy
+    # Cached messages are shared: the STUDENT view is a stripped copy.
+    return message if view == item_pb2.ITEM_VIEW_FULL else student_copy(message)
 
 
 class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
@@ -118,6 +69,7 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
     def __init__(self, bank: ItemBank, *, token_key: str) -> None:
         self._bank = bank
         self._token_key = token_key
+        self._pages = paging.PageTokens(token_key)
 
     # Helpers
 
@@ -182,7 +134,7 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
         self, request: item_service_pb2.ListItemsRequest, context: Context
     ) -> item_service_pb2.ListItemsResponse:
         view = self._view(self._principal(context), request.view)
-        page_size = _check_page_size(request.page_size)
+        page_size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         check_enum_value(request.section, enum=item_pb2.Section.DESCRIPTOR, field="section")
         check_enum_value(request.task_type, enum=item_pb2.TaskType.DESCRIPTOR, field="task_type")
         check_enum_value(request.status, enum=item_pb2.ItemStatus.DESCRIPTOR, field="status")
@@ -206,8 +158,9 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
             max_difficulty=high,
             passage_id=request.passage_id,
         )
-        query = _query_hash("items", filters)
-        after = decode_page_token(request.page_token, query)
+        query = ("ListItems", filters)
+        position = self._pages.decode(request.page_token, query=query, shape=(str,))
+        after = str(position[0]) if position else ""
 
         def work(reader: BankReader) -> tuple[list[item_pb2.Item], bool, int]:
             if filters.passage_id and reader.resolve_passage(reference=filters.passage_id) is None:
@@ -219,7 +172,7 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
         items, more, total = await self._read(work)
         return item_service_pb2.ListItemsResponse(
             items=[_in_view(item, view) for item in items],
-            next_page_token=encode_page_token(items[-1].item_id, query) if more else "",
+            next_page_token=self._pages.encode([items[-1].item_id], query=query) if more else "",
             total_size=total,
         )
 
@@ -233,11 +186,12 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
         self, request: item_service_pb2.ListPassagesRequest, context: Context
     ) -> item_service_pb2.ListPassagesResponse:
         view = self._view(self._principal(context), request.view)
-        page_size = _check_page_size(request.page_size)
+        page_size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         check_enum_value(request.section, enum=item_pb2.Section.DESCRIPTOR, field="section")
         check_enum_value(request.task_type, enum=item_pb2.TaskType.DESCRIPTOR, field="task_type")
-        query = _query_hash("passages", request.section, request.task_type)
-        after = decode_page_token(request.page_token, query)
+        query = ("ListPassages", request.section, request.task_type)
+        position = self._pages.decode(request.page_token, query=query, shape=(str,))
+        after = str(position[0]) if position else ""
         passages = await self._read(
             lambda reader: reader.list_passages(
                 section=request.section, task_type=request.task_type, after=after, limit=page_size + 1
@@ -247,7 +201,7 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
         passages = passages[:page_size]
         return item_service_pb2.ListPassagesResponse(
             passages=[_in_view(passage, view) for passage in passages],
-            next_page_token=encode_page_token(passages[-1].passage_id, query) if more else "",
+            next_page_token=self._pages.encode([passages[-1].passage_id], query=query) if more else "",
         )
 
     async def ListItemRevisions(
@@ -255,19 +209,18 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
     ) -> item_service_pb2.ListItemRevisionsResponse:
         view = self._view(self._principal(context), request.view)
         item_id = require_field(request.item_id, "item_id")
-        page_size = _check_page_size(request.page_size)
-        query = _query_hash("revisions", item_id)
-        after = decode_page_token(request.page_token, query)
-        if after and not after.isdigit():
-            raise InvalidArgument("page_token is malformed", field="page_token")
+        page_size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        query = ("ListItemRevisions", item_id)
+        position = self._pages.decode(request.page_token, query=query, shape=(int,))
+        after = int(position[0]) if position else 0
         revisions = await self._read(
-            lambda reader: reader.list_revisions(item_id=item_id, after=int(after or 0), limit=page_size + 1)
+            lambda reader: reader.list_revisions(item_id=item_id, after=after, limit=page_size + 1)
         )
         more = len(revisions) > page_size
         revisions = revisions[:page_size]
         return item_service_pb2.ListItemRevisionsResponse(
             revisions=[_in_view(revision, view) for revision in revisions],
-            next_page_token=encode_page_token(str(revisions[-1].revision), query) if more else "",
+            next_page_token=self._pages.encode([revisions[-1].revision], query=query) if more else "",
         )
 
     async def ListReviews(
@@ -522,31 +475,3 @@ def assemble_in(
     return item_service_pb2.AssembleModuleResponse(
         items=result.items, passages=reader.get_passages(passage_ids=result.passage_ids), record=result.record
     )
-
-
-class OwnershipServicer(ownership_pb2_grpc.DatabaseOwnershipServicer):
-    """Reports which database this process serves, read from the database's own owner mark."""
-
-    def __init__(self, bank: ItemBank, *, database_url: str, token_key: str) -> None:
-        self._bank = bank
-        self._identity = identify(database_url)
-        self._token_key = token_key
-
-    async def GetDatabaseOwnership(
-        self, request: ownership_pb2.GetDatabaseOwnershipRequest, context: Context
-    ) -> ownership_pb2.DatabaseOwnershipReport:
-        authenticate(self._token_key, context.invocation_metadata())
-
-        def read() -> tuple[str | None, str | None]:
-            return read_owner(self._bank.engine), current_revision(self._bank.engine)
-
-        owner, revision = await asyncio.to_thread(read)
-        return ownership_pb2.DatabaseOwnershipReport(
-            service=SERVICE_NAME,
-            owner=owner or "",
-            expected_owner=ITEM_BANK_OWNER,
-            fingerprint=self._identity.fingerprint,
-            backend=self._identity.backend,
-            database_name=self._identity.database_name,
-            schema_revision=revision or "",
-        )

@@ -17,6 +17,9 @@ from scoring_jobs.common import JobError, Services, StateError, StateFile, progr
 
 log = logging.getLogger(__name__)
 CHANGED, UNCHANGED, FAILED = "changed", "unchanged", "failed"
+# The most sessions ListFinishedSessions sends per page; a page size above it is refused, so a larger batch
+# is asked for in pages of this size (the service's pages were always at most this long).
+MAX_PAGE_SIZE = 200
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,7 @@ class RescoreFilters:
 
     def request(self, page_token: str, page_size: int) -> scoring_service_pb2.ListFinishedSessionsRequest:
         request = scoring_service_pb2.ListFinishedSessionsRequest(
-            blueprint_version=self.blueprint, page_size=page_size, page_token=page_token
+            blueprint_version=self.blueprint, page_size=min(page_size, MAX_PAGE_SIZE), page_token=page_token
         )
         if self.since is not None:
             stamp = Timestamp()

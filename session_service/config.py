@@ -16,6 +16,9 @@ DEFAULT_ITEM_SERVICE_ADDR = "127.0.0.1:50051"
 DEMO_CREDENTIALS_FILE = "demo-credentials.json"
 # Salt of the blind double-rating draw (toefl_core.rating.needs_second_rating); a new salt draws a new selection.
 SECOND_RATING_SALT = "toefl2026-double-rating-v1"
+# Entries of a List RPC's page when the client names no size, and the most it may ask for.
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from toefl.session.v1 import session_service_pb2 as pb
 from session_service import accounts, writer
 from session_service.access import JOB_ROLES, MAX_REQUEST_ID, RATER_ROLES, AccessPolicy
 from session_service.blueprint import load_blueprint
+from session_service.config import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from session_service.convert import (
     rating_result,
     rating_task_proto,
@@ -32,11 +33,11 @@ from session_service.domain.scores import (
     plan_rescore,
 )
 from session_service.item_client import ItemClient, call_budget
-from session_service.paging import decode_token, encode_token, page_size
 from session_service.scoring import SessionScorer, response_records
 from session_service.storage import accounts as accounts_store
 from session_service.storage import reports, scores, sessions
 from session_service.workers import Workers
+from toefl_core import paging
 from toefl_core.auth import Principal, Role
 from toefl_core.errors import DomainError, InvalidArgument, NotFound
 from toefl_core.grpc_errors import status_proto
@@ -73,9 +74,16 @@ def _day_ms(day: dt.date) -> int:
 
 class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
     def __init__(
-        self, *, access: AccessPolicy, workers: Workers, items: ItemClient, scorer: SessionScorer
+        self,
+        *,
+        access: AccessPolicy,
+        pages: paging.PageTokens,
+        workers: Workers,
+        items: ItemClient,
+        scorer: SessionScorer,
     ) -> None:
         self._access = access
+        self._pages = pages
         self._workers = workers
         self._items = items
         self._scorer = scorer
@@ -204,13 +212,10 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         self, request: spb.ListRatingTasksRequest, context: Context
     ) -> spb.ListRatingTasksResponse:
         principal = self._principal(context, RATER_ROLES, "rating")
-        size = page_size(request.page_size)
-        after: tuple[int, int] | None = None
-        if request.page_token:
-            decoded = decode_token(request.page_token)
-            if not (isinstance(decoded, list) and len(decoded) == 2 and all(isinstance(v, int) for v in decoded)):
-                raise InvalidArgument("page_token is not a token this service issued", field="page_token")
-            after = (decoded[0], decoded[1])
+        size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        query = ("ListRatingTasks", principal.subject, request.task_type)
+        position = self._pages.decode(request.page_token, query=query, shape=(int, int))
+        after = (int(position[0]), int(position[1])) if position else None
         task_type = item_pb2.TaskType.Name(request.task_type) if request.task_type else None
         if request.task_type and request.task_type not in item_pb2.TaskType.values():
             raise InvalidArgument("task_type is not a task type", field="task_type")
@@ -220,7 +225,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         reply = spb.ListRatingTasksResponse(tasks=[rating_task_proto(r) for r in rows[:size]])
         if len(rows) > size:
             last = rows[size - 1]
-            reply.next_page_token = encode_token([last.submit_ms, last.response_id])
+            reply.next_page_token = self._pages.encode([last.submit_ms, last.response_id], query=query)
         return reply
 
     async def SubmitRating(self, request: spb.SubmitRatingRequest, context: Context) -> spb.RatingResult:
@@ -417,25 +422,21 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         self, request: spb.ListFinishedSessionsRequest, context: Context
     ) -> spb.ListFinishedSessionsResponse:
         self._principal(context, JOB_ROLES, "listing finished sessions")
-        size = page_size(request.page_size)
-        after: tuple[int, str] | None = None
-        if request.page_token:
-            decoded = decode_token(request.page_token)
-            if not (isinstance(decoded, list) and len(decoded) == 2 and isinstance(decoded[0], int)):
-                raise InvalidArgument("page_token is not a token this service issued", field="page_token")
-            after = (decoded[0], str(decoded[1]))
+        size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        finished_after_ms = request.finished_after.ToMilliseconds() if request.HasField("finished_after") else None
+        query = ("ListFinishedSessions", finished_after_ms, request.blueprint_version)
+        position = self._pages.decode(request.page_token, query=query, shape=(int, str))
+        after = (int(position[0]), str(position[1])) if position else None
         rows = await self._workers.read(
             reports.list_finished_sessions,
-            finished_after_ms=request.finished_after.ToMilliseconds()
-            if request.HasField("finished_after")
-            else None,
+            finished_after_ms=finished_after_ms,
             blueprint_version=request.blueprint_version or None,
             after=after,
             limit=size + 1,
         )
         reply = spb.ListFinishedSessionsResponse(session_ids=[sid for _, sid in rows[:size]])
         if len(rows) > size:
-            reply.next_page_token = encode_token(list(rows[size - 1]))
+            reply.next_page_token = self._pages.encode(list(rows[size - 1]), query=query)
         return reply
 
     async def ExportResponses(

@@ -24,11 +24,14 @@ from session_service.config import DEMO_CREDENTIALS_FILE, SECOND_RATING_SALT, Se
 from session_service.item_client import ItemClient, ModuleCache
 from session_service.scoring import SessionScorer
 from session_service.scoring_servicer import ScoringServicer
-from session_service.servicer import OwnershipServicer, SessionServicer
+from session_service.servicer import SessionServicer
 from session_service.storage import accounts as accounts_store
-from session_service.storage.engine import Database, migrate, open_database
+from session_service.storage.engine import Database, migrate, open_database, owner_mark, schema_revision
 from session_service.workers import Workers
+from toefl_core import paging
 from toefl_core.config import ConfigError
+from toefl_core.ownership import USER_DATA_OWNER
+from toefl_core.ownership_servicer import OwnershipServicer
 from toefl_core.scoring_rules import load_cut_table
 from toefl_core.server import serve_forever
 
@@ -90,6 +93,8 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         return await workers.lookup(accounts_store.teaches, teacher_id=teacher_id, student_id=student_id)
 
     access = AccessPolicy(token_key=settings.common.token_key, teaches=teaches)
+    # Page tokens signed with a key of their own derived from the token key: a client cannot forge a position.
+    pages = paging.PageTokens(settings.common.token_key)
     answer_writer = AnswerWriter(workers=workers, scorer=scorer)
     servicer = SessionServicer(
         settings=settings,
@@ -101,13 +106,21 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         access=access,
         answer_writer=answer_writer,
         heads=SessionHeads(),
+        pages=pages,
     )
-    scoring = ScoringServicer(access=access, workers=workers, items=items, scorer=scorer)
+    scoring = ScoringServicer(access=access, pages=pages, workers=workers, items=items, scorer=scorer)
+    ownership = OwnershipServicer(
+        service="session_service",
+        expected_owner=USER_DATA_OWNER,
+        database_url=db.url,
+        token_key=settings.common.token_key,
+        inspect=lambda: (owner_mark(db), schema_revision(db)),
+    )
 
     def register(server: grpc.aio.Server) -> None:
         session_service_pb2_grpc.add_SessionServiceServicer_to_server(servicer, server)
         scoring_service_pb2_grpc.add_ScoringServiceServicer_to_server(scoring, server)
-        ownership_pb2_grpc.add_DatabaseOwnershipServicer_to_server(OwnershipServicer(db), server)
+        ownership_pb2_grpc.add_DatabaseOwnershipServicer_to_server(ownership, server)
 
     async def shutdown() -> None:
         await items.close()

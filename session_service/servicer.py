@@ -1,4 +1,4 @@
-"""SessionService and DatabaseOwnership: authorization, exam flow and privacy on top of the storage functions."""
+"""SessionService: authorization, exam flow and privacy on top of the storage functions."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import json_format
-from toefl.common.v1 import ownership_pb2, ownership_pb2_grpc
 from toefl.item.v1 import item_pb2
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
@@ -21,7 +20,7 @@ from session_service.answer_writer import AnswerWriter
 from session_service.answers import validate_answer
 from session_service.blueprint import CURRENT_VERSION, ModulePlan, load_blueprint
 from session_service.caches import SessionHeads
-from session_service.config import Settings
+from session_service.config import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Settings
 from session_service.convert import (
     PROTO_TO_ROLE,
     ROLE_TO_PROTO,
@@ -35,15 +34,13 @@ from session_service.domain.answers import SessionHead, answer_refusal
 from session_service.domain.modules import deadline_ms, module_seed, now_ms, remaining_seconds
 from session_service.domain.states import STATE_IN_PROGRESS, STATUS_OPEN
 from session_service.item_client import CachedModule, ItemClient, ModuleCache, call_budget
-from session_service.paging import decode_token, encode_token, page_size
 from session_service.routing import router_ability
 from session_service.scoring import SessionScorer, answer_from_json
 from session_service.storage import accounts as accounts_store
 from session_service.storage import answers, privacy, sessions
-from session_service.storage import engine as storage_engine
-from session_service.storage.engine import Database
 from session_service.throttle import SignInThrottle, client_address
 from session_service.workers import Workers
+from toefl_core import paging
 from toefl_core.auth import DEFAULT_TTL_SECONDS, Principal, Role, mint_token
 from toefl_core.errors import (
     DomainError,
@@ -53,7 +50,6 @@ from toefl_core.errors import (
     PermissionDenied,
     Unauthenticated,
 )
-from toefl_core.ownership import USER_DATA_OWNER, identify
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -77,11 +73,13 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         access: AccessPolicy,
         answer_writer: AnswerWriter,
         heads: SessionHeads,
+        pages: paging.PageTokens,
     ) -> None:
         self._settings = settings
         self._passwords = passwords
         self._key = settings.common.token_key
         self._access = access
+        self._pages = pages
         self._items = items
         self._cache = cache
         self._workers = workers
@@ -364,14 +362,16 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             teacher_id = None
         else:
             raise PermissionDenied("only teachers and admins list classes")
-        size = page_size(request.page_size)
-        after = str(decode_token(request.page_token)) if request.page_token else ""
+        size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        query = ("ListClasses", teacher_id)
+        position = self._pages.decode(request.page_token, query=query, shape=(str,))
+        after = str(position[0]) if position else ""
         rows = await self._read(
             accounts_store.list_classes, teacher_id=teacher_id, after_class_id=after, limit=size + 1
         )
         reply = pb.ListClassesResponse(classes=[class_proto(r) for r in rows[:size]])
         if len(rows) > size:
-            reply.next_page_token = encode_token(rows[size - 1].class_id)
+            reply.next_page_token = self._pages.encode([rows[size - 1].class_id], query=query)
         return reply
 
     # ---- sessions
@@ -461,13 +461,10 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 student_ids = set()
             else:
                 student_ids = {request.student_id}
-        size = page_size(request.page_size)
-        after: tuple[int, str] | None = None
-        if request.page_token:
-            decoded = decode_token(request.page_token)
-            if not (isinstance(decoded, list) and len(decoded) == 2):
-                raise InvalidArgument("page_token is not a token this service issued", field="page_token")
-            after = (int(decoded[0]), str(decoded[1]))
+        size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        query = ("ListSessions", principal.subject, request.student_id, request.class_id, request.state)
+        position = self._pages.decode(request.page_token, query=query, shape=(int, str))
+        after = (int(position[0]), str(position[1])) if position else None
         rows = await self._read(
             sessions.list_sessions,
             student_ids=student_ids,
@@ -480,7 +477,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         )
         if len(rows) > size:
             last = rows[size - 1]
-            reply.next_page_token = encode_token([last.create_ms, last.session_id])
+            reply.next_page_token = self._pages.encode([last.create_ms, last.session_id], query=query)
         return reply
 
     async def SubmitResponse(
@@ -684,28 +681,3 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             events_erased=counts.events,
             audit_event_id=counts.audit_id,
         )
-
-
-class OwnershipServicer(ownership_pb2_grpc.DatabaseOwnershipServicer):
-    """Reports which database this service serves (never a secret), for the gateway's run-time check."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    async def GetDatabaseOwnership(
-        self, request: ownership_pb2.GetDatabaseOwnershipRequest, context: Context
-    ) -> ownership_pb2.DatabaseOwnershipReport:
-        owner, revision = await asyncio.to_thread(self._inspect)
-        identity = identify(self._db.url)
-        return ownership_pb2.DatabaseOwnershipReport(
-            service="session_service",
-            owner=owner,
-            expected_owner=USER_DATA_OWNER,
-            fingerprint=identity.fingerprint,
-            backend=identity.backend,
-            database_name=identity.database_name,
-            schema_revision=revision,
-        )
-
-    def _inspect(self) -> tuple[str, str]:
-        return storage_engine.owner_mark(self._db), storage_engine.schema_revision(self._db)

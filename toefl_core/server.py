@@ -7,7 +7,8 @@ import ctypes
 import ctypes.util
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from toefl_core.errors import Unavailable
 from toefl_core.grpc_errors import DomainErrorInterceptor
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,80 @@ DEFAULT_GRACE_SECONDS = 5.0
 M_ARENA_MAX = -8
 MALLOC_ARENAS = 1
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# At shutdown the server stops only once no call has arrived for this long: a call that reaches the server as it
+# stops is cancelled by gRPC, so a client must first have heard UNAVAILABLE and stopped sending.
+QUIET_SECONDS = 0.1
+SHUTTING_DOWN = "the service is shutting down; nothing was done; send the request again"
+_HEALTH_PREFIX = f"/{health.SERVICE_NAME}/"
+
+
+class Admission(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Counts the calls in flight and, once closed for shutdown, refuses new ones with UNAVAILABLE before they
+    start any work. Health checks pass (they report NOT_SERVING by then)."""
+
+    def __init__(self) -> None:
+        self._open = True
+        self._in_flight = 0
+        self._last_arrival = 0.0
+
+    def _enter(self) -> None:
+        self._last_arrival = time.monotonic()
+        if not self._open:
+            raise Unavailable(SHUTTING_DOWN)
+        self._in_flight += 1
+
+    def _unary(self, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def admitted(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            self._enter()
+            try:
+                return await behavior(request, context)
+            finally:
+                self._in_flight -= 1
+
+        return admitted
+
+    def _stream(self, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+        async def admitted(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            self._enter()
+            try:
+                async for message in behavior(request, context):
+                    yield message
+            finally:
+                self._in_flight -= 1
+
+        return admitted
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler_call_details.method.startswith(_HEALTH_PREFIX):
+            return handler
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(handler.unary_stream),  # type: ignore[arg-type]
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    async def close(self, within: float) -> None:
+        """Refuse every new call from now on; return once the admitted calls have finished and no call arrived
+        for QUIET_SECONDS, or after `within` seconds."""
+        self._open = False
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self._in_flight == 0 and time.monotonic() - self._last_arrival >= QUIET_SECONDS:
+                return
+            await asyncio.sleep(QUIET_SECONDS / 5)
 
 
 @dataclass
@@ -35,6 +111,7 @@ class RunningServer:
     health: AsyncHealthServicer
     port: int
     address: str
+    admission: Admission
 
 
 async def start_server(
@@ -45,8 +122,10 @@ async def start_server(
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),  # type: ignore[type-arg]
 ) -> RunningServer:
     """Bind (port 0 picks a free port; the bound one is returned), register, enable health and reflection."""
+    admission = Admission()
     server = grpc.aio.server(
-        interceptors=[DomainErrorInterceptor(), *interceptors],
+        # DomainErrorInterceptor outermost: it turns the admission's refusal into its status like any other.
+        interceptors=[DomainErrorInterceptor(), admission, *interceptors],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -64,13 +143,22 @@ async def start_server(
     await server.start()
     for name in (*service_names, health.OVERALL_HEALTH):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server=server, health=health_servicer, port=port, address=f"{host}:{port}")
+    return RunningServer(
+        server=server, health=health_servicer, port=port, address=f"{host}:{port}", admission=admission
+    )
 
 
 async def stop_server(running: RunningServer, grace: float = DEFAULT_GRACE_SECONDS) -> None:
+    """Stop accepting calls, let the accepted ones finish within `grace`, then stop the server.
+
+    A new call is refused with UNAVAILABLE before it starts, so a client may send it again elsewhere or later;
+    gRPC itself would cancel a call arriving while the server stops, which a client cannot tell from its own.
+    """
     # NOT_SERVING first, so that load balancers and the gateway stop sending new calls during the grace period.
     await running.health.enter_graceful_shutdown()
-    await running.server.stop(grace)
+    started = time.monotonic()
+    await running.admission.close(grace)
+    await running.server.stop(max(0.0, grace - (time.monotonic() - started)))
 
 
 async def serve_forever(
@@ -84,7 +172,10 @@ async def serve_forever(
     grace: float = DEFAULT_GRACE_SECONDS,
     background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
 ) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully and call on_shutdown (e.g. dispose the engine)."""
+    """Run until SIGTERM or SIGINT, then shut down gracefully and call on_shutdown (e.g. dispose the engine).
+
+    `background` jobs run beside the server from the start until every call the server accepted has finished.
+    """
     running = await start_server(address=address, register=register, service_names=service_names)
     if port_file is not None:
         # Written atomically, so a test waiting for the file never reads half a number.
@@ -99,10 +190,13 @@ async def serve_forever(
     tasks = [asyncio.create_task(job()) for job in background]
     await stop.wait()
     log.info("%s shutting down (grace %.1fs)", name, grace)
+    # The server first: it stops accepting, and the calls it already took finish within the grace period. They
+    # may need the background jobs (an answer is acknowledged only once the group commit wrote it), which
+    # therefore stop only after the server has.
+    await stop_server(running, grace)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await stop_server(running, grace)
     if on_shutdown is not None:
         await on_shutdown()
     log.info("%s stopped", name)

@@ -7,16 +7,15 @@ from item_service.storage.engine import (
     create_bank_engine,
     read_owner,
     seal_for_shipping,
-    sqlite_path,
 )
 from item_service.storage.repository import READ_ONLY_MESSAGE, BankReader, BankWriter, ItemBank, ItemFilter
 from item_service.storage.schema import (
-    current_revision,
     head_revision,
     integrity_problems,
     schema_drift,
     upgrade_to_head,
 )
+from toefl_core.storage import schema_revision, sqlite_path
 
 __all__ = [
     "READ_ONLY_MESSAGE",
@@ -28,11 +27,11 @@ __all__ = [
     "backup_database",
     "check_bank",
     "create_bank_engine",
-    "current_revision",
     "head_revision",
     "integrity_problems",
     "read_owner",
     "schema_drift",
+    "schema_revision",
     "seal_for_shipping",
     "sqlite_path",
     "upgrade_to_head",

@@ -1,13 +1,11 @@
-"""Engine creation (WAL, foreign keys, busy timeout) and the owner-mark checks made before any use of the bank."""
+"""The bank's engine (SQLite set up by toefl_core.storage) and the owner-mark checks made before any use of it."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, create_engine, inspect, text
 
 from toefl_core.ownership import (
     ITEM_BANK_APPLICATION_ID,
@@ -18,6 +16,7 @@ from toefl_core.ownership import (
     identify,
     refuse_retired_name,
 )
+from toefl_core.storage import create_sqlite_engine, sqlite_owner, sqlite_path
 
 BUSY_TIMEOUT_MS = 5000
 OWNER_KEY = "owner"
@@ -27,51 +26,17 @@ class StorageError(Exception):
     """The bank cannot be used as asked; the message says what to do instead."""
 
 
-def sqlite_path(url: str) -> Path | None:
-    """The file behind a SQLite URL, or None for other backends and in-memory databases."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return None
-    return Path(parsed.database)
-
-
-IMMEDIATE = "sqlite_begin_immediate"
-
-
-def _on_connect(read_only: bool) -> Any:
-    def configure(dbapi_connection: sqlite3.Connection, _record: object) -> None:
-        # The driver's own transaction handling would leave SELECTs outside any transaction; we issue BEGIN.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        if not read_only:
-            # WAL lets readers run while a writer commits; the mode is stored in the file itself.
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.close()
-
-    return configure
-
-
 def create_bank_engine(url: str, *, read_only: bool = False) -> Engine:
     path = sqlite_path(url)
     if path is None:
         return create_engine(url, pool_pre_ping=True)
     if read_only:
         # Opened read-only at the SQLite level too, so not even a bug can change a baked-in bank.
-        engine = create_engine(f"sqlite:///file:{path.resolve()}?mode=ro&uri=true")
-    else:
-        engine = create_engine(url)
-    event.listen(engine, "connect", _on_connect(read_only))
-    event.listen(engine, "begin", _on_begin)
-    return engine
-
-
-def _on_begin(connection: Connection) -> None:
-    # A writer takes the write lock up front: upgrading a read transaction later could fail with SQLITE_BUSY.
-    immediate = connection.get_execution_options().get(IMMEDIATE, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        url = f"sqlite:///file:{path.resolve()}?mode=ro&uri=true"
+    # NORMAL, not FULL: the bank changes rarely, by authors who see their writes confirmed, and is backed up.
+    return create_sqlite_engine(
+        url, busy_timeout_ms=BUSY_TIMEOUT_MS, synchronous="NORMAL", wal_on_connect=not read_only
+    )
 
 
 def seal_for_shipping(path: Path) -> None:
@@ -99,11 +64,9 @@ def read_sqlite_owner(path: Path) -> tuple[int, str | None]:
 
 def read_owner(engine: Engine) -> str | None:
     """The owner named by the live database: SQLite's file header, or the owner row elsewhere."""
-    if engine.dialect.name == "sqlite":
-        with engine.connect() as connection:
-            application_id = connection.execute(text("PRAGMA application_id")).scalar_one()
-        return OWNER_BY_APPLICATION_ID.get(int(application_id))
     with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            return sqlite_owner(connection)
         # Another service's database has no bank_meta table at all: no mark of ours, refused by check_owner.
         if not inspect(connection).has_table("bank_meta"):
             return None

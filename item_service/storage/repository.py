@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from toefl.item.v1 import item_pb2, item_service_pb2
 
 from item_service.convert import SERVER_FIELDS, changed_paths
-from item_service.storage.engine import IMMEDIATE
 from item_service.storage.models import (
     BankMetaRow,
     ImportBatchRow,
@@ -40,6 +39,7 @@ from item_service.storage.rows import (
     utcnow,
 )
 from toefl_core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from toefl_core.storage import IMMEDIATE
 
 GENERATION_KEY = "generation"
 READ_ONLY_MESSAGE = (

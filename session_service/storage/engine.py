@@ -6,12 +6,11 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,45 +26,36 @@ from toefl_core.ownership import (
     identify,
     refuse_retired_name,
 )
+from toefl_core.storage import (
+    ONE_STATEMENT,
+    application_id,
+    create_sqlite_engine,
+    enable_wal,
+    is_sqlite,
+    mark_sqlite_owner,
+    sqlite_path,
+)
+from toefl_core.storage import schema_revision as read_schema_revision
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
-# Execution option of a read that is one statement (Database.read_statement).
-ONE_STATEMENT = "toefl_one_statement"
-
-
-def _is_sqlite(url: str) -> bool:
-    return url.split(":", 1)[0].split("+", 1)[0].lower() == "sqlite"
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
-    raw_path = url.split(":///", 1)[1] if ":///" in url else ""
-    if raw_path and raw_path != ":memory:":
-        Path(raw_path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=16)
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # SQLAlchemy issues BEGIN itself (below); the driver's own implicit transactions would hide it.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        # FULL: an acknowledged answer survives a power cut too, not only a crash of the process.
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        if connection.get_execution_options().get(ONE_STATEMENT):
-            # A single SELECT is a snapshot of its own in SQLite: BEGIN and ROLLBACK around it are pure cost.
-            return
-        # A writer takes the write lock up front: a deferred transaction that reads and then writes can fail
-        # with SQLITE_BUSY instead of waiting when another writer committed in between.
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    # FULL: an acknowledged answer survives a power cut too, not only a crash of the process.
+    return create_sqlite_engine(
+        url,
+        busy_timeout_ms=BUSY_TIMEOUT_MS,
+        synchronous="FULL",
+        immediate=immediate,
+        connect_args={"check_same_thread": False},
+        pool_size=8,
+        max_overflow=16,
+    )
 
 
 @contextmanager
@@ -111,7 +101,7 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.is_sqlite = _is_sqlite(url)
+        self.is_sqlite = is_sqlite(url)
         if self.is_sqlite:
             self.write_engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
@@ -168,7 +158,7 @@ def _found_owner(db: Database) -> tuple[str | None, bool]:
     with db.write_engine.connect() as conn:
         tables = set(inspect(conn).get_table_names())
         if db.is_sqlite:
-            app_id = int(conn.exec_driver_sql("PRAGMA application_id").scalar() or 0)
+            app_id = application_id(conn)
             if app_id == 0:
                 return None, bool(tables)
             return OWNER_BY_APPLICATION_ID.get(app_id, f"unknown application_id {app_id:#x}"), bool(tables)
@@ -197,18 +187,13 @@ def open_database(url: str, *, create: bool) -> Database:
                 raise OwnershipError(f"{what} is empty and unmarked; run `python -m session_service migrate`")
             if db.is_sqlite:
                 with db.write_engine.begin() as conn:
-                    conn.exec_driver_sql(f"PRAGMA application_id={USER_DATA_APPLICATION_ID}")
+                    mark_sqlite_owner(conn, USER_DATA_APPLICATION_ID)
             log.info("marked the new %s as %s", what, USER_DATA_OWNER)
         else:
             check_owner(owner, expected=USER_DATA_OWNER, what=what)
         if db.is_sqlite:
             # Only once the mark is ours: the journal mode lives in the file, and a refused file stays as it was.
-            # On the driver's connection: SQLite cannot change the journal mode inside the BEGIN we issue.
-            raw = db.write_engine.raw_connection()
-            try:
-                raw.cursor().execute("PRAGMA journal_mode=WAL")
-            finally:
-                raw.close()
+            enable_wal(db.write_engine)
     except BaseException:
         db.dispose()
         raise
@@ -231,12 +216,7 @@ def migrate(db: Database, revision: str = "head") -> str:
 
 
 def schema_revision(db: Database) -> str:
-    # Read the version table directly: MigrationContext logs two INFO lines per call, and readiness
-    # probes ask for the revision every few seconds.
-    with db.read_engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
-            return ""
-        return str(conn.execute(text("SELECT version_num FROM alembic_version")).scalar() or "")
+    return read_schema_revision(db.read_engine) or ""
 
 
 def head_revision(db: Database) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,37 @@ CASES = [
         "The session domain is plain Python",
     ),
     ("session_service/domain/modules.py", "import session_service.storage", "The session domain is plain Python"),
+    # The shared storage plumbing: SQLAlchemy only, and only for the services' storage packages.
+    (
+        "toefl_core/storage.py",
+        "import sqlite3",
+        "The shared library imports neither service nor any database library",
+    ),
+    (
+        "toefl_core/storage.py",
+        "import alembic",
+        "The shared library imports neither service nor any database library",
+    ),
+    (
+        "toefl_core/auth.py",
+        "import toefl_core.storage",
+        "Only the services' storage packages import toefl_core.storage",
+    ),
+    (
+        "gateway/app.py",
+        "import toefl_core.storage",
+        "Only the services' storage packages import toefl_core.storage",
+    ),
+    (
+        "item_service/servicer.py",
+        "import toefl_core.storage",
+        "Only the services' storage packages import toefl_core",
+    ),
+    (
+        "session_service/servicer.py",
+        "import toefl_core.storage",
+        "Only the services' storage packages import toefl_core",
+    ),
 ]
 
 
@@ -67,6 +99,9 @@ def test_each_contract_catches_a_forbidden_import(tree_copy: Path, module: str, 
     finally:
         target.write_text(original)
     assert result.returncode != 0, result.stdout
-    broken = [line for line in result.stdout.splitlines() if line.endswith(" BROKEN")]
+    # A contract with ignored imports reports "BROKEN (1 ignored import)".
+    broken = [
+        line for line in result.stdout.splitlines() if re.search(r" BROKEN( \(\d+ ignored imports?\))?$", line)
+    ]
     # A database import in the gateway also breaks the storage-only contract; the named one must be among them.
     assert any(line.startswith(contract) for line in broken), result.stdout

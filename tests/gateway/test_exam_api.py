@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import grpc
 import pytest
@@ -224,6 +226,47 @@ async def test_another_student_cannot_read_the_session(
     intruder = bearer(token(Role.STUDENT, "usr-someone-else"))
     status, body = await request(client, "GET", f"/api/sessions/{session['sessionId']}", intruder)
     assert status in (403, 404) and body["code"] in (5, 7)
+
+
+def unsigned(payload: object) -> str:
+    """A page token as a client could make one: base64 of JSON, with no signature of ours."""
+    return base64.b64encode(json.dumps(payload).encode()).decode()
+
+
+async def test_page_tokens_are_signed_and_bound_to_their_query(
+    client: TestClient[Any, Any], student: dict[str, str]
+) -> None:
+    for section in ("SECTION_READING", "SECTION_LISTENING"):
+        create = {"scope": "SESSION_SCOPE_SECTION", "section": section, "requestId": uuid.uuid4().hex}
+        status, body = await request(client, "POST", "/api/sessions", student, create)
+        assert status == 200, body
+    status, page = await request(client, "GET", "/api/sessions?pageSize=1", student)
+    assert status == 200 and len(page["sessions"]) == 1, page
+    issued = page["nextPageToken"]
+    status, second = await request(client, "GET", f"/api/sessions?pageSize=1&pageToken={issued}", student)
+    assert status == 200 and second["sessions"][0]["sessionId"] != page["sessions"][0]["sessionId"]
+    # "WyJ4IiwgMV0=" is base64 of ["x", 1]: each of these was answered 500 when tokens were plain JSON.
+    odd = ["WyJ4IiwgMV0=", unsigned([None, "x"]), unsigned([1e400, "x"]), unsigned([[1], "x"])]
+    # A token of ours with one character changed, and an unsigned copy of a real position.
+    altered = issued[:5] + ("A" if issued[5] != "A" else "B") + issued[6:]
+    forged = [unsigned([0, page["sessions"][0]["sessionId"]]), altered, issued + "x", "%%%", "a.b.c", "x" * 600]
+    cases = [("", t) for t in odd + forged]
+    # Of another query: other filters, another caller, another list.
+    cases.append(("&state=SESSION_STATE_FINISHED", issued))
+    status, items = await request(client, "GET", "/api/items?pageSize=1", student)
+    assert status == 200 and items["nextPageToken"]
+    cases.append(("", items["nextPageToken"]))
+    for extra, page_token in cases:
+        url = f"/api/sessions?pageSize=1{extra}&pageToken={quote(page_token)}"
+        status, body = await request(client, "GET", url, student)
+        assert (status, body["code"]) == (400, 3), (page_token, body)
+        assert "page_token" in json.dumps(body), body
+    status, body = await request(client, "GET", f"/api/sessions?pageSize=1&pageToken={issued}", ADMIN)
+    assert (status, body["code"]) == (400, 3), body
+    status, body = await request(
+        client, "GET", f"/api/passages?pageSize=1&pageToken={items['nextPageToken']}", student
+    )
+    assert (status, body["code"]) == (400, 3), body
 
 
 async def test_author_partial_update_with_field_mask(client: TestClient[Any, Any]) -> None:

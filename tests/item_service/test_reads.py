@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 
 import grpc
 import pytest
 from toefl.item.v1 import item_pb2, item_service_pb2
 
+from item_service.storage import ItemFilter
 from tests.item_service.rpc import AUTHOR, STUDENT, Metadata, Stub, fails
 
 
@@ -175,6 +178,33 @@ def test_page_token_of_another_query_is_refused(item_stub: Stub) -> None:
         min_difficulty=1.0, max_difficulty=0.0, view=item_pb2.ITEM_VIEW_FULL
     )
     fails(item_stub.ListItems, inverted, AUTHOR, grpc.StatusCode.INVALID_ARGUMENT, "min_difficulty")
+
+
+def test_page_tokens_cannot_be_forged(item_stub: Stub) -> None:
+    reply = item_stub.ListItems(item_service_pb2.ListItemsRequest(page_size=5), metadata=STUDENT)
+    issued = reply.next_page_token
+    again = item_stub.ListItems(
+        item_service_pb2.ListItemsRequest(page_size=5, page_token=issued), metadata=STUDENT
+    )
+    assert again.items[0].item_id > reply.items[-1].item_id
+    # The shape tokens had before they were signed: a client could compute the query hash and skip ahead.
+    query = hashlib.sha256(repr(("items", ItemFilter())).encode()).hexdigest()[:16]
+    before = json.dumps({"after": "itm-000900", "query": query}, separators=(",", ":")).encode()
+    payload, mac = issued.split(".")
+    other_payload = base64.urlsafe_b64encode(b'{"p":["itm-000900"],"q":"0"}').decode().rstrip("=")
+    forged = [
+        base64.urlsafe_b64encode(before).decode().rstrip("="),
+        f"{other_payload}.{mac}",
+        f"{payload}.{mac[::-1]}",
+        f"{payload}.",
+        payload,
+    ]
+    for token in forged:
+        request = item_service_pb2.ListItemsRequest(page_size=5, page_token=token)
+        fails(item_stub.ListItems, request, STUDENT, grpc.StatusCode.INVALID_ARGUMENT, "page_token")
+    # A token of one list is not a token of another.
+    passages = item_service_pb2.ListPassagesRequest(page_size=5, page_token=issued)
+    fails(item_stub.ListPassages, passages, STUDENT, grpc.StatusCode.INVALID_ARGUMENT, "page_token")
 
 
 def test_passages(item_stub: Stub) -> None:

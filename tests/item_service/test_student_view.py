@@ -8,8 +8,8 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from toefl.item.v1 import item_pb2, item_service_pb2
 
-from item_service.convert import to_student_view
 from tests.item_service.rpc import AUTHOR, SERVICE, STUDENT, Stub
+from toefl_core.student_view import student_item, student_passage, to_student_view
 
 SECRET = re.compile(r"key|answer|irt|rubric|provenance|transcript", re.IGNORECASE)
 
@@ -93,3 +93,18 @@ def test_to_student_view_clears_nested_messages() -> None:
         assert secrets_in(message) == []
     assert response.items[0].content.prompt == "p" and response.passages[0].text == "x"
     assert not response.items[0].external_id and revision.item_id == "itm-1"
+
+
+def test_the_service_applies_the_one_allow_list(item_stub: Stub) -> None:
+    """item_service's STUDENT answers are exactly toefl_core's view of the FULL ones, as session_service's are."""
+    full = item_stub.ListItems(
+        item_service_pb2.ListItemsRequest(page_size=50, view=item_pb2.ITEM_VIEW_FULL), metadata=AUTHOR
+    )
+    student = item_stub.ListItems(item_service_pb2.ListItemsRequest(page_size=50), metadata=STUDENT)
+    assert [student_item(item) for item in full.items] == list(student.items)
+    assert all(not item.etag and not item.HasField("update_time") for item in student.items)
+    passages = item_stub.ListPassages(
+        item_service_pb2.ListPassagesRequest(page_size=20, view=item_pb2.ITEM_VIEW_FULL), metadata=AUTHOR
+    )
+    seen = item_stub.ListPassages(item_service_pb2.ListPassagesRequest(page_size=20), metadata=STUDENT)
+    assert [student_passage(passage) for passage in passages.passages] == list(seen.passages)

@@ -81,9 +81,9 @@ GRPC_ONLY = {
     "session_service /toefl.session.v1.ScoringService/BatchRescoreSessions": "- - - - - A A",
     "session_service /toefl.session.v1.ScoringService/ListFinishedSessions": "- - - - - A A",
     "session_service /toefl.session.v1.ScoringService/ExportResponses": "- - - - - A A",
-    "item_service /toefl.common.v1.DatabaseOwnership/GetDatabaseOwnership": "- A A A A A A",
-    # Names the database and a fingerprint, never a secret; the gateway's readiness check reads it.
-    "session_service /toefl.common.v1.DatabaseOwnership/GetDatabaseOwnership": "A A A A A A A",
+    # Names the database and a fingerprint; the gateway's readiness check reads it with a service token.
+    "item_service /toefl.common.v1.DatabaseOwnership/GetDatabaseOwnership": "- - - - - A A",
+    "session_service /toefl.common.v1.DatabaseOwnership/GetDatabaseOwnership": "- - - - - A A",
 }
 ALLOWED = frozenset("AOC")
 # The gateway's own list of backends and its route table, built as create_app builds them.

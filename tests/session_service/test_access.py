@@ -265,8 +265,20 @@ def test_export_and_erase_of_one_student_leave_the_others_untouched(
 
 def test_ownership_report_and_health(session_proc: ServiceProcess) -> None:
     with grpc.insecure_channel(session_proc.address) as channel:
-        report = ownership_pb2_grpc.DatabaseOwnershipStub(channel).GetDatabaseOwnership(
-            ownership_pb2.GetDatabaseOwnershipRequest()
+        ownership = ownership_pb2_grpc.DatabaseOwnershipStub(channel)
+        report = ownership.GetDatabaseOwnership(
+            ownership_pb2.GetDatabaseOwnershipRequest(), metadata=metadata(Role.SERVICE)
+        )
+        # The same rule as item_service's: a service (the gateway's readiness check) or an admin, nobody else.
+        expect_code(
+            grpc.StatusCode.UNAUTHENTICATED,
+            lambda: ownership.GetDatabaseOwnership(ownership_pb2.GetDatabaseOwnershipRequest()),
+        )
+        expect_code(
+            grpc.StatusCode.PERMISSION_DENIED,
+            lambda: ownership.GetDatabaseOwnership(
+                ownership_pb2.GetDatabaseOwnershipRequest(), metadata=metadata(Role.STUDENT)
+            ),
         )
         health = health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(service="toefl.session.v1.SessionService")

@@ -18,6 +18,8 @@ from tests.session_service.conftest import session_process
 from tests.session_service.exam import admin, answer, as_user, full_items, new_user, request_id
 from tests.support.postgres import PostgresCluster
 from tests.support.procs import ServiceProcess
+from tests.support.tokens import metadata
+from toefl_core.auth import Role
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +76,7 @@ def test_a_section_on_postgresql(
         with grpc.insecure_channel(proc.address) as channel:
             stub = session_service_pb2_grpc.SessionServiceStub(channel)
             report = ownership_pb2_grpc.DatabaseOwnershipStub(channel).GetDatabaseOwnership(
-                ownership_pb2.GetDatabaseOwnershipRequest()
+                ownership_pb2.GetDatabaseOwnershipRequest(), metadata=metadata(Role.SERVICE)
             )
             assert (report.backend, report.owner, report.schema_revision) == ("postgresql", "user_data", "0003")
             student = new_user(stub)

@@ -91,6 +91,30 @@ def test_finished_sessions_oldest_first_page_by_page(scoring: ScoringStub, sessi
     )
 
 
+def test_a_finished_sessions_token_serves_only_its_own_filters(
+    scoring: ScoringStub, sessions: list[TakenSession]
+) -> None:
+    first = scoring.ListFinishedSessions(spb.ListFinishedSessionsRequest(page_size=1), metadata=service())
+    assert first.next_page_token
+    blueprint = spb.ListFinishedSessionsRequest(
+        page_size=1, blueprint_version="toefl2026-v1", page_token=first.next_page_token
+    )
+    expect_code(CODE.INVALID_ARGUMENT, lambda: scoring.ListFinishedSessions(blueprint, metadata=service()))
+    expect_code(
+        CODE.INVALID_ARGUMENT,
+        lambda: scoring.ListRatingTasks(
+            spb.ListRatingTasksRequest(page_token=first.next_page_token), metadata=metadata(Role.RATER, "usr-r")
+        ),
+    )
+    for size in (-1, 201):
+        expect_code(
+            CODE.INVALID_ARGUMENT,
+            lambda size=size: scoring.ListFinishedSessions(  # type: ignore[misc]
+                spb.ListFinishedSessionsRequest(page_size=size), metadata=service()
+            ),
+        )
+
+
 def test_export_has_every_item_scored_and_no_personal_data(
     scoring: ScoringStub, sessions: list[TakenSession]
 ) -> None:

@@ -1,14 +1,16 @@
-"""The process tuning shared by the services' entry points."""
+"""The server bootstrap shared by the services: graceful shutdown and the process tuning of their entry points."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import platform
 
+import grpc
 import pytest
 
-from toefl_core.server import limit_malloc_arenas
+from toefl_core.server import SHUTTING_DOWN, limit_malloc_arenas, start_server, stop_server
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the arena cap is a glibc setting")
@@ -21,3 +23,40 @@ def test_each_service_entry_point_caps_arenas_before_serving() -> None:
     for package in ("item_service", "session_service", "gateway"):
         source = inspect.getsource(importlib.import_module(f"{package}.__main__").main)
         assert "limit_malloc_arenas()" in source, package
+
+
+async def test_shutdown_finishes_accepted_calls_and_refuses_new_ones_with_unavailable() -> None:
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        entered.set()
+        await release.wait()
+        return b"done"
+
+    async def fast(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        return b"fast"
+
+    def register(server: grpc.aio.Server) -> None:
+        handlers = {
+            "Slow": grpc.unary_unary_rpc_method_handler(slow),
+            "Fast": grpc.unary_unary_rpc_method_handler(fast),
+        }
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Calls", handlers),))
+
+    running = await start_server(address="127.0.0.1:0", register=register, service_names=["test.Calls"])
+    async with grpc.aio.insecure_channel(running.address) as channel:
+
+        def method(name: str) -> grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]:
+            return channel.unary_unary(f"/test.Calls/{name}", request_serializer=None, response_deserializer=None)
+
+        accepted = asyncio.ensure_future(method("Slow")(b"", timeout=10))
+        await entered.wait()
+        stopping = asyncio.ensure_future(stop_server(running, grace=5))
+        await asyncio.sleep(0.05)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await method("Fast")(b"", timeout=5)
+        assert (refused.value.code(), refused.value.details()) == (grpc.StatusCode.UNAVAILABLE, SHUTTING_DOWN)
+        assert not stopping.done()
+        release.set()
+        assert await accepted == b"done"
+        await stopping
