@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Row, bindparam, func, insert, select
 from session_service.domain.answers import SessionHead
 from session_service.storage.engine import Database, Tx
 from session_service.storage.models import ExamSession, Module, Response
-from session_service.storage.sessions import head_of
+from session_service.storage.sessions import HEAD_COLUMNS, head_of
 
 
 @dataclass(frozen=True)
@@ -92,14 +92,7 @@ _FIND_SUBMISSION = (
     .where(Response.session_id == bindparam("session_id"), Response.request_id == bindparam("request_id"))
 )
 _LOCK_CURRENT = (
-    select(
-        ExamSession.student_id,
-        ExamSession.state,
-        ExamSession.current_module_id,
-        Module.sequence,
-        Module.status,
-        Module.deadline_ms,
-    )
+    select(*HEAD_COLUMNS)
     .join(Module, Module.module_id == bindparam("module_id"))
     .where(ExamSession.session_id == bindparam("session_id"))
     .with_for_update()
@@ -160,15 +153,7 @@ _FIND_SUBMISSIONS = (
     )
 )
 _LOCK_SESSIONS = (
-    select(
-        ExamSession.session_id,
-        ExamSession.student_id,
-        ExamSession.state,
-        ExamSession.current_module_id,
-        Module.sequence,
-        Module.status,
-        Module.deadline_ms,
-    )
+    select(ExamSession.session_id, *HEAD_COLUMNS)
     .outerjoin(Module, Module.module_id == ExamSession.current_module_id)
     .where(ExamSession.session_id.in_(bindparam("session_ids", expanding=True)))
     .order_by(ExamSession.session_id)

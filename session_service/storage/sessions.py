@@ -311,15 +311,18 @@ def add_module(tx: Tx, *, session_id: str, module: NewModule) -> None:
         )
 
 
+# A session's head as head_of reads it: the session's state and its current module (a lookup or a lock adds the
+# module it joins and the sessions it names).
+HEAD_COLUMNS = (
+    ExamSession.student_id,
+    ExamSession.state,
+    ExamSession.current_module_id,
+    Module.sequence,
+    Module.status,
+    Module.deadline_ms,
+)
 _SESSION_HEAD = (
-    select(
-        ExamSession.student_id,
-        ExamSession.state,
-        ExamSession.current_module_id,
-        Module.sequence,
-        Module.status,
-        Module.deadline_ms,
-    )
+    select(*HEAD_COLUMNS)
     .outerjoin(Module, Module.module_id == ExamSession.current_module_id)
     .where(ExamSession.session_id == bindparam("session_id"))
 )
@@ -335,7 +338,7 @@ def session_head(db: Database, *, session_id: str) -> SessionHead | None:
 
 
 def head_of(session_id: str, row: Sequence[Any]) -> SessionHead:
-    """The head of a row of (student_id, state, current module id, its sequence, status and deadline)."""
+    """The head of a row of HEAD_COLUMNS."""
     student_id, state, module_id, sequence, status, deadline_ms = row
     return SessionHead(
         session_id=session_id,
