@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.procs import REPO_ROOT
+from launcher.procs import REPO_ROOT
 
-PACKAGES = ("toefl_core", "item_service", "session_service", "gateway")
+PACKAGES = ("toefl_core", "item_service", "session_service", "gateway", "launcher")
 LINT_IMPORTS = str(Path(sys.executable).parent / "lint-imports")
 
 
@@ -47,6 +47,12 @@ CASES = [
     ),
     ("item_service/servicer.py", "import sqlalchemy", "Only each service's storage package imports a database"),
     ("session_service/servicer.py", "import sqlite3", "Only each service's storage package imports a database"),
+    (
+        "launcher/procs.py",
+        "import tests",
+        "The launcher imports no service or job code, nor the tests or benchmarks",
+    ),
+    ("launcher/stack.py", "import session_service", "The launcher imports no service or job code, nor the tests"),
 ]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.common import Stack
+from launcher.stack import Stack
 from tests.faults.exam import Student, open_students
 from tests.support.tokens import TEST_TOKEN_KEY
 

@@ -18,7 +18,8 @@ import grpc
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
-from bench.common import Stack, answer_for
+from launcher.answers import answer_for
+from launcher.stack import Stack
 from tests.support.tokens import metadata, token
 from toefl_core.auth import Role
 

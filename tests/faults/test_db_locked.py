@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bench.common import Stack
+from launcher.stack import Stack
 from tests.faults.exam import UNTIL_STOPPED, Attempt, Student, answer_stream, check_exactly_once, put
 
 STUDENTS = 30

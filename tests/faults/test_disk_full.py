@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bench.common import Stack
+from launcher.stack import Stack
 from tests.faults.conftest import new_stack
 from tests.faults.exam import (
     CLIENT_TIMEOUT,

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bench.common import Stack
+from launcher.stack import Stack
 from tests.faults.exam import Student, fault_round
 
 STUDENTS = 200

@@ -8,7 +8,7 @@ import uuid
 
 import aiohttp
 
-from bench.common import Stack
+from launcher.stack import Stack
 from tests.faults.exam import (
     CLIENT_TIMEOUT,
     UNTIL_STOPPED,

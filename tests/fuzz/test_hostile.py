@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bench.common import Stack
+from launcher.stack import Stack
 from tests.faults.exam import Student, open_students
 from tests.support.tokens import token
 from toefl_core.auth import Role

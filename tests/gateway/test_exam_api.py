@@ -15,8 +15,8 @@ from google.protobuf import json_format
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
 from gateway.app import create_app
+from launcher.procs import ServiceProcess, service_process
 from tests.gateway.conftest import gateway_settings
-from tests.support.procs import ServiceProcess, service_process
 from tests.support.tokens import TEST_TOKEN_KEY, token
 from toefl_core.auth import Role
 

@@ -13,9 +13,9 @@ from alembic.config import Config
 from sqlalchemy import create_engine
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
+from launcher.procs import service_process
 from tests.item_service.rpc import ADMIN, AUTHOR, SERVICE, STUDENT, Metadata, Stub, fails
 from tests.item_service.test_cli import cli, ok
-from tests.support.procs import service_process
 from tests.support.tokens import TEST_TOKEN_KEY, metadata
 from toefl_core.auth import Role
 

@@ -12,7 +12,7 @@ import grpc
 import pytest
 from toefl.session.v1 import scoring_service_pb2_grpc, session_service_pb2_grpc
 
-from tests.support.procs import REPO_ROOT, ServiceProcess, service_process
+from launcher.procs import REPO_ROOT, ServiceProcess, service_process
 from tests.support.tokens import TEST_TOKEN_KEY
 
 TEMP_ROOT = Path(tempfile.gettempdir()).resolve()
