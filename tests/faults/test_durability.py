@@ -7,7 +7,8 @@ import random
 import pytest
 
 from launcher.stack import Stack
-from tests.faults.exam import Student, fault_round
+from tests.faults.exactly_once import fault_round
+from tests.support.exam import Student
 
 STUDENTS = 200
 QUICK = [(n, random.Random(n).uniform(0.3, 1.2)) for n in range(5)]

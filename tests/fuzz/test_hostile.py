@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from launcher.stack import Stack
-from tests.faults.exam import Student, open_students
+from tests.support.exam import Student, open_students
 from tests.support.tokens import token
 from toefl_core.auth import Role
 

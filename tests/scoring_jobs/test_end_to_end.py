@@ -23,7 +23,7 @@ from toefl.session.v1 import session_service_pb2 as pb
 from launcher.procs import REPO_ROOT, ServiceProcess, clean_env
 from tests.scoring_jobs.jobs import job
 from tests.session_service.conftest import session_process
-from tests.session_service.exam import answer, as_user, full_items, new_user, request_id
+from tests.support.exam import answer, as_user, full_items, new_user, request_id
 from tests.support.tokens import TEST_TOKEN_KEY, metadata
 from toefl_core.auth import Role
 

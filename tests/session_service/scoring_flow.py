@@ -16,7 +16,7 @@ from toefl.session.v1 import session_service_pb2 as pb
 
 from launcher.procs import ServiceProcess
 from tests.session_service.conftest import session_process
-from tests.session_service.exam import Stub, answer, as_user, full_items, request_id
+from tests.support.exam import Stub, answer, as_user, full_items, request_id
 from tests.support.tokens import metadata
 from toefl_core.auth import Role
 from toefl_core.irt import PolytomousResponse, eap

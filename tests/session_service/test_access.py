@@ -12,7 +12,7 @@ from toefl.item.v1 import item_pb2, item_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 
 from launcher.procs import ServiceProcess
-from tests.session_service.exam import (
+from tests.support.exam import (
     PASSWORD,
     Stub,
     admin,

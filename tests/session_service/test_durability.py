@@ -17,7 +17,7 @@ from toefl.session.v1 import session_service_pb2_grpc
 
 from launcher.procs import ServiceProcess
 from tests.session_service.conftest import session_process
-from tests.session_service.exam import Stub, admin, answer, as_user, expect_code, full_items, new_user, request_id
+from tests.support.exam import Stub, admin, answer, as_user, expect_code, full_items, new_user, request_id
 
 FP = grpc.StatusCode.FAILED_PRECONDITION
 

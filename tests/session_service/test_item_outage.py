@@ -11,7 +11,7 @@ from toefl.session.v1 import session_service_pb2_grpc
 
 from launcher.procs import service_process
 from tests.session_service.conftest import session_process
-from tests.session_service.exam import answer, as_user, expect_code, full_items, new_user, request_id
+from tests.support.exam import answer, as_user, expect_code, full_items, new_user, request_id
 from tests.support.tokens import TEST_TOKEN_KEY
 
 

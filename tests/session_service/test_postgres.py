@@ -16,7 +16,7 @@ from toefl.session.v1 import session_service_pb2_grpc
 from launcher.procs import ServiceProcess
 from tests.session_service import test_access, test_durability, test_exam_flow
 from tests.session_service.conftest import session_process
-from tests.session_service.exam import admin, answer, as_user, full_items, new_user, request_id
+from tests.support.exam import admin, answer, as_user, full_items, new_user, request_id
 from tests.support.postgres import PostgresCluster
 
 

@@ -21,7 +21,7 @@ from launcher.procs import ServiceProcess
 from session_service.storage import repository
 from session_service.storage.engine import Database
 from tests.session_service.conftest import session_process
-from tests.session_service.exam import admin, answer, as_user, full_items, new_user, request_id
+from tests.support.exam import admin, answer, as_user, full_items, new_user, request_id
 from tests.support.postgres import DB_NAME, DB_USER, PostgresCluster
 
 STUDENTS = 40

@@ -11,7 +11,6 @@ from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import session_service_pb2_grpc
 
 from launcher.procs import ServiceProcess
-from tests.session_service.exam import as_user, expect_code, new_user
 from tests.session_service.scoring_flow import (
     ScoringStub,
     expected_section,
@@ -22,6 +21,7 @@ from tests.session_service.scoring_flow import (
     take_session,
     tasks_of,
 )
+from tests.support.exam import as_user, expect_code, new_user
 from tests.support.tokens import metadata
 from toefl_core.auth import Role
 
