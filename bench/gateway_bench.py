@@ -17,7 +17,7 @@ from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
 from bench.common import plain_server
 from launcher.gateway import GatewayProcess
-from launcher.procs import build_demo_bank, service_process, wait_port
+from launcher.procs import build_demo_bank, item_service_process, wait_port
 from toefl_core.auth import Role, auth_metadata, mint_token
 
 TOKEN_KEY = "bench-token-key-for-the-gateway-benchmark-0001"
@@ -111,15 +111,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
         workdir = Path(tmp)
         bank = build_demo_bank(workdir / "item_bank.db")
-        item = service_process(
-            "item_service",
-            workdir=workdir,
-            env={
-                "DATABASE_URL": f"sqlite:///{bank}",
-                "TOEFL_TOKEN_KEY": TOKEN_KEY,
-                "ITEM_SERVICE_ADDR": "127.0.0.1:0",
-            },
-        ).start()
+        item = item_service_process(workdir, bank=bank, token_key=TOKEN_KEY).start()
         gateway = GatewayProcess(
             workdir, item_address=item.address, session_address="", token_key=TOKEN_KEY, log_level="WARNING"
         )

@@ -20,7 +20,7 @@ from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 from bench.common import percentiles
 from item_service.servicer import ItemServicer
 from item_service.storage import ItemBank, create_bank_engine
-from launcher.procs import build_demo_bank, service_process
+from launcher.procs import build_demo_bank, item_service_process
 from toefl_core.auth import Role, auth_metadata, mint_token
 
 TOKEN_KEY = "bench-token-key-for-the-item-benchmark-000001"
@@ -161,15 +161,7 @@ BASELINE = (
 
 
 def server_memory(bank_path: Path, workdir: Path) -> None:
-    proc = service_process(
-        "item_service",
-        workdir=workdir,
-        env={
-            "DATABASE_URL": f"sqlite:///{bank_path}",
-            "TOEFL_TOKEN_KEY": TOKEN_KEY,
-            "ITEM_SERVICE_ADDR": "127.0.0.1:0",
-        },
-    ).start()
+    proc = item_service_process(workdir, bank=bank_path, token_key=TOKEN_KEY).start()
     try:
         with grpc.insecure_channel(proc.address) as channel:
             stub = item_service_pb2_grpc.ItemServiceStub(channel)

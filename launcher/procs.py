@@ -163,3 +163,45 @@ def service_process(
         log_path=workdir / f"{module}.log",
         port_file=workdir / f"{module}.port",
     )
+
+
+def item_service_process(
+    workdir: Path, *, bank: Path, token_key: str, env: Mapping[str, str] | None = None
+) -> ServiceProcess:
+    """Prepare item_service serving `bank` on 127.0.0.1:0, trusting tokens signed with `token_key`."""
+    return service_process(
+        "item_service",
+        workdir=workdir,
+        env={
+            "DATABASE_URL": f"sqlite:///{bank}",
+            "ITEM_SERVICE_ADDR": "127.0.0.1:0",
+            "TOEFL_TOKEN_KEY": token_key,
+            **(env or {}),
+        },
+    )
+
+
+def session_service_process(
+    workdir: Path,
+    *,
+    item_address: str,
+    token_key: str,
+    database_url: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ServiceProcess:
+    """Prepare session_service on 127.0.0.1:0 with its own user database (by default a SQLite file in `workdir`).
+
+    Passwords are hashed with the fast parameters: the launched services sign in many accounts, none real.
+    """
+    return service_process(
+        "session_service",
+        workdir=workdir,
+        env={
+            "USER_DATABASE_URL": database_url or f"sqlite:///{workdir / 'user_data.db'}",
+            "SESSION_SERVICE_ADDR": "127.0.0.1:0",
+            "ITEM_SERVICE_ADDR": item_address,
+            "TOEFL_TOKEN_KEY": token_key,
+            "SESSION_FAST_PASSWORD_HASHING": "true",
+            **(env or {}),
+        },
+    )

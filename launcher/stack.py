@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from launcher.gateway import GatewayProcess
-from launcher.procs import ServiceProcess, service_process
+from launcher.procs import ServiceProcess, item_service_process, session_service_process
 
 
 @dataclass
@@ -32,26 +32,9 @@ class Stack:
         return self.workdir / "sessions" / "user_data.db"
 
     def start(self) -> Stack:
-        self.item = service_process(
-            "item_service",
-            workdir=self.workdir / "items",
-            env={
-                "DATABASE_URL": f"sqlite:///{self.bank}",
-                "ITEM_SERVICE_ADDR": "127.0.0.1:0",
-                "TOEFL_TOKEN_KEY": self.token_key,
-            },
-        ).start()
-        self.session = service_process(
-            "session_service",
-            workdir=self.workdir / "sessions",
-            env={
-                "USER_DATABASE_URL": f"sqlite:///{self.user_db}",
-                "SESSION_SERVICE_ADDR": "127.0.0.1:0",
-                "ITEM_SERVICE_ADDR": self.item.address,
-                "TOEFL_TOKEN_KEY": self.token_key,
-                "SESSION_FAST_PASSWORD_HASHING": "true",
-                **self.session_env,
-            },
+        self.item = item_service_process(self.workdir / "items", bank=self.bank, token_key=self.token_key).start()
+        self.session = session_service_process(
+            self.user_db.parent, item_address=self.item.address, token_key=self.token_key, env=self.session_env
         ).start()
         self.start_gateway()
         return self

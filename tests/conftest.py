@@ -10,7 +10,7 @@ import grpc
 import pytest
 from toefl.item.v1 import item_service_pb2_grpc
 
-from launcher.procs import ServiceProcess, build_demo_bank, service_process
+from launcher.procs import ServiceProcess, build_demo_bank, item_service_process
 from tests.support.postgres import PostgresCluster, PostgresUnavailable, start_cluster
 from tests.support.tokens import TEST_TOKEN_KEY
 
@@ -50,15 +50,7 @@ def item_service_proc(
     workdir = tmp_path_factory.mktemp("item_service")
     database = workdir / "item_bank.db"
     shutil.copyfile(demo_bank_template, database)
-    proc = service_process(
-        "item_service",
-        workdir=workdir,
-        env={
-            "DATABASE_URL": f"sqlite:///{database}",
-            "TOEFL_TOKEN_KEY": TEST_TOKEN_KEY,
-            "ITEM_SERVICE_ADDR": "127.0.0.1:0",
-        },
-    ).start()
+    proc = item_service_process(workdir, bank=database, token_key=TEST_TOKEN_KEY).start()
     try:
         yield proc
     finally:

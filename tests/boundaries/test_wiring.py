@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from launcher.gateway import GatewayProcess
-from launcher.procs import ServiceProcess, clean_env, service_process
+from launcher.procs import ServiceProcess, clean_env, item_service_process
 from tests.security.startup import assert_refused, start_expecting_refusal
 from tests.session_service.conftest import require_temporary_url, session_process
 from tests.support.tokens import TEST_TOKEN_KEY, token
@@ -62,15 +62,8 @@ def pair(demo_bank_template: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     bank = workdir / "item_bank.db"
     shutil.copyfile(demo_bank_template, bank)
     user_url = f"sqlite:///{workdir / 'user_data.db'}"
-    item = service_process(
-        "item_service",
-        workdir=workdir / "item",
-        env={
-            "DATABASE_URL": f"sqlite:///{bank}",
-            "USER_DATABASE_URL": user_url,
-            "TOEFL_TOKEN_KEY": TEST_TOKEN_KEY,
-            "ITEM_SERVICE_ADDR": "127.0.0.1:0",
-        },
+    item = item_service_process(
+        workdir / "item", bank=bank, token_key=TEST_TOKEN_KEY, env={"USER_DATABASE_URL": user_url}
     ).start()
     try:
         session = session_process(
