@@ -7,11 +7,9 @@ RUN python -m venv /venv
 COPY requirements.lock .
 RUN /venv/bin/pip install --no-cache-dir -r requirements.lock
 COPY protos/ protos/
+COPY tools/gen_protos.py tools/
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-RUN mkdir gen \
-    && site="$(/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
-    && find protos -name '*.proto' -print0 \
-       | xargs -0 /venv/bin/python -m grpc_tools.protoc -I protos -I "$site" --python_out=gen --grpc_python_out=gen
+RUN /venv/bin/python tools/gen_protos.py --out gen
 
 # --- shared run-time base: non-root user, the venv, the generated code and the shared library ---------------
 FROM python:3.11.7-slim-bookworm AS runtime

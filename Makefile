@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 PROTO_FILES := $(shell find protos -name '*.proto')
 GEN := gen
 GEN_STAMP := $(GEN)/.stamp
+PROJECT_STAMP := $(VENV)/.project
 
 .DEFAULT_GOAL := help
 .PHONY: help venv protos item-bank run test test-slow lint unit bench validate rescore item-stats deploy clean
@@ -18,24 +19,23 @@ $(STAMP): requirements.lock requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock -r requirements-dev.lock
-	@# The repo root and gen/ go on the venv's path, so `python -m item_service` and the generated
-	@# `toefl.*` packages import without PYTHONPATH tricks or import rewriting.
-	site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
-		printf '%s\n%s\n' "$(CURDIR)" "$(CURDIR)/$(GEN)" > "$$site/toefl_repo.pth"
 	touch $(STAMP)
 
 venv: $(STAMP) ## Create the virtual environment and install the locked dependencies
 
-$(GEN_STAMP): $(STAMP) $(PROTO_FILES)
-	rm -rf $(GEN) && mkdir -p $(GEN)
-	@# googleapis-common-protos ships google/api/*.proto inside site-packages; the mypy plugins live in the venv.
-	site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m grpc_tools.protoc -I protos -I "$$site" \
-		--python_out=$(GEN) --grpc_python_out=$(GEN) --mypy_out=$(GEN) --mypy_grpc_out=$(GEN) \
-		$(PROTO_FILES)
+$(GEN_STAMP): $(STAMP) $(PROTO_FILES) tools/gen_protos.py
+	rm -rf $(GEN)
+	$(PY) tools/gen_protos.py --out $(GEN) --stubs
 	touch $(GEN_STAMP)
 
-protos: $(GEN_STAMP) ## Generate Python code from protos/ into gen/ (never edit gen/ by hand)
+# The project goes into the venv in editable mode, after gen/ exists: pyproject.toml maps the generated `toefl`
+# package to gen/toefl, so it and the repo's packages import from any folder. --no-build-isolation builds with
+# the venv's own setuptools (grpcio-tools requires it), so this step needs no download.
+$(PROJECT_STAMP): $(GEN_STAMP) pyproject.toml
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(PROJECT_STAMP)
+
+protos: $(PROJECT_STAMP) ## Generate gen/ from protos/ (never edit gen/ by hand), install the project into the venv
 
 item-bank: protos ## Build the demo item bank (item_service/item_bank.db) if missing, else bring its schema up to date
 	@if [ -f item_service/item_bank.db ]; then $(PY) -m item_service check >/dev/null 2>&1 || $(PY) -m item_service migrate; \

@@ -28,19 +28,15 @@ from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
 from bench.common import (
-    ADAPTIVE,
-    Stack,
-    answer_for,
-    build_demo_bank,
     cpu_seconds_of,
-    objective,
     percentiles,
     plain_server,
     proc_status_mb,
     raw_sqlite_commits,
-    wait_port,
 )
-from tests.support.procs import REPO_ROOT
+from launcher.answers import ADAPTIVE, answer_for, objective
+from launcher.procs import REPO_ROOT, build_demo_bank, wait_port
+from launcher.stack import Stack
 from toefl_core.auth import Role, auth_metadata, mint_token
 
 TOKEN_KEY = "bench-token-key-for-the-exam-benchmark-000001"

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -18,8 +15,9 @@ import aiohttp
 import grpc
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
-from bench.common import plain_server, wait_port
-from tests.support.procs import REPO_ROOT, service_process
+from bench.common import plain_server
+from launcher.gateway import GatewayProcess
+from launcher.procs import build_demo_bank, item_service_process, wait_port
 from toefl_core.auth import Role, auth_metadata, mint_token
 
 TOKEN_KEY = "bench-token-key-for-the-gateway-benchmark-0001"
@@ -112,52 +110,22 @@ def _report(results: list[Result]) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
         workdir = Path(tmp)
-        bank = workdir / "item_bank.db"
-        env = {k: v for k, v in os.environ.items() if not k.endswith(("_ADDR", "DATABASE_URL"))}
-        env.update(TOEFL_ENV="development", TOEFL_TOKEN_KEY=TOKEN_KEY)
-        subprocess.run(
-            [sys.executable, "-m", "item_service", "build-demo-bank", "--seed", "2026", "--out", str(bank)],
-            cwd=REPO_ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
+        bank = build_demo_bank(workdir / "item_bank.db")
+        item = item_service_process(workdir, bank=bank, token_key=TOKEN_KEY).start()
+        gateway = GatewayProcess(
+            workdir, item_address=item.address, session_address="", token_key=TOKEN_KEY, log_level="WARNING"
         )
-        item = service_process(
-            "item_service",
-            workdir=workdir,
-            env={
-                "DATABASE_URL": f"sqlite:///{bank}",
-                "TOEFL_TOKEN_KEY": TOKEN_KEY,
-                "ITEM_SERVICE_ADDR": "127.0.0.1:0",
-            },
-        ).start()
-        gateway_port_file = workdir / "gateway.port"
-        gateway_env = {
-            **env,
-            "GATEWAY_ADDR": "127.0.0.1:0",
-            "ITEM_SERVICE_ADDR": item.address,
-            "SESSION_SERVICE_ADDR": "",
-        }
-        with (workdir / "gateway.log").open("wb") as log:
-            gateway = subprocess.Popen(
-                [sys.executable, "-m", "gateway", "--port-file", str(gateway_port_file), "--log-level", "WARNING"],
-                cwd=REPO_ROOT,
-                env=gateway_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
         plain_port_file = workdir / "plain.port"
         plain = multiprocessing.get_context("spawn").Process(target=plain_server, args=(str(plain_port_file),))
         plain.start()
         try:
-            gateway_port = wait_port(gateway_port_file, lambda: gateway.poll() is None)
+            gateway.start()
             plain_port = wait_port(plain_port_file, plain.is_alive)
-            _report(asyncio.run(_measure(item.address, gateway_port, plain_port)))
+            _report(asyncio.run(_measure(item.address, gateway.port, plain_port)))
         finally:
             plain.terminate()
             plain.join()
-            gateway.terminate()
-            gateway.wait(timeout=30)
+            gateway.terminate(timeout=30)
             item.terminate()
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import sqlite3
 import subprocess
@@ -21,7 +20,7 @@ from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 from bench.common import percentiles
 from item_service.servicer import ItemServicer
 from item_service.storage import ItemBank, create_bank_engine
-from tests.support.procs import REPO_ROOT, service_process
+from launcher.procs import build_demo_bank, item_service_process
 from toefl_core.auth import Role, auth_metadata, mint_token
 
 TOKEN_KEY = "bench-token-key-for-the-item-benchmark-000001"
@@ -162,15 +161,7 @@ BASELINE = (
 
 
 def server_memory(bank_path: Path, workdir: Path) -> None:
-    proc = service_process(
-        "item_service",
-        workdir=workdir,
-        env={
-            "DATABASE_URL": f"sqlite:///{bank_path}",
-            "TOEFL_TOKEN_KEY": TOKEN_KEY,
-            "ITEM_SERVICE_ADDR": "127.0.0.1:0",
-        },
-    ).start()
+    proc = item_service_process(workdir, bank=bank_path, token_key=TOKEN_KEY).start()
     try:
         with grpc.insecure_channel(proc.address) as channel:
             stub = item_service_pb2_grpc.ItemServiceStub(channel)
@@ -212,24 +203,7 @@ def server_memory(bank_path: Path, workdir: Path) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="item-bench-") as tmp:
         workdir = Path(tmp)
-        bank_path = workdir / "item_bank.db"
-        env = {k: v for k, v in os.environ.items() if not k.endswith(("_ADDR", "DATABASE_URL"))}
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "item_service",
-                "build-demo-bank",
-                "--seed",
-                str(SEED),
-                "--out",
-                str(bank_path),
-            ],
-            cwd=REPO_ROOT,
-            env={**env, "TOEFL_ENV": "development"},
-            check=True,
-            capture_output=True,
-        )
+        bank_path = build_demo_bank(workdir / "item_bank.db", seed=SEED)
         asyncio.run(in_process(bank_path))
         server_memory(bank_path, workdir / "served")
 

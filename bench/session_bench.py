@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import tempfile
 import time
@@ -16,7 +15,7 @@ from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
 from bench.common import percentiles, raw_sqlite_commits
-from tests.support.procs import REPO_ROOT, ServiceProcess, service_process
+from launcher.procs import ServiceProcess, build_demo_bank, item_service_process, session_service_process
 from toefl_core.auth import Role, auth_metadata, mint_token
 
 TOKEN_KEY = "bench-token-key-for-the-session-benchmark-01"
@@ -33,32 +32,10 @@ def vm_rss_mb(pid: int) -> float:
 
 
 def start_services(workdir: Path) -> tuple[ServiceProcess, ServiceProcess]:
-    bank = workdir / "item_bank.db"
-    subprocess.run(
-        [sys.executable, "-m", "item_service", "build-demo-bank", "--seed", "2026", "--out", str(bank)],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-    )
-    items = service_process(
-        "item_service",
-        workdir=workdir / "items",
-        env={
-            "DATABASE_URL": f"sqlite:///{bank}",
-            "ITEM_SERVICE_ADDR": "127.0.0.1:0",
-            "TOEFL_TOKEN_KEY": TOKEN_KEY,
-        },
-    ).start()
-    sessions = service_process(
-        "session_service",
-        workdir=workdir / "sessions",
-        env={
-            "USER_DATABASE_URL": f"sqlite:///{workdir / 'sessions' / 'user_data.db'}",
-            "SESSION_SERVICE_ADDR": "127.0.0.1:0",
-            "ITEM_SERVICE_ADDR": items.address,
-            "TOEFL_TOKEN_KEY": TOKEN_KEY,
-            "SESSION_FAST_PASSWORD_HASHING": "true",
-        },
+    bank = build_demo_bank(workdir / "item_bank.db")
+    items = item_service_process(workdir / "items", bank=bank, token_key=TOKEN_KEY).start()
+    sessions = session_service_process(
+        workdir / "sessions", item_address=items.address, token_key=TOKEN_KEY
     ).start()
     return items, sessions
 

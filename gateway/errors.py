@@ -17,7 +17,8 @@ from grpc_status import rpc_status
 
 log = logging.getLogger(__name__)
 
-# As grpc-gateway maps them (DESIGN.md section 4); any code not listed is a 500.
+# As grpc-gateway maps them (HTTPStatusFromCode in its runtime/errors.go), so a client written against
+# grpc-gateway reads the same statuses here; any code not listed is a 500.
 HTTP_STATUS_BY_CODE: dict[int, int] = {
     code_pb2.OK: 200,
     code_pb2.CANCELLED: 499,

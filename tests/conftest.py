@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,11 +10,9 @@ import grpc
 import pytest
 from toefl.item.v1 import item_service_pb2_grpc
 
+from launcher.procs import ServiceProcess, build_demo_bank, item_service_process
 from tests.support.postgres import PostgresCluster, PostgresUnavailable, start_cluster
-from tests.support.procs import REPO_ROOT, ServiceProcess, service_process
 from tests.support.tokens import TEST_TOKEN_KEY
-
-DEMO_SEED = 2026
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -33,27 +28,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_slow)
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """The test run's environment without any database URL or service address, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and not k.endswith("_ADDR")}
-    env.update({"TOEFL_ENV": "development", "TOEFL_TOKEN_KEY": TEST_TOKEN_KEY, **extra})
-    return env
-
-
 @pytest.fixture(scope="session")
 def demo_bank_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo item bank (seed 2026), built once per test run with the real CLI. Copy it; never change it."""
-    out = tmp_path_factory.mktemp("demo-bank-template") / "item_bank.db"
-    done = subprocess.run(
-        [sys.executable, "-m", "item_service", "build-demo-bank", "--seed", str(DEMO_SEED), "--out", str(out)],
-        cwd=REPO_ROOT,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return out
+    return build_demo_bank(tmp_path_factory.mktemp("demo-bank-template") / "item_bank.db")
 
 
 @pytest.fixture
@@ -72,15 +50,7 @@ def item_service_proc(
     workdir = tmp_path_factory.mktemp("item_service")
     database = workdir / "item_bank.db"
     shutil.copyfile(demo_bank_template, database)
-    proc = service_process(
-        "item_service",
-        workdir=workdir,
-        env={
-            "DATABASE_URL": f"sqlite:///{database}",
-            "TOEFL_TOKEN_KEY": TEST_TOKEN_KEY,
-            "ITEM_SERVICE_ADDR": "127.0.0.1:0",
-        },
-    ).start()
+    proc = item_service_process(workdir, bank=database, token_key=TEST_TOKEN_KEY).start()
     try:
         yield proc
     finally:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.procs import REPO_ROOT
+from launcher.procs import REPO_ROOT
 
-PACKAGES = ("toefl_core", "item_service", "session_service", "gateway")
+PACKAGES = ("toefl_core", "item_service", "session_service", "gateway", "launcher")
 LINT_IMPORTS = str(Path(sys.executable).parent / "lint-imports")
 
 
@@ -86,6 +86,12 @@ CASES = [
         "import toefl_core.storage",
         "Only the services' storage packages import toefl_core",
     ),
+    (
+        "launcher/procs.py",
+        "import tests",
+        "The launcher imports no service or job code, nor the tests or benchmarks",
+    ),
+    ("launcher/stack.py", "import session_service", "The launcher imports no service or job code, nor the tests"),
 ]
 
 

@@ -20,11 +20,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import clean_env
+from launcher.procs import REPO_ROOT, clean_env
 from tests.security.startup import assert_refused, start_expecting_refusal
 from tests.session_service.conftest import require_temporary_url
 from tests.support.postgres import DB_NAME, DB_USER, PostgresCluster
-from tests.support.procs import REPO_ROOT
+from tests.support.tokens import TEST_TOKEN_KEY
 from toefl_core.ownership import RETIRED_FILE_NAMES
 
 UNKNOWN_APPLICATION_ID = 0x12345678
@@ -42,13 +42,18 @@ def sql(path: Path, statement: str) -> None:
 
 
 def item_env(url: str) -> dict[str, str]:
-    return clean_env(DATABASE_URL=url, ITEM_SERVICE_ADDR="127.0.0.1:0")
+    return clean_env(TOEFL_TOKEN_KEY=TEST_TOKEN_KEY, DATABASE_URL=url, ITEM_SERVICE_ADDR="127.0.0.1:0")
 
 
 def session_env(url: str) -> dict[str, str]:
     require_temporary_url(url)
     # Nothing listens on port 1: a refusal must come before any call to item_service.
-    return clean_env(USER_DATABASE_URL=url, SESSION_SERVICE_ADDR="127.0.0.1:0", ITEM_SERVICE_ADDR="127.0.0.1:1")
+    return clean_env(
+        TOEFL_TOKEN_KEY=TEST_TOKEN_KEY,
+        USER_DATABASE_URL=url,
+        SESSION_SERVICE_ADDR="127.0.0.1:0",
+        ITEM_SERVICE_ADDR="127.0.0.1:1",
+    )
 
 
 def migrate_user_database(url: str) -> None:

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import clean_env
-from tests.security.gateway_proc import GatewayProcess
+from launcher.gateway import GatewayProcess
+from launcher.procs import ServiceProcess, clean_env, item_service_process
 from tests.security.startup import assert_refused, start_expecting_refusal
 from tests.session_service.conftest import require_temporary_url, session_process
-from tests.support.procs import ServiceProcess, service_process
 from tests.support.tokens import TEST_TOKEN_KEY, token
 from toefl_core.auth import Role
 
@@ -27,6 +26,7 @@ def same_file_other_spelling(path: Path) -> str:
 
 def test_item_service_refuses_both_urls_on_one_database(item_bank_path: Path) -> None:
     env = clean_env(
+        TOEFL_TOKEN_KEY=TEST_TOKEN_KEY,
         DATABASE_URL=f"sqlite:///{item_bank_path}",
         USER_DATABASE_URL=same_file_other_spelling(item_bank_path),
         ITEM_SERVICE_ADDR="127.0.0.1:0",
@@ -39,6 +39,7 @@ def test_session_service_refuses_both_urls_on_one_database(tmp_path: Path) -> No
     url = f"sqlite:///{database}"
     require_temporary_url(url)
     env = clean_env(
+        TOEFL_TOKEN_KEY=TEST_TOKEN_KEY,
         USER_DATABASE_URL=url,
         DATABASE_URL=same_file_other_spelling(database),
         SESSION_SERVICE_ADDR="127.0.0.1:0",
@@ -61,15 +62,8 @@ def pair(demo_bank_template: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     bank = workdir / "item_bank.db"
     shutil.copyfile(demo_bank_template, bank)
     user_url = f"sqlite:///{workdir / 'user_data.db'}"
-    item = service_process(
-        "item_service",
-        workdir=workdir / "item",
-        env={
-            "DATABASE_URL": f"sqlite:///{bank}",
-            "USER_DATABASE_URL": user_url,
-            "TOEFL_TOKEN_KEY": TEST_TOKEN_KEY,
-            "ITEM_SERVICE_ADDR": "127.0.0.1:0",
-        },
+    item = item_service_process(
+        workdir / "item", bank=bank, token_key=TEST_TOKEN_KEY, env={"USER_DATABASE_URL": user_url}
     ).start()
     try:
         session = session_process(
@@ -95,7 +89,7 @@ def gateway() -> Iterator[list[GatewayProcess]]:
 
 
 def start_gateway(started: list[GatewayProcess], workdir: Path, *, item: str, session: str) -> GatewayProcess:
-    proc = GatewayProcess(workdir=workdir, item_address=item, session_address=session)
+    proc = GatewayProcess(workdir=workdir, item_address=item, session_address=session, token_key=TEST_TOKEN_KEY)
     started.append(proc)
     return proc.start()
 

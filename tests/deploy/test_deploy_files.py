@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.procs import REPO_ROOT
+from launcher.procs import REPO_ROOT
 
 KEY = "k" * 40
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.common import Stack
-from tests.faults.exam import Student, open_students
+from launcher.stack import Stack
+from tests.support.exam import Student, open_students
 from tests.support.tokens import TEST_TOKEN_KEY
 
 # session_service gives up on item_service after this long, so an outage test answers 503 quickly.

@@ -12,8 +12,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bench.common import Stack
-from tests.faults.exam import UNTIL_STOPPED, Attempt, Student, answer_stream, check_exactly_once, put
+from launcher.stack import Stack
+from tests.faults.exactly_once import check_exactly_once
+from tests.support.exam import UNTIL_STOPPED, Attempt, Student, answer_stream, put
 
 STUDENTS = 30
 # Longer than session_service's SQLite busy timeout (30 s): the writer gives up while the lock is held.

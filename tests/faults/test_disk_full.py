@@ -15,19 +15,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bench.common import Stack
+from launcher.stack import Stack
 from tests.faults.conftest import new_stack
-from tests.faults.exam import (
-    CLIENT_TIMEOUT,
-    UNTIL_STOPPED,
-    Attempt,
-    Student,
-    answer_stream,
-    call,
-    check_exactly_once,
-    put,
-    retry,
-)
+from tests.faults.exactly_once import check_exactly_once
+from tests.support.exam import CLIENT_TIMEOUT, UNTIL_STOPPED, Attempt, Student, answer_stream, call, put, retry
 
 STUDENTS = 20
 # Room for the database of 20 students and its WAL; the test fills the rest.

@@ -6,8 +6,9 @@ import random
 
 import pytest
 
-from bench.common import Stack
-from tests.faults.exam import Student, fault_round
+from launcher.stack import Stack
+from tests.faults.exactly_once import fault_round
+from tests.support.exam import Student
 
 STUDENTS = 200
 QUICK = [(n, random.Random(n).uniform(0.3, 1.2)) for n in range(5)]

@@ -19,9 +19,10 @@ from google.protobuf import json_format
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
-from bench.common import Stack
+from launcher.stack import Stack
 from session_service.batching import SHUTTING_DOWN
-from tests.faults.exam import Student, stored
+from tests.faults.exactly_once import stored
+from tests.support.exam import Student
 from toefl_core.auth import auth_metadata
 
 STUDENTS = 50

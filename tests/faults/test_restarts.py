@@ -8,16 +8,9 @@ import uuid
 
 import aiohttp
 
-from bench.common import Stack
-from tests.faults.exam import (
-    CLIENT_TIMEOUT,
-    UNTIL_STOPPED,
-    Student,
-    answer_stream,
-    call,
-    check_exactly_once,
-    fault_round,
-)
+from launcher.stack import Stack
+from tests.faults.exactly_once import check_exactly_once, fault_round
+from tests.support.exam import CLIENT_TIMEOUT, UNTIL_STOPPED, Student, answer_stream, call
 
 STUDENTS = 40
 UNAVAILABLE = 14

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.common import Stack
+from launcher.stack import Stack
 from tests.faults.conftest import new_stack
 from tests.support.tokens import token
 from toefl_core.auth import Role

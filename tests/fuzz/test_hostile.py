@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bench.common import Stack
-from tests.faults.exam import Student, open_students
+from launcher.stack import Stack
+from tests.support.exam import Student, open_students
 from tests.support.tokens import token
 from toefl_core.auth import Role
 

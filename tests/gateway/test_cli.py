@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.support.procs import REPO_ROOT
+from launcher.procs import REPO_ROOT
 from tests.support.tokens import TEST_TOKEN_KEY
 
 

@@ -17,8 +17,8 @@ from google.protobuf import json_format
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
 from gateway.app import create_app
+from launcher.procs import ServiceProcess, session_service_process
 from tests.gateway.conftest import gateway_settings
-from tests.support.procs import ServiceProcess, service_process
 from tests.support.tokens import TEST_TOKEN_KEY, token
 from toefl_core.auth import Role
 
@@ -35,16 +35,8 @@ def session_proc(
     item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:
     workdir = tmp_path_factory.mktemp("gateway-session")
-    proc = service_process(
-        "session_service",
-        workdir=workdir,
-        env={
-            "USER_DATABASE_URL": f"sqlite:///{workdir / 'user_data.db'}",
-            "SESSION_SERVICE_ADDR": "127.0.0.1:0",
-            "ITEM_SERVICE_ADDR": item_service_proc.address,
-            "TOEFL_TOKEN_KEY": TEST_TOKEN_KEY,
-            "SESSION_FAST_PASSWORD_HASHING": "true",
-        },
+    proc = session_service_process(
+        workdir, item_address=item_service_proc.address, token_key=TEST_TOKEN_KEY
     ).start()
     try:
         yield proc

@@ -13,10 +13,10 @@ from toefl.item.v1 import item_pb2, item_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2_grpc
 
 from gateway.app import create_app
+from launcher.procs import ServiceProcess
 from tests.gateway.conftest import gateway_settings
-from tests.session_service.exam import new_user
 from tests.session_service.scoring_flow import TakenSession, start_session_service, take_session
-from tests.support.procs import ServiceProcess
+from tests.support.exam import new_user
 from tests.support.tokens import token
 from toefl_core.auth import Role
 

@@ -22,7 +22,8 @@ from toefl_core.auth import Role, mint_token
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-# DESIGN.md section 4, written out again here rather than read from the code under test.
+# grpc-gateway's mapping of gRPC codes to HTTP statuses (HTTPStatusFromCode), written out again here rather
+# than read from the code under test.
 HTTP_BY_CODE = {1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409, 11: 400}
 HTTP_BY_CODE.update({12: 501, 13: 500, 14: 503, 15: 500, 16: 401})
 AUTH = {"Authorization": f"Bearer {token(Role.STUDENT)}"}

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import clean_env
-from tests.support.procs import REPO_ROOT
+from launcher.procs import REPO_ROOT, clean_env
+from tests.support.tokens import TEST_TOKEN_KEY
 from toefl_core.ownership import ITEM_BANK_APPLICATION_ID, USER_DATA_APPLICATION_ID
 
 
 def cli(*args: str, database: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = clean_env(DATABASE_URL=f"sqlite:///{database}") if database else clean_env()
+    url = {"DATABASE_URL": f"sqlite:///{database}"} if database else {}
+    env = clean_env(TOEFL_TOKEN_KEY=TEST_TOKEN_KEY, **url)
     return subprocess.run(
         [sys.executable, "-m", "item_service", *args],
         cwd=REPO_ROOT,

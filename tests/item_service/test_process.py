@@ -18,9 +18,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from toefl.common.v1 import ownership_pb2, ownership_pb2_grpc
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
-from tests.conftest import clean_env
+from launcher.procs import REPO_ROOT, ServiceProcess, clean_env, item_service_process
 from tests.item_service.rpc import ADMIN, AUTHOR, SERVICE, STUDENT, fails
-from tests.support.procs import REPO_ROOT, ServiceProcess, service_process
 from tests.support.tokens import TEST_TOKEN_KEY
 from toefl_core.ownership import RETIRED_FILE_NAMES, USER_DATA_APPLICATION_ID
 
@@ -37,7 +36,12 @@ def serve_once(database: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "item_service", "serve", "--port-file", str(database.parent / "port")],
         cwd=REPO_ROOT,
-        env=clean_env(DATABASE_URL=f"sqlite:///{database}", ITEM_SERVICE_ADDR="127.0.0.1:0", **env),
+        env=clean_env(
+            TOEFL_TOKEN_KEY=TEST_TOKEN_KEY,
+            DATABASE_URL=f"sqlite:///{database}",
+            ITEM_SERVICE_ADDR="127.0.0.1:0",
+            **env,
+        ),
         capture_output=True,
         text=True,
         timeout=60,
@@ -85,14 +89,8 @@ def test_a_missing_bank_is_not_created(tmp_path: Path) -> None:
 
 @pytest.fixture
 def running(item_bank_path: Path) -> Iterator[ServiceProcess]:
-    proc = service_process(
-        "item_service",
-        workdir=item_bank_path.parent / "run",
-        env={
-            "DATABASE_URL": f"sqlite:///{item_bank_path}",
-            "TOEFL_TOKEN_KEY": TEST_TOKEN_KEY,
-            "ITEM_SERVICE_ADDR": "127.0.0.1:0",
-        },
+    proc = item_service_process(
+        item_bank_path.parent / "run", bank=item_bank_path, token_key=TEST_TOKEN_KEY
     ).start()
     try:
         yield proc
@@ -134,15 +132,11 @@ def test_sigterm_drains_and_exits_zero(running: ServiceProcess) -> None:
 
 def test_read_only_mode_refuses_every_write_and_serves_reads(item_bank_path: Path) -> None:
     before = digest(item_bank_path)
-    proc = service_process(
-        "item_service",
-        workdir=item_bank_path.parent / "ro",
-        env={
-            "DATABASE_URL": f"sqlite:///{item_bank_path}",
-            "TOEFL_TOKEN_KEY": TEST_TOKEN_KEY,
-            "ITEM_SERVICE_ADDR": "127.0.0.1:0",
-            "ITEM_BANK_READ_ONLY": "true",
-        },
+    proc = item_service_process(
+        item_bank_path.parent / "ro",
+        bank=item_bank_path,
+        token_key=TEST_TOKEN_KEY,
+        env={"ITEM_BANK_READ_ONLY": "true"},
     ).start()
     try:
         with grpc.insecure_channel(proc.address) as channel:

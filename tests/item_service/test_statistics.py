@@ -13,9 +13,9 @@ from alembic.config import Config
 from sqlalchemy import create_engine
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
+from launcher.procs import item_service_process
 from tests.item_service.rpc import ADMIN, AUTHOR, SERVICE, STUDENT, Metadata, Stub, fails
 from tests.item_service.test_cli import cli, ok
-from tests.support.procs import service_process
 from tests.support.tokens import TEST_TOKEN_KEY, metadata
 from toefl_core.auth import Role
 
@@ -178,15 +178,11 @@ def test_read_only_mode_refuses_writes_and_serves_reads(item_bank_path: Path) ->
             "'2026-11-01 10:00:00.000000')"
         )
     connection.close()
-    proc = service_process(
-        "item_service",
-        workdir=item_bank_path.parent / "ro",
-        env={
-            "DATABASE_URL": f"sqlite:///{item_bank_path}",
-            "TOEFL_TOKEN_KEY": TEST_TOKEN_KEY,
-            "ITEM_SERVICE_ADDR": "127.0.0.1:0",
-            "ITEM_BANK_READ_ONLY": "true",
-        },
+    proc = item_service_process(
+        item_bank_path.parent / "ro",
+        bank=item_bank_path,
+        token_key=TEST_TOKEN_KEY,
+        env={"ITEM_BANK_READ_ONLY": "true"},
     ).start()
     try:
         with grpc.insecure_channel(proc.address) as channel:

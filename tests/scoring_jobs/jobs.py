@@ -5,15 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import clean_env
-from tests.support.procs import REPO_ROOT
+from launcher.procs import REPO_ROOT, clean_env
+from tests.support.tokens import TEST_TOKEN_KEY
 
 
 def job(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "scoring_jobs", *args],
         cwd=REPO_ROOT,
-        env=clean_env(**env),
+        env=clean_env(TOEFL_TOKEN_KEY=TEST_TOKEN_KEY, **env),
         capture_output=True,
         text=True,
         timeout=300,

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import clean_env
+from launcher.procs import REPO_ROOT, clean_env
 from tests.scoring_jobs.jobs import job, usage_error
-from tests.support.procs import REPO_ROOT
+from tests.support.tokens import TEST_TOKEN_KEY
 
 # Nothing listens on port 1: every call is refused at once.
 NOWHERE = {"ITEM_SERVICE_ADDR": "127.0.0.1:1", "SESSION_SERVICE_ADDR": "127.0.0.1:1"}
@@ -72,7 +72,7 @@ def test_sigterm_saves_the_state_and_says_how_to_resume(tmp_path: Path) -> None:
     running = subprocess.Popen(
         [sys.executable, "-m", "scoring_jobs", "rescore", "--state-file", str(state), "--retry-seconds", "600"],
         cwd=REPO_ROOT,
-        env=clean_env(**NOWHERE),
+        env=clean_env(TOEFL_TOKEN_KEY=TEST_TOKEN_KEY, **NOWHERE),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -20,12 +20,11 @@ from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import scoring_service_pb2_grpc, session_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 
-from tests.conftest import clean_env
+from launcher.procs import REPO_ROOT, ServiceProcess, clean_env
 from tests.scoring_jobs.jobs import job
 from tests.session_service.conftest import session_process
-from tests.session_service.exam import answer, as_user, full_items, new_user, request_id
-from tests.support.procs import REPO_ROOT, ServiceProcess
-from tests.support.tokens import metadata
+from tests.support.exam import answer, as_user, full_items, new_user, request_id
+from tests.support.tokens import TEST_TOKEN_KEY, metadata
 from toefl_core.auth import Role
 
 STUDENTS = 6
@@ -207,7 +206,7 @@ def test_a_run_interrupted_by_a_service_going_down_resumes(world: World, tmp_pat
     first = subprocess.Popen(
         [*args, "--retry-seconds", "1"],
         cwd=REPO_ROOT,
-        env=clean_env(**world.env()),
+        env=clean_env(TOEFL_TOKEN_KEY=TEST_TOKEN_KEY, **world.env()),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

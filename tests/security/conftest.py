@@ -10,9 +10,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.security.gateway_proc import GatewayProcess
+from launcher.gateway import GatewayProcess
+from launcher.procs import ServiceProcess
 from tests.session_service.conftest import session_process
-from tests.support.procs import ServiceProcess
+from tests.support.tokens import TEST_TOKEN_KEY
 
 
 @dataclass
@@ -32,7 +33,10 @@ def running_stack(item: ServiceProcess, workdir: Path) -> Iterator[Stack]:
     """A session_service with a user database of its own and a gateway in front of it and `item`."""
     session = session_process(workdir / "session", item_address=item.address).start()
     gateway = GatewayProcess(
-        workdir=workdir / "gateway", item_address=item.address, session_address=session.address
+        workdir=workdir / "gateway",
+        item_address=item.address,
+        session_address=session.address,
+        token_key=TEST_TOKEN_KEY,
     )
     channels = {
         "item_service": grpc.insecure_channel(item.address),

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.procs import REPO_ROOT
+from launcher.procs import REPO_ROOT
 
 # Only a bound on a hung child: a refusal takes well under a second.
 GIVE_UP_SECONDS = 60.0

@@ -24,7 +24,7 @@ from gateway.routes import Route, Router, build_routes
 from gateway.transcoder import RequestBuilder
 from tests.gateway.conftest import gateway_settings
 from tests.security.conftest import Stack
-from tests.session_service.exam import PASSWORD, answer, full_items
+from tests.support.exam import PASSWORD, answer, full_items
 from tests.support.tokens import token
 from toefl_core.auth import Role
 

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import clean_env
-from tests.security.gateway_proc import GatewayProcess
+from launcher.gateway import GatewayProcess
+from launcher.procs import clean_env, service_process
 from tests.security.startup import assert_refused, start_expecting_refusal
 from tests.session_service.conftest import require_temporary_url
-from tests.support.procs import service_process
 from toefl_core.config import DEV_TOKEN_KEY
 
 SERVICES = ("item_service", "session_service", "gateway")
@@ -72,7 +71,8 @@ def test_starts_in_production_with_a_key_of_its_own(service: str, bank: Path, tm
             workdir=tmp_path / "run",
             item_address="127.0.0.1:1",
             session_address="127.0.0.1:1",
-            env={"TOEFL_ENV": "production", "TOEFL_TOKEN_KEY": PRODUCTION_KEY},
+            token_key=PRODUCTION_KEY,
+            env={"TOEFL_ENV": "production"},
         ).start()
         try:
             assert proc.request("GET", "/healthz") == (200, {"status": "alive"})

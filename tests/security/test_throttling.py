@@ -14,9 +14,9 @@ import pytest
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
+from launcher.procs import ServiceProcess
 from tests.security.conftest import Stack, running_stack
 from tests.security.test_login import PASSWORD, create_student, sign_in
-from tests.support.procs import ServiceProcess
 
 # "After a few attempts": the limits may be lower, never higher.
 ACCOUNT_ATTEMPTS_AT_MOST = 10

@@ -12,7 +12,7 @@ import grpc
 import pytest
 from toefl.session.v1 import scoring_service_pb2_grpc, session_service_pb2_grpc
 
-from tests.support.procs import REPO_ROOT, ServiceProcess, service_process
+from launcher.procs import REPO_ROOT, ServiceProcess, session_service_process
 from tests.support.tokens import TEST_TOKEN_KEY
 
 TEMP_ROOT = Path(tempfile.gettempdir()).resolve()
@@ -55,18 +55,12 @@ def session_process(
     """session_service on port 0 with its own user database (by default a SQLite file in `workdir`)."""
     url = database_url or f"sqlite:///{workdir / 'user_data.db'}"
     require_temporary_url(url)
-    return service_process(
-        "session_service",
-        workdir=workdir,
-        env={
-            "USER_DATABASE_URL": url,
-            "SESSION_SERVICE_ADDR": "127.0.0.1:0",
-            "ITEM_SERVICE_ADDR": item_address,
-            "TOEFL_TOKEN_KEY": TEST_TOKEN_KEY,
-            "SESSION_FAST_PASSWORD_HASHING": "true",
-            "SESSION_ITEM_RETRY_SECONDS": "1.5",
-            **(env or {}),
-        },
+    return session_service_process(
+        workdir,
+        item_address=item_address,
+        token_key=TEST_TOKEN_KEY,
+        database_url=url,
+        env={"SESSION_ITEM_RETRY_SECONDS": "1.5", **(env or {})},
     )
 
 

@@ -14,9 +14,9 @@ from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import scoring_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 
+from launcher.procs import ServiceProcess
 from tests.session_service.conftest import session_process
-from tests.session_service.exam import Stub, answer, as_user, full_items, request_id
-from tests.support.procs import ServiceProcess
+from tests.support.exam import Stub, answer, as_user, full_items, request_id
 from tests.support.tokens import metadata
 from toefl_core.auth import Role
 from toefl_core.irt import PolytomousResponse, eap

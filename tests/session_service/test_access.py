@@ -11,7 +11,8 @@ from toefl.common.v1 import ownership_pb2, ownership_pb2_grpc
 from toefl.item.v1 import item_pb2, item_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 
-from tests.session_service.exam import (
+from launcher.procs import ServiceProcess
+from tests.support.exam import (
     PASSWORD,
     Stub,
     admin,
@@ -22,7 +23,6 @@ from tests.session_service.exam import (
     new_user,
     request_id,
 )
-from tests.support.procs import ServiceProcess
 from tests.support.tokens import metadata
 from toefl_core.auth import Role
 

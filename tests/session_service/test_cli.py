@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from launcher.procs import REPO_ROOT
 from session_service.config import load_settings
 from session_service.storage.engine import open_database
 from tests.session_service.conftest import UnsafeUserDatabase, require_temporary_url
-from tests.support.procs import REPO_ROOT
 from toefl_core.config import ConfigError
 from toefl_core.ownership import (
     ITEM_BANK_APPLICATION_ID,

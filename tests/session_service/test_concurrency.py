@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from toefl.item.v1 import item_pb2, item_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 
-from tests.session_service.exam import Stub, admin, answer, as_user, full_items, new_user, request_id
+from tests.support.exam import Stub, admin, answer, as_user, full_items, new_user, request_id
 
 STUDENTS = 100
 

@@ -15,9 +15,9 @@ from toefl.item.v1 import item_pb2, item_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
+from launcher.procs import ServiceProcess
 from tests.session_service.conftest import session_process
-from tests.session_service.exam import Stub, admin, answer, as_user, expect_code, full_items, new_user, request_id
-from tests.support.procs import ServiceProcess
+from tests.support.exam import Stub, admin, answer, as_user, expect_code, full_items, new_user, request_id
 
 FP = grpc.StatusCode.FAILED_PRECONDITION
 

@@ -10,8 +10,8 @@ from toefl.session.v1 import session_service_pb2 as pb
 
 from session_service.blueprint import CURRENT_VERSION, load_blueprint
 from session_service.domain.modules import module_seed
-from tests.session_service.exam import Stub, answer, as_user, full_items, new_user, request_id
 from tests.session_service.test_views import forbidden_paths
+from tests.support.exam import Stub, answer, as_user, full_items, new_user, request_id
 from tests.support.tokens import metadata
 from toefl_core.auth import Role
 

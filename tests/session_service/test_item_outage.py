@@ -9,9 +9,9 @@ from toefl.item.v1 import item_pb2, item_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
+from launcher.procs import service_process
 from tests.session_service.conftest import session_process
-from tests.session_service.exam import answer, as_user, expect_code, full_items, new_user, request_id
-from tests.support.procs import service_process
+from tests.support.exam import answer, as_user, expect_code, full_items, new_user, request_id
 from tests.support.tokens import TEST_TOKEN_KEY
 
 

@@ -13,11 +13,11 @@ from toefl.item.v1 import item_pb2, item_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
+from launcher.procs import ServiceProcess
 from tests.session_service import test_access, test_durability, test_exam_flow
 from tests.session_service.conftest import session_process
-from tests.session_service.exam import admin, answer, as_user, full_items, new_user, request_id
+from tests.support.exam import admin, answer, as_user, full_items, new_user, request_id
 from tests.support.postgres import PostgresCluster
-from tests.support.procs import ServiceProcess
 from tests.support.tokens import metadata
 from toefl_core.auth import Role
 

@@ -10,7 +10,7 @@ from toefl.item.v1 import item_pb2, item_service_pb2_grpc
 from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import session_service_pb2_grpc
 
-from tests.session_service.exam import as_user, expect_code, new_user
+from launcher.procs import ServiceProcess
 from tests.session_service.scoring_flow import (
     ScoringStub,
     expected_section,
@@ -21,7 +21,7 @@ from tests.session_service.scoring_flow import (
     take_session,
     tasks_of,
 )
-from tests.support.procs import ServiceProcess
+from tests.support.exam import as_user, expect_code, new_user
 from tests.support.tokens import metadata
 from toefl_core.auth import Role
 

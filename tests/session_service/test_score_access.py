@@ -15,9 +15,9 @@ from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
-from tests.session_service.exam import admin, as_user, expect_code, new_user
+from launcher.procs import ServiceProcess
 from tests.session_service.scoring_flow import ScoringStub, TakenSession, start_session_service, take_session
-from tests.support.procs import ServiceProcess
+from tests.support.exam import admin, as_user, expect_code, new_user
 from tests.support.tokens import metadata
 from toefl_core.auth import Role
 

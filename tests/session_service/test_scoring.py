@@ -13,8 +13,8 @@ from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
+from launcher.procs import ServiceProcess
 from session_service.blueprint import CURRENT_VERSION
-from tests.session_service.exam import admin, as_user, expect_code, new_user, request_id
 from tests.session_service.scoring_flow import (
     RATED,
     ScoringStub,
@@ -26,7 +26,7 @@ from tests.session_service.scoring_flow import (
     take_session,
     tasks_of,
 )
-from tests.support.procs import ServiceProcess
+from tests.support.exam import admin, as_user, expect_code, new_user, request_id
 from tests.support.tokens import metadata
 from toefl_core.auth import Role
 from toefl_core.scoring import total_score

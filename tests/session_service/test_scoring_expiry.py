@@ -12,9 +12,9 @@ from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import scoring_service_pb2_grpc, session_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 
-from tests.session_service.exam import as_user, new_user
+from launcher.procs import ServiceProcess
 from tests.session_service.scoring_flow import start_session_service
-from tests.support.procs import ServiceProcess
+from tests.support.exam import as_user, new_user
 
 # Speaking (8 minutes) lasts about a second; the sweep looks every 0.2 s.
 FAST = {"SESSION_TIME_SCALE": "0.002", "SESSION_SWEEP_SECONDS": "0.2"}

@@ -1,1 +1,1 @@
-"""Helpers shared by the tests: real service processes, tokens, channels."""
+"""Helpers shared by the tests: tokens and a throwaway PostgreSQL cluster (the services themselves: launcher/)."""

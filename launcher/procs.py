@@ -1,4 +1,4 @@
-"""Start a real service as a child process on port 0 and wait until it reports SERVING."""
+"""A real service as a child process on port 0, waited for until it reports SERVING; its environment and bank."""
 
 from __future__ import annotations
 
@@ -7,18 +7,60 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEMO_SEED = 2026
 
 
 class ServiceStartError(RuntimeError):
     pass
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment in development, without database URLs, service addresses or gateway settings.
+
+    A child then reads only what its launcher gives it in `extra`, never the caller's own configuration.
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.endswith(("_ADDR", "DATABASE_URL")) and not k.startswith("GATEWAY_")
+    }
+    env.update({"TOEFL_ENV": "development", "PYTHONUNBUFFERED": "1", **extra})
+    return env
+
+
+def build_demo_bank(out: Path, *, seed: int = DEMO_SEED) -> Path:
+    """The demo item bank, written to `out` by the real CLI (`item_service build-demo-bank`); a seed, a bank."""
+    done = subprocess.run(
+        [sys.executable, "-m", "item_service", "build-demo-bank", "--seed", str(seed), "--out", str(out)],
+        cwd=REPO_ROOT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise ServiceStartError(f"build-demo-bank exited with {done.returncode}:\n{done.stderr}")
+    return out
+
+
+def wait_port(path: Path, alive: Callable[[], bool], timeout: float = 60.0) -> int:
+    """The port a child wrote to `path`; an error if the child dies or `timeout` passes first."""
+    deadline = time.monotonic() + timeout
+    while not path.exists() or not path.read_text().strip():
+        if not alive():
+            raise ServiceStartError(f"exited before writing a port to {path}")
+        if time.monotonic() > deadline:
+            raise ServiceStartError(f"no port in {path} within {timeout}s")
+        time.sleep(0.02)
+    return int(path.read_text())
 
 
 @dataclass
@@ -113,14 +155,53 @@ def service_process(
 ) -> ServiceProcess:
     """Prepare (not start) `python -m module serve` on 127.0.0.1:0 with a clean environment plus `env`."""
     workdir.mkdir(parents=True, exist_ok=True)
-    base = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and not k.endswith("_ADDR")}
-    base.update({"TOEFL_ENV": "development", "PYTHONUNBUFFERED": "1"})
-    base.update(env)
     return ServiceProcess(
         module=module,
         args=list(args),
-        env=base,
+        env=clean_env(**env),
         workdir=workdir,
         log_path=workdir / f"{module}.log",
         port_file=workdir / f"{module}.port",
+    )
+
+
+def item_service_process(
+    workdir: Path, *, bank: Path, token_key: str, env: Mapping[str, str] | None = None
+) -> ServiceProcess:
+    """Prepare item_service serving `bank` on 127.0.0.1:0, trusting tokens signed with `token_key`."""
+    return service_process(
+        "item_service",
+        workdir=workdir,
+        env={
+            "DATABASE_URL": f"sqlite:///{bank}",
+            "ITEM_SERVICE_ADDR": "127.0.0.1:0",
+            "TOEFL_TOKEN_KEY": token_key,
+            **(env or {}),
+        },
+    )
+
+
+def session_service_process(
+    workdir: Path,
+    *,
+    item_address: str,
+    token_key: str,
+    database_url: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ServiceProcess:
+    """Prepare session_service on 127.0.0.1:0 with its own user database (by default a SQLite file in `workdir`).
+
+    Passwords are hashed with the fast parameters: the launched services sign in many accounts, none real.
+    """
+    return service_process(
+        "session_service",
+        workdir=workdir,
+        env={
+            "USER_DATABASE_URL": database_url or f"sqlite:///{workdir / 'user_data.db'}",
+            "SESSION_SERVICE_ADDR": "127.0.0.1:0",
+            "ITEM_SERVICE_ADDR": item_address,
+            "TOEFL_TOKEN_KEY": token_key,
+            "SESSION_FAST_PASSWORD_HASHING": "true",
+            **(env or {}),
+        },
     )

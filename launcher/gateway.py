@@ -4,63 +4,79 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.procs import REPO_ROOT, ServiceStartError
-from tests.support.tokens import TEST_TOKEN_KEY
+from launcher.procs import REPO_ROOT, ServiceStartError, clean_env, wait_port
 
 
 @dataclass
 class GatewayProcess:
+    """`python -m gateway` in development in front of two addresses; `url` is where it actually listens."""
+
     workdir: Path
     item_address: str
     session_address: str
+    token_key: str
     # Overrides of the development settings (e.g. TOEFL_ENV=production with a key of its own).
     env: dict[str, str] = field(default_factory=dict)
+    log_level: str = "INFO"
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def log_path(self) -> Path:
         return self.workdir / "gateway.log"
 
     def start(self, timeout: float = 30.0) -> GatewayProcess:
+        """Start it and wait until it answers /healthz (alive; /readyz is left to the caller)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         port_file = self.workdir / "gateway.port"
         port_file.unlink(missing_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.endswith("_ADDR") and not k.startswith("GATEWAY_")}
-        env.update(
-            TOEFL_ENV="development",
-            TOEFL_TOKEN_KEY=TEST_TOKEN_KEY,
+        env = clean_env(
+            TOEFL_TOKEN_KEY=self.token_key,
             GATEWAY_ADDR="127.0.0.1:0",
             ITEM_SERVICE_ADDR=self.item_address,
             SESSION_SERVICE_ADDR=self.session_address,
-            PYTHONUNBUFFERED="1",
+            **self.env,
         )
-        env.update(self.env)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway", "--port-file", str(port_file)],
+                [sys.executable, "-m", "gateway", "--port-file", str(port_file), "--log-level", self.log_level],
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        proc = self.proc
         deadline = time.monotonic() + timeout
-        while not port_file.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.terminate()
-                raise ServiceStartError(f"the gateway did not start:\n{self.log_text()}")
-            time.sleep(0.02)
-        self.port = int(port_file.read_text())
+        try:
+            self.port = wait_port(port_file, lambda: proc.poll() is None, timeout)
+            while not self._healthy():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise ServiceStartError(f"not alive at {self.url}/healthz")
+                time.sleep(0.05)
+        except ServiceStartError as exc:
+            self.terminate()
+            raise ServiceStartError(f"the gateway did not start ({exc}):\n{self.log_text()}") from None
         return self
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as reply:
+                return bool(reply.status == 200)
+        except OSError:
+            return False
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -87,12 +103,18 @@ class GatewayProcess:
             parsed = {"lines": [json.loads(line) for line in text.splitlines() if line.strip()]}
         return status, parsed
 
-    def terminate(self) -> None:
+    def terminate(self, timeout: float = 15.0) -> None:
+        """SIGTERM and wait (SIGKILL after `timeout`): the graceful path."""
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(15)
+            self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL: the crash path."""
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()

@@ -1,27 +1,101 @@
-"""Students answering through the gateway, a record of every attempt, and what the user database holds."""
+"""Taking the exam in tests: accounts, keyed answers and status codes over gRPC; students on the gateway."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
-import sqlite3
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import grpc
+import pytest
+from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
-from bench.common import Stack, answer_for
+from launcher.answers import answer_for
+from launcher.stack import Stack
 from tests.support.tokens import metadata, token
 from toefl_core.auth import Role
 
+Stub = session_service_pb2_grpc.SessionServiceStub
+_counter = itertools.count(1)
+PASSWORD = "correct horse battery"
+
+
+def admin() -> tuple[tuple[str, str], ...]:
+    return metadata(Role.ADMIN, "usr-test-admin")
+
+
+def new_user_request(role: pb.Role.ValueType = pb.ROLE_STUDENT, *, class_id: str = "") -> pb.CreateUserRequest:
+    """A new account with a unique name and the password PASSWORD, for an admin to create."""
+    username = f"u{next(_counter)}-{uuid.uuid4().hex[:8]}"
+    return pb.CreateUserRequest(
+        user=pb.User(username=username, display_name=username.title(), role=role, password=PASSWORD),
+        class_id=class_id,
+    )
+
+
+def new_user(stub: Stub, role: pb.Role.ValueType = pb.ROLE_STUDENT, *, class_id: str = "") -> pb.User:
+    return stub.CreateUser(new_user_request(role, class_id=class_id), metadata=admin())
+
+
+def as_user(user: pb.User) -> tuple[tuple[str, str], ...]:
+    role = {pb.ROLE_STUDENT: Role.STUDENT, pb.ROLE_TEACHER: Role.TEACHER, pb.ROLE_ADMIN: Role.ADMIN}[user.role]
+    return metadata(role, user.user_id)
+
+
+def expect_code(code: grpc.StatusCode, call: Callable[[], Any], match: str = "") -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as info:
+        call()
+    error = info.value
+    assert error.code() == code, error.details()
+    assert match in (error.details() or ""), error.details()
+    return error
+
+
+def full_items(
+    item_stub: item_service_pb2_grpc.ItemServiceStub, items: Sequence[item_pb2.Item]
+) -> list[item_pb2.Item]:
+    """The FULL view of the items at the revisions the session pinned (keys included), as a test may read them."""
+    reply = item_stub.BatchGetItems(
+        item_service_pb2.BatchGetItemsRequest(
+            items=[item_service_pb2.ItemRef(item_id=i.item_id, revision=i.revision) for i in items],
+            view=item_pb2.ITEM_VIEW_FULL,
+        ),
+        metadata=metadata(Role.SERVICE, "tests"),
+    )
+    return list(reply.items)
+
+
+def answer(item: item_pb2.Item, *, correct: bool) -> pb.Answer:
+    """A well-formed answer from the key: right when `correct`, otherwise wrong."""
+    key = item.answer_key
+    t = item.task_type
+    if t == item_pb2.TASK_TYPE_COMPLETE_THE_WORDS:
+        values = [k if correct else ("q" if k[:1].lower() != "q" else "x") * len(k) for k in key.completions]
+        return pb.Answer(completions=pb.StringList(values=values))
+    if t == item_pb2.TASK_TYPE_BUILD_A_SENTENCE:
+        words = list(key.correct_sequence) if correct else list(reversed(key.correct_sequence))
+        return pb.Answer(word_sequence=pb.StringList(values=words))
+    if t in (item_pb2.TASK_TYPE_WRITE_AN_EMAIL, item_pb2.TASK_TYPE_ACADEMIC_DISCUSSION):
+        return pb.Answer(text="Thank you for the message. I would like to join the study group next week.")
+    if t in (item_pb2.TASK_TYPE_LISTEN_AND_REPEAT, item_pb2.TASK_TYPE_TAKE_AN_INTERVIEW):
+        return pb.Answer(speech=pb.SpeechResponse(audio_ref=f"audio/test/{item.item_id}.webm", duration_ms=4000))
+    options = len(item.content.options)
+    return pb.Answer(choice_index=key.correct_option if correct else (key.correct_option + 1) % options)
+
+
+def request_id() -> str:
+    return uuid.uuid4().hex
+
+
+# Students answering through the gateway (the fault and fuzz tests): HTTP, as a browser sends it.
 SETUP_CONCURRENCY = 16
 CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=30)
 UNTIL_STOPPED = 1_000_000
@@ -79,14 +153,7 @@ async def open_students(stack: Stack, count: int) -> list[Student]:
 
         async def one() -> Student:
             async with gate:
-                user = await stub.CreateUser(
-                    pb.CreateUserRequest(
-                        user=pb.User(
-                            username=f"fault-{uuid.uuid4().hex[:12]}", role=pb.ROLE_STUDENT, password="x" * 12
-                        )
-                    ),
-                    metadata=metadata(Role.ADMIN, "usr-fault-admin"),
-                )
+                user = await stub.CreateUser(new_user_request(), metadata=admin())
                 access = token(Role.STUDENT, user.user_id)
                 body = {
                     "scope": "SESSION_SCOPE_SECTION",
@@ -142,78 +209,3 @@ async def retry(base: str, attempts: list[Attempt]) -> None:
     """Send each attempt again with its own request id, as a client that never saw an answer does."""
     async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as http:
         await asyncio.gather(*(put(http, base, a) for a in attempts))
-
-
-def stored(database: Path) -> dict[str, tuple[int, int]]:
-    """request id -> (rows with that id, revision), read through a read-only connection beside the service."""
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
-    try:
-        rows = conn.execute("SELECT request_id, revision FROM responses").fetchall()
-    finally:
-        conn.close()
-    counts = Counter(request_id for request_id, _ in rows)
-    return {request_id: (counts[request_id], revision) for request_id, revision in rows}
-
-
-def check_exactly_once(attempts: list[Attempt], database: Path) -> dict[str, int]:
-    """Every acknowledged answer is stored once, at the revision its acknowledgement named; returns counts."""
-    held = stored(database)
-    acknowledged = [a for a in attempts if a.acknowledged]
-    missing = [a.request_id for a in acknowledged if a.request_id not in held]
-    assert missing == [], f"{len(missing)} acknowledged answers are not in the database"
-    duplicated = sorted(rid for rid, (count, _) in held.items() if count != 1)
-    assert duplicated == [], f"request ids stored more than once: {duplicated[:5]}"
-    wrong = [a.request_id for a in acknowledged if held[a.request_id][1] != a.reply["response"]["revision"]]
-    assert wrong == [], f"stored at another revision than acknowledged: {wrong[:5]}"
-    return {"acknowledged": len(acknowledged), "lost": len(missing), "duplicated": len(duplicated)}
-
-
-# What a client may see when a process dies under its request: no answer, or the gateway's 502/503.
-CRASH_STATUSES = {None, 502, 503}
-
-
-async def fault_round(
-    stack: Stack,
-    students: list[Student],
-    fault_after: float,
-    fault: Callable[[], None],
-    recover: Callable[[], None],
-) -> dict[str, int]:
-    """Students answer until `fault` strikes after `fault_after` s; after `recover`, unanswered ones are retried.
-
-    Checks: every acknowledged answer is stored once at its acknowledged revision; a retry of an unacknowledged
-    request is reported as replayed exactly when the crashed process had committed it, and then nothing is
-    written twice.
-    """
-    assert stack.gateway is not None
-    base = stack.gateway.url
-    stop = asyncio.Event()
-    # Bounded by the fault, not by a count: however fast the machine, answers are in flight when it strikes.
-    baseline = len(stored(stack.user_db))
-    stream = asyncio.create_task(answer_stream(lambda: base, students, UNTIL_STOPPED, stop))
-    # The kill point counts from the first answer on disk, not from the start: on a loaded machine the students
-    # may need longer than `fault_after` to send their first answers, and a fault before that tests nothing.
-    for _ in range(1200):  # at most about a minute
-        if len(stored(stack.user_db)) > baseline:
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(fault_after)
-    fault()
-    stop.set()
-    attempts = await stream
-    await asyncio.to_thread(recover)
-
-    before = stored(stack.user_db)
-    counts = check_exactly_once(attempts, stack.user_db)
-    unacknowledged = [a for a in attempts if not a.acknowledged]
-    assert counts["acknowledged"] > 0 and unacknowledged, "the fault must strike while answers are in flight"
-    assert {a.status for a in unacknowledged} <= CRASH_STATUSES, {a.status for a in unacknowledged}
-    committed_unacknowledged = sum(a.request_id in before for a in unacknowledged)
-
-    await retry(stack.gateway.url, unacknowledged)
-    assert [a.reply for a in unacknowledged if not a.acknowledged] == []
-    misreported = [a.request_id for a in unacknowledged if a.reply["replayed"] != (a.request_id in before)]
-    assert misreported == []
-    after = check_exactly_once(attempts, stack.user_db)
-    assert after["acknowledged"] == len(attempts)
-    return {**counts, "unacknowledged": len(unacknowledged), "committed_unacknowledged": committed_unacknowledged}
