@@ -11,6 +11,8 @@ from typing import Any
 from toefl.item.v1 import item_pb2, item_service_pb2
 from toefl.session.v1 import session_service_pb2 as pb
 
+from session_service.domain.routing import RoutingRule
+
 BLUEPRINT_DIR = Path(__file__).resolve().parent / "blueprints"
 CURRENT_VERSION = "toefl2026-v2"
 SECTION_ORDER = (
@@ -23,23 +25,6 @@ SECTION_ORDER = (
 
 class BlueprintError(Exception):
     """A blueprint file is missing or malformed."""
-
-
-@dataclass(frozen=True)
-class RoutingRule:
-    """theta_hat >= cut routes to the upper module, anything else to the lower one."""
-
-    rule: str
-    cut: float
-
-    def route(self, theta: float) -> tuple[pb.ModuleStage.ValueType, str]:
-        upper = theta >= self.cut
-        stage = pb.MODULE_STAGE_UPPER if upper else pb.MODULE_STAGE_LOWER
-        sign = ">=" if upper else "<"
-        return (
-            stage,
-            f"{self.rule}: theta_hat {theta:.3f} {sign} cut {self.cut:.3f} -> {'upper' if upper else 'lower'}",
-        )
 
 
 @dataclass(frozen=True)

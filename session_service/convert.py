@@ -11,6 +11,7 @@ from toefl.item.v1 import item_pb2
 from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import session_service_pb2 as pb
 
+from session_service.domain.answers import AnswerForm, GivenAnswer
 from session_service.domain.scores import (
     RatingOutcome,
     RatingTaskRecord,
@@ -220,3 +221,34 @@ def rating_task_proto(record: RatingTaskRecord) -> spb.RatingTask:
         task.audio_ref = answer.speech.audio_ref
         task.transcript = answer.speech.transcript
     return task
+
+
+def answer_form(item: item_pb2.Item) -> AnswerForm:
+    """What the item takes as an answer, for the domain's shape rule."""
+    content = item.content
+    return AnswerForm(
+        item_id=item.item_id,
+        task_type=item_pb2.TaskType.Name(item.task_type),
+        options=len(content.options),
+        missing_letters=tuple(slot.missing_letters for slot in content.slots),
+        word_bank=tuple(content.word_bank),
+        max_words=content.max_words,
+    )
+
+
+def given_answer(answer: pb.Answer) -> GivenAnswer:
+    """The answer as the domain's shape rule reads it."""
+    kind = answer.WhichOneof("value")
+    if kind == "completions":
+        return GivenAnswer(kind, values=tuple(answer.completions.values))
+    if kind == "word_sequence":
+        return GivenAnswer(kind, values=tuple(answer.word_sequence.values))
+    speech = answer.speech
+    return GivenAnswer(
+        kind,
+        choice_index=answer.choice_index,
+        text=answer.text,
+        audio_ref=speech.audio_ref,
+        transcript=speech.transcript,
+        duration_ms=speech.duration_ms,
+    )

@@ -17,20 +17,21 @@ from toefl.session.v1 import session_service_pb2_grpc
 from session_service import accounts, writer
 from session_service.access import ANSWER, CONTROL, READ, AccessPolicy, check_request_id
 from session_service.answer_writer import AnswerWriter
-from session_service.answers import validate_answer
 from session_service.blueprint import CURRENT_VERSION, ModulePlan, load_blueprint
 from session_service.caches import SessionHeads
 from session_service.config import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Settings
 from session_service.convert import (
     PROTO_TO_ROLE,
     ROLE_TO_PROTO,
+    answer_form,
     class_proto,
+    given_answer,
     module_summary,
     saved_response,
     timestamp,
     user_proto,
 )
-from session_service.domain.answers import SessionHead, answer_refusal
+from session_service.domain.answers import SessionHead, answer_refusal, check_shape
 from session_service.domain.modules import deadline_ms, module_seed, now_ms, remaining_seconds
 from session_service.domain.states import STATE_IN_PROGRESS, STATUS_OPEN
 from session_service.item_client import CachedModule, ItemClient, ModuleCache, call_budget
@@ -501,7 +502,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             if replay is None:
                 raise FailedPrecondition(refusal or "no current module")
         else:
-            validate_answer(item, request.answer)
+            check_shape(answer_form(item), given_answer(request.answer))
             try:
                 replay = await self._answer_writer.submit(
                     answers.Submission(
@@ -566,7 +567,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 decision=decision,
                 scored_through=max((r.response_id for r in latest), default=0),
             )
-            next_plan = section_plan.stage(stage)
+            next_plan = section_plan.stage(pb.ModuleStage.Value(stage))
             log.info("session %s: %s (se %.3f)", record.session_id, decision, ability.se)
         else:
             sections = blueprint.sections_for(item_pb2.Section.Value(record.section) if record.section else None)

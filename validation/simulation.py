@@ -126,7 +126,8 @@ def _adaptive_section(
     router_plan = plan.first()
     router = _assembled(index, router_plan.spec(), (), simulee.rng)
     router_answers = simulee.take(router)
-    stage, _ = plan.routing.route(router_ability(router, router_answers, cut_table).theta)
+    stage_name, _ = plan.routing.route(router_ability(router, router_answers, cut_table).theta)
+    stage = pb.ModuleStage.Value(stage_name)
     seen = [item.item_id for item in router]
     second_spec = plan.stage(stage).spec()
     linear_spec = item_service_pb2.ModuleSpec()

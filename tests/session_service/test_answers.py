@@ -1,4 +1,5 @@
-"""Answer shapes per task type: the right shape is accepted, every wrong one is refused naming the problem."""
+"""Answer shapes per task type (the domain's rule, on items and answers as the converters read them): the right
+shape is accepted, every wrong one is refused naming the problem."""
 
 from __future__ import annotations
 
@@ -6,10 +7,15 @@ import pytest
 from toefl.item.v1 import item_pb2
 from toefl.session.v1 import session_service_pb2 as pb
 
-from session_service.answers import EXPECTED_FIELD, MAX_TEXT_CHARS, validate_answer
+from session_service.convert import answer_form, given_answer
+from session_service.domain.answers import EXPECTED_FIELD, MAX_TEXT_CHARS, check_shape
 from toefl_core.errors import InvalidArgument
 
 T = item_pb2
+
+
+def validate_answer(item: item_pb2.Item, answer: pb.Answer) -> None:
+    check_shape(answer_form(item), given_answer(answer))
 
 
 def _item(task_type: int, **content: object) -> item_pb2.Item:
@@ -73,4 +79,6 @@ def test_wrong_shapes_are_refused_naming_the_problem(item: item_pb2.Item, answer
 
 def test_every_task_type_has_an_answer_shape() -> None:
     answerable = set(EXPECTED_FIELD)
-    assert answerable == {v for v in item_pb2.TaskType.values() if v != T.TASK_TYPE_UNSPECIFIED}
+    assert answerable == {item_pb2.TaskType.Name(v) for v in item_pb2.TaskType.values()} - {
+        "TASK_TYPE_UNSPECIFIED"
+    }

@@ -41,8 +41,8 @@ def test_the_shipped_blueprint_has_four_sections_in_order_with_adaptive_reading_
 def test_routing_rule_sends_theta_at_or_above_the_cut_upper() -> None:
     rule = load_blueprint().section(item_pb2.SECTION_READING).routing
     assert rule is not None
-    assert rule.route(rule.cut)[0] == pb.MODULE_STAGE_UPPER
-    assert rule.route(rule.cut - 0.01)[0] == pb.MODULE_STAGE_LOWER
+    assert rule.route(rule.cut)[0] == pb.ModuleStage.Name(pb.MODULE_STAGE_UPPER)
+    assert rule.route(rule.cut - 0.01)[0] == pb.ModuleStage.Name(pb.MODULE_STAGE_LOWER)
     assert "-> lower" in rule.route(-2.0)[1]
 
 
