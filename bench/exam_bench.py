@@ -517,15 +517,16 @@ async def measure(
     """Every row, and the summaries of the closed-loop ("exam") and paced ("paced_exam", None if off) exams."""
     assert stack.item is not None and stack.session is not None and stack.gateway is not None
     rows = [raw_sqlite_row(stack.workdir / "raw.db")]
-    student_md = auth_metadata(mint_token(TOKEN_KEY, subject="bench", role=Role.STUDENT, ttl_seconds=7200))
+    # Students do not read the bank (issue 15): an item read is measured as a teacher makes it.
+    reader_md = auth_metadata(mint_token(TOKEN_KEY, subject="bench", role=Role.TEACHER, ttl_seconds=7200))
     async with grpc.aio.insecure_channel(stack.item.address) as channel:
         stub = item_service_pb2_grpc.ItemServiceStub(channel)
-        listed = await stub.ListItems(item_service_pb2.ListItemsRequest(page_size=1), metadata=student_md)
+        listed = await stub.ListItems(item_service_pb2.ListItemsRequest(page_size=1), metadata=reader_md)
         item_id = listed.items[0].item_id
         get_item = item_service_pb2.GetItemRequest(item_id=item_id, view=item_pb2.ITEM_VIEW_STUDENT)
 
         async def direct() -> None:
-            await stub.GetItem(get_item, metadata=student_md, timeout=10)
+            await stub.GetItem(get_item, metadata=reader_md, timeout=10)
 
         grpc_ref = await load("ref: bare grpc.aio GetItem", direct)
     connector = aiohttp.TCPConnector(limit=max(students, CONCURRENCY) + 16)
@@ -533,7 +534,7 @@ async def measure(
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         gateway = Http(stack.gateway.url, session)
         plain = Http(f"http://127.0.0.1:{plain_port}", session)
-        token = mint_token(TOKEN_KEY, subject="bench", role=Role.STUDENT, ttl_seconds=7200)
+        token = mint_token(TOKEN_KEY, subject="bench", role=Role.TEACHER, ttl_seconds=7200)
 
         async def plain_get() -> None:
             await plain.call("GET", f"/api/items/{item_id}")

@@ -32,7 +32,7 @@ from item_service.storage import (
 )
 from toefl_core import paging
 from toefl_core.auth import Principal, Role, authenticate, require_role
-from toefl_core.errors import Aborted, FailedPrecondition, InvalidArgument
+from toefl_core.errors import Aborted, FailedPrecondition, InvalidArgument, PermissionDenied
 from toefl_core.student_view import student_copy, to_student_view
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -41,6 +41,13 @@ M = TypeVar("M", bound=Message)
 
 SERVICE_NAME = "item_service"
 FULL_VIEW_ROLES = (Role.AUTHOR, Role.ADMIN, Role.SERVICE)
+# Who reads the bank directly. Not students: one answer per item, compared with their score, would let them
+# harvest the keys; they see the items of their own open module, through session_service.
+BANK_READ_ROLES = (Role.TEACHER, Role.RATER, Role.AUTHOR, Role.ADMIN, Role.SERVICE)
+STUDENT_READ_REFUSAL = (
+    "students do not read the item bank; they see the items of their session's current module "
+    "(GET /api/sessions/{session_id}/module)"
+)
 WRITE_ROLES = (Role.AUTHOR, Role.ADMIN)
 ASSEMBLY_ROLES = (Role.SERVICE, Role.ADMIN)
 STATISTICS_WRITE_ROLES = (Role.SERVICE, Role.ADMIN)
@@ -76,6 +83,14 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
     def _principal(self, context: Context) -> Principal:
         return authenticate(self._token_key, context.invocation_metadata())
 
+    def _reader(self, context: Context) -> Principal:
+        """The caller of a bank read, refused when a student."""
+        principal = self._principal(context)
+        if principal.role == Role.STUDENT:
+            raise PermissionDenied(STUDENT_READ_REFUSAL)
+        require_role(principal, BANK_READ_ROLES, "reading the item bank")
+        return principal
+
     def _view(self, principal: Principal, view: int) -> ItemView:
         check_enum_value(view, enum=item_pb2.ItemView.DESCRIPTOR, field="view")
         if view == item_pb2.ITEM_VIEW_FULL:
@@ -108,7 +123,7 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
     # Reads
 
     async def GetItem(self, request: item_service_pb2.GetItemRequest, context: Context) -> item_pb2.Item:
-        view = self._view(self._principal(context), request.view)
+        view = self._view(self._reader(context), request.view)
         item_id = require_field(request.item_id, "item_id")
         if request.revision < 0:
             raise InvalidArgument("revision must not be negative (0 means the current one)", field="revision")
@@ -118,7 +133,7 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
     async def BatchGetItems(
         self, request: item_service_pb2.BatchGetItemsRequest, context: Context
     ) -> item_service_pb2.BatchGetItemsResponse:
-        view = self._view(self._principal(context), request.view)
+        view = self._view(self._reader(context), request.view)
         if len(request.items) > MAX_BATCH_GET:
             raise InvalidArgument(f"items holds {len(request.items)} refs; at most {MAX_BATCH_GET}", field="items")
         refs: list[tuple[str, int]] = []
@@ -133,7 +148,7 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
     async def ListItems(
         self, request: item_service_pb2.ListItemsRequest, context: Context
     ) -> item_service_pb2.ListItemsResponse:
-        view = self._view(self._principal(context), request.view)
+        view = self._view(self._reader(context), request.view)
         page_size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         check_enum_value(request.section, enum=item_pb2.Section.DESCRIPTOR, field="section")
         check_enum_value(request.task_type, enum=item_pb2.TaskType.DESCRIPTOR, field="task_type")
@@ -177,7 +192,7 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
         )
 
     async def GetPassage(self, request: item_service_pb2.GetPassageRequest, context: Context) -> item_pb2.Passage:
-        view = self._view(self._principal(context), request.view)
+        view = self._view(self._reader(context), request.view)
         passage_id = require_field(request.passage_id, "passage_id")
         passage = await self._read(lambda reader: reader.get_passage(passage_id=passage_id))
         return _in_view(passage, view)
@@ -185,7 +200,7 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
     async def ListPassages(
         self, request: item_service_pb2.ListPassagesRequest, context: Context
     ) -> item_service_pb2.ListPassagesResponse:
-        view = self._view(self._principal(context), request.view)
+        view = self._view(self._reader(context), request.view)
         page_size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         check_enum_value(request.section, enum=item_pb2.Section.DESCRIPTOR, field="section")
         check_enum_value(request.task_type, enum=item_pb2.TaskType.DESCRIPTOR, field="task_type")
@@ -207,7 +222,7 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
     async def ListItemRevisions(
         self, request: item_service_pb2.ListItemRevisionsRequest, context: Context
     ) -> item_service_pb2.ListItemRevisionsResponse:
-        view = self._view(self._principal(context), request.view)
+        view = self._view(self._reader(context), request.view)
         item_id = require_field(request.item_id, "item_id")
         page_size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         query = ("ListItemRevisions", item_id)

@@ -155,10 +155,14 @@ def service_process(
 ) -> ServiceProcess:
     """Prepare (not start) `python -m module serve` on 127.0.0.1:0 with a clean environment plus `env`."""
     workdir.mkdir(parents=True, exist_ok=True)
+    defaults: dict[str, str] = {}
+    if module == "session_service":
+        # Tests and benchmarks start many sessions per student; the test of the daily limit sets its own.
+        defaults["SESSION_DAILY_SESSION_LIMIT"] = "1000000"
     return ServiceProcess(
         module=module,
         args=list(args),
-        env=clean_env(**env),
+        env=clean_env(**{**defaults, **env}),
         workdir=workdir,
         log_path=workdir / f"{module}.log",
         port_file=workdir / f"{module}.port",

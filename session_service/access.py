@@ -72,6 +72,12 @@ class AccessPolicy:
             raise PermissionDenied(f"only the student taking the session may {action} in it")
 
     @staticmethod
+    def sees_score_detail(principal: Principal) -> bool:
+        """Theta, standard errors and points per task type are for staff (a teacher of the student, an admin): in a
+        student's hands, read after sessions of one or two answers each, they would give away the item keys."""
+        return principal.role != Role.STUDENT
+
+    @staticmethod
     def may_read_class(principal: Principal, teacher_id: str) -> None:
         """A class is its teacher's (and an admin's) to read; the caller already holds one of those roles."""
         if principal.role == Role.TEACHER and teacher_id != principal.subject:

@@ -37,6 +37,9 @@ class Settings:
     fast_password_hashing: bool
     # The share of rated responses also rated by a second, blind rater.
     second_rating_share: float
+    # Sessions a student may have started per UTC day (admins excepted): repeating one-answer sessions
+    # would otherwise harvest the item keys from the scores.
+    daily_session_limit: int = 10
 
     @property
     def data_dir(self) -> Path:
@@ -77,6 +80,9 @@ def load_settings() -> Settings:
     second_rating_share = env_float("SESSION_SECOND_RATING_SHARE", 0.2)
     if not 0.0 <= second_rating_share <= 1.0:
         raise ConfigError(f"SESSION_SECOND_RATING_SHARE={second_rating_share} must lie in [0, 1]")
+    daily_limit = env_float("SESSION_DAILY_SESSION_LIMIT", 10.0)
+    if daily_limit < 1 or not daily_limit.is_integer():
+        raise ConfigError(f"SESSION_DAILY_SESSION_LIMIT={daily_limit:g} must be a whole number of at least 1")
     return Settings(
         common=common,
         database_url=database_url,
@@ -87,6 +93,7 @@ def load_settings() -> Settings:
         item_retry_seconds=item_retry_seconds,
         fast_password_hashing=fast_password_hashing,
         second_rating_share=second_rating_share,
+        daily_session_limit=int(daily_limit),
     )
 
 

@@ -18,6 +18,7 @@ from session_service.domain.scores import (
     RescoreOutcome,
     ScoreVersionRecord,
     SectionFigures,
+    student_sees_band,
 )
 from session_service.scoring import answer_from_json
 from session_service.storage.accounts import ClassRecord, UserRecord
@@ -90,36 +91,53 @@ def saved_response(record: ResponseRecord) -> pb.SavedResponse:
     )
 
 
-def section_proto(figures: SectionFigures) -> spb.SectionScore:
-    return spb.SectionScore(
+def section_proto(figures: SectionFigures, *, detail: bool = True) -> spb.SectionScore:
+    """A section's score; without `detail` (a student's own report) no theta or standard error, and no band, range
+    or CEFR unless the domain says the student sees them (see `version_proto`)."""
+    section = spb.SectionScore(
         section=item_pb2.Section.Value(figures.section),
         status=spb.ScoreStatus.Value(figures.status),
-        theta=figures.theta,
-        standard_error=figures.standard_error,
-        band=figures.band,
-        cefr=figures.cefr,
-        band_low=figures.band_low,
-        band_high=figures.band_high,
         items_used=figures.items_used,
         items_awaiting_rating=figures.items_awaiting_rating,
     )
+    if detail:
+        section.theta = figures.theta
+        section.standard_error = figures.standard_error
+    if detail or student_sees_band(**_counts(figures)):
+        section.band = figures.band
+        section.cefr = figures.cefr
+        section.band_low = figures.band_low
+        section.band_high = figures.band_high
+    return section
 
 
-def version_proto(record: ScoreVersionRecord) -> spb.ScoreVersion:
+def _counts(figures: SectionFigures) -> dict[str, int]:
+    """The section's items shown and answered, summed over its task types."""
+    entries = json.loads(figures.task_types_json)
+    return {"items": sum(e["items"] for e in entries), "answered": sum(e["answered"] for e in entries)}
+
+
+def version_proto(record: ScoreVersionRecord, *, detail: bool = True) -> spb.ScoreVersion:
+    """A score version. Without `detail` it is a student's view of their own score: bands, ranges, CEFR and the
+    comparable total only, each only where enough was answered that it names no single answer's correctness; no
+    theta, standard error or parameter revisions, which move with every single response."""
+    sections = [section_proto(f, detail=detail) for f in record.sections]
     version = spb.ScoreVersion(
         score_id=record.score_id,
         session_id=record.session_id,
         version=record.version,
         status=spb.ScoreStatus.Value(record.status),
-        sections=[section_proto(f) for f in record.sections],
+        sections=sections,
         blueprint_version=record.blueprint_version,
         cut_table_version=record.cut_table_version,
         reason=record.reason,
         create_time=timestamp(record.create_ms),
     )
-    for figures in record.sections:
-        version.parameter_revisions.update(json.loads(figures.parameters_json))
-    if record.total is not None:
+    if detail:
+        for figures in record.sections:
+            version.parameter_revisions.update(json.loads(figures.parameters_json))
+    # The total is computed from every section's band: it is shown only where each of them is.
+    if record.total is not None and all(section.band for section in sections):
         version.total_band = record.total.band
         version.total_cefr = record.total.cefr
         version.comparable_total.CopyFrom(

@@ -91,8 +91,9 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
     def _principal(self, context: Context, roles: Sequence[Role] | None = None, action: str = "") -> Principal:
         return self._access.principal(context.invocation_metadata(), roles, action)
 
-    async def _reported_session(self, context: Context, session_id: str) -> sessions.SessionRecord:
-        """The session after checking the caller may read its scores: its student, their teachers, admins."""
+    async def _reported_session(self, context: Context, session_id: str) -> tuple[sessions.SessionRecord, bool]:
+        """The session after checking the caller may read its scores (its student, their teachers, admins), and
+        whether the caller sees the detail of a score (AccessPolicy.sees_score_detail)."""
         principal = self._principal(context)
         if not session_id:
             raise InvalidArgument("session_id is required", field="session_id")
@@ -100,12 +101,12 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         if record is None:
             raise NotFound(f"session {session_id} not found")
         await self._access.may_read_student(principal, record.student_id, what="scores", services=False)
-        return record
+        return record, self._access.sees_score_detail(principal)
 
     # ---- reports
 
     async def GetScoreReport(self, request: spb.GetScoreReportRequest, context: Context) -> spb.ScoreReport:
-        record = await self._reported_session(context, request.session_id)
+        record, detail = await self._reported_session(context, request.session_id)
         latest = await self._workers.read(scores.latest_version, session_id=record.session_id)
         section = item_pb2.Section.Value(record.section) if record.section else None
         expected = [s.section for s in load_blueprint(record.blueprint_version).sections_for(section)]
@@ -116,16 +117,18 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
             pending_sections=[s for s in expected if s not in scored],
         )
         if latest is not None:
-            report.score.CopyFrom(version_proto(latest))
-            report.task_types.extend(task_type_summaries(latest))
+            report.score.CopyFrom(version_proto(latest, detail=detail))
+            if detail:
+                # Points per task type: with one answered item, whether that answer was the key.
+                report.task_types.extend(task_type_summaries(latest))
         return report
 
     async def ListScoreVersions(
         self, request: spb.ListScoreVersionsRequest, context: Context
     ) -> spb.ListScoreVersionsResponse:
-        record = await self._reported_session(context, request.session_id)
+        record, detail = await self._reported_session(context, request.session_id)
         versions = await self._workers.read(scores.list_versions, session_id=record.session_id)
-        return spb.ListScoreVersionsResponse(versions=[version_proto(v) for v in versions])
+        return spb.ListScoreVersionsResponse(versions=[version_proto(v, detail=detail) for v in versions])
 
     async def GetClassRoster(self, request: spb.GetClassRosterRequest, context: Context) -> spb.ClassRoster:
         principal = self._principal(context, (Role.TEACHER, Role.ADMIN), "reading a class roster")

@@ -32,6 +32,7 @@ from session_service.convert import (
     user_proto,
 )
 from session_service.domain.answers import SessionHead, answer_refusal, check_shape
+from session_service.domain.limits import check_daily_sessions, utc_day_start_ms
 from session_service.domain.modules import deadline_ms, module_seed, now_ms, remaining_seconds
 from session_service.domain.states import STATE_IN_PROGRESS, STATUS_OPEN
 from session_service.item_client import CachedModule, ItemClient, ModuleCache, call_budget
@@ -404,6 +405,14 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         student = await self._lookup(accounts_store.get_user, user_id=student_id)
         if student is None or student.role != Role.STUDENT.value or student.erased:
             raise NotFound(f"student {student_id} not found")
+        # An admin (a proctor restarting a sitting after an incident) is not held to the daily limit.
+        daily_limit = None if principal.role == Role.ADMIN else self._settings.daily_session_limit
+        if daily_limit is not None:
+            # Checked again on the writer thread; here it spares item_service a module assembly.
+            started = await self._lookup(
+                sessions.count_sessions_since, student_id=student_id, since_ms=utc_day_start_ms(now_ms())
+            )
+            check_daily_sessions(started_today=started, limit=daily_limit, now_ms=now_ms())
         blueprint = load_blueprint(CURRENT_VERSION)
         sections = blueprint.sections_for(request.section if scope == pb.SESSION_SCOPE_SECTION else None)
         session_id = accounts.new_id("ses")
@@ -411,7 +420,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             context, session_id=session_id, sequence=1, plan=sections[0].first(), exclude_item_ids=[]
         )
         record, _created = await self._write(
-            sessions.insert_session,
+            writer.start_session,
+            daily_limit=daily_limit,
             session_id=session_id,
             student_id=student_id,
             scope=pb.SessionScope.Name(scope),

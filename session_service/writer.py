@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from session_service.domain.answers import LATE_ANSWER, answer_refusal, too_late
+from session_service.domain.limits import check_daily_sessions, utc_day_start_ms
 from session_service.domain.modules import closing
 from session_service.domain.ratings import already_rated, decide_rating
 from session_service.domain.scores import (
@@ -19,7 +20,7 @@ from session_service.domain.states import STATE_FINISHED, STATE_IN_PROGRESS, STA
 from session_service.storage import answers, scores, sessions
 from session_service.storage.answers import ResponseRecord, Submission, SubmitOutcome
 from session_service.storage.engine import Conflict, Database, Tx, savepoint
-from session_service.storage.sessions import NewModule, RouterScore
+from session_service.storage.sessions import NewModule, RouterScore, SessionRecord
 from toefl_core.errors import Aborted, DomainError, FailedPrecondition, NotFound
 
 # ---- a section's score when it closes
@@ -64,6 +65,42 @@ def expire_due(db: Database, *, now_ms: int, scorer: Scorer, session_id: str | N
         for affected in sorted({sid for _, sid in expiring}):
             score_closed_sections(tx, session_id=affected, scorer=scorer, now_ms=now_ms)
         return len(expiring)
+
+
+# ---- a new session
+
+
+def start_session(
+    db: Database,
+    *,
+    daily_limit: int | None,
+    session_id: str,
+    student_id: str,
+    scope: str,
+    section: str,
+    blueprint_version: str,
+    request_id: str | None,
+    created_by: str,
+    now_ms: int,
+    first_module: NewModule,
+) -> tuple[SessionRecord, bool]:
+    """`sessions.insert_session` under the daily limit (None: not limited). Counted and inserted on the one
+    writer thread, so two concurrent starts cannot both take the last session of the day."""
+    if daily_limit is not None:
+        started = sessions.count_sessions_since(db, student_id=student_id, since_ms=utc_day_start_ms(now_ms))
+        check_daily_sessions(started_today=started, limit=daily_limit, now_ms=now_ms)
+    return sessions.insert_session(
+        db,
+        session_id=session_id,
+        student_id=student_id,
+        scope=scope,
+        section=section,
+        blueprint_version=blueprint_version,
+        request_id=request_id,
+        created_by=created_by,
+        now_ms=now_ms,
+        first_module=first_module,
+    )
 
 
 # ---- answers

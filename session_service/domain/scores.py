@@ -68,6 +68,13 @@ class SectionFigures:
     parameters_json: str
 
 
+def student_sees_band(*, items: int, answered: int) -> bool:
+    """Whether a student's own report shows a section's band, range and CEFR: once they answered at least half the
+    items the section showed them. A band of one or two answers (the others unanswered, so scoring 0) says whether
+    those answers were right: repeated sessions would read the item keys off it."""
+    return answered > 0 and 2 * answered >= items
+
+
 @dataclass(frozen=True)
 class TotalFigures:
     band: str

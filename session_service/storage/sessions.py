@@ -408,6 +408,13 @@ def insert_session(
     return found, True
 
 
+def count_sessions_since(db: Database, *, student_id: str, since_ms: int) -> int:
+    """How many sessions the student has had started since `since_ms` (by anyone), for the daily limit."""
+    query = select(func.count()).where(ExamSession.student_id == student_id, ExamSession.create_ms >= since_ms)
+    with db.read_statement() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
 def get_session(db: Database, *, session_id: str) -> SessionRecord | None:
     # One statement: on SQLite it is its own snapshot, so no transaction is opened around it.
     with db.read_statement() as conn:

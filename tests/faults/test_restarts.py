@@ -11,9 +11,13 @@ import aiohttp
 from launcher.stack import Stack
 from tests.faults.exactly_once import check_exactly_once, fault_round
 from tests.support.exam import CLIENT_TIMEOUT, UNTIL_STOPPED, Student, answer_stream, call
+from tests.support.tokens import token
+from toefl_core.auth import Role
 
 STUDENTS = 40
 UNAVAILABLE = 14
+# Reads the bank while item_service is down: staff, since students do not read the bank directly.
+TEACHER = token(Role.TEACHER, "usr-faults-teacher")
 
 
 async def until_ok(http: aiohttp.ClientSession, method: str, url: str, access: str, body: object = None) -> object:
@@ -41,7 +45,7 @@ async def test_item_service_deploy_mid_module(stack: Stack, students: list[Stude
     down_from = time.monotonic()
     advance = {"requestId": uuid.uuid4().hex}
     async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as http:
-        status, body = await call(http, "GET", f"{base}/api/items/{item_id}", router.token)
+        status, body = await call(http, "GET", f"{base}/api/items/{item_id}", TEACHER)
         assert (status, body["code"]) == (503, UNAVAILABLE), body
         status, body = await call(
             http, "POST", f"{base}/api/sessions/{router.session_id}:advance", router.token, advance
@@ -52,7 +56,7 @@ async def test_item_service_deploy_mid_module(stack: Stack, students: list[Stude
         down_until = time.monotonic()
         stack.item.env["ITEM_SERVICE_ADDR"] = f"127.0.0.1:{port}"
         await asyncio.to_thread(stack.item.start)
-        item = await until_ok(http, "GET", f"{base}/api/items/{item_id}", router.token)
+        item = await until_ok(http, "GET", f"{base}/api/items/{item_id}", TEACHER)
         session = await until_ok(
             http, "POST", f"{base}/api/sessions/{router.session_id}:advance", router.token, advance
         )

@@ -61,6 +61,8 @@ def bearer(access_token: str) -> dict[str, str]:
 
 ADMIN = bearer(token(Role.ADMIN, "usr-gateway-admin"))
 AUTHOR = bearer(token(Role.AUTHOR, "usr-gateway-author"))
+# Staff who read the bank in the STUDENT view; students themselves do not read the bank.
+TEACHER = bearer(token(Role.TEACHER, "usr-gateway-teacher"))
 
 
 async def request(
@@ -120,29 +122,28 @@ async def test_wrong_password_is_401(client: TestClient[Any, Any], student: dict
     assert body["code"] == 16
 
 
-async def test_student_reachable_responses_hold_no_key_rubric_or_irt(
-    client: TestClient[Any, Any], student: dict[str, str]
-) -> None:
+async def test_the_student_view_holds_no_key_rubric_or_irt(client: TestClient[Any, Any]) -> None:
+    """The bank in the STUDENT view, as staff without the FULL view read it."""
     answers: list[tuple[str, Any]] = []
-    status, page = await request(client, "GET", "/api/items?pageSize=1000&status=ITEM_STATUS_ACTIVE", student)
+    status, page = await request(client, "GET", "/api/items?pageSize=1000&status=ITEM_STATUS_ACTIVE", TEACHER)
     assert status == 200, page
     assert len(page["items"]) >= 12
     answers.append(("list items", page))
     task_types = {item["taskType"] for item in page["items"]}
     for task_type in sorted(task_types):
         first = next(item for item in page["items"] if item["taskType"] == task_type)
-        status, item = await request(client, "GET", f"/api/items/{first['itemId']}", student)
+        status, item = await request(client, "GET", f"/api/items/{first['itemId']}", TEACHER)
         assert status == 200, item
         answers.append((f"get item {task_type}", item))
-    status, passages = await request(client, "GET", "/api/passages?pageSize=50", student)
+    status, passages = await request(client, "GET", "/api/passages?pageSize=50", TEACHER)
     assert status == 200, passages
     answers.append(("list passages", passages))
     for passage in passages["passages"][:10]:
-        status, one = await request(client, "GET", f"/api/passages/{passage['passageId']}", student)
+        status, one = await request(client, "GET", f"/api/passages/{passage['passageId']}", TEACHER)
         assert status == 200, one
         answers.append((f"get passage {passage['passageId']}", one))
     ids = [{"itemId": item["itemId"]} for item in page["items"][:50]]
-    status, batch = await request(client, "POST", "/api/items:batchGet", student, {"items": ids})
+    status, batch = await request(client, "POST", "/api/items:batchGet", TEACHER, {"items": ids})
     assert status == 200, batch
     answers.append(("batch get", batch))
     assert {name: leaks(body) for name, body in answers if leaks(body)} == {}
@@ -151,6 +152,31 @@ async def test_student_reachable_responses_hold_no_key_rubric_or_irt(
         client, "GET", f"/api/items/{page['items'][0]['itemId']}?view=ITEM_VIEW_FULL", AUTHOR
     )
     assert status == 200 and leaks(full)
+
+
+async def test_students_are_refused_the_bank(client: TestClient[Any, Any], student: dict[str, str]) -> None:
+    """Issue 15: a student token listed the whole bank, DRAFT and RETIRED items included."""
+    status, page = await request(client, "GET", "/api/items?pageSize=2", TEACHER)
+    assert status == 200, page
+    item_id = page["items"][0]["itemId"]
+    status, passages = await request(client, "GET", "/api/passages?pageSize=1", TEACHER)
+    assert status == 200, passages
+    passage_id = passages["passages"][0]["passageId"]
+    refused = [
+        ("GET", "/api/items?pageSize=1000", None),
+        ("GET", f"/api/items?pageSize=1000&pageToken={quote(page['nextPageToken'])}", None),
+        ("GET", "/api/items?status=ITEM_STATUS_DRAFT", None),
+        ("GET", "/api/items?status=ITEM_STATUS_RETIRED", None),
+        ("GET", f"/api/items/{item_id}", None),
+        ("GET", f"/api/items/{item_id}/revisions", None),
+        ("POST", "/api/items:batchGet", {"items": [{"itemId": item_id}]}),
+        ("GET", "/api/passages?pageSize=50", None),
+        ("GET", f"/api/passages/{passage_id}", None),
+    ]
+    for method, url, payload in refused:
+        status, body = await request(client, method, url, student, payload)
+        assert (status, body["code"]) == (403, 7), (url, body)
+        assert "current module" in body["message"], body
 
 
 async def test_gateway_json_equals_json_format_on_the_whole_bank(
@@ -245,7 +271,7 @@ async def test_page_tokens_are_signed_and_bound_to_their_query(
     cases = [("", t) for t in odd + forged]
     # Of another query: other filters, another caller, another list.
     cases.append(("&state=SESSION_STATE_FINISHED", issued))
-    status, items = await request(client, "GET", "/api/items?pageSize=1", student)
+    status, items = await request(client, "GET", "/api/items?pageSize=1", TEACHER)
     assert status == 200 and items["nextPageToken"]
     cases.append(("", items["nextPageToken"]))
     for extra, page_token in cases:
@@ -256,7 +282,7 @@ async def test_page_tokens_are_signed_and_bound_to_their_query(
     status, body = await request(client, "GET", f"/api/sessions?pageSize=1&pageToken={issued}", ADMIN)
     assert (status, body["code"]) == (400, 3), body
     status, body = await request(
-        client, "GET", f"/api/passages?pageSize=1&pageToken={items['nextPageToken']}", student
+        client, "GET", f"/api/passages?pageSize=1&pageToken={items['nextPageToken']}", TEACHER
     )
     assert (status, body["code"]) == (400, 3), body
 

@@ -67,7 +67,14 @@ async def test_score_report_of_a_finished_session(client: TestClient[Any, Any], 
     assert section["section"] == "SECTION_READING" and section["status"] == "SCORE_STATUS_FINAL"
     assert section["band"] in {f"{half / 2:.1f}" for half in range(2, 13)} and section["cefr"]
     assert float(section["bandLow"]) <= float(section["band"]) <= float(section["bandHigh"])
-    assert {t["taskType"] for t in body["taskTypes"]} >= {"TASK_TYPE_READ_ACADEMIC_PASSAGE"}
+    # A student's own report: no points per task type, no theta, no parameter revisions (issue 15's key oracle).
+    assert not body.get("taskTypes") and not score.get("parameterRevisions"), body
+    assert not section.get("theta") and not section.get("standardError"), section
+    async with client.get(url, headers=bearer(Role.ADMIN, "a")) as response:
+        assert response.status == 200
+        staff = await response.json()
+    assert {t["taskType"] for t in staff["taskTypes"]} >= {"TASK_TYPE_READ_ACADEMIC_PASSAGE"}
+    assert staff["score"]["sections"][0]["theta"] and staff["score"]["parameterRevisions"]
     async with client.get(url, headers=bearer(Role.STUDENT, "usr-someone-else")) as response:
         assert response.status == 403
     async with client.get(url) as response:

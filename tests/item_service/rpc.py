@@ -17,6 +17,8 @@ from toefl_core.auth import Role
 Stub = item_service_pb2_grpc.ItemServiceStub
 Metadata = tuple[tuple[str, str], ...]
 STUDENT = metadata(Role.STUDENT)
+# A staff role that reads the bank in the STUDENT view (students do not read the bank at all).
+TEACHER = metadata(Role.TEACHER)
 AUTHOR = metadata(Role.AUTHOR)
 ADMIN = metadata(Role.ADMIN)
 SERVICE = metadata(Role.SERVICE)

@@ -19,7 +19,7 @@ from toefl.common.v1 import ownership_pb2, ownership_pb2_grpc
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
 from launcher.procs import REPO_ROOT, ServiceProcess, clean_env, item_service_process
-from tests.item_service.rpc import ADMIN, AUTHOR, SERVICE, STUDENT, fails
+from tests.item_service.rpc import ADMIN, AUTHOR, SERVICE, TEACHER, fails
 from tests.support.tokens import TEST_TOKEN_KEY
 from toefl_core.ownership import RETIRED_FILE_NAMES, USER_DATA_APPLICATION_ID
 
@@ -124,7 +124,7 @@ def test_reflection_health_and_ownership(running: ServiceProcess) -> None:
 def test_sigterm_drains_and_exits_zero(running: ServiceProcess) -> None:
     with grpc.insecure_channel(running.address) as channel:
         stub = item_service_pb2_grpc.ItemServiceStub(channel)
-        assert stub.GetItem(item_service_pb2.GetItemRequest(item_id="itm-000001"), metadata=STUDENT).item_id
+        assert stub.GetItem(item_service_pb2.GetItemRequest(item_id="itm-000001"), metadata=TEACHER).item_id
     assert running.terminate() == 0
     log = running.log_text()
     assert "shutting down" in log and "stopped" in log and "Traceback" not in log

@@ -8,10 +8,11 @@ import json
 
 import grpc
 import pytest
+from google.protobuf.message import Message
 from toefl.item.v1 import item_pb2, item_service_pb2
 
 from item_service.storage import ItemFilter
-from tests.item_service.rpc import AUTHOR, STUDENT, Metadata, Stub, fails
+from tests.item_service.rpc import AUTHOR, STUDENT, TEACHER, Metadata, Stub, fails
 
 
 def walk_all(stub: Stub, request: item_service_pb2.ListItemsRequest, meta: Metadata) -> list[item_pb2.Item]:
@@ -35,8 +36,8 @@ def test_every_call_needs_a_valid_token(item_stub: Stub) -> None:
     fails(item_stub.ListItems, item_service_pb2.ListItemsRequest(), forged, grpc.StatusCode.UNAUTHENTICATED)
 
 
-def test_get_item_student_and_full(item_stub: Stub) -> None:
-    student = item_stub.GetItem(item_service_pb2.GetItemRequest(item_id="itm-000001"), metadata=STUDENT)
+def test_get_item_student_view_and_full(item_stub: Stub) -> None:
+    student = item_stub.GetItem(item_service_pb2.GetItemRequest(item_id="itm-000001"), metadata=TEACHER)
     assert student.item_id == "itm-000001" and student.content.prompt
     assert not student.HasField("answer_key") and not student.HasField("irt")
     full = item_stub.GetItem(
@@ -46,7 +47,7 @@ def test_get_item_student_and_full(item_stub: Stub) -> None:
     fails(
         item_stub.GetItem,
         item_service_pb2.GetItemRequest(item_id="itm-000001", view=item_pb2.ITEM_VIEW_FULL),
-        STUDENT,
+        TEACHER,
         grpc.StatusCode.PERMISSION_DENIED,
         "FULL",
     )
@@ -56,30 +57,30 @@ def test_get_item_errors(item_stub: Stub) -> None:
     fails(
         item_stub.GetItem,
         item_service_pb2.GetItemRequest(item_id="itm-999999"),
-        STUDENT,
+        TEACHER,
         grpc.StatusCode.NOT_FOUND,
     )
     fails(
-        item_stub.GetItem, item_service_pb2.GetItemRequest(), STUDENT, grpc.StatusCode.INVALID_ARGUMENT, "item_id"
+        item_stub.GetItem, item_service_pb2.GetItemRequest(), TEACHER, grpc.StatusCode.INVALID_ARGUMENT, "item_id"
     )
     fails(
         item_stub.GetItem,
         item_service_pb2.GetItemRequest(item_id="itm-000001", view=7),  # type: ignore[arg-type]
-        STUDENT,
+        TEACHER,
         grpc.StatusCode.INVALID_ARGUMENT,
         "view",
     )
     fails(
         item_stub.GetItem,
         item_service_pb2.GetItemRequest(item_id="itm-000001", revision=-1),
-        STUDENT,
+        TEACHER,
         grpc.StatusCode.INVALID_ARGUMENT,
         "revision",
     )
     fails(
         item_stub.GetItem,
         item_service_pb2.GetItemRequest(item_id="itm-000001", revision=9),
-        STUDENT,
+        TEACHER,
         grpc.StatusCode.NOT_FOUND,
         "revision 9",
     )
@@ -89,12 +90,12 @@ def test_batch_get_keeps_request_order_and_fails_whole(item_stub: Stub) -> None:
     ids = ["itm-000010", "itm-000003", "itm-000007", "itm-000003"]
     reply = item_stub.BatchGetItems(
         item_service_pb2.BatchGetItemsRequest(items=[item_service_pb2.ItemRef(item_id=i) for i in ids]),
-        metadata=STUDENT,
+        metadata=TEACHER,
     )
     assert [item.item_id for item in reply.items] == ids
     pinned = item_stub.BatchGetItems(
         item_service_pb2.BatchGetItemsRequest(items=[item_service_pb2.ItemRef(item_id="itm-000010", revision=1)]),
-        metadata=STUDENT,
+        metadata=TEACHER,
     )
     assert pinned.items[0].revision == 1
     fails(
@@ -102,7 +103,7 @@ def test_batch_get_keeps_request_order_and_fails_whole(item_stub: Stub) -> None:
         item_service_pb2.BatchGetItemsRequest(
             items=[item_service_pb2.ItemRef(item_id="itm-000001"), item_service_pb2.ItemRef(item_id="itm-nope")]
         ),
-        STUDENT,
+        TEACHER,
         grpc.StatusCode.NOT_FOUND,
         "itm-nope",
     )
@@ -110,15 +111,15 @@ def test_batch_get_keeps_request_order_and_fails_whole(item_stub: Stub) -> None:
     fails(
         item_stub.BatchGetItems,
         item_service_pb2.BatchGetItemsRequest(items=too_many),
-        STUDENT,
+        TEACHER,
         grpc.StatusCode.INVALID_ARGUMENT,
         "items",
     )
 
 
 def test_list_items_walk_is_complete_stable_and_ordered(item_stub: Stub) -> None:
-    first = item_stub.ListItems(item_service_pb2.ListItemsRequest(page_size=1000), metadata=STUDENT)
-    walked = walk_all(item_stub, item_service_pb2.ListItemsRequest(page_size=97), STUDENT)
+    first = item_stub.ListItems(item_service_pb2.ListItemsRequest(page_size=1000), metadata=TEACHER)
+    walked = walk_all(item_stub, item_service_pb2.ListItemsRequest(page_size=97), TEACHER)
     ids = [item.item_id for item in walked]
     assert len(ids) == first.total_size == len(set(ids))
     assert ids == sorted(ids)
@@ -129,12 +130,12 @@ def test_list_items_filters(item_stub: Stub) -> None:
     request = item_service_pb2.ListItemsRequest(
         section=item_pb2.SECTION_LISTENING, status=item_pb2.ITEM_STATUS_ACTIVE, page_size=1000
     )
-    items = walk_all(item_stub, request, STUDENT)
+    items = walk_all(item_stub, request, TEACHER)
     assert items and all(
         i.section == item_pb2.SECTION_LISTENING and i.status == item_pb2.ITEM_STATUS_ACTIVE for i in items
     )
     by_type = walk_all(
-        item_stub, item_service_pb2.ListItemsRequest(task_type=item_pb2.TASK_TYPE_WRITE_AN_EMAIL), STUDENT
+        item_stub, item_service_pb2.ListItemsRequest(task_type=item_pb2.TASK_TYPE_WRITE_AN_EMAIL), TEACHER
     )
     assert by_type and {i.task_type for i in by_type} == {item_pb2.TASK_TYPE_WRITE_AN_EMAIL}
     hard = walk_all(
@@ -144,7 +145,7 @@ def test_list_items_filters(item_stub: Stub) -> None:
     )
     assert hard and all(1.0 <= i.irt.b <= 2.0 for i in hard)
     passage_id = next(i.passage_id for i in items if i.passage_id)
-    of_passage = walk_all(item_stub, item_service_pb2.ListItemsRequest(passage_id=passage_id), STUDENT)
+    of_passage = walk_all(item_stub, item_service_pb2.ListItemsRequest(passage_id=passage_id), TEACHER)
     assert of_passage and {i.passage_id for i in of_passage} == {passage_id}
 
 
@@ -165,15 +166,15 @@ def test_list_items_filters(item_stub: Stub) -> None:
 def test_list_items_invalid_arguments_name_the_field(
     item_stub: Stub, request_: item_service_pb2.ListItemsRequest, field: str
 ) -> None:
-    fails(item_stub.ListItems, request_, STUDENT, grpc.StatusCode.INVALID_ARGUMENT, field=field)
+    fails(item_stub.ListItems, request_, TEACHER, grpc.StatusCode.INVALID_ARGUMENT, field=field)
 
 
 def test_page_token_of_another_query_is_refused(item_stub: Stub) -> None:
-    reply = item_stub.ListItems(item_service_pb2.ListItemsRequest(page_size=5), metadata=STUDENT)
+    reply = item_stub.ListItems(item_service_pb2.ListItemsRequest(page_size=5), metadata=TEACHER)
     mismatched = item_service_pb2.ListItemsRequest(
         page_size=5, status=item_pb2.ITEM_STATUS_ACTIVE, page_token=reply.next_page_token
     )
-    fails(item_stub.ListItems, mismatched, STUDENT, grpc.StatusCode.INVALID_ARGUMENT, "page_token")
+    fails(item_stub.ListItems, mismatched, TEACHER, grpc.StatusCode.INVALID_ARGUMENT, "page_token")
     inverted = item_service_pb2.ListItemsRequest(
         min_difficulty=1.0, max_difficulty=0.0, view=item_pb2.ITEM_VIEW_FULL
     )
@@ -181,10 +182,10 @@ def test_page_token_of_another_query_is_refused(item_stub: Stub) -> None:
 
 
 def test_page_tokens_cannot_be_forged(item_stub: Stub) -> None:
-    reply = item_stub.ListItems(item_service_pb2.ListItemsRequest(page_size=5), metadata=STUDENT)
+    reply = item_stub.ListItems(item_service_pb2.ListItemsRequest(page_size=5), metadata=TEACHER)
     issued = reply.next_page_token
     again = item_stub.ListItems(
-        item_service_pb2.ListItemsRequest(page_size=5, page_token=issued), metadata=STUDENT
+        item_service_pb2.ListItemsRequest(page_size=5, page_token=issued), metadata=TEACHER
     )
     assert again.items[0].item_id > reply.items[-1].item_id
     # The shape tokens had before they were signed: a client could compute the query hash and skip ahead.
@@ -201,10 +202,10 @@ def test_page_tokens_cannot_be_forged(item_stub: Stub) -> None:
     ]
     for token in forged:
         request = item_service_pb2.ListItemsRequest(page_size=5, page_token=token)
-        fails(item_stub.ListItems, request, STUDENT, grpc.StatusCode.INVALID_ARGUMENT, "page_token")
+        fails(item_stub.ListItems, request, TEACHER, grpc.StatusCode.INVALID_ARGUMENT, "page_token")
     # A token of one list is not a token of another.
     passages = item_service_pb2.ListPassagesRequest(page_size=5, page_token=issued)
-    fails(item_stub.ListPassages, passages, STUDENT, grpc.StatusCode.INVALID_ARGUMENT, "page_token")
+    fails(item_stub.ListPassages, passages, TEACHER, grpc.StatusCode.INVALID_ARGUMENT, "page_token")
 
 
 def test_passages(item_stub: Stub) -> None:
@@ -221,20 +222,20 @@ def test_passages(item_stub: Stub) -> None:
     listening = next(p for p in passages if p.section == item_pb2.SECTION_LISTENING)
     assert listening.transcript and listening.audio_url and listening.item_ids
     student = item_stub.GetPassage(
-        item_service_pb2.GetPassageRequest(passage_id=listening.passage_id), metadata=STUDENT
+        item_service_pb2.GetPassageRequest(passage_id=listening.passage_id), metadata=TEACHER
     )
     assert not student.transcript and student.item_ids == listening.item_ids
     items = item_stub.BatchGetItems(
         item_service_pb2.BatchGetItemsRequest(
             items=[item_service_pb2.ItemRef(item_id=i) for i in student.item_ids]
         ),
-        metadata=STUDENT,
+        metadata=TEACHER,
     ).items
     assert [i.position for i in items] == sorted(i.position for i in items)
     assert {i.passage_id for i in items} == {listening.passage_id}
     only_talks = item_stub.ListPassages(
         item_service_pb2.ListPassagesRequest(task_type=item_pb2.TASK_TYPE_LISTEN_TO_ACADEMIC_TALK),
-        metadata=STUDENT,
+        metadata=TEACHER,
     )
     assert only_talks.passages and {p.task_type for p in only_talks.passages} == {
         item_pb2.TASK_TYPE_LISTEN_TO_ACADEMIC_TALK
@@ -242,13 +243,13 @@ def test_passages(item_stub: Stub) -> None:
     fails(
         item_stub.GetPassage,
         item_service_pb2.GetPassageRequest(passage_id="psg-nope"),
-        STUDENT,
+        TEACHER,
         grpc.StatusCode.NOT_FOUND,
     )
     fails(
         item_stub.ListPassages,
         item_service_pb2.ListPassagesRequest(page_size=2000),
-        STUDENT,
+        TEACHER,
         grpc.StatusCode.INVALID_ARGUMENT,
         "page_size",
     )
@@ -263,13 +264,13 @@ def test_revisions_of_an_imported_item(item_stub: Stub) -> None:
     first = reply.revisions[0]
     assert first.actor and first.snapshot.item_id == "itm-000001" and "content.prompt" in first.changed_fields
     student = item_stub.ListItemRevisions(
-        item_service_pb2.ListItemRevisionsRequest(item_id="itm-000001"), metadata=STUDENT
+        item_service_pb2.ListItemRevisionsRequest(item_id="itm-000001"), metadata=TEACHER
     )
     assert not student.revisions[0].HasField("snapshot") and not student.revisions[0].actor
     fails(
         item_stub.ListItemRevisions,
         item_service_pb2.ListItemRevisionsRequest(item_id="itm-999999"),
-        STUDENT,
+        TEACHER,
         grpc.StatusCode.NOT_FOUND,
     )
 
@@ -299,3 +300,31 @@ def test_export_streams_passages_then_items(item_stub: Stub) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         list(item_stub.ExportItems(item_service_pb2.ExportItemsRequest(), metadata=STUDENT))
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+STUDENT_READS = [
+    ("GetItem", item_service_pb2.GetItemRequest(item_id="itm-000001")),
+    ("GetItem", item_service_pb2.GetItemRequest(item_id="itm-000001", revision=1)),
+    (
+        "BatchGetItems",
+        item_service_pb2.BatchGetItemsRequest(items=[item_service_pb2.ItemRef(item_id="itm-000001")]),
+    ),
+    ("ListItems", item_service_pb2.ListItemsRequest(page_size=1000)),
+    ("ListItems", item_service_pb2.ListItemsRequest(status=item_pb2.ITEM_STATUS_DRAFT)),
+    ("ListItems", item_service_pb2.ListItemsRequest(status=item_pb2.ITEM_STATUS_RETIRED)),
+    ("ListItems", item_service_pb2.ListItemsRequest(view=item_pb2.ITEM_VIEW_FULL)),
+    ("ListPassages", item_service_pb2.ListPassagesRequest()),
+    ("GetPassage", item_service_pb2.GetPassageRequest(passage_id="psg-000001")),
+    ("ListItemRevisions", item_service_pb2.ListItemRevisionsRequest(item_id="itm-000001")),
+    # Refused before the arguments are looked at: a student learns nothing about what exists.
+    ("GetItem", item_service_pb2.GetItemRequest(item_id="itm-999999")),
+    ("ListItems", item_service_pb2.ListItemsRequest(page_token="forged")),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "request_"), STUDENT_READS, ids=[f"{m}-{i}" for i, (m, _) in enumerate(STUDENT_READS)]
+)
+def test_students_do_not_read_the_bank(item_stub: Stub, method: str, request_: Message) -> None:
+    """At any status, revision or view: students see items through their own module, never the bank."""
+    fails(getattr(item_stub, method), request_, STUDENT, grpc.StatusCode.PERMISSION_DENIED, "current module")

@@ -8,7 +8,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from toefl.item.v1 import item_pb2, item_service_pb2
 
-from tests.item_service.rpc import AUTHOR, SERVICE, STUDENT, Stub
+from tests.item_service.rpc import AUTHOR, SERVICE, TEACHER, Stub
 from toefl_core.student_view import student_item, student_passage, to_student_view
 
 SECRET = re.compile(r"key|answer|irt|rubric|provenance|transcript", re.IGNORECASE)
@@ -41,21 +41,21 @@ def test_the_walk_finds_secrets_in_a_full_view(item_stub: Stub) -> None:
 
 
 def test_student_answers_carry_no_secret_at_any_depth(item_stub: Stub) -> None:
-    page = item_stub.ListItems(item_service_pb2.ListItemsRequest(page_size=1000), metadata=STUDENT)
+    page = item_stub.ListItems(item_service_pb2.ListItemsRequest(page_size=1000), metadata=TEACHER)
     ids = [item.item_id for item in page.items]
     answers: list[Message] = [
         page,
-        item_stub.GetItem(item_service_pb2.GetItemRequest(item_id=ids[0]), metadata=STUDENT),
+        item_stub.GetItem(item_service_pb2.GetItemRequest(item_id=ids[0]), metadata=TEACHER),
         item_stub.BatchGetItems(
             item_service_pb2.BatchGetItemsRequest(items=[item_service_pb2.ItemRef(item_id=i) for i in ids[:500]]),
-            metadata=STUDENT,
+            metadata=TEACHER,
         ),
-        item_stub.ListPassages(item_service_pb2.ListPassagesRequest(page_size=1000), metadata=STUDENT),
-        item_stub.ListItemRevisions(item_service_pb2.ListItemRevisionsRequest(item_id=ids[0]), metadata=STUDENT),
+        item_stub.ListPassages(item_service_pb2.ListPassagesRequest(page_size=1000), metadata=TEACHER),
+        item_stub.ListItemRevisions(item_service_pb2.ListItemRevisionsRequest(item_id=ids[0]), metadata=TEACHER),
     ]
     passage_id = next(item.passage_id for item in page.items if item.passage_id)
     answers.append(
-        item_stub.GetPassage(item_service_pb2.GetPassageRequest(passage_id=passage_id), metadata=STUDENT)
+        item_stub.GetPassage(item_service_pb2.GetPassageRequest(passage_id=passage_id), metadata=TEACHER)
     )
     # An author asking for the STUDENT view gets the STUDENT view too.
     answers.append(item_stub.ListItems(item_service_pb2.ListItemsRequest(page_size=1000), metadata=AUTHOR))
@@ -100,11 +100,11 @@ def test_the_service_applies_the_one_allow_list(item_stub: Stub) -> None:
     full = item_stub.ListItems(
         item_service_pb2.ListItemsRequest(page_size=50, view=item_pb2.ITEM_VIEW_FULL), metadata=AUTHOR
     )
-    student = item_stub.ListItems(item_service_pb2.ListItemsRequest(page_size=50), metadata=STUDENT)
+    student = item_stub.ListItems(item_service_pb2.ListItemsRequest(page_size=50), metadata=TEACHER)
     assert [student_item(item) for item in full.items] == list(student.items)
     assert all(not item.etag and not item.HasField("update_time") for item in student.items)
     passages = item_stub.ListPassages(
         item_service_pb2.ListPassagesRequest(page_size=20, view=item_pb2.ITEM_VIEW_FULL), metadata=AUTHOR
     )
-    seen = item_stub.ListPassages(item_service_pb2.ListPassagesRequest(page_size=20), metadata=STUDENT)
+    seen = item_stub.ListPassages(item_service_pb2.ListPassagesRequest(page_size=20), metadata=TEACHER)
     assert [student_passage(passage) for passage in passages.passages] == list(seen.passages)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +29,12 @@ class Stack:
 
 
 @contextmanager
-def running_stack(item: ServiceProcess, workdir: Path) -> Iterator[Stack]:
-    """A session_service with a user database of its own and a gateway in front of it and `item`."""
-    session = session_process(workdir / "session", item_address=item.address).start()
+def running_stack(
+    item: ServiceProcess, workdir: Path, *, session_env: Mapping[str, str] | None = None
+) -> Iterator[Stack]:
+    """A session_service (with `session_env`) with a user database of its own, and a gateway in front of it and
+    `item`."""
+    session = session_process(workdir / "session", item_address=item.address, env=session_env).start()
     gateway = GatewayProcess(
         workdir=workdir / "gateway",
         item_address=item.address,

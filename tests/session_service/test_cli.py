@@ -111,6 +111,17 @@ def test_test_only_knobs_are_refused_in_production(monkeypatch: pytest.MonkeyPat
         load_settings()
 
 
+def test_the_daily_session_limit_defaults_to_ten_and_refuses_nonsense(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SESSION_DAILY_SESSION_LIMIT", raising=False)
+    assert load_settings().daily_session_limit == 10
+    monkeypatch.setenv("SESSION_DAILY_SESSION_LIMIT", "25")
+    assert load_settings().daily_session_limit == 25
+    for bad in ("0", "-1", "2.5", "many"):
+        monkeypatch.setenv("SESSION_DAILY_SESSION_LIMIT", bad)
+        with pytest.raises(ConfigError, match="SESSION_DAILY_SESSION_LIMIT"):
+            load_settings()
+
+
 def test_only_user_database_url_is_opened(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("USER_DATABASE_URL", raising=False)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'item_bank.db'}")

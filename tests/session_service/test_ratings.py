@@ -21,7 +21,7 @@ from tests.session_service.scoring_flow import (
     take_session,
     tasks_of,
 )
-from tests.support.exam import as_user, expect_code, new_user
+from tests.support.exam import expect_code, new_user
 from tests.support.tokens import metadata
 from toefl_core.auth import Role
 
@@ -77,13 +77,17 @@ def test_double_rating_adjudication_and_agreement(
     assert visible(scoring, rater(), email) is None
 
     # The discussion: 2 and 3 are within a point, so the final is their mean rounded half up.
-    writing = section_of(report(scoring, taken.session_id, as_user(student)).score, item_pb2.SECTION_WRITING)
+    writing = section_of(
+        report(scoring, taken.session_id, metadata(Role.ADMIN, "usr-admin")).score, item_pb2.SECTION_WRITING
+    )
     assert writing.status == spb.SCORE_STATUS_PROVISIONAL and writing.items_awaiting_rating == 1
     assert rate(scoring, first, discussion, 2).state == spb.RATING_TASK_STATE_AWAITING_SECOND_RATING
     result = rate(scoring, second, discussion, 3)
     assert result.state == spb.RATING_TASK_STATE_FINAL and result.final_score == 3
     assert result.rule == "mean of 2 and 3 rounded half up"
-    writing = section_of(report(scoring, taken.session_id, as_user(student)).score, item_pb2.SECTION_WRITING)
+    writing = section_of(
+        report(scoring, taken.session_id, metadata(Role.ADMIN, "usr-admin")).score, item_pb2.SECTION_WRITING
+    )
     theta, _, band = expected_section(
         taken, item_pb2.SECTION_WRITING, ratings={email.item_id: 3, discussion.item_id: 3}
     )

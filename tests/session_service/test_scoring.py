@@ -52,7 +52,7 @@ def test_full_test_scored_end_to_end(
 ) -> None:
     student = new_user(stub)
     taken = take_session(stub, item_stub, student, seed=11)
-    first = report(scoring, taken.session_id, as_user(student))
+    first = report(scoring, taken.session_id, admin())
     assert list(first.pending_sections) == []
     score = first.score
     assert score.status == PROVISIONAL and score.total_band == "" and not score.HasField("comparable_total")
@@ -73,6 +73,16 @@ def test_full_test_scored_end_to_end(
         assert got.theta == pytest.approx(theta, abs=1e-9) and got.band == band
     pinned = {i.item_id: i.revision for items in taken.items.values() for i in items}
     assert dict(score.parameter_revisions) == pinned
+    own = report(scoring, taken.session_id, as_user(student))
+    assert not own.task_types and not own.score.parameter_revisions
+    for got, staff in zip(own.score.sections, score.sections, strict=True):
+        assert (got.theta, got.standard_error) == (0.0, 0.0)
+        assert (got.band, got.cefr, got.band_low, got.band_high) == (
+            staff.band,
+            staff.cefr,
+            staff.band_low,
+            staff.band_high,
+        )
     summaries = {t.task_type: t for t in first.task_types}
     assert sum(t.items for t in summaries.values()) == len(pinned)
     build = summaries[item_pb2.TASK_TYPE_BUILD_A_SENTENCE]
@@ -93,7 +103,7 @@ def test_full_test_scored_end_to_end(
         )
         assert result.state == spb.RATING_TASK_STATE_FINAL and result.final_score == n % 6
         assert result.rule == "single rating"
-    final = report(scoring, taken.session_id, as_user(student)).score
+    final = report(scoring, taken.session_id, admin()).score
     assert final.status == FINAL and final.reason == "rating"
     bands = {}
     for section, name in (
@@ -114,7 +124,7 @@ def test_full_test_scored_end_to_end(
         total.comparable.midpoint,
     )
     versions = scoring.ListScoreVersions(
-        spb.ListScoreVersionsRequest(session_id=taken.session_id), metadata=as_user(student)
+        spb.ListScoreVersionsRequest(session_id=taken.session_id), metadata=admin()
     ).versions
     assert [v.version for v in versions] == list(range(len(versions), 0, -1))
     # One version per closed section, then one per final rating; none was overwritten.
@@ -130,7 +140,8 @@ def test_writing_goes_from_provisional_to_final_as_ratings_arrive(
 ) -> None:
     student = new_user(stub)
     taken = take_session(stub, item_stub, student, section=item_pb2.SECTION_WRITING, seed=3)
-    md = as_user(student)
+    # The staff view: theta moves with each rating, which a student's own report does not show.
+    md = admin()
     before = report(scoring, taken.session_id, md).score
     writing = section_of(before, item_pb2.SECTION_WRITING)
     assert before.status == PROVISIONAL and writing.status == PROVISIONAL and writing.items_awaiting_rating == 2
@@ -221,7 +232,7 @@ def test_unanswered_items_score_zero_and_an_unanswered_rated_item_needs_no_ratin
     student = new_user(stub)
     # Nothing answered: every item scores 0, and no response waits for a rating.
     taken = take_session(stub, item_stub, student, section=item_pb2.SECTION_SPEAKING, skip=11, seed=9)
-    got = section_of(report(scoring, taken.session_id, as_user(student)).score, item_pb2.SECTION_SPEAKING)
+    got = section_of(report(scoring, taken.session_id, admin()).score, item_pb2.SECTION_SPEAKING)
     theta, _, band = expected_section(taken, item_pb2.SECTION_SPEAKING, ratings={})
     assert got.status == FINAL and got.items_awaiting_rating == 0 and got.items_used == 11
     assert got.theta == pytest.approx(theta, abs=1e-9) and got.band == band
