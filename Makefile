@@ -62,7 +62,7 @@ test-slow: protos ## The long fault tests too (more kill -9 runs, a lock beyond 
 # PostgreSQL one built, the compose stack run on SQLite then on the postgres profile, `make deploy` while students
 # answer. tests/images/; .ci/run runs it. Prints its time: CI's budget for it is 10 of CI's 90 minutes.
 test-images: item-bank ## Build the images with podman, run the compose stack, `make deploy` mid-exam
-	@start=$$SECONDS; status=0; TOEFL_IMAGES_TEST=1 $(VENV)/bin/pytest tests/images -q -s || status=$$?; \
+	@start=$$SECONDS; status=0; TOEFL_IMAGES_TEST=1 $(VENV)/bin/pytest tests/images -q -s --durations=8 || status=$$?; \
 		echo "test-images: $$((SECONDS - start)) s (budget 600 s)"; exit $$status
 
 bench: protos ## Benchmarks, printed as ratios against references measured in the same run

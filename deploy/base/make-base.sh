@@ -4,21 +4,22 @@
 #
 # It stands in for the official python:3.11-slim-bookworm: Debian's python3.11 (as `python` and `python3`) with
 # venv and ensurepip, ca-certificates, bash and useradd; no compilers, no apt lists, no docs. The root
-# filesystem is cached as a tarball keyed by a hash of this script (its package list and suite), and imported
+# filesystem is cached as a tarball keyed by a hash of its inputs (suite, packages, architecture, recipe), imported
 # into podman as localhost/toefl-base:bookworm-<hash>; a second run with the same inputs reuses the image or
 # the tarball. Prints the image reference on stdout, progress on stderr.
 #
-# Environment: TOEFL_IMAGE_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/toefl-images), DEBIAN_MIRROR (default:
+# Environment: TOEFL_IMAGE_CACHE (default /var/cache/toefl-images), DEBIAN_MIRROR (default:
 # the Debian mirror this host's apt uses), TOEFL_BASE_REFRESH=1 to rebuild even when cached (security updates).
 set -euo pipefail
 
 suite=bookworm
 include=python3.11,python3.11-venv,python3-venv,python-is-python3,ca-certificates
+# Bump when the way the root filesystem is made changes (the steps below), so that caches are remade.
+recipe=1
 
-here="$(cd "$(dirname "$0")" && pwd)"
-key="$( { cat "$here/make-base.sh"; echo "$suite $include $(dpkg --print-architecture)"; } | sha256sum | cut -c1-12)"
+key="$(echo "$suite $include $(dpkg --print-architecture) recipe=$recipe" | sha256sum | cut -c1-12)"
 image="localhost/toefl-base:$suite-$key"
-cache="${TOEFL_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/toefl-images}"
+cache="${TOEFL_IMAGE_CACHE:-/var/cache/toefl-images}"
 tarball="$cache/base-$suite-$key.tar"
 say() { echo "make-base: $*" >&2; }
 
