@@ -1,18 +1,34 @@
 # One Dockerfile, one target per service (docker-compose.yml picks the target); build context: the repo root.
 
+# The base of every stage: the pinned official image by default. Any Debian bookworm image with python3.11 as
+# `python`, venv and ensurepip builds the same stages: where no registry is reachable, the one that
+# deploy/base/make-base.sh makes from Debian's packages with debootstrap (`--build-arg BASE_IMAGE=...`).
+ARG BASE_IMAGE=python:3.11.7-slim-bookworm
+
 # --- shared build stage: the locked run-time dependencies and the generated protobuf code -------------------
-FROM python:3.11.7-slim-bookworm AS build
+FROM ${BASE_IMAGE} AS build
 WORKDIR /app
 RUN python -m venv /venv
 COPY requirements.lock .
-RUN /venv/bin/pip install --no-cache-dir -r requirements.lock
+# Behind a TLS-intercepting proxy pip must trust the proxy's CA: EXTRA_CA_CERTS (PEM text, empty by default) is
+# added to pip's bundle for this one command, in this build stage only. The service images copy /venv and
+# gen/ from here and never see the argument or the certificate.
+ARG EXTRA_CA_CERTS=""
+RUN bundle=/tmp/pip-ca.pem \
+    && if [ -n "$EXTRA_CA_CERTS" ]; then \
+         { cat "$(/venv/bin/python -c 'import pip._vendor.certifi as c; print(c.where())')"; \
+           printf '%s\n' "$EXTRA_CA_CERTS"; } > "$bundle"; \
+         export PIP_CERT="$bundle"; \
+       fi \
+    && /venv/bin/pip install --no-cache-dir -r requirements.lock \
+    && rm -f "$bundle"
 COPY protos/ protos/
 COPY tools/gen_protos.py tools/
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN /venv/bin/python tools/gen_protos.py --out gen
 
 # --- shared run-time base: non-root user, the venv, the generated code and the shared library ---------------
-FROM python:3.11.7-slim-bookworm AS runtime
+FROM ${BASE_IMAGE} AS runtime
 RUN useradd --system --uid 10001 --home-dir /app toefl
 WORKDIR /app
 COPY --from=build /venv /venv

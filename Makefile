@@ -10,7 +10,7 @@ GEN_STAMP := $(GEN)/.stamp
 PROJECT_STAMP := $(VENV)/.project
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos item-bank run test test-slow lint unit bench validate rescore item-stats deploy clean
+.PHONY: help venv protos item-bank run test test-slow test-images lint unit bench validate rescore item-stats deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -58,6 +58,13 @@ test: lint unit ## Lint, type-check and run the whole test suite
 test-slow: protos ## The long fault tests too (more kill -9 runs, a lock beyond the busy timeout)
 	$(VENV)/bin/pytest tests/faults --runslow -q
 
+# Podman as root (no Docker engine, no registry): a Debian base made by debootstrap, the three images and a
+# PostgreSQL one built, the compose stack run on SQLite then on the postgres profile, `make deploy` while students
+# answer. tests/images/; .ci/run runs it. Prints its time: CI's budget for it is 10 of CI's 90 minutes.
+test-images: item-bank ## Build the images with podman, run the compose stack, `make deploy` mid-exam
+	@start=$$SECONDS; status=0; TOEFL_IMAGES_TEST=1 $(VENV)/bin/pytest tests/images -q -s --durations=8 || status=$$?; \
+		echo "test-images: $$((SECONDS - start)) s (budget 600 s)"; exit $$status
+
 bench: protos ## Benchmarks, printed as ratios against references measured in the same run
 	$(PY) -m bench
 
@@ -72,12 +79,16 @@ item-stats: protos ## Compute item statistics from responses and write them to t
 
 COMPOSE ?= docker compose
 
-# The bank is checked (integrity, owner mark, migrations at head) and backed up before anything ships; then
-# only item_service is rebuilt and recreated: --no-deps leaves session_service, the gateway and the
-# toefl_db_data volume alone.
-deploy: protos ## Check and back up the bank, then rebuild and recreate the item_service container only
+# The bank is checked (integrity, owner mark, migrations at head), backed up and sealed before anything ships;
+# then only item_service is rebuilt and recreated: --no-deps leaves session_service, the gateway and the
+# toefl_db_data volume alone. Sealing folds a WAL into the file and leaves it in rollback-journal mode: a bank
+# last written by `import`, `migrate` or a writable server is in WAL mode, and the image's read-only item_service
+# cannot open such a file (found by tests/images: "attempt to write a readonly database" at start, in a loop).
+deploy: protos ## Check, back up and seal the bank, then rebuild and recreate the item_service container only
 	$(PY) -m item_service check
 	$(PY) -m item_service backup
+	$(PY) -c 'from pathlib import Path; from item_service.storage import seal_for_shipping; \
+		seal_for_shipping(Path("item_service/item_bank.db"))'
 	$(COMPOSE) build item_service
 	$(COMPOSE) up -d --no-deps --force-recreate item_service
 
