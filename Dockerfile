@@ -32,10 +32,11 @@ FROM ${BASE_IMAGE} AS runtime
 RUN useradd --system --uid 10001 --home-dir /app toefl
 WORKDIR /app
 COPY --from=build /venv /venv
-COPY --from=build /app/gen /app/gen
+# The generated `toefl` package beside the shared library and the service: `python -m` runs from WORKDIR /app,
+# which is then first on the import path, so nothing needs PYTHONPATH.
+COPY --from=build /app/gen/toefl /app/toefl
 COPY toefl_core/ toefl_core/
-ENV PYTHONPATH=/app:/app/gen \
-    PYTHONUNBUFFERED=1 \
+ENV PYTHONUNBUFFERED=1 \
     TOEFL_ENV=production
 
 # --- item_service: the bank baked in at /app/item_bank.db, read-only; a new bank means a new image -----------
