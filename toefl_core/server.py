@@ -19,7 +19,7 @@ from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from toefl_core.errors import Unavailable
-from toefl_core.grpc_errors import DomainErrorInterceptor
+from toefl_core.grpc_errors import DomainErrorInterceptor, wrapped_handler
 
 log = logging.getLogger(__name__)
 
@@ -80,19 +80,7 @@ class Admission(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         handler = await continuation(handler_call_details)
         if handler is None or handler_call_details.method.startswith(_HEALTH_PREFIX):
             return handler
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                self._unary(handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                self._stream(handler.unary_stream),  # type: ignore[arg-type]
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+        return wrapped_handler(handler, self._unary, self._stream)
 
     async def close(self, within: float) -> None:
         """Refuse every new call from now on; return once the admitted calls have finished and no call arrived
