@@ -40,6 +40,11 @@ class Settings:
     # Sessions a student may have started per UTC day (admins excepted): repeating one-answer sessions
     # would otherwise harvest the item keys from the scores.
     daily_session_limit: int = 10
+    # How often each process writes its heartbeat; a start finds the service's downtime from the last one.
+    heartbeat_seconds: float = 1.0
+    # Given back beyond an outage's length to the modules open during it: the time a student's client needs to
+    # reach the service again once it is back.
+    outage_grace_seconds: float = 5.0
 
     @property
     def data_dir(self) -> Path:
@@ -83,6 +88,12 @@ def load_settings() -> Settings:
     daily_limit = env_float("SESSION_DAILY_SESSION_LIMIT", 10.0)
     if daily_limit < 1 or not daily_limit.is_integer():
         raise ConfigError(f"SESSION_DAILY_SESSION_LIMIT={daily_limit:g} must be a whole number of at least 1")
+    heartbeat_seconds = env_float("SESSION_HEARTBEAT_SECONDS", 1.0)
+    if heartbeat_seconds <= 0:
+        raise ConfigError(f"SESSION_HEARTBEAT_SECONDS={heartbeat_seconds} must be positive")
+    outage_grace_seconds = env_float("SESSION_OUTAGE_GRACE_SECONDS", 5.0)
+    if outage_grace_seconds < 0:
+        raise ConfigError(f"SESSION_OUTAGE_GRACE_SECONDS={outage_grace_seconds} must not be negative")
     return Settings(
         common=common,
         database_url=database_url,
@@ -94,6 +105,8 @@ def load_settings() -> Settings:
         fast_password_hashing=fast_password_hashing,
         second_rating_share=second_rating_share,
         daily_session_limit=int(daily_limit),
+        heartbeat_seconds=heartbeat_seconds,
+        outage_grace_seconds=outage_grace_seconds,
     )
 
 

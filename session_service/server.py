@@ -21,6 +21,7 @@ from session_service.access import AccessPolicy
 from session_service.answer_writer import AnswerWriter
 from session_service.caches import SessionHeads
 from session_service.config import DEMO_CREDENTIALS_FILE, SECOND_RATING_SALT, Settings
+from session_service.heartbeat import Heartbeat
 from session_service.item_client import ItemClient, ModuleCache
 from session_service.scoring import SessionScorer
 from session_service.scoring_servicer import ScoringServicer
@@ -82,6 +83,11 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         retry_seconds=settings.item_retry_seconds,
     )
     workers = Workers(db)
+    heartbeat = Heartbeat(
+        workers, interval_seconds=settings.heartbeat_seconds, grace_seconds=settings.outage_grace_seconds
+    )
+    # Before the first call: an answer retried after an outage must find its module's time given back.
+    await heartbeat.recover()
     # The provisional cut table shipped with toefl_core; a re-set table is picked up by a restart and a rescore.
     scorer = SessionScorer(
         cut_table=load_cut_table(),
@@ -134,6 +140,6 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         service_names=SERVICE_NAMES,
         on_shutdown=shutdown,
         port_file=port_file,
-        # Beside the server: the answer writer and the deadline sweep.
-        background=(answer_writer.run_forever, servicer.sweep_forever),
+        # Beside the server: the answer writer, the deadline sweep and the heartbeat.
+        background=(answer_writer.run_forever, servicer.sweep_forever, heartbeat.beat_forever),
     )

@@ -3,11 +3,12 @@ to storage reads and writes, so that a rule and the write it governs commit toge
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from session_service.domain.answers import LATE_ANSWER, answer_refusal, too_late
 from session_service.domain.limits import check_daily_sessions, utc_day_start_ms
 from session_service.domain.modules import closing
+from session_service.domain.outages import Outage, outage_before
 from session_service.domain.ratings import already_rated, decide_rating
 from session_service.domain.scores import (
     RatingOutcome,
@@ -17,7 +18,7 @@ from session_service.domain.scores import (
     sections_to_score,
 )
 from session_service.domain.states import STATE_FINISHED, STATE_IN_PROGRESS, STATUS_OPEN
-from session_service.storage import answers, scores, sessions
+from session_service.storage import answers, outages, scores, sessions
 from session_service.storage.answers import ResponseRecord, Submission, SubmitOutcome
 from session_service.storage.engine import Conflict, Database, Tx, savepoint
 from session_service.storage.sessions import NewModule, RouterScore, SessionRecord
@@ -366,3 +367,32 @@ def rate(
             if replay is not None:
                 return replay
         raise already_rated(response_id) from None
+
+
+# ---- the service's own downtime
+
+
+def recover_lost_time(
+    db: Database, *, process_id: str, now_ms: int, seen: Mapping[str, int] | None, stale_ms: int, grace_ms: int
+) -> tuple[Outage, int, int] | None:
+    """At start-up: when the service was down (the other processes' heartbeats `seen` silent; None when one was
+    alive), give the modules open during the outage their lost time back, once however many processes start
+    together. Returns the outage, the time given back and how many modules got it, or None. This process's first
+    heartbeat commits with it."""
+    with db.unit_of_work() as tx:
+        signs = outages.signs_of_life(tx, besides=process_id)
+        outage = outage_before(seen, signs, now_ms=now_ms)
+        dead = [p for p, alive_ms in signs.items() if now_ms - alive_ms >= stale_ms or outage is not None]
+        outages.forget(tx, dead)
+        outages.beat(tx, process_id=process_id, now_ms=now_ms)
+        if outage is None:
+            return None
+        time_back_ms = outage.time_back_ms(grace_ms)
+        if not outages.claim(tx, outage, time_back_ms=time_back_ms):
+            return None
+        return outage, time_back_ms, outages.extend_open_modules(tx, outage, time_back_ms=time_back_ms)
+
+
+def heartbeat(db: Database, *, process_id: str, now_ms: int) -> None:
+    with db.unit_of_work() as tx:
+        outages.beat(tx, process_id=process_id, now_ms=now_ms)

@@ -281,3 +281,23 @@ class RescoreRequest(Base):
     request_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     result: Mapped[bytes] = mapped_column(LargeBinary)
     applied_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ServiceHeartbeat(Base):
+    """Each running process of the service says here, every few seconds, that it is alive: a process that
+    starts finds how long the service was down (no recent heartbeat) and gives that time back."""
+
+    __tablename__ = "service_heartbeats"
+    process_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    alive_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ServiceOutage(Base):
+    """An outage of the service and the time it gave back to the modules open meanwhile. Keyed by the last sign
+    of life before it, so that two processes starting together after one outage give the time back once."""
+
+    __tablename__ = "service_outages"
+    down_from_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    up_ms: Mapped[int] = mapped_column(BigInteger)
+    time_back_ms: Mapped[int] = mapped_column(BigInteger)
+    modules: Mapped[int] = mapped_column(Integer)
