@@ -49,7 +49,8 @@ NDJSON_CONTENT_TYPE = "application/x-ndjson"
 SSE_CONTENT_TYPE = "text/event-stream"
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _METADATA_KEY_RE = re.compile(r"[a-z0-9_.-]+")
-_TIMEOUT_RE = re.compile(r"(\d{1,8})([HMSmun])")
+# gRPC's own grammar for the header (PROTOCOL-HTTP2.md): 1 to 8 ASCII digits and a unit.
+_TIMEOUT_RE = re.compile(r"([0-9]{1,8})([HMSmun])")
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 _METADATA_PREFIX = "grpc-metadata-"
 # Hop-by-hop, or set by the gateway itself (a verified token, the request id, the client's address): never copied
@@ -149,14 +150,17 @@ def _fixed_label(request: web.Request) -> str:
     return route.resource.canonical if route.resource is not None else "unmatched"
 
 
-def _timeout(request: web.Request, default: float) -> float:
+def _timeout(request: web.Request, default: float, cap: float) -> float:
+    """The client's Grpc-Timeout, cut down to `cap`; `default` when the header is absent."""
     raw = request.headers.get("Grpc-Timeout")
     if raw is None:
         return default
     match = _TIMEOUT_RE.fullmatch(raw.strip())
     if match is None:
-        raise GatewayError(400, f"Grpc-Timeout {raw!r} is not <digits><H|M|S|m|u|n>, e.g. 5S or 100m")
-    return int(match.group(1)) * _TIMEOUT_UNITS[match.group(2)]
+        raise GatewayError(
+            400, f"Grpc-Timeout {raw[:40]!r} is not 1 to 8 digits and a unit (H, M, S, m, u or n), e.g. 5S or 100m"
+        )
+    return min(int(match.group(1)) * _TIMEOUT_UNITS[match.group(2)], cap)
 
 
 def _outgoing_metadata(request: web.Request, route: Route, tokens: TokenCache) -> list[tuple[str, str | bytes]]:
@@ -250,7 +254,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     metadata = _outgoing_metadata(request, route, state.tokens)
     body = await _read_body(request, route, settings.max_body_bytes)
     message = binding.builder.build(match.path_params, request.query.items(), body)
-    timeout = _timeout(request, settings.default_timeout)
+    timeout = _timeout(request, settings.default_timeout, settings.max_timeout)
     if binding.call is None:
         raise GatewayError(503, f"{route.backend} is not configured; {route.method.full_name} is unavailable")
     if route.server_streaming:

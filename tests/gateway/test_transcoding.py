@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import ModuleType
 from typing import Any
 
@@ -37,11 +39,20 @@ async def backend(gwtest_pb: ModuleType) -> AsyncIterator[GatewayTestBackend]:
     await running.stop()
 
 
+@asynccontextmanager
+async def gateway_client(
+    gwtest_pb: ModuleType, backend_address: str, **settings: Any
+) -> AsyncIterator[TestClient[Any, Any]]:
+    """A gateway in front of the gwtest service at `backend_address`, with these settings overridden."""
+    service = gwtest_pb.DESCRIPTOR.services_by_name["GatewayTest"]
+    backends = [Backend("alpha", backend_address, (service,), "item_bank", frozenset({LOGIN}))]
+    async with TestClient(TestServer(create_app(gateway_settings(**settings), backends))) as test_client:
+        yield test_client
+
+
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def client(gwtest_pb: ModuleType, backend: GatewayTestBackend) -> AsyncIterator[TestClient[Any, Any]]:
-    service = gwtest_pb.DESCRIPTOR.services_by_name["GatewayTest"]
-    backends = [Backend("alpha", backend.address, (service,), "item_bank", frozenset({LOGIN}))]
-    async with TestClient(TestServer(create_app(gateway_settings(), backends))) as test_client:
+    async with gateway_client(gwtest_pb, backend.address) as test_client:
         yield test_client
 
 
@@ -343,10 +354,29 @@ async def test_grpc_timeout_header_sets_the_deadline(client: TestClient[Any, Any
     assert (status, payload) == (200, {"slept": 0.01})
 
 
-async def test_malformed_grpc_timeout_is_400(client: TestClient[Any, Any]) -> None:
-    status, payload, _headers = await call(client, "GET", "/v1/sleep", headers={"Grpc-Timeout": "5 seconds"})
+async def test_a_huge_grpc_timeout_is_capped_not_an_instant_504(client: TestClient[Any, Any]) -> None:
+    # 2562048 hours overflows a 64-bit nanosecond deadline; uncapped, gRPC fails the call at once.
+    headers = {"Grpc-Timeout": "2562048H"}
+    status, payload, _headers = await call(client, "GET", "/v1/sleep?seconds=0.01", headers=headers)
+    assert (status, payload) == (200, {"slept": 0.01})
+
+
+async def test_grpc_timeout_is_cut_down_to_the_maximum(gwtest_pb: ModuleType, backend: GatewayTestBackend) -> None:
+    async with gateway_client(gwtest_pb, backend.address, max_timeout=0.2, default_timeout=0.2) as capped:
+        started = time.monotonic()
+        status, payload, _headers = await call(
+            capped, "GET", "/v1/sleep?seconds=5", headers={"Grpc-Timeout": "99999999H"}
+        )
+        assert status == 504, payload
+        assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize("value", ["abc", "5 seconds", "5s", "1.5S", "-1S", "123456789S", "S", "5SS"])
+async def test_malformed_grpc_timeout_is_400(client: TestClient[Any, Any], value: str) -> None:
+    status, payload, _headers = await call(client, "GET", "/v1/sleep", headers={"Grpc-Timeout": value})
     assert status == 400
-    assert "Grpc-Timeout" in payload["message"]
+    assert_status_body(payload, 3)
+    assert "Grpc-Timeout" in payload["message"] and "1 to 8 digits" in payload["message"]
 
 
 async def test_metadata_is_forwarded(client: TestClient[Any, Any]) -> None:
