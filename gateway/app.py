@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp_cors
 import grpc
 from aiohttp import hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 from multidict import CIMultiDict
@@ -223,6 +224,19 @@ async def _read_body(request: web.Request, route: Route, limit: int) -> bytes:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise GatewayError(413, f"request body exceeds the limit of {limit} bytes") from exc
+    except (HttpProcessingError, ConnectionResetError) as exc:
+        # The client's doing (a broken chunked or compressed body, or gone before sending all it announced):
+        # one line in the log, not an internal error's traceback.
+        reason = str(exc).split("\n", 1)[0].strip()
+        log.warning(
+            "malformed or incomplete body on %s %s from %s (request id %s): %s",
+            request.method,
+            request.path,
+            request.remote,
+            request[REQUEST_ID],
+            reason,
+        )
+        raise GatewayError(400, "the request body is malformed or incomplete") from exc
     if body and route.body:
         content_type = request.content_type
         if content_type != JSON_CONTENT_TYPE and not content_type.endswith("+json"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -14,7 +15,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_runner import BaseRunner
 
+from gateway.__main__ import StatusAppRunner
 from gateway.app import create_app
 from gateway.backends import Backend
 from tests.gateway.backend import GatewayTestBackend
@@ -39,6 +42,15 @@ async def backend(gwtest_pb: ModuleType) -> AsyncIterator[GatewayTestBackend]:
     await running.stop()
 
 
+class GatewayTestServer(TestServer):
+    """The app behind the gateway's own connection handler, as `python -m gateway` serves it."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        # TestServer cancels a handler whose client hangs up; the gateway's runner, like aiohttp's, does not.
+        kwargs["handler_cancellation"] = False
+        return StatusAppRunner(self.app, **kwargs)
+
+
 @asynccontextmanager
 async def gateway_client(
     gwtest_pb: ModuleType, backend_address: str, **settings: Any
@@ -46,7 +58,7 @@ async def gateway_client(
     """A gateway in front of the gwtest service at `backend_address`, with these settings overridden."""
     service = gwtest_pb.DESCRIPTOR.services_by_name["GatewayTest"]
     backends = [Backend("alpha", backend_address, (service,), "item_bank", frozenset({LOGIN}))]
-    async with TestClient(TestServer(create_app(gateway_settings(**settings), backends))) as test_client:
+    async with TestClient(GatewayTestServer(create_app(gateway_settings(**settings), backends))) as test_client:
         yield test_client
 
 
@@ -545,3 +557,60 @@ async def test_healthz(client: TestClient[Any, Any]) -> None:
     async with client.get("/healthz") as response:
         assert response.status == 200
         assert await response.json() == {"status": "alive"}
+
+
+MALFORMED_HTTP = {
+    "garbage": b"\x16\x03\x01 not HTTP at all\r\n\r\n",
+    "bad request line": b"GET /v1/echo HTTP/1.1 extra\r\nHost: gw\r\n\r\n",
+    "bad header": b"GET /v1/echo HTTP/1.1\r\nHost: gw\r\nBad Header: x\r\n\r\n",
+    "bad chunk size": (
+        b"POST /v1/things:batchGet HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("raw", MALFORMED_HTTP.values(), ids=MALFORMED_HTTP.keys())
+async def test_malformed_http_is_a_400_and_one_warning_without_traceback(
+    client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture, raw: bytes
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        reader, writer = await asyncio.open_connection(client.host, client.port)
+        try:
+            writer.write(raw)
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 5)
+        finally:
+            writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 400"), answer
+    assert_status_body(json.loads(body), 3)
+    noisy = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert [record.levelno for record in noisy] == [logging.WARNING], caplog.text
+    assert "malformed HTTP request" in noisy[0].getMessage()
+    assert not any(record.exc_info for record in caplog.records), caplog.text
+    assert "Traceback" not in caplog.text
+
+
+async def test_a_body_cut_short_is_one_warning_without_traceback(
+    client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    head = (
+        b"POST /v1/login HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{}"
+    )
+    with caplog.at_level(logging.DEBUG):
+        _reader, writer = await asyncio.open_connection(client.host, client.port)
+        writer.write(head)
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        # The client goes away before sending the 100 bytes it announced.
+        writer.close()
+        await writer.wait_closed()
+        for _ in range(50):
+            if any(record.levelno >= logging.WARNING for record in caplog.records):
+                break
+            await asyncio.sleep(0.02)
+    noisy = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert [record.levelno for record in noisy] == [logging.WARNING], caplog.text
+    assert "incomplete body" in noisy[0].getMessage()
+    assert not any(record.exc_info for record in caplog.records), caplog.text
