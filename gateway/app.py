@@ -31,6 +31,7 @@ from gateway.errors import (
     code_for_http_status,
     error_response,
     gateway_error_response,
+    retry_after,
     status_from_rpc_error,
     status_json,
 )
@@ -244,10 +245,15 @@ async def _read_body(request: web.Request, route: Route, limit: int) -> bytes:
     return body
 
 
-def _rpc_error_response(state: GatewayState, route: Route, exc: grpc.aio.AioRpcError) -> web.Response:
-    status = status_from_rpc_error(exc)
+def _rpc_error_response(
+    request: web.Request, state: GatewayState, route: Route, exc: grpc.aio.AioRpcError
+) -> web.Response:
+    status = status_from_rpc_error(exc, request[REQUEST_ID], route.grpc_path)
     state.metrics.observe_backend_error(route.backend, exc.code().name)
     headers = _metadata_headers(exc.initial_metadata(), exc.trailing_metadata())
+    delay = retry_after(status)
+    if delay is not None:
+        headers["Retry-After"] = delay
     response = error_response(status, headers=headers)
     response[GRPC_CODE] = status.code
     return response
@@ -278,7 +284,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         reply = await call
         headers = _metadata_headers(await call.initial_metadata(), await call.trailing_metadata())
     except grpc.aio.AioRpcError as exc:
-        return _rpc_error_response(state, route, exc)
+        return _rpc_error_response(request, state, route, exc)
     return web.Response(
         body=dumps(response_json(route, reply)), content_type=JSON_CONTENT_TYPE, headers=headers or None
     )
@@ -307,7 +313,7 @@ async def _stream(
         item = await call.read()
         initial = await call.initial_metadata()
     except grpc.aio.AioRpcError as exc:
-        return _rpc_error_response(state, route, exc)
+        return _rpc_error_response(request, state, route, exc)
     sse = SSE_CONTENT_TYPE in request.headers.get(hdrs.ACCEPT, "")
     response = web.StreamResponse(headers=_metadata_headers(initial))
     response.content_type = SSE_CONTENT_TYPE if sse else NDJSON_CONTENT_TYPE
@@ -323,7 +329,7 @@ async def _stream(
             item = await call.read()
     except grpc.aio.AioRpcError as exc:
         state.metrics.observe_backend_error(route.backend, exc.code().name)
-        error = status_from_rpc_error(exc)
+        error = status_from_rpc_error(exc, request[REQUEST_ID], route.grpc_path)
     except (ConnectionError, asyncio.CancelledError):
         call.cancel()
         raise

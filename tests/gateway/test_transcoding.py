@@ -20,6 +20,7 @@ from aiohttp.web_runner import BaseRunner
 from gateway.__main__ import StatusAppRunner
 from gateway.app import create_app
 from gateway.backends import Backend
+from gateway.errors import LIBRARY_MESSAGES
 from tests.gateway.backend import GatewayTestBackend
 from tests.gateway.conftest import ALLOWED_ORIGIN, MAX_BODY_BYTES, gateway_settings
 from tests.support.tokens import TEST_TOKEN_KEY, token
@@ -358,10 +359,92 @@ async def test_error_details_are_decoded(client: TestClient[Any, Any]) -> None:
     ]
 
 
+async def test_retry_info_and_error_info_keep_their_shape_and_set_retry_after(
+    client: TestClient[Any, Any],
+) -> None:
+    body = {"code": 8, "message": "slow down", "retryDelay": "1.200s", "reason": "DAILY_LIMIT"}
+    status, payload, headers = await call(client, "POST", "/v1/fail", body)
+    assert (status, headers["Retry-After"]) == (429, "2")
+    assert payload == {
+        "code": 8,
+        "message": "slow down",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "DAILY_LIMIT",
+                "domain": "gwtest.example",
+            },
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.200s"},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"code": 14, "message": "busy", "retryDelay": "0s"}, "1"),
+        ({"code": 14, "message": "busy", "retryDelay": "3s"}, "3"),
+        ({"code": 14, "message": "busy", "retryDelay": "3.000000001s"}, "4"),
+        ({"code": 14, "message": "shutting down"}, "1"),
+        ({"code": 14, "message": "no database", "field": "x"}, None),
+        ({"code": 9, "message": "closed"}, None),
+    ],
+    ids=[
+        "zero delay is 1",
+        "whole seconds",
+        "rounded up",
+        "bare UNAVAILABLE",
+        "UNAVAILABLE with details",
+        "other",
+    ],
+)
+async def test_retry_after(client: TestClient[Any, Any], body: dict[str, Any], expected: str | None) -> None:
+    _status, payload, headers = await call(client, "POST", "/v1/fail", body)
+    assert headers.get("Retry-After") == expected
+    assert payload["message"] == body["message"]
+
+
+async def test_an_error_without_details_is_told_plainly_and_logged(
+    client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    body = {"code": 13, "message": "ipv4:10.0.0.7:50051: stream reset", "plain": True}
+    with caplog.at_level(logging.WARNING, logger="gateway.errors"):
+        status, payload, headers = await call(client, "POST", "/v1/fail", body, {"X-Request-Id": "plain-1"})
+    assert status == 500
+    assert payload == {
+        "code": 13,
+        "message": "internal error; the gateway log has the details under request id plain-1",
+        "details": [],
+    }
+    assert "Retry-After" not in headers
+    [record] = [record for record in caplog.records if record.name == "gateway.errors"]
+    assert record.levelno == logging.WARNING and "plain-1" in record.getMessage()
+    assert "ipv4:10.0.0.7:50051: stream reset" in record.getMessage()
+
+
+async def test_an_unreachable_backend_is_503_without_addresses(
+    gwtest_pb: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing listens on port 1.
+    async with gateway_client(gwtest_pb, "127.0.0.1:1") as unreachable:
+        with caplog.at_level(logging.WARNING, logger="gateway.errors"):
+            status, payload, headers = await call(
+                unreachable, "GET", "/v1/things/t1", headers={"X-Request-Id": "down-1"}
+            )
+    assert (status, headers["Retry-After"]) == (503, "1")
+    assert payload == {"code": 14, "message": "the service is unavailable; retry shortly", "details": []}
+    text = json.dumps(payload) + "".join(f"{k}: {v}" for k, v in headers.items())
+    assert "ipv4" not in text and "127.0.0.1" not in text and "connect" not in text.lower()
+    [record] = [record for record in caplog.records if record.name == "gateway.errors"]
+    assert "down-1" in record.getMessage() and "UNAVAILABLE" in record.getMessage()
+
+
 async def test_grpc_timeout_header_sets_the_deadline(client: TestClient[Any, Any]) -> None:
     status, payload, _headers = await call(client, "GET", "/v1/sleep?seconds=5", headers={"Grpc-Timeout": "50m"})
     assert status == 504
     assert_status_body(payload, 4)
+    # Made by the gRPC library, not a servicer: a plain message, not the library's "Deadline Exceeded".
+    assert payload["message"] == LIBRARY_MESSAGES[4]
     status, payload, _headers = await call(client, "GET", "/v1/sleep?seconds=0.01", headers={"Grpc-Timeout": "5S"})
     assert (status, payload) == (200, {"slept": 0.01})
 
