@@ -60,6 +60,7 @@ class GatewayTestBackend:
             "GetFile": (self.get_file, pb.GetFileRequest, pb.Thing),
             "GetSpecial": (self.get_special, pb.GetThingRequest, pb.Thing),
             "BatchGetThings": (self.batch_get, pb.BatchGetThingsRequest, pb.BatchGetThingsResponse),
+            "BatchGetByColor": (self.batch_get, pb.BatchGetThingsRequest, pb.BatchGetThingsResponse),
             "CreateThing": (self.create_thing, pb.CreateThingRequest, pb.Thing),
             "UpdateThing": (self.update_thing, pb.UpdateThingRequest, pb.Thing),
             "ActOnThing": (self.act, pb.ActRequest, pb.Thing),

@@ -144,6 +144,20 @@ OK_CASES: list[tuple[str, str, str, Any, dict[str, Any]]] = [
         {"name": "new"},
         {"thingId": "t9", "name": "new", "tags": ["name", "create_time"]},
     ),
+    (
+        "enum path parameter",
+        "GET",
+        "/v1/colors/COLOR_GREEN/things?thingIds=a",
+        None,
+        {"things": [{"thingId": "a", "color": "COLOR_GREEN"}]},
+    ),
+    (
+        "enum path parameter by number",
+        "GET",
+        "/v1/colors/1/things?thingIds=b",
+        None,
+        {"things": [{"color": "COLOR_RED"}]},
+    ),
     ("custom verb", "POST", "/v1/things/t1:act", {"action": "poke"}, {"thingId": "t1", "name": "poke"}),
     ("repeated body field", "PUT", "/v1/things/t1/tags", ["x", "y"], {"thingId": "t1", "tags": ["x", "y"]}),
     ("custom method kind", "PATCH", "/v1/echo:custom", {"text": "c"}, {"request": {"text": "c"}}),
@@ -200,7 +214,7 @@ async def test_query_parameters_convert_by_field_type(client: TestClient[Any, An
     assert echoed["color"] == "COLOR_GREEN"
     assert echoed["words"] == ["a", "b"] and echoed["numbers"] == ["1", "-2"]
     assert echoed["colors"] == ["COLOR_RED", "COLOR_GREEN"]
-    assert echoed["inner"] == {"label": "L", "count": 3, "deeper": {"flag": True}}
+    assert echoed["inner"] == {"label": "L", "count": 3, "deeper": {"flag": True}, "shades": []}
     assert echoed["when"] == "2026-01-02T03:04:05Z"
     assert echoed["mask"] == "a,innerLabel"
     assert echoed["maybeCount"] == 0 and echoed["maybeFlag"] is False and echoed["maybeText"] == ""
@@ -238,6 +252,27 @@ ERROR_CASES: list[tuple[str, str, str, Any, int, int, str]] = [
     ("unknown nested body field", "POST", "/v1/things", {"nam": "x"}, 400, 3, "nam"),
     ("body of the wrong type", "POST", "/v1/things:batchGet", {"thingIds": "x"}, 400, 3, "thingIds"),
     ("body * not an object", "POST", "/v1/things:batchGet", [1], 400, 3, "JSON object"),
+    ("unknown enum number in a body", "POST", "/v1/things:batchGet", {"color": 7}, 400, 3, "color: 7 is not a"),
+    ("negative enum number", "POST", "/v1/things:batchGet", {"color": -1}, 400, 3, "color: -1 is not a"),
+    ("enum number as a string", "POST", "/v1/things:batchGet", {"color": "7"}, 400, 3, "color: 7"),
+    ("enum in a body field", "POST", "/v1/things", {"color": 3}, 400, 3, "thing.color: 3"),
+    ("optional enum", "POST", "/v1/echo", {"maybeColor": 5}, 400, 3, "maybe_color: 5"),
+    ("repeated enum", "POST", "/v1/echo", {"colors": [1, 9]}, 400, 3, "colors[1]: 9"),
+    ("nested enum", "POST", "/v1/echo", {"inner": {"shades": [4]}}, 400, 3, "inner.shades[0]: 4"),
+    (
+        "enum in a repeated message",
+        "POST",
+        "/v1/echo",
+        {"inners": [{}, {"shades": [2, 8]}]},
+        400,
+        3,
+        "inners[1].shades[1]: 8",
+    ),
+    ("enum map value", "POST", "/v1/echo", {"colorByName": {"k": 6}}, 400, 3, "color_by_name[k]: 6"),
+    ("repeated enum query parameter", "GET", "/v1/echo?colors=1&colors=7", None, 400, 3, "colors"),
+    ("enum path parameter by number", "GET", "/v1/colors/7/things", None, 400, 3, "color"),
+    ("enum path parameter by name", "GET", "/v1/colors/PURPLE/things", None, 400, 3, "COLOR_GREEN"),
+    ("unknown enum name in a body", "POST", "/v1/things:batchGet", {"color": "PURPLE"}, 400, 3, "PURPLE"),
     ("wrong method", "PUT", "/v1/things/t1", None, 405, 12, "allowed: DELETE, GET, PATCH"),
     ("verb path with the wrong method", "GET", "/v1/things/t1:act", None, 405, 12, "allowed: POST"),
 ]
