@@ -50,6 +50,16 @@ class AccessLogger(AbstractAccessLogger):
         )
 
 
+def _parser_message(message: str | None) -> str:
+    """aiohttp's parser message up to its first blank line (the lines after it echo the client's bytes)."""
+    lines: list[str] = []
+    for line in (message or "").splitlines():
+        if not line.strip():
+            break
+        lines.append(line.strip())
+    return " ".join(lines).rstrip(":")[:200]
+
+
 class StatusRequestHandler(RequestHandler):
     """aiohttp's connection handler, answering a request it cannot parse (a bad header, request line or body
     framing) with a google.rpc.Status JSON body like every other gateway error, not aiohttp's text/plain page."""
@@ -57,15 +67,20 @@ class StatusRequestHandler(RequestHandler):
     def handle_error(
         self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
     ) -> StreamResponse:
-        # The parent logs the error and refuses when part of a response was already sent.
-        plain = super().handle_error(request, status, exc, message)
-        if plain.status >= 500:
+        # Not the parent's: it logs a client's malformed request at ERROR with the parser's traceback, as if the
+        # gateway were at fault. One WARNING line says all there is to say; a 5xx is ours and keeps its traceback.
+        if status >= 500:
+            self.log_exception("Error handling request from %s", request.remote, exc_info=exc)
             text = "internal error"
         else:
-            first_line = (message or "").strip().splitlines()[0:1]
-            text = "the request is not valid HTTP" + (f": {first_line[0][:200]}" if first_line else "")
+            reason = _parser_message(message)
+            log.warning("malformed HTTP request from %s: %s", request.remote, reason or "unparsable")
+            text = "the request is not valid HTTP" + (f": {reason}" if reason else "")
+        if request.writer.output_size > 0:
+            # Part of a response is on the wire already: no error reply can follow it, as in the parent.
+            raise ConnectionError("Response is sent already, cannot send another response with the error message")
         response = error_response(
-            status_pb2.Status(code=code_for_http_status(plain.status), message=text), http_status=plain.status
+            status_pb2.Status(code=code_for_http_status(status), message=text), http_status=status
         )
         response.force_close()
         return response

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp_cors
 import grpc
 from aiohttp import hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 from multidict import CIMultiDict
@@ -30,6 +31,7 @@ from gateway.errors import (
     code_for_http_status,
     error_response,
     gateway_error_response,
+    retry_after,
     status_from_rpc_error,
     status_json,
 )
@@ -49,7 +51,8 @@ NDJSON_CONTENT_TYPE = "application/x-ndjson"
 SSE_CONTENT_TYPE = "text/event-stream"
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _METADATA_KEY_RE = re.compile(r"[a-z0-9_.-]+")
-_TIMEOUT_RE = re.compile(r"(\d{1,8})([HMSmun])")
+# gRPC's own grammar for the header (PROTOCOL-HTTP2.md): 1 to 8 ASCII digits and a unit.
+_TIMEOUT_RE = re.compile(r"([0-9]{1,8})([HMSmun])")
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 _METADATA_PREFIX = "grpc-metadata-"
 # Hop-by-hop, or set by the gateway itself (a verified token, the request id, the client's address): never copied
@@ -149,14 +152,17 @@ def _fixed_label(request: web.Request) -> str:
     return route.resource.canonical if route.resource is not None else "unmatched"
 
 
-def _timeout(request: web.Request, default: float) -> float:
+def _timeout(request: web.Request, default: float, cap: float) -> float:
+    """The client's Grpc-Timeout, cut down to `cap`; `default` when the header is absent."""
     raw = request.headers.get("Grpc-Timeout")
     if raw is None:
         return default
     match = _TIMEOUT_RE.fullmatch(raw.strip())
     if match is None:
-        raise GatewayError(400, f"Grpc-Timeout {raw!r} is not <digits><H|M|S|m|u|n>, e.g. 5S or 100m")
-    return int(match.group(1)) * _TIMEOUT_UNITS[match.group(2)]
+        raise GatewayError(
+            400, f"Grpc-Timeout {raw[:40]!r} is not 1 to 8 digits and a unit (H, M, S, m, u or n), e.g. 5S or 100m"
+        )
+    return min(int(match.group(1)) * _TIMEOUT_UNITS[match.group(2)], cap)
 
 
 def _outgoing_metadata(request: web.Request, route: Route, tokens: TokenCache) -> list[tuple[str, str | bytes]]:
@@ -219,6 +225,19 @@ async def _read_body(request: web.Request, route: Route, limit: int) -> bytes:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise GatewayError(413, f"request body exceeds the limit of {limit} bytes") from exc
+    except (HttpProcessingError, ConnectionResetError) as exc:
+        # The client's doing (a broken chunked or compressed body, or gone before sending all it announced):
+        # one line in the log, not an internal error's traceback.
+        reason = str(exc).split("\n", 1)[0].strip()
+        log.warning(
+            "malformed or incomplete body on %s %s from %s (request id %s): %s",
+            request.method,
+            request.path,
+            request.remote,
+            request[REQUEST_ID],
+            reason,
+        )
+        raise GatewayError(400, "the request body is malformed or incomplete") from exc
     if body and route.body:
         content_type = request.content_type
         if content_type != JSON_CONTENT_TYPE and not content_type.endswith("+json"):
@@ -226,10 +245,15 @@ async def _read_body(request: web.Request, route: Route, limit: int) -> bytes:
     return body
 
 
-def _rpc_error_response(state: GatewayState, route: Route, exc: grpc.aio.AioRpcError) -> web.Response:
-    status = status_from_rpc_error(exc)
+def _rpc_error_response(
+    request: web.Request, state: GatewayState, route: Route, exc: grpc.aio.AioRpcError
+) -> web.Response:
+    status = status_from_rpc_error(exc, request[REQUEST_ID], route.grpc_path)
     state.metrics.observe_backend_error(route.backend, exc.code().name)
     headers = _metadata_headers(exc.initial_metadata(), exc.trailing_metadata())
+    delay = retry_after(status)
+    if delay is not None:
+        headers["Retry-After"] = delay
     response = error_response(status, headers=headers)
     response[GRPC_CODE] = status.code
     return response
@@ -250,7 +274,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     metadata = _outgoing_metadata(request, route, state.tokens)
     body = await _read_body(request, route, settings.max_body_bytes)
     message = binding.builder.build(match.path_params, request.query.items(), body)
-    timeout = _timeout(request, settings.default_timeout)
+    timeout = _timeout(request, settings.default_timeout, settings.max_timeout)
     if binding.call is None:
         raise GatewayError(503, f"{route.backend} is not configured; {route.method.full_name} is unavailable")
     if route.server_streaming:
@@ -260,7 +284,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         reply = await call
         headers = _metadata_headers(await call.initial_metadata(), await call.trailing_metadata())
     except grpc.aio.AioRpcError as exc:
-        return _rpc_error_response(state, route, exc)
+        return _rpc_error_response(request, state, route, exc)
     return web.Response(
         body=dumps(response_json(route, reply)), content_type=JSON_CONTENT_TYPE, headers=headers or None
     )
@@ -289,7 +313,7 @@ async def _stream(
         item = await call.read()
         initial = await call.initial_metadata()
     except grpc.aio.AioRpcError as exc:
-        return _rpc_error_response(state, route, exc)
+        return _rpc_error_response(request, state, route, exc)
     sse = SSE_CONTENT_TYPE in request.headers.get(hdrs.ACCEPT, "")
     response = web.StreamResponse(headers=_metadata_headers(initial))
     response.content_type = SSE_CONTENT_TYPE if sse else NDJSON_CONTENT_TYPE
@@ -305,7 +329,7 @@ async def _stream(
             item = await call.read()
     except grpc.aio.AioRpcError as exc:
         state.metrics.observe_backend_error(route.backend, exc.code().name)
-        error = status_from_rpc_error(exc)
+        error = status_from_rpc_error(exc, request[REQUEST_ID], route.grpc_path)
     except (ConnectionError, asyncio.CancelledError):
         call.cancel()
         raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -9,6 +10,9 @@ from toefl_core.config import ConfigError, env_float, env_str, load_common_setti
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_TIMEOUT_SECONDS = 10.0
+# A client's Grpc-Timeout above this is cut down to it: no call holds a backend longer, and a huge value (gRPC
+# allows up to 99999999 hours) cannot overflow the deadline into an instant DEADLINE_EXCEEDED.
+DEFAULT_MAX_TIMEOUT_SECONDS = 60.0
 DEFAULT_READY_INTERVAL_SECONDS = 2.0
 # A frontend dev server on its usual ports; production names its origins explicitly.
 DEVELOPMENT_CORS_ORIGINS = ("http://localhost:3000", "http://localhost:5173")
@@ -31,8 +35,8 @@ def _env_int(name: str, default: int) -> int:
 
 
 def _positive(name: str, value: float) -> float:
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, not {value}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a positive finite number, not {value}")
     return value
 
 
@@ -59,6 +63,7 @@ class GatewaySettings:
     cors_origins: tuple[str, ...]
     max_body_bytes: int
     default_timeout: float
+    max_timeout: float
     ready_interval: float
     token_key: str
     environment: str
@@ -72,6 +77,12 @@ def load_settings() -> GatewaySettings:
     session = os.environ.get("SESSION_SERVICE_ADDR", "127.0.0.1:50052").strip()
     if session:
         split_address("SESSION_SERVICE_ADDR", session)
+    default_timeout = _positive(
+        "GATEWAY_DEFAULT_TIMEOUT", env_float("GATEWAY_DEFAULT_TIMEOUT", DEFAULT_TIMEOUT_SECONDS)
+    )
+    max_timeout = _positive("GATEWAY_MAX_TIMEOUT", env_float("GATEWAY_MAX_TIMEOUT", DEFAULT_MAX_TIMEOUT_SECONDS))
+    if default_timeout > max_timeout:
+        raise ConfigError(f"GATEWAY_DEFAULT_TIMEOUT={default_timeout} exceeds GATEWAY_MAX_TIMEOUT={max_timeout}")
     return GatewaySettings(
         host=host,
         port=port,
@@ -79,9 +90,8 @@ def load_settings() -> GatewaySettings:
         session_service_addr=session,
         cors_origins=_cors_origins(common.is_development),
         max_body_bytes=_env_int("GATEWAY_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
-        default_timeout=_positive(
-            "GATEWAY_DEFAULT_TIMEOUT", env_float("GATEWAY_DEFAULT_TIMEOUT", DEFAULT_TIMEOUT_SECONDS)
-        ),
+        default_timeout=default_timeout,
+        max_timeout=max_timeout,
         ready_interval=_positive(
             "GATEWAY_READY_INTERVAL", env_float("GATEWAY_READY_INTERVAL", DEFAULT_READY_INTERVAL_SECONDS)
         ),

@@ -59,6 +59,16 @@ CODE_BY_HTTP_STATUS: dict[int, int] = {
 
 JSON_CONTENT_TYPE = "application/json"
 
+# What a client is told of an error the gRPC library produced rather than one of our servicers; any other code
+# is an internal error.
+LIBRARY_MESSAGES: dict[int, str] = {
+    code_pb2.CANCELLED: "the request was cancelled",
+    code_pb2.DEADLINE_EXCEEDED: "the service did not answer in time; the request may or may not have taken effect",
+    code_pb2.RESOURCE_EXHAUSTED: "the request or its answer exceeds a limit of the service",
+    code_pb2.UNIMPLEMENTED: "the service does not offer this method",
+    code_pb2.UNAVAILABLE: "the service is unavailable; retry shortly",
+}
+
 
 def http_status_for(code: int) -> int:
     return int(HTTP_STATUS_BY_CODE.get(code, 500))
@@ -105,8 +115,10 @@ def bad_request(message: str, *, field: str | None = None) -> GatewayError:
     return GatewayError(400, message, details=details)
 
 
-def status_from_rpc_error(error: grpc.aio.AioRpcError) -> status_pb2.Status:
-    """The rich status from `grpc-status-details-bin` when the backend sent one, else code and message alone."""
+def status_from_rpc_error(error: grpc.aio.AioRpcError, request_id: str, call: str) -> status_pb2.Status:
+    """The status a client is told: the backend's own google.rpc.Status (our servicers always send one in
+    `grpc-status-details-bin`) as it is; for an error the gRPC library made up, a plain message per code, the
+    library's text (peer addresses, transport internals) going to the log under the request id instead."""
     try:
         # AioRpcError answers the same synchronous code()/details()/trailing_metadata() as a grpc.Call.
         rich = rpc_status.from_call(error)  # type: ignore[arg-type]
@@ -114,7 +126,26 @@ def status_from_rpc_error(error: grpc.aio.AioRpcError) -> status_pb2.Status:
         rich = None
     if rich is not None:
         return rich
-    return status_pb2.Status(code=error.code().value[0], message=error.details() or "")
+    code = error.code()
+    log.warning("%s failed in gRPC (request id %s): %s: %s", call, request_id, code.name, error.details())
+    message = LIBRARY_MESSAGES.get(code.value[0]) or (
+        f"internal error; the gateway log has the details under request id {request_id}"
+    )
+    return status_pb2.Status(code=code.value[0], message=message)
+
+
+def retry_after(status: status_pb2.Status) -> str | None:
+    """Retry-After in whole seconds (at least 1): the RetryInfo's delay rounded up, else 1 for an UNAVAILABLE
+    that says nothing more (a backend out of reach), else none."""
+    for detail in status.details:
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            nanos = info.retry_delay.seconds * 1_000_000_000 + info.retry_delay.nanos
+            return str(max(1, -(-nanos // 1_000_000_000)))
+    if status.code == code_pb2.UNAVAILABLE and not status.details:
+        return "1"
+    return None
 
 
 def _detail_json(detail: any_pb2.Any) -> dict[str, object]:

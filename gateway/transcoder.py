@@ -129,6 +129,39 @@ def _lookup(descriptor: Descriptor, segment: str) -> FieldDescriptor | None:
     return descriptor.fields_by_name.get(segment) or descriptor.fields_by_camelcase_name.get(segment)
 
 
+def check_enums(message: Message, prefix: str = "") -> None:
+    """400 naming the field when an enum holds a number its type does not define, at any depth: json_format
+    takes any int32 for a proto3 (open) enum, and a servicer would then see a value no client could mean."""
+    for field, value in message.ListFields():
+        name = prefix + field.name
+        target = field.message_type
+        if field.enum_type is not None:
+            numbers = enumerate(value) if field.is_repeated else ((None, value),)
+            for index, number in numbers:
+                _check_enum_number(field, number, name if index is None else f"{name}[{index}]")
+        elif target is None or target.full_name.startswith("google.protobuf."):
+            continue
+        elif is_map(field):
+            value_field = target.fields_by_name["value"]
+            for key, item in value.items():
+                if value_field.enum_type is not None:
+                    _check_enum_number(value_field, item, f"{name}[{key}]")
+                elif value_field.message_type is not None:
+                    check_enums(item, f"{name}[{key}].")
+        elif field.is_repeated:
+            for index, item in enumerate(value):
+                check_enums(item, f"{name}[{index}].")
+        else:
+            check_enums(value, f"{name}.")
+
+
+def _check_enum_number(field: FieldDescriptor, number: int, name: str) -> None:
+    enum_type = field.enum_type
+    if enum_type is not None and number not in enum_type.values_by_number:
+        allowed = ", ".join(value.name for value in enum_type.values)
+        raise bad_request(f"{name}: {number} is not a {enum_type.name} (one of {allowed})", field=name)
+
+
 class RequestBuilder:
     """Everything about one route's request that can be decided once: bound fields, query parameter lookups."""
 
@@ -155,6 +188,7 @@ class RequestBuilder:
                 target = getattr(target, step.name)
             name = ".".join(variable.field_path)
             _set_field(target, chain[-1], path_params[variable.group], name)
+        check_enums(message)
         return message
 
     def _apply_body(self, message: Message, body: bytes) -> None:

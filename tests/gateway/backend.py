@@ -60,6 +60,7 @@ class GatewayTestBackend:
             "GetFile": (self.get_file, pb.GetFileRequest, pb.Thing),
             "GetSpecial": (self.get_special, pb.GetThingRequest, pb.Thing),
             "BatchGetThings": (self.batch_get, pb.BatchGetThingsRequest, pb.BatchGetThingsResponse),
+            "BatchGetByColor": (self.batch_get, pb.BatchGetThingsRequest, pb.BatchGetThingsResponse),
             "CreateThing": (self.create_thing, pb.CreateThingRequest, pb.Thing),
             "UpdateThing": (self.update_thing, pb.UpdateThingRequest, pb.Thing),
             "ActOnThing": (self.act, pb.ActRequest, pb.Thing),
@@ -158,12 +159,20 @@ class GatewayTestBackend:
         return self.pb.EchoResponse(request=request, metadata=self.last_metadata)
 
     async def fail(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        if request.plain:
+            code = next(code for code in grpc.StatusCode if code.value[0] == request.code)
+            await context.abort(code, request.message)
         status = status_pb2.Status(code=request.code, message=request.message)
         if request.field:
             violation = error_details_pb2.BadRequest.FieldViolation(
                 field=request.field, description=request.message
             )
             status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+        if request.reason:
+            info = error_details_pb2.ErrorInfo(reason=request.reason, domain="gwtest.example")
+            status.details.add().Pack(info)
+        if request.HasField("retry_delay"):
+            status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=request.retry_delay))
         grpc_status = rpc_status.to_status(status)
         await context.abort(grpc_status.code, grpc_status.details, grpc_status.trailing_metadata)
 

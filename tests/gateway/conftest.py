@@ -52,6 +52,7 @@ def gateway_settings(**overrides: object) -> GatewaySettings:
         "cors_origins": (ALLOWED_ORIGIN,),
         "max_body_bytes": MAX_BODY_BYTES,
         "default_timeout": 10.0,
+        "max_timeout": 60.0,
         "ready_interval": 0.2,
         "token_key": TEST_TOKEN_KEY,
         "environment": "development",

@@ -14,8 +14,14 @@ PRODUCTION_KEY = "a-production-secret-of-at-least-32-characters"
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("GATEWAY_ADDR", "ITEM_SERVICE_ADDR", "SESSION_SERVICE_ADDR", "GATEWAY_CORS_ORIGINS"):
         monkeypatch.delenv(name, raising=False)
-    for name in ("GATEWAY_MAX_BODY_BYTES", "GATEWAY_DEFAULT_TIMEOUT", "GATEWAY_READY_INTERVAL", "TOEFL_TOKEN_KEY"):
+    for name in (
+        "GATEWAY_MAX_BODY_BYTES",
+        "GATEWAY_DEFAULT_TIMEOUT",
+        "GATEWAY_MAX_TIMEOUT",
+        "GATEWAY_READY_INTERVAL",
+    ):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("TOEFL_TOKEN_KEY", raising=False)
     monkeypatch.setenv("TOEFL_ENV", "development")
 
 
@@ -26,6 +32,7 @@ def test_defaults() -> None:
     assert settings.session_service_addr == "127.0.0.1:50052"
     assert settings.cors_origins == DEVELOPMENT_CORS_ORIGINS
     assert settings.max_body_bytes == 1024 * 1024 and settings.default_timeout == 10.0
+    assert settings.max_timeout == 60.0
 
 
 def test_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,11 +41,12 @@ def test_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEWAY_CORS_ORIGINS", "https://exam.example/, http://localhost:5173")
     monkeypatch.setenv("GATEWAY_MAX_BODY_BYTES", "2048")
     monkeypatch.setenv("GATEWAY_DEFAULT_TIMEOUT", "2.5")
+    monkeypatch.setenv("GATEWAY_MAX_TIMEOUT", "30")
     settings = load_settings()
     assert (settings.host, settings.port) == ("0.0.0.0", 0)
     assert settings.session_service_addr == ""
     assert settings.cors_origins == ("https://exam.example", "http://localhost:5173")
-    assert (settings.max_body_bytes, settings.default_timeout) == (2048, 2.5)
+    assert (settings.max_body_bytes, settings.default_timeout, settings.max_timeout) == (2048, 2.5, 30.0)
 
 
 def test_production_allows_no_origin_unless_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,6 +65,9 @@ def test_production_allows_no_origin_unless_named(monkeypatch: pytest.MonkeyPatc
         ("GATEWAY_CORS_ORIGINS", "exam.example"),
         ("GATEWAY_MAX_BODY_BYTES", "0"),
         ("GATEWAY_DEFAULT_TIMEOUT", "-1"),
+        ("GATEWAY_DEFAULT_TIMEOUT", "90"),
+        ("GATEWAY_MAX_TIMEOUT", "inf"),
+        ("GATEWAY_MAX_TIMEOUT", "5"),
         ("GATEWAY_READY_INTERVAL", "soon"),
     ],
 )

@@ -326,3 +326,21 @@ async def test_malformed_json_and_unknown_route(client: TestClient[Any, Any], st
         assert (await response.json())["code"] == 3
     status, body = await request(client, "GET", "/api/nothing-here", student)
     assert status == 404 and body["code"] == 5
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"scope": 7}, "scope"),
+        ({"scope": -1}, "scope"),
+        ({"scope": "SESSION_SCOPE_SECTION", "section": 9}, "section"),
+        ({"scope": "SESSION_SCOPE_NOWHERE"}, "scope"),
+    ],
+    ids=["scope 7", "scope -1", "section 9", "unknown name"],
+)
+async def test_unknown_enum_values_are_400_naming_the_field(
+    client: TestClient[Any, Any], student: dict[str, str], body: dict[str, Any], field: str
+) -> None:
+    status, answer = await request(client, "POST", "/api/sessions", student, body)
+    assert status == 400, answer
+    assert answer["code"] == 3 and field in answer["message"], answer

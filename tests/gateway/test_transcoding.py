@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import ModuleType
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_runner import BaseRunner
 
+from gateway.__main__ import StatusAppRunner
 from gateway.app import create_app
 from gateway.backends import Backend
+from gateway.errors import LIBRARY_MESSAGES
 from tests.gateway.backend import GatewayTestBackend
 from tests.gateway.conftest import ALLOWED_ORIGIN, MAX_BODY_BYTES, gateway_settings
 from tests.support.tokens import TEST_TOKEN_KEY, token
@@ -37,11 +43,29 @@ async def backend(gwtest_pb: ModuleType) -> AsyncIterator[GatewayTestBackend]:
     await running.stop()
 
 
+class GatewayTestServer(TestServer):
+    """The app behind the gateway's own connection handler, as `python -m gateway` serves it."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        # TestServer cancels a handler whose client hangs up; the gateway's runner, like aiohttp's, does not.
+        kwargs["handler_cancellation"] = False
+        return StatusAppRunner(self.app, **kwargs)
+
+
+@asynccontextmanager
+async def gateway_client(
+    gwtest_pb: ModuleType, backend_address: str, **settings: Any
+) -> AsyncIterator[TestClient[Any, Any]]:
+    """A gateway in front of the gwtest service at `backend_address`, with these settings overridden."""
+    service = gwtest_pb.DESCRIPTOR.services_by_name["GatewayTest"]
+    backends = [Backend("alpha", backend_address, (service,), "item_bank", frozenset({LOGIN}))]
+    async with TestClient(GatewayTestServer(create_app(gateway_settings(**settings), backends))) as test_client:
+        yield test_client
+
+
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def client(gwtest_pb: ModuleType, backend: GatewayTestBackend) -> AsyncIterator[TestClient[Any, Any]]:
-    service = gwtest_pb.DESCRIPTOR.services_by_name["GatewayTest"]
-    backends = [Backend("alpha", backend.address, (service,), "item_bank", frozenset({LOGIN}))]
-    async with TestClient(TestServer(create_app(gateway_settings(), backends))) as test_client:
+    async with gateway_client(gwtest_pb, backend.address) as test_client:
         yield test_client
 
 
@@ -120,6 +144,20 @@ OK_CASES: list[tuple[str, str, str, Any, dict[str, Any]]] = [
         {"name": "new"},
         {"thingId": "t9", "name": "new", "tags": ["name", "create_time"]},
     ),
+    (
+        "enum path parameter",
+        "GET",
+        "/v1/colors/COLOR_GREEN/things?thingIds=a",
+        None,
+        {"things": [{"thingId": "a", "color": "COLOR_GREEN"}]},
+    ),
+    (
+        "enum path parameter by number",
+        "GET",
+        "/v1/colors/1/things?thingIds=b",
+        None,
+        {"things": [{"color": "COLOR_RED"}]},
+    ),
     ("custom verb", "POST", "/v1/things/t1:act", {"action": "poke"}, {"thingId": "t1", "name": "poke"}),
     ("repeated body field", "PUT", "/v1/things/t1/tags", ["x", "y"], {"thingId": "t1", "tags": ["x", "y"]}),
     ("custom method kind", "PATCH", "/v1/echo:custom", {"text": "c"}, {"request": {"text": "c"}}),
@@ -176,7 +214,7 @@ async def test_query_parameters_convert_by_field_type(client: TestClient[Any, An
     assert echoed["color"] == "COLOR_GREEN"
     assert echoed["words"] == ["a", "b"] and echoed["numbers"] == ["1", "-2"]
     assert echoed["colors"] == ["COLOR_RED", "COLOR_GREEN"]
-    assert echoed["inner"] == {"label": "L", "count": 3, "deeper": {"flag": True}}
+    assert echoed["inner"] == {"label": "L", "count": 3, "deeper": {"flag": True}, "shades": []}
     assert echoed["when"] == "2026-01-02T03:04:05Z"
     assert echoed["mask"] == "a,innerLabel"
     assert echoed["maybeCount"] == 0 and echoed["maybeFlag"] is False and echoed["maybeText"] == ""
@@ -214,6 +252,27 @@ ERROR_CASES: list[tuple[str, str, str, Any, int, int, str]] = [
     ("unknown nested body field", "POST", "/v1/things", {"nam": "x"}, 400, 3, "nam"),
     ("body of the wrong type", "POST", "/v1/things:batchGet", {"thingIds": "x"}, 400, 3, "thingIds"),
     ("body * not an object", "POST", "/v1/things:batchGet", [1], 400, 3, "JSON object"),
+    ("unknown enum number in a body", "POST", "/v1/things:batchGet", {"color": 7}, 400, 3, "color: 7 is not a"),
+    ("negative enum number", "POST", "/v1/things:batchGet", {"color": -1}, 400, 3, "color: -1 is not a"),
+    ("enum number as a string", "POST", "/v1/things:batchGet", {"color": "7"}, 400, 3, "color: 7"),
+    ("enum in a body field", "POST", "/v1/things", {"color": 3}, 400, 3, "thing.color: 3"),
+    ("optional enum", "POST", "/v1/echo", {"maybeColor": 5}, 400, 3, "maybe_color: 5"),
+    ("repeated enum", "POST", "/v1/echo", {"colors": [1, 9]}, 400, 3, "colors[1]: 9"),
+    ("nested enum", "POST", "/v1/echo", {"inner": {"shades": [4]}}, 400, 3, "inner.shades[0]: 4"),
+    (
+        "enum in a repeated message",
+        "POST",
+        "/v1/echo",
+        {"inners": [{}, {"shades": [2, 8]}]},
+        400,
+        3,
+        "inners[1].shades[1]: 8",
+    ),
+    ("enum map value", "POST", "/v1/echo", {"colorByName": {"k": 6}}, 400, 3, "color_by_name[k]: 6"),
+    ("repeated enum query parameter", "GET", "/v1/echo?colors=1&colors=7", None, 400, 3, "colors"),
+    ("enum path parameter by number", "GET", "/v1/colors/7/things", None, 400, 3, "color"),
+    ("enum path parameter by name", "GET", "/v1/colors/PURPLE/things", None, 400, 3, "COLOR_GREEN"),
+    ("unknown enum name in a body", "POST", "/v1/things:batchGet", {"color": "PURPLE"}, 400, 3, "PURPLE"),
     ("wrong method", "PUT", "/v1/things/t1", None, 405, 12, "allowed: DELETE, GET, PATCH"),
     ("verb path with the wrong method", "GET", "/v1/things/t1:act", None, 405, 12, "allowed: POST"),
 ]
@@ -335,18 +394,119 @@ async def test_error_details_are_decoded(client: TestClient[Any, Any]) -> None:
     ]
 
 
+async def test_retry_info_and_error_info_keep_their_shape_and_set_retry_after(
+    client: TestClient[Any, Any],
+) -> None:
+    body = {"code": 8, "message": "slow down", "retryDelay": "1.200s", "reason": "DAILY_LIMIT"}
+    status, payload, headers = await call(client, "POST", "/v1/fail", body)
+    assert (status, headers["Retry-After"]) == (429, "2")
+    assert payload == {
+        "code": 8,
+        "message": "slow down",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "DAILY_LIMIT",
+                "domain": "gwtest.example",
+            },
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.200s"},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"code": 14, "message": "busy", "retryDelay": "0s"}, "1"),
+        ({"code": 14, "message": "busy", "retryDelay": "3s"}, "3"),
+        ({"code": 14, "message": "busy", "retryDelay": "3.000000001s"}, "4"),
+        ({"code": 14, "message": "shutting down"}, "1"),
+        ({"code": 14, "message": "no database", "field": "x"}, None),
+        ({"code": 9, "message": "closed"}, None),
+    ],
+    ids=[
+        "zero delay is 1",
+        "whole seconds",
+        "rounded up",
+        "bare UNAVAILABLE",
+        "UNAVAILABLE with details",
+        "other",
+    ],
+)
+async def test_retry_after(client: TestClient[Any, Any], body: dict[str, Any], expected: str | None) -> None:
+    _status, payload, headers = await call(client, "POST", "/v1/fail", body)
+    assert headers.get("Retry-After") == expected
+    assert payload["message"] == body["message"]
+
+
+async def test_an_error_without_details_is_told_plainly_and_logged(
+    client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    body = {"code": 13, "message": "ipv4:10.0.0.7:50051: stream reset", "plain": True}
+    with caplog.at_level(logging.WARNING, logger="gateway.errors"):
+        status, payload, headers = await call(client, "POST", "/v1/fail", body, {"X-Request-Id": "plain-1"})
+    assert status == 500
+    assert payload == {
+        "code": 13,
+        "message": "internal error; the gateway log has the details under request id plain-1",
+        "details": [],
+    }
+    assert "Retry-After" not in headers
+    [record] = [record for record in caplog.records if record.name == "gateway.errors"]
+    assert record.levelno == logging.WARNING and "plain-1" in record.getMessage()
+    assert "ipv4:10.0.0.7:50051: stream reset" in record.getMessage()
+
+
+async def test_an_unreachable_backend_is_503_without_addresses(
+    gwtest_pb: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing listens on port 1.
+    async with gateway_client(gwtest_pb, "127.0.0.1:1") as unreachable:
+        with caplog.at_level(logging.WARNING, logger="gateway.errors"):
+            status, payload, headers = await call(
+                unreachable, "GET", "/v1/things/t1", headers={"X-Request-Id": "down-1"}
+            )
+    assert (status, headers["Retry-After"]) == (503, "1")
+    assert payload == {"code": 14, "message": "the service is unavailable; retry shortly", "details": []}
+    text = json.dumps(payload) + "".join(f"{k}: {v}" for k, v in headers.items())
+    assert "ipv4" not in text and "127.0.0.1" not in text and "connect" not in text.lower()
+    [record] = [record for record in caplog.records if record.name == "gateway.errors"]
+    assert "down-1" in record.getMessage() and "UNAVAILABLE" in record.getMessage()
+
+
 async def test_grpc_timeout_header_sets_the_deadline(client: TestClient[Any, Any]) -> None:
     status, payload, _headers = await call(client, "GET", "/v1/sleep?seconds=5", headers={"Grpc-Timeout": "50m"})
     assert status == 504
     assert_status_body(payload, 4)
+    # Made by the gRPC library, not a servicer: a plain message, not the library's "Deadline Exceeded".
+    assert payload["message"] == LIBRARY_MESSAGES[4]
     status, payload, _headers = await call(client, "GET", "/v1/sleep?seconds=0.01", headers={"Grpc-Timeout": "5S"})
     assert (status, payload) == (200, {"slept": 0.01})
 
 
-async def test_malformed_grpc_timeout_is_400(client: TestClient[Any, Any]) -> None:
-    status, payload, _headers = await call(client, "GET", "/v1/sleep", headers={"Grpc-Timeout": "5 seconds"})
+async def test_a_huge_grpc_timeout_is_capped_not_an_instant_504(client: TestClient[Any, Any]) -> None:
+    # 2562048 hours overflows a 64-bit nanosecond deadline; uncapped, gRPC fails the call at once.
+    headers = {"Grpc-Timeout": "2562048H"}
+    status, payload, _headers = await call(client, "GET", "/v1/sleep?seconds=0.01", headers=headers)
+    assert (status, payload) == (200, {"slept": 0.01})
+
+
+async def test_grpc_timeout_is_cut_down_to_the_maximum(gwtest_pb: ModuleType, backend: GatewayTestBackend) -> None:
+    async with gateway_client(gwtest_pb, backend.address, max_timeout=0.2, default_timeout=0.2) as capped:
+        started = time.monotonic()
+        status, payload, _headers = await call(
+            capped, "GET", "/v1/sleep?seconds=5", headers={"Grpc-Timeout": "99999999H"}
+        )
+        assert status == 504, payload
+        assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize("value", ["abc", "5 seconds", "5s", "1.5S", "-1S", "123456789S", "S", "5SS"])
+async def test_malformed_grpc_timeout_is_400(client: TestClient[Any, Any], value: str) -> None:
+    status, payload, _headers = await call(client, "GET", "/v1/sleep", headers={"Grpc-Timeout": value})
     assert status == 400
-    assert "Grpc-Timeout" in payload["message"]
+    assert_status_body(payload, 3)
+    assert "Grpc-Timeout" in payload["message"] and "1 to 8 digits" in payload["message"]
 
 
 async def test_metadata_is_forwarded(client: TestClient[Any, Any]) -> None:
@@ -515,3 +675,60 @@ async def test_healthz(client: TestClient[Any, Any]) -> None:
     async with client.get("/healthz") as response:
         assert response.status == 200
         assert await response.json() == {"status": "alive"}
+
+
+MALFORMED_HTTP = {
+    "garbage": b"\x16\x03\x01 not HTTP at all\r\n\r\n",
+    "bad request line": b"GET /v1/echo HTTP/1.1 extra\r\nHost: gw\r\n\r\n",
+    "bad header": b"GET /v1/echo HTTP/1.1\r\nHost: gw\r\nBad Header: x\r\n\r\n",
+    "bad chunk size": (
+        b"POST /v1/things:batchGet HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("raw", MALFORMED_HTTP.values(), ids=MALFORMED_HTTP.keys())
+async def test_malformed_http_is_a_400_and_one_warning_without_traceback(
+    client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture, raw: bytes
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        reader, writer = await asyncio.open_connection(client.host, client.port)
+        try:
+            writer.write(raw)
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 5)
+        finally:
+            writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 400"), answer
+    assert_status_body(json.loads(body), 3)
+    noisy = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert [record.levelno for record in noisy] == [logging.WARNING], caplog.text
+    assert "malformed HTTP request" in noisy[0].getMessage()
+    assert not any(record.exc_info for record in caplog.records), caplog.text
+    assert "Traceback" not in caplog.text
+
+
+async def test_a_body_cut_short_is_one_warning_without_traceback(
+    client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    head = (
+        b"POST /v1/login HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{}"
+    )
+    with caplog.at_level(logging.DEBUG):
+        _reader, writer = await asyncio.open_connection(client.host, client.port)
+        writer.write(head)
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        # The client goes away before sending the 100 bytes it announced.
+        writer.close()
+        await writer.wait_closed()
+        for _ in range(50):
+            if any(record.levelno >= logging.WARNING for record in caplog.records):
+                break
+            await asyncio.sleep(0.02)
+    noisy = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert [record.levelno for record in noisy] == [logging.WARNING], caplog.text
+    assert "incomplete body" in noisy[0].getMessage()
+    assert not any(record.exc_info for record in caplog.records), caplog.text
