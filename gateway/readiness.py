@@ -79,13 +79,17 @@ class Readiness:
                 if exc.code() == grpc.StatusCode.NOT_FOUND:
                     missing.append(name)
                     continue
-                report.problems.append(f"{backend.name} at {backend.address} is unreachable: {exc.code().name}")
+                # The address stays in the log: /readyz is on the public port and names no internal address.
+                log.warning(
+                    "readiness: %s at %s is unreachable: %s", backend.name, backend.address, exc.code().name
+                )
+                report.problems.append(f"{backend.name} is unreachable: {exc.code().name}")
                 return report
             if reply.status != health_pb2.HealthCheckResponse.SERVING:
                 status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
                 report.problems.append(f"{backend.name} reports {name or 'overall health'} {status}")
         if missing:
-            message = f"{backend.name} at {backend.address} does not serve {', '.join(missing)}"
+            message = f"{backend.name} does not serve {', '.join(missing)}"
             if len(missing) == len(names):
                 # Something answers at the address but serves none of this backend's API: another of our services
                 # wired in its place (its ownership report below says which).
@@ -131,7 +135,7 @@ class Readiness:
             problems.extend(report.problems)
             miswired.extend(report.miswired)
             owned = report.ownership
-            summary[backend.name] = {"address": backend.address, "status": "ok" if not report.problems else "down"}
+            summary[backend.name] = {"status": "ok" if not report.problems else "down"}
             if owned is not None:
                 summary[backend.name].update(
                     owner=owned.owner,
