@@ -47,6 +47,16 @@ def status_proto(error: DomainError) -> status_pb2.Status:
     return status
 
 
+def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
+    """The ErrorInfo detail of another service's refusal, if it gave one (the inverse of status_proto)."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]  # an AioRpcError carries the same trailers
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return info
+    return None
+
+
 def to_rpc_status(error: DomainError) -> grpc.Status:
     return rpc_status.to_status(status_proto(error))
 

@@ -48,7 +48,8 @@ class Admission(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def _enter(self) -> None:
         self._last_arrival = time.monotonic()
         if not self._open:
-            raise Unavailable(SHUTTING_DOWN)
+            # Nothing was done: the same request is safe to send again, elsewhere or here once restarted.
+            raise Unavailable(SHUTTING_DOWN, reason="SHUTTING_DOWN", retry_after_seconds=1.0)
         self._in_flight += 1
 
     def _unary(self, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
