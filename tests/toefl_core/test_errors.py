@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import grpc
@@ -9,8 +10,9 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from launcher.procs import REPO_ROOT
 from toefl_core.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
-from toefl_core.grpc_errors import ERROR_DOMAIN, status_proto
+from toefl_core.grpc_errors import ERROR_DOMAIN, error_info, status_proto
 from toefl_core.server import RunningServer, start_server, stop_server
 
 FAILURES: dict[str, Exception] = {
@@ -95,6 +97,10 @@ async def test_the_reason_and_retry_delay_reach_the_client(running: RunningServe
     info, retry = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo()
     assert [status.details[0].Unpack(info), status.details[1].Unpack(retry)] == [True, True]
     assert info.reason == "DAILY_SESSION_LIMIT" and retry.retry_delay.ToMilliseconds() == 90_250
+    # What session_service reads of item_service's refusals, to pass their reason on.
+    passed_on = error_info(error)
+    assert passed_on is not None and passed_on.reason == "DAILY_SESSION_LIMIT"
+    assert error_info(await _call(running, "missing")) is None
 
 
 async def test_not_found_and_unimplemented(running: RunningServer) -> None:
@@ -110,3 +116,22 @@ async def test_a_crash_is_internal_with_the_request_id_and_no_detail(
     message = error.details() or ""
     assert "req-42" in message and "secret" not in message and "Traceback" not in message
     assert "request_id=req-42" in caplog.text and "secret internal detail" in caplog.text
+
+
+def _readme_reasons() -> set[str]:
+    text = (REPO_ROOT / "README.md").read_text()
+    table = text[text.index("## Errors") : text.index("## Psychometrics")]
+    return set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", table, flags=re.MULTILINE))
+
+
+def _raised_reasons() -> set[str]:
+    found: set[str] = set()
+    for package in ("toefl_core", "item_service", "session_service"):
+        for path in (REPO_ROOT / package).rglob("*.py"):
+            found.update(re.findall(r'reason=[^"\n]*"([A-Z][A-Z0-9_]+)"', path.read_text()))
+    return found
+
+
+def test_the_readme_table_lists_exactly_the_reasons_the_services_give() -> None:
+    # A client branches on these: one given but not listed, or listed but never given, misleads it.
+    assert _raised_reasons() == _readme_reasons()
