@@ -18,11 +18,11 @@ from launcher.procs import ServiceProcess
 from session_service.domain.limits import DAY_MS
 from session_service.throttle import PER_ACCOUNT
 from tests.session_service.conftest import session_process
+from tests.session_service.test_durability import submit
 from tests.support.exam import (
     PASSWORD,
     Stub,
     admin,
-    answer,
     as_user,
     expect_reason,
     full_items,
@@ -108,15 +108,7 @@ def test_no_current_module_and_a_closed_module_have_their_reasons(
     )
     expect_reason(
         grpc.StatusCode.FAILED_PRECONDITION,
-        lambda: session_stub.SubmitResponse(
-            pb.SubmitResponseRequest(
-                session_id=session.session_id,
-                item_id=router_item.item_id,
-                answer=answer(router_item, correct=True),
-                request_id=request_id(),
-            ),
-            metadata=md,
-        ),
+        lambda: submit(session_stub, md, session.session_id, router_item, request_id()),
         "NO_CURRENT_MODULE",
     )
 
@@ -137,23 +129,15 @@ def test_a_control_character_in_an_id_is_refused_and_nothing_is_stored(
     session = reading(session_stub, md)
     item = full_items(item_stub, session.current_module.items)[0]
 
-    def submit(session_id: str, rid: str) -> pb.SubmitResponseResponse:
-        return session_stub.SubmitResponse(
-            pb.SubmitResponseRequest(
-                session_id=session_id, item_id=item.item_id, answer=answer(item, correct=True), request_id=rid
-            ),
-            metadata=md,
-        )
-
     for session_id, rid, field in [
         (session.session_id, f"{request_id()}{bad}", "request_id"),
         (f"{session.session_id}{bad}", request_id(), "session_id"),
     ]:
         with pytest.raises(grpc.RpcError) as caught:
-            submit(session_id, rid)
+            submit(session_stub, md, session_id, item, rid)
         found = refusal(caught.value)
         assert (found.code, found.fields) == (INVALID, (field,)), found
         assert "control character" in (caught.value.details() or "")
     assert exported(session_stub, student.user_id)["responses"] == []
     # The same answer with printable ids is taken.
-    assert submit(session.session_id, request_id()).response.item_id == item.item_id
+    assert submit(session_stub, md, session.session_id, item, request_id()).response.item_id == item.item_id
