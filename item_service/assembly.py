@@ -157,7 +157,7 @@ def assemble(
         name = item_pb2.TaskType.Name(task_count.task_type)
         pool = index.pools.get(task_count.task_type)
         if pool is None:
-            raise FailedPrecondition(f"no active {name} items in the bank")
+            raise FailedPrecondition(f"no active {name} items in the bank", reason="ITEM_POOL_EXHAUSTED")
         information = pool.information(spec.difficulty_target)
         available = np.ones(len(pool.units), dtype=bool)
         for unit_index in blocked.get(task_count.task_type, ()):
@@ -171,7 +171,8 @@ def assemble(
             if candidates.size == 0:
                 raise FailedPrecondition(
                     f"ran out of {name}: {filled} of {task_count.count} items filled after "
-                    f"{len(excluded_ids)} exclusions; the bank needs more active {name} items"
+                    f"{len(excluded_ids)} exclusions; the bank needs more active {name} items",
+                    reason="ITEM_POOL_EXHAUSTED",
                 )
             candidate_info = information[candidates]
             pick = candidates[select_randomesque(candidate_info, k, rng)]

@@ -102,7 +102,7 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
         principal = self._principal(context)
         if self._bank.read_only:
             # Checked before the role, so that every caller learns how a new bank ships.
-            raise FailedPrecondition(READ_ONLY_MESSAGE)
+            raise FailedPrecondition(READ_ONLY_MESSAGE, reason="ITEM_BANK_READ_ONLY")
         require_role(principal, roles, action)
         return principal
 
@@ -313,14 +313,23 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
         def work(writer: BankWriter) -> item_pb2.Item:
             current = writer.get_item(item_id=item_id)
             if etag != current.etag:
-                raise Aborted(f"item {item_id!r} changed since it was read (stale etag); read it again and retry")
+                raise Aborted(
+                    f"item {item_id!r} changed since it was read (stale etag); read it again and retry",
+                    reason="STALE_ETAG",
+                )
             if current.status == item_pb2.ITEM_STATUS_RETIRED:
-                raise FailedPrecondition(f"item {item_id!r} is retired and cannot change")
+                raise FailedPrecondition(
+                    f"item {item_id!r} is retired and cannot change",
+                    reason="ITEM_STATUS",
+                    metadata={"status": "ITEM_STATUS_RETIRED"},
+                )
             live_only = all(path.split(".", 1)[0] in LIVE_UPDATABLE_FIELDS for path in paths)
             if current.status != item_pb2.ITEM_STATUS_DRAFT and not live_only:
                 raise FailedPrecondition(
                     f"item {item_id!r} is {item_pb2.ItemStatus.Name(current.status)}; only a DRAFT item's content "
-                    "can change (IRT parameters excepted)"
+                    "can change (IRT parameters excepted)",
+                    reason="ITEM_STATUS",
+                    metadata={"status": item_pb2.ItemStatus.Name(current.status)},
                 )
             updated = item_pb2.Item()
             updated.CopyFrom(current)
@@ -349,7 +358,9 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
             item = writer.get_item(item_id=item_id)
             if item.status != item_pb2.ITEM_STATUS_DRAFT:
                 raise FailedPrecondition(
-                    f"item {item_id!r} is {item_pb2.ItemStatus.Name(item.status)}; only a DRAFT can be submitted"
+                    f"item {item_id!r} is {item_pb2.ItemStatus.Name(item.status)}; only a DRAFT can be submitted",
+                    reason="ITEM_STATUS",
+                    metadata={"status": item_pb2.ItemStatus.Name(item.status)},
                 )
             passage = writer.get_passage(passage_id=item.passage_id) if item.passage_id else None
             checks = run_qa_checks(item, passage)
@@ -386,11 +397,15 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
             if item.status != item_pb2.ITEM_STATUS_IN_REVIEW:
                 raise FailedPrecondition(
                     f"item {item_id!r} is {item_pb2.ItemStatus.Name(item.status)}; only an item IN_REVIEW can be "
-                    "reviewed"
+                    "reviewed",
+                    reason="ITEM_STATUS",
+                    metadata={"status": item_pb2.ItemStatus.Name(item.status)},
                 )
             if request.verdict == item_pb2.REVIEW_VERDICT_APPROVE and item.provenance.author == principal.subject:
                 # Four eyes: whoever wrote an item cannot be the one who approves it.
-                raise FailedPrecondition(f"{principal.subject!r} wrote item {item_id!r} and cannot approve it")
+                raise FailedPrecondition(
+                    f"{principal.subject!r} wrote item {item_id!r} and cannot approve it", reason="OWN_ITEM_REVIEW"
+                )
             review = writer.add_review(
                 item=item, kind=item_pb2.REVIEW_KIND_HUMAN, verdict=request.verdict, comment=request.comment
             )
@@ -409,11 +424,16 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
             if item.status != item_pb2.ITEM_STATUS_APPROVED:
                 raise FailedPrecondition(
                     f"item {item_id!r} is {item_pb2.ItemStatus.Name(item.status)}; only an APPROVED item can be "
-                    "activated"
+                    "activated",
+                    reason="ITEM_STATUS",
+                    metadata={"status": item_pb2.ItemStatus.Name(item.status)},
                 )
             if not item.HasField("irt"):
                 # Assembly chooses by information: an item without parameters could never be chosen fairly.
-                raise FailedPrecondition(f"item {item_id!r} has no IRT parameters; calibrate it before activating")
+                raise FailedPrecondition(
+                    f"item {item_id!r} has no IRT parameters; calibrate it before activating",
+                    reason="ITEM_NOT_CALIBRATED",
+                )
             item.status = item_pb2.ITEM_STATUS_ACTIVE
             return writer.save_item(item=item, changed=["status"], note="activated")
 

@@ -16,6 +16,11 @@ MAX_BATCH = 256
 SHUTTING_DOWN = "the service is restarting; the answer was not saved; send it again"
 
 
+def shutting_down() -> Unavailable:
+    # Another instance, or this one restarted, takes the answer within about a second.
+    return Unavailable(SHUTTING_DOWN, reason="SHUTTING_DOWN", retry_after_seconds=1.0)
+
+
 class GroupCommit(Generic[J, R]):
     """One commit (one fsync) for every job that arrived while the last commit was running.
 
@@ -31,7 +36,7 @@ class GroupCommit(Generic[J, R]):
 
     async def submit(self, job: J) -> R:
         if self._closed:
-            raise Unavailable(SHUTTING_DOWN)
+            raise shutting_down()
         future: asyncio.Future[R | Exception] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((job, future))
         result = await future
@@ -46,7 +51,7 @@ class GroupCommit(Generic[J, R]):
         error = written.exception()
         if error is not None:
             log.error("a batch of %d writes failed; none was acknowledged", len(batch), exc_info=error)
-        failure = error if isinstance(error, Exception) else Unavailable(SHUTTING_DOWN)
+        failure = error if isinstance(error, Exception) else shutting_down()
         results: Sequence[R | Exception] = written.result() if error is None else [failure] * len(batch)
         for (_job, future), result in zip(batch, results, strict=True):
             # A caller that gave up (cancelled RPC) is simply not told; its write stands or not as committed.
@@ -74,4 +79,4 @@ class GroupCommit(Generic[J, R]):
             while not self._queue.empty():
                 _job, future = self._queue.get_nowait()
                 if not future.done():
-                    future.set_result(Unavailable(SHUTTING_DOWN))
+                    future.set_result(shutting_down())

@@ -17,6 +17,7 @@ from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 from session_service.views import student_item, student_passage
 from toefl_core.auth import ServiceToken
 from toefl_core.errors import FailedPrecondition, Unavailable
+from toefl_core.grpc_errors import error_info
 
 log = logging.getLogger(__name__)
 SERVICE_SUBJECT = "session_service"
@@ -100,12 +101,20 @@ class ItemClient:
                 code = error.code()
                 if code not in RETRYABLE:
                     log.error("item service refused to %s: %s %s", what, code.name, error.details())
-                    raise FailedPrecondition(f"the item service could not {what}: {error.details()}") from error
+                    # Its reason (an exhausted item pool, say) is what the caller acts on, so it passes through.
+                    info = error_info(error)
+                    raise FailedPrecondition(
+                        f"the item service could not {what}: {error.details()}",
+                        reason=info.reason if info is not None else "ITEM_SERVICE_REFUSED",
+                        metadata=dict(info.metadata) if info is not None else None,
+                    ) from error
                 # Full jitter, so that many sessions waiting for a restarting item_service do not retry in step.
                 pause = random.uniform(0, backoff)
                 if time.monotonic() + pause >= give_up:
                     log.warning("item service: %s failed after %d attempts: %s", what, attempt, code.name)
-                    raise Unavailable(UNAVAILABLE_MESSAGE) from error
+                    raise Unavailable(
+                        UNAVAILABLE_MESSAGE, reason="ITEM_SERVICE_UNAVAILABLE", retry_after_seconds=1.0
+                    ) from error
                 await asyncio.sleep(pause)
                 backoff = min(MAX_BACKOFF_SECONDS, backoff * 2)
 

@@ -235,7 +235,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             budget_seconds=call_budget(context.time_remaining()),
         )
         if not assembled.items:
-            raise FailedPrecondition(f"the item bank has no items for module {plan.key!r}")
+            raise FailedPrecondition(
+                f"the item bank has no items for module {plan.key!r}", reason="ITEM_POOL_EXHAUSTED"
+            )
         start = now_ms()
         module_id = accounts.new_id("mod")
         module = sessions.NewModule(
@@ -442,7 +444,10 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         record = await self._session(self._principal(context), request.session_id, action=READ)
         current = record.current_module
         if current is None:
-            raise FailedPrecondition("the session has no current module (it is finished or past its last module)")
+            raise FailedPrecondition(
+                "the session has no current module (it is finished or past its last module)",
+                reason="NO_CURRENT_MODULE",
+            )
         return await self._module_state(current, with_items=True)
 
     async def ListSessions(self, request: pb.ListSessionsRequest, context: Context) -> pb.ListSessionsResponse:
@@ -510,7 +515,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 answers.find_submission, session_id=head.session_id, request_id=request.request_id
             )
             if replay is None:
-                raise FailedPrecondition(refusal or "no current module")
+                raise refusal or FailedPrecondition("no current module", reason="NO_CURRENT_MODULE")
         else:
             check_shape(answer_form(item), given_answer(request.answer))
             try:
@@ -535,13 +540,14 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             remaining_seconds=remaining_seconds(replay.deadline_ms, now_ms()),
         )
 
-    async def _answerable(self, head: SessionHead, item_id: str) -> tuple[str | None, item_pb2.Item | None]:
+    async def _answerable(
+        self, head: SessionHead, item_id: str
+    ) -> tuple[FailedPrecondition | None, item_pb2.Item | None]:
         """Why the session refuses an answer to the item (None if it takes it), and the item when it is there."""
         item = None
         if head.state == STATE_IN_PROGRESS and head.module_id is not None:
             item = (await self._module(head.module_id)).full_items.get(item_id)
-        refusal = answer_refusal(head, module_id=head.module_id, item_id=item_id, in_module=item is not None)
-        return (refusal.message if refusal is not None else None), item
+        return answer_refusal(head, module_id=head.module_id, item_id=item_id, in_module=item is not None), item
 
     async def AdvanceModule(self, request: pb.AdvanceModuleRequest, context: Context) -> pb.Session:
         principal = self._principal(context)
@@ -554,10 +560,12 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             if applied:
                 return await self._session_proto(record)
         if record.state != STATE_IN_PROGRESS:
-            raise FailedPrecondition("the session is finished")
+            raise FailedPrecondition("the session is finished", reason="SESSION_FINISHED")
         current = record.current_module
         if current is None:
-            raise FailedPrecondition("the session is past its last module; finish it with FinishSession")
+            raise FailedPrecondition(
+                "the session is past its last module; finish it with FinishSession", reason="NO_CURRENT_MODULE"
+            )
         blueprint = load_blueprint(record.blueprint_version)
         plan = blueprint.module(current.plan_key)
         section_plan = blueprint.section(plan.section)

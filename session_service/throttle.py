@@ -54,8 +54,13 @@ class SignInThrottle:
             rule = self._rules[key[0]]
             stamps = self._recent(key, now)
             if len(stamps) >= rule.failures:
-                wait = math.ceil(stamps[0] + rule.window_seconds - now)
-                raise ResourceExhausted(f"too many failed sign-ins; try again in {wait} s")
+                # The oldest failure in the window leaves it first: then one more attempt is allowed.
+                remaining = stamps[0] + rule.window_seconds - now
+                raise ResourceExhausted(
+                    f"too many failed sign-ins; try again in {math.ceil(remaining)} s",
+                    reason="SIGN_IN_THROTTLED",
+                    retry_after_seconds=remaining,
+                )
 
     def failed(self, *, username: str, address: str) -> None:
         now = self._clock()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from session_service.domain.answers import LATE_ANSWER, answer_refusal, too_late
+from session_service.domain.answers import answer_refusal, late_answer_error, too_late
 from session_service.domain.limits import check_daily_sessions, utc_day_start_ms
 from session_service.domain.modules import closing
 from session_service.domain.outages import Outage, outage_before
@@ -179,7 +179,7 @@ def _accept_one(tx: Tx, sub: Submission, scorer: Scorer) -> SubmitOutcome | Doma
         # closes is scored with the expiry.
         sessions.expire_modules(tx, module_ids=[sub.module_id])
         score_closed_sections(tx, session_id=sub.session_id, scorer=scorer, now_ms=sub.received_ms)
-        return FailedPrecondition(LATE_ANSWER)
+        return late_answer_error()
     revision = answers.last_revision(tx, module_id=sub.module_id, item_id=sub.item_id) + 1
     record = answers.insert_response(tx, record=sub.record(revision=revision))
     return SubmitOutcome(response=record, replayed=False, deadline_ms=head.deadline_ms)
@@ -245,12 +245,17 @@ def advance(
                 return False
             state, current_module_id = locked
             if state != STATE_IN_PROGRESS or current_module_id != from_module_id:
-                raise FailedPrecondition("the session has moved on since this request started; reload it")
+                raise FailedPrecondition(
+                    "the session has moved on since this request started; reload it", reason="SESSION_MOVED_ON"
+                )
             status, deadline_ms = sessions.module_status(tx, module_id=from_module_id)
             if router_score is not None:
                 newest = sessions.newest_response_in(tx, module_id=from_module_id)
                 if newest > router_score.scored_through:
-                    raise Aborted("an answer arrived while the module was being scored; advance again")
+                    raise Aborted(
+                        "an answer arrived while the module was being scored; advance again",
+                        reason="ANSWERED_WHILE_SCORING",
+                    )
             closed = closing(deadline_ms=deadline_ms, now_ms=now_ms) if status == STATUS_OPEN else None
             sessions.close_module(tx, module_id=from_module_id, closing=closed, router=router_score)
             if next_module is not None:

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class DomainError(Exception):
-    """Base of every error a servicer or storage function may raise on purpose."""
+    """Base of every error a servicer or storage function may raise on purpose.
+
+    `message` is for people; `reason` (UPPER_SNAKE, stable, listed in the README) is for programs that must act on
+    the refusal, with `metadata` to go with it; `retry_after_seconds` says when the same request may succeed.
+    """
 
     # The gRPC status code's name: toefl_core.grpc_errors maps it, so rules need no gRPC to refuse.
     code: str = "INTERNAL"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        retry_after_seconds: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.reason = reason
+        self.metadata = dict(metadata or {})
+        self.retry_after_seconds = retry_after_seconds
 
 
 class InvalidArgument(DomainError):

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -20,18 +21,40 @@ def status_code(error: DomainError) -> grpc.StatusCode:
     return grpc.StatusCode[error.code]
 
 
+# ErrorInfo.domain: whose list of reasons a reason belongs to (the README's table).
+ERROR_DOMAIN = "toefl"
+
+
 def status_proto(error: DomainError) -> status_pb2.Status:
-    """A google.rpc.Status for the error, with a BadRequest detail naming the field when there is one."""
+    """A google.rpc.Status for the error, with details a program can act on: BadRequest naming the field of an
+    invalid argument, ErrorInfo when the error has a reason, RetryInfo when it says when to retry."""
     code = status_code(error)
     status = status_pb2.Status(code=code.value[0], message=error.message)
     if error.field is not None and code == grpc.StatusCode.INVALID_ARGUMENT:
-        detail = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
-            ]
+        violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
+        status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+    if error.reason is not None:
+        metadata = {"field": error.field} if error.field is not None else {}
+        metadata.update(error.metadata)
+        status.details.add().Pack(
+            error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=metadata)
         )
-        status.details.add().Pack(detail)
+    if error.retry_after_seconds is not None:
+        delay = duration_pb2.Duration()
+        # Never a negative delay: a lockout that ends as the reply leaves means "now".
+        delay.FromNanoseconds(round(max(0.0, error.retry_after_seconds) * 1e9))
+        status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
     return status
+
+
+def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
+    """The ErrorInfo detail of another service's refusal, if it gave one (the inverse of status_proto)."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]  # an AioRpcError carries the same trailers
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return info
+    return None
 
 
 def to_rpc_status(error: DomainError) -> grpc.Status:

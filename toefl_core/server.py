@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 
 from toefl_core.errors import Unavailable
 from toefl_core.grpc_errors import DomainErrorInterceptor, wrapped_handler
+from toefl_core.ids import check_ids
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ _HEALTH_PREFIX = f"/{health.SERVICE_NAME}/"
 
 class Admission(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Counts the calls in flight and, once closed for shutdown, refuses new ones with UNAVAILABLE before they
-    start any work. Health checks pass (they report NOT_SERVING by then)."""
+    start any work; refuses ids holding control characters (toefl_core.ids) just as early. Health checks pass
+    (they report NOT_SERVING by then)."""
 
     def __init__(self) -> None:
         self._open = True
@@ -48,13 +50,15 @@ class Admission(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def _enter(self) -> None:
         self._last_arrival = time.monotonic()
         if not self._open:
-            raise Unavailable(SHUTTING_DOWN)
+            # Nothing was done: the same request is safe to send again, elsewhere or here once restarted.
+            raise Unavailable(SHUTTING_DOWN, reason="SHUTTING_DOWN", retry_after_seconds=1.0)
         self._in_flight += 1
 
     def _unary(self, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def admitted(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             self._enter()
             try:
+                check_ids(request)
                 return await behavior(request, context)
             finally:
                 self._in_flight -= 1
@@ -65,6 +69,7 @@ class Admission(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         async def admitted(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
             self._enter()
             try:
+                check_ids(request)
                 async for message in behavior(request, context):
                     yield message
             finally:

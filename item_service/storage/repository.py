@@ -456,7 +456,8 @@ class BankWriter(BankReader):
             elif row.run_id == run_id:
                 raise FailedPrecondition(
                     f"run {run_id!r} already wrote other figures for item {figures.item_id!r}; "
-                    "a new computation needs a new run_id"
+                    "a new computation needs a new run_id",
+                    reason="STATISTICS_RUN_REUSED",
                 )
             apply_statistics(row, figures)
             row.run_id, row.actor, row.compute_time = run_id, self.actor, moment
@@ -629,7 +630,7 @@ class ItemBank:
     def writing(self, *, actor: str, items: bool = True) -> Iterator[BankWriter]:
         """`items=False` for writes that change no item or passage (statistics): every cache stays valid."""
         if self.read_only:
-            raise FailedPrecondition(READ_ONLY_MESSAGE)
+            raise FailedPrecondition(READ_ONLY_MESSAGE, reason="ITEM_BANK_READ_ONLY")
         with self.engine.connect() as connection:
             connection.execution_options(**{IMMEDIATE: True})
             with Session(bind=connection) as session:

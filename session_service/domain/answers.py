@@ -29,9 +29,10 @@ def closed_module_error(sequence: int, status: str) -> FailedPrecondition:
     closed by an advance or a finish."""
     if status == STATUS_EXPIRED:
         return FailedPrecondition(
-            f"module {sequence}'s time is up; no more answers are accepted (earlier answers are kept)"
+            f"module {sequence}'s time is up; no more answers are accepted (earlier answers are kept)",
+            reason="MODULE_TIME_UP",
         )
-    return FailedPrecondition(f"module {sequence} is closed; no more answers are accepted")
+    return FailedPrecondition(f"module {sequence} is closed; no more answers are accepted", reason="MODULE_CLOSED")
 
 
 def answer_refusal(
@@ -40,11 +41,15 @@ def answer_refusal(
     """Why the session refuses an answer to `item_id`, given in `module_id`; None when it takes it (until the
     deadline: see `too_late`). `in_module`: whether the item is one of that module's items."""
     if head.state != STATE_IN_PROGRESS:
-        return FailedPrecondition("the session is finished; no more answers are accepted")
+        return FailedPrecondition(
+            "the session is finished; no more answers are accepted", reason="SESSION_FINISHED"
+        )
     if head.module_id is None:
-        return FailedPrecondition("the session has no current module; no more answers are accepted")
+        return FailedPrecondition(
+            "the session has no current module; no more answers are accepted", reason="NO_CURRENT_MODULE"
+        )
     if head.module_id != module_id or not in_module:
-        return FailedPrecondition(f"item {item_id} is not in the current module")
+        return FailedPrecondition(f"item {item_id} is not in the current module", reason="NOT_IN_MODULE")
     if head.module_status != STATUS_OPEN:
         return closed_module_error(head.module_sequence, head.module_status)
     return None
@@ -56,6 +61,11 @@ def too_late(head: SessionHead, received_ms: int) -> bool:
 
 
 LATE_ANSWER = "the module's time is up; the answer was not saved (earlier answers are kept)"
+
+
+def late_answer_error() -> FailedPrecondition:
+    """The refusal of an answer that arrived at or after its module's deadline (see `too_late`)."""
+    return FailedPrecondition(LATE_ANSWER, reason="MODULE_TIME_UP")
 
 
 # ---- the shape of an answer, per task type

@@ -18,8 +18,12 @@ def check_daily_sessions(*, started_today: int, limit: int, now_ms: int) -> None
     """Refuse a new session when the student already has `limit` sessions started this UTC day."""
     if started_today < limit:
         return
-    resets = dt.datetime.fromtimestamp((utc_day_start_ms(now_ms) + DAY_MS) / 1000, tz=dt.UTC)
+    resets_ms = utc_day_start_ms(now_ms) + DAY_MS
+    resets = dt.datetime.fromtimestamp(resets_ms / 1000, tz=dt.UTC)
     raise ResourceExhausted(
         f"a student may start at most {limit} sessions per UTC day; this student has started {started_today} "
-        f"today; the limit resets at {resets:%Y-%m-%dT%H:%M:%SZ}"
+        f"today; the limit resets at {resets:%Y-%m-%dT%H:%M:%SZ}",
+        reason="DAILY_SESSION_LIMIT",
+        metadata={"limit": str(limit), "resets_at": f"{resets:%Y-%m-%dT%H:%M:%SZ}"},
+        retry_after_seconds=(resets_ms - now_ms) / 1000,
     )

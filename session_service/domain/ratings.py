@@ -46,7 +46,7 @@ def decide_rating(
     if any(r.rater_id == rater_id for r in earlier):
         raise already_rated(response_id)
     if task_state == TASK_FINAL:
-        raise FailedPrecondition(f"response {response_id} already has its final rating")
+        raise FailedPrecondition(f"response {response_id} already has its final rating", reason="RATING_FINAL")
     rating = Rating(rater_id, score, task_state == TASK_ADJUDICATION)
     resolution = resolve([*earlier, rating], second_rating_required=double_rated)
     final = resolution.status == RatingStatus.FINAL

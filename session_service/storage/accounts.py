@@ -116,7 +116,9 @@ def create_class(db: Database, *, class_id: str, name: str, teacher_id: str, now
     with db.writing() as s:
         teacher = s.get(User, teacher_id)
         if teacher is None or teacher.role != "teacher" or teacher.erased:
-            raise FailedPrecondition(f"user {teacher_id} is not a teacher")
+            raise FailedPrecondition(
+                f"user {teacher_id} is not a teacher", reason="WRONG_ROLE", metadata={"expected_role": "teacher"}
+            )
         row = SchoolClass(class_id=class_id, name=name, teacher_id=teacher_id, create_ms=now_ms)
         s.add(row)
         s.flush()
@@ -141,7 +143,9 @@ def enrol(db: Database, *, class_id: str, student_id: str) -> None:
     with db.writing() as s:
         student = s.get(User, student_id)
         if student is None or student.role != "student":
-            raise FailedPrecondition(f"user {student_id} is not a student")
+            raise FailedPrecondition(
+                f"user {student_id} is not a student", reason="WRONG_ROLE", metadata={"expected_role": "student"}
+            )
         if s.get(Enrolment, (class_id, student_id)) is None:
             s.add(Enrolment(class_id=class_id, student_id=student_id))
 

@@ -70,11 +70,20 @@ def _unavailable_database() -> Iterator[None]:
         text_of = str(exc.orig).lower()
         if "locked" in text_of or "busy" in text_of:
             raise Unavailable(
-                "the user database is busy (locked by another writer); nothing was saved; retry"
+                "the user database is busy (locked by another writer); nothing was saved; retry",
+                reason="DATABASE_BUSY",
+                retry_after_seconds=1.0,
             ) from exc
         if "full" in text_of:
-            raise ResourceExhausted("the user database's disk is full; nothing was saved; retry later") from exc
-        raise Unavailable("the user database is unavailable; nothing was saved; retry shortly") from exc
+            # No delay to promise: the disk fills up until an operator frees space.
+            raise ResourceExhausted(
+                "the user database's disk is full; nothing was saved; retry later", reason="DISK_FULL"
+            ) from exc
+        raise Unavailable(
+            "the user database is unavailable; nothing was saved; retry shortly",
+            reason="DATABASE_UNAVAILABLE",
+            retry_after_seconds=1.0,
+        ) from exc
 
 
 # The single writer's unit of work: one write transaction on the Core connection, handed to the functions that

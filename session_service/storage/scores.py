@@ -365,7 +365,8 @@ def rescore_targets(db: Database, *, requests: Sequence[tuple[str, str | None]])
             targets[session_id] = RescoreTarget(session_id, error=NotFound(f"session {session_id} not found"))
         elif states[session_id] != STATE_FINISHED:
             refusal = FailedPrecondition(
-                f"session {session_id} is not finished; only finished sessions are rescored"
+                f"session {session_id} is not finished; only finished sessions are rescored",
+                reason="SESSION_NOT_FINISHED",
             )
             targets[session_id] = RescoreTarget(session_id, error=refusal)
         else:
@@ -417,7 +418,8 @@ def read_rescore_inputs(db: Database, *, session_ids: Sequence[str]) -> dict[str
                 found[session_id] = NotFound(f"session {session_id} not found")
             elif session.state != STATE_FINISHED:
                 found[session_id] = FailedPrecondition(
-                    f"session {session_id} is not finished; only finished sessions are rescored"
+                    f"session {session_id} is not finished; only finished sessions are rescored",
+                    reason="SESSION_NOT_FINISHED",
                 )
             else:
                 found[session_id] = RescoreInputs(

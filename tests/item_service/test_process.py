@@ -20,6 +20,7 @@ from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
 from launcher.procs import REPO_ROOT, ServiceProcess, clean_env, item_service_process
 from tests.item_service.rpc import ADMIN, AUTHOR, SERVICE, TEACHER, fails
+from tests.support.exam import refusal
 from tests.support.tokens import TEST_TOKEN_KEY
 from toefl_core.ownership import RETIRED_FILE_NAMES, USER_DATA_APPLICATION_ID
 
@@ -159,7 +160,10 @@ def test_read_only_mode_refuses_every_write_and_serves_reads(item_bank_path: Pat
                 (stub.ImportItems, item_service_pb2.ImportItemsRequest(items=[item], dry_run=True)),
             ]
             for call, request in writes:
-                fails(call, request, ADMIN, grpc.StatusCode.FAILED_PRECONDITION, "read-only", "make deploy")
+                refused = fails(
+                    call, request, ADMIN, grpc.StatusCode.FAILED_PRECONDITION, "read-only", "make deploy"
+                )
+                assert refusal(refused).reason == "ITEM_BANK_READ_ONLY"
     finally:
         assert proc.terminate() == 0
     assert digest(item_bank_path) == before

@@ -86,6 +86,27 @@ def test_get_item_errors(item_stub: Stub) -> None:
     )
 
 
+def test_a_control_character_in_an_id_is_refused_before_any_work(item_stub: Stub) -> None:
+    # Refused by the shared server's admission, so even a caller that may not read the bank learns only this.
+    for meta in (TEACHER, STUDENT):
+        fails(
+            item_stub.GetItem,
+            item_service_pb2.GetItemRequest(item_id="itm-000001\x00"),
+            meta,
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "control character",
+            field="item_id",
+        )
+    fails(
+        item_stub.BatchGetItems,
+        item_service_pb2.BatchGetItemsRequest(items=[item_service_pb2.ItemRef(item_id="itm\x1b[0m")]),
+        TEACHER,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "control character",
+        field="items[0].item_id",
+    )
+
+
 def test_batch_get_keeps_request_order_and_fails_whole(item_stub: Stub) -> None:
     ids = ["itm-000010", "itm-000003", "itm-000007", "itm-000003"]
     reply = item_stub.BatchGetItems(

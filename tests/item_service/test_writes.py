@@ -10,6 +10,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from toefl.item.v1 import item_pb2, item_service_pb2
 
 from tests.item_service.rpc import ADMIN, AUTHOR, SERVICE, STUDENT, Stub, fails
+from tests.support.exam import refusal
 
 FULL = item_pb2.ITEM_VIEW_FULL
 CODE = grpc.StatusCode
@@ -145,13 +146,14 @@ def test_update_item_with_mask_and_etag(item_stub: Stub) -> None:
     )
     assert len(paged.revisions) == 1 and paged.next_page_token
     # The etag read before the update is stale now.
-    fails(
+    stale = fails(
         item_stub.UpdateItem,
         item_service_pb2.UpdateItemRequest(item=change, update_mask=FieldMask(paths=["content.prompt"])),
         AUTHOR,
         CODE.ABORTED,
         "etag",
     )
+    assert refusal(stale).reason == "STALE_ETAG"
 
 
 @pytest.mark.parametrize(

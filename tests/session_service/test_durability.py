@@ -17,7 +17,17 @@ from toefl.session.v1 import session_service_pb2_grpc
 
 from launcher.procs import ServiceProcess
 from tests.session_service.conftest import session_process
-from tests.support.exam import Stub, admin, answer, as_user, expect_code, full_items, new_user, request_id
+from tests.support.exam import (
+    Stub,
+    admin,
+    answer,
+    as_user,
+    expect_code,
+    expect_reason,
+    full_items,
+    new_user,
+    request_id,
+)
 
 FP = grpc.StatusCode.FAILED_PRECONDITION
 
@@ -196,22 +206,30 @@ def test_advance_retry_does_not_advance_twice_and_closed_modules_refuse_answers(
     assert not {i.item_id for i in advanced.current_module.items} & {
         i.item_id for i in session.current_module.items
     }
-    expect_code(
+    expect_reason(
         FP,
         lambda: submit(session_stub, md, session.session_id, router_item, request_id()),
+        "NOT_IN_MODULE",
         "not in the current module",
     )
 
     finished = session_stub.AdvanceModule(pb.AdvanceModuleRequest(session_id=session.session_id), metadata=md)
     assert not finished.HasField("current_module") and finished.state == pb.SESSION_STATE_IN_PROGRESS
-    expect_code(
+    expect_reason(
         FP,
         lambda: session_stub.AdvanceModule(pb.AdvanceModuleRequest(session_id=session.session_id), metadata=md),
+        "NO_CURRENT_MODULE",
         "FinishSession",
     )
     done = session_stub.FinishSession(pb.FinishSessionRequest(session_id=session.session_id), metadata=md)
     assert done.state == pb.SESSION_STATE_FINISHED
-    expect_code(FP, lambda: submit(session_stub, md, session.session_id, router_item, request_id()), "finished")
+    finished_refusal = expect_reason(
+        FP,
+        lambda: submit(session_stub, md, session.session_id, router_item, request_id()),
+        "SESSION_FINISHED",
+        "finished",
+    )
+    assert finished_refusal.retry_after is None
 
 
 @pytest.fixture(scope="module")
@@ -244,7 +262,11 @@ def test_late_answers_are_refused_and_saved_ones_kept(
     first, second = full_items(item_stub, session.current_module.items)[:2]
     saved = submit(stub, md, session.session_id, first, request_id())
     _wait_past(session.current_module)
-    expect_code(FP, lambda: submit(stub, md, session.session_id, second, request_id()), "time is up")
+    late = expect_reason(
+        FP, lambda: submit(stub, md, session.session_id, second, request_id()), "MODULE_TIME_UP", "time is up"
+    )
+    # Time does not come back: nothing to retry.
+    assert late.retry_after is None
     state = stub.GetSession(pb.GetSessionRequest(session_id=session.session_id), metadata=md).current_module
     assert state.status == pb.MODULE_STATUS_EXPIRED and state.remaining_seconds == 0
     assert [r.request_id for r in state.responses] == [saved.response.request_id]

@@ -14,6 +14,8 @@ from typing import Any
 import aiohttp
 import grpc
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
@@ -57,6 +59,44 @@ def expect_code(code: grpc.StatusCode, call: Callable[[], Any], match: str = "")
     assert error.code() == code, error.details()
     assert match in (error.details() or ""), error.details()
     return error
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """What a program reads in a refusal's google.rpc.Status details: the reason, its metadata, when to retry
+    (None: no RetryInfo) and the fields a BadRequest names."""
+
+    code: grpc.StatusCode
+    reason: str | None
+    metadata: dict[str, str]
+    retry_after: float | None
+    fields: tuple[str, ...]
+
+
+def refusal(error: grpc.RpcError) -> Refusal:
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]  # every RpcError raised by a call is a Call
+    info, retry, bad = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo(), error_details_pb2.BadRequest()
+    found = {"info": False, "retry": False, "bad": False}
+    for detail in status.details if status is not None else ():
+        found["info"] |= detail.Unpack(info)
+        found["retry"] |= detail.Unpack(retry)
+        found["bad"] |= detail.Unpack(bad)
+    if found["info"]:
+        assert info.domain == "toefl", info
+    return Refusal(
+        code=error.code(),
+        reason=info.reason if found["info"] else None,
+        metadata=dict(info.metadata),
+        retry_after=retry.retry_delay.ToNanoseconds() / 1e9 if found["retry"] else None,
+        fields=tuple(v.field for v in bad.field_violations),
+    )
+
+
+def expect_reason(code: grpc.StatusCode, call: Callable[[], Any], reason: str, match: str = "") -> Refusal:
+    """The call is refused with `code`, a message holding `match` and an ErrorInfo of `reason`."""
+    found = refusal(expect_code(code, call, match))
+    assert found.reason == reason, found
+    return found
 
 
 def full_items(

@@ -10,6 +10,7 @@ import platform
 import grpc
 import pytest
 
+from tests.support.exam import refusal
 from toefl_core.server import SHUTTING_DOWN, limit_malloc_arenas, start_server, stop_server
 
 
@@ -56,6 +57,8 @@ async def test_shutdown_finishes_accepted_calls_and_refuses_new_ones_with_unavai
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await method("Fast")(b"", timeout=5)
         assert (refused.value.code(), refused.value.details()) == (grpc.StatusCode.UNAVAILABLE, SHUTTING_DOWN)
+        found = refusal(refused.value)
+        assert (found.reason, found.retry_after) == ("SHUTTING_DOWN", 1.0), found
         assert not stopping.done()
         release.set()
         assert await accepted == b"done"
