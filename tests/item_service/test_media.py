@@ -214,3 +214,45 @@ def test_export_rpc_streams_the_media_first(item_stub: Stub, demo: Bank) -> None
     assert kinds == sorted(kinds, key=["media", "passage", "item"].index) and len(media) == len(passages) == 30
     assert {m.sha256 for m in media} == {media_digest(p.audio_url) for p in passages}
     assert all(m.data == demo.media[m.sha256].data for m in media)
+
+
+def test_import_rpc_stores_new_audio_and_writes_refuse_references_to_audio_the_bank_lacks(item_stub: Stub) -> None:
+    data = speak_mp3([Turn(Voice("en-us+m1"), "Excuse me, is this seat taken?")])
+    digest = sha256_hex(data)
+    item = item_pb2.Item(
+        external_id="test-media-ls-resp-1",
+        task_type=T.TASK_TYPE_LISTEN_AND_CHOOSE_RESPONSE,
+        content=item_pb2.ItemContent(prompt="Listen.", audio_url=f"sha256:{digest}"),
+    )
+    blob = item_pb2.Media(sha256=digest, content_type=MP3_CONTENT_TYPE, data=data)
+    without_blob = item_service_pb2.ImportItemsRequest(items=[item])
+    fails(
+        item_stub.ImportItems,
+        without_blob,
+        ADMIN,
+        CODE.INVALID_ARGUMENT,
+        "no media",
+        field="items[0].content.audio_url",
+    )
+    fails(
+        item_stub.CreateItem,
+        item_service_pb2.CreateItemRequest(item=item),
+        AUTHOR,
+        CODE.INVALID_ARGUMENT,
+        digest,
+        field="content.audio_url",
+    )
+    wrong = item_pb2.Media(sha256="0" * 64, content_type=MP3_CONTENT_TYPE, data=data)
+    bad_hash = item_service_pb2.ImportItemsRequest(media=[wrong], items=[item])
+    fails(item_stub.ImportItems, bad_hash, ADMIN, CODE.INVALID_ARGUMENT, field="media[0].sha256")
+    text = item_pb2.Media(content_type="text/plain", data=b"hello")
+    bad_type = item_service_pb2.ImportItemsRequest(media=[text])
+    fails(item_stub.ImportItems, bad_type, ADMIN, CODE.INVALID_ARGUMENT, field="media[0].content_type")
+    done = item_stub.ImportItems(
+        item_service_pb2.ImportItemsRequest(media=[blob, blob], items=[item]), metadata=ADMIN
+    )
+    assert (done.media_created, done.created) == (1, 1)
+    body = item_stub.GetMedia(item_service_pb2.GetMediaRequest(sha256=digest), metadata=TEACHER)
+    assert body.data == data
+    again = item_stub.ImportItems(item_service_pb2.ImportItemsRequest(media=[blob], items=[item]), metadata=ADMIN)
+    assert (again.media_created, again.unchanged) == (0, 1)
