@@ -9,21 +9,25 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf import json_format
 from toefl.item.v1 import item_pb2, item_service_pb2
 
 from item_service.config import Settings, load_settings
-from item_service.convert import check_import
+from item_service.convert import check_import, check_media
+from item_service.demo_audio import add_prompt_audio
 from item_service.demo_bank import content_hash, generate_demo_bank
 from item_service.server import open_bank, serve
+from item_service.speech import MP3_BITRATE_KBPS
 from item_service.storage import (
     ItemBank,
     ItemFilter,
     StorageError,
     backup_database,
     check_bank,
+    check_media_blobs,
     create_bank_engine,
     integrity_problems,
     schema_drift,
@@ -93,6 +97,8 @@ def cmd_check(settings: Settings, _args: argparse.Namespace) -> int:
         damage = integrity_problems(engine)
         problems = schema_drift(engine)
         revision = schema_revision(engine)
+        # Media are read only from a sound bank with the schema the code knows.
+        media = None if damage or problems else check_media_blobs(engine)
     finally:
         engine.dispose()
     for problem in damage:
@@ -102,10 +108,22 @@ def cmd_check(settings: Settings, _args: argparse.Namespace) -> int:
     if damage:
         _say(f"integrity check failed: {len(damage)} problem(s); restore the bank from backups/")
         return 1
-    if problems:
+    if problems or media is None:
         _say(f"schema drift: {len(problems)} difference(s) between the models and the database")
         return 1
-    _say(f"owner mark and integrity ok; schema matches the models at revision {revision}")
+    for problem in media.problems:
+        log.error("media: %s", problem)
+    if media.problems:
+        _say(
+            f"media check failed: {len(media.problems)} problem(s), the first: {media.problems[0]}; "
+            "rebuild or re-import the audio, or restore the bank from backups/"
+        )
+        return 1
+    _say(
+        f"owner mark and integrity ok; schema matches the models at revision {revision}; "
+        f"{media.references} audio references, all present and intact ({media.blobs} blobs, "
+        f"{media.total_bytes / 1e6:.1f} MB)"
+    )
     return 0
 
 
@@ -128,18 +146,28 @@ def _progress(what: str) -> Callable[[int, int], None]:
     return advance
 
 
+@dataclass(frozen=True)
+class Records:
+    """What an import brings: blobs, passages and items."""
+
+    media: list[item_pb2.Media]
+    passages: list[item_pb2.Passage]
+    items: list[item_pb2.Item]
+
+
 def _import(
     bank: ItemBank,
-    passages: list[item_pb2.Passage],
-    items: list[item_pb2.Item],
+    records: Records,
     *,
     dry_run: bool,
     batch_name: str,
 ) -> item_service_pb2.ImportItemsResponse:
     """The path ImportItems takes: the same checks, one transaction."""
-    checked_passages, checked_items = check_import(passages, items)
+    checked_passages, checked_items = check_import(records.passages, records.items)
+    checked_media = check_media(records.media)
     with bank.writing(actor=ACTOR) as writer:
         return writer.import_records(
+            media=checked_media,
             passages=checked_passages,
             items=checked_items,
             dry_run=dry_run,
@@ -160,6 +188,7 @@ def cmd_build_demo_bank(settings: Settings, args: argparse.Namespace) -> int:
         log.info("backup of the bank being replaced: %s", backup_database(out))
     log.info("generating the demo bank (seed %d)", args.seed)
     demo = generate_demo_bank(args.seed)
+    add_prompt_audio(demo, progress=_progress("synthesising prompt audio"))
     building = out.with_name(out.name + ".building")
     for leftover in (building, *(building.with_name(building.name + s) for s in ("-wal", "-shm"))):
         leftover.unlink(missing_ok=True)
@@ -168,7 +197,10 @@ def cmd_build_demo_bank(settings: Settings, args: argparse.Namespace) -> int:
     try:
         upgrade_to_head(engine)
         result = _import(
-            ItemBank(engine), demo.passages, demo.items, dry_run=False, batch_name=f"demo bank, seed {args.seed}"
+            ItemBank(engine),
+            Records(media=demo.media, passages=demo.passages, items=demo.items),
+            dry_run=False,
+            batch_name=f"demo bank, seed {args.seed}",
         )
     finally:
         engine.dispose()
@@ -177,8 +209,10 @@ def cmd_build_demo_bank(settings: Settings, args: argparse.Namespace) -> int:
         stale.unlink(missing_ok=True)
     building.replace(out)
     active = sum(item.status == item_pb2.ITEM_STATUS_ACTIVE for item in demo.items)
+    audio_bytes = sum(len(blob.data) for blob in demo.media)
     _say(
         f"built {out}: {result.created} items ({active} active) and {result.passages_created} passages, "
+        f"{result.media_created} prompt audio files ({audio_bytes / 1e6:.1f} MB, MP3 {MP3_BITRATE_KBPS} kbit/s), "
         f"seed {args.seed}, content hash {content_hash(demo)[:16]}"
     )
     return 0
@@ -190,22 +224,24 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with bank.reading() as reader:
             passages, items = reader.export(filters=ItemFilter())
+            media = reader.media_of(passages=passages, items=items)
     finally:
         bank.dispose()
     with Path(args.out).open("w", encoding="utf-8") as handle:
+        # The media first: an import meets each blob before the records that name it.
         for record in (
+            *(item_service_pb2.ExportRecord(media=m) for m in media),
             *(item_service_pb2.ExportRecord(passage=p) for p in passages),
             *(item_service_pb2.ExportRecord(item=i) for i in items),
         ):
             handle.write(json.dumps(json_format.MessageToDict(record), sort_keys=True) + "\n")
-    _say(f"exported {len(passages)} passages and {len(items)} items to {args.out}")
+    _say(f"exported {len(media)} media, {len(passages)} passages and {len(items)} items to {args.out}")
     return 0
 
 
-def read_records(path: Path) -> tuple[list[item_pb2.Passage], list[item_pb2.Item]]:
-    """Passages and items of a JSON-lines export (one ExportRecord in proto JSON per line)."""
-    passages: list[item_pb2.Passage] = []
-    items: list[item_pb2.Item] = []
+def read_records(path: Path) -> Records:
+    """Media, passages and items of a JSON-lines export (one ExportRecord in proto JSON per line)."""
+    records = Records(media=[], passages=[], items=[])
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -214,24 +250,26 @@ def read_records(path: Path) -> tuple[list[item_pb2.Passage], list[item_pb2.Item
                 record = json_format.Parse(line, item_service_pb2.ExportRecord())
             except json_format.ParseError as exc:
                 raise StorageError(f"{path}:{number}: not an export record: {exc}") from exc
-            if record.HasField("passage"):
-                passages.append(record.passage)
+            if record.HasField("media"):
+                records.media.append(record.media)
+            elif record.HasField("passage"):
+                records.passages.append(record.passage)
             elif record.HasField("item"):
-                items.append(record.item)
-    return passages, items
+                records.items.append(record.item)
+    return records
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
-    passages, items = read_records(Path(args.file))
+    records = read_records(Path(args.file))
     bank = open_bank(settings)
     try:
-        result = _import(bank, passages, items, dry_run=args.dry_run, batch_name=Path(args.file).name)
+        result = _import(bank, records, dry_run=args.dry_run, batch_name=Path(args.file).name)
     finally:
         bank.dispose()
     _say(
         f"{'dry run: would have ' if result.dry_run else ''}created {result.created}, updated {result.updated}, "
         f"left {result.unchanged} unchanged; passages created {result.passages_created}, "
-        f"updated {result.passages_updated}"
+        f"updated {result.passages_updated}; media created {result.media_created}"
     )
     return 0
 

@@ -12,6 +12,7 @@ from toefl.item.v1 import item_pb2
 
 from item_service.qa import SECTION_BY_TASK_TYPE
 from toefl_core.errors import InvalidArgument
+from toefl_core.media import SHA256_HEX, sha256_hex
 
 T = item_pb2.TaskType
 S = item_pb2.Section
@@ -21,6 +22,8 @@ S = item_pb2.Section
 ServerField = Literal["item_id", "revision", "etag", "create_time", "update_time"]
 SERVER_FIELDS: tuple[ServerField, ...] = ("item_id", "revision", "etag", "create_time", "update_time")
 MAX_RUN_ID_LENGTH = 200
+# What the bank stores as prompt audio: something a browser's <audio> element plays.
+MEDIA_CONTENT_TYPES = frozenset({"audio/mpeg", "audio/ogg", "audio/webm", "audio/mp4", "audio/wav"})
 
 
 def changed_paths(old: Message, new: Message, *, prefix: str = "", skip: tuple[str, ...] = ()) -> list[str]:
@@ -129,6 +132,36 @@ def check_import(
         normalize_item(item, prefix=f"items[{index}]")
         checked_items.append(item)
     return checked_passages, checked_items
+
+
+def check_media(media: Sequence[item_pb2.Media]) -> list[item_pb2.Media]:
+    """Blobs to import: each with its bytes, a playable content type, and the SHA-256 of those bytes."""
+    checked: list[item_pb2.Media] = []
+    for index, blob in enumerate(media):
+        prefix = f"media[{index}]"
+        if not blob.data:
+            raise InvalidArgument(f"{prefix}.data is empty", field=f"{prefix}.data")
+        if blob.content_type not in MEDIA_CONTENT_TYPES:
+            allowed = ", ".join(sorted(MEDIA_CONTENT_TYPES))
+            raise InvalidArgument(
+                f"{prefix}.content_type {blob.content_type!r} is not one of {allowed}",
+                field=f"{prefix}.content_type",
+            )
+        actual = sha256_hex(blob.data)
+        if blob.sha256 and blob.sha256 != actual:
+            # Altered on the way, or a reference to other bytes: either way the items would name the wrong audio.
+            raise InvalidArgument(
+                f"{prefix}.sha256 {blob.sha256!r} is not the SHA-256 of its data ({actual})",
+                field=f"{prefix}.sha256",
+            )
+        checked.append(item_pb2.Media(sha256=actual, content_type=blob.content_type, data=blob.data))
+    return checked
+
+
+def check_sha256(value: str, field: str) -> str:
+    if not SHA256_HEX.fullmatch(value):
+        raise InvalidArgument(f"{field} must be 64 lowercase hex digits (a SHA-256)", field=field)
+    return value
 
 
 def check_statistics(statistics: Sequence[item_pb2.ItemStatistics], *, run_id: str, limit: int) -> None:

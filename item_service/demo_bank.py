@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +24,7 @@ from item_service.qa import (
 
 DEFAULT_SEED = 2026
 AUTHOR = "demo-bank-generator"
+# Where the audio of the unvoiced bank would be: replaced by the bank's own blobs when it is voiced.
 AUDIO_BASE_URL = "https://cdn.example.invalid/demo-audio/"
 DEMO_TITLE_PREFIX = "[Demo] "
 
@@ -85,10 +87,14 @@ COMMON_SLOTS: Mapping[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class DemoBank:
-    """The generated bank. Items name their passage by the passage's external_id; storage assigns real ids."""
+    """The generated bank. Items name their passage by the passage's external_id; storage assigns real ids.
+
+    Its audio_urls are placeholders until `demo_audio.add_prompt_audio` voices them into `media`.
+    """
 
     passages: list[item_pb2.Passage]
     items: list[item_pb2.Item]
+    media: list[item_pb2.Media] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -729,9 +735,9 @@ def generate_demo_bank(seed: int = DEFAULT_SEED) -> DemoBank:
 
 
 def content_hash(bank: DemoBank) -> str:
-    """sha256 over the deterministic serialization of every passage and item, in order."""
+    """sha256 over the deterministic serialization of every medium, passage and item, in order."""
     digest = hashlib.sha256()
-    for message in (*bank.passages, *bank.items):
+    for message in (*bank.media, *bank.passages, *bank.items):
         data = message.SerializeToString(deterministic=True)
         # Length prefixes keep the boundaries between messages part of what is hashed.
         digest.update(len(data).to_bytes(8, "big"))

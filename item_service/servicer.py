@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeAlias, TypeVar
 
 import grpc
+from google.api import httpbody_pb2  # type: ignore[import-untyped]
 from google.protobuf.message import Message
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
@@ -17,6 +18,8 @@ from item_service.convert import (
     changed_paths,
     check_enum_value,
     check_import,
+    check_media,
+    check_sha256,
     check_statistics,
     descriptor_has_path,
     normalize_item,
@@ -255,7 +258,14 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
         check_enum_value(request.task_type, enum=item_pb2.TaskType.DESCRIPTOR, field="task_type")
         check_enum_value(request.status, enum=item_pb2.ItemStatus.DESCRIPTOR, field="status")
         filters = ItemFilter(section=request.section, task_type=request.task_type, status=request.status)
-        passages, items = await self._read(lambda reader: reader.export(filters=filters))
+
+        def work(reader: BankReader) -> tuple[list[item_pb2.Media], list[item_pb2.Passage], list[item_pb2.Item]]:
+            passages, items = reader.export(filters=filters)
+            return reader.media_of(passages=passages, items=items), passages, items
+
+        media, passages, items = await self._read(work)
+        for blob in media:
+            yield item_service_pb2.ExportRecord(media=blob)
         for passage in passages:
             yield item_service_pb2.ExportRecord(passage=passage)
         for item in items:
@@ -457,12 +467,21 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
     ) -> item_service_pb2.ImportItemsResponse:
         principal = self._writer_principal(context, (Role.ADMIN,), "ImportItems")
         passages, items = check_import(request.passages, request.items)
+        media = check_media(request.media)
         return await self._write(
             principal,
             lambda writer: writer.import_records(
-                passages=passages, items=items, dry_run=request.dry_run, batch_name=request.batch_name
+                media=media, passages=passages, items=items, dry_run=request.dry_run, batch_name=request.batch_name
             ),
         )
+
+    # Media
+
+    async def GetMedia(self, request: item_service_pb2.GetMediaRequest, context: Context) -> httpbody_pb2.HttpBody:
+        self._reader(context)
+        digest = check_sha256(request.sha256, "sha256")
+        blob = await self._read(lambda reader: reader.get_media(sha256=digest))
+        return httpbody_pb2.HttpBody(content_type=blob.content_type, data=blob.data)
 
     # Statistics
 

@@ -8,6 +8,7 @@ from item_service.storage.engine import (
     read_owner,
     seal_for_shipping,
 )
+from item_service.storage.media_check import MediaReport, check_media_blobs
 from item_service.storage.repository import READ_ONLY_MESSAGE, BankReader, BankWriter, ItemBank, ItemFilter
 from item_service.storage.schema import (
     head_revision,
@@ -23,9 +24,11 @@ __all__ = [
     "BankWriter",
     "ItemBank",
     "ItemFilter",
+    "MediaReport",
     "StorageError",
     "backup_database",
     "check_bank",
+    "check_media_blobs",
     "create_bank_engine",
     "head_revision",
     "integrity_problems",

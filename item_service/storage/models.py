@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 JsonDict = dict[str, Any]
@@ -129,3 +129,15 @@ class ItemStatisticsRow(Base):
     mean_response_seconds: Mapped[float] = mapped_column(Float)
     actor: Mapped[str] = mapped_column(String(200))
     compute_time: Mapped[datetime] = mapped_column(DateTime)
+
+
+class MediaRow(Base):
+    """A blob of prompt audio, keyed by the SHA-256 of its bytes; items and passages name it "sha256:<key>"."""
+
+    __tablename__ = "media"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    # len(data), so that listings and checks of sizes need not read the blobs.
+    byte_size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

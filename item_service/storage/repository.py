@@ -21,6 +21,7 @@ from item_service.storage.models import (
     ImportBatchRow,
     ItemRow,
     ItemStatisticsRow,
+    MediaRow,
     PassageRow,
     ReviewRow,
     RevisionRow,
@@ -39,6 +40,7 @@ from item_service.storage.rows import (
     utcnow,
 )
 from toefl_core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from toefl_core.media import MEDIA_REF_PREFIX, is_media_ref, media_digest
 from toefl_core.storage import IMMEDIATE
 
 GENERATION_KEY = "generation"
@@ -288,6 +290,22 @@ class BankReader:
             raise NotFound(f"item {item_id!r} has no statistics yet; the item-statistics job writes them")
         return row_to_statistics(row)
 
+    # Media
+
+    def get_media(self, *, sha256: str) -> item_pb2.Media:
+        row = self.session.get(MediaRow, sha256)
+        if row is None:
+            raise NotFound(f"no media {sha256} in the item bank")
+        return item_pb2.Media(sha256=row.sha256, content_type=row.content_type, data=row.data)
+
+    def media_of(
+        self, *, passages: Sequence[item_pb2.Passage], items: Sequence[item_pb2.Item]
+    ) -> list[item_pb2.Media]:
+        """The stored blobs that these passages and items name, in digest order."""
+        urls = [passage.audio_url for passage in passages] + [item.content.audio_url for item in items]
+        digests = sorted({digest for digest in map(media_digest, urls) if digest})
+        return [self.get_media(sha256=digest) for digest in digests]
+
     # Export
 
     def export(self, *, filters: ItemFilter) -> tuple[list[item_pb2.Passage], list[item_pb2.Item]]:
@@ -348,12 +366,44 @@ class BankWriter(BankReader):
             )
         )
 
+    def _check_audio(self, url: str, field_name: str) -> None:
+        """A "sha256:" reference must name a blob stored in the bank (external URLs are the author's to keep)."""
+        if not is_media_ref(url):
+            return
+        digest = media_digest(url)
+        if digest is None:
+            raise InvalidArgument(
+                f"{field_name}: {url!r} is not {MEDIA_REF_PREFIX}<64 lowercase hex digits>", field=field_name
+            )
+        if self.session.scalar(select(MediaRow.sha256).where(MediaRow.sha256 == digest)) is None:
+            raise InvalidArgument(
+                f"{field_name}: no media {digest} in the item bank; import the blob with the items",
+                field=field_name,
+            )
+
+    def add_media(self, *, media: Sequence[item_pb2.Media]) -> int:
+        """Stores the blobs the bank lacks (the caller has checked their hashes); returns how many were new."""
+        created = 0
+        for blob in media:
+            if self.session.scalar(select(MediaRow.sha256).where(MediaRow.sha256 == blob.sha256)) is None:
+                self.session.add(
+                    MediaRow(
+                        sha256=blob.sha256,
+                        content_type=blob.content_type,
+                        byte_size=len(blob.data),
+                        data=blob.data,
+                    )
+                )
+                created += 1
+        return created
+
     def find_created(self, *, request_id: str) -> item_pb2.Item | None:
         row = self.session.scalar(select(ItemRow).where(ItemRow.create_request_id == request_id))
         return None if row is None else row_to_item(row)
 
     def create_item(self, *, item: item_pb2.Item, request_id: str = "", note: str = "created") -> item_pb2.Item:
         """Insert a new item at revision 1 (the caller has validated it)."""
+        self._check_audio(item.content.audio_url, "content.audio_url")
         if item.external_id and self.session.scalar(
             select(ItemRow.item_id).where(ItemRow.external_id == item.external_id)
         ):
@@ -386,6 +436,7 @@ class BankWriter(BankReader):
         row = self.session.get(ItemRow, item.item_id)
         if row is None:
             raise NotFound(f"item {item.item_id!r} not found")
+        self._check_audio(item.content.audio_url, "content.audio_url")
         saved = item_pb2.Item()
         saved.CopyFrom(item)
         moment = utcnow()
@@ -506,13 +557,19 @@ class BankWriter(BankReader):
         items: Sequence[item_pb2.Item],
         dry_run: bool,
         batch_name: str,
+        media: Sequence[item_pb2.Media] = (),
         progress: ProgressFn | None = None,
     ) -> item_service_pb2.ImportItemsResponse:
-        """Create or update by external_id (the caller has validated the records); a dry run is rolled back."""
+        """Create or update by external_id (the caller has validated the records); a dry run is rolled back.
+
+        The media come first, so that the passages and items of the same batch may name them.
+        """
         response = item_service_pb2.ImportItemsResponse(dry_run=dry_run)
         batch_id = self._next_id("imp", ImportBatchRow.batch_id)
+        response.media_created = self.add_media(media=media)
         by_external: dict[str, str] = {}
-        for passage in passages:
+        for index, passage in enumerate(passages):
+            self._check_audio(passage.audio_url, f"passages[{index}].audio_url")
             by_external[passage.external_id] = self._import_passage(passage, response)
         self.session.flush()
         for index, incoming in enumerate(items):
@@ -550,6 +607,7 @@ class BankWriter(BankReader):
     ) -> None:
         item = item_pb2.Item()
         item.CopyFrom(incoming)
+        self._check_audio(item.content.audio_url, f"items[{index}].content.audio_url")
         if item.passage_id:
             item.passage_id = self.passage_for_item(
                 reference=item.passage_id,

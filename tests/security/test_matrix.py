@@ -80,6 +80,8 @@ MATRIX = {
 GRPC_ONLY = {
     "item_service /toefl.item.v1.ItemService/AssembleModule": "- - - - - A A",
     "item_service /toefl.item.v1.ItemService/WriteItemStatistics": "- - - - - A A",
+    # Prompt audio by hash: the roles that read the bank.
+    "item_service /toefl.item.v1.ItemService/GetMedia": "- - A A A A A",
     "session_service /toefl.session.v1.ScoringService/BatchRescoreSessions": "- - - - - A A",
     "session_service /toefl.session.v1.ScoringService/ListFinishedSessions": "- - - - - A A",
     "session_service /toefl.session.v1.ScoringService/ExportResponses": "- - - - - A A",
