@@ -155,7 +155,8 @@ class Readiness:
             reports=summary,
         )
         if verdict.miswired and verdict.miswired != self.verdict.miswired:
-            log.error("backends are mis-wired, refusing API traffic: %s", verdict.miswired)
+            wired = ", ".join(f"{backend.name} at {backend.address}" for backend in self._backends)
+            log.error("backends are mis-wired, refusing API traffic: %s (%s)", verdict.miswired, wired)
         elif not verdict.miswired and self.verdict.miswired:
             log.info("backends wired correctly again; serving API traffic")
         self.verdict = verdict
