@@ -10,7 +10,12 @@ GEN_STAMP := $(GEN)/.stamp
 PROJECT_STAMP := $(VENV)/.project
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos item-bank run test test-slow test-images lint unit bench validate rescore item-stats deploy clean
+WEB_NODE := web/node_modules/.package-lock.json
+WEB_API := web/src/api/schema.d.ts
+WEB_DIST := web/dist/index.html
+WEB_SRC := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json web/scripts -type f 2>/dev/null | grep -v schema.d.ts)
+
+.PHONY: help venv protos item-bank web run test test-slow test-images lint unit bench validate rescore item-stats deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -41,16 +46,32 @@ item-bank: protos ## Build the demo item bank (item_service/item_bank.db) if mis
 	@if [ -f item_service/item_bank.db ]; then $(PY) -m item_service check >/dev/null 2>&1 || $(PY) -m item_service migrate; \
 	else $(PY) -m item_service build-demo-bank --seed 2026; fi
 
-run: item-bank ## Set everything up and start the services (Ctrl-C stops them)
+# The web client (web/, TypeScript): its npm packages exactly as package-lock.json pins them, its API types made
+# from the document the gateway serves (so a proto change that breaks the client breaks its build), then the build.
+$(WEB_NODE): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_NODE)
+
+$(WEB_API): $(WEB_NODE) $(PROJECT_STAMP) $(wildcard gateway/*.py)
+	$(PY) -m gateway --write-openapi web/openapi.json --log-level WARNING
+	cd web && npm run --silent gen
+
+$(WEB_DIST): $(WEB_API) $(WEB_SRC)
+	cd web && npm run --silent build
+
+web: $(WEB_DIST) ## Build the web client (web/dist, served by the gateway at /) when missing or stale
+
+run: item-bank web ## Set everything up and start the services (Ctrl-C stops them)
 	$(PY) -m toefl_core.devrun
 
-lint: protos ## ruff, mypy and the import contracts (lint-imports)
+lint: protos $(WEB_API) ## ruff, mypy and the import contracts (lint-imports); the web client's ESLint and tsc
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	cd web && npm run --silent lint && npm run --silent typecheck
 
-unit: protos ## pytest only
+unit: protos web ## pytest only (the browser tests drive the built web client)
 	$(VENV)/bin/pytest
 
 test: lint unit ## Lint, type-check and run the whole test suite

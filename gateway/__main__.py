@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -15,7 +16,7 @@ from aiohttp.web import BaseRequest, StreamResponse
 from aiohttp.web_protocol import RequestHandler
 from google.rpc import status_pb2
 
-from gateway.app import create_app
+from gateway.app import create_app, openapi_document
 from gateway.config import GatewaySettings, load_settings
 from gateway.errors import code_for_http_status, error_response
 from gateway.routes import RouteError
@@ -129,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__)
     parser.add_argument("--port-file", type=Path, help="write the bound port here (GATEWAY_ADDR may use port 0)")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--write-openapi",
+        type=Path,
+        metavar="FILE",
+        help="write the OpenAPI document it would serve to FILE and exit",
+    )
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
     limit_malloc_arenas()
@@ -137,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return 2
+    if args.write_openapi is not None:
+        args.write_openapi.write_text(json.dumps(openapi_document(settings), indent=1) + "\n")
+        return 0
     try:
         asyncio.run(serve(settings, args.port_file))
     except RouteError as exc:

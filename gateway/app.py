@@ -41,6 +41,7 @@ from gateway.openapi import build_openapi, render_docs
 from gateway.readiness import Readiness
 from gateway.routes import HTTP_METHODS, Route, Router, build_routes
 from gateway.transcoder import RequestBuilder, dumps, response_json
+from gateway.webclient import WebClient
 from toefl_core.auth import TokenCache
 from toefl_core.errors import Unauthenticated
 
@@ -84,6 +85,7 @@ class GatewayState:
     docs: str
     tokens: TokenCache
     readiness: Readiness | None = None
+    web: WebClient | None = None
 
 
 STATE = web.AppKey("gateway_state", GatewayState)
@@ -263,6 +265,9 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     """Every transcoded route: match, gate, authenticate, build the request, call the backend, shape JSON."""
     state = request.app[STATE]
     request[ROUTE_LABEL] = "unmatched"
+    if state.web is not None and state.web.serves(request):
+        request[ROUTE_LABEL] = "web client"
+        return state.web.response(request)
     match = state.router.resolve(request.method, request.rel_url.raw_path)
     binding = state.bindings[match.route.operation_id]
     route = binding.route
@@ -417,11 +422,21 @@ async def _backends_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(*(channel.close(grace=None) for channel in channels.values()))
 
 
+def fronted_routes(backends: Sequence[Backend]) -> list[Route]:
+    """The route table of these backends' services, from their google.api.http annotations."""
+    public = frozenset().union(*(backend.public_methods for backend in backends))
+    return build_routes(((backend.name, service) for backend in backends for service in backend.services), public)
+
+
+def openapi_document(settings: GatewaySettings) -> dict[str, Any]:
+    """The document /openapi.json serves, built without starting anything (the web client's API types)."""
+    return build_openapi(fronted_routes(toefl_backends(settings)))
+
+
 def create_app(settings: GatewaySettings, backends: Sequence[Backend] | None = None) -> web.Application:
     """The gateway in front of `backends` (default: the exam platform's item and session services)."""
     fronted = tuple(backends) if backends is not None else toefl_backends(settings)
-    public = frozenset().union(*(backend.public_methods for backend in fronted))
-    routes = build_routes(((backend.name, service) for backend in fronted for service in backend.services), public)
+    routes = fronted_routes(fronted)
     bindings = {
         route.operation_id: Binding(route, RequestBuilder(route), f"{route.http_method} {route.template.text}")
         for route in routes
@@ -437,6 +452,7 @@ def create_app(settings: GatewaySettings, backends: Sequence[Backend] | None = N
         openapi=json.dumps(document, indent=1).encode(),
         docs=render_docs(document),
         tokens=TokenCache(settings.token_key),
+        web=WebClient.find(settings.web_dir) if settings.web_dir is not None else None,
     )
     app.cleanup_ctx.append(_backends_ctx)
     fixed = [

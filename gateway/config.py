@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from toefl_core.config import ConfigError, env_float, env_str, load_common_settings
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# What `make web` builds (web/dist in the checkout); GATEWAY_WEB_DIR names another folder, or empty for none.
+DEFAULT_WEB_DIR = Path(__file__).resolve().parents[1] / "web" / "dist"
 DEFAULT_TIMEOUT_SECONDS = 10.0
 # A client's Grpc-Timeout above this is cut down to it: no call holds a backend longer, and a huge value (gRPC
 # allows up to 99999999 hours) cannot overflow the deadline into an instant DEADLINE_EXCEEDED.
@@ -67,6 +70,8 @@ class GatewaySettings:
     ready_interval: float
     token_key: str
     environment: str
+    # The built browser client served at / (None: not served; the API works without it).
+    web_dir: Path | None = None
 
 
 def load_settings() -> GatewaySettings:
@@ -83,7 +88,9 @@ def load_settings() -> GatewaySettings:
     max_timeout = _positive("GATEWAY_MAX_TIMEOUT", env_float("GATEWAY_MAX_TIMEOUT", DEFAULT_MAX_TIMEOUT_SECONDS))
     if default_timeout > max_timeout:
         raise ConfigError(f"GATEWAY_DEFAULT_TIMEOUT={default_timeout} exceeds GATEWAY_MAX_TIMEOUT={max_timeout}")
+    web_dir = env_str("GATEWAY_WEB_DIR", str(DEFAULT_WEB_DIR)).strip()
     return GatewaySettings(
+        web_dir=Path(web_dir) if web_dir else None,
         host=host,
         port=port,
         item_service_addr=item,

@@ -1,0 +1,72 @@
+"""The browser client's built files (web/dist) at `/`: hashed assets cached for good, the page revalidated."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+# Vite names every built asset after a hash of its content: a changed file is a new URL, so a browser may keep one
+# for a year without asking again.
+IMMUTABLE = "public, max-age=31536000, immutable"
+# The page names the current assets: a browser must ask (cheaply, with its ETag) each time, or it could run last
+# week's client against today's API.
+REVALIDATE = "no-cache"
+API_PREFIX = "/api/"
+# Nothing but the gateway serves the page's scripts, styles, media and API calls (the issue forbids other hosts).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; "
+    "object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+)
+
+
+@dataclass(frozen=True)
+class StaticFile:
+    body: bytes
+    content_type: str
+    etag: str
+    cache_control: str
+
+
+class WebClient:
+    """The files of a built client, read once at start-up (a few hundred KB), each with a strong ETag."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._files: dict[str, StaticFile] = {}
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            relative = "/" + path.relative_to(root).as_posix()
+            body = path.read_bytes()
+            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            cache = IMMUTABLE if relative.startswith("/assets/") else REVALIDATE
+            self._files[relative] = StaticFile(
+                body, content_type, f'"{hashlib.sha256(body).hexdigest()[:32]}"', cache
+            )
+        if "/index.html" not in self._files:
+            raise FileNotFoundError(f"{root} holds no index.html: build the web client (make web)")
+
+    @classmethod
+    def find(cls, root: Path) -> WebClient | None:
+        """The client built in `root`, or None when it has not been built (the API works without it)."""
+        return cls(root) if (root / "index.html").is_file() else None
+
+    def serves(self, request: web.Request) -> bool:
+        return request.method in ("GET", "HEAD") and not request.path.startswith(API_PREFIX)
+
+    def response(self, request: web.Request) -> web.Response:
+        """A file of the build, or the page itself for any other path: the client's own router reads the path
+        (a reload of /exam/ses-1 must land in the exam)."""
+        found = self._files.get(request.path)
+        if found is None:
+            if request.path.startswith("/assets/"):
+                raise web.HTTPNotFound(text="no such asset")
+            found = self._files["/index.html"]
+        headers = {"ETag": found.etag, "Cache-Control": found.cache_control}
+        if found.content_type == "text/html":
+            headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        if found.etag in request.headers.get("If-None-Match", ""):
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=found.body, content_type=found.content_type, headers=headers)

@@ -1,0 +1,96 @@
+"""Browser tests: the real stack behind the gateway serving the built web client, driven in Debian's Chromium."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
+from toefl.session.v1 import session_service_pb2 as pb
+from toefl.session.v1 import session_service_pb2_grpc
+
+from launcher.procs import REPO_ROOT
+from launcher.stack import Stack
+from tests.support.exam import admin, new_user_request
+from tests.support.tokens import TEST_TOKEN_KEY
+
+# The flags the CI machines need: no sandbox as root, no GPU, nothing fetched from any other host.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WEB_DIST = REPO_ROOT / "web" / "dist"
+# Where the tests leave a screenshot of each page they saw (CI keeps the folder as an artifact).
+SCREENSHOTS = REPO_ROOT / "results" / "screenshots"
+
+
+def chromium_path() -> str:
+    found = shutil.which("chromium")
+    if found is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def stack(
+    demo_bank_template: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
+    """The three services as child processes; a test module may set SESSION_ENV (a short clock, say)."""
+    if not (WEB_DIST / "index.html").is_file():
+        pytest.fail("the web client is not built: `make web` (make unit builds it first)")
+    workdir = tmp_path_factory.mktemp("web-stack")
+    bank = workdir / "item_bank.db"
+    shutil.copyfile(demo_bank_template, bank)
+    env = dict(getattr(request.module, "SESSION_ENV", {}))
+    running = Stack(workdir, bank, TEST_TOKEN_KEY, session_env=env)
+    try:
+        yield running.start()
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture
+def context(playwright: Playwright, tmp_path: Path) -> Iterator[BrowserContext]:
+    """A fresh browser profile for each test (its own --user-data-dir): no storage left over from another."""
+    browser = playwright.chromium.launch_persistent_context(
+        user_data_dir=str(tmp_path / "profile"), executable_path=chromium_path(), args=CHROMIUM_FLAGS
+    )
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    page = context.pages[0] if context.pages else context.new_page()
+    # A failure says what the page said, not only that a selector timed out.
+    page.set_default_timeout(20_000)
+    return page
+
+
+def create_student(stack: Stack) -> pb.User:
+    """A student account made by an admin over gRPC; its password is tests.support.exam.PASSWORD."""
+    assert stack.session is not None
+    with grpc.insecure_channel(stack.session.address) as channel:
+        stub = session_service_pb2_grpc.SessionServiceStub(channel)
+        return stub.CreateUser(new_user_request(pb.ROLE_STUDENT), metadata=admin())
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

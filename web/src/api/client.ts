@@ -1,0 +1,124 @@
+// The typed API client: paths and bodies come from the gateway's own OpenAPI document (src/api/schema.d.ts).
+import createClient from "openapi-fetch";
+import type { components, paths } from "./schema";
+
+export type Schemas = components["schemas"];
+export type Session = Schemas["toefl.session.v1.Session"];
+export type ModuleState = Schemas["toefl.session.v1.ModuleState"];
+export type Item = Schemas["toefl.item.v1.Item"];
+export type Passage = Schemas["toefl.item.v1.Passage"];
+export type Answer = Schemas["toefl.session.v1.Answer"];
+export type SavedResponse = Schemas["toefl.session.v1.SavedResponse"];
+export type ScoreReport = Schemas["toefl.session.v1.ScoreReport"];
+export type Section = Schemas["toefl.item.v1.Section"];
+export type Role = Schemas["toefl.session.v1.Role"];
+type Status = Schemas["google.rpc.Status"];
+
+export const api = createClient<paths>({ baseUrl: "" });
+
+let accessToken: string | null = null;
+let onSignedOut: (() => void) | null = null;
+
+export function setAccessToken(token: string | null, signedOut?: () => void): void {
+  accessToken = token;
+  if (signedOut) onSignedOut = signedOut;
+}
+
+api.use({
+  onRequest({ request }) {
+    if (accessToken) request.headers.set("Authorization", `Bearer ${accessToken}`);
+    return request;
+  },
+});
+
+/** A refusal in words a student understands, with the service's machine-readable reason when it gave one. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly reason: string | null,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+/** No answer from the server at all: the network is down (answers queue and are sent again later). */
+export class OfflineError extends Error {
+  constructor() {
+    super("You are offline. Your answers are kept on this computer and sent when the connection is back.");
+    this.name = "OfflineError";
+  }
+}
+
+// What each reason means to a student; anything else shows the server's own sentence.
+const PLAIN: Record<string, string> = {
+  MODULE_TIME_UP: "The time for this part is up. Your saved answers are kept; the test moves on.",
+  MODULE_CLOSED: "This part of the test is closed. Your saved answers are kept.",
+  NOT_IN_MODULE: "This question is not in the current part of the test any more.",
+  SESSION_FINISHED: "This test is finished.",
+  DAILY_SESSION_LIMIT: "You have started as many tests as allowed today. Please try again tomorrow.",
+  SIGN_IN_THROTTLED: "Too many sign-in attempts. Please wait a moment and try again.",
+};
+
+function reasonOf(status: Status | undefined): string | null {
+  for (const detail of status?.details ?? []) {
+    const info = detail as { "@type"?: string; reason?: string };
+    if (info["@type"]?.endsWith("google.rpc.ErrorInfo") && info.reason) return info.reason;
+  }
+  return null;
+}
+
+export type BusyListener = (seconds: number | null) => void;
+let busyListener: BusyListener = () => undefined;
+export function onBusy(listener: BusyListener): void {
+  busyListener = listener;
+}
+
+const MAX_BUSY_RETRIES = 20;
+
+interface Result<T> {
+  data?: T;
+  error?: unknown;
+  response: Response;
+}
+
+/**
+ * One API call: a 429 or 503 with Retry-After is waited out and sent again (the student sees "busy, retrying in N
+ * s"); any other refusal is an ApiError in plain words; no answer at all is an OfflineError.
+ */
+export async function call<T>(send: () => Promise<Result<T>>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    let result: Result<T>;
+    try {
+      result = await send();
+    } catch {
+      throw new OfflineError();
+    }
+    const { data, error, response } = result;
+    if (response.ok && data !== undefined) {
+      busyListener(null);
+      return data;
+    }
+    const retryAfter = Number(response.headers.get("Retry-After") ?? "NaN");
+    if ((response.status === 429 || response.status === 503) && retryAfter > 0 && attempt < MAX_BUSY_RETRIES) {
+      busyListener(retryAfter);
+      await new Promise((resolve) => setTimeout(resolve, retryAfter * 1000));
+      continue;
+    }
+    busyListener(null);
+    const status = error as Status | undefined;
+    const reason = reasonOf(status);
+    if (response.status === 401) onSignedOut?.();
+    const message =
+      (reason !== null ? PLAIN[reason] : undefined) ??
+      (response.status === 401 ? "Please sign in again." : undefined) ??
+      status?.message ??
+      `The server could not do this (HTTP ${response.status}).`;
+    throw new ApiError(message, response.status, reason);
+  }
+}
+
+export function newRequestId(): string {
+  return crypto.randomUUID().replaceAll("-", "");
+}

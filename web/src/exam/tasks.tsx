@@ -1,0 +1,281 @@
+// One screen per task type: each renders its item and reports the student's answer as the API's Answer.
+import { useEffect, useRef, useState } from "react";
+import type { Answer, Item, Passage } from "../api/client";
+
+export interface TaskProps {
+  item: Item;
+  passage: Passage | undefined;
+  answer: Answer | undefined;
+  onAnswer: (answer: Answer) => void;
+}
+
+export function Task(props: TaskProps) {
+  switch (props.item.taskType) {
+    case "TASK_TYPE_COMPLETE_THE_WORDS":
+      return <CompleteTheWords {...props} />;
+    case "TASK_TYPE_BUILD_A_SENTENCE":
+      return <BuildSentence {...props} />;
+    case "TASK_TYPE_WRITE_AN_EMAIL":
+    case "TASK_TYPE_ACADEMIC_DISCUSSION":
+      return <WriteText {...props} />;
+    case "TASK_TYPE_LISTEN_AND_REPEAT":
+    case "TASK_TYPE_TAKE_AN_INTERVIEW":
+      return <Speaking {...props} />;
+    default:
+      return <Choice {...props} />;
+  }
+}
+
+function PassageView({ passage }: { passage: Passage | undefined }) {
+  if (passage === undefined || (!passage.text && !passage.title)) return null;
+  return (
+    <article className="passage" aria-label="Passage">
+      {passage.title ? <h3>{passage.title}</h3> : null}
+      {(passage.text ?? "").split(/\n+/).map((paragraph, index) => (
+        <p key={index}>{paragraph}</p>
+      ))}
+    </article>
+  );
+}
+
+/** Prompt audio: plays once, with no pause or seek, as on the test. */
+export function PlayOnce({ src, label, onEnded }: { src: string; label: string; onEnded: () => void }) {
+  const audio = useRef<HTMLAudioElement>(null);
+  const [state, setState] = useState<"ready" | "playing" | "played" | "failed">("ready");
+  return (
+    <div className="audio">
+      <audio
+        ref={audio}
+        src={src}
+        preload="auto"
+        onEnded={() => {
+          setState("played");
+          onEnded();
+        }}
+        onError={() => {
+          setState("failed");
+          onEnded();
+        }}
+      />
+      <button
+        type="button"
+        disabled={state !== "ready"}
+        onClick={() => {
+          setState("playing");
+          audio.current?.play().catch(() => {
+            setState("failed");
+            onEnded();
+          });
+        }}
+      >
+        {state === "ready" ? `Play ${label}` : state === "playing" ? "Playing…" : "Played"}
+      </button>
+      {state === "failed" ? <p role="alert">The audio could not be played. Please tell your proctor.</p> : null}
+    </div>
+  );
+}
+
+function Choice({ item, passage, answer, onAnswer }: TaskProps) {
+  const content = item.content ?? {};
+  const audioUrl = passage?.audioUrl || content.audioUrl || "";
+  const [heard, setHeard] = useState(audioUrl === "" || answer !== undefined);
+  const chosen = answer?.choiceIndex;
+  return (
+    <div className={passage?.text ? "task with-passage" : "task"}>
+      <PassageView passage={passage} />
+      <div className="question">
+        {audioUrl && !heard ? (
+          <PlayOnce
+            src={audioUrl}
+            label="the recording"
+            onEnded={() => {
+              setHeard(true);
+            }}
+          />
+        ) : null}
+        {heard ? (
+          <fieldset>
+            <legend>{content.prompt}</legend>
+            {(content.options ?? []).map((option, index) => (
+              <label key={index} className="option">
+                <input
+                  type="radio"
+                  name={`choice-${item.itemId ?? ""}`}
+                  checked={chosen === index}
+                  onChange={() => {
+                    onAnswer({ choiceIndex: index });
+                  }}
+                />
+                {option}
+              </label>
+            ))}
+          </fieldset>
+        ) : (
+          <p>Listen to the recording. The questions appear when it ends.</p>
+        )}
+      </div>
+    </div>
+  );
+}
+
+function CompleteTheWords({ item, answer, onAnswer }: TaskProps) {
+  const content = item.content ?? {};
+  const slots = content.slots ?? [];
+  const words = (content.text ?? "").split(" ");
+  const given = answer?.completions?.values ?? [];
+  const [letters, setLetters] = useState<string[]>(() => slots.map((_, i) => given[i] ?? ""));
+  const bySlotWord = new Map(slots.map((slot, index) => [slot.wordIndex ?? -1, { slot, index }]));
+  return (
+    <div className="task">
+      <p className="prompt">{content.prompt}</p>
+      <p className="ctw">
+        {words.map((word, wordIndex) => {
+          const found = bySlotWord.get(wordIndex);
+          if (found === undefined) return <span key={wordIndex}>{word} </span>;
+          const { slot, index } = found;
+          const width = slot.missingLetters ?? 1;
+          const trailing = word.replace(/^[^_]*_+/, "");
+          return (
+            <span key={wordIndex} className="slot">
+              {slot.visiblePrefix}
+              <input
+                aria-label={`Missing letters of word ${index + 1}, ${width} letters`}
+                maxLength={width}
+                size={width}
+                value={letters[index] ?? ""}
+                onChange={(event) => {
+                  const next = letters.slice();
+                  next[index] = event.target.value.replace(/[^A-Za-z]/g, "");
+                  setLetters(next);
+                }}
+                onBlur={() => {
+                  onAnswer({ completions: { values: letters } });
+                }}
+              />
+              {trailing}{" "}
+            </span>
+          );
+        })}
+      </p>
+    </div>
+  );
+}
+
+function BuildSentence({ item, answer, onAnswer }: TaskProps) {
+  const content = item.content ?? {};
+  const bank = content.wordBank ?? [];
+  const [order, setOrder] = useState<number[]>(() => indicesOf(bank, answer?.wordSequence?.values ?? []));
+  const update = (next: number[]) => {
+    setOrder(next);
+    if (next.length === bank.length) onAnswer({ wordSequence: { values: next.map((i) => bank[i] ?? "") } });
+  };
+  return (
+    <div className="task">
+      <p className="prompt">{content.prompt}</p>
+      <p className="sentence" aria-label="Your sentence">
+        {order.map((index, position) => (
+          <button
+            type="button"
+            key={index}
+            className="word placed"
+            aria-label={`Remove "${bank[index] ?? ""}" from position ${position + 1}`}
+            onClick={() => {
+              update(order.filter((i) => i !== index));
+            }}
+          >
+            {bank[index]}
+          </button>
+        ))}
+        {order.length === 0 ? <span className="hint">Choose the words in order.</span> : null}
+      </p>
+      <div className="bank" aria-label="Word bank">
+        {bank.map((word, index) =>
+          order.includes(index) ? null : (
+            <button
+              type="button"
+              key={index}
+              className="word"
+              onClick={() => {
+                update([...order, index]);
+              }}
+            >
+              {word}
+            </button>
+          ),
+        )}
+      </div>
+    </div>
+  );
+}
+
+function indicesOf(bank: string[], words: string[]): number[] {
+  const used = new Set<number>();
+  const out: number[] = [];
+  for (const word of words) {
+    const index = bank.findIndex((w, i) => w === word && !used.has(i));
+    if (index >= 0) {
+      used.add(index);
+      out.push(index);
+    }
+  }
+  return out;
+}
+
+function countWords(text: string): number {
+  return text.trim() === "" ? 0 : text.trim().split(/\s+/).length;
+}
+
+function WriteText({ item, passage, answer, onAnswer }: TaskProps) {
+  const content = item.content ?? {};
+  const [text, setText] = useState(answer?.text ?? "");
+  const words = countWords(text);
+  // Saved while the student writes (every few seconds of quiet), not only when they leave the box.
+  useEffect(() => {
+    if (text === (answer?.text ?? "")) return;
+    const timer = setTimeout(() => {
+      onAnswer({ text });
+    }, 3000);
+    return () => {
+      clearTimeout(timer);
+    };
+  }, [text, answer?.text, onAnswer]);
+  return (
+    <div className={passage?.text ? "task with-passage" : "task"}>
+      <PassageView passage={passage} />
+      <div className="question">
+        <p className="prompt">{content.prompt}</p>
+        {content.text ? <p className="context">{content.text}</p> : null}
+        <label>
+          Your response
+          <textarea
+            rows={12}
+            value={text}
+            onChange={(event) => {
+              setText(event.target.value);
+            }}
+            onBlur={() => {
+              if (text !== (answer?.text ?? "")) onAnswer({ text });
+            }}
+          />
+        </label>
+        <p className="word-count" aria-live="polite">
+          {words} words{content.minWords ? ` (at least ${content.minWords} recommended)` : ""}
+        </p>
+      </div>
+    </div>
+  );
+}
+
+function Speaking({ item }: TaskProps) {
+  const content = item.content ?? {};
+  return (
+    <div className="task">
+      <p className="prompt">{content.prompt}</p>
+      {content.text ? <p className="context">{content.text}</p> : null}
+      <p role="note">
+        Spoken answers cannot be recorded in the browser yet: the recording upload is still being built. Move on to
+        the next question.
+      </p>
+    </div>
+  );
+}
