@@ -417,16 +417,29 @@ async def _backends_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(*(channel.close(grace=None) for channel in channels.values()))
 
 
+def fronted_routes(backends: Sequence[Backend]) -> list[Route]:
+    public = frozenset().union(*(backend.public_methods for backend in backends))
+    return build_routes(((backend.name, service) for backend in backends for service in backend.services), public)
+
+
+def openapi_document(backends: Sequence[Backend], routes: Sequence[Route] | None = None) -> dict[str, Any]:
+    """The OpenAPI document the gateway in front of `backends` serves at /openapi.json."""
+    return build_openapi(
+        fronted_routes(backends) if routes is None else routes,
+        page_size_limits={b.name: b.max_page_size for b in backends if b.max_page_size is not None},
+        links=[link for backend in backends for link in backend.links],
+    )
+
+
 def create_app(settings: GatewaySettings, backends: Sequence[Backend] | None = None) -> web.Application:
     """The gateway in front of `backends` (default: the exam platform's item and session services)."""
     fronted = tuple(backends) if backends is not None else toefl_backends(settings)
-    public = frozenset().union(*(backend.public_methods for backend in fronted))
-    routes = build_routes(((backend.name, service) for backend in fronted for service in backend.services), public)
+    routes = fronted_routes(fronted)
     bindings = {
         route.operation_id: Binding(route, RequestBuilder(route), f"{route.http_method} {route.template.text}")
         for route in routes
     }
-    document = build_openapi(routes)
+    document = openapi_document(fronted, routes)
     app = web.Application(middlewares=[gateway_middleware], client_max_size=settings.max_body_bytes)
     app[STATE] = GatewayState(
         settings=settings,
