@@ -42,7 +42,8 @@ def run_schemathesis(gateway_url: str, token: str, examples: int, report: Path) 
         *("--workers", "1", "--header", f"Authorization: Bearer {token}", "--no-color"),
         *("--report", "json", "--report-json-path", str(report)),
     ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=3600, check=False)
+    # Its working folder is the test's, so its cache (.schemathesis/) stays out of the repository.
+    run = subprocess.run(command, capture_output=True, text=True, timeout=3600, check=False, cwd=report.parent)
     if not report.exists():
         pytest.fail(
             f"schemathesis wrote no report (exit {run.returncode}):\n{run.stdout[-4000:]}{run.stderr[-4000:]}"
