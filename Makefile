@@ -76,8 +76,9 @@ unit: protos web ## pytest only (the browser tests drive the built web client)
 
 test: lint unit ## Lint, type-check and run the whole test suite
 
-test-slow: protos ## The long fault tests too (more kill -9 runs, a lock beyond the busy timeout)
+test-slow: protos ## The long fault tests too (more kill -9 runs, a lock beyond the busy timeout), schemathesis's long run
 	$(VENV)/bin/pytest tests/faults --runslow -q
+	$(VENV)/bin/pytest tests/fuzz/test_schemathesis.py -k slow --runslow -q -s
 
 # Podman as root (no Docker engine, no registry): a Debian base made by debootstrap, the three images and a
 # PostgreSQL one built, the compose stack run on SQLite then on the postgres profile, `make deploy` while students

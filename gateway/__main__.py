@@ -17,6 +17,7 @@ from aiohttp.web_protocol import RequestHandler
 from google.rpc import status_pb2
 
 from gateway.app import create_app, openapi_document
+from gateway.backends import toefl_backends
 from gateway.config import GatewaySettings, load_settings
 from gateway.errors import code_for_http_status, error_response
 from gateway.routes import RouteError
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("configuration error: %s", exc)
         return 2
     if args.write_openapi is not None:
-        args.write_openapi.write_text(json.dumps(openapi_document(settings), indent=1) + "\n")
+        args.write_openapi.write_text(json.dumps(openapi_document(toefl_backends(settings)), indent=1) + "\n")
         return 0
     try:
         asyncio.run(serve(settings, args.port_file))

@@ -428,9 +428,13 @@ def fronted_routes(backends: Sequence[Backend]) -> list[Route]:
     return build_routes(((backend.name, service) for backend in backends for service in backend.services), public)
 
 
-def openapi_document(settings: GatewaySettings) -> dict[str, Any]:
-    """The document /openapi.json serves, built without starting anything (the web client's API types)."""
-    return build_openapi(fronted_routes(toefl_backends(settings)))
+def openapi_document(backends: Sequence[Backend], routes: Sequence[Route] | None = None) -> dict[str, Any]:
+    """The OpenAPI document the gateway in front of `backends` serves at /openapi.json."""
+    return build_openapi(
+        fronted_routes(backends) if routes is None else routes,
+        page_size_limits={b.name: b.max_page_size for b in backends if b.max_page_size is not None},
+        links=[link for backend in backends for link in backend.links],
+    )
 
 
 def create_app(settings: GatewaySettings, backends: Sequence[Backend] | None = None) -> web.Application:
@@ -441,7 +445,7 @@ def create_app(settings: GatewaySettings, backends: Sequence[Backend] | None = N
         route.operation_id: Binding(route, RequestBuilder(route), f"{route.http_method} {route.template.text}")
         for route in routes
     }
-    document = build_openapi(routes)
+    document = openapi_document(fronted, routes)
     app = web.Application(middlewares=[gateway_middleware], client_max_size=settings.max_body_bytes)
     app[STATE] = GatewayState(
         settings=settings,

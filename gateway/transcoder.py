@@ -155,6 +155,34 @@ def check_enums(message: Message, prefix: str = "") -> None:
             check_enums(value, f"{name}.")
 
 
+def check_enum_json(data: object, descriptor: Descriptor, prefix: str = "") -> None:
+    """400 naming the field when a JSON body gives an enum a number that is not an integer (2.5, 1e-42) or a
+    boolean: json_format would truncate it to an integer (0, a defined value) or take true as 1."""
+    if not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        field = _lookup(descriptor, key) if isinstance(key, str) else None
+        if field is None or value is None:
+            continue
+        name = prefix + field.name
+        if field.message_type is not None and is_map(field) and isinstance(value, dict):
+            value_field = field.message_type.fields_by_name["value"]
+            entries = [(f"{name}[{k}]", v) for k, v in value.items()]
+            field = value_field
+        elif field.is_repeated and isinstance(value, list):
+            entries = [(f"{name}[{index}]", item) for index, item in enumerate(value)]
+        else:
+            entries = [(name, value)]
+        target = field.message_type
+        for path, item in entries:
+            enum_type = field.enum_type
+            if enum_type is not None and isinstance(item, (bool, float)):
+                allowed = ", ".join(v.name for v in enum_type.values)
+                raise bad_request(f"{path}: {item!r} is not a {enum_type.name} (one of {allowed})", field=path)
+            if target is not None and not target.full_name.startswith("google.protobuf."):
+                check_enum_json(item, target, f"{path}.")
+
+
 def _check_enum_number(field: FieldDescriptor, number: int, name: str) -> None:
     enum_type = field.enum_type
     if enum_type is not None and number not in enum_type.values_by_number:
@@ -211,6 +239,7 @@ class RequestBuilder:
         else:
             data = {self._body_field.name: data}
         try:
+            check_enum_json(data, self.route.request_descriptor)
             json_format.ParseDict(data, message)
         except json_format.ParseError as exc:
             raise bad_request(f"invalid request body: {_first_line(exc)}") from exc

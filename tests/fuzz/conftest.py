@@ -1,4 +1,4 @@
-"""Fixtures of the fuzz tests: one real stack for the whole directory, its URL and an admin token."""
+"""Fixtures of the fuzz tests: one real stack for the whole directory, its URL, an admin and a student token."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ from toefl_core.auth import Role
 def fuzz_stack(demo_bank_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = new_stack(tmp_path_factory.mktemp("fuzz-stack"), demo_bank_template)
     running.gateway_log_level = "WARNING"
+    # schemathesis's stateful phase starts many sessions with one student token; the daily limit (tested on its
+    # own in tests/session_service) would turn them into 429s after the tenth.
+    running.session_env = {**running.session_env, "SESSION_DAILY_SESSION_LIMIT": "1000000"}
     try:
         yield running.start()
     finally:
@@ -30,5 +33,10 @@ def gateway_url(fuzz_stack: Stack) -> str:
 
 
 @pytest.fixture(scope="session")
-def admin_headers() -> dict[str, str]:
-    return {"Authorization": f"Bearer {token(Role.ADMIN, 'usr-fuzz-admin', ttl=6 * 3600)}"}
+def admin_token() -> str:
+    return token(Role.ADMIN, "usr-fuzz-admin", ttl=6 * 3600)
+
+
+@pytest.fixture(scope="session")
+def student_token() -> str:
+    return token(Role.STUDENT, "usr-fuzz-student", ttl=6 * 3600)

@@ -21,7 +21,7 @@ export function Exam({ sessionId }: { sessionId: string }) {
       navigate(`/report/${sessionId}`);
       return;
     }
-    if (loaded.currentModule === undefined) {
+    if (loaded.currentModule == null) {
       // Past its last module: the session only needs finishing.
       await finish(sessionId);
       navigate(`/report/${sessionId}`);
@@ -41,7 +41,7 @@ export function Exam({ sessionId }: { sessionId: string }) {
   if (error !== null) return <p role="alert" className="card">{error}</p>;
   if (session === null) return <p className="card">Loading your test…</p>;
   const module = session.currentModule;
-  if (module === undefined) return null;
+  if (module == null) return null;
   return (
     <ModuleRunner
       key={module.moduleId}

@@ -7,6 +7,6 @@ const SECTION_NAMES: Record<string, string> = {
   SECTION_SPEAKING: "Speaking",
 };
 
-export function sectionName(section: Section | undefined): string {
-  return SECTION_NAMES[section ?? ""] ?? "Section";
+export function sectionName(section: Section | null | undefined): string {
+  return SECTION_NAMES[String(section ?? "")] ?? "Section";
 }
