@@ -47,6 +47,7 @@ class WebClient:
             )
         if "/index.html" not in self._files:
             raise FileNotFoundError(f"{root} holds no index.html: build the web client (make web)")
+        self._files["/"] = self._files["/index.html"]
 
     @classmethod
     def find(cls, root: Path) -> WebClient | None:
@@ -54,15 +55,17 @@ class WebClient:
         return cls(root) if (root / "index.html").is_file() else None
 
     def serves(self, request: web.Request) -> bool:
-        return request.method in ("GET", "HEAD") and not request.path.startswith(API_PREFIX)
+        """A file of the build, or a page a browser navigates to (it asks for HTML); anything else is the API's
+        to answer, as JSON (an API client that strays outside /api/ gets the API's 404, not a page)."""
+        if request.method not in ("GET", "HEAD") or request.raw_path.startswith(API_PREFIX):
+            return False
+        return request.path in self._files or "text/html" in request.headers.get("Accept", "")
 
     def response(self, request: web.Request) -> web.Response:
-        """A file of the build, or the page itself for any other path: the client's own router reads the path
-        (a reload of /exam/ses-1 must land in the exam)."""
+        """A file of the build, or the page itself for any other path a browser navigates to: the client's own
+        router reads the path (a reload of /exam/ses-1 must land in the exam)."""
         found = self._files.get(request.path)
         if found is None:
-            if request.path.startswith("/assets/"):
-                raise web.HTTPNotFound(text="no such asset")
             found = self._files["/index.html"]
         headers = {"ETag": found.etag, "Cache-Control": found.cache_control}
         if found.content_type == "text/html":

@@ -47,8 +47,11 @@ async def test_page_and_assets_with_their_cache_rules(built: Path) -> None:
         again = await client.get("/", headers={"If-None-Match": page.headers["ETag"]})
         assert again.status == 304 and await again.read() == b""
         # A reload of a client route gets the page (the client's router reads the path); a missing asset is a 404.
-        deep = await client.get("/exam/ses-123")
+        deep = await client.get("/exam/ses-123", headers={"Accept": "text/html,application/xhtml+xml"})
         assert deep.status == 200 and await deep.read() == PAGE
+        # A program that is not a browser gets the API's JSON 404 for a path that is neither a file nor /api/.
+        stray = await client.get("/exam/ses-123", headers={"Accept": "application/json"})
+        assert stray.status == 404 and (await stray.json())["code"] == 5
         assert (await client.get("/assets/gone-9f9f.js")).status == 404
         # The API keeps its JSON answers under /api, whatever the client serves.
         api = await client.get("/api/no-such-route")
