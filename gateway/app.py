@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import re
@@ -40,7 +41,7 @@ from gateway.metrics import Metrics
 from gateway.openapi import build_openapi, render_docs
 from gateway.readiness import Readiness
 from gateway.routes import HTTP_METHODS, Route, Router, build_routes
-from gateway.transcoder import RequestBuilder, dumps, response_json
+from gateway.transcoder import RequestBuilder, dumps, http_body_field, http_body_of, response_json
 from gateway.webclient import WebClient
 from toefl_core.auth import TokenCache
 from toefl_core.errors import Unauthenticated
@@ -59,6 +60,9 @@ _METADATA_PREFIX = "grpc-metadata-"
 # Hop-by-hop, or set by the gateway itself (a verified token, the request id, the client's address): never copied
 # from a Grpc-Metadata-* header, so that no client can slip an unverified token, a second request id or someone
 # else's address (which sign-in throttling counts by) past the gateway.
+# Response metadata a service may set that becomes the HTTP header of the same name, as grpc-gateway's outgoing
+# header matcher does; every other key is passed as Grpc-Metadata-<key>.
+_OUTGOING_HEADERS = {"cache-control": "Cache-Control"}
 _RESERVED_METADATA = frozenset(
     {"content-type", "user-agent", "te", "host", "connection", "authorization", "x-request-id", "x-forwarded-for"}
 )
@@ -72,6 +76,8 @@ class Binding:
     builder: RequestBuilder
     label: str
     call: Any = None
+    # The RPC answers a google.api.HttpBody: its bytes are the response, not JSON.
+    raw_body: bool = False
 
 
 @dataclass
@@ -211,6 +217,10 @@ def _metadata_headers(*groups: Iterable[Any] | None) -> CIMultiDict[str]:
         for key, value in group or ():
             if key.startswith("grpc-") or key in _RESERVED_METADATA:
                 continue
+            if key in _OUTGOING_HEADERS and isinstance(value, str):
+                # What only the service can know about its answer (how long it stays true), as HTTP says it.
+                headers[_OUTGOING_HEADERS[key]] = value
+                continue
             text = base64.b64encode(value).decode() if isinstance(value, bytes) else value
             headers.add(f"Grpc-Metadata-{key}", text)
     return headers
@@ -290,9 +300,23 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         headers = _metadata_headers(await call.initial_metadata(), await call.trailing_metadata())
     except grpc.aio.AioRpcError as exc:
         return _rpc_error_response(request, state, route, exc)
+    if binding.raw_body:
+        return _raw_body_response(request, *http_body_of(route, reply), headers)
     return web.Response(
         body=dumps(response_json(route, reply)), content_type=JSON_CONTENT_TYPE, headers=headers or None
     )
+
+
+def _raw_body_response(
+    request: web.Request, content_type: str, data: bytes, headers: CIMultiDict[str]
+) -> web.Response:
+    """An HttpBody's bytes as the response, with a strong ETag: a client that has them already gets a 304."""
+    etag = f'"{hashlib.sha256(data).hexdigest()[:40]}"'
+    headers["ETag"] = etag
+    if etag in (value.strip() for value in request.headers.get("If-None-Match", "").split(",")):
+        return web.Response(status=304, headers=headers)
+    headers["Content-Type"] = content_type
+    return web.Response(body=data, headers=headers)
 
 
 def _frame(value: Any, sse: bool, event: str = "") -> bytes:
@@ -442,7 +466,12 @@ def create_app(settings: GatewaySettings, backends: Sequence[Backend] | None = N
     fronted = tuple(backends) if backends is not None else toefl_backends(settings)
     routes = fronted_routes(fronted)
     bindings = {
-        route.operation_id: Binding(route, RequestBuilder(route), f"{route.http_method} {route.template.text}")
+        route.operation_id: Binding(
+            route,
+            RequestBuilder(route),
+            f"{route.http_method} {route.template.text}",
+            raw_body=http_body_field(route),
+        )
         for route in routes
     }
     document = openapi_document(fronted, routes)

@@ -124,6 +124,8 @@ def toefl_backends(settings: GatewaySettings) -> tuple[Backend, ...]:
             settings.item_service_addr,
             (ITEM_SERVICE,),
             ITEM_BANK_OWNER,
+            # Prompt audio: a student's <audio> element sends no token; a signed link is its permission.
+            public_methods=frozenset({ITEM_SERVICE.methods_by_name["GetMedia"].full_name}),
             max_page_size=1000,
             links=_item_links(),
         ),

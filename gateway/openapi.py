@@ -12,7 +12,7 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor, OneofDescriptor
 
 from gateway.routes import Route, resolve_field_path
-from gateway.transcoder import WRAPPER_TYPES, has_query_fields, is_map, is_query_leaf
+from gateway.transcoder import WRAPPER_TYPES, has_query_fields, http_body_field, is_map, is_query_leaf
 from toefl_core.ids import is_id_field
 
 Schema = dict[str, Any]
@@ -336,6 +336,12 @@ def _operation(
             },
         }
         description = "A stream of messages, one JSON object per line; an error ends it with an error object."
+    elif http_body_field(route):
+        # google.api.HttpBody: the bytes themselves, in the content type the service gives them.
+        content = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+        description = (
+            "The bytes, with their own Content-Type, a strong ETag (If-None-Match: 304) and Cache-Control."
+        )
     else:
         content = {"application/json": {"schema": result}}
         description = "OK"

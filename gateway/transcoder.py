@@ -314,3 +314,22 @@ def response_json(route: Route, message: Message) -> Any:
     if field.message_type is not None and not field.is_repeated:
         return message_json(getattr(message, field.name))
     return message_json(message)[field.json_name]
+
+
+HTTP_BODY = "google.api.HttpBody"
+
+
+def http_body_field(route: Route) -> bool:
+    """Whether the RPC answers raw bytes: its response (or the field `response_body` names) is an HttpBody, which
+    the gateway sends as the body in its own content type, as grpc-gateway does."""
+    response = route.response_descriptor
+    if route.response_body:
+        field = response.fields_by_name[route.response_body]
+        return field.message_type is not None and field.message_type.full_name == HTTP_BODY
+    return response.full_name == HTTP_BODY
+
+
+def http_body_of(route: Route, message: Message) -> tuple[str, bytes]:
+    """(content type, bytes) of an HttpBody response (see http_body_field)."""
+    body: Any = getattr(message, route.response_body) if route.response_body else message
+    return str(body.content_type) or "application/octet-stream", bytes(body.data)

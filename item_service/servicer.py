@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeAlias, TypeVar
 
@@ -36,6 +37,7 @@ from item_service.storage import (
 from toefl_core import paging
 from toefl_core.auth import Principal, Role, authenticate, require_role
 from toefl_core.errors import Aborted, FailedPrecondition, InvalidArgument, PermissionDenied
+from toefl_core.media import MEDIA_CACHE_CONTROL, media_signing_key, valid_media_signature
 from toefl_core.student_view import student_copy, to_student_view
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -79,6 +81,7 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
     def __init__(self, bank: ItemBank, *, token_key: str) -> None:
         self._bank = bank
         self._token_key = token_key
+        self._media_key = media_signing_key(token_key)
         self._pages = paging.PageTokens(token_key)
 
     # Helpers
@@ -478,9 +481,22 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
     # Media
 
     async def GetMedia(self, request: item_service_pb2.GetMediaRequest, context: Context) -> httpbody_pb2.HttpBody:
-        self._reader(context)
         digest = check_sha256(request.sha256, "sha256")
+        if request.signature or request.expires:
+            # A student's browser: the link session_service signed for an item of their open module is the whole
+            # permission (an <audio> element sends no token).
+            valid = valid_media_signature(
+                self._media_key, digest, request.expires, request.signature, now=time.time()
+            )
+            if not valid:
+                raise PermissionDenied(
+                    "this audio link is not valid or has expired; reload the question", reason="MEDIA_LINK_INVALID"
+                )
+        else:
+            self._reader(context)
         blob = await self._read(lambda reader: reader.get_media(sha256=digest))
+        # The bytes of a content-addressed blob never change: a browser keeps them (its own cache only).
+        await context.send_initial_metadata((("cache-control", MEDIA_CACHE_CONTROL),))
         return httpbody_pb2.HttpBody(content_type=blob.content_type, data=blob.data)
 
     # Statistics

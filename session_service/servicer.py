@@ -41,6 +41,7 @@ from session_service.scoring import SessionScorer, answer_from_json
 from session_service.storage import accounts as accounts_store
 from session_service.storage import answers, privacy, sessions
 from session_service.throttle import SignInThrottle, client_address
+from session_service.views import MEDIA_LINK_GRACE_SECONDS, with_signed_audio
 from session_service.workers import Workers
 from toefl_core import paging
 from toefl_core.auth import DEFAULT_TTL_SECONDS, Principal, Role, mint_token
@@ -52,6 +53,7 @@ from toefl_core.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from toefl_core.media import media_signing_key
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -80,6 +82,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._settings = settings
         self._passwords = passwords
         self._key = settings.common.token_key
+        self._media_key = media_signing_key(settings.common.token_key)
         self._access = access
         self._pages = pages
         self._items = items
@@ -188,8 +191,14 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         )
         if with_items:
             cached = await self._module(module.module_id)
-            state.items.extend(cached.student_items)
-            state.passages.extend(cached.student_passages)
+            items, passages = with_signed_audio(
+                cached.student_items,
+                cached.student_passages,
+                key=self._media_key,
+                expires=module.deadline_ms // 1000 + MEDIA_LINK_GRACE_SECONDS,
+            )
+            state.items.extend(items)
+            state.passages.extend(passages)
             if not new:
                 latest = await self._lookup(answers.latest_responses, module_id=module.module_id)
                 state.responses.extend(saved_response(r) for r in latest)
