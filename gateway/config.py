@@ -6,6 +6,7 @@ import math
 import os
 from dataclasses import dataclass
 
+from gateway.forwarding import Network, parse_trusted_proxies
 from toefl_core.config import ConfigError, env_float, env_str, load_common_settings
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -67,6 +68,9 @@ class GatewaySettings:
     ready_interval: float
     token_key: str
     environment: str
+    # Reverse proxies in front of the gateway whose X-Forwarded-For is believed (none by default: the peer is the
+    # client); the client address they report is what sign-in throttling counts by.
+    trusted_proxies: tuple[Network, ...] = ()
 
 
 def load_settings() -> GatewaySettings:
@@ -97,4 +101,5 @@ def load_settings() -> GatewaySettings:
         ),
         token_key=common.token_key,
         environment=common.environment,
+        trusted_proxies=parse_trusted_proxies(os.environ.get("GATEWAY_TRUSTED_PROXIES", "")),
     )
