@@ -162,6 +162,18 @@ def test_an_admin_ends_every_sign_in_of_a_user(pair: tuple[Stub, Stub]) -> None:
 # ---- throttling
 
 
+def test_failures_counted_at_one_process_hold_at_the_other(pair: tuple[Stub, Stub]) -> None:
+    owner = new_user(pair[0])
+    for n in range(5):
+        with pytest.raises(grpc.RpcError) as wrong:
+            sign_in(pair[n % 2], owner.username, "a guessed password", address="203.0.113.99")
+        assert wrong.value.code() == UNAUTHENTICATED
+    for stub in pair:
+        expect_reason(
+            EXHAUSTED, lambda: sign_in(stub, owner.username, address="203.0.113.99"), "SIGN_IN_THROTTLED"
+        )
+
+
 def test_a_class_of_100_behind_one_address_gets_in_despite_typos(stub: Stub) -> None:
     students = [new_user(stub) for _ in range(100)]
     for student in students[:10]:
