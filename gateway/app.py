@@ -36,6 +36,7 @@ from gateway.errors import (
     status_from_rpc_error,
     status_json,
 )
+from gateway.forwarding import Network, client_address
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.metrics import Metrics
 from gateway.openapi import build_openapi, render_docs
@@ -173,11 +174,15 @@ def _timeout(request: web.Request, default: float, cap: float) -> float:
     return min(int(match.group(1)) * _TIMEOUT_UNITS[match.group(2)], cap)
 
 
-def _outgoing_metadata(request: web.Request, route: Route, tokens: TokenCache) -> list[tuple[str, str | bytes]]:
+def _outgoing_metadata(
+    request: web.Request, route: Route, tokens: TokenCache, trusted_proxies: Sequence[Network]
+) -> list[tuple[str, str | bytes]]:
     metadata: list[tuple[str, str | bytes]] = [("x-request-id", request[REQUEST_ID])]
     if request.remote:
-        # The backends see the gateway as their peer; this is the address the request came from.
-        metadata.append(("x-forwarded-for", request.remote))
+        # The backends see the gateway as their peer; this is the address the request came from (through the
+        # trusted proxies, if any): one address, never a client's own X-Forwarded-For.
+        forwarded = request.headers.getall(hdrs.X_FORWARDED_FOR, [])
+        metadata.append(("x-forwarded-for", client_address(request.remote, forwarded, trusted_proxies)))
     authorization = request.headers.get(hdrs.AUTHORIZATION)
     if not route.public:
         if authorization is None:
@@ -286,7 +291,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     if readiness is not None and readiness.verdict.miswired:
         raise GatewayError(503, f"refusing traffic: the backends are mis-wired: {readiness.verdict.miswired}")
     settings = state.settings
-    metadata = _outgoing_metadata(request, route, state.tokens)
+    metadata = _outgoing_metadata(request, route, state.tokens, settings.trusted_proxies)
     body = await _read_body(request, route, settings.max_body_bytes)
     message = binding.builder.build(match.path_params, request.query.items(), body)
     timeout = _timeout(request, settings.default_timeout, settings.max_timeout)

@@ -134,7 +134,11 @@ def toefl_backends(settings: GatewaySettings) -> tuple[Backend, ...]:
             settings.session_service_addr,
             (SESSION_SERVICE, scoring_service_pb2.DESCRIPTOR.services_by_name["ScoringService"]),
             USER_DATA_OWNER,
-            public_methods=frozenset({SESSION_SERVICE.methods_by_name["Authenticate"].full_name}),
+            # Signing in, renewing with a refresh token and signing out: the access token may have lapsed by then.
+            public_methods=frozenset(
+                SESSION_SERVICE.methods_by_name[name].full_name
+                for name in ("Authenticate", "RefreshToken", "SignOut")
+            ),
             max_page_size=200,
             links=_session_links(),
         ),

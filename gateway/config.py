@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.forwarding import Network, parse_trusted_proxies
 from toefl_core.config import ConfigError, env_float, env_str, load_common_settings
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -72,6 +73,9 @@ class GatewaySettings:
     environment: str
     # The built browser client served at / (None: not served; the API works without it).
     web_dir: Path | None = None
+    # Reverse proxies in front of the gateway whose X-Forwarded-For is believed (none by default: the peer is the
+    # client); the client address they report is what sign-in throttling counts by.
+    trusted_proxies: tuple[Network, ...] = ()
 
 
 def load_settings() -> GatewaySettings:
@@ -104,4 +108,5 @@ def load_settings() -> GatewaySettings:
         ),
         token_key=common.token_key,
         environment=common.environment,
+        trusted_proxies=parse_trusted_proxies(os.environ.get("GATEWAY_TRUSTED_PROXIES", "")),
     )

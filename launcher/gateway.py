@@ -85,15 +85,30 @@ class GatewayProcess:
         self, method: str, path: str, *, token: str | None = None, body: Any = None, source: str = "127.0.0.1"
     ) -> tuple[int, dict[str, Any]]:
         """(HTTP status, JSON body) of one request from the address `source` (any of 127.0.0.0/8 works)."""
-        headers = {"Content-Type": "application/json"}
+        status, _headers, parsed = self.exchange(method, path, token=token, body=body, source=source)
+        return status, parsed
+
+    def exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body: Any = None,
+        source: str = "127.0.0.1",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """`request` with more headers sent, and the reply's headers too."""
+        sent = {"Content-Type": "application/json", **(headers or {})}
         if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
+            sent["Authorization"] = f"Bearer {token}"
         data = None if body is None else json.dumps(body).encode()
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30, source_address=(source, 0))
         try:
-            connection.request(method, path, body=data, headers=headers)
+            connection.request(method, path, body=data, headers=sent)
             response = connection.getresponse()
             status, text = response.status, response.read().decode()
+            received = dict(response.getheaders())
         finally:
             connection.close()
         try:
@@ -101,7 +116,7 @@ class GatewayProcess:
         except json.JSONDecodeError:
             # A streamed route answers NDJSON: one {"result": ...} per line.
             parsed = {"lines": [json.loads(line) for line in text.splitlines() if line.strip()]}
-        return status, parsed
+        return status, received, parsed
 
     def terminate(self, timeout: float = 15.0) -> None:
         """SIGTERM and wait (SIGKILL after `timeout`): the graceful path."""

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             settings = load_settings()
             db = prepare_database(settings)
             try:
-                create_demo_accounts(settings, db, Passwords(fast=settings.fast_password_hashing))
+                create_demo_accounts(settings, db, Passwords(settings.password_parameters))
             finally:
                 db.dispose()
     except (ConfigError, OwnershipError, BlueprintError) as exc:

@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import json
 import logging
+import math
+import os
+import random
 import re
 import secrets
+import threading
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from session_service.storage import accounts as accounts_store
 from session_service.storage.engine import Database
-from toefl_core.errors import InvalidArgument
+from toefl_core.errors import InvalidArgument, Unavailable
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 256
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,63}")
@@ -52,13 +64,37 @@ def check_password(password: str) -> None:
         )
 
 
-class Passwords:
-    """argon2id hashing; `fast` (development and tests only) trades strength for speed with tiny parameters."""
+@dataclass(frozen=True)
+class HashParameters:
+    """argon2id's cost: passes over memory, memory in KiB, lanes."""
 
-    def __init__(self, *, fast: bool = False) -> None:
-        self._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1) if fast else PasswordHasher()
+    time_cost: int
+    memory_kib: int
+    parallelism: int
+
+
+# OWASP's Password Storage Cheat Sheet's first argon2id configuration (19 MiB, 2 passes, 1 lane): one lane so that
+# each verification holds one core and the cores serve that many sign-ins side by side.
+OWASP_PARAMETERS = HashParameters(time_cost=2, memory_kib=19_456, parallelism=1)
+# The weakest of OWASP's equivalent configurations (7 MiB, 5 passes), as memory times passes.
+OWASP_MINIMUM_WORK = 7_168 * 5
+# Development and tests only: hundreds of accounts created in a second.
+FAST_PARAMETERS = HashParameters(time_cost=1, memory_kib=1024, parallelism=1)
+
+
+class Passwords:
+    """argon2id hashing with the configured parameters; the synchronous calls, for whichever thread runs them."""
+
+    def __init__(self, parameters: HashParameters = OWASP_PARAMETERS) -> None:
+        self.parameters = parameters
+        self._hasher = PasswordHasher(
+            time_cost=parameters.time_cost, memory_cost=parameters.memory_kib, parallelism=parameters.parallelism
+        )
+        started = time.perf_counter()
         # Verified against when the username is unknown, so timing does not reveal which usernames exist.
         self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+        # A first estimate of one verification's cost (a hash costs the same), before any sign-in measured one.
+        self.first_cost_seconds = time.perf_counter() - started
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
@@ -69,9 +105,105 @@ class Passwords:
         except (VerificationError, InvalidHashError):
             return False
 
+    def needs_rehash(self, password_hash: str) -> bool:
+        """Stored with other parameters than the configured ones (weaker or stronger)."""
+        try:
+            return self._hasher.check_needs_rehash(password_hash)
+        except InvalidHashError:
+            return True
+
+    def verify_and_upgrade(self, password_hash: str | None, password: str) -> tuple[bool, str | None]:
+        """Whether the password is right and, when it is but its hash has old parameters, a new hash of it: the
+        plain password exists only during sign-in, so this is the one moment an upgrade can happen."""
+        if not self.verify(password_hash, password) or password_hash is None:
+            return False, None
+        return True, self.hash(password) if self.needs_rehash(password_hash) else None
+
     def unusable(self) -> str:
         """The hash of a random secret nobody keeps: the account can no longer sign in."""
         return self._hasher.hash(secrets.token_urlsafe(32))
+
+
+def _lower_priority() -> None:
+    # A hashing thread yields its core to the event loop and the database writer: students already in the exam
+    # keep their answer latency while a start rush verifies passwords.
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+
+
+HASHING_NICENESS = 10
+# Smoothing of the measured cost of one verification: recent ones count most, one outlier does not swing it.
+COST_SMOOTHING = 0.2
+
+
+class HashingPool:
+    """Password hashing on threads of its own, as many as the cores, never the ones that serve database reads;
+    a sign-in that would wait longer than `max_wait_seconds` for a thread is refused at once (SIGN_IN_BUSY with
+    the time the queue needs to drain), rather than left to time out at the gateway."""
+
+    def __init__(self, passwords: Passwords, *, workers: int, max_wait_seconds: float) -> None:
+        self.passwords = passwords
+        self.workers = workers
+        self._max_wait = max_wait_seconds
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="password-hash", initializer=_lower_priority
+        )
+        self._pending = 0
+        self.cost_seconds = passwords.first_cost_seconds
+
+    def expected_wait(self) -> float:
+        """How long a sign-in arriving now would wait for a hashing thread."""
+        return self._pending // self.workers * self.cost_seconds
+
+    def _admit(self, budget_seconds: float | None) -> None:
+        wait = self.expected_wait()
+        limit = self._max_wait
+        if budget_seconds is not None:
+            # A wait the caller's deadline would cut short is refused now, while a retry can still succeed.
+            limit = min(limit, budget_seconds - self.cost_seconds)
+        if wait > limit:
+            drain = self._pending / self.workers * self.cost_seconds
+            # Spread over [drain, 2 x drain]: refused students coming back together would make the next queue.
+            retry = max(1.0, drain * random.uniform(1.0, 2.0))
+            raise Unavailable(
+                f"too many sign-ins at once; try again in {math.ceil(retry)} s",
+                reason="SIGN_IN_BUSY",
+                retry_after_seconds=retry,
+            )
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        self._pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args))
+        finally:
+            self._pending -= 1
+
+    async def verify(
+        self, password_hash: str | None, password: str, *, budget_seconds: float | None = None
+    ) -> tuple[bool, str | None]:
+        """`Passwords.verify_and_upgrade` once admitted; `budget_seconds`: what the caller's deadline leaves."""
+        self._admit(budget_seconds)
+        return await self._timed(self.passwords.verify_and_upgrade, password_hash, password)
+
+    async def _timed(self, fn: Callable[..., T], *args: Any) -> T:
+        def timed() -> tuple[T, float]:
+            started = time.perf_counter()
+            result = fn(*args)
+            return result, time.perf_counter() - started
+
+        result, took = await self._run(timed)
+        self.cost_seconds += COST_SMOOTHING * (took - self.cost_seconds)
+        return result
+
+    async def hash(self, password: str) -> str:
+        """A new hash; waits its turn rather than being refused (accounts are created by an admin, not a crowd)."""
+        return await self._timed(self.passwords.hash, password)
+
+    async def unusable(self) -> str:
+        return await self._timed(self.passwords.unusable)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def _read_credentials(path: Path) -> dict[str, str]:

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from session_service.accounts import FAST_PARAMETERS, OWASP_MINIMUM_WORK, OWASP_PARAMETERS, HashParameters
+from toefl_core.auth import DEFAULT_TTL_SECONDS
 from toefl_core.config import CommonSettings, ConfigError, env_bool, env_float, env_str, load_common_settings
 from toefl_core.ownership import refuse_shared_database
 
@@ -45,6 +47,18 @@ class Settings:
     # Given back beyond an outage's length to the modules open during it: the time a student's client needs to
     # reach the service again once it is back.
     outage_grace_seconds: float = 5.0
+    # argon2id's parameters; a stored hash with others is re-hashed at its owner's next sign-in.
+    password_parameters: HashParameters = OWASP_PARAMETERS
+    # Threads that hash passwords (default: one per core), apart from the ones that read the database.
+    hash_workers: int = 1
+    # The longest a sign-in waits for a hashing thread; beyond it, SIGN_IN_BUSY at once with a Retry-After.
+    sign_in_max_wait_seconds: float = 2.0
+    # An access token's life; a client renews it with its refresh token, without the password.
+    access_token_ttl_seconds: int = DEFAULT_TTL_SECONDS
+    # How long one sign-in lasts at most, refreshes included: a school day, beyond a whole sitting.
+    refresh_token_ttl_seconds: int = 12 * 3600
+    # Failed sign-ins from one address within the window before it is slowed (held back, doubling, up to 60 s).
+    sign_in_address_failures: int = 100
 
     @property
     def data_dir(self) -> Path:
@@ -54,6 +68,34 @@ class Settings:
             if raw and raw != ":memory:":
                 return Path(raw).resolve().parent
         return DEFAULT_DATA_DIR
+
+
+def _whole(name: str, default: int, minimum: int) -> int:
+    value = env_float(name, float(default))
+    if value < minimum or not value.is_integer():
+        raise ConfigError(f"{name}={value:g} must be a whole number of at least {minimum}")
+    return int(value)
+
+
+def cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _password_parameters(fast: bool, development: bool) -> HashParameters:
+    default = FAST_PARAMETERS if fast else OWASP_PARAMETERS
+    parameters = HashParameters(
+        time_cost=_whole("SESSION_PASSWORD_TIME_COST", default.time_cost, 1),
+        memory_kib=_whole("SESSION_PASSWORD_MEMORY_KIB", default.memory_kib, 8),
+        parallelism=_whole("SESSION_PASSWORD_PARALLELISM", default.parallelism, 1),
+    )
+    if not development and parameters.memory_kib * parameters.time_cost < OWASP_MINIMUM_WORK:
+        raise ConfigError(
+            f"SESSION_PASSWORD_MEMORY_KIB x SESSION_PASSWORD_TIME_COST = "
+            f"{parameters.memory_kib * parameters.time_cost} is below OWASP's minimum ({OWASP_MINIMUM_WORK}, "
+            "e.g. 19456 KiB x 2) and is refused outside development"
+        )
+    return parameters
 
 
 def default_database_url() -> str:
@@ -94,6 +136,15 @@ def load_settings() -> Settings:
     outage_grace_seconds = env_float("SESSION_OUTAGE_GRACE_SECONDS", 5.0)
     if outage_grace_seconds < 0:
         raise ConfigError(f"SESSION_OUTAGE_GRACE_SECONDS={outage_grace_seconds} must not be negative")
+    max_wait = env_float("SESSION_SIGN_IN_MAX_WAIT_SECONDS", 2.0)
+    if max_wait < 0:
+        raise ConfigError(f"SESSION_SIGN_IN_MAX_WAIT_SECONDS={max_wait} must not be negative")
+    access_ttl = _whole("SESSION_ACCESS_TOKEN_TTL_SECONDS", DEFAULT_TTL_SECONDS, 1)
+    refresh_ttl = _whole("SESSION_REFRESH_TOKEN_TTL_SECONDS", 12 * 3600, 1)
+    if refresh_ttl < access_ttl:
+        raise ConfigError(
+            f"SESSION_REFRESH_TOKEN_TTL_SECONDS={refresh_ttl} is shorter than SESSION_ACCESS_TOKEN_TTL_SECONDS"
+        )
     return Settings(
         common=common,
         database_url=database_url,
@@ -107,6 +158,12 @@ def load_settings() -> Settings:
         daily_session_limit=int(daily_limit),
         heartbeat_seconds=heartbeat_seconds,
         outage_grace_seconds=outage_grace_seconds,
+        password_parameters=_password_parameters(fast_password_hashing, common.is_development),
+        hash_workers=_whole("SESSION_HASH_WORKERS", cores(), 1),
+        sign_in_max_wait_seconds=max_wait,
+        access_token_ttl_seconds=access_ttl,
+        refresh_token_ttl_seconds=refresh_ttl,
+        sign_in_address_failures=_whole("SESSION_SIGN_IN_ADDRESS_FAILURES", 100, 1),
     )
 
 

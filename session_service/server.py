@@ -26,6 +26,7 @@ from session_service.item_client import ItemClient, ModuleCache
 from session_service.scoring import SessionScorer
 from session_service.scoring_servicer import ScoringServicer
 from session_service.servicer import SessionServicer
+from session_service.sign_in import prune_forever
 from session_service.storage import accounts as accounts_store
 from session_service.storage.engine import Database, migrate, open_database, owner_mark, schema_revision
 from session_service.workers import Workers
@@ -74,7 +75,7 @@ GIL_SWITCH_INTERVAL_SECONDS = 0.0005
 async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bool) -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
     db = await asyncio.to_thread(prepare_database, settings)
-    passwords = accounts.Passwords(fast=settings.fast_password_hashing)
+    passwords = accounts.Passwords(settings.password_parameters)
     if demo_accounts:
         await asyncio.to_thread(create_demo_accounts, settings, db, passwords)
     items = ItemClient(
@@ -83,6 +84,15 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         retry_seconds=settings.item_retry_seconds,
     )
     workers = Workers(db)
+    hashing = accounts.HashingPool(
+        passwords, workers=settings.hash_workers, max_wait_seconds=settings.sign_in_max_wait_seconds
+    )
+    log.info(
+        "password hashing: argon2id %s on %d thread(s), %.0f ms per verification",
+        passwords.parameters,
+        settings.hash_workers,
+        passwords.first_cost_seconds * 1000,
+    )
     heartbeat = Heartbeat(
         workers, interval_seconds=settings.heartbeat_seconds, grace_seconds=settings.outage_grace_seconds
     )
@@ -106,7 +116,7 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         settings=settings,
         items=items,
         cache=ModuleCache(),
-        passwords=passwords,
+        hashing=hashing,
         workers=workers,
         scorer=scorer,
         access=access,
@@ -130,6 +140,7 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
 
     async def shutdown() -> None:
         await items.close()
+        hashing.close()
         workers.close()
         db.dispose()
 
@@ -140,6 +151,11 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         service_names=SERVICE_NAMES,
         on_shutdown=shutdown,
         port_file=port_file,
-        # Beside the server: the answer writer, the deadline sweep and the heartbeat.
-        background=(answer_writer.run_forever, servicer.sweep_forever, heartbeat.beat_forever),
+        # Beside the server: the answer writer, the deadline sweep, the heartbeat and the sign-in rows' pruning.
+        background=(
+            answer_writer.run_forever,
+            servicer.sweep_forever,
+            heartbeat.beat_forever,
+            lambda: prune_forever(workers),
+        ),
     )

@@ -14,7 +14,7 @@ from toefl.item.v1 import item_pb2
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
-from session_service import accounts, writer
+from session_service import accounts, sign_in, writer
 from session_service.access import ANSWER, CONTROL, READ, AccessPolicy, check_request_id
 from session_service.answer_writer import AnswerWriter
 from session_service.blueprint import CURRENT_VERSION, ModulePlan, load_blueprint
@@ -34,17 +34,18 @@ from session_service.convert import (
 from session_service.domain.answers import SessionHead, answer_refusal, check_shape
 from session_service.domain.limits import check_daily_sessions, utc_day_start_ms
 from session_service.domain.modules import deadline_ms, module_seed, now_ms, remaining_seconds
+from session_service.domain.sign_ins import Verdict
 from session_service.domain.states import STATE_IN_PROGRESS, STATUS_OPEN
 from session_service.item_client import CachedModule, ItemClient, ModuleCache, call_budget
 from session_service.routing import router_ability
 from session_service.scoring import SessionScorer, answer_from_json
+from session_service.sign_in import SignInThrottle, client_address
 from session_service.storage import accounts as accounts_store
 from session_service.storage import answers, privacy, sessions
-from session_service.throttle import SignInThrottle, client_address
 from session_service.views import MEDIA_LINK_GRACE_SECONDS, with_signed_audio
 from session_service.workers import Workers
 from toefl_core import paging
-from toefl_core.auth import DEFAULT_TTL_SECONDS, Principal, Role, mint_token
+from toefl_core.auth import Principal, Role, mint_token
 from toefl_core.errors import (
     DomainError,
     FailedPrecondition,
@@ -62,6 +63,7 @@ Context = grpc.aio.ServicerContext[Any, Any]
 MAX_EVENTS = 500
 MAX_EVENT_DETAIL = 1000
 INVALID_CREDENTIALS = "invalid username or password"
+SIGN_IN_ENDED = "the refresh token renews nothing (signed out, revoked, expired or unknown); sign in again"
 
 
 class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
@@ -71,7 +73,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         settings: Settings,
         items: ItemClient,
         cache: ModuleCache,
-        passwords: accounts.Passwords,
+        hashing: accounts.HashingPool,
         workers: Workers,
         scorer: SessionScorer,
         access: AccessPolicy,
@@ -80,7 +82,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         pages: paging.PageTokens,
     ) -> None:
         self._settings = settings
-        self._passwords = passwords
+        self._hashing = hashing
         self._key = settings.common.token_key
         self._media_key = media_signing_key(settings.common.token_key)
         self._access = access
@@ -89,7 +91,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._cache = cache
         self._workers = workers
         self._scorer = scorer
-        self._throttle = SignInThrottle()
+        self._throttle = SignInThrottle(workers, address_failures=settings.sign_in_address_failures)
+        self._successors = sign_in.Successors.from_token_key(settings.common.token_key)
         self._answer_writer = answer_writer
         self._heads = heads
 
@@ -287,23 +290,84 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             raise InvalidArgument("username and password are required")
         address = client_address(context.invocation_metadata(), context.peer())
         # Before the password is looked at: a throttled guess learns nothing and costs no hashing.
-        self._throttle.check(username=request.username, address=address)
+        standing = await self._throttle.check(username=request.username, address=address)
         found = await self._lookup(accounts_store.get_credentials, username=request.username)
         password_hash = found[1] if found is not None else None
-        if not await self._cpu(self._passwords.verify, password_hash, request.password) or found is None:
-            self._throttle.failed(username=request.username, address=address)
-            raise Unauthenticated(INVALID_CREDENTIALS)
-        self._throttle.succeeded(username=request.username)
-        user = found[0]
-        role = Role(user.role)
-        token = mint_token(self._key, subject=user.user_id, role=role, ttl_seconds=DEFAULT_TTL_SECONDS)
-        return pb.AuthenticateResponse(
-            access_token=token,
-            token_type="Bearer",
-            expires_in=DEFAULT_TTL_SECONDS,
-            role=ROLE_TO_PROTO[role],
-            user_id=user.user_id,
+        verified, upgraded = await self._hashing.verify(
+            password_hash, request.password, budget_seconds=context.time_remaining()
         )
+        if not verified or found is None:
+            await self._throttle.failed(standing)
+            raise Unauthenticated(INVALID_CREDENTIALS)
+        user = found[0]
+        if upgraded is not None:
+            # Stored with parameters no longer configured: the right password is at hand, so hash it anew.
+            await self._write(accounts_store.set_password, user_id=user.user_id, password_hash=upgraded)
+        refresh_token = sign_in.new_refresh_token()
+        now = now_ms()
+        expires_ms = now + self._settings.refresh_token_ttl_seconds * 1000
+        await self._write(
+            sign_in.start_sign_in,
+            user_id=user.user_id,
+            sign_in_id=accounts.new_id("sgn"),
+            token=refresh_token,
+            standing=standing,
+            now_ms=now,
+            expires_ms=expires_ms,
+        )
+        return self._signed_in(user.user_id, Role(user.role), refresh_token, expires_ms - now)
+
+    def _signed_in(
+        self, user_id: str, role: Role, refresh_token: str, remaining_ms: int
+    ) -> pb.AuthenticateResponse:
+        ttl = self._settings.access_token_ttl_seconds
+        return pb.AuthenticateResponse(
+            access_token=mint_token(self._key, subject=user_id, role=role, ttl_seconds=ttl),
+            token_type="Bearer",
+            expires_in=ttl,
+            role=ROLE_TO_PROTO[role],
+            user_id=user_id,
+            refresh_token=refresh_token,
+            refresh_expires_in=max(0, remaining_ms // 1000),
+        )
+
+    async def RefreshToken(self, request: pb.RefreshTokenRequest, context: Context) -> pb.AuthenticateResponse:
+        if not request.refresh_token:
+            raise InvalidArgument("refresh_token is required", field="refresh_token")
+        # No password and no hashing thread: one indexed write, as cheap as an answer.
+        successor = self._successors.of(request.refresh_token)
+        now = now_ms()
+        verdict, holder = await self._write(
+            sign_in.renew, token=request.refresh_token, successor=successor, now_ms=now
+        )
+        if verdict is Verdict.REUSED and holder is not None:
+            log.warning(
+                "a spent refresh token was used again: sign-in %s of %s ended", holder.sign_in_id, holder.user_id
+            )
+        if holder is None or verdict not in (Verdict.RENEW, Verdict.ANSWER_AGAIN):
+            raise Unauthenticated(SIGN_IN_ENDED, reason="SIGN_IN_ENDED")
+        return self._signed_in(holder.user_id, Role(holder.role), successor, holder.state.expires_ms - now)
+
+    async def SignOut(self, request: pb.SignOutRequest, context: Context) -> pb.SignOutResponse:
+        if not request.refresh_token:
+            raise InvalidArgument("refresh_token is required", field="refresh_token")
+        # The same answer for an unknown token: signing out tells nobody which tokens exist.
+        await self._write(sign_in.sign_out, token=request.refresh_token, now_ms=now_ms())
+        return pb.SignOutResponse()
+
+    async def RevokeUserTokens(
+        self, request: pb.RevokeUserTokensRequest, context: Context
+    ) -> pb.RevokeUserTokensResponse:
+        principal = self._principal(context)
+        if principal.role != Role.ADMIN:
+            raise PermissionDenied("only an admin revokes a user's sign-ins")
+        if not request.user_id:
+            raise InvalidArgument("user_id is required", field="user_id")
+        if await self._lookup(accounts_store.get_user, user_id=request.user_id) is None:
+            raise NotFound(f"user {request.user_id} not found")
+        revoked = await self._write(sign_in.revoke_user, user_id=request.user_id, now_ms=now_ms())
+        log.info("admin %s ended %d sign-in(s) of %s", principal.subject, revoked, request.user_id)
+        return pb.RevokeUserTokensResponse(sign_ins_revoked=revoked)
 
     async def CreateUser(self, request: pb.CreateUserRequest, context: Context) -> pb.User:
         principal = self._principal(context)
@@ -321,7 +385,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             raise InvalidArgument("only a student is enrolled in a class", field="class_id")
         if len(user.display_name) > 200:
             raise InvalidArgument("display_name is longer than 200 characters", field="user.display_name")
-        password_hash = await self._cpu(self._passwords.hash, user.password)
+        password_hash = await self._hashing.hash(user.password)
         record = await self._write(
             accounts_store.create_user,
             user_id=accounts.new_id("usr"),
@@ -699,7 +763,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             reason=request.reason,
             audit_id=accounts.new_id("aud"),
             now_ms=now_ms(),
-            password_hash=await self._cpu(self._passwords.unusable),
+            password_hash=await self._hashing.unusable(),
         )
         self._heads.clear()
         log.info("erased the data of student %s (audit %s)", request.student_id, counts.audit_id)

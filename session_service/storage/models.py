@@ -301,3 +301,46 @@ class ServiceOutage(Base):
     up_ms: Mapped[int] = mapped_column(BigInteger)
     time_back_ms: Mapped[int] = mapped_column(BigInteger)
     modules: Mapped[int] = mapped_column(Integer)
+
+
+class SignIn(Base):
+    """One sign-in with a password and every refresh since (a token family): revoking it ends them all."""
+
+    __tablename__ = "sign_ins"
+    sign_in_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.user_id", ondelete="CASCADE"), index=True)
+    create_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    revoked_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # sign_out, reuse, admin or erased.
+    revoked_why: Mapped[str | None] = mapped_column(String(20), nullable=True)
+
+
+class RefreshToken(Base):
+    """A refresh token, by its SHA-256 only: a copy of the table renews nobody's sign-in."""
+
+    __tablename__ = "refresh_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sign_in_id: Mapped[str] = mapped_column(ForeignKey("sign_ins.sign_in_id", ondelete="CASCADE"), index=True)
+    issued_ms: Mapped[int] = mapped_column(BigInteger)
+    # Set once, by the one refresh that spends it: a second use finds it set.
+    spent_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class SignInFailures(Base):
+    """Failed sign-ins of one throttling key (an account from an address, an account, an address), shared by every
+    process. The key is a SHA-256 of what it counts: no username or address is kept in clear."""
+
+    __tablename__ = "sign_in_failures"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    held_until_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class KnownAddress(Base):
+    """An address an account signed in from (SHA-256 of both): spared the holds an attacker elsewhere causes."""
+
+    __tablename__ = "sign_in_known_addresses"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_sign_in_ms: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -31,6 +31,7 @@ from session_service.storage.models import (
     User,
 )
 from session_service.storage.scores import versions_of
+from session_service.storage.sign_ins import forget_user
 from toefl_core.errors import NotFound
 
 
@@ -192,6 +193,8 @@ def erase_student(
             tx.execute(delete(Module).where(Module.session_id.in_(session_ids)))
             tx.execute(delete(ExamSession).where(ExamSession.session_id.in_(session_ids)))
         tx.execute(delete(Enrolment).where(Enrolment.student_id == student_id))
+        # An erased student is signed out everywhere: no refresh token of theirs renews anything.
+        forget_user(tx, user_id=student_id)
         tx.execute(
             update(User)
             .where(User.user_id == student_id)

@@ -30,16 +30,21 @@ class Stack:
 
 @contextmanager
 def running_stack(
-    item: ServiceProcess, workdir: Path, *, session_env: Mapping[str, str] | None = None
+    item: ServiceProcess,
+    workdir: Path,
+    *,
+    session_env: Mapping[str, str] | None = None,
+    gateway_env: Mapping[str, str] | None = None,
 ) -> Iterator[Stack]:
-    """A session_service (with `session_env`) with a user database of its own, and a gateway in front of it and
-    `item`."""
+    """A session_service (with `session_env`) with a user database of its own, and a gateway (with `gateway_env`)
+    in front of it and `item`."""
     session = session_process(workdir / "session", item_address=item.address, env=session_env).start()
     gateway = GatewayProcess(
         workdir=workdir / "gateway",
         item_address=item.address,
         session_address=session.address,
         token_key=TEST_TOKEN_KEY,
+        env=dict(gateway_env or {}),
     )
     channels = {
         "item_service": grpc.insecure_channel(item.address),

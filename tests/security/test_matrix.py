@@ -37,7 +37,11 @@ ROLES = ("anonymous", "student", "teacher", "rater", "author", "admin", "service
 MATRIX = {
     #                                                      anon stud teach rater author admin service
     "POST /api/auth/token": "A A A A A A A",
+    # The refresh token is the credential: no bearer needed (the access token may have lapsed by then).
+    "POST /api/auth/token:refresh": "A A A A A A A",
+    "POST /api/auth/signOut": "A A A A A A A",
     "POST /api/users": "- - - - - A -",
+    "POST /api/users/{user_id}:revokeTokens": "- - - - - A -",
     "GET /api/users/{user_id}": "- O C - - A A",
     "POST /api/classes": "- - A - - A -",
     "GET /api/classes": "- - A - - A -",
@@ -258,6 +262,9 @@ def build_call(
     path = template
     if key == "POST /api/auth/token":
         body = {"username": student.username, "password": PASSWORD}
+    elif key in {"POST /api/auth/token:refresh", "POST /api/auth/signOut"}:
+        signed = world.sessions.Authenticate(pb.AuthenticateRequest(username=student.username, password=PASSWORD))
+        body = {"refreshToken": signed.refresh_token}
     elif key == "POST /api/users":
         body = {"username": f"mx-{uuid.uuid4().hex[:12]}", "role": "ROLE_STUDENT", "password": PASSWORD}
     elif key == "POST /api/classes":

@@ -14,7 +14,7 @@ from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
 from launcher.procs import ServiceProcess
-from tests.session_service import test_access, test_durability, test_exam_flow
+from tests.session_service import test_access, test_durability, test_exam_flow, test_sign_in
 from tests.session_service.conftest import session_process
 from tests.support.exam import admin, answer, as_user, full_items, new_user, request_id
 from tests.support.postgres import PostgresCluster
@@ -53,6 +53,45 @@ def fast_clock_session(
     proc.terminate()
 
 
+@pytest.fixture(scope="module")
+def pair(
+    cluster: PostgresCluster,
+    session_proc: ServiceProcess,
+    item_service_proc: ServiceProcess,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[session_service_pb2_grpc.SessionServiceStub, session_service_pb2_grpc.SessionServiceStub]]:
+    """Two processes with short access tokens on one database: a refresh token issued by one is spent, reused
+    and revoked at the other, and a failure counted by one holds at the other."""
+    procs = [
+        session_process(
+            tmp_path_factory.mktemp(f"sign-in-{n}"),
+            item_address=item_service_proc.address,
+            env=test_sign_in.SHORT_ACCESS,
+            database_url=cluster.url,
+        ).start()
+        for n in range(2)
+    ]
+    channels = [grpc.insecure_channel(proc.address) for proc in procs]
+    try:
+        first, second = (session_service_pb2_grpc.SessionServiceStub(channel) for channel in channels)
+        yield first, second
+    finally:
+        for channel in channels:
+            channel.close()
+        for proc in procs:
+            proc.terminate()
+
+
+# Refresh tokens and throttling with two processes sharing the database.
+test_refresh_and_reuse_on_two_processes = (
+    test_sign_in.test_a_refresh_spends_its_token_and_a_reuse_ends_the_whole_sign_in
+)
+test_refresh_retry_on_two_processes = test_sign_in.test_a_retried_refresh_whose_reply_was_lost_gets_the_same_token
+test_sitting_on_two_processes = test_sign_in.test_a_sitting_outlives_several_access_tokens_without_the_password
+test_sign_out_on_two_processes = test_sign_in.test_sign_out_ends_the_sign_in_and_tells_nothing_of_unknown_tokens
+test_revocation_on_two_processes = test_sign_in.test_an_admin_ends_every_sign_in_of_a_user
+test_throttle_on_two_processes = test_sign_in.test_failures_counted_at_one_process_hold_at_the_other
+
 # The SQLite tests, unchanged, on PostgreSQL: routing, idempotent retries, late answers, export and erasure.
 test_routing_on_postgresql = test_exam_flow.test_whole_test_routes_by_ability
 test_retries_on_postgresql = test_durability.test_retries_with_the_same_request_id_write_once
@@ -78,7 +117,7 @@ def test_a_section_on_postgresql(
             report = ownership_pb2_grpc.DatabaseOwnershipStub(channel).GetDatabaseOwnership(
                 ownership_pb2.GetDatabaseOwnershipRequest(), metadata=metadata(Role.SERVICE)
             )
-            assert (report.backend, report.owner, report.schema_revision) == ("postgresql", "user_data", "0004")
+            assert (report.backend, report.owner, report.schema_revision) == ("postgresql", "user_data", "0005")
             student = new_user(stub)
             md = as_user(student)
             session = stub.CreateSession(

@@ -16,7 +16,7 @@ from toefl.session.v1 import session_service_pb2_grpc
 
 from launcher.procs import ServiceProcess
 from session_service.domain.limits import DAY_MS
-from session_service.throttle import PER_ACCOUNT
+from session_service.domain.throttle import PER_ACCOUNT_AND_ADDRESS as PER_ACCOUNT
 from tests.session_service.conftest import session_process
 from tests.session_service.test_durability import submit
 from tests.support.exam import (
