@@ -1,8 +1,8 @@
 // The client's pages and who may see them: anyone signed out sees the sign-in page.
 import { useEffect, useState } from "react";
 import { Link, Route, Switch, useLocation } from "wouter";
-import { onBusy, setAccessToken } from "./api/client";
-import { signOut, storedUser, type SignedIn } from "./auth";
+import { configureSession, onBusy } from "./api/client";
+import { renew, signOut, storedUser, type SignedIn } from "./auth";
 import { Exam } from "./pages/Exam";
 import { Home } from "./pages/Home";
 import { Report } from "./pages/Report";
@@ -14,11 +14,20 @@ export function App() {
   const [, navigate] = useLocation();
   useEffect(() => {
     onBusy(setBusy);
-    setAccessToken(user?.accessToken ?? null, () => {
-      signOut();
-      setUser(null);
-    });
-  }, [user]);
+    configureSession(
+      async () => {
+        const current = storedUser();
+        if (current === null) return false;
+        const fresh = await renew(current);
+        if (fresh !== null) setUser(fresh);
+        return fresh !== null;
+      },
+      () => {
+        signOut(null);
+        setUser(null);
+      },
+    );
+  }, []);
   return (
     <>
       <header className="top">
@@ -31,7 +40,7 @@ export function App() {
             <button
               type="button"
               onClick={() => {
-                signOut();
+                signOut(user);
                 setUser(null);
                 navigate("/");
               }}

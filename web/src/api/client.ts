@@ -16,17 +16,28 @@ type Status = Schemas["google.rpc.Status"];
 
 export const api = createClient<paths>({ baseUrl: "" });
 
-let accessToken: string | null = null;
+// The signed-in user's tokens (see auth.ts), and how to renew them: the client module does not import auth.ts.
+interface Tokens {
+  accessToken: string;
+  renewAfter: number;
+}
+let tokens: Tokens | null = null;
+let renewTokens: (() => Promise<boolean>) | null = null;
 let onSignedOut: (() => void) | null = null;
 
-export function setAccessToken(token: string | null, signedOut?: () => void): void {
-  accessToken = token;
-  if (signedOut) onSignedOut = signedOut;
+export function setSession(current: Tokens | null): void {
+  tokens = current;
+}
+
+/** How the client renews an access token (true: renewed) and what it does when the sign-in has ended. */
+export function configureSession(renew: () => Promise<boolean>, signedOut: () => void): void {
+  renewTokens = renew;
+  onSignedOut = signedOut;
 }
 
 api.use({
   onRequest({ request }) {
-    if (accessToken) request.headers.set("Authorization", `Bearer ${accessToken}`);
+    if (tokens !== null) request.headers.set("Authorization", `Bearer ${tokens.accessToken}`);
     return request;
   },
 });
@@ -87,8 +98,13 @@ interface Result<T> {
  * One API call: a 429 or 503 with Retry-After is waited out and sent again (the student sees "busy, retrying in N
  * s"); any other refusal is an ApiError in plain words; no answer at all is an OfflineError.
  */
-export async function call<T>(send: () => Promise<Result<T>>): Promise<T> {
+export async function call<T>(send: () => Promise<Result<T>>, options = { renew: true }): Promise<T> {
+  let renewed = false;
   for (let attempt = 0; ; attempt++) {
+    if (options.renew && tokens !== null && Date.now() > tokens.renewAfter && renewTokens !== null && !renewed) {
+      renewed = true;
+      await renewTokens();
+    }
     let result: Result<T>;
     try {
       result = await send();
@@ -109,10 +125,18 @@ export async function call<T>(send: () => Promise<Result<T>>): Promise<T> {
     busyListener(null);
     const status = error as Status | undefined;
     const reason = reasonOf(status);
-    if (response.status === 401) onSignedOut?.();
+    const sessionEnded = response.status === 401 && tokens !== null;
+    if (sessionEnded && options.renew) {
+      // The access token lapsed (a laptop asleep, say): renew once and send again; else the sign-in has ended.
+      if (!renewed && renewTokens !== null && (await renewTokens())) {
+        renewed = true;
+        continue;
+      }
+      onSignedOut?.();
+    }
     const message =
       (reason !== null ? PLAIN[reason] : undefined) ??
-      (response.status === 401 ? "Please sign in again." : undefined) ??
+      (sessionEnded ? "Your sign-in has ended. Please sign in again." : undefined) ??
       status?.message ??
       `The server could not do this (HTTP ${response.status}).`;
     throw new ApiError(message, response.status, reason);
