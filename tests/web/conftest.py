@@ -91,6 +91,33 @@ def create_student(stack: Stack) -> pb.User:
         return stub.CreateUser(new_user_request(pb.ROLE_STUDENT), metadata=admin())
 
 
+# axe-core, pinned by web/package-lock.json (npm ci installs it with the client's build tools).
+AXE = REPO_ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
+SERIOUS = ("serious", "critical")
+
+
+def accessibility_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical WCAG 2.2 A/AA violations on the page as it is now, one line each."""
+    # Evaluated by the test driver, not added as a <script>: the page's Content-Security-Policy rightly refuses
+    # scripts from elsewhere, and the test must not weaken it.
+    page.evaluate(AXE.read_text())
+    result = page.evaluate(
+        "() => axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa', 'wcag22aa']}})"
+    )
+    return [
+        f"{violation['id']} ({violation['impact']}): {violation['help']} at "
+        + ", ".join(str(node["target"]) for node in violation["nodes"][:3])
+        for violation in result["violations"]
+        if violation["impact"] in SERIOUS
+    ]
+
+
+def check_page(page: Page, name: str) -> None:
+    """A screenshot of the page for the record, and no serious accessibility violation on it."""
+    screenshot(page, name)
+    assert accessibility_violations(page) == [], name
+
+
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

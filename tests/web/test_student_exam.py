@@ -10,14 +10,16 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from launcher.stack import Stack
 from tests.support.exam import PASSWORD
-from tests.web.conftest import create_student, screenshot
+from tests.web.conftest import check_page, create_student
 
 SAVED = "All answers saved"
 OFFLINE = "Offline: answers kept here"
 
 
-def sign_in(page: Page, base: str, username: str) -> None:
+def sign_in(page: Page, base: str, username: str, *, check: bool = False) -> None:
     page.goto(base + "/")
+    if check:
+        check_page(page, "sign-in")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -62,8 +64,8 @@ def stored_responses(database: Path, session_id: str) -> list[tuple[str, str, in
 def test_a_student_takes_a_reading_section(stack: Stack, context: BrowserContext, page: Page) -> None:
     assert stack.gateway is not None
     student = create_student(stack)
-    sign_in(page, stack.gateway.url, student.username)
-    screenshot(page, "home")
+    sign_in(page, stack.gateway.url, student.username, check=True)
+    check_page(page, "home")
     page.get_by_role("button", name="Reading practice").click()
     page.wait_for_url(re.compile(r"/exam/ses-"))
     session_id = page.url.rsplit("/", 1)[-1]
@@ -71,7 +73,7 @@ def test_a_student_takes_a_reading_section(stack: Stack, context: BrowserContext
 
     first_kind = answer_current(page)
     expect(page.get_by_role("status").filter(has_text=SAVED)).to_be_visible()
-    screenshot(page, "exam-reading")
+    check_page(page, "exam-reading")
 
     # A reload lands on the same question with the answer still there.
     page.reload()
@@ -91,7 +93,7 @@ def test_a_student_takes_a_reading_section(stack: Stack, context: BrowserContext
         answer_current(page)
         offline_positions.append(question_number(page)[0])
     expect(page.get_by_role("status").filter(has_text=OFFLINE)).to_be_visible()
-    screenshot(page, "exam-offline")
+    check_page(page, "exam-offline")
     context.set_offline(False)
     expect(page.get_by_role("status").filter(has_text=SAVED)).to_be_visible()
 
@@ -114,4 +116,4 @@ def test_a_student_takes_a_reading_section(stack: Stack, context: BrowserContext
         page.get_by_role("button", name="Finish this part").click()
     expect(page.get_by_role("heading", name="Score report")).to_be_visible()
     expect(page.get_by_role("row", name=re.compile("^Reading"))).to_be_visible()
-    screenshot(page, "score-report")
+    check_page(page, "score-report")

@@ -29,7 +29,8 @@ export function Task(props: TaskProps) {
 function PassageView({ passage }: { passage: Passage | undefined }) {
   if (passage === undefined || (!passage.text && !passage.title)) return null;
   return (
-    <article className="passage" aria-label="Passage">
+    // Focusable: a long passage scrolls, and a keyboard user must be able to scroll it.
+    <article className="passage" aria-label="Passage" tabIndex={0}>
       {passage.title ? <h3>{passage.title}</h3> : null}
       {(passage.text ?? "").split(/\n+/).map((paragraph, index) => (
         <p key={index}>{paragraph}</p>
