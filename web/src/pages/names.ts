@@ -10,3 +10,9 @@ const SECTION_NAMES: Record<string, string> = {
 export function sectionName(section: Section | null | undefined): string {
   return SECTION_NAMES[String(section ?? "")] ?? "Section";
 }
+
+export function taskTypeName(taskType: string | number | null | undefined): string {
+  const name = String(taskType ?? "").replace(/^TASK_TYPE_/, "");
+  if (name === "" || name === "UNSPECIFIED") return "Task";
+  return name.charAt(0) + name.slice(1).toLowerCase().replaceAll("_", " ");
+}

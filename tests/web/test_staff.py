@@ -1,0 +1,142 @@
+"""Staff in Chromium: a rater rates a student's writing from the queue, the report becomes final, the teacher sees
+the student on the roster, an author reviews and activates items."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import uuid
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+from launcher.answers import answer_for
+from launcher.stack import Stack
+from tests.support.exam import PASSWORD
+from tests.support.tokens import token
+from tests.web.conftest import check_page
+from toefl_core.auth import Role
+
+# One rating makes a response final: the second, blind rating is another test's subject.
+SESSION_ENV = {"SESSION_SECOND_RATING_SHARE": "0"}
+ADMIN = token(Role.ADMIN, "usr-web-admin")
+ESSAY = (
+    "I believe that schools should offer more practical courses, because students learn best when they can use "
+    "what they study. For example, a cooking class teaches chemistry and planning at the same time. "
+) * 3
+
+
+def api(stack: Stack, method: str, path: str, body: Any = None, access: str = ADMIN) -> dict[str, Any]:
+    assert stack.gateway is not None
+    status, reply = stack.gateway.request(method, path, token=access, body=body)
+    assert status == 200, (method, path, reply)
+    return reply
+
+
+def new_account(stack: Stack, role: str, class_id: str = "") -> dict[str, Any]:
+    username = f"web-{role.lower()}-{uuid.uuid4().hex[:6]}"
+    user = {"username": username, "displayName": username.title(), "role": f"ROLE_{role}", "password": PASSWORD}
+    # The body is the user; the class to enrol a student in is a query parameter.
+    return api(stack, "POST", f"/api/users?class_id={class_id}" if class_id else "/api/users", user)
+
+
+def finished_writing(stack: Stack, student: dict[str, Any]) -> str:
+    """A Writing section the student took through the API, every task answered, finished: its rated responses
+    wait in the raters' queue."""
+    access = token(Role.STUDENT, student["userId"])
+    body = {"scope": "SESSION_SCOPE_SECTION", "section": "SECTION_WRITING", "requestId": uuid.uuid4().hex}
+    session = api(stack, "POST", "/api/sessions", body, access)
+    session_id = session["sessionId"]
+    for item in session["currentModule"]["items"]:
+        answer = {"text": ESSAY} if item["taskType"] != "TASK_TYPE_BUILD_A_SENTENCE" else answer_for(item)
+        path = f"/api/sessions/{session_id}/responses/{item['itemId']}"
+        api(stack, "PUT", path, {"answer": answer, "requestId": uuid.uuid4().hex}, access)
+    api(stack, "POST", f"/api/sessions/{session_id}:finish", {}, access)
+    return session_id
+
+
+def test_rater_teacher_and_student_see_a_section_rated(stack: Stack, page: Page) -> None:
+    assert stack.gateway is not None
+    base = stack.gateway.url
+    teacher = new_account(stack, "TEACHER")
+    school_class = api(stack, "POST", "/api/classes", {"name": "Class 7B", "teacherId": teacher["userId"]})
+    # Enrolled by creating the student in the class.
+    student = new_account(stack, "STUDENT", class_id=school_class["classId"])
+    session_id = finished_writing(stack, student)
+    rater = new_account(stack, "RATER")
+
+    sign_in_as(page, base, rater["username"], "Rating queue")
+    check_page(page, "rating-queue")
+    rated = 0
+    while page.get_by_role("button", name="Submit rating and take the next").count() > 0:
+        form = page.get_by_role("form", name="Rate this response")
+        expect(form.get_by_text(ESSAY[:40])).to_be_visible()
+        for group in form.get_by_role("group").all():
+            group.get_by_role("radio").nth(3).check()
+        form.get_by_label("Comment").fill("Clear position, well supported.")
+        form.get_by_role("button", name="Submit rating and take the next").click()
+        rated += 1
+        expect(page.get_by_text(f"Rated in this sitting: {rated}.")).to_be_visible()
+        expect(page.get_by_text("Loading…")).to_have_count(0)
+    expect(page.get_by_text("No response is waiting for your rating.")).to_be_visible()
+    assert rated >= 2
+    assert ratings_of(stack, session_id) == rated
+    sign_out(page)
+
+    sign_in_as(page, base, student["username"], "Your tests")
+    page.get_by_role("link", name=re.compile("Writing practice.*score report")).click()
+    expect(page.get_by_text("These scores are final.")).to_be_visible()
+    expect(page.get_by_role("row", name=re.compile("^Writing.*final"))).to_be_visible()
+    sign_out(page)
+
+    sign_in_as(page, base, teacher["username"], "Your classes")
+    page.get_by_role("button", name=re.compile("Class 7B")).click()
+    roster = page.get_by_role("table", name=re.compile("Roster of Class 7B"))
+    row = roster.get_by_role("row", name=re.compile(student["displayName"]))
+    expect(row).to_contain_text(re.compile(r"Writing \d"))
+    check_page(page, "teacher-roster")
+
+
+def test_an_author_reviews_and_activates_items(stack: Stack, page: Page) -> None:
+    assert stack.gateway is not None
+    author = new_account(stack, "AUTHOR")
+    sign_in_as(page, stack.gateway.url, author["username"], "Item bank")
+    check_page(page, "item-bank")
+    # An item waiting for review: approved, with a comment.
+    page.get_by_label("Status").select_option("ITEM_STATUS_IN_REVIEW")
+    page.get_by_role("list", name="Items").get_by_role("button").first.click()
+    page.get_by_label("Review comment").fill("Key and distractors checked.")
+    page.get_by_role("button", name="Approve").click()
+    expect(page.get_by_role("status").filter(has_text="Approved: done.")).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile(r"\(approved, revision"))).to_be_visible()
+    check_page(page, "item-review")
+    # Then activated: it can now be delivered.
+    page.get_by_role("button", name="Activate").click()
+    expect(page.get_by_role("status").filter(has_text="Activated: done.")).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile(r"\(active, revision"))).to_be_visible()
+
+
+def sign_in_as(page: Page, base: str, username: str, heading: str) -> None:
+    page.goto(base + "/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name=heading)).to_be_visible()
+
+
+def sign_out(page: Page) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def ratings_of(stack: Stack, session_id: str) -> int:
+    conn = sqlite3.connect(f"file:{stack.user_db}?mode=ro", uri=True, timeout=30)
+    try:
+        (count,) = conn.execute(
+            "SELECT count(*) FROM ratings g JOIN responses r ON r.response_id = g.response_id"
+            " WHERE r.session_id = ?",
+            (session_id,),
+        ).fetchone()
+    finally:
+        conn.close()
+    return int(count)
