@@ -52,7 +52,7 @@ def finished_writing(stack: Stack, student: dict[str, Any]) -> str:
         path = f"/api/sessions/{session_id}/responses/{item['itemId']}"
         api(stack, "PUT", path, {"answer": answer, "requestId": uuid.uuid4().hex}, access)
     api(stack, "POST", f"/api/sessions/{session_id}:finish", {}, access)
-    return session_id
+    return str(session_id)
 
 
 def test_rater_teacher_and_student_see_a_section_rated(stack: Stack, page: Page) -> None:
