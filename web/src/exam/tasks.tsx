@@ -40,9 +40,12 @@ function PassageView({ passage }: { passage: Passage | undefined }) {
 }
 
 /** Prompt audio: plays once, with no pause or seek, as on the test. */
-export function PlayOnce({ src, label, onEnded }: { src: string; label: string; onEnded: () => void }) {
+export function PlayOnce(props: { src: string; label: string; alreadyHeard?: boolean; onEnded: () => void }) {
+  const { src, label, onEnded } = props;
   const audio = useRef<HTMLAudioElement>(null);
-  const [state, setState] = useState<"ready" | "playing" | "played" | "failed">("ready");
+  const [state, setState] = useState<"ready" | "playing" | "played" | "failed">(
+    props.alreadyHeard ? "played" : "ready",
+  );
   return (
     <div className="audio">
       <audio
@@ -69,7 +72,7 @@ export function PlayOnce({ src, label, onEnded }: { src: string; label: string; 
           });
         }}
       >
-        {state === "ready" ? `Play ${label}` : state === "playing" ? "Playing…" : "Played"}
+        {state === "ready" ? `Play ${label}` : state === "playing" ? "Playing…" : "Heard: it plays once"}
       </button>
       {state === "failed" ? <p role="alert">The audio could not be played. Please tell your proctor.</p> : null}
     </div>
@@ -79,17 +82,24 @@ export function PlayOnce({ src, label, onEnded }: { src: string; label: string; 
 function Choice({ item, passage, answer, onAnswer }: TaskProps) {
   const content = item.content ?? {};
   const audioUrl = passage?.audioUrl || content.audioUrl || "";
-  const [heard, setHeard] = useState(audioUrl === "" || answer !== undefined);
+  // A conversation is heard once for all its questions, and a reload does not offer it again.
+  const heardKey = `toefl.heard.${passage?.passageId || item.itemId || ""}`;
+  const [heard, setHeard] = useState(
+    audioUrl === "" || answer !== undefined || localStorage.getItem(heardKey) !== null,
+  );
   const chosen = answer?.choiceIndex;
   return (
     <div className={passage?.text ? "task with-passage" : "task"}>
       <PassageView passage={passage} />
       <div className="question">
-        {audioUrl && !heard ? (
+        {/* Stays on the page once played: a failure must stay readable, and it must not offer a second play. */}
+        {audioUrl ? (
           <PlayOnce
             src={audioUrl}
             label="the recording"
+            alreadyHeard={heard}
             onEnded={() => {
+              localStorage.setItem(heardKey, "1");
               setHeard(true);
             }}
           />
