@@ -13,7 +13,7 @@ PROJECT_STAMP := $(VENV)/.project
 WEB_NODE := web/node_modules/.package-lock.json
 WEB_API := web/src/api/schema.d.ts
 WEB_DIST := web/dist/index.html
-WEB_SRC := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json web/scripts -type f 2>/dev/null | grep -v schema.d.ts)
+WEB_SRC := $(shell find web/src web/public web/index.html web/docs.html web/vite.config.ts web/tsconfig.json web/scripts -type f 2>/dev/null | grep -v schema.d.ts)
 
 .PHONY: help venv protos item-bank web run test test-slow test-images lint unit bench validate rescore item-stats deploy clean
 

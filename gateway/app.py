@@ -96,6 +96,8 @@ class GatewayState:
 
 
 STATE = web.AppKey("gateway_state", GatewayState)
+# The web client's build of /docs (web/docs.html).
+DOCS_PAGE = "/docs.html"
 REQUEST_ID = web.RequestKey("request_id", str)
 ROUTE_LABEL = web.RequestKey("route_label", str)
 GRPC_CODE = web.ResponseKey("grpc_code", int)
@@ -405,6 +407,10 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 async def docs(request: web.Request) -> web.Response:
+    """The web client's interactive explorer (Swagger UI) when the client is built, else a plain HTML listing."""
+    web_client = request.app[STATE].web
+    if web_client is not None and web_client.has(DOCS_PAGE):
+        return web_client.response(request, DOCS_PAGE)
     return web.Response(text=request.app[STATE].docs, content_type="text/html")
 
 

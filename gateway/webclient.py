@@ -61,10 +61,13 @@ class WebClient:
             return False
         return request.path in self._files or "text/html" in request.headers.get("Accept", "")
 
-    def response(self, request: web.Request) -> web.Response:
-        """A file of the build, or the page itself for any other path a browser navigates to: the client's own
-        router reads the path (a reload of /exam/ses-1 must land in the exam)."""
-        found = self._files.get(request.path)
+    def has(self, path: str) -> bool:
+        return path in self._files
+
+    def response(self, request: web.Request, path: str | None = None) -> web.Response:
+        """A file of the build (`path`, else the request's), or the page itself for any other path a browser
+        navigates to: the client's own router reads the path (a reload of /exam/ses-1 must land in the exam)."""
+        found = self._files.get(path or request.path)
         if found is None:
             found = self._files["/index.html"]
         headers = {"ETag": found.etag, "Cache-Control": found.cache_control}
