@@ -98,11 +98,11 @@ function RatingForm({ task, onRated }: { task: RatingTask; onRated: () => void }
         <audio controls src={`/api/recordings/${task.audioRef}`} aria-label="The spoken response" />
       ) : null}
       <h3>{rubric.name ?? "Rubric"}</h3>
-      <ol start={0} className="levels">
+      <ul className="levels">
         {(rubric.levelDescriptors ?? []).map((descriptor, level) => (
           <li key={level}>{descriptor}</li>
         ))}
-      </ol>
+      </ul>
       <fieldset>
         <legend>Score (0 to {maxScore})</legend>
         {levels.map((level) => (

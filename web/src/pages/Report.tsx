@@ -40,7 +40,7 @@ export function Report({ sessionId }: { sessionId: string }) {
           {(score.sections ?? []).map((section) => (
             <tr key={section.section}>
               <th scope="row">{sectionName(section.section)}</th>
-              <td>{section.band || "–"}</td>
+              <td>{section.band || "not reported"}</td>
               <td>{section.bandLow && section.bandHigh ? `${section.bandLow} to ${section.bandHigh}` : "–"}</td>
               <td>{section.cefr || "–"}</td>
               <td>{section.status === "SCORE_STATUS_FINAL" ? "final" : "provisional"}</td>
@@ -55,6 +55,12 @@ export function Report({ sessionId }: { sessionId: string }) {
           {total?.low !== undefined && total.high !== undefined
             ? `; on the former 0-120 scale about ${total.midpoint ?? ""} (between ${total.low} and ${total.high}).`
             : "."}
+        </p>
+      ) : null}
+      {(score.sections ?? []).some((section) => !section.band) ? (
+        <p>
+          A section&apos;s band is reported only when at least half of its questions were answered: fewer answers
+          cannot place you on the scale.
         </p>
       ) : null}
       <p className="explain">

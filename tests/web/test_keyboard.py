@@ -1,0 +1,70 @@
+"""A keyboard-only pass in Chromium: sign in, start a Reading section and answer its first module with Tab, typing,
+Space and Enter alone, then leave it for the next."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from launcher.stack import Stack
+from tests.support.exam import PASSWORD
+from tests.web.conftest import create_student
+
+MAX_TABS = 60
+
+
+def focused(page: Page) -> str:
+    """The focused element's accessible name as a test reads it (its label, text or aria-label)."""
+    return str(
+        page.evaluate(
+            """() => { const e = document.activeElement; if (!e) return "";
+            if (e.labels && e.labels.length) return e.labels[0].innerText.trim();
+            return (e.getAttribute("aria-label") || e.innerText || e.value || "").trim(); }"""
+        )
+    )
+
+
+def tab_to(page: Page, name: str | re.Pattern[str]) -> None:
+    for _ in range(MAX_TABS):
+        page.keyboard.press("Tab")
+        text = focused(page)
+        if (text == name) if isinstance(name, str) else name.search(text):
+            return
+    raise AssertionError(f"Tab never reached {name!r}; last focus: {focused(page)!r}")
+
+
+def test_a_reading_module_by_keyboard_alone(stack: Stack, page: Page) -> None:
+    assert stack.gateway is not None
+    student = create_student(stack)
+    page.goto(stack.gateway.url + "/")
+    tab_to(page, "Username")
+    page.keyboard.type(student.username)
+    tab_to(page, "Password")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Your tests")).to_be_visible()
+    tab_to(page, "Reading practice")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text(re.compile(r"part 1: question 1 of"))).to_be_visible()
+    page.on("dialog", lambda dialog: dialog.accept())
+
+    while True:
+        slots = page.get_by_label(re.compile("^Missing letters"))
+        if slots.count() > 0:
+            for index in range(slots.count()):
+                tab_to(page, re.compile(rf"^Missing letters of word {index + 1},"))
+                width = int(slots.nth(index).get_attribute("maxlength") or "1")
+                page.keyboard.type("e" * width)
+            expect(slots.nth(0)).to_have_value(re.compile("^e+$"))
+        elif page.get_by_role("radio").count() > 0:
+            tab_to(page, page.get_by_role("radio").first.evaluate("e => e.labels[0].innerText.trim()"))
+            page.keyboard.press("Space")
+            expect(page.get_by_role("radio").first).to_be_checked()
+        if page.get_by_role("button", name="Finish this part").count() > 0:
+            tab_to(page, "Finish this part")
+            page.keyboard.press("Enter")
+            break
+        tab_to(page, "Next")
+        page.keyboard.press("Enter")
+    expect(page.get_by_text(re.compile(r"part 2: question 1 of"))).to_be_visible()
