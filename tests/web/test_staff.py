@@ -140,3 +140,18 @@ def ratings_of(stack: Stack, session_id: str) -> int:
     finally:
         conn.close()
     return int(count)
+
+
+def test_an_admin_reads_the_analytics_charts(stack: Stack, page: Page) -> None:
+    assert stack.gateway is not None
+    admin = new_account(stack, "ADMIN")
+    sign_in_as(page, stack.gateway.url, admin["username"], "Item bank")
+    page.get_by_role("link", name="Analytics").click()
+    expect(page.get_by_role("heading", name="Analytics, last 30 days")).to_be_visible()
+    # Drawn by Chart.js on canvases, each with its figures as a table.
+    charts = page.get_by_role("img", name=re.compile("Band distribution|Routing|Mean seconds"))
+    expect(charts).to_have_count(3)
+    expect(page.get_by_role("table", name="Band distribution per section")).to_be_visible()
+    drawn = page.evaluate("() => [...document.querySelectorAll('canvas')].map(c => c.width * c.height)")
+    assert all(area > 0 for area in drawn), drawn
+    check_page(page, "analytics")

@@ -12,6 +12,7 @@ import { SignIn } from "./pages/SignIn";
 const Author = lazy(() => import("./pages/Author").then((m) => ({ default: m.Author })));
 const Rater = lazy(() => import("./pages/Rater").then((m) => ({ default: m.Rater })));
 const Teacher = lazy(() => import("./pages/Teacher").then((m) => ({ default: m.Teacher })));
+const Analytics = lazy(() => import("./pages/Analytics").then((m) => ({ default: m.AnalyticsPage })));
 
 const STAFF_LINKS: Record<string, [string, string][] | undefined> = {
   ROLE_TEACHER: [["/classes", "Classes"]],
@@ -21,6 +22,7 @@ const STAFF_LINKS: Record<string, [string, string][] | undefined> = {
     ["/items", "Item bank"],
     ["/classes", "Classes"],
     ["/rating", "Rating queue"],
+    ["/analytics", "Analytics"],
   ],
 };
 
@@ -93,6 +95,9 @@ export function App() {
               </Route>
               <Route path="/classes">
                 <Teacher />
+              </Route>
+              <Route path="/analytics">
+                <Analytics />
               </Route>
               <Route path="/rating">
                 <Rater userId={user.userId} />
