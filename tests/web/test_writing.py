@@ -1,0 +1,58 @@
+"""A Writing section in Chromium: Build a Sentence by picking words in order, an email and a discussion post with a
+live word count, every answer saved; the report waits for the raters."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+from playwright.sync_api import Page, expect
+
+from launcher.stack import Stack
+from tests.web.conftest import check_page, create_student
+from tests.web.test_student_exam import SAVED, sign_in
+
+POST = "Online classes save time, but I think students learn more when they meet their teachers in person."
+
+
+def test_a_student_writes_a_writing_section(stack: Stack, page: Page) -> None:
+    assert stack.gateway is not None
+    student = create_student(stack)
+    sign_in(page, stack.gateway.url, student.username)
+    page.get_by_role("button", name="Writing practice").click()
+    expect(page.get_by_text(re.compile(r"Writing, part 1: question 1 of"))).to_be_visible()
+    session_id = page.url.rsplit("/", 1)[-1]
+    page.on("dialog", lambda dialog: dialog.accept())
+    kinds: list[str] = []
+    while True:
+        bank = page.get_by_label("Word bank")
+        if bank.count() > 0:
+            while bank.get_by_role("button").count() > 0:
+                bank.get_by_role("button").first.click()
+            expect(page.get_by_label("Your sentence").get_by_role("button").first).to_be_visible()
+            kinds.append("sentence")
+        else:
+            box = page.get_by_label("Your response")
+            box.fill(POST)
+            expect(page.get_by_text(f"{len(POST.split())} words")).to_be_visible()
+            if "text" not in kinds:
+                check_page(page, "exam-writing")
+            box.blur()
+            kinds.append("text")
+        expect(page.get_by_role("status").filter(has_text=SAVED)).to_be_visible()
+        if page.get_by_role("button", name="Finish this part").count() > 0:
+            page.get_by_role("button", name="Finish this part").click()
+            break
+        page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("heading", name="Score report")).to_be_visible()
+    expect(page.get_by_text("These scores are provisional")).to_be_visible()
+    assert "sentence" in kinds and kinds.count("text") >= 2, kinds
+    # Every question answered once at least, the texts as typed.
+    conn = sqlite3.connect(f"file:{stack.user_db}?mode=ro", uri=True, timeout=30)
+    try:
+        query = "SELECT item_id, answer_json FROM responses WHERE session_id = ?"
+        rows = conn.execute(query, (session_id,)).fetchall()
+    finally:
+        conn.close()
+    assert len({item_id for item_id, _ in rows}) == len(kinds)
+    assert sum(POST in answer for _, answer in rows) >= 2
