@@ -145,13 +145,18 @@ def body_refusal_status(status: status_pb2.Status, body_field: str) -> int | Non
     }.get(status.code)
     if wanted is None:
         return None
+    named: set[str] = set()
     for detail in status.details:
+        # The field is named by a BadRequest (INVALID_ARGUMENT) or by an ErrorInfo's "field" (any code).
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
-            if any(violation.field == wanted[0] for violation in bad.field_violations):
-                return wanted[1]
-    return None
+            named.update(violation.field for violation in bad.field_violations)
+        elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            named.add(info.metadata.get("field", ""))
+    return wanted[1] if wanted[0] in named else None
 
 
 def retry_after(status: status_pb2.Status) -> str | None:

@@ -488,9 +488,8 @@ def render_docs(document: Schema) -> str:
                         f"<td>{_schema_html(parameter['schema'])}</td></tr>"
                     )
                 out.append("</table>")
-            if "requestBody" in operation:
-                body = operation["requestBody"]["content"]["application/json"]["schema"]
-                out.append(f"<div>body: {_schema_html(body)}</div>")
+            for media, content in operation.get("requestBody", {}).get("content", {}).items():
+                out.append(f"<div>body ({html.escape(media)}): {_schema_html(content['schema'])}</div>")
             for media, content in operation["responses"]["200"]["content"].items():
                 out.append(f"<div>response ({html.escape(media)}): {_schema_html(content['schema'])}</div>")
             out.append("</section>")
