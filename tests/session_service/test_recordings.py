@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 
@@ -73,10 +74,8 @@ def upload_hear_export_erase(uploader: Stub, other: Stub) -> None:
     assert erased.recordings_erased == 2
     assert erased.recording_bytes_erased == sum(len(d) for d in stored.values())
     for audio_ref in stored:
-        expect_code(
-            grpc.StatusCode.NOT_FOUND,
-            lambda ref=audio_ref: other.GetRecording(pb.GetRecordingRequest(audio_ref=ref), metadata=admin()),
-        )
+        gone = pb.GetRecordingRequest(audio_ref=audio_ref)
+        expect_code(grpc.StatusCode.NOT_FOUND, functools.partial(other.GetRecording, gone, metadata=admin()))
 
 
 def test_a_recording_is_stored_once_heard_exported_and_erased(session_stub: Stub) -> None:
