@@ -654,8 +654,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
 
     async def UploadRecording(self, request: pb.UploadRecordingRequest, context: Context) -> pb.Recording:
         principal = self._principal(context)
-        check_request_id(request.request_id, required=True)
         head = await self._head(principal, request.session_id, action=ANSWER)
+        check_request_id(request.request_id, required=True)
         replay = await self._lookup(
             recordings_store.find_upload, session_id=head.session_id, request_id=request.request_id
         )
