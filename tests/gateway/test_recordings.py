@@ -337,3 +337,17 @@ async def test_the_export_holds_the_recordings_and_erasure_leaves_none(
     for audio_ref in stored:
         status, _ = await _call(client, "GET", f"/api/recordings/{audio_ref}", ADMIN)
         assert status == 404
+
+
+async def test_the_document_describes_the_upload_with_its_media_types(client: TestClient[Any, Any]) -> None:
+    async with client.get("/openapi.json") as reply:
+        document = await reply.json()
+    operation = document["paths"]["/api/sessions/{session_id}/recordings/{item_id}"]["post"]
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    assert operation["requestBody"]["content"] == dict.fromkeys(
+        ["audio/webm", "audio/mp4", "audio/ogg", "audio/wav"], binary
+    )
+    assert {"400", "413", "415"} <= set(operation["responses"])
+    assert "request_id" in {p["name"] for p in operation["parameters"]}
+    archive = document["paths"]["/api/students/{student_id}:exportArchive"]["get"]
+    assert archive["responses"]["200"]["content"] == {"*/*": binary}
