@@ -92,11 +92,15 @@ async def test_sigkill_during_uploads_loses_and_duplicates_no_recording(stack: S
         async def staggered(n: int, upload: Upload) -> None:
             assert stack.gateway is not None
             # Spread over the kill: some are acknowledged before it, some are cut off, some never arrive.
-            await asyncio.sleep(0.015 * n)
+            await asyncio.sleep(0.03 * n)
             await _send(http, stack.gateway.url, upload)
 
         sending = asyncio.gather(*(staggered(n, u) for n, u in enumerate(uploads)))
-        await asyncio.sleep(0.15)
+        # Killed just after a few acknowledgements: some stored and answered, the rest in flight or to come.
+        for _ in range(1000):
+            if sum(u.status == 200 for u in uploads) >= 3:
+                break
+            await asyncio.sleep(0.005)
         stack.session.kill()
         await sending
         acknowledged = {u.request_id: u.reply for u in uploads if u.status == 200}
@@ -109,6 +113,7 @@ async def test_sigkill_during_uploads_loses_and_duplicates_no_recording(stack: S
             if first is not None:
                 assert upload.reply["audioRef"] == first["audioRef"] and upload.reply["replayed"]
     print(f"recordings acknowledged before the kill: {len(acknowledged)} of {UPLOADS}")
+    assert 0 < len(acknowledged) < UPLOADS
     with sqlite3.connect(stack.user_db) as conn:
         rows = conn.execute("SELECT recording_id, session_id, request_id, sha256, data FROM recordings").fetchall()
     by_request = {
