@@ -29,6 +29,7 @@ from gateway.config import GatewaySettings
 from gateway.errors import (
     JSON_CONTENT_TYPE,
     GatewayError,
+    body_refusal_status,
     code_for_http_status,
     error_response,
     gateway_error_response,
@@ -42,7 +43,15 @@ from gateway.metrics import Metrics
 from gateway.openapi import build_openapi, render_docs
 from gateway.readiness import Readiness
 from gateway.routes import HTTP_METHODS, Route, Router, build_routes
-from gateway.transcoder import RequestBuilder, dumps, http_body_field, http_body_of, response_json
+from gateway.transcoder import (
+    RequestBuilder,
+    dumps,
+    http_body_field,
+    http_body_of,
+    http_body_request,
+    http_body_request_field,
+    response_json,
+)
 from gateway.webclient import WebClient
 from toefl_core.auth import TokenCache
 from toefl_core.errors import Unauthenticated
@@ -79,6 +88,8 @@ class Binding:
     call: Any = None
     # The RPC answers a google.api.HttpBody: its bytes are the response, not JSON.
     raw_body: bool = False
+    # The most bytes a request body may have (larger for an HttpBody body, raw bytes rather than JSON).
+    body_limit: int = 0
 
 
 @dataclass
@@ -233,7 +244,28 @@ def _metadata_headers(*groups: Iterable[Any] | None) -> CIMultiDict[str]:
     return headers
 
 
-async def _read_body(request: web.Request, route: Route, limit: int) -> bytes:
+async def _read_upto(request: web.Request, limit: int) -> bytes:
+    """The body, at most `limit` bytes (413 past it), copied once out of the network's chunks: exactly the
+    announced length when there is one, else chunk by chunk (chunked transfer) with the total checked as it
+    grows."""
+    if request.content_length is not None:
+        return await request.content.readexactly(request.content_length)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise GatewayError(413, f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _read_body(request: web.Request, binding: Binding) -> bytes:
+    route, limit = binding.route, binding.body_limit
+    raw = binding.builder.raw_body
+    if raw and hdrs.CONTENT_TYPE not in request.headers:
+        # The service decides which types it takes; it cannot decide on none.
+        raise GatewayError(415, "the request body needs a Content-Type (the media type of its bytes)")
     if not request.body_exists:
         return b""
     if request.content_length is not None and request.content_length > limit:
@@ -241,10 +273,10 @@ async def _read_body(request: web.Request, route: Route, limit: int) -> bytes:
             413, f"request body of {request.content_length} bytes exceeds the limit of {limit} bytes"
         )
     try:
-        body = await request.read()
+        body = await (_read_upto(request, limit) if raw else request.read())
     except web.HTTPRequestEntityTooLarge as exc:
         raise GatewayError(413, f"request body exceeds the limit of {limit} bytes") from exc
-    except (HttpProcessingError, ConnectionResetError) as exc:
+    except (HttpProcessingError, ConnectionResetError, asyncio.IncompleteReadError) as exc:
         # The client's doing (a broken chunked or compressed body, or gone before sending all it announced):
         # one line in the log, not an internal error's traceback.
         reason = str(exc).split("\n", 1)[0].strip()
@@ -257,7 +289,7 @@ async def _read_body(request: web.Request, route: Route, limit: int) -> bytes:
             reason,
         )
         raise GatewayError(400, "the request body is malformed or incomplete") from exc
-    if body and route.body:
+    if body and route.body and not raw:
         content_type = request.content_type
         if content_type != JSON_CONTENT_TYPE and not content_type.endswith("+json"):
             raise GatewayError(415, f"the request body must be {JSON_CONTENT_TYPE}, not {content_type}")
@@ -273,7 +305,8 @@ def _rpc_error_response(
     delay = retry_after(status)
     if delay is not None:
         headers["Retry-After"] = delay
-    response = error_response(status, headers=headers)
+    http_status = body_refusal_status(status, http_body_request_field(route)) if http_body_request(route) else None
+    response = error_response(status, http_status=http_status, headers=headers)
     response[GRPC_CODE] = status.code
     return response
 
@@ -294,8 +327,10 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         raise GatewayError(503, f"refusing traffic: the backends are mis-wired: {readiness.verdict.miswired}")
     settings = state.settings
     metadata = _outgoing_metadata(request, route, state.tokens, settings.trusted_proxies)
-    body = await _read_body(request, route, settings.max_body_bytes)
-    message = binding.builder.build(match.path_params, request.query.items(), body)
+    body = await _read_body(request, binding)
+    message = binding.builder.build(
+        match.path_params, request.query.items(), body, request.headers.get(hdrs.CONTENT_TYPE, "")
+    )
     timeout = _timeout(request, settings.default_timeout, settings.max_timeout)
     if binding.call is None:
         raise GatewayError(503, f"{route.backend} is not configured; {route.method.full_name} is unavailable")
@@ -350,6 +385,8 @@ async def _stream(
         initial = await call.initial_metadata()
     except grpc.aio.AioRpcError as exc:
         return _rpc_error_response(request, state, route, exc)
+    if binding.raw_body:
+        return await _raw_stream(request, state, route, call, item, _metadata_headers(initial))
     sse = SSE_CONTENT_TYPE in request.headers.get(hdrs.ACCEPT, "")
     response = web.StreamResponse(headers=_metadata_headers(initial))
     response.content_type = SSE_CONTENT_TYPE if sse else NDJSON_CONTENT_TYPE
@@ -381,6 +418,35 @@ async def _stream(
     finally:
         # The client went away mid-stream: stop the backend's work too.
         call.cancel()
+    return response
+
+
+async def _raw_stream(
+    request: web.Request, state: GatewayState, route: Route, call: Any, item: Any, headers: CIMultiDict[str]
+) -> web.StreamResponse:
+    """A stream of HttpBody messages as one response body, in the first message's content type. A failure after
+    the first bytes cannot be told in bytes of another format: the connection is cut before the chunked body's
+    end, so that no client takes a truncated file for a whole one."""
+    headers["Content-Type"] = http_body_of(route, item)[0]
+    headers["X-Request-Id"] = request[REQUEST_ID]
+    response = web.StreamResponse(headers=headers)
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    try:
+        while item is not grpc.aio.EOF:  # type: ignore[attr-defined]
+            await response.write(http_body_of(route, item)[1])
+            item = await call.read()
+    except grpc.aio.AioRpcError as exc:
+        state.metrics.observe_backend_error(route.backend, exc.code().name)
+        log.warning(
+            "the stream of %s broke off (request id %s): %s", request.path, request[REQUEST_ID], exc.code()
+        )
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    finally:
+        call.cancel()
+    await response.write_eof()
     return response
 
 
@@ -482,10 +548,12 @@ def create_app(settings: GatewaySettings, backends: Sequence[Backend] | None = N
             RequestBuilder(route),
             f"{route.http_method} {route.template.text}",
             raw_body=http_body_field(route),
+            body_limit=settings.max_upload_bytes if http_body_request(route) else settings.max_body_bytes,
         )
         for route in routes
     }
     document = openapi_document(fronted, routes)
+    # aiohttp's own limit only guards the JSON bodies it reads; an HttpBody body is read by _read_upto.
     app = web.Application(middlewares=[gateway_middleware], client_max_size=settings.max_body_bytes)
     app[STATE] = GatewayState(
         settings=settings,

@@ -11,6 +11,8 @@ from gateway.forwarding import Network, parse_trusted_proxies
 from toefl_core.config import ConfigError, env_float, env_str, load_common_settings
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# A google.api.HttpBody request body (a spoken answer's audio) is bytes, not JSON: room for a 45-second WAV.
+DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 # What `make web` builds (web/dist in the checkout); GATEWAY_WEB_DIR names another folder, or empty for none.
 DEFAULT_WEB_DIR = Path(__file__).resolve().parents[1] / "web" / "dist"
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -73,6 +75,8 @@ class GatewaySettings:
     environment: str
     # The built browser client served at / (None: not served; the API works without it).
     web_dir: Path | None = None
+    # The body limit of the routes whose request body is a google.api.HttpBody (raw bytes of any content type).
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     # Reverse proxies in front of the gateway whose X-Forwarded-For is believed (none by default: the peer is the
     # client); the client address they report is what sign-in throttling counts by.
     trusted_proxies: tuple[Network, ...] = ()
@@ -101,6 +105,7 @@ def load_settings() -> GatewaySettings:
         session_service_addr=session,
         cors_origins=_cors_origins(common.is_development),
         max_body_bytes=_env_int("GATEWAY_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+        max_upload_bytes=_env_int("GATEWAY_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
         default_timeout=default_timeout,
         max_timeout=max_timeout,
         ready_interval=_positive(

@@ -134,6 +134,31 @@ def status_from_rpc_error(error: grpc.aio.AioRpcError, request_id: str, call: st
     return status_pb2.Status(code=code.value[0], message=message)
 
 
+def body_refusal_status(status: status_pb2.Status, body_field: str) -> int | None:
+    """The HTTP status of a service's refusal of a google.api.HttpBody request body itself, which gRPC has no code
+    for: INVALID_ARGUMENT naming the body's `content_type` is a 415 (a type the service does not take), and
+    OUT_OF_RANGE naming its `data` a 413 (more bytes than the service takes). None: the usual mapping."""
+    prefix = f"{body_field}." if body_field else ""
+    wanted = {
+        code_pb2.INVALID_ARGUMENT: (f"{prefix}content_type", 415),
+        code_pb2.OUT_OF_RANGE: (f"{prefix}data", 413),
+    }.get(status.code)
+    if wanted is None:
+        return None
+    named: set[str] = set()
+    for detail in status.details:
+        # The field is named by a BadRequest (INVALID_ARGUMENT) or by an ErrorInfo's "field" (any code).
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            named.update(violation.field for violation in bad.field_violations)
+        elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            named.add(info.metadata.get("field", ""))
+    return wanted[1] if wanted[0] in named else None
+
+
 def retry_after(status: status_pb2.Status) -> str | None:
     """Retry-After in whole seconds (at least 1): the RetryInfo's delay rounded up, else 1 for an UNAVAILABLE
     that says nothing more (a backend out of reach), else none."""

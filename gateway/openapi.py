@@ -10,9 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor, OneofDescriptor
+from toefl.common.v1 import http_body_pb2
 
 from gateway.routes import Route, resolve_field_path
-from gateway.transcoder import WRAPPER_TYPES, has_query_fields, http_body_field, is_map, is_query_leaf
+from gateway.transcoder import (
+    WRAPPER_TYPES,
+    has_query_fields,
+    http_body_field,
+    http_body_request,
+    is_map,
+    is_query_leaf,
+)
 from toefl_core.ids import is_id_field
 
 Schema = dict[str, Any]
@@ -217,6 +225,14 @@ _ERRORS: tuple[tuple[str, str, Schema], ...] = (
 _BODY_ONLY = frozenset({"413", "415"})
 
 
+def _media_types(route: Route) -> list[str]:
+    """The media types a route's HttpBody body takes, from the field's toefl.common.v1.media_types option."""
+    if route.body == "*":
+        return ["*/*"]
+    options = route.request_descriptor.fields_by_name[route.body].GetOptions()
+    return list(options.Extensions[http_body_pb2.media_types]) or ["*/*"]
+
+
 def _error_responses(has_body: bool) -> Schema:
     responses: Schema = {}
     for status, description, headers in _ERRORS:
@@ -305,7 +321,18 @@ def _operation(
         "summary": f"{route.method.containing_service.name}.{route.method.name}",
         "tags": [route.method.containing_service.name],
     }
-    if route.body:
+    if http_body_request(route):
+        # google.api.HttpBody: the bytes themselves, in one of the media types the proto declares it takes.
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        operation["requestBody"] = {
+            "required": True,
+            "content": dict.fromkeys(_media_types(route), binary),
+            "description": "The raw bytes; Content-Type is required and the service refuses a type it does not "
+            "take (415) and a body larger than it takes (413).",
+        }
+        if route.body != "*":
+            bound.add((route.body,))
+    elif route.body:
         if route.body == "*":
             body_schema = builder.set_by_path(builder.message(request), _path_set(route, request, ()))
         else:
@@ -327,7 +354,10 @@ def _operation(
         result = builder.field(response.fields_by_name[route.response_body])
     else:
         result = builder.message(response)
-    if route.server_streaming:
+    if route.server_streaming and http_body_field(route):
+        content = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+        description = "The bytes, sent in chunks, in their own Content-Type; cut short on a failure midway."
+    elif route.server_streaming:
         line = {"type": "object", "properties": {"result": result, "error": _ref(STATUS_SCHEMA)}}
         content = {
             "application/x-ndjson": {"schema": line},
@@ -458,9 +488,8 @@ def render_docs(document: Schema) -> str:
                         f"<td>{_schema_html(parameter['schema'])}</td></tr>"
                     )
                 out.append("</table>")
-            if "requestBody" in operation:
-                body = operation["requestBody"]["content"]["application/json"]["schema"]
-                out.append(f"<div>body: {_schema_html(body)}</div>")
+            for media, content in operation.get("requestBody", {}).get("content", {}).items():
+                out.append(f"<div>body ({html.escape(media)}): {_schema_html(content['schema'])}</div>")
             for media, content in operation["responses"]["200"]["content"].items():
                 out.append(f"<div>response ({html.escape(media)}): {_schema_html(content['schema'])}</div>")
             out.append("</section>")

@@ -204,11 +204,24 @@ class RequestBuilder:
         self._body_field = descriptor.fields_by_name[route.body] if route.body not in ("", "*") else None
         if self._body_field is not None:
             self._bound.add((self._body_field.name,))
+        self.raw_body = http_body_request(route)
         self._query_cache: dict[str, list[FieldDescriptor]] = {}
 
-    def build(self, path_params: Mapping[str, str], query: Iterable[tuple[str, str]], body: bytes) -> Message:
+    def build(
+        self,
+        path_params: Mapping[str, str],
+        query: Iterable[tuple[str, str]],
+        body: bytes,
+        content_type: str = "",
+    ) -> Message:
+        """The request message; `content_type` (the Content-Type header) only for an HttpBody body."""
         message = self.route.request_class()
-        self._apply_body(message, body)
+        if self.raw_body:
+            target: Any = getattr(message, self._body_field.name) if self._body_field is not None else message
+            target.content_type = content_type
+            target.data = body
+        else:
+            self._apply_body(message, body)
         self._apply_query(message, query)
         for variable, chain in self._path_fields:
             target = message
@@ -317,6 +330,22 @@ def response_json(route: Route, message: Message) -> Any:
 
 
 HTTP_BODY = "google.api.HttpBody"
+
+
+def http_body_request(route: Route) -> bool:
+    """Whether the RPC takes raw bytes: its body field (or, for body "*", its request) is an HttpBody, which the
+    gateway fills with the request's bytes and Content-Type, as grpc-gateway does."""
+    if not route.body:
+        return False
+    if route.body == "*":
+        return route.request_descriptor.full_name == HTTP_BODY
+    target = route.request_descriptor.fields_by_name[route.body].message_type
+    return target is not None and target.full_name == HTTP_BODY
+
+
+def http_body_request_field(route: Route) -> str:
+    """The dotted name of the request's HttpBody body ("" for body "*"): what a service's BadRequest names."""
+    return "" if route.body == "*" else route.body
 
 
 def http_body_field(route: Route) -> bool:

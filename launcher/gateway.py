@@ -107,10 +107,14 @@ class GatewayProcess:
         try:
             connection.request(method, path, body=data, headers=sent)
             response = connection.getresponse()
-            status, text = response.status, response.read().decode()
+            status, raw = response.status, response.read()
             received = dict(response.getheaders())
         finally:
             connection.close()
+        if not response.getheader("Content-Type", "").startswith(("application/json", "application/x-ndjson")):
+            # Bytes (an HttpBody: audio, an archive): how many.
+            return status, received, {"bytes": len(raw)}
+        text = raw.decode()
         try:
             parsed: dict[str, Any] = json.loads(text)
         except json.JSONDecodeError:

@@ -71,6 +71,21 @@ class AccessPolicy:
         if not (owner or proctor):
             raise PermissionDenied(f"only the student taking the session may {action} in it")
 
+    async def may_hear_recording(
+        self, principal: Principal, student_id: str, *, rater_has_task: Callable[[], Awaitable[bool]]
+    ) -> bool:
+        """A recording is heard by its student, a teacher of theirs, an admin, and a rater with a rating task of
+        the answer naming it (open, or rated by them); nobody else, services included (no job listens)."""
+        if principal.role == Role.RATER:
+            return await rater_has_task()
+        if principal.role == Role.SERVICE:
+            return False
+        try:
+            await self.may_read_student(principal, student_id, what="recordings", services=False)
+        except PermissionDenied:
+            return False
+        return True
+
     @staticmethod
     def sees_score_detail(principal: Principal) -> bool:
         """Theta, standard errors and points per task type are for staff (a teacher of the student, an admin): in a

@@ -10,6 +10,7 @@ from session_service.accounts import FAST_PARAMETERS, OWASP_MINIMUM_WORK, OWASP_
 from toefl_core.auth import DEFAULT_TTL_SECONDS
 from toefl_core.config import CommonSettings, ConfigError, env_bool, env_float, env_str, load_common_settings
 from toefl_core.ownership import refuse_shared_database
+from toefl_core.server import MAX_MESSAGE_BYTES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
@@ -59,6 +60,10 @@ class Settings:
     refresh_token_ttl_seconds: int = 12 * 3600
     # Failed sign-ins from one address within the window before it is slowed (held back, doubling, up to 60 s).
     sign_in_address_failures: int = 100
+    # A spoken answer's audio at most (a 45-second WAV, 16-bit mono at 48 kHz, is 4.3 MB; Opus is a tenth of it).
+    recording_max_bytes: int = 8 * 1024 * 1024
+    # All recordings of one test together, re-recordings included (a full test has 11 speaking items).
+    recordings_max_total_bytes: int = 64 * 1024 * 1024
 
     @property
     def data_dir(self) -> Path:
@@ -145,6 +150,12 @@ def load_settings() -> Settings:
         raise ConfigError(
             f"SESSION_REFRESH_TOKEN_TTL_SECONDS={refresh_ttl} is shorter than SESSION_ACCESS_TOKEN_TTL_SECONDS"
         )
+    recording_max = _whole("SESSION_RECORDING_MAX_BYTES", 8 * 1024 * 1024, 1024)
+    # A recording arrives in one gRPC message, with its request's few other fields.
+    if recording_max > MAX_MESSAGE_BYTES - 64 * 1024:
+        raise ConfigError(
+            f"SESSION_RECORDING_MAX_BYTES={recording_max} does not fit a gRPC message of {MAX_MESSAGE_BYTES} bytes"
+        )
     return Settings(
         common=common,
         database_url=database_url,
@@ -164,6 +175,8 @@ def load_settings() -> Settings:
         access_token_ttl_seconds=access_ttl,
         refresh_token_ttl_seconds=refresh_ttl,
         sign_in_address_failures=_whole("SESSION_SIGN_IN_ADDRESS_FAILURES", 100, 1),
+        recording_max_bytes=recording_max,
+        recordings_max_total_bytes=_whole("SESSION_RECORDINGS_MAX_TOTAL_BYTES", 64 * 1024 * 1024, 1024),
     )
 
 

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import grpc
+from google.api import httpbody_pb2  # type: ignore[import-untyped]
 from google.protobuf import json_format
 from toefl.item.v1 import item_pb2
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
-from session_service import accounts, sign_in, writer
+from session_service import accounts, export, recordings, sign_in, writer
 from session_service.access import ANSWER, CONTROL, READ, AccessPolicy, check_request_id
 from session_service.answer_writer import AnswerWriter
+from session_service.audio import NotAudio, probe
 from session_service.blueprint import CURRENT_VERSION, ModulePlan, load_blueprint
 from session_service.caches import SessionHeads
 from session_service.config import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Settings
@@ -31,9 +34,26 @@ from session_service.convert import (
     timestamp,
     user_proto,
 )
-from session_service.domain.answers import SessionHead, answer_refusal, check_shape
+from session_service.domain.answers import (
+    SessionHead,
+    answer_refusal,
+    check_shape,
+    late_answer_error,
+    too_late,
+)
 from session_service.domain.limits import check_daily_sessions, utc_day_start_ms
 from session_service.domain.modules import deadline_ms, module_seed, now_ms, remaining_seconds
+from session_service.domain.recordings import (
+    RECORDING_PREFIX,
+    audio_ref_refusal,
+    check_audio,
+    check_size,
+    check_speaking,
+    check_type,
+    max_duration_ms,
+    media_type,
+    undecodable,
+)
 from session_service.domain.sign_ins import Verdict
 from session_service.domain.states import STATE_IN_PROGRESS, STATUS_OPEN
 from session_service.item_client import CachedModule, ItemClient, ModuleCache, call_budget
@@ -42,6 +62,8 @@ from session_service.scoring import SessionScorer, answer_from_json
 from session_service.sign_in import SignInThrottle, client_address
 from session_service.storage import accounts as accounts_store
 from session_service.storage import answers, privacy, sessions
+from session_service.storage import recordings as recordings_store
+from session_service.storage.engine import Conflict
 from session_service.views import MEDIA_LINK_GRACE_SECONDS, with_signed_audio
 from session_service.workers import Workers
 from toefl_core import paging
@@ -62,6 +84,10 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 MAX_EVENTS = 500
 MAX_EVENT_DETAIL = 1000
+# A recording's bytes never change, but who may hear them does (a rating task ends): a browser asks each time
+# and gets a 304 while it has them.
+RECORDING_CACHE_CONTROL = "private, no-cache"
+EXPORT_CHUNK_BYTES = 1024 * 1024
 INVALID_CREDENTIALS = "invalid username or password"
 SIGN_IN_ENDED = "the refresh token renews nothing (signed out, revoked, expired or unknown); sign in again"
 
@@ -590,7 +616,10 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             if replay is None:
                 raise refusal or FailedPrecondition("no current module", reason="NO_CURRENT_MODULE")
         else:
-            check_shape(answer_form(item), given_answer(request.answer))
+            given = given_answer(request.answer)
+            check_shape(answer_form(item), given)
+            if given.audio_ref.startswith(RECORDING_PREFIX):
+                await self._check_audio_ref(given.audio_ref, session_id=head.session_id, item_id=request.item_id)
             try:
                 replay = await self._answer_writer.submit(
                     answers.Submission(
@@ -612,6 +641,97 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             replayed=replay.replayed,
             remaining_seconds=remaining_seconds(replay.deadline_ms, now_ms()),
         )
+
+    async def _check_audio_ref(self, audio_ref: str, *, session_id: str, item_id: str) -> None:
+        """A speech answer names a recording of this session's item, or none of ours."""
+        found = await self._lookup(recordings_store.recording_info, recording_id=audio_ref)
+        where = None if found is None else (found.session_id, found.item_id)
+        refusal = audio_ref_refusal(audio_ref, found=where, session_id=session_id, item_id=item_id)
+        if refusal is not None:
+            raise refusal
+
+    # ---- recordings
+
+    async def UploadRecording(self, request: pb.UploadRecordingRequest, context: Context) -> pb.Recording:
+        principal = self._principal(context)
+        head = await self._head(principal, request.session_id, action=ANSWER)
+        check_request_id(request.request_id, required=True)
+        replay = await self._lookup(
+            recordings_store.find_upload, session_id=head.session_id, request_id=request.request_id
+        )
+        if replay is not None:
+            return _recording_proto(replay, replayed=True)
+        # Read once: each read of a bytes field of a message is a new copy.
+        audio = request.audio
+        content_type, data = audio.content_type, audio.data
+        kind = check_type(content_type)
+        check_size(len(data), limit=self._settings.recording_max_bytes)
+        refusal, item = await self._answerable(head, request.item_id)
+        if refusal is not None or item is None or head.module_id is None:
+            raise refusal or FailedPrecondition("no current module", reason="NO_CURRENT_MODULE")
+        check_speaking(item_pb2.TaskType.Name(item.task_type), request.item_id)
+        if too_late(head, now_ms()):
+            raise late_answer_error()
+        longest = max_duration_ms(item.content.response_seconds)
+        try:
+            facts = await self._cpu(probe, data, longest)
+        except NotAudio as exc:
+            raise undecodable(kind, str(exc)) from exc
+        check_audio(kind, facts, max_ms=longest)
+        new = recordings_store.NewRecording(
+            recording_id=accounts.new_id(RECORDING_PREFIX.rstrip("-")),
+            session_id=head.session_id,
+            module_id=head.module_id,
+            item_id=request.item_id,
+            request_id=request.request_id,
+            content_type=content_type.strip() if len(content_type.strip()) <= 100 else kind,
+            sha256=hashlib.sha256(data).hexdigest(),
+            duration_ms=facts.duration_ms,
+            create_ms=now_ms(),
+            data=data,
+        )
+        try:
+            info, replayed = await self._write(
+                recordings.store, recording=new, total_limit=self._settings.recordings_max_total_bytes
+            )
+        except Conflict:
+            # The same request id stored by another process (PostgreSQL) in the meantime: its recording.
+            found = await self._read(
+                recordings_store.find_upload, session_id=head.session_id, request_id=request.request_id
+            )
+            if found is None:
+                raise
+            info, replayed = found, True
+        log.info(
+            "recording %s stored: %d bytes, %d ms of %s",
+            info.recording_id,
+            info.byte_size,
+            info.duration_ms,
+            media_type(info.content_type),
+        )
+        return _recording_proto(info, replayed=replayed)
+
+    async def GetRecording(self, request: pb.GetRecordingRequest, context: Context) -> httpbody_pb2.HttpBody:
+        principal = self._principal(context)
+        audio_ref = request.audio_ref
+        info = None
+        if audio_ref.startswith(RECORDING_PREFIX) and len(audio_ref) <= 40:
+            info = await self._lookup(recordings_store.recording_info, recording_id=audio_ref)
+
+        async def rater_has_task() -> bool:
+            assert info is not None
+            return await self._read(recordings_store.rated_by, recording=info, rater_id=principal.subject)
+
+        # One answer for a recording that does not exist and one the caller may not hear: nothing is learnt.
+        if info is None or not await self._access.may_hear_recording(
+            principal, info.student_id, rater_has_task=rater_has_task
+        ):
+            raise NotFound(f"recording {audio_ref} not found")
+        found = await self._read(recordings_store.recording_audio, recording_id=info.recording_id)
+        if found is None:
+            raise NotFound(f"recording {audio_ref} not found")
+        await context.send_initial_metadata((("cache-control", RECORDING_CACHE_CONTROL),))
+        return httpbody_pb2.HttpBody(content_type=found[0], data=found[1])
 
     async def _answerable(
         self, head: SessionHead, item_id: str
@@ -738,13 +858,27 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
     async def ExportStudentData(
         self, request: pb.ExportStudentDataRequest, context: Context
     ) -> pb.ExportStudentDataResponse:
+        return pb.ExportStudentDataResponse(json_document=await self._export_document(request, context))
+
+    async def _export_document(self, request: pb.ExportStudentDataRequest, context: Context) -> str:
         principal = self._principal(context)
         if not request.student_id:
             raise InvalidArgument("student_id is required", field="student_id")
         if not (principal.role == Role.ADMIN or principal.subject == request.student_id):
             raise PermissionDenied("only the student themselves or an admin may export a student's data")
         document = await self._read(privacy.export_student, student_id=request.student_id)
-        return pb.ExportStudentDataResponse(json_document=json.dumps(document, indent=2, sort_keys=True))
+        return json.dumps(document, indent=2, sort_keys=True)
+
+    async def ExportStudentArchive(
+        self, request: pb.ExportStudentDataRequest, context: Context
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        document = await self._export_document(request, context)
+        archive = await self._read(export.write_archive, student_id=request.student_id, document=document)
+        try:
+            while chunk := await self._cpu(archive.read, EXPORT_CHUNK_BYTES):
+                yield httpbody_pb2.HttpBody(content_type=export.ARCHIVE_TYPE, data=chunk)
+        finally:
+            archive.close()
 
     async def EraseStudentData(
         self, request: pb.EraseStudentDataRequest, context: Context
@@ -772,4 +906,19 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             responses_erased=counts.responses,
             events_erased=counts.events,
             audit_event_id=counts.audit_id,
+            recordings_erased=counts.recordings,
+            recording_bytes_erased=counts.recording_bytes,
         )
+
+
+def _recording_proto(info: recordings_store.RecordingInfo, *, replayed: bool) -> pb.Recording:
+    return pb.Recording(
+        audio_ref=info.recording_id,
+        item_id=info.item_id,
+        content_type=info.content_type,
+        byte_size=info.byte_size,
+        duration_ms=info.duration_ms,
+        sha256=info.sha256,
+        create_time=timestamp(info.create_ms),
+        replayed=replayed,
+    )

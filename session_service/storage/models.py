@@ -344,3 +344,27 @@ class KnownAddress(Base):
     __tablename__ = "sign_in_known_addresses"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_sign_in_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class Recording(Base):
+    """A spoken answer's audio as the student's browser uploaded it (bytes and content type unchanged), before
+    SubmitResponse names it; kept with the student data, erased with it."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (
+        # An upload is idempotent by (session, request id), also under concurrent duplicates.
+        UniqueConstraint("session_id", "request_id", name="uq_recordings_session_request"),
+        Index("ix_recordings_session_item", "session_id", "item_id"),
+    )
+    # "rec-" and 16 random hex digits: what SpeechResponse.audio_ref names, with nothing of the student in it.
+    recording_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.session_id", ondelete="CASCADE"))
+    module_id: Mapped[str] = mapped_column(String(40))
+    item_id: Mapped[str] = mapped_column(String(40))
+    request_id: Mapped[str] = mapped_column(String(100))
+    content_type: Mapped[str] = mapped_column(String(100))
+    byte_size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    create_ms: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 
+from session_service.domain.recordings import archive_path
+from session_service.storage import recordings
 from session_service.storage.engine import Database, Tx
 from session_service.storage.models import (
     AdvanceRequest,
@@ -41,6 +43,8 @@ class EraseCounts:
     responses: int
     events: int
     audit_id: str
+    recordings: int = 0
+    recording_bytes: int = 0
 
 
 def export_student(db: Database, *, student_id: str) -> dict[str, Any]:
@@ -73,6 +77,7 @@ def export_student(db: Database, *, student_id: str) -> dict[str, Any]:
             events = conn.execute(
                 select(Event.__table__).where(Event.session_id == session.session_id).order_by(Event.event_id)
             ).all()
+            audio = recordings.session_recordings(conn, session_id=session.session_id)
             document_sessions.append(
                 {
                     "session_id": session.session_id,
@@ -119,6 +124,22 @@ def export_student(db: Database, *, student_id: str) -> dict[str, Any]:
                             "saved_ms": r.saved_ms,
                         }
                         for r in responses
+                    ],
+                    # The audio itself is in the archive (ExportStudentArchive), at each one's archive_path.
+                    "recordings": [
+                        {
+                            "audio_ref": r.recording_id,
+                            "module_id": r.module_id,
+                            "item_id": r.item_id,
+                            "request_id": r.request_id,
+                            "content_type": r.content_type,
+                            "byte_size": r.byte_size,
+                            "sha256": r.sha256,
+                            "duration_ms": r.duration_ms,
+                            "create_ms": r.create_ms,
+                            "archive_path": archive_path(r.recording_id, r.content_type),
+                        }
+                        for r in audio
                     ],
                     "score_versions": [
                         dataclasses.asdict(v)
@@ -177,13 +198,14 @@ def erase_student(
         if user is None or user.role != "student":
             raise NotFound(f"student {student_id} not found")
         session_ids = list(tx.scalars(select(ExamSession.session_id).where(ExamSession.student_id == student_id)))
-        responses = events = 0
+        responses = events = audio = audio_bytes = 0
         if session_ids:
             responses = tx.scalar(select(func.count()).where(Response.session_id.in_(session_ids))) or 0
             events = tx.scalar(select(func.count()).where(Event.session_id.in_(session_ids))) or 0
             # Explicit deletes rather than relying on ON DELETE CASCADE: the counts are reported and the
             # order is right on every backend.
             _delete_session_scores(tx, session_ids)
+            audio, audio_bytes = recordings.erase(tx, session_ids=session_ids)
             tx.execute(delete(Response).where(Response.session_id.in_(session_ids)))
             tx.execute(delete(Event).where(Event.session_id.in_(session_ids)))
             tx.execute(delete(AdvanceRequest).where(AdvanceRequest.session_id.in_(session_ids)))
@@ -213,12 +235,21 @@ def erase_student(
                         "sessions_erased": len(session_ids),
                         "responses_erased": responses,
                         "events_erased": events,
+                        "recordings_erased": audio,
+                        "recording_bytes_erased": audio_bytes,
                     }
                 ),
                 time_ms=now_ms,
             ),
         )
-        return EraseCounts(sessions=len(session_ids), responses=responses, events=events, audit_id=audit_id)
+        return EraseCounts(
+            sessions=len(session_ids),
+            responses=responses,
+            events=events,
+            audit_id=audit_id,
+            recordings=audio,
+            recording_bytes=audio_bytes,
+        )
 
 
 def _delete_session_scores(tx: Tx, session_ids: Collection[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import urllib.request
@@ -14,6 +15,7 @@ import pytest
 
 from gateway.app import openapi_document
 from gateway.backends import toefl_backends
+from launcher.procs import REPO_ROOT
 from tests.gateway.conftest import gateway_settings
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -43,7 +45,11 @@ def run_schemathesis(gateway_url: str, token: str, examples: int, report: Path) 
         *("--report", "json", "--report-json-path", str(report)),
     ]
     # Its working folder is the test's, so its cache (.schemathesis/) stays out of the repository.
-    run = subprocess.run(command, capture_output=True, text=True, timeout=3600, check=False, cwd=report.parent)
+    # The hooks give the audio bodies of the recording upload (tests/fuzz/hooks.py).
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz.hooks", "PYTHONPATH": str(REPO_ROOT)}
+    run = subprocess.run(
+        command, capture_output=True, text=True, timeout=3600, check=False, cwd=report.parent, env=env
+    )
     if not report.exists():
         pytest.fail(
             f"schemathesis wrote no report (exit {run.returncode}):\n{run.stdout[-4000:]}{run.stderr[-4000:]}"

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import grpc
 import pytest
+from google.api import httpbody_pb2  # type: ignore[import-untyped]
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
@@ -24,6 +25,7 @@ from gateway.routes import Route, Router, build_routes
 from gateway.transcoder import RequestBuilder
 from tests.gateway.conftest import gateway_settings
 from tests.security.conftest import Stack
+from tests.support.audio import WAV, spoken_answer
 from tests.support.exam import PASSWORD, answer, full_items
 from tests.support.tokens import token
 from toefl_core.auth import Role
@@ -32,7 +34,8 @@ ROLES = ("anonymous", "student", "teacher", "rater", "author", "admin", "service
 # Students read no bank item or passage directly (only their own module's, through the session routes): a bank
 # they could read, with a score per answer, would let them harvest the keys.
 # A = allowed; O = allowed on the caller's own data (the student's own account and sessions); C = allowed for a
-# student of one of the teacher's classes; - = denied (401 for anonymous, 403 for everyone else).
+# student of one of the teacher's classes; - = denied (401 for anonymous, 403 for everyone else); N = denied as if
+# it did not exist (401 for anonymous, 404 for everyone else: a recording's existence is not told).
 # The requests name the data of one student, S, in a class of the teacher T; the student caller is S.
 MATRIX = {
     #                                                      anon stud teach rater author admin service
@@ -62,6 +65,12 @@ MATRIX = {
     "GET /api/raterStatistics": "- - - A - A -",
     "GET /api/analytics": "- - - - - A -",
     "GET /api/students/{student_id}:export": "- O - - - A -",
+    "GET /api/students/{student_id}:exportArchive": "- O - - - A -",
+    "POST /api/sessions/{session_id}/recordings/{item_id}": "- O - - - - -",
+    # A rater hears a recording only through a rating task of it; the world's has none yet.
+    "GET /api/recordings/{audio_ref}": "- O C N N A N",
+    # Prompt audio by hash, without a signed link: the roles that read the bank.
+    "GET /api/media/{sha256}": "- - A A A A A",
     "POST /api/students/{student_id}:erase": "- - - - - A -",
     "GET /api/items": "- - A A A A A",
     "POST /api/items": "- - - - A A -",
@@ -84,8 +93,6 @@ MATRIX = {
 GRPC_ONLY = {
     "item_service /toefl.item.v1.ItemService/AssembleModule": "- - - - - A A",
     "item_service /toefl.item.v1.ItemService/WriteItemStatistics": "- - - - - A A",
-    # Prompt audio by hash: the roles that read the bank.
-    "item_service /toefl.item.v1.ItemService/GetMedia": "- - A A A A A",
     "session_service /toefl.session.v1.ScoringService/BatchRescoreSessions": "- - - - - A A",
     "session_service /toefl.session.v1.ScoringService/ListFinishedSessions": "- - - - - A A",
     "session_service /toefl.session.v1.ScoringService/ExportResponses": "- - - - - A A",
@@ -124,6 +131,9 @@ class World:
     passage_id: str
     email_item: item_pb2.Item
     shared_session: pb.Session
+    # A recording of S's, and the SHA-256 of a prompt in the bank.
+    audio_ref: str = ""
+    media_digest: str = ""
     _counter: list[int] = field(default_factory=lambda: [0])
 
     @property
@@ -215,7 +225,35 @@ def world(stack: Stack) -> World:
     bootstrap.active_item_id = active.item_id
     bootstrap.passage_id = passage.passages[0].passage_id
     bootstrap.shared_session = bootstrap.new_session(student)
+    bootstrap.audio_ref, bootstrap.media_digest = _audio(sessions, items, student)
     return bootstrap
+
+
+def _audio(
+    sessions: session_service_pb2_grpc.SessionServiceStub,
+    items: item_service_pb2_grpc.ItemServiceStub,
+    student: pb.User,
+) -> tuple[str, str]:
+    """A recording S uploaded in a Speaking section, and the SHA-256 of that item's prompt audio."""
+    md = bearer(token(Role.STUDENT, student.user_id))
+    session = sessions.CreateSession(
+        pb.CreateSessionRequest(scope=pb.SESSION_SCOPE_SECTION, section=item_pb2.SECTION_SPEAKING), metadata=md
+    )
+    item = next(i for i in session.current_module.items if i.task_type == item_pb2.TASK_TYPE_LISTEN_AND_REPEAT)
+    content_type, data = spoken_answer(WAV)
+    recording = sessions.UploadRecording(
+        pb.UploadRecordingRequest(
+            session_id=session.session_id,
+            item_id=item.item_id,
+            request_id=uuid.uuid4().hex,
+            audio=httpbody_pb2.HttpBody(content_type=content_type, data=data),
+        ),
+        metadata=md,
+    )
+    full = items.GetItem(
+        item_service_pb2.GetItemRequest(item_id=item.item_id), metadata=bearer(token(Role.AUTHOR, "mx-author"))
+    )
+    return recording.audio_ref, full.content.audio_url.removeprefix("sha256:")
 
 
 @dataclass(frozen=True)
@@ -293,6 +331,10 @@ def build_call(
         body = {"items": [{"itemId": world.active_item_id}]}
     elif key == "GET /api/items:export":
         path = f"{template}?taskType=TASK_TYPE_WRITE_AN_EMAIL&status=ITEM_STATUS_DRAFT"
+    elif key == "POST /api/sessions/{session_id}/recordings/{item_id}":
+        # Not audio: an allowed caller is refused for the body (415), after authorization.
+        body = {}
+        path = f"{template}?requestId={uuid.uuid4().hex}"
     elif key == "POST /api/items:import":
         body = {"dryRun": True}
     elif key == "PATCH /api/items/{item_id}":
@@ -323,6 +365,8 @@ def build_call(
         student_id=student.user_id,
         item_id=item_id,
         passage_id=world.passage_id,
+        audio_ref=world.audio_ref,
+        sha256=world.media_digest,
     )
     return Call(method, path, body)
 
@@ -390,16 +434,19 @@ def via_grpc(stack: Stack, who: Caller, call: Call) -> grpc.StatusCode:
 def check_http(expected: str, who: Caller, status: int, body: dict[str, Any]) -> None:
     if expected in ALLOWED:
         assert status not in (401, 403) and status < 500, body
+    elif who.role == "anonymous":
+        assert status == 401, body
     else:
-        assert status == (401 if who.role == "anonymous" else 403), body
+        assert status == (404 if expected == "N" else 403), body
 
 
 def check_grpc(expected: str, who: Caller, code: grpc.StatusCode) -> None:
     if expected in ALLOWED:
         assert code not in DENIED_CODES | BROKEN_CODES, code
+    elif who.role == "anonymous":
+        assert code == grpc.StatusCode.UNAUTHENTICATED
     else:
-        wanted = grpc.StatusCode.UNAUTHENTICATED if who.role == "anonymous" else grpc.StatusCode.PERMISSION_DENIED
-        assert code == wanted
+        assert code == (grpc.StatusCode.NOT_FOUND if expected == "N" else grpc.StatusCode.PERMISSION_DENIED)
 
 
 CELLS = [(key, role) for key in MATRIX for role in ROLES]
