@@ -22,6 +22,7 @@ from gateway.transcoder import (
     is_query_leaf,
 )
 from toefl_core.ids import is_id_field
+from toefl_core.media import SHA256_HEX
 
 Schema = dict[str, Any]
 STATUS_SCHEMA = "google.rpc.Status"
@@ -166,6 +167,9 @@ class SchemaBuilder:
         if is_id_field(field):
             # Both services refuse an id holding a control character (toefl_core.ids).
             return {"type": "string", "pattern": ID_PATTERN}
+        if field.name == "sha256" and field.type == FieldDescriptor.TYPE_STRING:
+            # A content address (toefl_core.media): item_service refuses anything but 64 lowercase hex digits.
+            return {"type": "string", "pattern": f"^{SHA256_HEX.pattern}$"}
         return dict(_SCALARS[field.type])
 
     def set_by_path(self, body: Schema, fields: Sequence[FieldDescriptor]) -> Schema:
