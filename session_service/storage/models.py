@@ -344,3 +344,12 @@ class KnownAddress(Base):
     __tablename__ = "sign_in_known_addresses"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_sign_in_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class PretestExposure(Base):
+    """How often each pretest item has been administered, counted as modules pin it: item_service fills pretest
+    slots least administered first, so that every pretest item gathers its calibration sample evenly."""
+
+    __tablename__ = "pretest_exposure"
+    item_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    administrations: Mapped[int] = mapped_column(BigInteger)
