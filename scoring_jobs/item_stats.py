@@ -34,6 +34,8 @@ class Response(NamedTuple):
     max_score: int
     answered: bool
     elapsed_ms: int
+    # Filled a pretest slot: figures of its own, but no part of the other items' rest score.
+    pretest: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ def from_record(record: scoring_service_pb2.ResponseRecord) -> Response:
         max_score=record.max_score,
         answered=record.answered,
         elapsed_ms=record.elapsed_ms,
+        pretest=record.pretest,
     )
 
 
@@ -137,7 +140,7 @@ class StatisticsBuilder:
         self.responses += len(given)
         raw: Counter[int] = Counter()
         for response in given:
-            if _scored(response):
+            if _scored(response) and not response.pretest:
                 raw[response.section] += response.score
         self._section_sessions.update({response.section for response in given})
         for response in given:
@@ -147,7 +150,8 @@ class StatisticsBuilder:
                 sums.answered += 1
                 sums.answered_ms += response.elapsed_ms
             if _scored(response):
-                x, y = response.score, raw[response.section] - response.score
+                # The rest score: the section's operational points other than this item's own.
+                x, y = response.score, raw[response.section] - (0 if response.pretest else response.score)
                 sums.scored += 1
                 sums.points += x
                 sums.max_points += response.max_score
