@@ -4,6 +4,7 @@ hidden from the STUDENT view, and a calibration's proposal that goes through rev
 from __future__ import annotations
 
 import grpc
+from google.protobuf.field_mask_pb2 import FieldMask
 from toefl.item.v1 import item_pb2, item_service_pb2
 
 from tests.item_service.rpc import ADMIN, AUTHOR, SERVICE, TEACHER, Stub, fails
@@ -48,7 +49,7 @@ def test_pretest_needs_an_approved_item_with_a_model(item_stub: Stub) -> None:
     item = approved(item_stub)
     modelless = item_stub.UpdateItem(
         item_service_pb2.UpdateItemRequest(
-            item=item_pb2.Item(item_id=item.item_id, etag=item.etag), update_mask={"paths": ["irt"]}
+            item=item_pb2.Item(item_id=item.item_id, etag=item.etag), update_mask=FieldMask(paths=["irt"])
         ),
         metadata=AUTHOR,
     )
