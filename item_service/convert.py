@@ -187,6 +187,9 @@ def check_statistics(statistics: Sequence[item_pb2.ItemStatistics], *, run_id: s
         )
         if figures.HasField("point_biserial"):
             ranges += (("point_biserial", figures.point_biserial, -1, 1),)
+        for name in ("infit", "outfit"):
+            if figures.HasField(name):
+                ranges += ((name, getattr(figures, name), 0, math.inf),)
         for name, value, low, high in ranges:
             if not low <= value <= high:
                 raise InvalidArgument(
