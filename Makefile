@@ -15,7 +15,7 @@ WEB_API := web/src/api/schema.d.ts
 WEB_DIST := web/dist/index.html
 WEB_SRC := $(shell find web/src web/public web/index.html web/docs.html web/vite.config.ts web/tsconfig.json web/scripts -type f 2>/dev/null | grep -v schema.d.ts)
 
-.PHONY: help venv protos item-bank web run test test-slow test-images lint unit bench validate rescore item-stats deploy clean
+.PHONY: help venv protos item-bank web run test test-slow test-images lint unit bench validate recovery rescore item-stats calibrate deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -93,11 +93,17 @@ bench: protos ## Benchmarks, printed as ratios against references measured in th
 validate: protos ## Psychometric validation: 2,000 simulees through assembly, routing and scoring, adaptive vs linear
 	$(PY) -m validation --simulees 2000
 
+recovery: protos ## Calibration parameter recovery at 500, 1,000 and 2,000 responses (the table in docs/)
+	$(PY) -m validation.recovery --svg docs/calibration-recovery-b.svg
+
 rescore: protos ## Re-score finished sessions after a recalibration (ARGS="--since 2026-01-01 --dry-run")
 	$(PY) -m scoring_jobs rescore $(ARGS)
 
 item-stats: protos ## Compute item statistics from responses and write them to the item bank (ARGS="--dry-run")
 	$(PY) -m scoring_jobs item-stats $(ARGS)
+
+calibrate: protos ## Calibrate PRETEST items from responses, propose their parameters for review (ARGS="--dry-run")
+	$(PY) -m scoring_jobs calibrate $(ARGS)
 
 COMPOSE ?= docker compose
 

@@ -11,7 +11,7 @@ from google.protobuf.message import Message
 from toefl.item.v1 import item_pb2
 
 from item_service.qa import SECTION_BY_TASK_TYPE
-from toefl_core.errors import InvalidArgument
+from toefl_core.errors import FailedPrecondition, InvalidArgument
 from toefl_core.media import SHA256_HEX, sha256_hex
 
 T = item_pb2.TaskType
@@ -187,8 +187,43 @@ def check_statistics(statistics: Sequence[item_pb2.ItemStatistics], *, run_id: s
         )
         if figures.HasField("point_biserial"):
             ranges += (("point_biserial", figures.point_biserial, -1, 1),)
+        for name in ("infit", "outfit"):
+            if figures.HasField(name):
+                ranges += ((name, getattr(figures, name), 0, math.inf),)
         for name, value, low, high in ranges:
             if not low <= value <= high:
                 raise InvalidArgument(
                     f"{prefix}.{name} is {value}; it must lie in [{low}, {high}]", field=f"{prefix}.{name}"
                 )
+
+
+def check_pretest_model(item: item_pb2.Item) -> None:
+    """FAILED_PRECONDITION unless the item names the IRT model its pretest responses are to be calibrated with."""
+    irt = item.irt
+    if irt.model == item_pb2.IRT_MODEL_3PL or (irt.model == item_pb2.IRT_MODEL_GPCM and len(irt.steps) > 0):
+        return
+    raise FailedPrecondition(
+        f"item {item.item_id!r} needs irt.model (IRT_MODEL_3PL, or IRT_MODEL_GPCM with one step per score point) "
+        "before pretesting: calibration estimates the parameters of that model",
+        reason="ITEM_NOT_CALIBRATABLE",
+    )
+
+
+def check_proposed_parameters(item: item_pb2.Item, irt: item_pb2.IrtParameters, *, run_id: str) -> None:
+    """INVALID_ARGUMENT for estimates that do not fit the item's model or lie outside the model's range."""
+    if len(run_id) > MAX_RUN_ID_LENGTH:
+        raise InvalidArgument(f"run_id is longer than {MAX_RUN_ID_LENGTH} characters", field="run_id")
+    if irt.calibration.run_id != run_id:
+        raise InvalidArgument("irt.calibration.run_id must equal run_id", field="irt.calibration.run_id")
+    if irt.model != item.irt.model:
+        raise InvalidArgument(
+            f"irt.model must stay {item_pb2.IrtModel.Name(item.irt.model)}, the model the item was pretested with",
+            field="irt.model",
+        )
+    if irt.model == item_pb2.IRT_MODEL_GPCM and len(irt.steps) != len(item.irt.steps):
+        raise InvalidArgument(
+            f"irt.steps needs {len(item.irt.steps)} steps, one per score point of the item", field="irt.steps"
+        )
+    values = [irt.a, irt.b, irt.c, *irt.steps]
+    if not all(math.isfinite(value) for value in values) or irt.a <= 0 or not 0 <= irt.c < 1:
+        raise InvalidArgument("irt needs a finite a > 0, finite b and steps, and c in [0, 1)", field="irt")

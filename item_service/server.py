@@ -10,9 +10,8 @@ import grpc
 from toefl.common.v1 import ownership_pb2, ownership_pb2_grpc
 from toefl.item.v1 import item_service_pb2, item_service_pb2_grpc
 
-from item_service.assembly import build_index
 from item_service.config import Settings
-from item_service.servicer import ASSEMBLY_INDEX, ItemServicer
+from item_service.servicer import ItemServicer, assembly_index
 from item_service.storage import (
     ItemBank,
     StorageError,
@@ -51,7 +50,7 @@ def open_bank(settings: Settings) -> ItemBank:
 def warm(bank: ItemBank) -> int:
     """Decode the active items and build the assembly index now, so that no early call pays for it."""
     with bank.reading() as reader:
-        index = reader.derived(ASSEMBLY_INDEX, lambda r: build_index(r.active_items()))
+        index = assembly_index(reader)
     return len(index.items)
 
 

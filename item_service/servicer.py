@@ -13,13 +13,15 @@ from google.api import httpbody_pb2  # type: ignore[import-untyped]
 from google.protobuf.message import Message
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
-from item_service.assembly import assemble, build_index
+from item_service.assembly import AssemblyIndex, assemble, build_index
 from item_service.convert import (
     SERVER_FIELDS,
     changed_paths,
     check_enum_value,
     check_import,
     check_media,
+    check_pretest_model,
+    check_proposed_parameters,
     check_sha256,
     check_statistics,
     descriptor_has_path,
@@ -428,19 +430,56 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
 
         return await self._write(principal, work)
 
+    async def PretestItem(self, request: item_service_pb2.PretestItemRequest, context: Context) -> item_pb2.Item:
+        principal = self._writer_principal(context, WRITE_ROLES, "PretestItem")
+        item_id = require_field(request.item_id, "item_id")
+
+        def work(writer: BankWriter) -> item_pb2.Item:
+            item = writer.get_item(item_id=item_id)
+            if item.status == item_pb2.ITEM_STATUS_PRETEST:
+                return item
+            _require_status(item, item_pb2.ITEM_STATUS_APPROVED, "pretested")
+            check_pretest_model(item)
+            item.status = item_pb2.ITEM_STATUS_PRETEST
+            return writer.save_item(item=item, changed=["status"], note="pretest: fills unscored pretest slots")
+
+        return await self._write(principal, work)
+
+    async def ProposeItemParameters(
+        self, request: item_service_pb2.ProposeItemParametersRequest, context: Context
+    ) -> item_pb2.Item:
+        principal = self._writer_principal(context, STATISTICS_WRITE_ROLES, "ProposeItemParameters")
+        item_id = require_field(request.item_id, "item_id")
+        run_id = require_field(request.run_id, "run_id")
+        if not request.HasField("irt"):
+            raise InvalidArgument("irt is required", field="irt")
+
+        def work(writer: BankWriter) -> item_pb2.Item:
+            item = writer.get_item(item_id=item_id)
+            if item.irt.calibration.run_id == run_id and item.irt == request.irt:
+                # A retry of the same run: the proposal is in already, whatever has happened to it since.
+                return item
+            _require_status(item, item_pb2.ITEM_STATUS_PRETEST, "given proposed parameters")
+            check_proposed_parameters(item, request.irt, run_id=run_id)
+            item.irt.CopyFrom(request.irt)
+            item.status = item_pb2.ITEM_STATUS_IN_REVIEW
+            calibration = request.irt.calibration
+            return writer.save_item(
+                item=item,
+                changed=["irt", "status"],
+                note=f"calibration run {run_id} proposes parameters from {calibration.sample_size} responses; "
+                "review them (approve, then activate)",
+            )
+
+        return await self._write(principal, work)
+
     async def ActivateItem(self, request: item_service_pb2.ActivateItemRequest, context: Context) -> item_pb2.Item:
         principal = self._writer_principal(context, WRITE_ROLES, "ActivateItem")
         item_id = require_field(request.item_id, "item_id")
 
         def work(writer: BankWriter) -> item_pb2.Item:
             item = writer.get_item(item_id=item_id)
-            if item.status != item_pb2.ITEM_STATUS_APPROVED:
-                raise FailedPrecondition(
-                    f"item {item_id!r} is {item_pb2.ItemStatus.Name(item.status)}; only an APPROVED item can be "
-                    "activated",
-                    reason="ITEM_STATUS",
-                    metadata={"status": item_pb2.ItemStatus.Name(item.status)},
-                )
+            _require_status(item, item_pb2.ITEM_STATUS_APPROVED, "activated")
             if not item.HasField("irt"):
                 # Assembly chooses by information: an item without parameters could never be chosen fairly.
                 raise FailedPrecondition(
@@ -536,12 +575,38 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
         return response
 
 
+def _require_status(item: item_pb2.Item, status: item_pb2.ItemStatus.ValueType, action: str) -> None:
+    if item.status != status:
+        name = item_pb2.ItemStatus.Name(status).removeprefix("ITEM_STATUS_")
+        article = "an" if name[0] in "AEIOU" else "a"
+        raise FailedPrecondition(
+            f"item {item.item_id!r} is {item_pb2.ItemStatus.Name(item.status)}; only {article} {name} item can be "
+            f"{action}",
+            reason="ITEM_STATUS",
+            metadata={"status": item_pb2.ItemStatus.Name(item.status)},
+        )
+
+
+def assembly_index(reader: BankReader) -> AssemblyIndex:
+    """The active and pretest items grouped for assembly, built once per write generation."""
+    return reader.derived(
+        ASSEMBLY_INDEX,
+        lambda r: build_index(r.active_items(), r.items_in_status(item_pb2.ITEM_STATUS_PRETEST)),
+    )
+
+
 def assemble_in(
     reader: BankReader, request: item_service_pb2.AssembleModuleRequest
 ) -> item_service_pb2.AssembleModuleResponse:
     """AssembleModule inside one read transaction (FULL view; the caller strips)."""
-    index = reader.derived(ASSEMBLY_INDEX, lambda r: build_index(r.active_items()))
-    result = assemble(index, spec=request.spec, exclude=request.exclude_item_ids, seed=request.seed)
+    index = assembly_index(reader)
+    result = assemble(
+        index,
+        spec=request.spec,
+        exclude=request.exclude_item_ids,
+        seed=request.seed,
+        pretest_administrations=request.pretest_administrations,
+    )
     return item_service_pb2.AssembleModuleResponse(
         items=result.items, passages=reader.get_passages(passage_ids=result.passage_ids), record=result.record
     )

@@ -1,4 +1,4 @@
-"""Command line of the scoring jobs: rescore finished sessions, compute item statistics (gRPC clients only)."""
+"""Command line of the scoring jobs: rescore, item statistics, calibration of pretest items (gRPC clients only)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from scoring_jobs.calibrate import default_state_file as calibrate_state_file
+from scoring_jobs.calibrate import run_calibrate
 from scoring_jobs.common import JobError, JobSettings, Services, StateError, StateFile, load_settings, say
 from scoring_jobs.item_stats import default_state_file as item_stats_state_file
 from scoring_jobs.item_stats import run_item_stats
 from scoring_jobs.rescore import RescoreFilters, run_rescore
 from scoring_jobs.rescore import default_state_file as rescore_state_file
+from toefl_core.calibration import DEFAULT_MIN_RESPONSES
 from toefl_core.config import ConfigError
 from toefl_core.server import configure_logging
 
@@ -59,8 +62,21 @@ def seconds_value(text: str) -> float:
     return value
 
 
-def _common_flags(parser: argparse.ArgumentParser, *, batch_help: str, batch_default: int, state: Path) -> None:
-    parser.add_argument("--batch-size", type=batch_size_value, default=batch_default, help=batch_help)
+def responses_value(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _common_flags(
+    parser: argparse.ArgumentParser, *, batch_help: str | None, batch_default: int, state: Path
+) -> None:
+    if batch_help is not None:
+        parser.add_argument("--batch-size", type=batch_size_value, default=batch_default, help=batch_help)
     parser.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
     parser.add_argument(
         "--state-file",
@@ -107,6 +123,18 @@ def build_parser() -> argparse.ArgumentParser:
         batch_default=500,
         state=item_stats_state_file(),
     )
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="estimate the PRETEST items' parameters on the operational scale; propose them for review",
+    )
+    calibrate.add_argument(
+        "--min-responses",
+        type=responses_value,
+        default=DEFAULT_MIN_RESPONSES,
+        help=f"fewer responses than this and an item is reported as not yet calibratable "
+        f"(default {DEFAULT_MIN_RESPONSES})",
+    )
+    _common_flags(calibrate, batch_help=None, batch_default=0, state=calibrate_state_file())
     return parser
 
 
@@ -149,6 +177,16 @@ def main(argv: list[str] | None = None) -> int:
             say(rescored.describe())
             # Sessions that could not be rescored are listed above; a new run tries them again.
             return 1 if rescored.failed else 0
+        if args.command == "calibrate":
+            calibrated = _run(
+                lambda s: run_calibrate(
+                    s, min_responses=args.min_responses, dry_run=args.dry_run, state_file=state_file
+                ),
+                settings,
+                retry_seconds=args.retry_seconds,
+            )
+            say(calibrated.describe())
+            return 0
         stats = _run(
             lambda s: run_item_stats(s, batch_size=args.batch_size, dry_run=args.dry_run, state_file=state_file),
             settings,

@@ -7,20 +7,28 @@ import json
 import logging
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import grpc
+import numpy as np
 from toefl.item.v1 import item_pb2, item_service_pb2
 from toefl.session.v1 import scoring_service_pb2
 
 from scoring_jobs.common import JobError, Services, StateError, StateFile, progress, say
+from toefl_core.irt import gpcm_probs, posterior, prob_3pl
+from toefl_core.scoring import ScoredItem
 
 log = logging.getLogger(__name__)
 # Bumped whenever the formulas change, so that new figures never reuse an old run id.
-FORMULA_VERSION = 1
+FORMULA_VERSION = 2
+SCORED_MODELS = (item_pb2.IRT_MODEL_3PL, item_pb2.IRT_MODEL_GPCM)
+# Item fit: mean squares from fewer responses than this are too noisy to report (their SE is about sqrt(2 / n)).
+MIN_FIT_RESPONSES = 30
+# The conventional bounds of a productive mean square for a high-stakes test (Wright and Linacre).
+FIT_BOUNDS = (0.7, 1.3)
 
 
 class Response(NamedTuple):
@@ -34,6 +42,8 @@ class Response(NamedTuple):
     max_score: int
     answered: bool
     elapsed_ms: int
+    # Filled a pretest slot: figures of its own, but no part of the other items' rest score.
+    pretest: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,10 @@ class ItemFigures:
     point_biserial: float | None
     exposure_rate: float
     mean_response_seconds: float
+    # Infit and outfit mean squares; None without parameters or below MIN_FIT_RESPONSES.
+    infit: float | None = None
+    outfit: float | None = None
+    misfit: bool = False
 
     def to_proto(self) -> item_pb2.ItemStatistics:
         statistics = item_pb2.ItemStatistics(
@@ -56,6 +70,8 @@ class ItemFigures:
         )
         if self.point_biserial is not None:
             statistics.point_biserial = self.point_biserial
+        if self.infit is not None and self.outfit is not None:
+            statistics.infit, statistics.outfit, statistics.misfit = self.infit, self.outfit, self.misfit
         return statistics
 
 
@@ -68,6 +84,7 @@ def from_record(record: scoring_service_pb2.ResponseRecord) -> Response:
         max_score=record.max_score,
         answered=record.answered,
         elapsed_ms=record.elapsed_ms,
+        pretest=record.pretest,
     )
 
 
@@ -99,6 +116,11 @@ class _ItemSums:
     sxy: int = 0
     answered: int = 0
     answered_ms: int = 0
+    # Item fit: responses, sum of squared residuals, of model variances, of squared standardised residuals.
+    fit_n: int = 0
+    fit_residuals: float = 0.0
+    fit_variance: float = 0.0
+    fit_z2: float = 0.0
 
 
 class StatisticsBuilder:
@@ -108,7 +130,9 @@ class StatisticsBuilder:
     its rest scores could no longer be told.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, parameters: Mapping[str, item_pb2.Item] | None = None) -> None:
+        # Active items with IRT parameters, by id: their fit is computed against each sitting's EAP ability.
+        self._parameters = parameters or {}
         # Responses and sessions folded in so far (a repeated record counted once).
         self.responses = 0
         self._items: dict[str, _ItemSums] = {}
@@ -137,7 +161,7 @@ class StatisticsBuilder:
         self.responses += len(given)
         raw: Counter[int] = Counter()
         for response in given:
-            if _scored(response):
+            if _scored(response) and not response.pretest:
                 raw[response.section] += response.score
         self._section_sessions.update({response.section for response in given})
         for response in given:
@@ -147,14 +171,38 @@ class StatisticsBuilder:
                 sums.answered += 1
                 sums.answered_ms += response.elapsed_ms
             if _scored(response):
-                x, y = response.score, raw[response.section] - response.score
+                # The rest score: the section's operational points other than this item's own.
+                x, y = response.score, raw[response.section] - (0 if response.pretest else response.score)
                 sums.scored += 1
                 sums.points += x
                 sums.max_points += response.max_score
                 sums.sx, sums.sy, sums.sxy = sums.sx + x, sums.sy + y, sums.sxy + x * y
                 sums.sxx, sums.syy = sums.sxx + x * x, sums.syy + y * y
+        if self._parameters:
+            self._fold_fit(given)
         self._folded.add(self._current)
         self._buffer = {}
+
+    def _fold_fit(self, given: Iterable[Response]) -> None:
+        """Residuals of each operational response against the sitting's EAP ability in its section."""
+        by_section: dict[int, list[tuple[item_pb2.Item, Response]]] = {}
+        for response in given:
+            item = self._parameters.get(response.item_id)
+            if item is not None and _scored(response) and not response.pretest:
+                by_section.setdefault(response.section, []).append((item, response))
+        for pairs in by_section.values():
+            rows = [ScoredItem.of(item, response.score).log_likelihood for item, response in pairs]
+            theta = posterior(polytomous=rows).theta
+            for item, response in pairs:
+                expected, variance = expected_score(item.irt, theta)
+                if variance <= 0:
+                    continue
+                residual = min(response.score, _top(item.irt)) - expected
+                sums = self._items[response.item_id]
+                sums.fit_n += 1
+                sums.fit_residuals += residual * residual
+                sums.fit_variance += variance
+                sums.fit_z2 += residual * residual / variance
 
     def result(self) -> tuple[list[ItemFigures], list[str]]:
         """Figures per item (by item id), and the items left out because none of their responses is scored."""
@@ -166,6 +214,9 @@ class StatisticsBuilder:
             if not sums.scored:
                 unscored.append(item_id)
                 continue
+            infit = outfit = None
+            if sums.fit_n >= MIN_FIT_RESPONSES:
+                infit, outfit = sums.fit_residuals / sums.fit_variance, sums.fit_z2 / sums.fit_n
             figures.append(
                 ItemFigures(
                     item_id=item_id,
@@ -174,12 +225,19 @@ class StatisticsBuilder:
                     point_biserial=pearson(sums.scored, sums.sx, sums.sy, sums.sxx, sums.syy, sums.sxy),
                     exposure_rate=sums.administrations / self._section_sessions[sums.section],
                     mean_response_seconds=sums.answered_ms / (1000 * sums.answered) if sums.answered else 0.0,
+                    infit=infit,
+                    outfit=outfit,
+                    misfit=infit is not None
+                    and outfit is not None
+                    and not all(FIT_BOUNDS[0] <= v <= FIT_BOUNDS[1] for v in (infit, outfit)),
                 )
             )
         return figures, unscored
 
 
-def compute_statistics(responses: Iterable[Response]) -> tuple[list[ItemFigures], list[str]]:
+def compute_statistics(
+    responses: Iterable[Response], parameters: Mapping[str, item_pb2.Item] | None = None
+) -> tuple[list[ItemFigures], list[str]]:
     """Figures per item (sorted by item id), and the items left out because none of their responses is scored.
 
     - administrations: sessions in which the item was given;
@@ -187,14 +245,33 @@ def compute_statistics(responses: Iterable[Response]) -> tuple[list[ItemFigures]
     - point-biserial: correlation of the item's score with the rest score, the points of the other scored items
       of the same session and section;
     - exposure rate: administrations over the sessions that took the item's section;
-    - mean response time: over the answered administrations, in seconds (0 when none was answered).
+    - mean response time: over the answered administrations, in seconds (0 when none was answered);
+    - item fit (items in `parameters`, from MIN_FIT_RESPONSES scored responses): infit, the squared residuals
+      over the model variances, and outfit, the mean squared standardised residual, each residual taken at the
+      sitting's EAP ability from its operational responses; misfit when either lies outside FIT_BOUNDS.
 
     The responses of a session must come together (ValueError otherwise), as ExportResponses sends them.
     """
-    builder = StatisticsBuilder()
+    builder = StatisticsBuilder(parameters)
     for response in responses:
         builder.add(response)
     return builder.result()
+
+
+def _top(irt: item_pb2.IrtParameters) -> int:
+    return len(irt.steps) if irt.model == item_pb2.IRT_MODEL_GPCM else 1
+
+
+def expected_score(irt: item_pb2.IrtParameters, theta: float) -> tuple[float, float]:
+    """The model's expected score of an item at theta and its variance (3PL: P and P(1 - P); GPCM: the mean and
+    variance of the category)."""
+    if irt.model == item_pb2.IRT_MODEL_GPCM:
+        probs = gpcm_probs(theta, irt.a, list(irt.steps))[0]
+        categories = np.arange(probs.shape[0], dtype=np.float64)
+        mean = float(probs @ categories)
+        return mean, float(probs @ categories**2) - mean * mean
+    chance = float(prob_3pl(theta, irt.a, irt.b, irt.c))
+    return chance, chance * (1 - chance)
 
 
 def _scored(response: Response) -> bool:
@@ -207,11 +284,37 @@ def run_id_of(figures: Sequence[ItemFigures]) -> str:
     return "stats-" + hashlib.sha256(canonical).hexdigest()[:16]
 
 
-async def export_responses(services: Services) -> StatisticsBuilder:
+async def active_parameters(services: Services) -> dict[str, item_pb2.Item]:
+    """The active items with IRT parameters (FULL view, a page of 1,000 at a time): those whose fit is computed."""
+    found: dict[str, item_pb2.Item] = {}
+    token = ""
+    while True:
+        request = item_service_pb2.ListItemsRequest(
+            status=item_pb2.ITEM_STATUS_ACTIVE, view=item_pb2.ITEM_VIEW_FULL, page_size=1000, page_token=token
+        )
+
+        async def attempt(
+            metadata: tuple[tuple[str, str], ...], seconds: float, request: Any = request
+        ) -> item_service_pb2.ListItemsResponse:
+            reply: item_service_pb2.ListItemsResponse = await services.items.ListItems(
+                request, metadata=metadata, timeout=seconds
+            )
+            return reply
+
+        reply = await services.call("item_service", "ListItems", attempt)
+        found.update((i.item_id, i) for i in reply.items if i.irt.model in SCORED_MODELS)
+        token = reply.next_page_token
+        if not token:
+            return found
+
+
+async def export_responses(
+    services: Services, parameters: Mapping[str, item_pb2.Item] | None = None
+) -> StatisticsBuilder:
     """Every exported response folded in; the stream is read again from the start if the service drops it."""
 
     async def attempt(metadata: tuple[tuple[str, str], ...], _seconds: float) -> StatisticsBuilder:
-        builder = StatisticsBuilder()
+        builder = StatisticsBuilder(parameters)
         with progress("reading responses", unit="response") as bar:
             # No deadline: the stream lasts as long as the export does; a dropped connection still ends it at once.
             call = services.scoring.ExportResponses(
@@ -251,12 +354,14 @@ class StatsSummary:
 
 
 def print_figures(figures: Sequence[ItemFigures]) -> None:
-    say("item_id\tadministrations\tp_value\tpoint_biserial\texposure_rate\tmean_response_seconds")
+    say("item_id\tadministrations\tp_value\tpoint_biserial\texposure_rate\tmean_response_seconds\tinfit\toutfit")
     for f in figures:
         pbis = "-" if f.point_biserial is None else f"{f.point_biserial:.4f}"
+        fit = "-\t-" if f.infit is None or f.outfit is None else f"{f.infit:.3f}\t{f.outfit:.3f}"
+        flag = "\tMISFIT" if f.misfit else ""
         say(
             f"{f.item_id}\t{f.administrations}\t{f.p_value:.4f}\t{pbis}\t{f.exposure_rate:.4f}\t"
-            f"{f.mean_response_seconds:.1f}"
+            f"{f.mean_response_seconds:.1f}\t{fit}{flag}"
         )
 
 
@@ -285,7 +390,7 @@ async def run_item_stats(
     services: Services, *, batch_size: int, dry_run: bool, state_file: StateFile
 ) -> StatsSummary:
     """Export, compute, write in batches; an interrupted run with the same figures resumes where it stopped."""
-    builder = await export_responses(services)
+    builder = await export_responses(services, await active_parameters(services))
     figures, unscored = builder.result()
     summary = StatsSummary(
         run_id=run_id_of(figures),

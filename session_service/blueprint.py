@@ -14,7 +14,7 @@ from toefl.session.v1 import session_service_pb2 as pb
 from session_service.domain.routing import RoutingRule
 
 BLUEPRINT_DIR = Path(__file__).resolve().parent / "blueprints"
-CURRENT_VERSION = "toefl2026-v2"
+CURRENT_VERSION = "toefl2026-v3"
 SECTION_ORDER = (
     item_pb2.SECTION_READING,
     item_pb2.SECTION_LISTENING,
@@ -36,6 +36,8 @@ class ModulePlan:
     difficulty_target: float
     randomesque_k: int
     task_counts: tuple[tuple[item_pb2.TaskType.ValueType, int], ...]
+    # Unscored pretest slots (an optional "pretest_slots" in the file; none before toefl2026-v3).
+    pretest_counts: tuple[tuple[item_pb2.TaskType.ValueType, int], ...] = ()
 
     def spec(self) -> item_service_pb2.ModuleSpec:
         return item_service_pb2.ModuleSpec(
@@ -43,6 +45,7 @@ class ModulePlan:
             task_counts=[item_service_pb2.TaskCount(task_type=t, count=c) for t, c in self.task_counts],
             difficulty_target=self.difficulty_target,
             randomesque_k=self.randomesque_k,
+            pretest_counts=[item_service_pb2.TaskCount(task_type=t, count=c) for t, c in self.pretest_counts],
         )
 
 
@@ -89,10 +92,17 @@ class Blueprint:
         return self.sections if section is None else (self.section(section),)
 
 
+def _counts(raw: list[dict[str, Any]]) -> tuple[tuple[item_pb2.TaskType.ValueType, int], ...]:
+    return tuple((item_pb2.TaskType.Value(c["task_type"]), int(c["count"])) for c in raw)
+
+
 def _module(raw: dict[str, Any], section: item_pb2.Section.ValueType) -> ModulePlan:
-    counts = tuple((item_pb2.TaskType.Value(c["task_type"]), int(c["count"])) for c in raw["task_counts"])
+    counts = _counts(raw["task_counts"])
     if not counts or any(count <= 0 for _, count in counts):
         raise BlueprintError(f"module {raw['key']!r} needs positive task counts")
+    pretest = _counts(raw.get("pretest_slots", []))
+    if any(count <= 0 for _, count in pretest):
+        raise BlueprintError(f"module {raw['key']!r} needs positive pretest slot counts")
     return ModulePlan(
         key=str(raw["key"]),
         section=section,
@@ -101,6 +111,7 @@ def _module(raw: dict[str, Any], section: item_pb2.Section.ValueType) -> ModuleP
         difficulty_target=float(raw["difficulty_target"]),
         randomesque_k=int(raw.get("randomesque_k", 0)),
         task_counts=counts,
+        pretest_counts=pretest,
     )
 
 

@@ -7,7 +7,7 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -61,10 +61,15 @@ class ItemClient:
         exclude_item_ids: Sequence[str],
         seed: int,
         budget_seconds: float | None = None,
+        pretest_administrations: Mapping[str, int] | None = None,
     ) -> item_service_pb2.AssembleModuleResponse:
         """FULL view (keys and parameters stay server-side); retries within the budget, then UNAVAILABLE."""
         request = item_service_pb2.AssembleModuleRequest(
-            spec=spec, exclude_item_ids=exclude_item_ids, seed=seed, view=item_pb2.ITEM_VIEW_FULL
+            spec=spec,
+            exclude_item_ids=exclude_item_ids,
+            seed=seed,
+            view=item_pb2.ITEM_VIEW_FULL,
+            pretest_administrations=pretest_administrations or {},
         )
         return await self._call(self._stub.AssembleModule, request, "assemble the module", budget_seconds)
 

@@ -8,7 +8,7 @@ from toefl.item.v1 import item_pb2
 from toefl.session.v1 import session_service_pb2 as pb
 
 from toefl_core.irt import Ability
-from toefl_core.scoring import ScoredItem, score_answer, score_section
+from toefl_core.scoring import ScoredItem, is_pretest, score_answer, score_section
 from toefl_core.scoring_rules import CutTable
 
 
@@ -22,13 +22,13 @@ def router_ability(
 ) -> Ability:
     """EAP from the objectively scored items, by the same rule as the section score (toefl_core.scoring).
 
-    Rated tasks (writing and speaking) have no score yet at routing time and are left out; an unanswered
-    objective item scores 0.
+    Rated tasks (writing and speaking) have no score yet at routing time and are left out, as are pretest items;
+    an unanswered objective item scores 0.
     """
     scored = [
         ScoredItem.of(item, score)
         for item in items
-        if (score := score_answer(item, answers.get(item.item_id))) is not None
+        if not is_pretest(item) and (score := score_answer(item, answers.get(item.item_id))) is not None
     ]
     section = section_name(items[0].section) if items else "reading"
     estimate = score_section(scored, section=section, cut_table=cut_table)

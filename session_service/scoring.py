@@ -25,7 +25,14 @@ from session_service.domain.scores import (
 from session_service.domain.states import SCORE_FINAL, SCORE_PROVISIONAL
 from session_service.routing import section_name
 from toefl_core.rating import needs_second_rating
-from toefl_core.scoring import RATED_TASK_TYPES, ScoredItem, score_answer, score_section, total_score
+from toefl_core.scoring import (
+    RATED_TASK_TYPES,
+    ScoredItem,
+    is_pretest,
+    score_answer,
+    score_section,
+    total_score,
+)
 from toefl_core.scoring_rules import CutTable
 
 RATED_TASK_NAMES = frozenset(item_pb2.TaskType.Name(t) for t in RATED_TASK_TYPES)
@@ -107,6 +114,8 @@ class _Prepared:
     # Read off the messages once: a batch rescore asks them for every item of every session.
     rated: bool
     enters_estimate: bool
+    # Pinned in a pretest slot: left out of the section's figures altogether (its response is still exported).
+    pretest: bool
     # Score -> the item's parameters with that score, built once (a score takes few values).
     scored: dict[int, ScoredItem] = field(default_factory=dict)
     # Answer JSON (None: unanswered) -> objective score: most answers to an item are one of a few.
@@ -137,7 +146,9 @@ class SessionScorer:
     Provisional section scores: the EAP estimate uses the objective items and the rated responses whose rating
     is final; a rated response still waiting for its rating is left out (neither 0 nor a guess), so a provisional
     band may move either way as ratings arrive. An unanswered rated item scores 0, as any unanswered item does.
-    The section turns FINAL (a new version) once every rated response in it has a final rating.
+    The section turns FINAL (a new version) once every rated response in it has a final rating. Items pinned in
+    a pretest slot are no part of the figures (nor of the counts a student's report is judged by); a rated pretest
+    response is still rated, for calibration, without holding the section provisional.
     """
 
     def __init__(self, *, cut_table: CutTable, second_rating_share: float, second_rating_salt: str) -> None:
@@ -177,6 +188,7 @@ class SessionScorer:
                 max_points=max_points_of(irt),
                 rated=item.task_type in RATED_TASK_TYPES,
                 enters_estimate=irt.model in SCORED_MODELS,
+                pretest=is_pretest(item),
             )
             if len(self._cache) >= MAX_PREPARED:
                 self._cache.clear()
@@ -190,6 +202,8 @@ class SessionScorer:
         summaries: dict[str, list[float]] = {}
         for pinned in inputs.items:
             prepared = self._prepared(pinned, inputs.current_items.get(pinned.item_id))
+            if prepared.pretest:
+                continue
             parameters[pinned.item_id] = prepared.revision
             answer = inputs.answers.get(pinned.item_id)
             score = prepared.score(answer, inputs.final_ratings)
@@ -271,6 +285,7 @@ def response_records(export: SessionExport) -> list[spb.ResponseRecord]:
                     max_score=max_points(item),
                     answered=answer is not None,
                     elapsed_ms=answer.elapsed_ms if answer is not None else 0,
+                    pretest=is_pretest(item),
                 )
             )
     return records

@@ -62,6 +62,7 @@ from session_service.scoring import SessionScorer, answer_from_json
 from session_service.sign_in import SignInThrottle, client_address
 from session_service.storage import accounts as accounts_store
 from session_service.storage import answers, privacy, sessions
+from session_service.storage import pretest as pretest_store
 from session_service.storage import recordings as recordings_store
 from session_service.storage.engine import Conflict
 from session_service.views import MEDIA_LINK_GRACE_SECONDS, with_signed_audio
@@ -77,6 +78,7 @@ from toefl_core.errors import (
     Unauthenticated,
 )
 from toefl_core.media import media_signing_key
+from toefl_core.scoring import is_pretest
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -266,11 +268,14 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         exclude_item_ids: list[str],
     ) -> sessions.NewModule:
         seed = module_seed(session_id, sequence)
+        # Only a module with pretest slots reads the tally that balances them.
+        tally = await self._lookup(pretest_store.administrations) if plan.pretest_counts else None
         assembled = await self._items.assemble_module(
             spec=plan.spec(),
             exclude_item_ids=exclude_item_ids,
             seed=seed,
             budget_seconds=call_budget(context.time_remaining()),
+            pretest_administrations=tally,
         )
         if not assembled.items:
             raise FailedPrecondition(
@@ -300,6 +305,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 for item in assembled.items
             ),
             passages=tuple((p.passage_id, p.SerializeToString(deterministic=True)) for p in assembled.passages),
+            pretest_item_ids=tuple(item.item_id for item in assembled.items if is_pretest(item)),
         )
         self._cache.put(
             module_id,

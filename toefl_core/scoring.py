@@ -46,6 +46,12 @@ MULTIPLE_CHOICE_TASK_TYPES: frozenset[item_pb2.TaskType.ValueType] = frozenset(
 )
 
 
+def is_pretest(item: item_pb2.Item) -> bool:
+    """Whether the item filled a pretest slot when it was pinned: it enters no score and no routing, whatever
+    becomes of it later (its responses only feed calibration)."""
+    return item.status == T.ITEM_STATUS_PRETEST
+
+
 # cefr_level checks its band in exact arithmetic; a section scores one of these eleven bands.
 _CEFR_OF_BAND = {band: cefr_level(band) for band in BANDS}
 

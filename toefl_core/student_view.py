@@ -56,7 +56,8 @@ def _plan(descriptor: Descriptor) -> tuple[tuple[str, ...], tuple[tuple[str, boo
 
 
 def to_student_view(message: Message) -> None:
-    """Clear, in place and at every depth, every field of an Item, Passage or ItemRevision a student may not see.
+    """Clear, in place and at every depth, every field of an Item, Passage or ItemRevision a student may not see;
+    a pretest item reads as ACTIVE.
 
     Only message fields whose type can hold one of those are walked, which keeps the view cheap enough for every
     read.
@@ -64,6 +65,9 @@ def to_student_view(message: Message) -> None:
     hidden, descend = _plan(message.DESCRIPTOR)
     for name in hidden:
         message.ClearField(name)
+    if isinstance(message, item_pb2.Item) and message.status == item_pb2.ITEM_STATUS_PRETEST:
+        # A student who could tell a pretest item (unscored) would skip it, and its responses would be worthless.
+        message.status = item_pb2.ITEM_STATUS_ACTIVE
     for name, repeated, is_map in descend:
         value = getattr(message, name)
         if is_map:

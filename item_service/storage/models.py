@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 JsonDict = dict[str, Any]
@@ -127,6 +128,10 @@ class ItemStatisticsRow(Base):
     point_biserial: Mapped[float | None] = mapped_column(Float)
     exposure_rate: Mapped[float] = mapped_column(Float)
     mean_response_seconds: Mapped[float] = mapped_column(Float)
+    # Item fit mean squares; NULL below the job's minimum of responses or for an item without parameters.
+    infit: Mapped[float | None] = mapped_column(Float)
+    outfit: Mapped[float | None] = mapped_column(Float)
+    misfit: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     actor: Mapped[str] = mapped_column(String(200))
     compute_time: Mapped[datetime] = mapped_column(DateTime)
 

@@ -193,9 +193,10 @@ class BankReader:
         return int(self.session.scalar(_filtered(select(func.count(ItemRow.item_id)), filters)) or 0)
 
     def active_items(self) -> list[item_pb2.Item]:
-        ids = self.list_item_ids(
-            filters=ItemFilter(status=item_pb2.ITEM_STATUS_ACTIVE), after="", limit=1_000_000_000
-        )
+        return self.items_in_status(item_pb2.ITEM_STATUS_ACTIVE)
+
+    def items_in_status(self, status: item_pb2.ItemStatus.ValueType) -> list[item_pb2.Item]:
+        ids = self.list_item_ids(filters=ItemFilter(status=status), after="", limit=1_000_000_000)
         return self.get_items(refs=[(item_id, 0) for item_id in ids])
 
     def find_by_external_id(self, *, external_id: str) -> item_pb2.Item | None:

@@ -133,6 +133,9 @@ def apply_statistics(row: ItemStatisticsRow, statistics: item_pb2.ItemStatistics
     row.point_biserial = statistics.point_biserial if statistics.HasField("point_biserial") else None
     row.exposure_rate = statistics.exposure_rate
     row.mean_response_seconds = statistics.mean_response_seconds
+    row.infit = statistics.infit if statistics.HasField("infit") else None
+    row.outfit = statistics.outfit if statistics.HasField("outfit") else None
+    row.misfit = statistics.misfit
 
 
 def row_to_statistics(row: ItemStatisticsRow) -> item_pb2.ItemStatistics:
@@ -147,4 +150,9 @@ def row_to_statistics(row: ItemStatisticsRow) -> item_pb2.ItemStatistics:
     )
     if row.point_biserial is not None:
         statistics.point_biserial = row.point_biserial
+    if row.infit is not None:
+        statistics.infit = row.infit
+    if row.outfit is not None:
+        statistics.outfit = row.outfit
+    statistics.misfit = bool(row.misfit)
     return statistics

@@ -368,3 +368,12 @@ class Recording(Base):
     duration_ms: Mapped[int] = mapped_column(Integer)
     create_ms: Mapped[int] = mapped_column(BigInteger)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class PretestExposure(Base):
+    """How often each pretest item has been administered, counted as modules pin it: item_service fills pretest
+    slots least administered first, so that every pretest item gathers its calibration sample evenly."""
+
+    __tablename__ = "pretest_exposure"
+    item_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    administrations: Mapped[int] = mapped_column(BigInteger)

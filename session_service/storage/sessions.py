@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Row, bindparam, func, insert, select, tuple_,
 from session_service.domain.answers import SessionHead
 from session_service.domain.modules import Closing
 from session_service.domain.states import STATE_FINISHED, STATE_IN_PROGRESS, STATUS_EXPIRED, STATUS_OPEN
-from session_service.storage import content
+from session_service.storage import content, pretest
 from session_service.storage.engine import Conflict, Database, Tx
 from session_service.storage.models import (
     AdvanceRequest,
@@ -98,6 +98,8 @@ class NewModule:
     items: tuple[PinnedItem, ...]
     # (passage_id, serialized FULL passage) in presentation order.
     passages: tuple[tuple[str, bytes], ...]
+    # The items that fill pretest slots, counted in the pretest tally as the module is stored.
+    pretest_item_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -294,6 +296,7 @@ def add_module(tx: Tx, *, session_id: str, module: NewModule) -> None:
             for position, (item, digest) in enumerate(zip(module.items, item_digests, strict=True))
         ],
     )
+    pretest.count_administrations(tx, module.pretest_item_ids)
     if module.passages:
         tx.execute(
             _INSERT_MODULE_PASSAGES,

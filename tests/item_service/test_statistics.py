@@ -175,8 +175,9 @@ def test_read_only_mode_refuses_writes_and_serves_reads(item_bank_path: Path) ->
     connection = sqlite3.connect(item_bank_path)
     with connection:
         connection.execute(
-            "INSERT INTO item_statistics VALUES ('itm-000081', 'run-j', 12, 0.5, NULL, 0.1, 20.0, 'job', "
-            "'2026-11-01 10:00:00.000000')"
+            "INSERT INTO item_statistics (item_id, run_id, administrations, p_value, point_biserial, "
+            "exposure_rate, mean_response_seconds, actor, compute_time) VALUES ('itm-000081', 'run-j', 12, 0.5, "
+            "NULL, 0.1, 20.0, 'job', '2026-11-01 10:00:00.000000')"
         )
     connection.close()
     proc = item_service_process(

@@ -32,6 +32,8 @@ NOWHERE = {"ITEM_SERVICE_ADDR": "127.0.0.1:1", "SESSION_SERVICE_ADDR": "127.0.0.
         (("rescore", "--retry-seconds", "-1"), ("--retry-seconds",)),
         (("item-stats", "--since", "2026-01-01"), ("unrecognized arguments",)),
         (("rescore", "--dry-run", "extra"), ("unrecognized arguments",)),
+        (("calibrate", "--min-responses", "0"), ("--min-responses", "at least 1")),
+        (("calibrate", "--batch-size", "10"), ("unrecognized arguments",)),
     ],
 )
 def test_bad_arguments_are_usage_errors(args: tuple[str, ...], words: tuple[str, ...]) -> None:
@@ -57,12 +59,14 @@ def test_an_interrupted_run_with_other_filters_is_not_resumed(tmp_path: Path) ->
     usage_error(job("rescore", "--state-file", str(state), env=NOWHERE), "other filters", "2026-01-01")
 
 
-@pytest.mark.parametrize("command", ["rescore", "item-stats"])
+@pytest.mark.parametrize("command", ["rescore", "item-stats", "calibrate"])
 def test_a_service_down_is_a_clear_message(command: str, tmp_path: Path) -> None:
     state = tmp_path / f"{command}.json"
     done = job(command, "--state-file", str(state), "--retry-seconds", "0.5", env=NOWHERE)
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert "session_service at 127.0.0.1:1 is unavailable" in done.stderr
+    # item-stats asks item_service first (the parameters its item fit needs), the others session_service.
+    first = "item_service" if command == "item-stats" else "session_service"
+    assert f"{first} at 127.0.0.1:1 is unavailable" in done.stderr
     assert "run the same command again to resume" in done.stderr
     assert done.stdout == ""
 

@@ -6,10 +6,12 @@ import math
 import random
 import statistics
 
+import numpy as np
 import pytest
 from toefl.item.v1 import item_pb2
 
 from scoring_jobs.item_stats import ItemFigures, Response, compute_statistics, pearson, run_id_of
+from toefl_core.irt import prob_3pl
 
 R, W = item_pb2.SECTION_READING, item_pb2.SECTION_WRITING
 # session, section, item, score (-1: not scored yet), max score, answered, elapsed ms
@@ -124,3 +126,35 @@ def test_to_proto_leaves_an_undefined_correlation_unset() -> None:
     assert not figures["B"].to_proto().HasField("point_biserial")
     proto = figures["A"].to_proto()
     assert proto.point_biserial == figures["A"].point_biserial and proto.administrations == 4
+
+
+def test_item_fit_flags_an_item_whose_answers_ignore_ability() -> None:
+    """Simulees answer ten 3PL items by the model, and an eleventh, said to discriminate sharply, by a coin: only
+    the eleventh misfits."""
+    rng = np.random.default_rng(5)
+    parameters = {
+        f"i{j}": item_pb2.Item(
+            item_id=f"i{j}", irt=item_pb2.IrtParameters(model=item_pb2.IRT_MODEL_3PL, a=1.4, b=-1 + 0.2 * j, c=0.2)
+        )
+        for j in range(10)
+    }
+    parameters["i10"] = item_pb2.Item(
+        item_id="i10", irt=item_pb2.IrtParameters(model=item_pb2.IRT_MODEL_3PL, a=2.2, b=0.0, c=0.2)
+    )
+    responses = []
+    for person in range(600):
+        theta = rng.normal()
+        for item_id, item in parameters.items():
+            chance = 0.5 if item_id == "i10" else float(prob_3pl(theta, item.irt.a, item.irt.b, item.irt.c))
+            score = int(rng.random() < chance)
+            responses.append(Response(f"s{person:04d}", R, item_id, score, 1, True, 1000))
+    figures = by_item(compute_statistics(responses, parameters)[0])
+    for item_id in parameters:
+        found = figures[item_id]
+        assert found.infit is not None and found.outfit is not None
+        assert found.misfit == (item_id == "i10"), (item_id, found.infit, found.outfit)
+    coin = figures["i10"].infit
+    assert coin is not None and coin > 1.3
+    # Without parameters (or below the minimum of responses) there is no fit to report.
+    plain = by_item(compute_statistics(responses[:110], None)[0])
+    assert plain["i0"].infit is None and not plain["i0"].misfit

@@ -114,7 +114,7 @@ def expected_section(
     """(theta, se, band) computed here from the FULL items: EAP of toefl_core.irt, the shipped cut table.
 
     Right answers take every point, wrong and missing ones none; rated items enter with `ratings` (by item id),
-    are left out while unrated, and score 0 when unanswered.
+    are left out while unrated, and score 0 when unanswered. Pretest items enter no score.
     """
     a: list[float] = []
     b: list[float] = []
@@ -122,6 +122,8 @@ def expected_section(
     u: list[int] = []
     polytomous: list[PolytomousResponse] = []
     for item in taken.items[section]:
+        if item.status == item_pb2.ITEM_STATUS_PRETEST:
+            continue
         answered = item.item_id in taken.correct
         if item.task_type in RATED:
             if answered and (ratings is None or item.item_id not in ratings):

@@ -79,3 +79,23 @@ def test_cli_runs_and_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) 
             main(argv)
         assert exit_info.value.code == 2
         assert "usage:" in capsys.readouterr().err
+
+
+def test_adaptive_is_judged_by_a_paired_interval_with_lengths_beside(report: Report) -> None:
+    assert [c.section for c in report.comparisons] == ["reading", "listening"]
+    for comparison in report.comparisons:
+        assert comparison.ci_low <= comparison.mse_difference <= comparison.ci_high
+        assert 0 <= comparison.unequal_length_share <= 1
+        adaptive, linear = report.row(comparison.section, ADAPTIVE), report.row(comparison.section, LINEAR)
+        # Paired: the mean gain is the difference of the two designs' mean squared errors.
+        assert comparison.mse_difference == pytest.approx(linear.rmse**2 - adaptive.rmse**2, abs=1e-9)
+        assert comparison.length_difference == pytest.approx(adaptive.mean_items - linear.mean_items, abs=1e-9)
+        expected = (
+            "adaptive better"
+            if comparison.ci_low > 0
+            else ("linear better" if comparison.ci_high < 0 else "no difference")
+        )
+        assert comparison.verdict.startswith(expected)
+    out = io.StringIO()
+    write_report(report, out)
+    assert "Paired comparison" in out.getvalue() and "equal length" not in out.getvalue()
