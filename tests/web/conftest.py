@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwrigh
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
+from item_service.speech import Turn, Voice, synthesize
 from launcher.procs import REPO_ROOT
 from launcher.stack import Stack
 from tests.support.exam import admin, new_user_request
@@ -63,11 +65,32 @@ def playwright() -> Iterator[Playwright]:
         yield driver
 
 
+def spoken_wav(path: Path, text: str) -> Path:
+    """A WAV of `text` spoken by eSpeak NG (the demo bank's engine): what the fake microphone says."""
+    pcm, rate = synthesize([Turn(Voice("en-us"), text)])
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm)
+    return path
+
+
 @pytest.fixture
-def context(playwright: Playwright, tmp_path: Path) -> Iterator[BrowserContext]:
-    """A fresh browser profile for each test (its own --user-data-dir): no storage left over from another."""
+def context(playwright: Playwright, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[BrowserContext]:
+    """A fresh browser profile for each test (its own --user-data-dir): no storage left over from another. A test
+    module that sets MICROPHONE_SAYS gets a fake microphone saying it (the browser never asks permission)."""
+    flags = list(CHROMIUM_FLAGS)
+    says = getattr(request.module, "MICROPHONE_SAYS", None)
+    if says is not None:
+        wav = spoken_wav(tmp_path / "microphone.wav", says)
+        flags += [
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}",
+        ]
     browser = playwright.chromium.launch_persistent_context(
-        user_data_dir=str(tmp_path / "profile"), executable_path=chromium_path(), args=CHROMIUM_FLAGS
+        user_data_dir=str(tmp_path / "profile"), executable_path=chromium_path(), args=flags
     )
     try:
         yield browser

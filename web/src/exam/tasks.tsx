@@ -1,8 +1,10 @@
 // One screen per task type: each renders its item and reports the student's answer as the API's Answer.
 import { useEffect, useRef, useState } from "react";
 import type { Answer, Item, Passage } from "../api/client";
+import { Recorder } from "./recorder";
 
 export interface TaskProps {
+  sessionId: string;
   item: Item;
   passage: Passage | undefined;
   answer: Answer | undefined;
@@ -277,16 +279,35 @@ function WriteText({ item, passage, answer, onAnswer }: TaskProps) {
   );
 }
 
-function Speaking({ item }: TaskProps) {
+function Speaking({ sessionId, item, answer, onAnswer }: TaskProps) {
   const content = item.content ?? {};
+  const audioUrl = content.audioUrl || "";
+  const heardKey = `toefl.heard.${item.itemId ?? ""}`;
+  const [heard, setHeard] = useState(audioUrl === "" || localStorage.getItem(heardKey) !== null);
   return (
     <div className="task">
       <p className="prompt">{content.prompt}</p>
       {content.text ? <p className="context">{content.text}</p> : null}
-      <p role="note">
-        Spoken answers cannot be recorded in the browser yet: the recording upload is still being built. Move on to
-        the next question.
-      </p>
+      {audioUrl ? (
+        <PlayOnce
+          src={audioUrl}
+          label="the prompt"
+          alreadyHeard={heard}
+          onEnded={() => {
+            localStorage.setItem(heardKey, "1");
+            setHeard(true);
+          }}
+        />
+      ) : null}
+      <Recorder
+        sessionId={sessionId}
+        itemId={item.itemId ?? ""}
+        preparationSeconds={content.preparationSeconds ?? 0}
+        responseSeconds={content.responseSeconds ?? 30}
+        answered={answer?.speech?.audioRef !== undefined && answer.speech.audioRef !== ""}
+        ready={heard}
+        onAnswer={onAnswer}
+      />
     </div>
   );
 }

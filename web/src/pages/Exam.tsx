@@ -181,7 +181,7 @@ function ModuleRunner({ session, onModuleOver }: { session: Session; onModuleOve
       ) : null}
       {notice !== null ? <p role="alert">{notice}</p> : null}
       <section aria-label={`Question ${position + 1}`} className="card">
-        <Task key={item.itemId} item={item} passage={passage} answer={answers.get(item.itemId ?? "")} onAnswer={onAnswer} />
+        <Task key={item.itemId} sessionId={sessionId} item={item} passage={passage} answer={answers.get(item.itemId ?? "")} onAnswer={onAnswer} />
       </section>
       <nav className="exam-nav" aria-label="Questions">
         <button type="button" disabled={position === 0} onClick={() => { go(position - 1); }}>

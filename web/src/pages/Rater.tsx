@@ -94,9 +94,7 @@ function RatingForm({ task, onRated }: { task: RatingTask; onRated: () => void }
       <p className="prompt">{task.item?.content?.prompt}</p>
       <h3>Response</h3>
       {task.responseText ? <blockquote className="response">{task.responseText}</blockquote> : null}
-      {task.audioRef ? (
-        <audio controls src={`/api/recordings/${task.audioRef}`} aria-label="The spoken response" />
-      ) : null}
+      {task.audioRef ? <RecordingPlayer audioRef={task.audioRef} /> : null}
       <h3>{rubric.name ?? "Rubric"}</h3>
       <ul className="levels">
         {(rubric.levelDescriptors ?? []).map((descriptor, level) => (
@@ -153,4 +151,29 @@ function RatingForm({ task, onRated }: { task: RatingTask; onRated: () => void }
       <button type="submit">Submit rating and take the next</button>
     </form>
   );
+}
+
+/** The spoken response: fetched with the rater's token (an <audio> element could not send it), played from memory. */
+function RecordingPlayer({ audioRef }: { audioRef: string }) {
+  const [url, setUrl] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    let objectUrl: string | null = null;
+    call(() =>
+      api.GET("/api/recordings/{audio_ref}", { params: { path: { audio_ref: audioRef } }, parseAs: "blob" }),
+    )
+      .then((audio) => {
+        objectUrl = URL.createObjectURL(audio);
+        setUrl(objectUrl);
+      })
+      .catch((reason: unknown) => {
+        setError(reason instanceof Error ? reason.message : String(reason));
+      });
+    return () => {
+      if (objectUrl !== null) URL.revokeObjectURL(objectUrl);
+    };
+  }, [audioRef]);
+  if (error !== null) return <p role="alert">{error}</p>;
+  if (url === null) return <p>Loading the recording…</p>;
+  return <audio controls src={url} aria-label="The spoken response" />;
 }

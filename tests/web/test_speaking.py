@@ -1,0 +1,54 @@
+"""A Speaking question in Chromium with a fake microphone: the prompt plays once, the answer is recorded with its
+countdown, uploaded and saved as the question's answer; the stored recording is real audio."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+
+from playwright.sync_api import Page, expect
+
+from launcher.stack import Stack
+from tests.web.conftest import check_page, create_student
+from tests.web.test_student_exam import SAVED, sign_in
+
+MICROPHONE_SAYS = "The library opens at nine on weekdays and at ten on weekends."
+
+
+def test_a_spoken_answer_is_recorded_uploaded_and_saved(stack: Stack, page: Page) -> None:
+    assert stack.gateway is not None
+    student = create_student(stack)
+    sign_in(page, stack.gateway.url, student.username)
+    page.get_by_role("button", name="Speaking practice").click()
+    expect(page.get_by_text(re.compile(r"Speaking, part 1: question 1 of"))).to_be_visible()
+    session_id = page.url.rsplit("/", 1)[-1]
+    play = page.get_by_role("button", name="Play the prompt")
+    if play.count() > 0:
+        play.click()
+    start = page.get_by_role("button", name=re.compile("^Start (preparing|recording)$"))
+    expect(start).to_be_enabled(timeout=60_000)
+    check_page(page, "exam-speaking")
+    start.click()
+    expect(page.get_by_text(re.compile(r"^Recording: \d+:\d\d left\.$"))).to_be_visible(timeout=60_000)
+    check_page(page, "exam-recording")
+    # The response window runs out by itself; the recording is sent and becomes the answer.
+    expect(page.get_by_text("Your spoken answer is saved.")).to_be_visible(timeout=90_000)
+    expect(page.get_by_role("status").filter(has_text=SAVED)).to_be_visible()
+
+    conn = sqlite3.connect(f"file:{stack.user_db}?mode=ro", uri=True, timeout=30)
+    try:
+        recordings = conn.execute(
+            "SELECT recording_id, content_type, duration_ms, byte_size FROM recordings WHERE session_id = ?",
+            (session_id,),
+        ).fetchall()
+        answers = [
+            json.loads(a)
+            for (a,) in conn.execute("SELECT answer_json FROM responses WHERE session_id = ?", (session_id,))
+        ]
+    finally:
+        conn.close()
+    ((recording_id, content_type, duration_ms, byte_size),) = recordings
+    # What Chromium's MediaRecorder makes, checked by the service to decode, and of the window's length.
+    assert content_type.startswith("audio/webm") and duration_ms > 1000 and byte_size > 1000, recordings
+    assert [a["speech"]["audioRef"] for a in answers] == [recording_id], answers
