@@ -61,6 +61,8 @@ T = TypeVar("T")
 Context = grpc.aio.ServicerContext[Any, Any]
 
 MAX_EVENTS = 500
+# Modules closed per transaction of the deadline sweep.
+SWEEP_CHUNK = 32
 MAX_EVENT_DETAIL = 1000
 INVALID_CREDENTIALS = "invalid username or password"
 SIGN_IN_ENDED = "the refresh token renews nothing (signed out, revoked, expired or unknown); sign in again"
@@ -117,7 +119,16 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         """Close modules whose deadline passed, even when nobody touches their session."""
         while True:
             try:
-                closed = await self._write(writer.expire_due, now_ms=now_ms(), scorer=self._scorer)
+                closed = 0
+                # A room whose modules expire together is closed in short transactions, so that the answers
+                # of everyone else (urgent on the writer) pass between them rather than wait for the whole room.
+                while (
+                    chunk := await self._write(
+                        writer.expire_due, now_ms=now_ms(), scorer=self._scorer, limit=SWEEP_CHUNK
+                    )
+                ) == SWEEP_CHUNK:
+                    closed += chunk
+                closed += chunk
                 if closed:
                     log.info("deadline sweep closed %d module(s)", closed)
             except Exception:
