@@ -103,6 +103,8 @@ class Tally:
 
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # When each request was sent (perf_counter seconds), where a bench cuts its latencies into phases.
+    sent_at: list[float] = field(default_factory=list)
 
 
 EXAM_KINDS = ("login", "create session", "answer", "advance", "finish")
@@ -556,11 +558,19 @@ async def seat_students(http: Http, usernames: list[str], rng: random.Random) ->
     return list(await asyncio.gather(*(one(u) for u in usernames)))
 
 
-async def browse(http: Http, seat: Seat, tallies: dict[str, Tally], until: float, rng: random.Random) -> None:
-    """One seated student until `until`: think (gamma, mean 30 s), answer its next item; advance when its module
-    is done or its deadline is near; finish after the last objective module. Latencies tallied by kind."""
+async def browse(
+    http: Http,
+    seat: Seat,
+    tallies: dict[str, Tally],
+    until: float,
+    rng: random.Random,
+    think_mean: float = THINK_MEAN_SECONDS,
+) -> None:
+    """One seated student until `until`: think (gamma, mean `think_mean` s), answer its next item; advance when its
+    module is done or its deadline is near; finish after the last objective module. Latencies tallied by kind,
+    by the time each request was sent (`Tally.sent_at`)."""
     # The first think time's remainder: a student mid-sitting is anywhere in its thinking when the window opens.
-    due = time.perf_counter() + rng.uniform(0, THINK_MEAN_SECONDS)
+    due = time.perf_counter() + rng.uniform(0, think_mean)
     while True:
         await sleep_until(due)
         if time.perf_counter() >= until:
@@ -580,6 +590,7 @@ async def browse(http: Http, seat: Seat, tallies: dict[str, Tally], until: float
                 kind = "finish"
                 await http.call("POST", f"/api/sessions/{seat.sid}:finish", seat.token, {})
                 tallies[kind].latencies.append((time.perf_counter() - started) * 1e3)
+                tallies[kind].sent_at.append(started)
                 return
             if seat.position >= len(items) or due + DEADLINE_MARGIN_SECONDS >= seat.deadline_at:
                 kind = "advance"
@@ -593,11 +604,12 @@ async def browse(http: Http, seat: Seat, tallies: dict[str, Tally], until: float
         except (aiohttp.ClientError, RuntimeError, TimeoutError) as exc:
             tallies[kind].errors.append(str(exc)[:200] or type(exc).__name__)
         tallies[kind].latencies.append((time.perf_counter() - started) * 1e3)
+        tallies[kind].sent_at.append(started)
         # An advance is the click right after the last answer; the next answer comes after a think time.
         due = max(due, time.perf_counter()) + (
             0.0
             if kind == "answer" and seat.position >= len(items)
-            else rng.gammavariate(THINK_SHAPE, THINK_MEAN_SECONDS / THINK_SHAPE)
+            else rng.gammavariate(THINK_SHAPE, think_mean / THINK_SHAPE)
         )
 
 
