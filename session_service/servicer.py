@@ -642,7 +642,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 sessions.advance_applied, session_id=record.session_id, request_id=request.request_id
             )
             if applied:
-                return await self._session_proto(record)
+                # Read again: the advance may have been applied (by another process) after `record` was read.
+                again = await self._lookup(sessions.get_session, session_id=record.session_id)
+                return await self._session_proto(again or record)
         if record.state != STATE_IN_PROGRESS:
             raise FailedPrecondition("the session is finished", reason="SESSION_FINISHED")
         current = record.current_module
