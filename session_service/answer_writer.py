@@ -32,4 +32,4 @@ class AnswerWriter:
 
     def _write_group(self, group: Sequence[Submission]) -> asyncio.Future[Sequence[SubmitOutcome | Exception]]:
         unit = functools.partial(writer.submit_answers, self._workers.db, submissions=group, scorer=self._scorer)
-        return self._workers.submit_write(unit)
+        return self._workers.submit_write(unit, urgent=True)

@@ -85,6 +85,8 @@ T = TypeVar("T")
 Context = grpc.aio.ServicerContext[Any, Any]
 
 MAX_EVENTS = 500
+# Modules closed per transaction of the deadline sweep.
+SWEEP_CHUNK = 32
 MAX_EVENT_DETAIL = 1000
 # A recording's bytes never change, but who may hear them does (a rating task ends): a browser asks each time
 # and gets a 304 while it has them.
@@ -145,7 +147,16 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         """Close modules whose deadline passed, even when nobody touches their session."""
         while True:
             try:
-                closed = await self._write(writer.expire_due, now_ms=now_ms(), scorer=self._scorer)
+                closed = 0
+                # A room whose modules expire together is closed in short transactions, so that the answers
+                # of everyone else (urgent on the writer) pass between them rather than wait for the whole room.
+                while (
+                    chunk := await self._write(
+                        writer.expire_due, now_ms=now_ms(), scorer=self._scorer, limit=SWEEP_CHUNK
+                    )
+                ) == SWEEP_CHUNK:
+                    closed += chunk
+                closed += chunk
                 if closed:
                     log.info("deadline sweep closed %d module(s)", closed)
             except Exception:
@@ -757,7 +768,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 sessions.advance_applied, session_id=record.session_id, request_id=request.request_id
             )
             if applied:
-                return await self._session_proto(record)
+                # Read again: the advance may have been applied (by another process) after `record` was read.
+                again = await self._lookup(sessions.get_session, session_id=record.session_id)
+                return await self._session_proto(again or record)
         if record.state != STATE_IN_PROGRESS:
             raise FailedPrecondition("the session is finished", reason="SESSION_FINISHED")
         current = record.current_module

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
 import functools
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -11,21 +14,75 @@ from typing import Any, TypeVar
 from session_service.storage.engine import Database
 
 T = TypeVar("T")
+_Job = tuple[Callable[[], Any], concurrent.futures.Future[Any]]
+
+
+class WriterThread:
+    """One thread running write transactions one at a time, the urgent ones (answer groups) before the rest.
+
+    A student waiting for an answer's acknowledgement waits at most for the one transaction being written, never
+    for the advances, starts and expiries queued before it: a room changing modules together queues dozens.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._urgent: collections.deque[_Job] = collections.deque()
+        self._ordinary: collections.deque[_Job] = collections.deque()
+        self._ready = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, call: Callable[[], T], *, urgent: bool = False) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        with self._ready:
+            if self._closing:
+                raise RuntimeError("the writer is shut down")
+            (self._urgent if urgent else self._ordinary).append((call, future))
+            self._ready.notify()
+        return future
+
+    def _next(self) -> _Job | None:
+        with self._ready:
+            while not self._urgent and not self._ordinary:
+                if self._closing:
+                    return None
+                self._ready.wait()
+            return self._urgent.popleft() if self._urgent else self._ordinary.popleft()
+
+    def _run(self) -> None:
+        while (job := self._next()) is not None:
+            call, future = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = call()
+            except BaseException as exc:  # handed to the caller, as ThreadPoolExecutor does
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def shutdown(self) -> None:
+        """Write what was queued, then stop."""
+        with self._ready:
+            self._closing = True
+            self._ready.notify()
+        self._thread.join()
 
 
 class Workers:
     def __init__(self, db: Database) -> None:
         self.db = db
         # One writer thread: SQLite takes one writer at a time anyway, and ordering writes here avoids lock waits.
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="user-db-write")
+        self._writer = WriterThread("user-db-write")
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="user-db-read")
 
     async def write(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         """`fn(db, **kwargs)` on the writer thread."""
-        return await asyncio.wrap_future(self.submit_write(functools.partial(fn, self.db, **kwargs)))
+        return await self.submit_write(functools.partial(fn, self.db, **kwargs))
 
-    def submit_write(self, call: Callable[[], T]) -> asyncio.Future[T]:
-        return asyncio.wrap_future(self._writer.submit(call))
+    def submit_write(self, call: Callable[[], T], *, urgent: bool = False) -> asyncio.Future[T]:
+        """`call()` on the writer thread; `urgent` (answer groups) goes ahead of every ordinary write queued."""
+        return asyncio.wrap_future(self._writer.submit(call, urgent=urgent))
 
     async def read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         """`fn(db, **kwargs)` on a reader thread."""
@@ -47,5 +104,5 @@ class Workers:
         return await asyncio.get_running_loop().run_in_executor(self._readers, functools.partial(fn, *args))
 
     def close(self) -> None:
-        self._writer.shutdown(wait=True)
+        self._writer.shutdown()
         self._readers.shutdown(wait=True)

@@ -55,11 +55,14 @@ def score_closed_sections(tx: Tx, *, session_id: str, scorer: Scorer, now_ms: in
     scores.insert_versions(tx, versions=[version])
 
 
-def expire_due(db: Database, *, now_ms: int, scorer: Scorer, session_id: str | None = None) -> int:
-    """Close (EXPIRED) every open module whose deadline has passed, of one session or all; what was saved stays.
-    A section closed by an expiry is scored with it. Returns how many modules expired."""
+def expire_due(
+    db: Database, *, now_ms: int, scorer: Scorer, session_id: str | None = None, limit: int | None = None
+) -> int:
+    """Close (EXPIRED) every open module whose deadline has passed (at most `limit`, earliest first), of one
+    session or all; what was saved stays. A section closed by an expiry is scored with it. Returns how many
+    modules expired."""
     with db.unit_of_work() as tx:
-        expiring = sessions.due_modules(tx, now_ms=now_ms, session_id=session_id)
+        expiring = sessions.due_modules(tx, now_ms=now_ms, session_id=session_id, limit=limit)
         if not expiring:
             return 0
         sessions.expire_modules(tx, module_ids=[module_id for module_id, _ in expiring])

@@ -553,13 +553,18 @@ def record_advance(tx: Tx, *, session_id: str, request_id: str, closed_module_id
     )
 
 
-def due_modules(tx: Tx, *, now_ms: int, session_id: str | None = None) -> list[tuple[str, str]]:
-    """(module id, session id) of the open modules whose deadline has passed (of one session, or all)."""
+def due_modules(
+    tx: Tx, *, now_ms: int, session_id: str | None = None, limit: int | None = None
+) -> list[tuple[str, str]]:
+    """(module id, session id) of the open modules whose deadline has passed (of one session, or all), the
+    earliest deadlines first and at most `limit` of them."""
     due = select(Module.module_id, Module.session_id).where(
         Module.status == STATUS_OPEN, Module.deadline_ms <= now_ms
     )
     if session_id is not None:
         due = due.where(Module.session_id == session_id)
+    if limit is not None:
+        due = due.order_by(Module.deadline_ms).limit(limit)
     return [(module_id, sid) for module_id, sid in tx.execute(due)]
 
 

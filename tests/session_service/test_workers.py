@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 from pathlib import Path
 
 import pytest
 
 from session_service.storage.engine import Database
-from session_service.workers import Workers
+from session_service.workers import Workers, WriterThread
 
 
 def _thread(_db: Database) -> int:
@@ -41,3 +42,39 @@ async def test_a_lookup_runs_on_a_reader_thread_on_postgresql() -> None:
     finally:
         workers.close()
         db.dispose()
+
+
+def test_answer_groups_go_ahead_of_queued_writes_on_the_one_writer_thread() -> None:
+    writer = WriterThread("test-writer")
+    gate, order = threading.Event(), list[str]()
+    try:
+        # The writer is busy with a long transaction while an advance, then an answer group, then another advance
+        # queue behind it: the answer group is written next, each write still one at a time on one thread.
+        busy = writer.submit(gate.wait)
+        queued: list[concurrent.futures.Future[None]] = [
+            writer.submit(lambda: order.append("advance 1")),
+            writer.submit(lambda: order.append("answers"), urgent=True),
+            writer.submit(lambda: order.append("advance 2")),
+        ]
+        gate.set()
+        busy.result(timeout=5)
+        for future in queued:
+            future.result(timeout=5)
+        assert order == ["answers", "advance 1", "advance 2"]
+        failing = writer.submit(lambda: 1 / 0, urgent=True)
+        with pytest.raises(ZeroDivisionError):
+            failing.result(timeout=5)
+    finally:
+        writer.shutdown()
+
+
+def test_the_writer_writes_what_was_queued_before_it_stops() -> None:
+    writer = WriterThread("test-writer")
+    gate = threading.Event()
+    busy = writer.submit(gate.wait)
+    queued = writer.submit(lambda: "written")
+    threading.Timer(0.05, gate.set).start()
+    writer.shutdown()
+    assert busy.done() and queued.result(timeout=0) == "written"
+    with pytest.raises(RuntimeError):
+        writer.submit(lambda: None)
