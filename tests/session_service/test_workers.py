@@ -44,23 +44,28 @@ async def test_a_lookup_runs_on_a_reader_thread_on_postgresql() -> None:
         db.dispose()
 
 
-def test_answer_groups_go_ahead_of_queued_writes_on_the_one_writer_thread() -> None:
+def test_answer_groups_go_ahead_of_queued_writes_taking_turns_with_them() -> None:
     writer = WriterThread("test-writer")
     gate, order = threading.Event(), list[str]()
     try:
-        # The writer is busy with a long transaction while an advance, then an answer group, then another advance
-        # queue behind it: the answer group is written next, each write still one at a time on one thread.
-        busy = writer.submit(gate.wait)
+        # The writer is busy with a long transaction while advances and answer groups queue behind it: an answer
+        # group goes next, then the writes take turns (advances are not starved by a stream of answers), each
+        # still one at a time on one thread, each queue in its own order.
+        started = threading.Event()
+        busy = writer.submit(lambda: (started.set(), gate.wait()))
+        assert started.wait(timeout=5)
         queued: list[concurrent.futures.Future[None]] = [
             writer.submit(lambda: order.append("advance 1")),
-            writer.submit(lambda: order.append("answers"), urgent=True),
+            writer.submit(lambda: order.append("answers 1"), urgent=True),
             writer.submit(lambda: order.append("advance 2")),
+            writer.submit(lambda: order.append("answers 2"), urgent=True),
+            writer.submit(lambda: order.append("answers 3"), urgent=True),
         ]
         gate.set()
         busy.result(timeout=5)
         for future in queued:
             future.result(timeout=5)
-        assert order == ["answers", "advance 1", "advance 2"]
+        assert order == ["answers 1", "advance 1", "answers 2", "advance 2", "answers 3"]
         failing = writer.submit(lambda: 1 / 0, urgent=True)
         with pytest.raises(ZeroDivisionError):
             failing.result(timeout=5)

@@ -68,3 +68,39 @@ def test_a_reading_module_by_keyboard_alone(stack: Stack, page: Page) -> None:
         tab_to(page, "Next")
         page.keyboard.press("Enter")
     expect(page.get_by_text(re.compile(r"part 2: question 1 of"))).to_be_visible()
+
+
+def test_a_writing_module_by_keyboard_alone(stack: Stack, page: Page) -> None:
+    """Build a Sentence by Tab and Enter on the word bank, the email and the post typed, Finish by Enter."""
+    assert stack.gateway is not None
+    student = create_student(stack)
+    page.goto(stack.gateway.url + "/")
+    tab_to(page, "Username")
+    page.keyboard.type(student.username)
+    tab_to(page, "Password")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Your tests")).to_be_visible()
+    tab_to(page, "Writing practice")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text(re.compile(r"Writing, part 1: question 1 of"))).to_be_visible()
+    page.on("dialog", lambda dialog: dialog.accept())
+    while True:
+        bank = page.get_by_label("Word bank")
+        if bank.count() > 0:
+            while bank.get_by_role("button").count() > 0:
+                word = bank.get_by_role("button").first.inner_text()
+                tab_to(page, word)
+                page.keyboard.press("Enter")
+            expect(page.get_by_label("Your sentence").get_by_role("button").first).to_be_visible()
+        else:
+            tab_to(page, "Your response")
+            page.keyboard.type("I agree, because practice makes the ideas stick.")
+            expect(page.get_by_text("9 words")).to_be_visible()
+        if page.get_by_role("button", name="Finish this part").count() > 0:
+            tab_to(page, "Finish this part")
+            page.keyboard.press("Enter")
+            break
+        tab_to(page, "Next")
+        page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Score report")).to_be_visible()
