@@ -52,7 +52,12 @@ def test_answer_groups_go_ahead_of_queued_writes_taking_turns_with_them() -> Non
         # group goes next, then the writes take turns (advances are not starved by a stream of answers), each
         # still one at a time on one thread, each queue in its own order.
         started = threading.Event()
-        busy = writer.submit(lambda: (started.set(), gate.wait()))
+
+        def long_transaction() -> None:
+            started.set()
+            gate.wait()
+
+        busy = writer.submit(long_transaction)
         assert started.wait(timeout=5)
         queued: list[concurrent.futures.Future[None]] = [
             writer.submit(lambda: order.append("advance 1")),
