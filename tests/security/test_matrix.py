@@ -85,6 +85,7 @@ MATRIX = {
     "POST /api/items/{item_id}:submitForReview": "- - - - A A -",
     "POST /api/items/{item_id}:review": "- - - - A A -",
     "POST /api/items/{item_id}:activate": "- - - - A A -",
+    "POST /api/items/{item_id}:pretest": "- - - - A A -",
     "POST /api/items/{item_id}:retire": "- - - - A A -",
     "GET /api/passages": "- - A A A A A",
     "GET /api/passages/{passage_id}": "- - A A A A A",
@@ -93,6 +94,8 @@ MATRIX = {
 GRPC_ONLY = {
     "item_service /toefl.item.v1.ItemService/AssembleModule": "- - - - - A A",
     "item_service /toefl.item.v1.ItemService/WriteItemStatistics": "- - - - - A A",
+    # The calibration job's estimates, put in review (never active on their own).
+    "item_service /toefl.item.v1.ItemService/ProposeItemParameters": "- - - - - A A",
     "session_service /toefl.session.v1.ScoringService/BatchRescoreSessions": "- - - - - A A",
     "session_service /toefl.session.v1.ScoringService/ListFinishedSessions": "- - - - - A A",
     "session_service /toefl.session.v1.ScoringService/ExportResponses": "- - - - - A A",
@@ -344,7 +347,11 @@ def build_call(
     elif key == "POST /api/items/{item_id}:review":
         item_id = world.new_draft()
         body = {"verdict": "REVIEW_VERDICT_REJECT", "comment": "security matrix"}
-    elif key in {"POST /api/items/{item_id}:retire", "POST /api/items/{item_id}:activate"}:
+    elif key in {
+        "POST /api/items/{item_id}:retire",
+        "POST /api/items/{item_id}:activate",
+        "POST /api/items/{item_id}:pretest",
+    }:
         item_id = world.new_draft()
         body = {}
     elif key in {
