@@ -34,7 +34,8 @@ def tab_to(page: Page, name: str | re.Pattern[str]) -> None:
     raise AssertionError(f"Tab never reached {name!r}; last focus: {focused(page)!r}")
 
 
-def test_a_reading_module_by_keyboard_alone(stack: Stack, page: Page) -> None:
+def start_by_keyboard(stack: Stack, page: Page, section: str) -> None:
+    """A new student signs in and starts a section's practice with Tab, typing and Enter alone."""
     assert stack.gateway is not None
     student = create_student(stack)
     page.goto(stack.gateway.url + "/")
@@ -44,8 +45,12 @@ def test_a_reading_module_by_keyboard_alone(stack: Stack, page: Page) -> None:
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Your tests")).to_be_visible()
-    tab_to(page, "Reading practice")
+    tab_to(page, f"{section} practice")
     page.keyboard.press("Enter")
+
+
+def test_a_reading_module_by_keyboard_alone(stack: Stack, page: Page) -> None:
+    start_by_keyboard(stack, page, "Reading")
     expect(page.get_by_text(re.compile(r"part 1: question 1 of"))).to_be_visible()
     page.on("dialog", lambda dialog: dialog.accept())
 
@@ -72,17 +77,7 @@ def test_a_reading_module_by_keyboard_alone(stack: Stack, page: Page) -> None:
 
 def test_a_writing_module_by_keyboard_alone(stack: Stack, page: Page) -> None:
     """Build a Sentence by Tab and Enter on the word bank, the email and the post typed, Finish by Enter."""
-    assert stack.gateway is not None
-    student = create_student(stack)
-    page.goto(stack.gateway.url + "/")
-    tab_to(page, "Username")
-    page.keyboard.type(student.username)
-    tab_to(page, "Password")
-    page.keyboard.type(PASSWORD)
-    page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Your tests")).to_be_visible()
-    tab_to(page, "Writing practice")
-    page.keyboard.press("Enter")
+    start_by_keyboard(stack, page, "Writing")
     expect(page.get_by_text(re.compile(r"Writing, part 1: question 1 of"))).to_be_visible()
     page.on("dialog", lambda dialog: dialog.accept())
     while True:

@@ -15,6 +15,7 @@ from launcher.stack import Stack
 from tests.support.exam import PASSWORD
 from tests.support.tokens import token
 from tests.web.conftest import check_page
+from tests.web.test_student_exam import sign_in
 from toefl_core.auth import Role
 
 # One rating makes a response final: the second, blind rating is another test's subject.
@@ -65,7 +66,7 @@ def test_rater_teacher_and_student_see_a_section_rated(stack: Stack, page: Page)
     session_id = finished_writing(stack, student)
     rater = new_account(stack, "RATER")
 
-    sign_in_as(page, base, rater["username"], "Rating queue")
+    sign_in(page, base, rater["username"], lands_on="Rating queue")
     check_page(page, "rating-queue")
     rated = 0
     while page.get_by_role("button", name="Submit rating and take the next").count() > 0:
@@ -83,13 +84,13 @@ def test_rater_teacher_and_student_see_a_section_rated(stack: Stack, page: Page)
     assert ratings_of(stack, session_id) == rated
     sign_out(page)
 
-    sign_in_as(page, base, student["username"], "Your tests")
+    sign_in(page, base, student["username"], lands_on="Your tests")
     page.get_by_role("link", name=re.compile("Writing practice.*score report")).click()
     expect(page.get_by_text("These scores are final.")).to_be_visible()
     expect(page.get_by_role("row", name=re.compile("^Writing.*final"))).to_be_visible()
     sign_out(page)
 
-    sign_in_as(page, base, teacher["username"], "Your classes")
+    sign_in(page, base, teacher["username"], lands_on="Your classes")
     page.get_by_role("button", name=re.compile("Class 7B")).click()
     roster = page.get_by_role("table", name=re.compile("Roster of Class 7B"))
     row = roster.get_by_role("row", name=re.compile(student["displayName"]))
@@ -100,7 +101,7 @@ def test_rater_teacher_and_student_see_a_section_rated(stack: Stack, page: Page)
 def test_an_author_reviews_and_activates_items(stack: Stack, page: Page) -> None:
     assert stack.gateway is not None
     author = new_account(stack, "AUTHOR")
-    sign_in_as(page, stack.gateway.url, author["username"], "Item bank")
+    sign_in(page, stack.gateway.url, author["username"], lands_on="Item bank")
     check_page(page, "item-bank")
     # An item waiting for review: approved, with a comment.
     page.get_by_label("Status").select_option("ITEM_STATUS_IN_REVIEW")
@@ -114,14 +115,6 @@ def test_an_author_reviews_and_activates_items(stack: Stack, page: Page) -> None
     page.get_by_role("button", name="Activate").click()
     expect(page.get_by_role("status").filter(has_text="Activated: done.")).to_be_visible()
     expect(page.get_by_role("heading", name=re.compile(r"\(active, revision"))).to_be_visible()
-
-
-def sign_in_as(page: Page, base: str, username: str, heading: str) -> None:
-    page.goto(base + "/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name=heading)).to_be_visible()
 
 
 def sign_out(page: Page) -> None:
@@ -145,7 +138,7 @@ def ratings_of(stack: Stack, session_id: str) -> int:
 def test_an_admin_reads_the_analytics_charts(stack: Stack, page: Page) -> None:
     assert stack.gateway is not None
     admin = new_account(stack, "ADMIN")
-    sign_in_as(page, stack.gateway.url, admin["username"], "Item bank")
+    sign_in(page, stack.gateway.url, admin["username"], lands_on="Item bank")
     page.get_by_role("link", name="Analytics").click()
     expect(page.get_by_role("heading", name="Analytics, last 30 days")).to_be_visible()
     # Drawn by Chart.js on canvases, each with its figures as a table.

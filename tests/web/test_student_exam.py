@@ -16,14 +16,15 @@ SAVED = "All answers saved"
 OFFLINE = "Offline: answers kept here"
 
 
-def sign_in(page: Page, base: str, username: str, *, check: bool = False) -> None:
+def sign_in(page: Page, base: str, username: str, *, check: bool = False, lands_on: str = "Your tests") -> None:
+    """Signs in through the page; `lands_on` is the heading of the first page the role sees."""
     page.goto(base + "/")
     if check:
         check_page(page, "sign-in")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Your tests")).to_be_visible()
+    expect(page.get_by_role("heading", name=lands_on)).to_be_visible()
 
 
 def question_number(page: Page) -> tuple[int, int]:
