@@ -5,21 +5,18 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import quote
 
 import grpc
 import pytest
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from google.protobuf import json_format
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
-from gateway.app import create_app
-from launcher.procs import ServiceProcess, session_service_process
-from tests.gateway.conftest import gateway_settings
-from tests.support.tokens import TEST_TOKEN_KEY, token
+from launcher.procs import ServiceProcess
+from tests.support.tokens import token
 from toefl_core.auth import Role
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -28,31 +25,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 SECRET_MESSAGE_FIELDS = frozenset({"answerKey", "irt", "rubric", "provenance"})
 SECRET_STRING_FIELDS = frozenset({"transcript", "externalId"})
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="module")
-def session_proc(
-    item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
-    workdir = tmp_path_factory.mktemp("gateway-session")
-    proc = session_service_process(
-        workdir, item_address=item_service_proc.address, token_key=TEST_TOKEN_KEY
-    ).start()
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def client(
-    item_service_proc: ServiceProcess, session_proc: ServiceProcess
-) -> AsyncIterator[TestClient[Any, Any]]:
-    settings = gateway_settings(
-        item_service_addr=item_service_proc.address, session_service_addr=session_proc.address
-    )
-    async with TestClient(TestServer(create_app(settings))) as test_client:
-        yield test_client
 
 
 def bearer(access_token: str) -> dict[str, str]:

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from gateway.app import create_app
-from launcher.procs import ServiceProcess, session_service_process
-from tests.gateway.conftest import gateway_settings
 from tests.support.tokens import TEST_TOKEN_KEY, token
 from toefl_core.auth import Role
 from toefl_core.media import MEDIA_CACHE_CONTROL, media_signing_key, signed_media_url
@@ -22,30 +18,6 @@ from toefl_core.media import MEDIA_CACHE_CONTROL, media_signing_key, signed_medi
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 TEACHER = {"Authorization": f"Bearer {token(Role.TEACHER, 'usr-media-teacher')}"}
-
-
-@pytest.fixture(scope="module")
-def session_proc(
-    item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
-    proc = session_service_process(
-        tmp_path_factory.mktemp("media-session"), item_address=item_service_proc.address, token_key=TEST_TOKEN_KEY
-    ).start()
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def client(
-    item_service_proc: ServiceProcess, session_proc: ServiceProcess
-) -> AsyncIterator[TestClient[Any, Any]]:
-    settings = gateway_settings(
-        item_service_addr=item_service_proc.address, session_service_addr=session_proc.address
-    )
-    async with TestClient(TestServer(create_app(settings))) as test_client:
-        yield test_client
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

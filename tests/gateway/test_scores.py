@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
-import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from toefl.item.v1 import item_pb2, item_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2_grpc
 
-from gateway.app import create_app
 from launcher.procs import ServiceProcess
-from tests.gateway.conftest import gateway_settings
 from tests.session_service.scoring_flow import TakenSession, start_session_service, take_session
 from tests.support.exam import new_user
 from tests.support.tokens import token
@@ -38,17 +35,6 @@ def finished(session_proc: ServiceProcess, item_stub: item_service_pb2_grpc.Item
     with grpc.insecure_channel(session_proc.address) as channel:
         stub = session_service_pb2_grpc.SessionServiceStub(channel)
         return take_session(stub, item_stub, new_user(stub), section=item_pb2.SECTION_READING)
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def client(
-    item_service_proc: ServiceProcess, session_proc: ServiceProcess
-) -> AsyncIterator[TestClient[Any, Any]]:
-    settings = gateway_settings(
-        item_service_addr=item_service_proc.address, session_service_addr=session_proc.address
-    )
-    async with TestClient(TestServer(create_app(settings))) as test_client:
-        yield test_client
 
 
 def bearer(role: Role, subject: str) -> dict[str, str]:
