@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import faulthandler
 import logging
 import signal
 import time
@@ -180,6 +181,8 @@ async def serve_forever(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # An operator's window into a service that hangs: `kill -USR1` writes every thread's stack to stderr.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     tasks = [asyncio.create_task(job()) for job in background]
     await stop.wait()
     log.info("%s shutting down (grace %.1fs)", name, grace)

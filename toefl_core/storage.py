@@ -6,6 +6,8 @@ item_service.storage and session_service.storage import it.
 
 from __future__ import annotations
 
+import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,43 @@ def create_sqlite_engine(
 
     event.listen(engine, "connect", on_connect)
     event.listen(engine, "begin", on_begin)
+    return engine
+
+
+# A server's host name resolved once per process, the addresses its connections use from then on.
+_resolved: dict[tuple[str, str], str] = {}
+_resolving = threading.Lock()
+
+
+def create_server_engine(url: str, **engine_options: Any) -> Engine:
+    """An engine on a database server (PostgreSQL) whose connections resolve the server's host name only once.
+
+    A connection opened while calls wait must not wait for DNS: in a container network whose resolver forwards
+    what it does not know to an unreachable upstream (AAAA queries for the service name, search domains), each
+    look-up took ~5 s there, and a burst of calls opening pool connections timed out at the gateway (the images
+    test on PostgreSQL). The name is resolved again after a connection to the cached address fails: the server
+    may have come back elsewhere.
+    """
+    engine = create_engine(url, pool_pre_ping=True, **engine_options)
+
+    def do_connect(dialect: Any, _record: object, cargs: list[Any], cparams: dict[str, Any]) -> Any:
+        host = cparams.get("host")
+        if not host or "hostaddr" in cparams or host.startswith("/") or "," in host:
+            return None  # a socket path, an address given, or several hosts: the driver's own way
+        key = (str(host), str(cparams.get("port") or 5432))
+        with _resolving:
+            address = _resolved.get(key)
+            if address is None:
+                found = socket.getaddrinfo(key[0], key[1], proto=socket.IPPROTO_TCP, type=socket.SOCK_STREAM)
+                address = _resolved[key] = str(found[0][4][0])
+        try:
+            return dialect.connect(*cargs, **{**cparams, "hostaddr": address})
+        except Exception:
+            with _resolving:
+                _resolved.pop(key, None)
+            raise
+
+    event.listen(engine, "do_connect", do_connect)
     return engine
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, inspect, text
 
 from toefl_core.ownership import (
     ITEM_BANK_APPLICATION_ID,
@@ -16,7 +16,7 @@ from toefl_core.ownership import (
     identify,
     refuse_retired_name,
 )
-from toefl_core.storage import create_sqlite_engine, sqlite_owner, sqlite_path
+from toefl_core.storage import create_server_engine, create_sqlite_engine, sqlite_owner, sqlite_path
 
 BUSY_TIMEOUT_MS = 5000
 OWNER_KEY = "owner"
@@ -29,7 +29,7 @@ class StorageError(Exception):
 def create_bank_engine(url: str, *, read_only: bool = False) -> Engine:
     path = sqlite_path(url)
     if path is None:
-        return create_engine(url, pool_pre_ping=True)
+        return create_server_engine(url)
     if read_only:
         # Opened read-only at the SQLite level too, so not even a bug can change a baked-in bank.
         url = f"sqlite:///file:{path.resolve()}?mode=ro&uri=true"

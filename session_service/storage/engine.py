@@ -10,7 +10,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, inspect, select
+from sqlalchemy import Connection, Engine, inspect, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +29,7 @@ from toefl_core.ownership import (
 from toefl_core.storage import (
     ONE_STATEMENT,
     application_id,
+    create_server_engine,
     create_sqlite_engine,
     enable_wal,
     is_sqlite,
@@ -115,7 +116,9 @@ class Database:
             self.write_engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
         else:
-            self.write_engine = create_engine(url, pool_pre_ping=True)
+            # More pooled connections than the threads that use them (one writer, four readers): a call never
+            # waits for a new connection once the pool is warm.
+            self.write_engine = create_server_engine(url, pool_size=8, max_overflow=8)
             # A read is one snapshot, as on SQLite: under READ COMMITTED each statement of a multi-statement read
             # (a session, then its modules) could see another process's commit land in between.
             self.read_engine = self.write_engine.execution_options(isolation_level="REPEATABLE READ")

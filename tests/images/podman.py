@@ -141,6 +141,16 @@ class Project:
             "inspect", "--format", "{{.State.Status}}/{{.State.Health.Status}}", container, check=False
         )
 
+    def dump_stacks(self, services: Sequence[str]) -> None:
+        """Each service writes every thread's stack to its log (toefl_core.server's SIGUSR1): where a hang is."""
+        for service in services:
+            self.compose("kill", "-s", "SIGUSR1", service, timeout=60, check=False)
+        time.sleep(1)
+
+    def logs(self, tail: int = 200) -> str:
+        """The last lines each container of the stack wrote: what a failed run needs to be understood."""
+        return self.compose("logs", "--no-color", "--tail", str(tail), timeout=60, check=False).stdout
+
     def wait_healthy(self, services: Sequence[str], timeout: float = 180) -> float:
         """Seconds until each service's container is running and healthy; fails with the logs after `timeout`."""
         started = time.monotonic()
@@ -149,6 +159,5 @@ class Project:
             if all(state == "running/healthy" for state in states.values()):
                 return time.monotonic() - started
             if time.monotonic() - started > timeout:
-                logs = self.compose("logs", "--no-color", "--tail", "30", timeout=60, check=False).stdout
-                raise AssertionError(f"not healthy after {timeout} s: {states}\n{logs}")
+                raise AssertionError(f"not healthy after {timeout} s: {states}\n{self.logs(30)}")
             time.sleep(1)

@@ -445,6 +445,10 @@ def test_sqlite_stack_and_deploy_mid_exam(built: Built) -> None:
             return stored(Path(mount) / "user_data.db")
 
         deploy_round(built, Round(project, rows, "sqlite"), port)
+    except BaseException:
+        project.dump_stacks(SERVICES)
+        say(project.logs())
+        raise
     finally:
         project.compose("down", "--volumes", "--remove-orphans", "--timeout", "10", timeout=300, check=False)
 
@@ -489,6 +493,10 @@ def test_postgres_profile_and_deploy_mid_exam(built: Built) -> None:
 
         figures = deploy_round(built, Round(project, rows, "postgres", (*SERVICES, "postgres")), port)
         assert figures["backend"] == "postgresql", figures["backend"]
+    except BaseException:
+        project.dump_stacks(SERVICES)
+        say(project.logs())
+        raise
     finally:
         project.compose("down", "--volumes", "--remove-orphans", "--timeout", "10", timeout=300, check=False)
 
