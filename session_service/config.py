@@ -60,10 +60,10 @@ class Settings:
     refresh_token_ttl_seconds: int = 12 * 3600
     # Failed sign-ins from one address within the window before it is slowed (held back, doubling, up to 60 s).
     sign_in_address_failures: int = 100
-    # Module openings (session starts and advances: assembly, routing, section scoring, a whole module's reply)
-    # in progress at once; the rest wait their turn, so the answers of students already in a module pass between
-    # them instead of queueing behind a whole room's module change on the event loop.
-    module_openings: int = 4
+    # Advances (routing, assembly, section scoring, a whole module's reply) in progress at once; the rest wait
+    # their turn, so the answers of students still in a module pass between them instead of queueing behind a
+    # whole room's module change on the event loop.
+    concurrent_advances: int = 4
     # A spoken answer's audio at most (a 45-second WAV, 16-bit mono at 48 kHz, is 4.3 MB; Opus is a tenth of it).
     recording_max_bytes: int = 8 * 1024 * 1024
     # All recordings of one test together, re-recordings included (a full test has 11 speaking items).
@@ -179,7 +179,7 @@ def load_settings() -> Settings:
         access_token_ttl_seconds=access_ttl,
         refresh_token_ttl_seconds=refresh_ttl,
         sign_in_address_failures=_whole("SESSION_SIGN_IN_ADDRESS_FAILURES", 100, 1),
-        module_openings=_whole("SESSION_MODULE_OPENINGS", 2 * cores(), 1),
+        concurrent_advances=_whole("SESSION_CONCURRENT_ADVANCES", 2 * cores(), 1),
         recording_max_bytes=recording_max,
         recordings_max_total_bytes=_whole("SESSION_RECORDINGS_MAX_TOTAL_BYTES", 64 * 1024 * 1024, 1024),
     )

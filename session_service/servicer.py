@@ -125,7 +125,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._successors = sign_in.Successors.from_token_key(settings.common.token_key)
         self._answer_writer = answer_writer
         self._heads = heads
-        self._openings = asyncio.Semaphore(settings.module_openings)
+        self._advances = asyncio.Semaphore(settings.concurrent_advances)
 
     # ---- plumbing
 
@@ -532,19 +532,6 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 sessions.count_sessions_since, student_id=student_id, since_ms=utc_day_start_ms(now_ms())
             )
             check_daily_sessions(started_today=started, limit=daily_limit, now_ms=now_ms())
-        async with self._openings:
-            return await self._start(context, principal, request, scope, student_id, daily_limit)
-
-    async def _start(
-        self,
-        context: Context,
-        principal: Principal,
-        request: pb.CreateSessionRequest,
-        scope: pb.SessionScope.ValueType,
-        student_id: str,
-        daily_limit: int | None,
-    ) -> pb.Session:
-        """CreateSession once checked and admitted: the first module assembled, the session written, the reply."""
         blueprint = load_blueprint(CURRENT_VERSION)
         sections = blueprint.sections_for(request.section if scope == pb.SESSION_SCOPE_SECTION else None)
         session_id = accounts.new_id("ses")
@@ -776,13 +763,13 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
     async def AdvanceModule(self, request: pb.AdvanceModuleRequest, context: Context) -> pb.Session:
         principal = self._principal(context)
         check_request_id(request.request_id, required=False)
-        async with self._openings:
+        async with self._advances:
             return await self._advance(principal, request, context)
 
     async def _advance(
         self, principal: Principal, request: pb.AdvanceModuleRequest, context: Context
     ) -> pb.Session:
-        """AdvanceModule once admitted among the module openings in progress."""
+        """AdvanceModule once admitted among the advances in progress."""
         record = await self._session(principal, request.session_id, action=CONTROL)
         if request.request_id:
             applied: bool = await self._lookup(

@@ -1,5 +1,5 @@
-"""Module openings wait their turn (SESSION_MODULE_OPENINGS): a room starting and advancing at once all gets
-through, each advance applied once, with a single opening at a time."""
+"""Advances wait their turn (SESSION_CONCURRENT_ADVANCES): a room advancing at once all gets through, each
+advance applied once, with a single advance at a time."""
 
 from __future__ import annotations
 
@@ -22,16 +22,16 @@ ROOM = 12
 @pytest.fixture(scope="module")
 def one_at_a_time(item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stub]:
     proc = session_process(
-        tmp_path_factory.mktemp("openings"),
+        tmp_path_factory.mktemp("advances"),
         item_address=item_service_proc.address,
-        env={"SESSION_MODULE_OPENINGS": "1"},
+        env={"SESSION_CONCURRENT_ADVANCES": "1"},
     ).start()
     with grpc.insecure_channel(proc.address) as channel:
         yield session_service_pb2_grpc.SessionServiceStub(channel)
     proc.terminate()
 
 
-def test_a_room_starts_and_advances_together_through_one_opening(one_at_a_time: Stub) -> None:
+def test_a_room_advances_together_one_at_a_time(one_at_a_time: Stub) -> None:
     students = [new_user(one_at_a_time) for _ in range(ROOM)]
 
     def start(student: pb.User) -> pb.Session:
@@ -62,14 +62,14 @@ def test_a_room_starts_and_advances_together_through_one_opening(one_at_a_time: 
         assert [m.sequence for m in first.modules] == [1, 2]
 
 
-def test_zero_openings_is_refused_at_start(
+def test_zero_concurrent_advances_is_refused_at_start(
     item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     proc = session_process(
-        tmp_path_factory.mktemp("no-openings"),
+        tmp_path_factory.mktemp("no-advances"),
         item_address=item_service_proc.address,
-        env={"SESSION_MODULE_OPENINGS": "0"},
+        env={"SESSION_CONCURRENT_ADVANCES": "0"},
     )
-    with pytest.raises(Exception, match="SESSION_MODULE_OPENINGS"):
+    with pytest.raises(Exception, match="SESSION_CONCURRENT_ADVANCES"):
         proc.start(timeout=20)
     proc.kill()
