@@ -71,7 +71,9 @@ async def test_answer_refused_by_an_outage_is_taken_on_retry(stack: Stack) -> No
         assert attempt.status == 503, attempt.reply
         # The deadline passes while the service is down.
         await asyncio.sleep(DOWN_FOR)
+        restarting = time.monotonic()
         await asyncio.to_thread(stack.session.start)
+        serving = time.monotonic()
         stack.gateway.terminate()
         await asyncio.to_thread(stack.start_gateway)
         downtime = time.monotonic() - down_from
@@ -92,8 +94,9 @@ async def test_answer_refused_by_an_outage_is_taken_on_retry(stack: Stack) -> No
     assert isinstance(remaining, int) and 0 < remaining <= KILL_BEFORE_DEADLINE + GRACE, module
     ((down_from_ms, up_ms, time_back_ms, modules),) = outages(stack.user_db)
     assert modules == 1
-    # The outage the service saw runs from its last heartbeat (at most a beat before the kill) to its start.
-    assert downtime - 1.5 < (up_ms - down_from_ms) / 1000 < downtime + 1.0
+    # The outage the service saw runs from its last heartbeat (a beat or so before the kill) to its start, which
+    # falls between the test's call to start it and its serving (seconds apart on a loaded machine).
+    assert restarting - down_from - 0.1 < (up_ms - down_from_ms) / 1000 < serving - down_from + 2.0
     assert time_back_ms == up_ms - down_from_ms + GRACE * 1000
     print(
         f"outage: down {downtime:.2f} s as the test saw it, {(up_ms - down_from_ms) / 1000:.2f} s as the service"
