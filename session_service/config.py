@@ -64,6 +64,9 @@ class Settings:
     recording_max_bytes: int = 8 * 1024 * 1024
     # All recordings of one test together, re-recordings included (a full test has 11 speaking items).
     recordings_max_total_bytes: int = 64 * 1024 * 1024
+    # Whether a student may start a test outside a scheduled sitting (practice); a school that runs tests only in
+    # sittings turns it off.
+    practice_outside_sittings: bool = True
 
     @property
     def data_dir(self) -> Path:
@@ -177,6 +180,7 @@ def load_settings() -> Settings:
         sign_in_address_failures=_whole("SESSION_SIGN_IN_ADDRESS_FAILURES", 100, 1),
         recording_max_bytes=recording_max,
         recordings_max_total_bytes=_whole("SESSION_RECORDINGS_MAX_TOTAL_BYTES", 64 * 1024 * 1024, 1024),
+        practice_outside_sittings=env_bool("SESSION_PRACTICE_OUTSIDE_SITTINGS", True),
     )
 
 

@@ -11,6 +11,7 @@ from toefl.item.v1 import item_pb2
 from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import session_service_pb2 as pb
 
+from session_service.domain.accommodations import Accommodation
 from session_service.domain.answers import AnswerForm, GivenAnswer
 from session_service.domain.scores import (
     RatingOutcome,
@@ -23,7 +24,9 @@ from session_service.domain.scores import (
 from session_service.scoring import answer_from_json
 from session_service.storage.accounts import ClassRecord, UserRecord
 from session_service.storage.answers import ResponseRecord
+from session_service.storage.audit import AuditRecord
 from session_service.storage.sessions import ModuleRecord
+from session_service.storage.sittings import AccommodationRecord, SittingRecord
 from session_service.views import student_item
 from toefl_core.auth import Role
 
@@ -269,4 +272,52 @@ def given_answer(answer: pb.Answer) -> GivenAnswer:
         audio_ref=speech.audio_ref,
         transcript=speech.transcript,
         duration_ms=speech.duration_ms,
+    )
+
+
+def sitting_proto(sitting: SittingRecord, *, with_code: bool) -> pb.Sitting:
+    """A sitting as a client sees it; `with_code`: its staff (a student is told only that it has a code)."""
+    return pb.Sitting(
+        sitting_id=sitting.sitting_id,
+        class_id=sitting.class_id,
+        title=sitting.title,
+        blueprint_version=sitting.blueprint_version,
+        scope=pb.SessionScope.Value(sitting.scope),
+        section=item_pb2.Section.Value(sitting.section) if sitting.section else item_pb2.SECTION_UNSPECIFIED,
+        open_time=timestamp(sitting.opens_ms),
+        close_time=timestamp(sitting.closes_ms),
+        access_code=sitting.access_code if with_code else "",
+        has_access_code=bool(sitting.access_code),
+        created_by=sitting.created_by,
+        create_time=timestamp(sitting.create_ms),
+        update_time=timestamp(sitting.update_ms),
+        etag=str(sitting.revision),
+    )
+
+
+def accommodation_proto(
+    student_id: str, accommodation: Accommodation, record: AccommodationRecord | None = None
+) -> pb.Accommodation:
+    return pb.Accommodation(
+        student_id=student_id,
+        extra_time_multiplier=accommodation.time_multiplier,
+        break_seconds=accommodation.break_seconds,
+        reason=record.reason if record is not None else "",
+        set_by=record.set_by if record is not None else "",
+        update_time=timestamp(record.update_ms if record is not None else None),
+    )
+
+
+def audit_proto(entry: AuditRecord) -> pb.AuditEntry:
+    return pb.AuditEntry(
+        audit_id=entry.audit_id,
+        time=timestamp(entry.time_ms),
+        actor_id=entry.actor,
+        actor_role=entry.actor_role,
+        action=entry.action,
+        target_type=entry.target_type,
+        target_id=entry.target,
+        student_id=entry.student_id or "",
+        reason=entry.reason,
+        detail_json=json.dumps(entry.detail, sort_keys=True),
     )

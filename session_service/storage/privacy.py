@@ -9,10 +9,10 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 
 from session_service.domain.recordings import archive_path
-from session_service.storage import recordings
+from session_service.storage import audit, recordings
 from session_service.storage.engine import Database, Tx
 from session_service.storage.models import (
     AdvanceRequest,
@@ -186,7 +186,15 @@ def export_student(db: Database, *, student_id: str) -> dict[str, Any]:
 
 
 def erase_student(
-    db: Database, *, student_id: str, actor: str, reason: str, audit_id: str, now_ms: int, password_hash: str
+    db: Database,
+    *,
+    student_id: str,
+    actor: str,
+    reason: str,
+    audit_id: str,
+    now_ms: int,
+    password_hash: str,
+    pseudonym: str,
 ) -> EraseCounts:
     """Delete the student's sessions, responses and events, blank their personal data, and audit the erasure.
 
@@ -222,24 +230,30 @@ def erase_student(
             .where(User.user_id == student_id)
             .values(username=f"erased-{student_id}", display_name="", password_hash=password_hash, erased=True)
         )
-        tx.execute(
-            insert(AuditEvent),
-            dict(
+        # The entries about the student (accommodations and their reasons, a proctor's actions) are kept for a
+        # legal claim, under a pseudonym nothing links back to the account; the erasure's own entry names the
+        # account, which keeps only its id.
+        audit.pseudonymise(tx, student_id=student_id, pseudonym=pseudonym)
+        audit.append(
+            tx,
+            audit.AuditRecord(
                 audit_id=audit_id,
-                actor=actor,
-                action="erase_student_data",
-                target=student_id,
-                detail_json=json.dumps(
-                    {
-                        "reason": reason,
-                        "sessions_erased": len(session_ids),
-                        "responses_erased": responses,
-                        "events_erased": events,
-                        "recordings_erased": audio,
-                        "recording_bytes_erased": audio_bytes,
-                    }
-                ),
                 time_ms=now_ms,
+                actor=actor,
+                actor_role="admin",
+                action="erase_student_data",
+                target_type="student",
+                target=student_id,
+                student_id=student_id,
+                reason=reason,
+                detail={
+                    "reason": reason,
+                    "sessions_erased": len(session_ids),
+                    "responses_erased": responses,
+                    "events_erased": events,
+                    "recordings_erased": audio,
+                    "recording_bytes_erased": audio_bytes,
+                },
             ),
         )
         return EraseCounts(
