@@ -7,6 +7,7 @@ from typing import overload
 
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
+from toefl.common.v1 import audit_pb2
 from toefl.item.v1 import item_pb2
 from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import session_service_pb2 as pb
@@ -308,8 +309,8 @@ def accommodation_proto(
     )
 
 
-def audit_proto(entry: AuditRecord) -> pb.AuditEntry:
-    return pb.AuditEntry(
+def audit_proto(entry: AuditRecord) -> audit_pb2.AuditEntry:
+    return audit_pb2.AuditEntry(
         audit_id=entry.audit_id,
         time=timestamp(entry.time_ms),
         actor_id=entry.actor,

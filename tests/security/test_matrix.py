@@ -103,6 +103,7 @@ MATRIX = {
     "POST /api/sessions/{session_id}:void": "- - C - - A -",
     "GET /api/auditEntries": "- - - - - A -",
     "GET /api/auditEntries:export": "- - - - - A -",
+    "GET /api/itemAuditEntries": "- - - - - A -",
 }
 # RPCs with no HTTP route: reached by our own services and jobs only, over gRPC.
 GRPC_ONLY = {

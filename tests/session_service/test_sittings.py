@@ -13,6 +13,7 @@ import pytest
 from google.api import httpbody_pb2  # type: ignore[import-untyped]
 from google.protobuf import timestamp_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
+from toefl.common.v1 import audit_pb2
 from toefl.item.v1 import item_pb2, item_service_pb2_grpc
 from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import scoring_service_pb2_grpc
@@ -89,7 +90,9 @@ def start(stub: Stub, student: pb.User, sitting: pb.Sitting, code: str = "") -> 
     return stub.CreateSession(request, metadata=as_user(student))
 
 
-def audit(stub: Stub, *, student_id: str = "", action: str = "", target_id: str = "") -> list[pb.AuditEntry]:
+def audit(
+    stub: Stub, *, student_id: str = "", action: str = "", target_id: str = ""
+) -> list[audit_pb2.AuditEntry]:
     """The audit log as an admin reads it, newest first."""
     request = pb.ListAuditEntriesRequest(student_id=student_id, action=action, target_id=target_id)
     return list(stub.ListAuditEntries(request, metadata=admin()).entries)
