@@ -14,6 +14,7 @@ from toefl.session.v1 import session_service_pb2 as pb
 
 from session_service.domain.accommodations import Accommodation
 from session_service.domain.answers import AnswerForm, GivenAnswer
+from session_service.domain.proctoring import remaining_ms
 from session_service.domain.scores import (
     RatingOutcome,
     RatingTaskRecord,
@@ -22,6 +23,7 @@ from session_service.domain.scores import (
     SectionFigures,
     student_sees_band,
 )
+from session_service.domain.sittings import Seat, seat_state
 from session_service.scoring import answer_from_json
 from session_service.storage.accounts import ClassRecord, UserRecord
 from session_service.storage.answers import ResponseRecord
@@ -322,3 +324,29 @@ def audit_proto(entry: AuditRecord) -> audit_pb2.AuditEntry:
         reason=entry.reason,
         detail_json=json.dumps(entry.detail, sort_keys=True),
     )
+
+
+def sitting_view(sitting_id: str, seats: list[Seat], *, now_ms: int) -> pb.SittingView:
+    """The room as a proctor sees it at `now_ms` (the time left computed then, frozen for a paused student)."""
+    view = pb.SittingView(sitting_id=sitting_id, view_time=timestamp(now_ms))
+    for seat in seats:
+        entry = pb.Seat(
+            student_id=seat.student_id,
+            display_name=seat.display_name,
+            state=pb.SeatState.Value(seat_state(seat)),
+            session_id=seat.session_id or "",
+            section=item_pb2.Section.Value(seat.section) if seat.section else item_pb2.SECTION_UNSPECIFIED,
+            stage=pb.ModuleStage.Value(seat.stage) if seat.stage else pb.MODULE_STAGE_UNSPECIFIED,
+            module_sequence=seat.module_sequence,
+            answered_count=seat.answered,
+            item_count=seat.items,
+            focus_lost_count=seat.focus_lost,
+        )
+        if seat.module_open:
+            left = remaining_ms(deadline_ms=seat.deadline_ms, now_ms=now_ms, paused_ms=seat.paused_ms)
+            entry.remaining_seconds = left // 1000
+            entry.deadline.CopyFrom(timestamp(seat.deadline_ms))
+        if seat.last_activity_ms:
+            entry.last_activity_time.CopyFrom(timestamp(seat.last_activity_ms))
+        view.seats.append(entry)
+    return view

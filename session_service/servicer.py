@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -34,6 +35,7 @@ from session_service.convert import (
     module_summary,
     saved_response,
     sitting_proto,
+    sitting_view,
     timestamp,
     user_proto,
 )
@@ -78,6 +80,7 @@ from session_service.domain.recordings import (
 )
 from session_service.domain.sign_ins import Verdict
 from session_service.domain.sittings import (
+    Seat,
     check_access_code,
     check_details,
     check_practice,
@@ -97,6 +100,7 @@ from session_service.storage import recordings as recordings_store
 from session_service.storage import sittings as sittings_store
 from session_service.storage.engine import Conflict
 from session_service.views import MEDIA_LINK_GRACE_SECONDS, with_signed_audio
+from session_service.watch import SittingWatch
 from session_service.workers import Workers
 from toefl_core import paging
 from toefl_core.auth import Principal, Role, mint_token
@@ -129,6 +133,8 @@ AUDIT_EXPORT_CHUNK = 500
 AUDIT_EXPORT_TYPE = "application/x-ndjson"
 # The fields UpdateSitting changes (proto names); the class, the test and its scope stay as created.
 SITTING_UPDATABLE = ("title", "open_time", "close_time", "access_code")
+# A live view ends this long before its call's deadline, cleanly.
+WATCH_DEADLINE_MARGIN_SECONDS = 0.5
 INVALID_CREDENTIALS = "invalid username or password"
 SIGN_IN_ENDED = "the refresh token renews nothing (signed out, revoked, expired or unknown); sign in again"
 
@@ -162,6 +168,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._successors = sign_in.Successors.from_token_key(settings.common.token_key)
         self._answer_writer = answer_writer
         self._heads = heads
+        self._watch = SittingWatch(look=self._look_at_room, interval=settings.watch_seconds)
 
     # ---- plumbing
 
@@ -1155,6 +1162,33 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             now_ms=now_ms(),
         )
         return sitting_proto(updated, with_code=True)
+
+    async def _look_at_room(self, sitting_id: str, class_id: str) -> list[Seat]:
+        return await self._read(sittings_store.seats, sitting_id=sitting_id, class_id=class_id)
+
+    async def WatchSitting(
+        self, request: pb.WatchSittingRequest, context: Context
+    ) -> AsyncIterator[pb.SittingView]:
+        principal = self._principal(context)
+        sitting, runs = await self._readable_sitting(principal, request.sitting_id)
+        if not runs:
+            raise PermissionDenied("only the sitting's proctors watch it")
+        if request.max_views < 0:
+            raise InvalidArgument("max_views must not be negative", field="max_views")
+        sent = 0
+        async with contextlib.aclosing(self._watch.views(sitting.sitting_id, sitting.class_id)) as views:
+            while not request.max_views or sent < request.max_views:
+                left = context.time_remaining()
+                # Ended cleanly before the deadline, so a client reconnects rather than reads an error.
+                wait = None if left is None else left - WATCH_DEADLINE_MARGIN_SECONDS
+                if wait is not None and wait <= 0:
+                    return
+                try:
+                    seats = await asyncio.wait_for(anext(views), wait)
+                except TimeoutError:
+                    return
+                yield sitting_view(sitting.sitting_id, seats, now_ms=now_ms())
+                sent += 1
 
     # ---- accommodations
 

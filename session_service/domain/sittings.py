@@ -1,10 +1,12 @@
-"""A sitting's rules: its window, its access code, and whether a student may practise outside sittings."""
+"""A sitting's rules: its window, its access code, practice outside sittings, a seat's state for its proctors."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hmac
+from dataclasses import dataclass
 
+from session_service.domain.states import STATE_FINISHED
 from toefl_core.errors import FailedPrecondition, InvalidArgument
 
 # The longest window a sitting may have: a school's exam day, with room for late groups (a typo in a year is
@@ -72,3 +74,38 @@ def check_practice(*, allowed: bool) -> None:
             "this school runs tests only in scheduled sittings; start the session from your sitting",
             reason="PRACTICE_NOT_ALLOWED",
         )
+
+
+@dataclass(frozen=True)
+class Seat:
+    """A student of a sitting's class as its proctors see them (no session yet: `session_id` None)."""
+
+    student_id: str
+    display_name: str
+    session_id: str | None = None
+    session_state: str = ""
+    paused: bool = False
+    voided: bool = False
+    section: str = ""
+    stage: str = ""
+    module_sequence: int = 0
+    module_open: bool = False
+    deadline_ms: int = 0
+    paused_ms: int | None = None
+    answered: int = 0
+    items: int = 0
+    focus_lost: int = 0
+    last_activity_ms: int = 0
+
+
+def seat_state(seat: Seat) -> str:
+    """The state a proctor reads: a void and a finish outrank a pause, a pause outranks working."""
+    if seat.session_id is None:
+        return "SEAT_STATE_NOT_STARTED"
+    if seat.voided:
+        return "SEAT_STATE_VOIDED"
+    if seat.session_state == STATE_FINISHED:
+        return "SEAT_STATE_FINISHED"
+    if seat.paused:
+        return "SEAT_STATE_PAUSED"
+    return "SEAT_STATE_IN_PROGRESS"

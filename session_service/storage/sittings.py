@@ -6,11 +6,24 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, tuple_, update
+from sqlalchemy import Connection, func, insert, select, tuple_, update
 
 from session_service.domain.accommodations import STANDARD, Accommodation
+from session_service.domain.sittings import Seat
+from session_service.domain.states import STATUS_OPEN
 from session_service.storage.engine import Database, Tx
-from session_service.storage.models import AccommodationRow, Enrolment, SchoolClass, Sitting
+from session_service.storage.models import (
+    AccommodationRow,
+    Enrolment,
+    Event,
+    ExamSession,
+    Module,
+    ModuleItem,
+    Response,
+    SchoolClass,
+    Sitting,
+    User,
+)
 
 
 @dataclass(frozen=True)
@@ -141,3 +154,88 @@ def put_accommodation(tx: Tx, *, record: AccommodationRecord) -> None:
     )
     if not changed.rowcount:
         tx.execute(insert(AccommodationRow), {"student_id": record.student_id, **values})
+
+
+# ---- the room at a glance
+
+FOCUS_LOST = "EVENT_TYPE_FOCUS_LOST"
+# Per session of the sitting, its current module and the counts a proctor reads: each a correlated count on an
+# index (responses by module and by session, events by session, pinned items by module).
+_ITEMS = select(func.count()).where(ModuleItem.module_id == ExamSession.current_module_id).scalar_subquery()
+_ANSWERED = (
+    select(func.count(func.distinct(Response.item_id)))
+    .where(Response.module_id == ExamSession.current_module_id)
+    .scalar_subquery()
+)
+_FOCUS_LOST = (
+    select(func.count())
+    .where(Event.session_id == ExamSession.session_id, Event.event_type == FOCUS_LOST)
+    .scalar_subquery()
+)
+_LAST_ANSWER = (
+    select(func.max(Response.saved_ms)).where(Response.session_id == ExamSession.session_id).scalar_subquery()
+)
+_LAST_EVENT = select(func.max(Event.server_ms)).where(Event.session_id == ExamSession.session_id).scalar_subquery()
+
+
+def seats(db: Database, *, sitting_id: str, class_id: str) -> list[Seat]:
+    """Every student of the class with their latest session of the sitting (one snapshot, two statements)."""
+    with db.read_transaction() as conn:
+        students = conn.execute(
+            select(User.user_id, User.display_name)
+            .join(Enrolment, Enrolment.student_id == User.user_id)
+            .where(Enrolment.class_id == class_id)
+            .order_by(User.display_name, User.user_id)
+        ).all()
+        rows = conn.execute(
+            select(
+                ExamSession.student_id,
+                ExamSession.session_id,
+                ExamSession.state,
+                ExamSession.paused_ms,
+                ExamSession.voided_ms,
+                ExamSession.create_ms,
+                Module.section,
+                Module.stage,
+                Module.sequence,
+                Module.status,
+                Module.deadline_ms,
+                _ITEMS.label("items"),
+                _ANSWERED.label("answered"),
+                _FOCUS_LOST.label("focus_lost"),
+                _LAST_ANSWER.label("last_answer"),
+                _LAST_EVENT.label("last_event"),
+            )
+            .outerjoin(Module, Module.module_id == ExamSession.current_module_id)
+            .where(ExamSession.sitting_id == sitting_id)
+            .order_by(ExamSession.create_ms)
+        ).all()
+    # A student who started again (after an incident) is seen in their latest session.
+    latest = {row.student_id: row for row in rows}
+    found = []
+    for student_id, display_name in students:
+        row = latest.get(student_id)
+        if row is None:
+            found.append(Seat(student_id=student_id, display_name=display_name))
+            continue
+        found.append(
+            Seat(
+                student_id=student_id,
+                display_name=display_name,
+                session_id=row.session_id,
+                session_state=row.state,
+                paused=row.paused_ms is not None,
+                voided=row.voided_ms is not None,
+                section=row.section or "",
+                stage=row.stage or "",
+                module_sequence=row.sequence or 0,
+                module_open=row.status == STATUS_OPEN,
+                deadline_ms=row.deadline_ms or 0,
+                paused_ms=row.paused_ms,
+                answered=row.answered or 0,
+                items=row.items or 0,
+                focus_lost=row.focus_lost or 0,
+                last_activity_ms=max(row.create_ms, row.last_answer or 0, row.last_event or 0),
+            )
+        )
+    return found

@@ -94,6 +94,7 @@ MATRIX = {
     "GET /api/sittings": "- O C - - A -",
     "GET /api/sittings/{sitting_id}": "- O C - - A -",
     "PATCH /api/sittings/{sitting_id}": "- - C - - A -",
+    "GET /api/sittings/{sitting_id}:watch": "- - C - - A -",
     "PUT /api/students/{student_id}/accommodation": "- - C - - A -",
     "GET /api/students/{student_id}/accommodation": "- O C - - A -",
     # A proctor's actions on a session of a sitting of T's class.
@@ -360,6 +361,9 @@ def build_call(
         body = {"reason": "security matrix"}
     elif key == "POST /api/sittings":
         body = json_format.MessageToDict(sitting_body(world.class_id, "SESSION_SCOPE_SECTION"))
+    elif key == "GET /api/sittings/{sitting_id}:watch":
+        # One view, then the stream ends (a proctor's page keeps it open).
+        path = f"{template}?maxViews=1"
     elif key == "PATCH /api/sittings/{sitting_id}":
         body = {"title": "Renamed"}
         path = f"{template}?updateMask=title"

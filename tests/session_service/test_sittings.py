@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -407,6 +407,59 @@ def test_a_pause_holds_on_every_path_to_the_database(
     session_stub: Stub, item_stub: item_service_pb2_grpc.ItemServiceStub
 ) -> None:
     pause_at_one_answer_at_the_other(session_stub, session_stub, item_stub)
+
+
+def test_the_live_view_follows_start_answer_pause_and_finish(
+    session_stub: Stub, item_stub: item_service_pb2_grpc.ItemServiceStub
+) -> None:
+    room = new_room(session_stub, students=2)
+    working, absent = room.students
+    sitting = new_sitting(session_stub, room, section=item_pb2.SECTION_WRITING)
+    watch = pb.WatchSittingRequest(sitting_id=sitting.sitting_id)
+    expect_code(DENIED, lambda: list(session_stub.WatchSitting(watch, metadata=as_user(working), timeout=30)))
+    stream = session_stub.WatchSitting(watch, metadata=as_user(room.teacher), timeout=120)
+
+    def seat_when(ready: Callable[[pb.Seat], bool]) -> pb.Seat:
+        """The working student's seat in the first view where `ready` holds (views come only on changes)."""
+        for view in stream:
+            seats = {s.student_id: s for s in view.seats}
+            assert seats[absent.user_id].state == pb.SEAT_STATE_NOT_STARTED
+            if ready(seats[working.user_id]):
+                return seats[working.user_id]
+        raise AssertionError("the stream ended")
+
+    try:
+        assert seat_when(lambda s: s.state == pb.SEAT_STATE_NOT_STARTED).display_name == working.display_name
+        session = start(session_stub, working, sitting)
+        seat = seat_when(lambda s: s.state == pb.SEAT_STATE_IN_PROGRESS)
+        assert (seat.session_id, seat.section, seat.module_sequence) == (
+            session.session_id,
+            item_pb2.SECTION_WRITING,
+            1,
+        )
+        assert (seat.answered_count, seat.item_count) == (0, len(session.current_module.items))
+        assert seat.remaining_seconds > 0
+        item = full_items(item_stub, session.current_module.items)[0]
+        _submit(session_stub, working, session, item)
+        events = pb.LogEventsRequest(
+            session_id=session.session_id, events=[pb.ClientEvent(type=pb.EVENT_TYPE_FOCUS_LOST)]
+        )
+        session_stub.LogEvents(events, metadata=as_user(working))
+        seat = seat_when(lambda s: s.answered_count == 1 and s.focus_lost_count == 1)
+        assert seat.last_activity_time.ToMilliseconds() >= session.create_time.ToMilliseconds()
+        _act(session_stub.PauseSession, session, as_user(room.teacher))
+        assert seat_when(lambda s: s.state == pb.SEAT_STATE_PAUSED).answered_count == 1
+        _act(session_stub.ResumeSession, session, as_user(room.teacher))
+        seat_when(lambda s: s.state == pb.SEAT_STATE_IN_PROGRESS)
+        session_stub.FinishSession(
+            pb.FinishSessionRequest(session_id=session.session_id), metadata=as_user(working)
+        )
+        assert not seat_when(lambda s: s.state == pb.SEAT_STATE_FINISHED).HasField("deadline")
+    finally:
+        stream.cancel()  # type: ignore[no-untyped-call]  # grpc-stubs leave a stream's cancel untyped
+    # A client that wants one view asks for one; the stream then ends.
+    once = pb.WatchSittingRequest(sitting_id=sitting.sitting_id, max_views=1)
+    assert len(list(session_stub.WatchSitting(once, metadata=admin()))) == 1
 
 
 # ---- the audit log and per-module estimates
