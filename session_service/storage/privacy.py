@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 
 from session_service.domain.recordings import archive_path
-from session_service.storage import audit, recordings
+from session_service.storage import audit, recordings, sittings
 from session_service.storage.engine import Database, Tx
 from session_service.storage.models import (
+    AccommodationRow,
     AdvanceRequest,
     AuditEvent,
     Enrolment,
@@ -167,6 +168,7 @@ def export_student(db: Database, *, student_id: str) -> dict[str, Any]:
                 "erased": user.erased,
             },
             "classes": [{"class_id": c, "name": n} for c, n in classes],
+            "accommodation": _accommodation(conn, student_id),
             "sessions": document_sessions,
             "audit_events": [
                 {
@@ -223,6 +225,8 @@ def erase_student(
             tx.execute(delete(Module).where(Module.session_id.in_(session_ids)))
             tx.execute(delete(ExamSession).where(ExamSession.session_id.in_(session_ids)))
         tx.execute(delete(Enrolment).where(Enrolment.student_id == student_id))
+        # An accommodation's reason may be health data: it goes with the rest (its audit entries stay, re-keyed).
+        tx.execute(delete(AccommodationRow).where(AccommodationRow.student_id == student_id))
         # An erased student is signed out everywhere: no refresh token of theirs renews anything.
         forget_user(tx, user_id=student_id)
         tx.execute(
@@ -264,6 +268,19 @@ def erase_student(
             recordings=audio,
             recording_bytes=audio_bytes,
         )
+
+
+def _accommodation(conn: Tx, student_id: str) -> dict[str, Any] | None:
+    found = sittings.accommodation_of(conn, student_id=student_id)
+    if found is None:
+        return None
+    return {
+        "extra_time_multiplier": found.accommodation.time_multiplier,
+        "break_seconds": found.accommodation.break_seconds,
+        "reason": found.reason,
+        "set_by": found.set_by,
+        "update_ms": found.update_ms,
+    }
 
 
 def _delete_session_scores(tx: Tx, session_ids: Collection[str]) -> None:

@@ -495,9 +495,16 @@ def test_the_audit_log_is_admins_only_exported_as_json_lines_and_pseudonymised_a
     methods = pb.DESCRIPTOR.services_by_name["SessionService"].methods_by_name
     assert {m for m in methods if "Audit" in m} == {"ListAuditEntries", "ExportAuditLog"}
 
+    document = session_stub.ExportStudentData(
+        pb.ExportStudentDataRequest(student_id=student.user_id), metadata=as_user(student)
+    ).json_document
+    assert json.loads(document)["accommodation"]["reason"] == "approved: injury"
     session_stub.EraseStudentData(
         pb.EraseStudentDataRequest(student_id=student.user_id, reason="request"), metadata=admin()
     )
+    # The grant and its reason (health data) go with the student's data; its entry stays, re-keyed.
+    left = session_stub.GetAccommodation(pb.GetAccommodationRequest(student_id=student.user_id), metadata=admin())
+    assert (left.extra_time_multiplier, left.reason) == (1.0, "")
     (erasure,) = audit(session_stub, student_id=student.user_id)
     assert erasure.action == "erase_student_data"
     kept = [e for e in audit(session_stub) if e.audit_id in {a.audit_id for a in about}]
