@@ -31,6 +31,7 @@ from item_service.convert import (
 from item_service.qa import qa_passed, run_qa_checks
 from item_service.storage import (
     READ_ONLY_MESSAGE,
+    AuditFilter,
     BankReader,
     BankWriter,
     ItemBank,
@@ -123,7 +124,7 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
 
     async def _write(self, principal: Principal, work: Callable[[BankWriter], R], *, items: bool = True) -> R:
         def run() -> R:
-            with self._bank.writing(actor=principal.subject, items=items) as writer:
+            with self._bank.writing(actor=principal.subject, items=items, role=principal.role.value) as writer:
                 return work(writer)
 
         return await asyncio.to_thread(run)
@@ -244,6 +245,38 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
         return item_service_pb2.ListItemRevisionsResponse(
             revisions=[_in_view(revision, view) for revision in revisions],
             next_page_token=self._pages.encode([revisions[-1].revision], query=query) if more else "",
+        )
+
+    async def ListItemAuditEntries(
+        self, request: item_service_pb2.ListItemAuditEntriesRequest, context: Context
+    ) -> item_service_pb2.ListItemAuditEntriesResponse:
+        require_role(self._principal(context), (Role.ADMIN,), "ListItemAuditEntries")
+        where = AuditFilter(
+            item_id=request.item_id,
+            action=request.action,
+            actor=request.actor_id,
+            start=request.start_time.ToDatetime() if request.HasField("start_time") else None,
+            end=request.end_time.ToDatetime() if request.HasField("end_time") else None,
+        )
+        page_size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        query = (
+            "ListItemAuditEntries",
+            where.item_id,
+            where.action,
+            where.actor,
+            str(where.start),
+            str(where.end),
+        )
+        position = self._pages.decode(request.page_token, query=query, shape=(str,))
+        before = str(position[0]) if position else ""
+        entries = await self._read(
+            lambda reader: reader.list_audit(where=where, before_id=before, limit=page_size + 1)
+        )
+        more = len(entries) > page_size
+        entries = entries[:page_size]
+        return item_service_pb2.ListItemAuditEntriesResponse(
+            entries=entries,
+            next_page_token=self._pages.encode([entries[-1].audit_id], query=query) if more else "",
         )
 
     async def ListReviews(
@@ -487,7 +520,15 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
                     reason="ITEM_NOT_CALIBRATED",
                 )
             item.status = item_pb2.ITEM_STATUS_ACTIVE
-            return writer.save_item(item=item, changed=["status"], note="activated")
+            saved = writer.save_item(item=item, changed=["status"], note=request.reason or "activated")
+            writer.record_action(
+                action="activate_item",
+                target_type="item",
+                target=item_id,
+                reason=request.reason,
+                detail={"revision": saved.revision, "task_type": item_pb2.TaskType.Name(saved.task_type)},
+            )
+            return saved
 
         return await self._write(principal, work)
 
@@ -500,7 +541,15 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
             if item.status == item_pb2.ITEM_STATUS_RETIRED:
                 return item
             item.status = item_pb2.ITEM_STATUS_RETIRED
-            return writer.save_item(item=item, changed=["status"], note=request.reason or "retired")
+            saved = writer.save_item(item=item, changed=["status"], note=request.reason or "retired")
+            writer.record_action(
+                action="retire_item",
+                target_type="item",
+                target=item_id,
+                reason=request.reason,
+                detail={"revision": saved.revision},
+            )
+            return saved
 
         return await self._write(principal, work)
 

@@ -99,6 +99,29 @@ class AccessPolicy:
             raise PermissionDenied("this class is not yours")
 
     @staticmethod
+    def may_run_sitting(principal: Principal, class_teacher_id: str | None) -> None:
+        """Sittings and the proctoring of their sessions: the teacher of the sitting's class and admins (an admin
+        also proctors a session outside any sitting: `class_teacher_id` None)."""
+        if principal.role == Role.ADMIN:
+            return
+        if principal.role == Role.TEACHER:
+            if class_teacher_id is not None and class_teacher_id == principal.subject:
+                return
+            raise PermissionDenied("only the teacher of the sitting's class (or an admin) proctors it")
+        raise PermissionDenied(f"the {principal.role.value} role cannot run sittings")
+
+    async def may_set_accommodation(self, principal: Principal, student_id: str) -> None:
+        """A teacher of the student or an admin grants accommodations; nobody grants their own."""
+        if principal.role not in (Role.TEACHER, Role.ADMIN):
+            raise PermissionDenied("only a teacher of the student or an admin sets accommodations")
+        await self.may_read_student(principal, student_id, what="accommodations", services=False)
+
+    @staticmethod
+    def may_read_audit_log(principal: Principal) -> None:
+        if principal.role != Role.ADMIN:
+            raise PermissionDenied("only an admin reads the audit log")
+
+    @staticmethod
     def may_read_rater_statistics(principal: Principal, rater_id: str) -> str:
         """The rater whose statistics the caller reads ("" for all): a rater their own only."""
         if principal.role == Role.RATER:

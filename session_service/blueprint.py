@@ -143,6 +143,11 @@ def parse_blueprint(raw: dict[str, Any]) -> Blueprint:
 
 
 @functools.cache
+def known_versions() -> frozenset[str]:
+    """The blueprint versions there are (what a sitting may name)."""
+    return frozenset(path.stem for path in BLUEPRINT_DIR.glob("*.json"))
+
+
 def load_blueprint(version: str = CURRENT_VERSION) -> Blueprint:
     path = BLUEPRINT_DIR / f"{version}.json"
     if not path.is_file():

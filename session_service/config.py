@@ -68,6 +68,11 @@ class Settings:
     recording_max_bytes: int = 8 * 1024 * 1024
     # All recordings of one test together, re-recordings included (a full test has 11 speaking items).
     recordings_max_total_bytes: int = 64 * 1024 * 1024
+    # Whether a student may start a test outside a scheduled sitting (practice); a school that runs tests only in
+    # sittings turns it off.
+    practice_outside_sittings: bool = True
+    # How often a watched sitting's room is looked at (one read per sitting, shared by its proctors).
+    watch_seconds: float = 1.0
 
     @property
     def data_dir(self) -> Path:
@@ -160,6 +165,9 @@ def load_settings() -> Settings:
         raise ConfigError(
             f"SESSION_RECORDING_MAX_BYTES={recording_max} does not fit a gRPC message of {MAX_MESSAGE_BYTES} bytes"
         )
+    watch_seconds = env_float("SESSION_WATCH_INTERVAL_SECONDS", 1.0)
+    if watch_seconds <= 0:
+        raise ConfigError(f"SESSION_WATCH_INTERVAL_SECONDS={watch_seconds} must be positive")
     return Settings(
         common=common,
         database_url=database_url,
@@ -182,6 +190,8 @@ def load_settings() -> Settings:
         concurrent_advances=_whole("SESSION_CONCURRENT_ADVANCES", 2 * cores(), 1),
         recording_max_bytes=recording_max,
         recordings_max_total_bytes=_whole("SESSION_RECORDINGS_MAX_TOTAL_BYTES", 64 * 1024 * 1024, 1024),
+        practice_outside_sittings=env_bool("SESSION_PRACTICE_OUTSIDE_SITTINGS", True),
+        watch_seconds=watch_seconds,
     )
 
 

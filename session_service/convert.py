@@ -7,11 +7,14 @@ from typing import overload
 
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
+from toefl.common.v1 import audit_pb2
 from toefl.item.v1 import item_pb2
 from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import session_service_pb2 as pb
 
+from session_service.domain.accommodations import Accommodation
 from session_service.domain.answers import AnswerForm, GivenAnswer
+from session_service.domain.proctoring import remaining_ms
 from session_service.domain.scores import (
     RatingOutcome,
     RatingTaskRecord,
@@ -20,10 +23,13 @@ from session_service.domain.scores import (
     SectionFigures,
     student_sees_band,
 )
+from session_service.domain.sittings import Seat, seat_state
 from session_service.scoring import answer_from_json
 from session_service.storage.accounts import ClassRecord, UserRecord
 from session_service.storage.answers import ResponseRecord
+from session_service.storage.audit import AuditRecord
 from session_service.storage.sessions import ModuleRecord
+from session_service.storage.sittings import AccommodationRecord, SittingRecord
 from session_service.views import student_item
 from toefl_core.auth import Role
 
@@ -270,3 +276,77 @@ def given_answer(answer: pb.Answer) -> GivenAnswer:
         transcript=speech.transcript,
         duration_ms=speech.duration_ms,
     )
+
+
+def sitting_proto(sitting: SittingRecord, *, with_code: bool) -> pb.Sitting:
+    """A sitting as a client sees it; `with_code`: its staff (a student is told only that it has a code)."""
+    return pb.Sitting(
+        sitting_id=sitting.sitting_id,
+        class_id=sitting.class_id,
+        title=sitting.title,
+        blueprint_version=sitting.blueprint_version,
+        scope=pb.SessionScope.Value(sitting.scope),
+        section=item_pb2.Section.Value(sitting.section) if sitting.section else item_pb2.SECTION_UNSPECIFIED,
+        open_time=timestamp(sitting.opens_ms),
+        close_time=timestamp(sitting.closes_ms),
+        access_code=sitting.access_code if with_code else "",
+        has_access_code=bool(sitting.access_code),
+        created_by=sitting.created_by,
+        create_time=timestamp(sitting.create_ms),
+        update_time=timestamp(sitting.update_ms),
+        etag=str(sitting.revision),
+    )
+
+
+def accommodation_proto(
+    student_id: str, accommodation: Accommodation, record: AccommodationRecord | None = None
+) -> pb.Accommodation:
+    return pb.Accommodation(
+        student_id=student_id,
+        extra_time_multiplier=accommodation.time_multiplier,
+        break_seconds=accommodation.break_seconds,
+        reason=record.reason if record is not None else "",
+        set_by=record.set_by if record is not None else "",
+        update_time=timestamp(record.update_ms if record is not None else None),
+    )
+
+
+def audit_proto(entry: AuditRecord) -> audit_pb2.AuditEntry:
+    return audit_pb2.AuditEntry(
+        audit_id=entry.audit_id,
+        time=timestamp(entry.time_ms),
+        actor_id=entry.actor,
+        actor_role=entry.actor_role,
+        action=entry.action,
+        target_type=entry.target_type,
+        target_id=entry.target,
+        student_id=entry.student_id or "",
+        reason=entry.reason,
+        detail_json=json.dumps(entry.detail, sort_keys=True),
+    )
+
+
+def sitting_view(sitting_id: str, seats: list[Seat], *, now_ms: int) -> pb.SittingView:
+    """The room as a proctor sees it at `now_ms` (the time left computed then, frozen for a paused student)."""
+    view = pb.SittingView(sitting_id=sitting_id, view_time=timestamp(now_ms))
+    for seat in seats:
+        entry = pb.Seat(
+            student_id=seat.student_id,
+            display_name=seat.display_name,
+            state=pb.SeatState.Value(seat_state(seat)),
+            session_id=seat.session_id or "",
+            section=item_pb2.Section.Value(seat.section) if seat.section else item_pb2.SECTION_UNSPECIFIED,
+            stage=pb.ModuleStage.Value(seat.stage) if seat.stage else pb.MODULE_STAGE_UNSPECIFIED,
+            module_sequence=seat.module_sequence,
+            answered_count=seat.answered,
+            item_count=seat.items,
+            focus_lost_count=seat.focus_lost,
+        )
+        if seat.module_open:
+            left = remaining_ms(deadline_ms=seat.deadline_ms, now_ms=now_ms, paused_ms=seat.paused_ms)
+            entry.remaining_seconds = left // 1000
+            entry.deadline.CopyFrom(timestamp(seat.deadline_ms))
+        if seat.last_activity_ms:
+            entry.last_activity_time.CopyFrom(timestamp(seat.last_activity_ms))
+        view.seats.append(entry)
+    return view

@@ -115,18 +115,36 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
             session_id=record.session_id,
             student_id=record.student_id,
             pending_sections=[s for s in expected if s not in scored],
+            voided=record.voided_ms is not None,
         )
-        if latest is not None:
+        # A voided session's scores are withheld from its student; staff see them, marked voided.
+        if latest is not None and (detail or record.voided_ms is None):
             report.score.CopyFrom(version_proto(latest, detail=detail))
             if detail:
                 # Points per task type: with one answered item, whether that answer was the key.
                 report.task_types.extend(task_type_summaries(latest))
+        if detail:
+            report.module_estimates.extend(
+                spb.ModuleEstimate(
+                    module_id=m.module_id,
+                    sequence=m.sequence,
+                    section=item_pb2.Section.Value(m.section),
+                    stage=m.stage,
+                    theta=m.theta,
+                    standard_error=m.theta_se or 0.0,
+                )
+                for m in record.modules
+                if m.theta is not None
+            )
         return report
 
     async def ListScoreVersions(
         self, request: spb.ListScoreVersionsRequest, context: Context
     ) -> spb.ListScoreVersionsResponse:
         record, detail = await self._reported_session(context, request.session_id)
+        if record.voided_ms is not None and not detail:
+            # Withheld from the student, as in their report.
+            return spb.ListScoreVersionsResponse()
         versions = await self._workers.read(scores.list_versions, session_id=record.session_id)
         return spb.ListScoreVersionsResponse(versions=[version_proto(v, detail=detail) for v in versions])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -16,24 +17,30 @@ from toefl.item.v1 import item_pb2
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
-from session_service import accounts, export, recordings, sign_in, writer
+from session_service import accounts, export, recordings, sign_in, staff, writer
 from session_service.access import ANSWER, CONTROL, READ, AccessPolicy, check_request_id
 from session_service.answer_writer import AnswerWriter
 from session_service.audio import NotAudio, probe
-from session_service.blueprint import CURRENT_VERSION, ModulePlan, load_blueprint
+from session_service.blueprint import CURRENT_VERSION, ModulePlan, known_versions, load_blueprint
 from session_service.caches import SessionHeads
 from session_service.config import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Settings
 from session_service.convert import (
     PROTO_TO_ROLE,
     ROLE_TO_PROTO,
+    accommodation_proto,
     answer_form,
+    audit_proto,
     class_proto,
     given_answer,
     module_summary,
     saved_response,
+    sitting_proto,
+    sitting_view,
     timestamp,
     user_proto,
 )
+from session_service.domain.accommodations import STANDARD, Accommodation, module_seconds
+from session_service.domain.accommodations import checked as checked_accommodation
 from session_service.domain.answers import (
     SessionHead,
     answer_refusal,
@@ -42,7 +49,24 @@ from session_service.domain.answers import (
     too_late,
 )
 from session_service.domain.limits import check_daily_sessions, utc_day_start_ms
-from session_service.domain.modules import deadline_ms, module_seed, now_ms, remaining_seconds
+from session_service.domain.modules import (
+    deadline_ms,
+    first_of_later_section,
+    module_seed,
+    now_ms,
+    remaining_seconds,
+)
+from session_service.domain.proctoring import (
+    EXTEND,
+    PAUSE,
+    RESUME,
+    VOID,
+    check_minutes,
+    check_reason,
+    paused_error,
+    remaining_ms,
+    voided_error,
+)
 from session_service.domain.recordings import (
     RECORDING_PREFIX,
     audio_ref_refusal,
@@ -55,6 +79,14 @@ from session_service.domain.recordings import (
     undecodable,
 )
 from session_service.domain.sign_ins import Verdict
+from session_service.domain.sittings import (
+    Seat,
+    check_access_code,
+    check_details,
+    check_practice,
+    check_window,
+    start_refusal,
+)
 from session_service.domain.states import STATE_IN_PROGRESS, STATUS_OPEN
 from session_service.item_client import CachedModule, ItemClient, ModuleCache, call_budget
 from session_service.routing import router_ability
@@ -62,14 +94,18 @@ from session_service.scoring import SessionScorer, answer_from_json
 from session_service.sign_in import SignInThrottle, client_address
 from session_service.storage import accounts as accounts_store
 from session_service.storage import answers, privacy, sessions
+from session_service.storage import audit as audit_store
 from session_service.storage import pretest as pretest_store
 from session_service.storage import recordings as recordings_store
+from session_service.storage import sittings as sittings_store
 from session_service.storage.engine import Conflict
 from session_service.views import MEDIA_LINK_GRACE_SECONDS, with_signed_audio
+from session_service.watch import SittingWatch
 from session_service.workers import Workers
 from toefl_core import paging
 from toefl_core.auth import Principal, Role, mint_token
 from toefl_core.errors import (
+    Aborted,
     DomainError,
     FailedPrecondition,
     InvalidArgument,
@@ -92,6 +128,13 @@ MAX_EVENT_DETAIL = 1000
 # and gets a 304 while it has them.
 RECORDING_CACHE_CONTROL = "private, no-cache"
 EXPORT_CHUNK_BYTES = 1024 * 1024
+# Audit entries per read of an export, and the export's media type (JSON lines).
+AUDIT_EXPORT_CHUNK = 500
+AUDIT_EXPORT_TYPE = "application/x-ndjson"
+# The fields UpdateSitting changes (proto names); the class, the test and its scope stay as created.
+SITTING_UPDATABLE = ("title", "open_time", "close_time", "access_code")
+# A live view ends this long before its call's deadline, cleanly.
+WATCH_DEADLINE_MARGIN_SECONDS = 0.5
 INVALID_CREDENTIALS = "invalid username or password"
 SIGN_IN_ENDED = "the refresh token renews nothing (signed out, revoked, expired or unknown); sign in again"
 
@@ -126,6 +169,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._answer_writer = answer_writer
         self._heads = heads
         self._advances = asyncio.Semaphore(settings.concurrent_advances)
+        self._watch = SittingWatch(look=self._look_at_room, interval=settings.watch_seconds)
 
     # ---- plumbing
 
@@ -209,6 +253,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         current = record.current_module
         if current is None or current.status != STATUS_OPEN or now_ms() < current.deadline_ms:
             return record
+        if record.paused_ms is not None:
+            # The clock stands still while paused: the deadline moves when the proctor resumes.
+            return record
         await self._write(writer.expire_due, now_ms=now_ms(), scorer=self._scorer, session_id=record.session_id)
         fresh = await self._lookup(sessions.get_session, session_id=record.session_id)
         if fresh is None:
@@ -218,10 +265,18 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
     # ---- building replies
 
     async def _module_state(
-        self, module: sessions.ModuleRecord, *, with_items: bool, new: bool = False
+        self,
+        module: sessions.ModuleRecord,
+        *,
+        with_items: bool,
+        new: bool = False,
+        paused_ms: int | None = None,
+        accommodation: Accommodation = STANDARD,
     ) -> pb.ModuleState:
-        """The module as a client sees it; `new`: just opened by this call, so no answer to read yet."""
+        """The module as a client sees it; `new`: just opened by this call, so no answer to read yet; `paused_ms`:
+        when a proctor paused the session (its clock stopped then)."""
         now = now_ms()
+        left_ms = remaining_ms(deadline_ms=module.deadline_ms, now_ms=now, paused_ms=paused_ms)
         state = pb.ModuleState(
             module_id=module.module_id,
             section=item_pb2.Section.Value(module.section),
@@ -230,7 +285,11 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             sequence=module.sequence,
             start_time=timestamp(module.start_ms),
             deadline=timestamp(module.deadline_ms),
-            remaining_seconds=remaining_seconds(module.deadline_ms, now) if module.status == STATUS_OPEN else 0,
+            remaining_seconds=left_ms // 1000 if module.status == STATUS_OPEN else 0,
+            paused=paused_ms is not None,
+            break_seconds=accommodation.break_seconds
+            if first_of_later_section(module.sequence, module.stage)
+            else 0,
         )
         if with_items:
             cached = await self._module(module.module_id)
@@ -261,10 +320,21 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             modules=[module_summary(m) for m in record.modules],
             create_time=timestamp(record.create_ms),
             finish_time=timestamp(record.finish_ms),
+            sitting_id=record.sitting_id or "",
+            accommodation=accommodation_proto(record.student_id, record.accommodation),
+            pause_time=timestamp(record.paused_ms),
+            void_time=timestamp(record.voided_ms),
+            void_reason=record.void_reason or "",
         )
         current = record.current_module
         if current is not None:
-            state = await self._module_state(current, with_items=with_items, new=current.module_id == new_module)
+            state = await self._module_state(
+                current,
+                with_items=with_items,
+                new=current.module_id == new_module,
+                paused_ms=record.paused_ms,
+                accommodation=record.accommodation,
+            )
             session.current_module.CopyFrom(state)
         return session
 
@@ -278,6 +348,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         sequence: int,
         plan: ModulePlan,
         exclude_item_ids: list[str],
+        accommodation: Accommodation = STANDARD,
+        new_section: bool = False,
     ) -> sessions.NewModule:
         seed = module_seed(session_id, sequence)
         # Only a module with pretest slots reads the tally that balances them.
@@ -305,7 +377,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             assembly_record=assembled.record.SerializeToString(deterministic=True),
             start_ms=start,
             deadline_ms=deadline_ms(
-                start_ms=start, time_limit_seconds=plan.time_limit_seconds, time_scale=self._settings.time_scale
+                start_ms=start,
+                time_limit_seconds=module_seconds(plan.time_limit_seconds, accommodation, new_section=new_section),
+                time_scale=self._settings.time_scale,
             ),
             items=tuple(
                 sessions.PinnedItem(
@@ -510,10 +584,13 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         else:
             raise PermissionDenied(f"the {principal.role.value} role cannot start exam sessions")
         check_request_id(request.request_id, required=False)
+        sitting = await self._sitting_to_start(principal, request, student_id)
         scope = request.scope or pb.SESSION_SCOPE_FULL_TEST
-        if scope == pb.SESSION_SCOPE_SECTION and request.section == item_pb2.SECTION_UNSPECIFIED:
+        if sitting is not None:
+            scope = pb.SessionScope.Value(sitting.scope)
+        elif scope == pb.SESSION_SCOPE_SECTION and request.section == item_pb2.SECTION_UNSPECIFIED:
             raise InvalidArgument("a section session needs a section", field="section")
-        if scope == pb.SESSION_SCOPE_FULL_TEST and request.section != item_pb2.SECTION_UNSPECIFIED:
+        elif scope == pb.SESSION_SCOPE_FULL_TEST and request.section != item_pb2.SECTION_UNSPECIFIED:
             raise InvalidArgument("a full test takes every section; leave section unset", field="section")
         if request.request_id:
             existing = await self._lookup(
@@ -532,11 +609,21 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 sessions.count_sessions_since, student_id=student_id, since_ms=utc_day_start_ms(now_ms())
             )
             check_daily_sessions(started_today=started, limit=daily_limit, now_ms=now_ms())
-        blueprint = load_blueprint(CURRENT_VERSION)
-        sections = blueprint.sections_for(request.section if scope == pb.SESSION_SCOPE_SECTION else None)
+        section = request.section
+        if sitting is not None:
+            section = item_pb2.Section.Value(sitting.section) if sitting.section else item_pb2.SECTION_UNSPECIFIED
+        blueprint = load_blueprint(sitting.blueprint_version if sitting is not None else CURRENT_VERSION)
+        sections = blueprint.sections_for(section if scope == pb.SESSION_SCOPE_SECTION else None)
+        # Pinned now: a change to the student's accommodation later does not move this session's clock.
+        accommodation = await self._lookup(sittings_store.pinned_accommodation, student_id=student_id)
         session_id = accounts.new_id("ses")
         module = await self._assemble(
-            context, session_id=session_id, sequence=1, plan=sections[0].first(), exclude_item_ids=[]
+            context,
+            session_id=session_id,
+            sequence=1,
+            plan=sections[0].first(),
+            exclude_item_ids=[],
+            accommodation=accommodation,
         )
         record, _created = await self._write(
             writer.start_session,
@@ -544,14 +631,41 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             session_id=session_id,
             student_id=student_id,
             scope=pb.SessionScope.Name(scope),
-            section=item_pb2.Section.Name(request.section) if scope == pb.SESSION_SCOPE_SECTION else "",
+            section=item_pb2.Section.Name(section) if scope == pb.SESSION_SCOPE_SECTION else "",
             blueprint_version=blueprint.version,
             request_id=request.request_id or None,
             created_by=principal.subject,
             now_ms=now_ms(),
             first_module=module,
+            sitting=sitting,
+            accommodation=accommodation,
         )
         return await self._session_proto(record)
+
+    async def _sitting_to_start(
+        self, principal: Principal, request: pb.CreateSessionRequest, student_id: str
+    ) -> sittings_store.SittingRecord | None:
+        """The sitting the new session is for, after its rules: the student is of its class, the code is right
+        (staff starting it for a student need none), and it is open now. None: practice, where allowed."""
+        if not request.sitting_id:
+            if principal.role == Role.STUDENT:
+                check_practice(allowed=self._settings.practice_outside_sittings)
+            return None
+        if request.scope or request.section:
+            raise InvalidArgument(
+                "a sitting's session takes its scope and section from the sitting", field="scope"
+            )
+        sitting = await self._lookup(sittings_store.get_sitting, sitting_id=request.sitting_id)
+        if sitting is None:
+            raise NotFound(f"sitting {request.sitting_id} not found")
+        if not await self._lookup(sittings_store.is_enrolled, class_id=sitting.class_id, student_id=student_id):
+            raise PermissionDenied("this sitting is for another class")
+        if principal.role == Role.STUDENT:
+            check_access_code(expected=sitting.access_code, given=request.access_code)
+        refusal = start_refusal(opens_ms=sitting.opens_ms, closes_ms=sitting.closes_ms, now_ms=now_ms())
+        if refusal is not None:
+            raise refusal
+        return sitting
 
     async def GetSession(self, request: pb.GetSessionRequest, context: Context) -> pb.Session:
         record = await self._session(self._principal(context), request.session_id, action=READ)
@@ -565,7 +679,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 "the session has no current module (it is finished or past its last module)",
                 reason="NO_CURRENT_MODULE",
             )
-        return await self._module_state(current, with_items=True)
+        return await self._module_state(
+            current, with_items=True, paused_ms=record.paused_ms, accommodation=record.accommodation
+        )
 
     async def ListSessions(self, request: pb.ListSessionsRequest, context: Context) -> pb.ListSessionsResponse:
         principal = self._principal(context)
@@ -594,8 +710,21 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 student_ids = set()
             else:
                 student_ids = {request.student_id}
+        if request.sitting_id:
+            sitting = await self._lookup(sittings_store.get_sitting, sitting_id=request.sitting_id)
+            if sitting is None:
+                raise NotFound(f"sitting {request.sitting_id} not found")
+            if principal.role in (Role.TEACHER, Role.ADMIN):
+                AccessPolicy.may_run_sitting(principal, await self._class_teacher(sitting.class_id))
         size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
-        query = ("ListSessions", principal.subject, request.student_id, request.class_id, request.state)
+        query = (
+            "ListSessions",
+            principal.subject,
+            request.student_id,
+            request.class_id,
+            request.state,
+            request.sitting_id,
+        )
         position = self._pages.decode(request.page_token, query=query, shape=(int, str))
         after = (int(position[0]), str(position[1])) if position else None
         rows = await self._read(
@@ -604,6 +733,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             state=pb.SessionState.Name(request.state) if request.state else None,
             after=after,
             limit=size + 1,
+            sitting_id=request.sitting_id or None,
         )
         reply = pb.ListSessionsResponse(
             sessions=[await self._session_proto(r, with_items=False) for r in rows[:size]]
@@ -779,8 +909,12 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 # Read again: the advance may have been applied (by another process) after `record` was read.
                 again = await self._lookup(sessions.get_session, session_id=record.session_id)
                 return await self._session_proto(again or record)
+        if record.voided_ms is not None:
+            raise voided_error()
         if record.state != STATE_IN_PROGRESS:
             raise FailedPrecondition("the session is finished", reason="SESSION_FINISHED")
+        if record.paused_ms is not None:
+            raise paused_error()
         current = record.current_module
         if current is None:
             raise FailedPrecondition(
@@ -820,6 +954,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 sequence=max(m.sequence for m in record.modules) + 1,
                 plan=next_plan,
                 exclude_item_ids=seen,
+                accommodation=record.accommodation,
+                new_section=next_plan.section != plan.section,
             )
         advanced = await self._write(
             writer.advance,
@@ -841,6 +977,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
 
     async def FinishSession(self, request: pb.FinishSessionRequest, context: Context) -> pb.Session:
         record = await self._session(self._principal(context), request.session_id, action=CONTROL)
+        if record.paused_ms is not None and record.state == STATE_IN_PROGRESS:
+            raise paused_error()
         await self._write(writer.finish, session_id=record.session_id, now_ms=now_ms(), scorer=self._scorer)
         self._heads.drop(record.session_id)
         for module in record.modules:
@@ -880,6 +1018,338 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         stored = await self._write(sessions.log_events, session_id=head.session_id, events=events, now_ms=now)
         return pb.LogEventsResponse(stored=stored, server_time=timestamp(now))
 
+    # ---- sittings
+
+    async def _class_teacher(self, class_id: str) -> str:
+        found = await self._read(accounts_store.get_class, class_id=class_id)
+        if found is None:
+            raise NotFound(f"class {class_id} not found")
+        return found.teacher_id
+
+    def _actor(self, principal: Principal) -> staff.Actor:
+        return staff.Actor(user_id=principal.subject, role=principal.role.value)
+
+    async def CreateSitting(self, request: pb.CreateSittingRequest, context: Context) -> pb.Sitting:
+        principal = self._principal(context)
+        given = request.sitting
+        if not given.class_id:
+            raise InvalidArgument("sitting.class_id is required", field="sitting.class_id")
+        AccessPolicy.may_run_sitting(principal, await self._class_teacher(given.class_id))
+        version = given.blueprint_version or CURRENT_VERSION
+        if version not in known_versions():
+            raise InvalidArgument(f"no blueprint version {version!r}", field="sitting.blueprint_version")
+        scope = given.scope or pb.SESSION_SCOPE_FULL_TEST
+        if scope == pb.SESSION_SCOPE_SECTION:
+            if given.section == item_pb2.SECTION_UNSPECIFIED:
+                raise InvalidArgument("a section sitting needs a section", field="sitting.section")
+            section = item_pb2.Section.Name(given.section)
+        elif given.section != item_pb2.SECTION_UNSPECIFIED:
+            raise InvalidArgument("a full test takes every section; leave section unset", field="sitting.section")
+        else:
+            section = ""
+        opens_ms, closes_ms = given.open_time.ToMilliseconds(), given.close_time.ToMilliseconds()
+        check_window(opens_ms=opens_ms, closes_ms=closes_ms)
+        check_details(title=given.title, access_code=given.access_code)
+        now = now_ms()
+        record = sittings_store.SittingRecord(
+            sitting_id=accounts.new_id("sit"),
+            class_id=given.class_id,
+            title=given.title.strip(),
+            blueprint_version=version,
+            scope=pb.SessionScope.Name(scope),
+            section=section,
+            opens_ms=opens_ms,
+            closes_ms=closes_ms,
+            access_code=given.access_code,
+            created_by=principal.subject,
+            create_ms=now,
+            update_ms=now,
+            revision=1,
+        )
+        await self._write(
+            staff.create_sitting, sitting=record, actor=self._actor(principal), audit_id=accounts.new_id("aud")
+        )
+        log.info("sitting %s created for class %s by %s", record.sitting_id, record.class_id, principal.subject)
+        return sitting_proto(record, with_code=True)
+
+    async def _readable_sitting(
+        self, principal: Principal, sitting_id: str
+    ) -> tuple[sittings_store.SittingRecord, bool]:
+        """The sitting and whether the caller runs it (sees its code); a student of its class reads it too."""
+        if not sitting_id:
+            raise InvalidArgument("sitting_id is required", field="sitting_id")
+        sitting = await self._lookup(sittings_store.get_sitting, sitting_id=sitting_id)
+        if sitting is None:
+            raise NotFound(f"sitting {sitting_id} not found")
+        if principal.role == Role.STUDENT:
+            if not await self._lookup(
+                sittings_store.is_enrolled, class_id=sitting.class_id, student_id=principal.subject
+            ):
+                raise PermissionDenied("this sitting is for another class")
+            return sitting, False
+        AccessPolicy.may_run_sitting(principal, await self._class_teacher(sitting.class_id))
+        return sitting, True
+
+    async def GetSitting(self, request: pb.GetSittingRequest, context: Context) -> pb.Sitting:
+        sitting, runs = await self._readable_sitting(self._principal(context), request.sitting_id)
+        return sitting_proto(sitting, with_code=runs)
+
+    async def ListSittings(self, request: pb.ListSittingsRequest, context: Context) -> pb.ListSittingsResponse:
+        principal = self._principal(context)
+        class_ids: set[str] | None
+        if principal.role == Role.ADMIN:
+            class_ids = None
+        elif principal.role == Role.TEACHER:
+            class_ids = set(await self._read(sittings_store.class_ids_of, teacher_id=principal.subject))
+        elif principal.role == Role.STUDENT:
+            class_ids = set(await self._read(sittings_store.class_ids_of, student_id=principal.subject))
+        else:
+            raise PermissionDenied(f"the {principal.role.value} role has no sittings")
+        if request.class_id:
+            if class_ids is not None and request.class_id not in class_ids:
+                raise PermissionDenied("this class is not yours")
+            class_ids = {request.class_id}
+        size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        query = ("ListSittings", principal.subject, request.class_id)
+        position = self._pages.decode(request.page_token, query=query, shape=(int, str))
+        after = (int(position[0]), str(position[1])) if position else None
+        rows = await self._read(sittings_store.list_sittings, class_ids=class_ids, after=after, limit=size + 1)
+        staff_view = principal.role != Role.STUDENT
+        reply = pb.ListSittingsResponse(sittings=[sitting_proto(r, with_code=staff_view) for r in rows[:size]])
+        if len(rows) > size:
+            last = rows[size - 1]
+            reply.next_page_token = self._pages.encode([last.opens_ms, last.sitting_id], query=query)
+        return reply
+
+    async def UpdateSitting(self, request: pb.UpdateSittingRequest, context: Context) -> pb.Sitting:
+        principal = self._principal(context)
+        given = request.sitting
+        sitting, _runs = await self._readable_sitting(principal, given.sitting_id)
+        AccessPolicy.may_run_sitting(principal, await self._class_teacher(sitting.class_id))
+        paths = list(request.update_mask.paths)
+        if not paths:
+            raise InvalidArgument("update_mask names no field", field="update_mask")
+        unknown = sorted(set(paths) - set(SITTING_UPDATABLE))
+        if unknown:
+            raise InvalidArgument(
+                f"update_mask names {', '.join(unknown)}; a sitting's updatable fields are "
+                f"{', '.join(SITTING_UPDATABLE)}",
+                field="update_mask",
+            )
+        if len(request.reason) > 1000:
+            raise InvalidArgument("reason is longer than 1000 characters", field="reason")
+        changes: dict[str, Any] = {}
+        if "title" in paths:
+            changes["title"] = given.title.strip()
+        if "open_time" in paths:
+            changes["opens_ms"] = given.open_time.ToMilliseconds()
+        if "close_time" in paths:
+            changes["closes_ms"] = given.close_time.ToMilliseconds()
+        if "access_code" in paths:
+            changes["access_code"] = given.access_code
+        check_window(
+            opens_ms=changes.get("opens_ms", sitting.opens_ms),
+            closes_ms=changes.get("closes_ms", sitting.closes_ms),
+        )
+        check_details(
+            title=changes.get("title", sitting.title), access_code=changes.get("access_code", sitting.access_code)
+        )
+        revision = None
+        if given.etag:
+            if not given.etag.isdigit():
+                raise Aborted("the etag is not this sitting's; read it again", reason="STALE_ETAG")
+            revision = int(given.etag)
+        updated = await self._write(
+            staff.update_sitting,
+            sitting_id=sitting.sitting_id,
+            changes=changes,
+            revision=revision,
+            actor=self._actor(principal),
+            reason=request.reason,
+            audit_id=accounts.new_id("aud"),
+            now_ms=now_ms(),
+        )
+        return sitting_proto(updated, with_code=True)
+
+    async def _look_at_room(self, sitting_id: str, class_id: str) -> list[Seat]:
+        return await self._read(sittings_store.seats, sitting_id=sitting_id, class_id=class_id)
+
+    async def WatchSitting(
+        self, request: pb.WatchSittingRequest, context: Context
+    ) -> AsyncIterator[pb.SittingView]:
+        principal = self._principal(context)
+        sitting, runs = await self._readable_sitting(principal, request.sitting_id)
+        if not runs:
+            raise PermissionDenied("only the sitting's proctors watch it")
+        if request.max_views < 0:
+            raise InvalidArgument("max_views must not be negative", field="max_views")
+        sent = 0
+        async with contextlib.aclosing(self._watch.views(sitting.sitting_id, sitting.class_id)) as views:
+            while not request.max_views or sent < request.max_views:
+                left = context.time_remaining()
+                # Ended cleanly before the deadline, so a client reconnects rather than reads an error.
+                wait = None if left is None else left - WATCH_DEADLINE_MARGIN_SECONDS
+                if wait is not None and wait <= 0:
+                    return
+                try:
+                    seats = await asyncio.wait_for(anext(views), wait)
+                except TimeoutError:
+                    return
+                yield sitting_view(sitting.sitting_id, seats, now_ms=now_ms())
+                sent += 1
+
+    # ---- accommodations
+
+    async def SetAccommodation(self, request: pb.SetAccommodationRequest, context: Context) -> pb.Accommodation:
+        principal = self._principal(context)
+        if not request.student_id:
+            raise InvalidArgument("student_id is required", field="student_id")
+        await self._access.may_set_accommodation(principal, request.student_id)
+        student = await self._lookup(accounts_store.get_user, user_id=request.student_id)
+        if student is None or student.role != Role.STUDENT.value or student.erased:
+            raise NotFound(f"student {request.student_id} not found")
+        given = request.accommodation
+        granted = checked_accommodation(
+            time_multiplier=given.extra_time_multiplier, break_seconds=given.break_seconds, reason=given.reason
+        )
+        record = sittings_store.AccommodationRecord(
+            student_id=request.student_id,
+            accommodation=granted,
+            reason=given.reason.strip(),
+            set_by=principal.subject,
+            update_ms=now_ms(),
+        )
+        await self._write(
+            staff.set_accommodation, record=record, actor=self._actor(principal), audit_id=accounts.new_id("aud")
+        )
+        log.info("accommodation of %s set by %s", request.student_id, principal.subject)
+        return accommodation_proto(request.student_id, granted, record)
+
+    async def GetAccommodation(self, request: pb.GetAccommodationRequest, context: Context) -> pb.Accommodation:
+        principal = self._principal(context)
+        if not request.student_id:
+            raise InvalidArgument("student_id is required", field="student_id")
+        await self._access.may_read_student(principal, request.student_id, what="accommodations", services=False)
+        found = await self._lookup(sittings_store.get_accommodation, student_id=request.student_id)
+        if found is None:
+            return accommodation_proto(request.student_id, STANDARD)
+        return accommodation_proto(request.student_id, found.accommodation, found)
+
+    # ---- proctoring
+
+    async def _proctor(
+        self, context: Context, action: str, request: pb.ProctorActionRequest | pb.ExtendSessionRequest
+    ) -> pb.Session:
+        principal = self._principal(context)
+        session_id, request_id, reason = request.session_id, request.request_id, request.reason
+        minutes = request.minutes if isinstance(request, pb.ExtendSessionRequest) else 0
+        if not session_id:
+            raise InvalidArgument("session_id is required", field="session_id")
+        record = await self._lookup(sessions.get_session, session_id=session_id)
+        if record is None:
+            raise NotFound(f"session {session_id} not found")
+        teacher_id = None
+        if record.sitting_id:
+            sitting = await self._lookup(sittings_store.get_sitting, sitting_id=record.sitting_id)
+            teacher_id = await self._class_teacher(sitting.class_id) if sitting is not None else None
+        AccessPolicy.may_run_sitting(principal, teacher_id)
+        check_request_id(request_id, required=True)
+        check_reason(reason, required=action in (VOID, EXTEND))
+        if action == EXTEND:
+            check_minutes(minutes)
+        entry = await self._write(
+            staff.proctor,
+            act=staff.ProctorAction(
+                action=action,
+                session_id=session_id,
+                student_id=record.student_id,
+                request_id=request_id,
+                reason=reason.strip(),
+                minutes=minutes,
+            ),
+            actor=self._actor(principal),
+            audit_id=accounts.new_id("aud"),
+            now_ms=now_ms(),
+            scorer=self._scorer,
+        )
+        # This process's cached head is stale now; another process's is caught by its writer (which reads the
+        # pause under the session's lock) and then dropped.
+        self._heads.drop(session_id)
+        log.info("%s on session %s by %s (audit %s)", action, session_id, principal.subject, entry.audit_id)
+        fresh = await self._lookup(sessions.get_session, session_id=session_id)
+        assert fresh is not None
+        return await self._session_proto(fresh)
+
+    async def PauseSession(self, request: pb.ProctorActionRequest, context: Context) -> pb.Session:
+        return await self._proctor(context, PAUSE, request)
+
+    async def ResumeSession(self, request: pb.ProctorActionRequest, context: Context) -> pb.Session:
+        return await self._proctor(context, RESUME, request)
+
+    async def ExtendSession(self, request: pb.ExtendSessionRequest, context: Context) -> pb.Session:
+        return await self._proctor(context, EXTEND, request)
+
+    async def VoidSession(self, request: pb.ProctorActionRequest, context: Context) -> pb.Session:
+        return await self._proctor(context, VOID, request)
+
+    # ---- the audit log
+
+    @staticmethod
+    def _audit_filter(request: pb.ListAuditEntriesRequest | pb.ExportAuditLogRequest) -> audit_store.AuditFilter:
+        return audit_store.AuditFilter(
+            actor=request.actor_id,
+            action=request.action,
+            student_id=request.student_id,
+            target=request.target_id,
+            start_ms=request.start_time.ToMilliseconds() if request.HasField("start_time") else None,
+            end_ms=request.end_time.ToMilliseconds() if request.HasField("end_time") else None,
+        )
+
+    async def ListAuditEntries(
+        self, request: pb.ListAuditEntriesRequest, context: Context
+    ) -> pb.ListAuditEntriesResponse:
+        AccessPolicy.may_read_audit_log(self._principal(context))
+        where = self._audit_filter(request)
+        size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        query = (
+            "ListAuditEntries",
+            where.actor,
+            where.action,
+            where.student_id,
+            where.target,
+            where.start_ms,
+            where.end_ms,
+        )
+        position = self._pages.decode(request.page_token, query=query, shape=(int, str))
+        before = (int(position[0]), str(position[1])) if position else None
+        rows = await self._read(audit_store.list_entries, where=where, before=before, limit=size + 1)
+        reply = pb.ListAuditEntriesResponse(entries=[audit_proto(r) for r in rows[:size]])
+        if len(rows) > size:
+            last = rows[size - 1]
+            reply.next_page_token = self._pages.encode([last.time_ms, last.audit_id], query=query)
+        return reply
+
+    async def ExportAuditLog(
+        self, request: pb.ExportAuditLogRequest, context: Context
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        AccessPolicy.may_read_audit_log(self._principal(context))
+        where = self._audit_filter(request)
+        after: tuple[int, str] | None = None
+        sent = False
+        while True:
+            rows = await self._read(audit_store.entries_after, where=where, after=after, limit=AUDIT_EXPORT_CHUNK)
+            if not rows and sent:
+                return
+            lines = "".join(
+                json_format.MessageToJson(audit_proto(r), indent=None, sort_keys=True) + "\n" for r in rows
+            )
+            # The first message names the content type even when nothing matches (an empty export is a file too).
+            yield httpbody_pb2.HttpBody(content_type=AUDIT_EXPORT_TYPE, data=lines.encode())
+            sent = True
+            if len(rows) < AUDIT_EXPORT_CHUNK:
+                return
+            after = (rows[-1].time_ms, rows[-1].audit_id)
+
     # ---- privacy
 
     async def ExportStudentData(
@@ -894,6 +1364,17 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         if not (principal.role == Role.ADMIN or principal.subject == request.student_id):
             raise PermissionDenied("only the student themselves or an admin may export a student's data")
         document = await self._read(privacy.export_student, student_id=request.student_id)
+        if principal.role != Role.STUDENT:
+            await self._write(
+                staff.record_action,
+                actor=self._actor(principal),
+                audit_id=accounts.new_id("aud"),
+                now_ms=now_ms(),
+                action="export_student_data",
+                target_type="student",
+                target=request.student_id,
+                student_id=request.student_id,
+            )
         return json.dumps(document, indent=2, sort_keys=True)
 
     async def ExportStudentArchive(
@@ -925,6 +1406,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             audit_id=accounts.new_id("aud"),
             now_ms=now_ms(),
             password_hash=await self._hashing.unusable(),
+            # Random, stored nowhere with the account: the student's audit entries stay one person's, unnamed.
+            pseudonym=accounts.new_id("anon"),
         )
         self._heads.clear()
         log.info("erased the data of student %s (audit %s)", request.student_id, counts.audit_id)

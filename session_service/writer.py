@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from session_service.domain.accommodations import STANDARD, Accommodation
 from session_service.domain.answers import answer_refusal, late_answer_error, too_late
 from session_service.domain.limits import check_daily_sessions, utc_day_start_ms
 from session_service.domain.modules import closing
 from session_service.domain.outages import Outage, outage_before
+from session_service.domain.proctoring import paused_error, voided_error
 from session_service.domain.ratings import already_rated, decide_rating
 from session_service.domain.scores import (
     RatingOutcome,
@@ -17,11 +19,13 @@ from session_service.domain.scores import (
     closed_sections,
     sections_to_score,
 )
+from session_service.domain.sittings import start_refusal
 from session_service.domain.states import STATE_FINISHED, STATE_IN_PROGRESS, STATUS_OPEN
 from session_service.storage import answers, outages, scores, sessions
 from session_service.storage.answers import ResponseRecord, Submission, SubmitOutcome
 from session_service.storage.engine import Conflict, Database, Tx, savepoint
 from session_service.storage.sessions import NewModule, RouterScore, SessionRecord
+from session_service.storage.sittings import SittingRecord
 from toefl_core.errors import Aborted, DomainError, FailedPrecondition, NotFound
 
 # ---- a section's score when it closes
@@ -53,6 +57,13 @@ def score_closed_sections(tx: Tx, *, session_id: str, scorer: Scorer, now_ms: in
         session=session, previous=previous, recompute=inputs, scorer=scorer, reason="section_closed", now_ms=now_ms
     )
     scores.insert_versions(tx, versions=[version])
+    # The estimate after the section's last module, kept with that module (the router's is kept as it routes):
+    # the per-module record of ability and its error that psychometricians audit.
+    for figures in version.sections:
+        if figures.section in newly_closed:
+            sessions.record_estimate(
+                tx, session_id=session_id, section=figures.section, theta=figures.theta, se=figures.standard_error
+            )
 
 
 def expire_due(
@@ -87,9 +98,16 @@ def start_session(
     created_by: str,
     now_ms: int,
     first_module: NewModule,
+    sitting: SittingRecord | None = None,
+    accommodation: Accommodation = STANDARD,
 ) -> tuple[SessionRecord, bool]:
-    """`sessions.insert_session` under the daily limit (None: not limited). Counted and inserted on the one
-    writer thread, so two concurrent starts cannot both take the last session of the day."""
+    """`sessions.insert_session` under the daily limit (None: not limited) and inside its sitting's window.
+    Counted and inserted on the one writer thread, so two concurrent starts cannot both take the last session of
+    the day, and none starts after the sitting closed while its module was being assembled."""
+    if sitting is not None:
+        refusal = start_refusal(opens_ms=sitting.opens_ms, closes_ms=sitting.closes_ms, now_ms=now_ms)
+        if refusal is not None:
+            raise refusal
     if daily_limit is not None:
         started = sessions.count_sessions_since(db, student_id=student_id, since_ms=utc_day_start_ms(now_ms))
         check_daily_sessions(started_today=started, limit=daily_limit, now_ms=now_ms)
@@ -104,6 +122,8 @@ def start_session(
         created_by=created_by,
         now_ms=now_ms,
         first_module=first_module,
+        sitting_id=sitting.sitting_id if sitting is not None else None,
+        accommodation=accommodation,
     )
 
 
@@ -246,8 +266,11 @@ def advance(
             # committed while this one waited for the session row.
             if request_id and sessions.advance_done(tx, session_id=session_id, request_id=request_id):
                 return False
-            state, current_module_id = locked
-            if state != STATE_IN_PROGRESS or current_module_id != from_module_id:
+            if locked.voided:
+                raise voided_error()
+            if locked.paused:
+                raise paused_error()
+            if locked.state != STATE_IN_PROGRESS or locked.current_module_id != from_module_id:
                 raise FailedPrecondition(
                     "the session has moved on since this request started; reload it", reason="SESSION_MOVED_ON"
                 )
@@ -288,8 +311,10 @@ def finish(db: Database, *, session_id: str, now_ms: int, scorer: Scorer) -> Non
         locked = sessions.lock_session(tx, session_id=session_id)
         if locked is None:
             raise NotFound(f"session {session_id} not found")
-        if locked[0] == STATE_FINISHED:
+        if locked.state == STATE_FINISHED:
             return
+        if locked.paused:
+            raise paused_error()
         for module_id, deadline_ms in sessions.open_modules(tx, session_id=session_id):
             sessions.close_module(tx, module_id=module_id, closing=closing(deadline_ms=deadline_ms, now_ms=now_ms))
         sessions.mark_finished(tx, session_id=session_id, now_ms=now_ms)

@@ -9,7 +9,14 @@ from item_service.storage.engine import (
     seal_for_shipping,
 )
 from item_service.storage.media_check import MediaReport, check_media_blobs
-from item_service.storage.repository import READ_ONLY_MESSAGE, BankReader, BankWriter, ItemBank, ItemFilter
+from item_service.storage.repository import (
+    READ_ONLY_MESSAGE,
+    AuditFilter,
+    BankReader,
+    BankWriter,
+    ItemBank,
+    ItemFilter,
+)
 from item_service.storage.schema import (
     head_revision,
     integrity_problems,
@@ -20,6 +27,7 @@ from toefl_core.storage import schema_revision, sqlite_path
 
 __all__ = [
     "READ_ONLY_MESSAGE",
+    "AuditFilter",
     "BankReader",
     "BankWriter",
     "ItemBank",

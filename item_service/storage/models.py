@@ -146,3 +146,21 @@ class MediaRow(Base):
     # len(data), so that listings and checks of sizes need not read the blobs.
     byte_size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditRow(Base):
+    """A staff action on the bank (an activation, a retirement): who, when, what and why. Appended in the action's
+    own transaction and shipped with the bank it describes; no RPC changes or deletes one."""
+
+    __tablename__ = "audit_events"
+
+    # "aud-" and a counter: ids grow with time, so id order is the order of the actions.
+    audit_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    time: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    actor_role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(60))
+    target_type: Mapped[str] = mapped_column(String(20))
+    target: Mapped[str] = mapped_column(String(200), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    detail: Mapped[JsonDict] = mapped_column(JSON)

@@ -13,10 +13,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Integer, Select, Text, cast, func, select, update
 from sqlalchemy.orm import Session
+from toefl.common.v1 import audit_pb2
 from toefl.item.v1 import item_pb2, item_service_pb2
 
 from item_service.convert import SERVER_FIELDS, changed_paths
 from item_service.storage.models import (
+    AuditRow,
     BankMetaRow,
     ImportBatchRow,
     ItemRow,
@@ -30,6 +32,7 @@ from item_service.storage.rows import (
     apply_item,
     apply_passage,
     apply_statistics,
+    row_to_audit,
     row_to_item,
     row_to_passage,
     row_to_review,
@@ -139,6 +142,15 @@ def _filtered(query: Select[Any], filters: ItemFilter) -> Select[Any]:
 def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(values), IN_CHUNK):
         yield values[start : start + IN_CHUNK]
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    item_id: str = ""
+    action: str = ""
+    actor: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
 
 
 class BankReader:
@@ -276,6 +288,26 @@ class BankReader:
         )
         return [row_to_revision(row) for row in self.session.scalars(query)]
 
+    def list_audit(self, *, where: AuditFilter, before_id: str, limit: int) -> list[audit_pb2.AuditEntry]:
+        """Newest first (by id, which grows with time), before the id of the last entry seen."""
+        query = select(AuditRow)
+        if where.item_id:
+            query = query.where(AuditRow.target == where.item_id)
+        if where.action:
+            query = query.where(AuditRow.action == where.action)
+        if where.actor:
+            query = query.where(AuditRow.actor == where.actor)
+        if where.start is not None:
+            query = query.where(AuditRow.time >= where.start)
+        if where.end is not None:
+            query = query.where(AuditRow.time < where.end)
+        if before_id:
+            query = query.where(AuditRow.audit_id < before_id)
+        return [
+            row_to_audit(row)
+            for row in self.session.scalars(query.order_by(AuditRow.audit_id.desc()).limit(limit))
+        ]
+
     def list_reviews(self, *, item_id: str) -> list[item_pb2.Review]:
         self._current(item_id)
         # Review ids grow with time, so id order is the order in which the reviews were made.
@@ -328,9 +360,10 @@ class BankReader:
 class BankWriter(BankReader):
     """Reads and writes inside one write transaction; every read here comes from the database, not the cache."""
 
-    def __init__(self, session: Session, cache: _Cache, generation: int, actor: str) -> None:
+    def __init__(self, session: Session, cache: _Cache, generation: int, actor: str, role: str = "") -> None:
         super().__init__(session, cache, generation)
         self.actor = actor
+        self.role = role
         self.touched: set[str] = set()
         self.discard = False
         self._counters: dict[str, int] = {}
@@ -431,6 +464,24 @@ class BankWriter(BankReader):
         self._record_revision(created, changed=changed, note=note, moment=moment)
         self.touched.add(created.item_id)
         return created
+
+    def record_action(
+        self, *, action: str, target_type: str, target: str, reason: str, detail: dict[str, Any]
+    ) -> None:
+        """An audit entry of a staff action, committed with the action or not at all."""
+        self.session.add(
+            AuditRow(
+                audit_id=self._next_id("aud", AuditRow.audit_id),
+                time=utcnow(),
+                actor=self.actor,
+                actor_role=self.role,
+                action=action,
+                target_type=target_type,
+                target=target,
+                reason=reason,
+                detail=detail,
+            )
+        )
 
     def save_item(self, *, item: item_pb2.Item, changed: list[str], note: str) -> item_pb2.Item:
         """Store a changed item as its next revision, with a revision record of what changed."""
@@ -686,7 +737,7 @@ class ItemBank:
             yield BankReader(session, self._cache, generation)
 
     @contextmanager
-    def writing(self, *, actor: str, items: bool = True) -> Iterator[BankWriter]:
+    def writing(self, *, actor: str, items: bool = True, role: str = "") -> Iterator[BankWriter]:
         """`items=False` for writes that change no item or passage (statistics): every cache stays valid."""
         if self.read_only:
             raise FailedPrecondition(READ_ONLY_MESSAGE, reason="ITEM_BANK_READ_ONLY")
@@ -703,7 +754,7 @@ class ItemBank:
                 query = select(BankMetaRow.value).where(BankMetaRow.key == GENERATION_KEY)
                 # Without a new generation, FOR UPDATE still takes the write lock (SQLite's BEGIN IMMEDIATE has).
                 generation = int(session.scalar(query if items else query.with_for_update()) or 0)
-                writer = BankWriter(session, self._cache, generation, actor)
+                writer = BankWriter(session, self._cache, generation, actor, role)
                 try:
                     yield writer
                     if writer.discard:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+from toefl.common.v1 import audit_pb2
 from toefl.item.v1 import item_pb2
 
-from item_service.storage.models import ItemRow, ItemStatisticsRow, PassageRow, ReviewRow, RevisionRow
+from item_service.storage.models import AuditRow, ItemRow, ItemStatisticsRow, PassageRow, ReviewRow, RevisionRow
 
 M = TypeVar("M", bound=Message)
 BodyField = Literal["content", "answer_key", "irt", "rubric", "provenance"]
@@ -156,3 +158,17 @@ def row_to_statistics(row: ItemStatisticsRow) -> item_pb2.ItemStatistics:
         statistics.outfit = row.outfit
     statistics.misfit = bool(row.misfit)
     return statistics
+
+
+def row_to_audit(row: AuditRow) -> audit_pb2.AuditEntry:
+    return audit_pb2.AuditEntry(
+        audit_id=row.audit_id,
+        time=to_timestamp(row.time),
+        actor_id=row.actor,
+        actor_role=row.actor_role,
+        action=row.action,
+        target_type=row.target_type,
+        target_id=row.target,
+        reason=row.reason,
+        detail_json=json.dumps(row.detail, sort_keys=True),
+    )

@@ -7,6 +7,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from session_service.domain.proctoring import paused_error, voided_error
 from session_service.domain.states import STATE_IN_PROGRESS, STATUS_EXPIRED, STATUS_OPEN
 from toefl_core.errors import FailedPrecondition, InvalidArgument
 
@@ -22,6 +23,9 @@ class SessionHead:
     module_sequence: int
     module_status: str
     deadline_ms: int
+    # A proctor's pause (the clock stands still) and void (nothing more is taken).
+    paused: bool = False
+    voided: bool = False
 
 
 def closed_module_error(sequence: int, status: str) -> FailedPrecondition:
@@ -40,6 +44,8 @@ def answer_refusal(
 ) -> FailedPrecondition | None:
     """Why the session refuses an answer to `item_id`, given in `module_id`; None when it takes it (until the
     deadline: see `too_late`). `in_module`: whether the item is one of that module's items."""
+    if head.voided:
+        return voided_error()
     if head.state != STATE_IN_PROGRESS:
         return FailedPrecondition(
             "the session is finished; no more answers are accepted", reason="SESSION_FINISHED"
@@ -48,6 +54,9 @@ def answer_refusal(
         return FailedPrecondition(
             "the session has no current module; no more answers are accepted", reason="NO_CURRENT_MODULE"
         )
+    # Before the deadline is looked at: a paused module's deadline is no longer its clock (see proctoring).
+    if head.paused:
+        return paused_error()
     if head.module_id != module_id or not in_module:
         return FailedPrecondition(f"item {item_id} is not in the current module", reason="NOT_IN_MODULE")
     if head.module_status != STATUS_OPEN:

@@ -6,7 +6,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 
-from session_service.domain.states import STATUS_CLOSED, STATUS_EXPIRED
+from session_service.domain.states import STAGE_LINEAR, STAGE_ROUTER, STATUS_CLOSED, STATUS_EXPIRED
 
 
 def now_ms() -> int:
@@ -23,6 +23,12 @@ def module_seed(session_id: str, sequence: int) -> int:
 def deadline_ms(*, start_ms: int, time_limit_seconds: float, time_scale: float) -> int:
     """The server's deadline of a module opened at `start_ms`; `time_scale` shortens the clock in tests."""
     return start_ms + round(time_limit_seconds * time_scale * 1000)
+
+
+def first_of_later_section(sequence: int, stage: str) -> bool:
+    """Whether a module opens a section after the first: where an accommodation's break allowance goes. A section
+    opens with its router (adaptive) or its one linear module."""
+    return sequence > 1 and stage in (STAGE_ROUTER, STAGE_LINEAR)
 
 
 def remaining_seconds(deadline_ms: int, now_ms: int) -> int:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -78,6 +79,17 @@ class ExamSession(Base):
     current_module_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     create_ms: Mapped[int] = mapped_column(BigInteger, index=True)
     finish_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The sitting it was started for (none: practice). No foreign key: adding one to a large table would rebuild
+    # it on SQLite; a sitting is never deleted.
+    sitting_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    # The accommodations pinned at the start: a later change to the student's does not move a running clock.
+    time_multiplier: Mapped[float] = mapped_column(Float, server_default=text("1.0"))
+    break_seconds: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Set while a proctor has paused the session: the clock stands still from this instant.
+    paused_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Set when a proctor voided it: the scores stay stored but are withheld from reports.
+    voided_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    void_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Module(Base):
@@ -177,15 +189,58 @@ class Event(Base):
 
 
 class AuditEvent(Base):
-    """Who did what to whose data, and when (erasures); never erased with the data it describes."""
+    """Who did what, to what and whom, when and why: every staff action. Append-only (no RPC changes or deletes a
+    row); erasing a student re-keys their rows to a pseudonym and keeps them."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (
+        # A proctor's retried action finds its entry, and acts once, also when two processes get it at once.
+        # (A unique index rather than a constraint: SQLite adds one without rebuilding the table.)
+        Index("uq_audit_events_target_request", "target", "request_id", unique=True),
+        Index("ix_audit_events_time", "time_ms", "audit_id"),
+    )
     audit_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     actor: Mapped[str] = mapped_column(String(40))
     action: Mapped[str] = mapped_column(String(60))
     target: Mapped[str] = mapped_column(String(40), index=True)
     detail_json: Mapped[str] = mapped_column(Text)
     time_ms: Mapped[int] = mapped_column(BigInteger)
+    actor_role: Mapped[str] = mapped_column(String(20), server_default="")
+    target_type: Mapped[str] = mapped_column(String(20), server_default="")
+    student_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    reason: Mapped[str] = mapped_column(Text, server_default="")
+    request_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class Sitting(Base):
+    """A scheduled exam for a class: its test and the window in which the class's students may start it."""
+
+    __tablename__ = "sittings"
+    sitting_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    class_id: Mapped[str] = mapped_column(ForeignKey("classes.class_id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    blueprint_version: Mapped[str] = mapped_column(String(40))
+    scope: Mapped[str] = mapped_column(String(40))
+    section: Mapped[str] = mapped_column(String(40))
+    opens_ms: Mapped[int] = mapped_column(BigInteger)
+    closes_ms: Mapped[int] = mapped_column(BigInteger)
+    access_code: Mapped[str] = mapped_column(String(40))
+    created_by: Mapped[str] = mapped_column(String(40))
+    create_ms: Mapped[int] = mapped_column(BigInteger)
+    update_ms: Mapped[int] = mapped_column(BigInteger)
+    revision: Mapped[int] = mapped_column(Integer)
+
+
+class AccommodationRow(Base):
+    """A student's approved accommodations (IMS additional-testing-time and a break between sections)."""
+
+    __tablename__ = "accommodations"
+    student_id: Mapped[str] = mapped_column(ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True)
+    time_multiplier: Mapped[float] = mapped_column(Float)
+    break_seconds: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    set_by: Mapped[str] = mapped_column(String(40))
+    update_ms: Mapped[int] = mapped_column(BigInteger)
 
 
 class ScoreVersion(Base):

@@ -9,12 +9,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 
 from session_service.domain.recordings import archive_path
-from session_service.storage import recordings
+from session_service.storage import audit, recordings, sittings
 from session_service.storage.engine import Database, Tx
 from session_service.storage.models import (
+    AccommodationRow,
     AdvanceRequest,
     AuditEvent,
     Enrolment,
@@ -167,6 +168,7 @@ def export_student(db: Database, *, student_id: str) -> dict[str, Any]:
                 "erased": user.erased,
             },
             "classes": [{"class_id": c, "name": n} for c, n in classes],
+            "accommodation": _accommodation(conn, student_id),
             "sessions": document_sessions,
             "audit_events": [
                 {
@@ -186,7 +188,15 @@ def export_student(db: Database, *, student_id: str) -> dict[str, Any]:
 
 
 def erase_student(
-    db: Database, *, student_id: str, actor: str, reason: str, audit_id: str, now_ms: int, password_hash: str
+    db: Database,
+    *,
+    student_id: str,
+    actor: str,
+    reason: str,
+    audit_id: str,
+    now_ms: int,
+    password_hash: str,
+    pseudonym: str,
 ) -> EraseCounts:
     """Delete the student's sessions, responses and events, blank their personal data, and audit the erasure.
 
@@ -215,6 +225,8 @@ def erase_student(
             tx.execute(delete(Module).where(Module.session_id.in_(session_ids)))
             tx.execute(delete(ExamSession).where(ExamSession.session_id.in_(session_ids)))
         tx.execute(delete(Enrolment).where(Enrolment.student_id == student_id))
+        # An accommodation's reason may be health data: it goes with the rest (its audit entries stay, re-keyed).
+        tx.execute(delete(AccommodationRow).where(AccommodationRow.student_id == student_id))
         # An erased student is signed out everywhere: no refresh token of theirs renews anything.
         forget_user(tx, user_id=student_id)
         tx.execute(
@@ -222,24 +234,30 @@ def erase_student(
             .where(User.user_id == student_id)
             .values(username=f"erased-{student_id}", display_name="", password_hash=password_hash, erased=True)
         )
-        tx.execute(
-            insert(AuditEvent),
-            dict(
+        # The entries about the student (accommodations and their reasons, a proctor's actions) are kept for a
+        # legal claim, under a pseudonym nothing links back to the account; the erasure's own entry names the
+        # account, which keeps only its id.
+        audit.pseudonymise(tx, student_id=student_id, pseudonym=pseudonym)
+        audit.append(
+            tx,
+            audit.AuditRecord(
                 audit_id=audit_id,
-                actor=actor,
-                action="erase_student_data",
-                target=student_id,
-                detail_json=json.dumps(
-                    {
-                        "reason": reason,
-                        "sessions_erased": len(session_ids),
-                        "responses_erased": responses,
-                        "events_erased": events,
-                        "recordings_erased": audio,
-                        "recording_bytes_erased": audio_bytes,
-                    }
-                ),
                 time_ms=now_ms,
+                actor=actor,
+                actor_role="admin",
+                action="erase_student_data",
+                target_type="student",
+                target=student_id,
+                student_id=student_id,
+                reason=reason,
+                detail={
+                    "reason": reason,
+                    "sessions_erased": len(session_ids),
+                    "responses_erased": responses,
+                    "events_erased": events,
+                    "recordings_erased": audio,
+                    "recording_bytes_erased": audio_bytes,
+                },
             ),
         )
         return EraseCounts(
@@ -250,6 +268,19 @@ def erase_student(
             recordings=audio,
             recording_bytes=audio_bytes,
         )
+
+
+def _accommodation(conn: Tx, student_id: str) -> dict[str, Any] | None:
+    found = sittings.accommodation_of(conn, student_id=student_id)
+    if found is None:
+        return None
+    return {
+        "extra_time_multiplier": found.accommodation.time_multiplier,
+        "break_seconds": found.accommodation.break_seconds,
+        "reason": found.reason,
+        "set_by": found.set_by,
+        "update_ms": found.update_ms,
+    }
 
 
 def _delete_session_scores(tx: Tx, session_ids: Collection[str]) -> None:

@@ -113,7 +113,8 @@ def class_roster(db: Database, *, class_id: str) -> list[RosterRow]:
             latest_row = conn.execute(
                 select(ScoreVersion.__table__)
                 .join(ExamSession, ExamSession.session_id == ScoreVersion.session_id)
-                .where(ExamSession.student_id == student_id)
+                # A voided session's scores are withheld: the roster shows the latest standing one.
+                .where(ExamSession.student_id == student_id, ExamSession.voided_ms.is_(None))
                 .order_by(ExamSession.create_ms.desc(), ScoreVersion.version.desc())
                 .limit(1)
             ).first()
@@ -166,8 +167,9 @@ def analytics(db: Database, *, start_ms: int, end_ms: int) -> AnalyticsData:
                 .group_by(finished_day)
             )
         }
+        # Bands, task times and routing leave voided sessions out: their scores are withheld.
         in_range = select(ExamSession.session_id).where(
-            ExamSession.create_ms >= start_ms, ExamSession.create_ms < end_ms
+            ExamSession.create_ms >= start_ms, ExamSession.create_ms < end_ms, ExamSession.voided_ms.is_(None)
         )
         newest = (
             select(ScoreVersion.session_id, func.max(ScoreVersion.version).label("version"))

@@ -9,8 +9,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, tuple_, update
 
+from session_service.domain.accommodations import STANDARD, Accommodation
 from session_service.domain.answers import SessionHead
 from session_service.domain.modules import Closing
+from session_service.domain.proctoring import SessionClock
 from session_service.domain.states import STATE_FINISHED, STATE_IN_PROGRESS, STATUS_EXPIRED, STATUS_OPEN
 from session_service.storage import content, pretest
 from session_service.storage.engine import Conflict, Database, Tx
@@ -59,6 +61,11 @@ class SessionRecord:
     create_ms: int
     finish_ms: int | None
     modules: tuple[ModuleRecord, ...]
+    sitting_id: str | None = None
+    accommodation: Accommodation = STANDARD
+    paused_ms: int | None = None
+    voided_ms: int | None = None
+    void_reason: str | None = None
 
     @property
     def current_module(self) -> ModuleRecord | None:
@@ -145,6 +152,12 @@ _SESSION_COLUMNS = (
     ExamSession.current_module_id,
     ExamSession.create_ms,
     ExamSession.finish_ms,
+    ExamSession.sitting_id,
+    ExamSession.time_multiplier,
+    ExamSession.break_seconds,
+    ExamSession.paused_ms,
+    ExamSession.voided_ms,
+    ExamSession.void_reason,
 )
 
 
@@ -178,7 +191,7 @@ _SESSION_WITH_MODULES = (
     .order_by(Module.sequence)
 )
 _LOCKED_SESSION_STATE = (
-    select(ExamSession.state, ExamSession.current_module_id)
+    select(ExamSession.state, ExamSession.current_module_id, ExamSession.paused_ms, ExamSession.voided_ms)
     .where(ExamSession.session_id == bindparam("session_id"))
     .with_for_update()
 )
@@ -205,7 +218,7 @@ _SEEN_ITEMS = (
 )
 
 
-def _module_record(row: Row[Any], session_id: str) -> ModuleRecord:
+def _module_record(row: Row[*tuple[Any, ...]], session_id: str) -> ModuleRecord:
     """The module of a row holding _MODULE_RECORD_COLUMNS."""
     return ModuleRecord(
         module_id=row.m_module_id,
@@ -250,6 +263,11 @@ def _session_record(row: Any, modules: Iterable[ModuleRecord]) -> SessionRecord:
         create_ms=row.create_ms,
         finish_ms=row.finish_ms,
         modules=tuple(modules),
+        sitting_id=row.sitting_id,
+        accommodation=Accommodation(time_multiplier=row.time_multiplier, break_seconds=row.break_seconds),
+        paused_ms=row.paused_ms,
+        voided_ms=row.voided_ms,
+        void_reason=row.void_reason,
     )
 
 
@@ -323,6 +341,8 @@ HEAD_COLUMNS = (
     Module.sequence,
     Module.status,
     Module.deadline_ms,
+    ExamSession.paused_ms,
+    ExamSession.voided_ms,
 )
 _SESSION_HEAD = (
     select(*HEAD_COLUMNS)
@@ -342,7 +362,7 @@ def session_head(db: Database, *, session_id: str) -> SessionHead | None:
 
 def head_of(session_id: str, row: Sequence[Any]) -> SessionHead:
     """The head of a row of HEAD_COLUMNS."""
-    student_id, state, module_id, sequence, status, deadline_ms = row
+    student_id, state, module_id, sequence, status, deadline_ms, paused_ms, voided_ms = row
     return SessionHead(
         session_id=session_id,
         student_id=student_id,
@@ -351,6 +371,8 @@ def head_of(session_id: str, row: Sequence[Any]) -> SessionHead:
         module_sequence=sequence or 0,
         module_status=status or "",
         deadline_ms=deadline_ms or 0,
+        paused=paused_ms is not None,
+        voided=voided_ms is not None,
     )
 
 
@@ -376,6 +398,8 @@ def insert_session(
     created_by: str,
     now_ms: int,
     first_module: NewModule,
+    sitting_id: str | None = None,
+    accommodation: Accommodation = STANDARD,
 ) -> tuple[SessionRecord, bool]:
     """The new session and True, or, when a concurrent call with the same request id won, that one and False."""
     try:
@@ -396,6 +420,9 @@ def insert_session(
                     "created_by": created_by,
                     "current_module_id": first_module.module_id,
                     "create_ms": now_ms,
+                    "sitting_id": sitting_id,
+                    "time_multiplier": accommodation.time_multiplier,
+                    "break_seconds": accommodation.break_seconds,
                 },
             )
             add_module(tx, session_id=session_id, module=first_module)
@@ -436,8 +463,10 @@ def list_sessions(
     state: str | None,
     after: tuple[int, str] | None,
     limit: int,
+    sitting_id: str | None = None,
 ) -> list[SessionRecord]:
-    """Newest first; `student_ids` None means every student, `after` is the (create_ms, id) of the last seen."""
+    """Newest first; `student_ids` None means every student, `after` is the (create_ms, id) of the last seen;
+    `sitting_id`: only the sessions of that sitting."""
     with db.read_transaction() as conn:
         query = select(*_SESSION_COLUMNS)
         if student_ids is not None:
@@ -446,6 +475,8 @@ def list_sessions(
             query = query.where(ExamSession.student_id.in_(student_ids))
         if state is not None:
             query = query.where(ExamSession.state == state)
+        if sitting_id is not None:
+            query = query.where(ExamSession.sitting_id == sitting_id)
         if after is not None:
             create_ms, session_id = after
             query = query.where(tuple_(ExamSession.create_ms, ExamSession.session_id) < (create_ms, session_id))
@@ -485,10 +516,64 @@ def module_content(db: Database, *, module_id: str) -> ModuleContent:
 # ---- the writes of a module's life, each inside the caller's unit of work
 
 
-def lock_session(tx: Tx, *, session_id: str) -> tuple[str, str | None] | None:
-    """The session's state and current module id, locked until the unit of work ends (None: no such session)."""
+@dataclass(frozen=True)
+class LockedSession:
+    state: str
+    current_module_id: str | None
+    paused: bool
+    voided: bool
+
+
+def lock_session(tx: Tx, *, session_id: str) -> LockedSession | None:
+    """The session's state, current module id, pause and void, locked until the unit of work ends (None: no such
+    session)."""
     row = tx.execute(_LOCKED_SESSION_STATE, {"session_id": session_id}).first()
-    return None if row is None else (row.state, row.current_module_id)
+    if row is None:
+        return None
+    return LockedSession(row.state, row.current_module_id, row.paused_ms is not None, row.voided_ms is not None)
+
+
+def lock_clock(tx: Tx, *, session_id: str) -> SessionClock | None:
+    """The session as a proctor's action meets it (its current module's status and deadline), locked."""
+    row = tx.execute(
+        select(
+            ExamSession.state,
+            ExamSession.paused_ms,
+            ExamSession.voided_ms,
+            ExamSession.current_module_id,
+            Module.status,
+            Module.deadline_ms,
+        )
+        .outerjoin(Module, Module.module_id == ExamSession.current_module_id)
+        .where(ExamSession.session_id == session_id)
+        .with_for_update(of=ExamSession)
+    ).first()
+    if row is None:
+        return None
+    state, paused_ms, voided_ms, module_id, status, deadline_ms = row
+    return SessionClock(
+        state=state,
+        paused_ms=paused_ms,
+        voided_ms=voided_ms,
+        module_id=module_id,
+        module_status=status or "",
+        deadline_ms=deadline_ms or 0,
+    )
+
+
+def set_pause(tx: Tx, *, session_id: str, paused_ms: int | None) -> None:
+    tx.execute(_UPDATE_SESSION, {"the_session_id": session_id, "paused_ms": paused_ms})
+
+
+def set_deadline(tx: Tx, *, module_id: str, deadline_ms: int) -> None:
+    tx.execute(_UPDATE_MODULE, {"the_module_id": module_id, "deadline_ms": deadline_ms})
+
+
+def mark_voided(tx: Tx, *, session_id: str, now_ms: int, reason: str) -> None:
+    tx.execute(
+        _UPDATE_SESSION,
+        {"the_session_id": session_id, "voided_ms": now_ms, "void_reason": reason, "paused_ms": None},
+    )
 
 
 def advance_done(conn: Connection, *, session_id: str, request_id: str) -> bool:
@@ -520,6 +605,21 @@ def close_module(tx: Tx, *, module_id: str, closing: Closing | None, router: Rou
         values.update(theta=router.theta, theta_se=router.theta_se, routing_decision=router.decision)
     if values:
         tx.execute(_UPDATE_MODULE, {"the_module_id": module_id, **values})
+
+
+def record_estimate(tx: Tx, *, session_id: str, section: str, theta: float, se: float) -> None:
+    """Keep the section's estimate at its close with its last module, unless that module holds one already (a
+    router closed by an advance keeps the estimate that routed it)."""
+    last = (
+        select(Module.module_id)
+        .where(Module.session_id == session_id, Module.section == section)
+        .order_by(Module.sequence.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    tx.execute(
+        update(Module).where(Module.module_id == last, Module.theta.is_(None)).values(theta=theta, theta_se=se)
+    )
 
 
 def open_modules(tx: Tx, *, session_id: str) -> list[tuple[str, int]]:
@@ -558,8 +658,11 @@ def due_modules(
 ) -> list[tuple[str, str]]:
     """(module id, session id) of the open modules whose deadline has passed (of one session, or all), the
     earliest deadlines first and at most `limit` of them."""
-    due = select(Module.module_id, Module.session_id).where(
-        Module.status == STATUS_OPEN, Module.deadline_ms <= now_ms
+    # A paused session's clock stands still: its module's deadline moves when it resumes.
+    due = (
+        select(Module.module_id, Module.session_id)
+        .join(ExamSession, ExamSession.session_id == Module.session_id)
+        .where(Module.status == STATUS_OPEN, Module.deadline_ms <= now_ms, ExamSession.paused_ms.is_(None))
     )
     if session_id is not None:
         due = due.where(Module.session_id == session_id)

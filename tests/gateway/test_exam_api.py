@@ -316,3 +316,40 @@ async def test_unknown_enum_values_are_400_naming_the_field(
     status, answer = await request(client, "POST", "/api/sessions", student, body)
     assert status == 400, answer
     assert answer["code"] == 3 and field in answer["message"], answer
+
+
+async def test_a_sitting_is_watched_as_server_sent_events_and_the_audit_log_exported_as_json_lines(
+    client: TestClient[Any, Any],
+) -> None:
+    status, teacher = await request(
+        client,
+        "POST",
+        "/api/users",
+        ADMIN,
+        {"username": f"gw-teacher-{uuid.uuid4().hex[:8]}", "role": "ROLE_TEACHER", "password": PASSWORD},
+    )
+    assert status == 200, teacher
+    status, room = await request(
+        client, "POST", "/api/classes", ADMIN, {"name": "Room 4", "teacherId": teacher["userId"]}
+    )
+    assert status == 200, room
+    body = {
+        "classId": room["classId"],
+        "scope": "SESSION_SCOPE_SECTION",
+        "section": "SECTION_WRITING",
+        "openTime": "2026-01-01T08:00:00Z",
+        "closeTime": "2026-01-01T12:00:00Z",
+    }
+    status, sitting = await request(client, "POST", "/api/sittings", ADMIN, body)
+    assert status == 200, sitting
+    url = f"/api/sittings/{sitting['sittingId']}:watch?maxViews=1"
+    async with client.get(url, headers={**ADMIN, "Accept": "text/event-stream"}) as response:
+        assert response.status == 200 and response.content_type == "text/event-stream"
+        events = [block for block in (await response.text()).split("\n\n") if block]
+    (event,) = events
+    view = json.loads(event.removeprefix("data: "))["result"]
+    assert view["sittingId"] == sitting["sittingId"] and view.get("seats", []) == []
+    async with client.get(f"/api/auditEntries:export?targetId={sitting['sittingId']}", headers=ADMIN) as response:
+        assert response.status == 200 and response.content_type == "application/x-ndjson"
+        (line,) = (await response.text()).splitlines()
+    assert json.loads(line)["action"] == "create_sitting"

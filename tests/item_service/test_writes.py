@@ -253,7 +253,8 @@ def test_life_cycle_draft_to_retired(item_stub: Stub) -> None:
         metadata=ADMIN,
     )
     assert human.kind == item_pb2.REVIEW_KIND_HUMAN and human.reviewer == "test-admin"
-    active = item_stub.ActivateItem(item_service_pb2.ActivateItemRequest(item_id=created.item_id), metadata=AUTHOR)
+    activate = item_service_pb2.ActivateItemRequest(item_id=created.item_id, reason="calibrated on 2,000")
+    active = item_stub.ActivateItem(activate, metadata=AUTHOR)
     assert active.status == item_pb2.ITEM_STATUS_ACTIVE
     reviews = item_stub.ListReviews(item_service_pb2.ListReviewsRequest(item_id=created.item_id), metadata=AUTHOR)
     assert [r.review_id for r in reviews.reviews] == [qa.review_id, human.review_id]
@@ -278,6 +279,16 @@ def test_life_cycle_draft_to_retired(item_stub: Stub) -> None:
     ]
     # Retired, never deleted.
     assert full_item(item_stub, created.item_id).status == item_pb2.ITEM_STATUS_RETIRED
+    # Activation and retirement are on the bank's own audit log, for admins only; a retirement repeated (no
+    # change) is not an action.
+    log = item_service_pb2.ListItemAuditEntriesRequest(item_id=created.item_id)
+    fails(item_stub.ListItemAuditEntries, log, AUTHOR, CODE.PERMISSION_DENIED)
+    entries = item_stub.ListItemAuditEntries(log, metadata=ADMIN).entries
+    assert [(e.action, e.actor_id, e.actor_role, e.reason) for e in entries] == [
+        ("retire_item", "test-author", "author", "overexposed"),
+        ("activate_item", "test-author", "author", "calibrated on 2,000"),
+    ]
+    assert entries[1].target_id == created.item_id and '"revision": 4' in entries[1].detail_json
     fails(
         item_stub.ActivateItem, item_service_pb2.ActivateItemRequest(item_id="itm-999999"), AUTHOR, CODE.NOT_FOUND
     )

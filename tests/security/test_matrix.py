@@ -89,6 +89,22 @@ MATRIX = {
     "POST /api/items/{item_id}:retire": "- - - - A A -",
     "GET /api/passages": "- - A A A A A",
     "GET /api/passages/{passage_id}": "- - A A A A A",
+    # Sittings are run by the teacher of their class (C: T's class) and admins; its students read them.
+    "POST /api/sittings": "- - C - - A -",
+    "GET /api/sittings": "- O C - - A -",
+    "GET /api/sittings/{sitting_id}": "- O C - - A -",
+    "PATCH /api/sittings/{sitting_id}": "- - C - - A -",
+    "GET /api/sittings/{sitting_id}:watch": "- - C - - A -",
+    "PUT /api/students/{student_id}/accommodation": "- - C - - A -",
+    "GET /api/students/{student_id}/accommodation": "- O C - - A -",
+    # A proctor's actions on a session of a sitting of T's class.
+    "POST /api/sessions/{session_id}:pause": "- - C - - A -",
+    "POST /api/sessions/{session_id}:resume": "- - C - - A -",
+    "POST /api/sessions/{session_id}:extend": "- - C - - A -",
+    "POST /api/sessions/{session_id}:void": "- - C - - A -",
+    "GET /api/auditEntries": "- - - - - A -",
+    "GET /api/auditEntries:export": "- - - - - A -",
+    "GET /api/itemAuditEntries": "- - - - - A -",
 }
 # RPCs with no HTTP route: reached by our own services and jobs only, over gRPC.
 GRPC_ONLY = {
@@ -134,6 +150,8 @@ class World:
     passage_id: str
     email_item: item_pb2.Item
     shared_session: pb.Session
+    # A sitting of T's class, open now.
+    sitting_id: str = ""
     # A recording of S's, and the SHA-256 of a prompt in the bank.
     audio_ref: str = ""
     media_digest: str = ""
@@ -155,6 +173,12 @@ class World:
     def new_session(self, student: pb.User) -> pb.Session:
         return self.sessions.CreateSession(
             pb.CreateSessionRequest(scope=pb.SESSION_SCOPE_SECTION, section=item_pb2.SECTION_WRITING),
+            metadata=bearer(token(Role.STUDENT, student.user_id)),
+        )
+
+    def new_sitting_session(self, student: pb.User) -> pb.Session:
+        return self.sessions.CreateSession(
+            pb.CreateSessionRequest(sitting_id=self.sitting_id),
             metadata=bearer(token(Role.STUDENT, student.user_id)),
         )
 
@@ -228,8 +252,21 @@ def world(stack: Stack) -> World:
     bootstrap.active_item_id = active.item_id
     bootstrap.passage_id = passage.passages[0].passage_id
     bootstrap.shared_session = bootstrap.new_session(student)
+    bootstrap.sitting_id = sessions.CreateSitting(
+        pb.CreateSittingRequest(sitting=sitting_body(own_class.class_id, "SESSION_SCOPE_SECTION")),
+        metadata=as_admin(),
+    ).sitting_id
     bootstrap.audio_ref, bootstrap.media_digest = _audio(sessions, items, student)
     return bootstrap
+
+
+def sitting_body(class_id: str, scope: str) -> pb.Sitting:
+    """A Writing sitting of the class, open from a minute ago for a day."""
+    sitting = pb.Sitting(class_id=class_id, scope=pb.SessionScope.Value(scope), section=item_pb2.SECTION_WRITING)
+    sitting.open_time.GetCurrentTime()
+    sitting.open_time.seconds -= 60
+    sitting.close_time.seconds = sitting.open_time.seconds + 86_400
+    return sitting
 
 
 def _audio(
@@ -322,6 +359,22 @@ def build_call(
         body = {"events": [{"type": "EVENT_TYPE_FOCUS_LOST"}]}
     elif key == "POST /api/students/{student_id}:erase":
         body = {"reason": "security matrix"}
+    elif key == "POST /api/sittings":
+        body = json_format.MessageToDict(sitting_body(world.class_id, "SESSION_SCOPE_SECTION"))
+    elif key == "GET /api/sittings/{sitting_id}:watch":
+        # One view, then the stream ends (a proctor's page keeps it open).
+        path = f"{template}?maxViews=1"
+    elif key == "PATCH /api/sittings/{sitting_id}":
+        body = {"title": "Renamed"}
+        path = f"{template}?updateMask=title"
+    elif key == "PUT /api/students/{student_id}/accommodation":
+        body = {"extraTimeMultiplier": 1.5, "reason": "security matrix"}
+    elif key in PROCTORING:
+        body = {
+            "requestId": uuid.uuid4().hex,
+            "reason": "security matrix",
+            **({"minutes": 5} if "extend" in key else {}),
+        }
     elif key == "POST /api/sessions/{session_id}:rescore":
         body = {"dryRun": True}
     elif key == "POST /api/ratingTasks/{response_id}:rate":
@@ -374,10 +427,19 @@ def build_call(
         passage_id=world.passage_id,
         audio_ref=world.audio_ref,
         sha256=world.media_digest,
+        sitting_id=world.sitting_id,
     )
     return Call(method, path, body)
 
 
+PROCTORING = frozenset(
+    {
+        "POST /api/sessions/{session_id}:pause",
+        "POST /api/sessions/{session_id}:resume",
+        "POST /api/sessions/{session_id}:extend",
+        "POST /api/sessions/{session_id}:void",
+    }
+)
 MUTATING = frozenset(
     {
         "PUT /api/sessions/{session_id}/responses/{item_id}",
@@ -394,6 +456,8 @@ def subject_of(key: str, world: World, who: Caller) -> tuple[pb.User, pb.Session
         # A throwaway student in T's class, so that an allowed erase never takes the data the other cells use.
         throwaway = world.new_user(pb.ROLE_STUDENT, world.class_id)
         return throwaway, pb.Session()
+    if key in PROCTORING:
+        return world.student, world.new_sitting_session(world.student)
     session = world.new_session(world.student) if key in MUTATING else world.shared_session
     return world.student, session
 

@@ -260,7 +260,10 @@ def test_export_and_erase_of_one_student_leave_the_others_untouched(
         grpc.StatusCode.UNAUTHENTICATED,
         lambda: session_stub.Authenticate(pb.AuthenticateRequest(username=erased.username, password=PASSWORD)),
     )
-    assert export(session_stub, kept.user_id) == before
+    # The kept student's data is as it was; their log gained the record of the admin's export (read before).
+    again = export(session_stub, kept.user_id)
+    assert [a["action"] for a in again.pop("audit_events")] == ["export_student_data"]
+    assert before.pop("audit_events") == [] and again == before
 
 
 def test_ownership_report_and_health(session_proc: ServiceProcess) -> None:
@@ -284,7 +287,7 @@ def test_ownership_report_and_health(session_proc: ServiceProcess) -> None:
             health_pb2.HealthCheckRequest(service="toefl.session.v1.SessionService")
         )
     assert (report.service, report.owner, report.expected_owner) == ("session_service", "user_data", "user_data")
-    assert (report.backend, report.database_name, report.schema_revision) == ("sqlite", "user_data.db", "0007")
+    assert (report.backend, report.database_name, report.schema_revision) == ("sqlite", "user_data.db", "0008")
     assert len(report.fingerprint) == 16 and "/" not in report.fingerprint
     assert health.status == health_pb2.HealthCheckResponse.SERVING
 

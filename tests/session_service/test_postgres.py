@@ -14,7 +14,14 @@ from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
 from launcher.procs import ServiceProcess
-from tests.session_service import test_access, test_durability, test_exam_flow, test_recordings, test_sign_in
+from tests.session_service import (
+    test_access,
+    test_durability,
+    test_exam_flow,
+    test_recordings,
+    test_sign_in,
+    test_sittings,
+)
 from tests.session_service.conftest import session_process
 from tests.support.exam import admin, answer, as_user, full_items, new_user, request_id
 from tests.support.postgres import PostgresCluster
@@ -117,7 +124,7 @@ def test_a_section_on_postgresql(
             report = ownership_pb2_grpc.DatabaseOwnershipStub(channel).GetDatabaseOwnership(
                 ownership_pb2.GetDatabaseOwnershipRequest(), metadata=metadata(Role.SERVICE)
             )
-            assert (report.backend, report.owner, report.schema_revision) == ("postgresql", "user_data", "0007")
+            assert (report.backend, report.owner, report.schema_revision) == ("postgresql", "user_data", "0008")
             student = new_user(stub)
             md = as_user(student)
             session = stub.CreateSession(
@@ -152,3 +159,9 @@ def test_a_section_on_postgresql(
 def test_recordings_on_two_processes(pair: tuple[session_service_pb2_grpc.SessionServiceStub, ...]) -> None:
     # Uploaded at one process, replayed, heard, answered, exported and erased at the other.
     test_recordings.upload_hear_export_erase(pair[0], pair[1])
+
+
+def test_a_pause_at_one_process_refuses_answers_at_the_other(
+    pair: tuple[session_service_pb2_grpc.SessionServiceStub, ...], item_stub: item_service_pb2_grpc.ItemServiceStub
+) -> None:
+    test_sittings.pause_at_one_answer_at_the_other(pair[0], pair[1], item_stub)
