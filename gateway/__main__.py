@@ -22,6 +22,7 @@ from gateway.config import GatewaySettings, load_settings
 from gateway.errors import code_for_http_status, error_response
 from gateway.routes import RouteError
 from toefl_core.config import ConfigError
+from toefl_core.process import settle_after_start
 from toefl_core.server import configure_logging, limit_malloc_arenas
 
 log = logging.getLogger("gateway")
@@ -116,6 +117,7 @@ async def serve(settings: GatewaySettings, port_file: Path | None) -> None:
         tmp = port_file.with_suffix(".tmp")
         tmp.write_text(str(port))
         tmp.replace(port_file)
+    settle_after_start()
     log.info("gateway serving on http://%s:%d", settings.host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

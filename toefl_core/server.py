@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
-import faulthandler
 import logging
 import signal
 import time
@@ -22,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from toefl_core.errors import Unavailable
 from toefl_core.grpc_errors import DomainErrorInterceptor, wrapped_handler
 from toefl_core.ids import check_ids
+from toefl_core.process import settle_after_start
 
 log = logging.getLogger(__name__)
 
@@ -176,13 +176,12 @@ async def serve_forever(
         tmp = port_file.with_suffix(".tmp")
         tmp.write_text(str(running.port))
         tmp.replace(port_file)
+    settle_after_start()
     log.info("%s serving on %s", name, running.address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    # An operator's window into a service that hangs: `kill -USR1` writes every thread's stack to stderr.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
     tasks = [asyncio.create_task(job()) for job in background]
     await stop.wait()
     log.info("%s shutting down (grace %.1fs)", name, grace)
