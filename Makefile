@@ -76,8 +76,9 @@ unit: protos web ## pytest only (the browser tests drive the built web client)
 
 test: lint unit ## Lint, type-check and run the whole test suite
 
-test-slow: protos ## The long fault tests too (more kill -9 runs, a lock beyond the busy timeout), schemathesis's long run
+test-slow: protos ## The long fault tests too (more kill -9 runs, a lock beyond the busy timeout), schemathesis's long run, calibration at scale
 	$(VENV)/bin/pytest tests/faults --runslow -q
+	$(VENV)/bin/pytest tests/scoring_jobs -m slow --runslow -q -s
 	$(VENV)/bin/pytest tests/fuzz/test_schemathesis.py -k slow --runslow -q -s
 
 # Podman as root (no Docker engine, no registry): a Debian base made by debootstrap, the three images and a
@@ -90,11 +91,11 @@ test-images: item-bank ## Build the images with podman, run the compose stack, `
 bench: protos ## Benchmarks, printed as ratios against references measured in the same run
 	$(PY) -m bench
 
-validate: protos ## Psychometric validation: 2,000 simulees through assembly, routing and scoring, adaptive vs linear
-	$(PY) -m validation --simulees 2000
+validate: protos ## Psychometric validation: 2,000 simulees, adaptive vs linear, ideal and realistic (docs/VALIDATION.md)
+	$(PY) -m validation --simulees 2000 --markdown docs/VALIDATION.md
 
 recovery: protos ## Calibration parameter recovery at 500, 1,000 and 2,000 responses (the table in docs/)
-	$(PY) -m validation.recovery --svg docs/calibration-recovery-b.svg
+	$(PY) -m validation.recovery --svg docs/calibration-recovery-b.svg --more-seeds 2 3
 
 rescore: protos ## Re-score finished sessions after a recalibration (ARGS="--since 2026-01-01 --dry-run")
 	$(PY) -m scoring_jobs rescore $(ARGS)
