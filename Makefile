@@ -15,7 +15,7 @@ WEB_API := web/src/api/schema.d.ts
 WEB_DIST := web/dist/index.html
 WEB_SRC := $(shell find web/src web/public web/index.html web/docs.html web/vite.config.ts web/tsconfig.json web/scripts -type f 2>/dev/null | grep -v schema.d.ts)
 
-.PHONY: help venv protos item-bank web run test test-slow test-images lint unit bench validate recovery rescore item-stats calibrate deploy clean
+.PHONY: help venv protos item-bank web run test test-slow test-images lint unit bench validate recovery rescore item-stats calibrate drift deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -105,6 +105,9 @@ item-stats: protos ## Compute item statistics from responses and write them to t
 
 calibrate: protos ## Calibrate PRETEST items from responses, propose their parameters for review (ARGS="--dry-run")
 	$(PY) -m scoring_jobs calibrate $(ARGS)
+
+drift: protos ## Report ACTIVE items whose re-estimated difficulty moved (ARGS="--threshold 0.5"); writes nothing
+	$(PY) -m scoring_jobs drift $(ARGS)
 
 COMPOSE ?= docker compose
 
