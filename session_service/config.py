@@ -19,6 +19,8 @@ DEFAULT_ITEM_SERVICE_ADDR = "127.0.0.1:50051"
 DEMO_CREDENTIALS_FILE = "demo-credentials.json"
 # Salt of the blind double-rating draw (toefl_core.rating.needs_second_rating); a new salt draws a new selection.
 SECOND_RATING_SALT = "toefl2026-double-rating-v1"
+# The share of rated responses also rated by a second, blind rater, unless SESSION_SECOND_RATING_SHARE says else.
+DEFAULT_SECOND_RATING_SHARE = 0.2
 # Entries of a List RPC's page when the client names no size, and the most it may ask for.
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -138,7 +140,7 @@ def load_settings() -> Settings:
         raise ConfigError(
             "SESSION_FAST_PASSWORD_HASHING weakens password hashes and is refused outside development"
         )
-    second_rating_share = env_float("SESSION_SECOND_RATING_SHARE", 0.2)
+    second_rating_share = env_float("SESSION_SECOND_RATING_SHARE", DEFAULT_SECOND_RATING_SHARE)
     if not 0.0 <= second_rating_share <= 1.0:
         raise ConfigError(f"SESSION_SECOND_RATING_SHARE={second_rating_share} must lie in [0, 1]")
     daily_limit = env_float("SESSION_DAILY_SESSION_LIMIT", 10.0)
