@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from session_service.accounts import FAST_PARAMETERS, OWASP_MINIMUM_WORK, OWASP_PARAMETERS, HashParameters
+from session_service.blueprint import CURRENT_VERSION, load_blueprint
 from toefl_core.auth import DEFAULT_TTL_SECONDS
 from toefl_core.config import CommonSettings, ConfigError, env_bool, env_float, env_str, load_common_settings
 from toefl_core.ownership import refuse_shared_database
@@ -64,6 +65,9 @@ class Settings:
     recording_max_bytes: int = 8 * 1024 * 1024
     # All recordings of one test together, re-recordings included (a full test has 11 speaking items).
     recordings_max_total_bytes: int = 64 * 1024 * 1024
+    # The blueprint new sessions follow (a session keeps the one it started with); another than the current one
+    # only in development: the browser tests' short form of the whole test.
+    blueprint_version: str = CURRENT_VERSION
 
     @property
     def data_dir(self) -> Path:
@@ -150,6 +154,14 @@ def load_settings() -> Settings:
         raise ConfigError(
             f"SESSION_REFRESH_TOKEN_TTL_SECONDS={refresh_ttl} is shorter than SESSION_ACCESS_TOKEN_TTL_SECONDS"
         )
+    blueprint_version = env_str("SESSION_BLUEPRINT", CURRENT_VERSION)
+    if blueprint_version != CURRENT_VERSION and not common.is_development:
+        raise ConfigError(
+            f"SESSION_BLUEPRINT={blueprint_version} is not the current blueprint ({CURRENT_VERSION}) and is "
+            "refused outside development"
+        )
+    # A missing or malformed blueprint stops the start (BlueprintError), before any session follows it.
+    load_blueprint(blueprint_version)
     recording_max = _whole("SESSION_RECORDING_MAX_BYTES", 8 * 1024 * 1024, 1024)
     # A recording arrives in one gRPC message, with its request's few other fields.
     if recording_max > MAX_MESSAGE_BYTES - 64 * 1024:
@@ -177,6 +189,7 @@ def load_settings() -> Settings:
         sign_in_address_failures=_whole("SESSION_SIGN_IN_ADDRESS_FAILURES", 100, 1),
         recording_max_bytes=recording_max,
         recordings_max_total_bytes=_whole("SESSION_RECORDINGS_MAX_TOTAL_BYTES", 64 * 1024 * 1024, 1024),
+        blueprint_version=blueprint_version,
     )
 
 

@@ -20,7 +20,7 @@ from session_service import accounts, export, recordings, sign_in, writer
 from session_service.access import ANSWER, CONTROL, READ, AccessPolicy, check_request_id
 from session_service.answer_writer import AnswerWriter
 from session_service.audio import NotAudio, probe
-from session_service.blueprint import CURRENT_VERSION, ModulePlan, load_blueprint
+from session_service.blueprint import ModulePlan, load_blueprint
 from session_service.caches import SessionHeads
 from session_service.config import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Settings
 from session_service.convert import (
@@ -531,7 +531,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 sessions.count_sessions_since, student_id=student_id, since_ms=utc_day_start_ms(now_ms())
             )
             check_daily_sessions(started_today=started, limit=daily_limit, now_ms=now_ms())
-        blueprint = load_blueprint(CURRENT_VERSION)
+        blueprint = load_blueprint(self._settings.blueprint_version)
         sections = blueprint.sections_for(request.section if scope == pb.SESSION_SCOPE_SECTION else None)
         session_id = accounts.new_id("ses")
         module = await self._assemble(

@@ -16,6 +16,34 @@ from tests.web.test_student_exam import SAVED, sign_in
 MICROPHONE_SAYS = "The library opens at nine on weekdays and at ten on weekends."
 
 
+def record_the_answer(page: Page, *, check: bool = False) -> None:
+    """The prompt played, the answer recorded through its countdown, uploaded, saved as the question's answer."""
+    start_recording(page, check=check)
+    answer_recorded(page, check=check)
+
+
+def start_recording(page: Page, *, check: bool = False) -> None:
+    """The prompt played (if the question has one), then recording started, after preparation if any."""
+    play = page.get_by_role("button", name="Play the prompt")
+    if play.count() > 0:
+        play.click()
+    start = page.get_by_role("button", name=re.compile("^Start (preparing|recording)$"))
+    expect(start).to_be_enabled(timeout=60_000)
+    if check:
+        check_page(page, "exam-speaking")
+    start.click()
+
+
+def answer_recorded(page: Page, *, check: bool = False) -> None:
+    """Once recording started: its countdown shows, then the answer is uploaded and saved."""
+    expect(page.get_by_text(re.compile(r"^Recording: \d+:\d\d left\.$"))).to_be_visible(timeout=60_000)
+    if check:
+        check_page(page, "exam-recording")
+    # The response window runs out by itself; the recording is sent and becomes the answer.
+    expect(page.get_by_text("Your spoken answer is saved.")).to_be_visible(timeout=90_000)
+    expect(page.get_by_role("status").filter(has_text=SAVED)).to_be_visible()
+
+
 def test_a_spoken_answer_is_recorded_uploaded_and_saved(stack: Stack, page: Page) -> None:
     assert stack.gateway is not None
     student = create_student(stack)
@@ -23,19 +51,13 @@ def test_a_spoken_answer_is_recorded_uploaded_and_saved(stack: Stack, page: Page
     page.get_by_role("button", name="Speaking practice").click()
     expect(page.get_by_text(re.compile(r"Speaking, part 1: question 1 of"))).to_be_visible()
     session_id = page.url.rsplit("/", 1)[-1]
-    play = page.get_by_role("button", name="Play the prompt")
-    if play.count() > 0:
-        play.click()
-    start = page.get_by_role("button", name=re.compile("^Start (preparing|recording)$"))
-    expect(start).to_be_enabled(timeout=60_000)
-    check_page(page, "exam-speaking")
-    start.click()
-    expect(page.get_by_text(re.compile(r"^Recording: \d+:\d\d left\.$"))).to_be_visible(timeout=60_000)
-    check_page(page, "exam-recording")
-    # The response window runs out by itself; the recording is sent and becomes the answer.
-    expect(page.get_by_text("Your spoken answer is saved.")).to_be_visible(timeout=90_000)
-    expect(page.get_by_role("status").filter(has_text=SAVED)).to_be_visible()
+    record_the_answer(page, check=True)
 
+    check_one_recording_named_by_the_answer(stack, session_id)
+
+
+def check_one_recording_named_by_the_answer(stack: Stack, session_id: str) -> None:
+    """One recording stored for the session, real audio of the window's length, and the answer names it."""
     conn = sqlite3.connect(f"file:{stack.user_db}?mode=ro", uri=True, timeout=30)
     try:
         recordings = conn.execute(

@@ -68,18 +68,7 @@ def test_rater_teacher_and_student_see_a_section_rated(stack: Stack, page: Page)
 
     sign_in(page, base, rater["username"], lands_on="Rating queue")
     check_page(page, "rating-queue")
-    rated = 0
-    while page.get_by_role("button", name="Submit rating and take the next").count() > 0:
-        form = page.get_by_role("form", name="Rate this response")
-        expect(form.get_by_text(ESSAY[:40])).to_be_visible()
-        for group in form.get_by_role("group").all():
-            group.get_by_role("radio").nth(3).check()
-        form.get_by_label("Comment").fill("Clear position, well supported.")
-        form.get_by_role("button", name="Submit rating and take the next").click()
-        rated += 1
-        expect(page.get_by_text(f"Rated in this sitting: {rated}.")).to_be_visible()
-        expect(page.get_by_text("Loading…")).to_have_count(0)
-    expect(page.get_by_text("No response is waiting for your rating.")).to_be_visible()
+    rated = rate_the_queue(page, essay=ESSAY)
     assert rated >= 2
     assert ratings_of(stack, session_id) == rated
     sign_out(page)
@@ -115,6 +104,33 @@ def test_an_author_reviews_and_activates_items(stack: Stack, page: Page) -> None
     page.get_by_role("button", name="Activate").click()
     expect(page.get_by_role("status").filter(has_text="Activated: done.")).to_be_visible()
     expect(page.get_by_role("heading", name=re.compile(r"\(active, revision"))).to_be_visible()
+
+
+def rate_the_queue(page: Page, *, essay: str | None = None) -> int:
+    """Rates every response in the rater's queue, 3 on each scale; a written one must show `essay`, a spoken one is
+    played (its media element reports time played). Returns how many were rated."""
+    rated = 0
+    while page.get_by_role("button", name="Submit rating and take the next").count() > 0:
+        form = page.get_by_role("form", name="Rate this response")
+        expect(form.get_by_role("heading", name="Response")).to_be_visible()
+        recording = form.get_by_label("The spoken response")
+        if form.get_by_text("Loading the recording…").count() > 0 or recording.count() > 0:
+            expect(recording).to_be_visible()
+            recording.evaluate("audio => audio.play()")
+            page.wait_for_function(
+                "() => { const a = document.querySelector('audio'); return a !== null && a.currentTime > 0.5; }"
+            )
+        elif essay is not None:
+            expect(form.get_by_text(essay[:40])).to_be_visible()
+        for group in form.get_by_role("group").all():
+            group.get_by_role("radio").nth(3).check()
+        form.get_by_label("Comment").fill("Clear position, well supported.")
+        form.get_by_role("button", name="Submit rating and take the next").click()
+        rated += 1
+        expect(page.get_by_text(f"Rated in this sitting: {rated}.")).to_be_visible()
+        expect(page.get_by_text("Loading…")).to_have_count(0)
+    expect(page.get_by_text("No response is waiting for your rating.")).to_be_visible()
+    return rated
 
 
 def sign_out(page: Page) -> None:

@@ -15,6 +15,24 @@ from tests.web.test_student_exam import SAVED, sign_in
 POST = "Online classes save time, but I think students learn more when they meet their teachers in person."
 
 
+def build_the_sentence(page: Page) -> None:
+    """Every word of the bank picked, in the bank's order."""
+    bank = page.get_by_label("Word bank")
+    while bank.get_by_role("button").count() > 0:
+        bank.get_by_role("button").first.click()
+    expect(page.get_by_label("Your sentence").get_by_role("button").first).to_be_visible()
+
+
+def write_the_response(page: Page, text: str, *, check: bool = False) -> None:
+    """The email or the post typed, its word count live, then left (which saves it)."""
+    box = page.get_by_label("Your response")
+    box.fill(text)
+    expect(page.get_by_text(f"{len(text.split())} words")).to_be_visible()
+    if check:
+        check_page(page, "exam-writing")
+    box.blur()
+
+
 def test_a_student_writes_a_writing_section(stack: Stack, page: Page) -> None:
     assert stack.gateway is not None
     student = create_student(stack)
@@ -25,19 +43,11 @@ def test_a_student_writes_a_writing_section(stack: Stack, page: Page) -> None:
     page.on("dialog", lambda dialog: dialog.accept())
     kinds: list[str] = []
     while True:
-        bank = page.get_by_label("Word bank")
-        if bank.count() > 0:
-            while bank.get_by_role("button").count() > 0:
-                bank.get_by_role("button").first.click()
-            expect(page.get_by_label("Your sentence").get_by_role("button").first).to_be_visible()
+        if page.get_by_label("Word bank").count() > 0:
+            build_the_sentence(page)
             kinds.append("sentence")
         else:
-            box = page.get_by_label("Your response")
-            box.fill(POST)
-            expect(page.get_by_text(f"{len(POST.split())} words")).to_be_visible()
-            if "text" not in kinds:
-                check_page(page, "exam-writing")
-            box.blur()
+            write_the_response(page, POST, check="text" not in kinds)
             kinds.append("text")
         expect(page.get_by_role("status").filter(has_text=SAVED)).to_be_visible()
         if page.get_by_role("button", name="Finish this part").count() > 0:
