@@ -74,3 +74,27 @@ def check_one_recording_named_by_the_answer(stack: Stack, session_id: str) -> No
     # What Chromium's MediaRecorder makes, checked by the service to decode, and of the window's length.
     assert content_type.startswith("audio/webm") and duration_ms > 1000 and byte_size > 1000, recordings
     assert [a["speech"]["audioRef"] for a in answers] == [recording_id], answers
+
+
+def test_a_recording_not_yet_sent_survives_a_reload(stack: Stack, page: Page) -> None:
+    """The network drops as the recording stops: the page is reloaded before any upload got through, and the
+    recording, kept in the browser (IndexedDB), is sent from there and saved as the answer."""
+    assert stack.gateway is not None
+    student = create_student(stack)
+    sign_in(page, stack.gateway.url, student.username)
+    page.get_by_role("button", name="Speaking practice").click()
+    expect(page.get_by_text(re.compile(r"Speaking, part 1: question 1 of"))).to_be_visible()
+    session_id = page.url.rsplit("/", 1)[-1]
+    uploads = re.compile(r"/api/sessions/[^/]+/recordings/")
+    # The uploads fail as on a dropped network (the rest of the page, the exam's clock included, keeps working).
+    page.route(uploads, lambda route: route.abort("internetdisconnected"))
+    start_recording(page)
+    expect(page.get_by_text(re.compile(r"^Recording: \d+:\d\d left\.$"))).to_be_visible(timeout=60_000)
+    # The first upload is tried only once the recording is kept.
+    page.wait_for_event("requestfailed", lambda request: uploads.search(request.url) is not None, timeout=90_000)
+    expect(page.get_by_text("Sending your recording…")).to_be_visible()
+    page.unroute(uploads)
+    page.reload()
+    expect(page.get_by_text("Your spoken answer is saved.")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("status").filter(has_text=SAVED)).to_be_visible()
+    check_one_recording_named_by_the_answer(stack, session_id)

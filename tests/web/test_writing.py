@@ -42,11 +42,14 @@ def test_a_student_writes_a_writing_section(stack: Stack, page: Page) -> None:
     session_id = page.url.rsplit("/", 1)[-1]
     page.on("dialog", lambda dialog: dialog.accept())
     kinds: list[str] = []
+    # The email's points to cover, one "- " line each in its prompt, shown as a list.
+    points = 0
     while True:
         if page.get_by_label("Word bank").count() > 0:
             build_the_sentence(page)
             kinds.append("sentence")
         else:
+            points = max(points, page.get_by_role("listitem").count())
             write_the_response(page, POST, check="text" not in kinds)
             kinds.append("text")
         expect(page.get_by_role("status").filter(has_text=SAVED)).to_be_visible()
@@ -57,6 +60,7 @@ def test_a_student_writes_a_writing_section(stack: Stack, page: Page) -> None:
     expect(page.get_by_role("heading", name="Score report")).to_be_visible()
     expect(page.get_by_text("These scores are provisional")).to_be_visible()
     assert "sentence" in kinds and kinds.count("text") >= 2, kinds
+    assert points >= 2
     # Every question answered once at least, the texts as typed.
     conn = sqlite3.connect(f"file:{stack.user_db}?mode=ro", uri=True, timeout=30)
     try:
