@@ -98,3 +98,26 @@ def test_a_recording_not_yet_sent_survives_a_reload(stack: Stack, page: Page) ->
     expect(page.get_by_text("Your spoken answer is saved.")).to_be_visible(timeout=60_000)
     expect(page.get_by_role("status").filter(has_text=SAVED)).to_be_visible()
     check_one_recording_named_by_the_answer(stack, session_id)
+
+
+def test_leaving_the_question_while_recording_keeps_what_was_said(stack: Stack, page: Page) -> None:
+    """Next pressed during the response window: the recording ends there, is uploaded and saved as the answer."""
+    assert stack.gateway is not None
+    student = create_student(stack)
+    sign_in(page, stack.gateway.url, student.username)
+    page.get_by_role("button", name="Speaking practice").click()
+    expect(page.get_by_text(re.compile(r"Speaking, part 1: question 1 of"))).to_be_visible()
+    session_id = page.url.rsplit("/", 1)[-1]
+    start_recording(page)
+    countdown = page.get_by_text(re.compile(r"^Recording: \d+:\d\d left\.$"))
+    expect(countdown).to_be_visible(timeout=60_000)
+    # Two ticks of the countdown: more than a second said.
+    for _ in range(2):
+        expect(page.get_by_text(countdown.inner_text(), exact=True)).to_have_count(0)
+    with page.expect_response(lambda reply: "/responses/" in reply.url and reply.request.method == "PUT"):
+        page.get_by_role("button", name="Next").click()
+    expect(page.get_by_text(re.compile(r"Speaking, part 1: question 2 of"))).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text=SAVED)).to_be_visible()
+    page.get_by_role("button", name="Previous").click()
+    expect(page.get_by_text("Your spoken answer is saved.")).to_be_visible()
+    check_one_recording_named_by_the_answer(stack, session_id)

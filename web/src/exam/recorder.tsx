@@ -52,6 +52,14 @@ export function Recorder(props: {
   const [left, setLeft] = useState(0);
   const [message, setMessage] = useState<string | null>(null);
   const recorder = useRef<MediaRecorder | null>(null);
+  // Leaving the question (Next, or the part's time up) ends the answer: what was said so far is kept and sent, and
+  // the microphone is released, rather than recording on, unseen, until the page closes.
+  useEffect(
+    () => () => {
+      if (recorder.current?.state === "recording") recorder.current.stop();
+    },
+    [],
+  );
 
   const send = (audio: Blob, requestId: string) => {
     setPhase("uploading");
