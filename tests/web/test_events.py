@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import re
 import time
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page
 
 from launcher.stack import Stack
-from tests.web.conftest import create_student
-from tests.web.test_student_exam import BATCH_SECONDS, events_of, sign_in
+from tests.web.test_student_exam import BATCH_SECONDS, events_of, start_practice
 
 
 def test_focus_lost_and_regained_are_logged(stack: Stack, page: Page) -> None:
-    assert stack.gateway is not None
-    student = create_student(stack)
-    sign_in(page, stack.gateway.url, student.username)
-    page.get_by_role("button", name="Reading practice").click()
-    expect(page.get_by_text(re.compile(r"question 1 of"))).to_be_visible()
-    session_id = page.url.rsplit("/", 1)[-1]
+    session_id = start_practice(stack, page, "Reading")
     # As the browser reports a student switching to another window and back.
     page.evaluate("() => { window.dispatchEvent(new Event('blur')); window.dispatchEvent(new Event('focus')); }")
     deadline = time.monotonic() + 4 * BATCH_SECONDS

@@ -39,6 +39,14 @@ def tab_to(page: Page, name: str | re.Pattern[str]) -> None:
     raise AssertionError(f"Tab never reached {name!r}; last focus: {focused(page)!r}")
 
 
+def finished_or_next_by_keyboard(page: Page) -> bool:
+    """Enter on Next, or on Finish this part at the part's last question (True then)."""
+    last = page.get_by_role("button", name="Finish this part").count() > 0
+    tab_to(page, "Finish this part" if last else "Next")
+    page.keyboard.press("Enter")
+    return last
+
+
 def start_by_keyboard(stack: Stack, page: Page, section: str) -> None:
     """A new student signs in and starts a section's practice with Tab, typing and Enter alone."""
     assert stack.gateway is not None
@@ -69,12 +77,8 @@ def test_a_reading_module_by_keyboard_alone(stack: Stack, page: Page) -> None:
             expect(slots.nth(0)).to_have_value(re.compile("^e+$"))
         elif page.get_by_role("radio").count() > 0:
             choose_first_option(page)
-        if page.get_by_role("button", name="Finish this part").count() > 0:
-            tab_to(page, "Finish this part")
-            page.keyboard.press("Enter")
+        if finished_or_next_by_keyboard(page):
             break
-        tab_to(page, "Next")
-        page.keyboard.press("Enter")
     expect(page.get_by_text(re.compile(r"part 2: question 1 of"))).to_be_visible()
 
 
@@ -95,12 +99,8 @@ def test_a_writing_module_by_keyboard_alone(stack: Stack, page: Page) -> None:
             tab_to(page, "Your response")
             page.keyboard.type("I agree, because practice makes the ideas stick.")
             expect(page.get_by_text("8 words")).to_be_visible()
-        if page.get_by_role("button", name="Finish this part").count() > 0:
-            tab_to(page, "Finish this part")
-            page.keyboard.press("Enter")
+        if finished_or_next_by_keyboard(page):
             break
-        tab_to(page, "Next")
-        page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Score report")).to_be_visible()
 
 
@@ -123,12 +123,8 @@ def test_a_listening_module_by_keyboard_alone(stack: Stack, page: Page) -> None:
             page.keyboard.press("Enter")
             heard_to_the_end(page)
         choose_first_option(page)
-        if page.get_by_role("button", name="Finish this part").count() > 0:
-            tab_to(page, "Finish this part")
-            page.keyboard.press("Enter")
+        if finished_or_next_by_keyboard(page):
             break
-        tab_to(page, "Next")
-        page.keyboard.press("Enter")
     expect(page.get_by_text(re.compile(r"Listening, part 2: question 1 of"))).to_be_visible()
 
 
@@ -146,10 +142,6 @@ def test_a_speaking_module_by_keyboard_alone(stack: Stack, page: Page) -> None:
         tab_to(page, re.compile("^Start (preparing|recording)$"))
         page.keyboard.press("Enter")
         answer_recorded(page)
-        if page.get_by_role("button", name="Finish this part").count() > 0:
-            tab_to(page, "Finish this part")
-            page.keyboard.press("Enter")
+        if finished_or_next_by_keyboard(page):
             break
-        tab_to(page, "Next")
-        page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Score report")).to_be_visible()

@@ -3,13 +3,11 @@ question appears; there is no way to play it again."""
 
 from __future__ import annotations
 
-import re
-
 from playwright.sync_api import Page, expect
 
 from launcher.stack import Stack
-from tests.web.conftest import check_page, create_student
-from tests.web.test_student_exam import sign_in
+from tests.web.conftest import check_page
+from tests.web.test_student_exam import start_practice
 
 
 def hear_the_recording(page: Page, *, speed: float = 1.0, check: bool = False) -> None:
@@ -49,9 +47,5 @@ def heard_to_the_end(page: Page) -> None:
 
 
 def test_the_recording_plays_once_then_the_question_shows(stack: Stack, page: Page) -> None:
-    assert stack.gateway is not None
-    student = create_student(stack)
-    sign_in(page, stack.gateway.url, student.username)
-    page.get_by_role("button", name="Listening practice").click()
-    expect(page.get_by_text(re.compile(r"Listening, part 1: question 1 of"))).to_be_visible()
+    start_practice(stack, page, "Listening")
     hear_the_recording(page, check=True)

@@ -10,8 +10,8 @@ import sqlite3
 from playwright.sync_api import Page, expect
 
 from launcher.stack import Stack
-from tests.web.conftest import check_page, create_student
-from tests.web.test_student_exam import SAVED, sign_in
+from tests.web.conftest import check_page
+from tests.web.test_student_exam import SAVED, start_practice
 
 MICROPHONE_SAYS = "The library opens at nine on weekdays and at ten on weekends."
 
@@ -45,12 +45,7 @@ def answer_recorded(page: Page, *, check: bool = False) -> None:
 
 
 def test_a_spoken_answer_is_recorded_uploaded_and_saved(stack: Stack, page: Page) -> None:
-    assert stack.gateway is not None
-    student = create_student(stack)
-    sign_in(page, stack.gateway.url, student.username)
-    page.get_by_role("button", name="Speaking practice").click()
-    expect(page.get_by_text(re.compile(r"Speaking, part 1: question 1 of"))).to_be_visible()
-    session_id = page.url.rsplit("/", 1)[-1]
+    session_id = start_practice(stack, page, "Speaking")
     record_the_answer(page, check=True)
 
     check_one_recording_named_by_the_answer(stack, session_id)
@@ -79,12 +74,7 @@ def check_one_recording_named_by_the_answer(stack: Stack, session_id: str) -> No
 def test_a_recording_not_yet_sent_survives_a_reload(stack: Stack, page: Page) -> None:
     """The network drops as the recording stops: the page is reloaded before any upload got through, and the
     recording, kept in the browser (IndexedDB), is sent from there and saved as the answer."""
-    assert stack.gateway is not None
-    student = create_student(stack)
-    sign_in(page, stack.gateway.url, student.username)
-    page.get_by_role("button", name="Speaking practice").click()
-    expect(page.get_by_text(re.compile(r"Speaking, part 1: question 1 of"))).to_be_visible()
-    session_id = page.url.rsplit("/", 1)[-1]
+    session_id = start_practice(stack, page, "Speaking")
     uploads = re.compile(r"/api/sessions/[^/]+/recordings/")
     # The uploads fail as on a dropped network (the rest of the page, the exam's clock included, keeps working).
     page.route(uploads, lambda route: route.abort("internetdisconnected"))
@@ -102,12 +92,7 @@ def test_a_recording_not_yet_sent_survives_a_reload(stack: Stack, page: Page) ->
 
 def test_leaving_the_question_while_recording_keeps_what_was_said(stack: Stack, page: Page) -> None:
     """Next pressed during the response window: the recording ends there, is uploaded and saved as the answer."""
-    assert stack.gateway is not None
-    student = create_student(stack)
-    sign_in(page, stack.gateway.url, student.username)
-    page.get_by_role("button", name="Speaking practice").click()
-    expect(page.get_by_text(re.compile(r"Speaking, part 1: question 1 of"))).to_be_visible()
-    session_id = page.url.rsplit("/", 1)[-1]
+    session_id = start_practice(stack, page, "Speaking")
     start_recording(page)
     countdown = page.get_by_text(re.compile(r"^Recording: \d+:\d\d left\.$"))
     expect(countdown).to_be_visible(timeout=60_000)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from playwright.sync_api import BrowserContext, Page, Playwright, expect
+from toefl.session.v1 import session_service_pb2 as pb
 
 from launcher.stack import Stack
 from tests.support.exam import PASSWORD
@@ -29,6 +30,16 @@ def sign_in(page: Page, base: str, username: str, *, check: bool = False, lands_
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name=lands_on)).to_be_visible()
+
+
+def start_practice(stack: Stack, page: Page, section: str, student: pb.User | None = None) -> str:
+    """A student (a new one unless given) signs in and starts a section's practice; returns the session's id."""
+    assert stack.gateway is not None
+    who = student if student is not None else create_student(stack)
+    sign_in(page, stack.gateway.url, who.username)
+    page.get_by_role("button", name=f"{section} practice").click()
+    expect(page.get_by_text(re.compile(rf"^{section}, part 1: question 1 of \d+"))).to_be_visible()
+    return page.url.rsplit("/", 1)[-1]
 
 
 def question_number(page: Page) -> tuple[int, int]:
@@ -146,10 +157,7 @@ def test_another_device_resumes_at_the_same_question_with_every_answer(
     of its own, opens the test at that question with the answers saved from the first."""
     assert stack.gateway is not None
     student = create_student(stack)
-    sign_in(page, stack.gateway.url, student.username)
-    page.get_by_role("button", name="Reading practice").click()
-    page.wait_for_url(re.compile(r"/exam/ses-"))
-    session_id = page.url.rsplit("/", 1)[-1]
+    session_id = start_practice(stack, page, "Reading", student)
     kinds: list[str] = []
     for number in (1, 2, 3):
         expect(page.get_by_text(re.compile(rf"question {number} of \d+"))).to_be_visible()

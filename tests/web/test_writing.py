@@ -3,14 +3,13 @@ live word count, every answer saved; the report waits for the raters."""
 
 from __future__ import annotations
 
-import re
 import sqlite3
 
 from playwright.sync_api import Page, expect
 
 from launcher.stack import Stack
-from tests.web.conftest import check_page, create_student
-from tests.web.test_student_exam import SAVED, sign_in
+from tests.web.conftest import check_page
+from tests.web.test_student_exam import SAVED, start_practice
 
 POST = "Online classes save time, but I think students learn more when they meet their teachers in person."
 
@@ -34,12 +33,7 @@ def write_the_response(page: Page, text: str, *, check: bool = False) -> None:
 
 
 def test_a_student_writes_a_writing_section(stack: Stack, page: Page) -> None:
-    assert stack.gateway is not None
-    student = create_student(stack)
-    sign_in(page, stack.gateway.url, student.username)
-    page.get_by_role("button", name="Writing practice").click()
-    expect(page.get_by_text(re.compile(r"Writing, part 1: question 1 of"))).to_be_visible()
-    session_id = page.url.rsplit("/", 1)[-1]
+    session_id = start_practice(stack, page, "Writing")
     page.on("dialog", lambda dialog: dialog.accept())
     kinds: list[str] = []
     # The email's points to cover, one "- " line each in its prompt, shown as a list.
