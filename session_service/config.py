@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from session_service.accounts import FAST_PARAMETERS, OWASP_MINIMUM_WORK, OWASP_PARAMETERS, HashParameters
+from session_service.blueprint import CURRENT_VERSION, load_blueprint
 from toefl_core.auth import DEFAULT_TTL_SECONDS
 from toefl_core.config import CommonSettings, ConfigError, env_bool, env_float, env_str, load_common_settings
 from toefl_core.ownership import refuse_shared_database
@@ -75,6 +76,9 @@ class Settings:
     practice_outside_sittings: bool = True
     # How often a watched sitting's room is looked at (one read per sitting, shared by its proctors).
     watch_seconds: float = 1.0
+    # The blueprint new sessions follow (a session keeps the one it started with); another than the current one
+    # only in development: the browser tests' short form of the whole test.
+    blueprint_version: str = CURRENT_VERSION
 
     @property
     def data_dir(self) -> Path:
@@ -161,6 +165,14 @@ def load_settings() -> Settings:
         raise ConfigError(
             f"SESSION_REFRESH_TOKEN_TTL_SECONDS={refresh_ttl} is shorter than SESSION_ACCESS_TOKEN_TTL_SECONDS"
         )
+    blueprint_version = env_str("SESSION_BLUEPRINT", CURRENT_VERSION)
+    if blueprint_version != CURRENT_VERSION and not common.is_development:
+        raise ConfigError(
+            f"SESSION_BLUEPRINT={blueprint_version} is not the current blueprint ({CURRENT_VERSION}) and is "
+            "refused outside development"
+        )
+    # A missing or malformed blueprint stops the start (BlueprintError), before any session follows it.
+    load_blueprint(blueprint_version)
     recording_max = _whole("SESSION_RECORDING_MAX_BYTES", 8 * 1024 * 1024, 1024)
     # A recording arrives in one gRPC message, with its request's few other fields.
     if recording_max > MAX_MESSAGE_BYTES - 64 * 1024:
@@ -194,6 +206,7 @@ def load_settings() -> Settings:
         recordings_max_total_bytes=_whole("SESSION_RECORDINGS_MAX_TOTAL_BYTES", 64 * 1024 * 1024, 1024),
         practice_outside_sittings=env_bool("SESSION_PRACTICE_OUTSIDE_SITTINGS", True),
         watch_seconds=watch_seconds,
+        blueprint_version=blueprint_version,
     )
 
 

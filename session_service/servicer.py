@@ -124,6 +124,8 @@ MAX_EVENTS = 500
 # Modules closed per transaction of the deadline sweep.
 SWEEP_CHUNK = 32
 MAX_EVENT_DETAIL = 1000
+# Sent by a client when the student moves to an item: the module's last one is where another device resumes.
+ITEM_VIEWED = pb.EventType.Name(pb.EVENT_TYPE_ITEM_VIEWED)
 # A recording's bytes never change, but who may hear them does (a rating task ends): a browser asks each time
 # and gets a 304 while it has them.
 RECORDING_CACHE_CONTROL = "private, no-cache"
@@ -304,6 +306,13 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             if not new:
                 latest = await self._lookup(answers.latest_responses, module_id=module.module_id)
                 state.responses.extend(saved_response(r) for r in latest)
+                # Items never repeat within a session, so the module's own items find its last viewed one.
+                state.current_item_id = await self._lookup(
+                    sessions.last_viewed_item,
+                    session_id=module.session_id,
+                    event_type=ITEM_VIEWED,
+                    item_ids=[item.item_id for item in items],
+                )
         return state
 
     async def _session_proto(
@@ -613,7 +622,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         section = request.section
         if sitting is not None:
             section = item_pb2.Section.Value(sitting.section) if sitting.section else item_pb2.SECTION_UNSPECIFIED
-        blueprint = load_blueprint(sitting.blueprint_version if sitting is not None else CURRENT_VERSION)
+        blueprint = load_blueprint(
+            sitting.blueprint_version if sitting is not None else self._settings.blueprint_version
+        )
         sections = blueprint.sections_for(section if scope == pb.SESSION_SCOPE_SECTION else None)
         # Pinned now: a change to the student's accommodation later does not move this session's clock.
         accommodation = await self._lookup(sittings_store.pinned_accommodation, student_id=student_id)
