@@ -15,7 +15,7 @@ WEB_API := web/src/api/schema.d.ts
 WEB_DIST := web/dist/index.html
 WEB_SRC := $(shell find web/src web/public web/index.html web/docs.html web/vite.config.ts web/tsconfig.json web/scripts -type f 2>/dev/null | grep -v schema.d.ts)
 
-.PHONY: help venv protos item-bank web run test test-slow test-images lint unit bench validate recovery rescore item-stats calibrate deploy clean
+.PHONY: help venv protos item-bank web run test test-slow test-images lint unit bench validate recovery rescore item-stats calibrate drift deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -76,8 +76,9 @@ unit: protos web ## pytest only (the browser tests drive the built web client)
 
 test: lint unit ## Lint, type-check and run the whole test suite
 
-test-slow: protos ## The long fault tests too (more kill -9 runs, a lock beyond the busy timeout), schemathesis's long run
+test-slow: protos ## The long fault tests too (more kill -9 runs, a lock beyond the busy timeout), schemathesis's long run, calibration at scale
 	$(VENV)/bin/pytest tests/faults --runslow -q
+	$(VENV)/bin/pytest tests/scoring_jobs -m slow --runslow -q -s
 	$(VENV)/bin/pytest tests/fuzz/test_schemathesis.py -k slow --runslow -q -s
 
 # Podman as root (no Docker engine, no registry): a Debian base made by debootstrap, the three images and a
@@ -90,11 +91,11 @@ test-images: item-bank ## Build the images with podman, run the compose stack, `
 bench: protos ## Benchmarks, printed as ratios against references measured in the same run
 	$(PY) -m bench
 
-validate: protos ## Psychometric validation: 2,000 simulees through assembly, routing and scoring, adaptive vs linear
-	$(PY) -m validation --simulees 2000
+validate: protos ## Psychometric validation: 2,000 simulees, adaptive vs linear, ideal and realistic (docs/VALIDATION.md)
+	$(PY) -m validation --simulees 2000 --markdown docs/VALIDATION.md
 
 recovery: protos ## Calibration parameter recovery at 500, 1,000 and 2,000 responses (the table in docs/)
-	$(PY) -m validation.recovery --svg docs/calibration-recovery-b.svg
+	$(PY) -m validation.recovery --svg docs/calibration-recovery-b.svg --more-seeds 2 3
 
 rescore: protos ## Re-score finished sessions after a recalibration (ARGS="--since 2026-01-01 --dry-run")
 	$(PY) -m scoring_jobs rescore $(ARGS)
@@ -104,6 +105,9 @@ item-stats: protos ## Compute item statistics from responses and write them to t
 
 calibrate: protos ## Calibrate PRETEST items from responses, propose their parameters for review (ARGS="--dry-run")
 	$(PY) -m scoring_jobs calibrate $(ARGS)
+
+drift: protos ## Report ACTIVE items whose re-estimated difficulty moved (ARGS="--threshold 0.5"); writes nothing
+	$(PY) -m scoring_jobs drift $(ARGS)
 
 COMPOSE ?= docker compose
 

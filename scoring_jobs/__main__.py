@@ -1,4 +1,4 @@
-"""Command line of the scoring jobs: rescore, item statistics, calibration of pretest items (gRPC clients only)."""
+"""Command line of the scoring jobs: rescore, item statistics, calibration, drift report (gRPC clients only)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import TypeVar
 from scoring_jobs.calibrate import default_state_file as calibrate_state_file
 from scoring_jobs.calibrate import run_calibrate
 from scoring_jobs.common import JobError, JobSettings, Services, StateError, StateFile, load_settings, say
+from scoring_jobs.drift import DEFAULT_THRESHOLD, run_drift
 from scoring_jobs.item_stats import default_state_file as item_stats_state_file
 from scoring_jobs.item_stats import run_item_stats
 from scoring_jobs.rescore import RescoreFilters, run_rescore
@@ -135,6 +136,29 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {DEFAULT_MIN_RESPONSES})",
     )
     _common_flags(calibrate, batch_help=None, batch_default=0, state=calibrate_state_file())
+    drift = commands.add_parser(
+        "drift",
+        help="re-estimate the ACTIVE items' difficulty from their responses; report those beyond a threshold "
+        "(read-only)",
+    )
+    drift.add_argument(
+        "--min-responses",
+        type=responses_value,
+        default=DEFAULT_MIN_RESPONSES,
+        help=f"items with fewer responses are left out (default {DEFAULT_MIN_RESPONSES})",
+    )
+    drift.add_argument(
+        "--threshold",
+        type=seconds_value,
+        default=DEFAULT_THRESHOLD,
+        help=f"report an item whose difficulty moved by more than this, in logits (default {DEFAULT_THRESHOLD})",
+    )
+    drift.add_argument(
+        "--retry-seconds",
+        type=seconds_value,
+        default=30.0,
+        help="how long to keep retrying a service that does not answer before stopping (default 30)",
+    )
     return parser
 
 
@@ -159,12 +183,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
-    state_file = StateFile(args.state_file, job=args.command)
+    # The drift report writes nothing, so it keeps no state.
+    stateless = args.command == "drift"
     saved = (
-        "" if args.dry_run else f"; progress is saved in {args.state_file}: run the same command again to resume"
+        ""
+        if stateless or args.dry_run
+        else f"; progress is saved in {args.state_file}: run the same command again to resume"
     )
     try:
         settings = load_settings()
+        if stateless:
+            drift = _run(
+                lambda s: run_drift(s, min_responses=args.min_responses, threshold=args.threshold),
+                settings,
+                retry_seconds=args.retry_seconds,
+            )
+            say(drift.describe())
+            return 0
+        state_file = StateFile(args.state_file, job=args.command)
         if args.command == "rescore":
             filters = RescoreFilters(since=args.since, blueprint=args.blueprint)
             rescored = _run(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -16,7 +16,7 @@ from toefl.item.v1 import item_pb2, item_service_pb2
 from toefl.session.v1 import scoring_service_pb2
 
 from scoring_jobs.common import JobError, Services, StateError, StateFile, progress, say
-from toefl_core.calibration import METHOD, Estimate, PretestData, calibrate
+from toefl_core.calibration import METHOD, Calibration, Estimate, PretestData, calibrate
 from toefl_core.irt import GRID
 from toefl_core.scoring import ScoredItem
 
@@ -91,10 +91,11 @@ class CalibrationSummary:
 
 
 class _Sittings:
-    """Keeps the responses of each (session, section) that holds a pretest response; drops the others as the
-    export streams by (its sessions come together), so that memory grows with the calibration sample only."""
+    """Keeps the responses of each (session, section) that holds a pretest response (or every one); drops the
+    others as the export streams by (its sessions come together), so that memory grows with the sample only."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, every_sitting: bool = False) -> None:
+        self.every_sitting = every_sitting
         self.kept: list[Administration] = []
         self.responses = 0
         self._current = ""
@@ -107,18 +108,19 @@ class _Sittings:
         self._buffer.append(record)
 
     def flush(self) -> None:
-        sections = {r.section for r in self._buffer if r.pretest}
+        sections = {r.section for r in self._buffer if r.pretest or self.every_sitting}
         kept = [r for r in self._buffer if r.section in sections]
         self.kept.extend(kept)
         self.responses += len(kept)
         self._buffer = []
 
 
-async def export_sittings(services: Services) -> list[Administration]:
-    """The exported responses of every section sitting that holds a pretest item, read again if dropped."""
+async def export_sittings(services: Services, *, every_sitting: bool = False) -> list[Administration]:
+    """The exported responses of every section sitting that holds a pretest item (or of every sitting), read
+    again if dropped."""
 
     async def attempt(metadata: tuple[tuple[str, str], ...], _seconds: float) -> list[Administration]:
-        sittings = _Sittings()
+        sittings = _Sittings(every_sitting=every_sitting)
         with progress("reading responses", unit="response") as bar:
             call = services.scoring.ExportResponses(
                 scoring_service_pb2.ExportResponsesRequest(), metadata=metadata
@@ -156,7 +158,7 @@ async def fetch_items(services: Services, item_ids: Sequence[str]) -> dict[str, 
     return found
 
 
-def _model(item: item_pb2.Item) -> tuple[str, int, bool]:
+def model_of(item: item_pb2.Item) -> tuple[str, int, bool]:
     """(model, highest score, c held at 0) of a pretest item, as its author declared them when pretesting it."""
     if item.irt.model == item_pb2.IRT_MODEL_GPCM:
         return "GPCM", len(item.irt.steps), True
@@ -188,13 +190,13 @@ def section_inputs(
                     if item.status == item_pb2.ITEM_STATUS_PRETEST and item.irt.model in SCORED_MODELS:
                         persons, scores = responses.setdefault(record.item_id, ([], []))
                         persons.append(row)
-                        scores.append(min(record.score, _model(item)[1]))
+                        scores.append(min(record.score, model_of(item)[1]))
                 elif item.irt.model in SCORED_MODELS:
                     anchor[row] += ScoredItem.of(item, record.score).log_likelihood
                     slopes.append(item.irt.a)
         pretest = []
         for item_id in sorted(responses):
-            model, categories, fixed_c = _model(items[item_id])
+            model, categories, fixed_c = model_of(items[item_id])
             persons, scores = responses[item_id]
             pretest.append(
                 PretestData(
@@ -261,36 +263,53 @@ async def propose(services: Services, item: item_pb2.Item, proposal: Proposal, r
         ) from error
 
 
+def estimate_sections(
+    records: Iterable[Administration],
+    items: dict[str, item_pb2.Item],
+    *,
+    min_responses: int,
+    done: Callable[[], object] | None = None,
+) -> dict[int, Calibration]:
+    """Each section's calibration of its PRETEST items from the exported responses: the job's estimation step
+    without the services (the validation runs it on simulated responses). `done` is called after each section."""
+    results = {}
+    for section, (anchor, pretest, median_a) in section_inputs(records, items).items():
+        result = calibrate(anchor, pretest, min_responses=min_responses, a_prior_median=median_a)
+        if not result.converged:
+            log.warning("section %s: EM stopped after %d cycles without converging", section, result.cycles)
+        results[section] = result
+        if done is not None:
+            done()
+    return results
+
+
 async def compute(services: Services, *, min_responses: int, dry_run: bool) -> CalibrationSummary:
     records = await export_sittings(services)
     ids = sorted({r.item_id for r in records})
     items = await fetch_items(services, ids)
-    inputs = section_inputs(records, items)
+    sections = {r.section for r in records if r.pretest}
+    with progress("calibrating", unit="section", total=len(sections)) as bar:
+        results = estimate_sections(records, items, min_responses=min_responses, done=bar.update)
     summary = CalibrationSummary(
         run_id=run_id_of(records, items, min_responses),
         responses=len(records),
         sessions=len({(r.session_id, r.section) for r in records}),
-        pretest_items=sum(len(pretest) for _, pretest, _ in inputs.values()),
+        pretest_items=sum(len(result.estimates) + len(result.too_few) for result in results.values()),
         dry_run=dry_run,
         min_responses=min_responses,
     )
-    with progress("calibrating", unit="section", total=len(inputs)) as bar:
-        for section, (anchor, pretest, median_a) in inputs.items():
-            result = calibrate(anchor, pretest, min_responses=min_responses, a_prior_median=median_a)
-            if not result.converged:
-                log.warning("section %s: EM stopped after %d cycles without converging", section, result.cycles)
-            summary.too_few.update(result.too_few)
-            summary.proposals.extend(
-                Proposal(
-                    item_id=e.item_id,
-                    section=item_pb2.Section.Name(item_pb2.Section.ValueType(section)),
-                    estimate=_estimate_dict(e),
-                    population_mean=result.population_mean,
-                    population_sd=result.population_sd,
-                )
-                for e in result.estimates
+    for section, result in results.items():
+        summary.too_few.update(result.too_few)
+        summary.proposals.extend(
+            Proposal(
+                item_id=e.item_id,
+                section=item_pb2.Section.Name(item_pb2.Section.ValueType(section)),
+                estimate=_estimate_dict(e),
+                population_mean=result.population_mean,
+                population_sd=result.population_sd,
             )
-            bar.update()
+            for e in result.estimates
+        )
     return summary
 
 

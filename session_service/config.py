@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from session_service.accounts import FAST_PARAMETERS, OWASP_MINIMUM_WORK, OWASP_PARAMETERS, HashParameters
+from session_service.blueprint import CURRENT_VERSION, load_blueprint
 from toefl_core.auth import DEFAULT_TTL_SECONDS
 from toefl_core.config import CommonSettings, ConfigError, env_bool, env_float, env_str, load_common_settings
 from toefl_core.ownership import refuse_shared_database
@@ -19,6 +20,8 @@ DEFAULT_ITEM_SERVICE_ADDR = "127.0.0.1:50051"
 DEMO_CREDENTIALS_FILE = "demo-credentials.json"
 # Salt of the blind double-rating draw (toefl_core.rating.needs_second_rating); a new salt draws a new selection.
 SECOND_RATING_SALT = "toefl2026-double-rating-v1"
+# The share of rated responses also rated by a second, blind rater, unless SESSION_SECOND_RATING_SHARE says else.
+DEFAULT_SECOND_RATING_SHARE = 0.2
 # Entries of a List RPC's page when the client names no size, and the most it may ask for.
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -73,6 +76,9 @@ class Settings:
     practice_outside_sittings: bool = True
     # How often a watched sitting's room is looked at (one read per sitting, shared by its proctors).
     watch_seconds: float = 1.0
+    # The blueprint new sessions follow (a session keeps the one it started with); another than the current one
+    # only in development: the browser tests' short form of the whole test.
+    blueprint_version: str = CURRENT_VERSION
 
     @property
     def data_dir(self) -> Path:
@@ -138,7 +144,7 @@ def load_settings() -> Settings:
         raise ConfigError(
             "SESSION_FAST_PASSWORD_HASHING weakens password hashes and is refused outside development"
         )
-    second_rating_share = env_float("SESSION_SECOND_RATING_SHARE", 0.2)
+    second_rating_share = env_float("SESSION_SECOND_RATING_SHARE", DEFAULT_SECOND_RATING_SHARE)
     if not 0.0 <= second_rating_share <= 1.0:
         raise ConfigError(f"SESSION_SECOND_RATING_SHARE={second_rating_share} must lie in [0, 1]")
     daily_limit = env_float("SESSION_DAILY_SESSION_LIMIT", 10.0)
@@ -159,6 +165,14 @@ def load_settings() -> Settings:
         raise ConfigError(
             f"SESSION_REFRESH_TOKEN_TTL_SECONDS={refresh_ttl} is shorter than SESSION_ACCESS_TOKEN_TTL_SECONDS"
         )
+    blueprint_version = env_str("SESSION_BLUEPRINT", CURRENT_VERSION)
+    if blueprint_version != CURRENT_VERSION and not common.is_development:
+        raise ConfigError(
+            f"SESSION_BLUEPRINT={blueprint_version} is not the current blueprint ({CURRENT_VERSION}) and is "
+            "refused outside development"
+        )
+    # A missing or malformed blueprint stops the start (BlueprintError), before any session follows it.
+    load_blueprint(blueprint_version)
     recording_max = _whole("SESSION_RECORDING_MAX_BYTES", 8 * 1024 * 1024, 1024)
     # A recording arrives in one gRPC message, with its request's few other fields.
     if recording_max > MAX_MESSAGE_BYTES - 64 * 1024:
@@ -192,6 +206,7 @@ def load_settings() -> Settings:
         recordings_max_total_bytes=_whole("SESSION_RECORDINGS_MAX_TOTAL_BYTES", 64 * 1024 * 1024, 1024),
         practice_outside_sittings=env_bool("SESSION_PRACTICE_OUTSIDE_SITTINGS", True),
         watch_seconds=watch_seconds,
+        blueprint_version=blueprint_version,
     )
 
 

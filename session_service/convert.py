@@ -326,9 +326,9 @@ def audit_proto(entry: AuditRecord) -> audit_pb2.AuditEntry:
     )
 
 
-def sitting_view(sitting_id: str, seats: list[Seat], *, now_ms: int) -> pb.SittingView:
-    """The room as a proctor sees it at `now_ms` (the time left computed then, frozen for a paused student)."""
-    view = pb.SittingView(sitting_id=sitting_id, view_time=timestamp(now_ms))
+def sitting_view(sitting_id: str, seats: list[Seat], *, now_ms: int, full: bool) -> pb.SittingView:
+    """Seats as a proctor sees them at `now_ms` (the time left computed then, frozen for a paused student)."""
+    view = pb.SittingView(sitting_id=sitting_id, view_time=timestamp(now_ms), full=full)
     for seat in seats:
         entry = pb.Seat(
             student_id=seat.student_id,

@@ -124,6 +124,8 @@ MAX_EVENTS = 500
 # Modules closed per transaction of the deadline sweep.
 SWEEP_CHUNK = 32
 MAX_EVENT_DETAIL = 1000
+# Sent by a client when the student moves to an item: the module's last one is where another device resumes.
+ITEM_VIEWED = pb.EventType.Name(pb.EVENT_TYPE_ITEM_VIEWED)
 # A recording's bytes never change, but who may hear them does (a rating task ends): a browser asks each time
 # and gets a 304 while it has them.
 RECORDING_CACHE_CONTROL = "private, no-cache"
@@ -304,6 +306,13 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             if not new:
                 latest = await self._lookup(answers.latest_responses, module_id=module.module_id)
                 state.responses.extend(saved_response(r) for r in latest)
+                # Items never repeat within a session, so the module's own items find its last viewed one.
+                state.current_item_id = await self._lookup(
+                    sessions.last_viewed_item,
+                    session_id=module.session_id,
+                    event_type=ITEM_VIEWED,
+                    item_ids=[item.item_id for item in items],
+                )
         return state
 
     async def _session_proto(
@@ -584,6 +593,13 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         else:
             raise PermissionDenied(f"the {principal.role.value} role cannot start exam sessions")
         check_request_id(request.request_id, required=False)
+        # A retry gets the session its first call started, even after the sitting's window closed.
+        if request.request_id:
+            existing = await self._lookup(
+                sessions.find_session_by_request, student_id=student_id, request_id=request.request_id
+            )
+            if existing is not None:
+                return await self._session_proto(await self._expire_if_due(existing))
         sitting = await self._sitting_to_start(principal, request, student_id)
         scope = request.scope or pb.SESSION_SCOPE_FULL_TEST
         if sitting is not None:
@@ -592,12 +608,6 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             raise InvalidArgument("a section session needs a section", field="section")
         elif scope == pb.SESSION_SCOPE_FULL_TEST and request.section != item_pb2.SECTION_UNSPECIFIED:
             raise InvalidArgument("a full test takes every section; leave section unset", field="section")
-        if request.request_id:
-            existing = await self._lookup(
-                sessions.find_session_by_request, student_id=student_id, request_id=request.request_id
-            )
-            if existing is not None:
-                return await self._session_proto(await self._expire_if_due(existing))
         student = await self._lookup(accounts_store.get_user, user_id=student_id)
         if student is None or student.role != Role.STUDENT.value or student.erased:
             raise NotFound(f"student {student_id} not found")
@@ -612,7 +622,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         section = request.section
         if sitting is not None:
             section = item_pb2.Section.Value(sitting.section) if sitting.section else item_pb2.SECTION_UNSPECIFIED
-        blueprint = load_blueprint(sitting.blueprint_version if sitting is not None else CURRENT_VERSION)
+        blueprint = load_blueprint(
+            sitting.blueprint_version if sitting is not None else self._settings.blueprint_version
+        )
         sections = blueprint.sections_for(section if scope == pb.SESSION_SCOPE_SECTION else None)
         # Pinned now: a change to the student's accommodation later does not move this session's clock.
         accommodation = await self._lookup(sittings_store.pinned_accommodation, student_id=student_id)
@@ -1184,6 +1196,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         if request.max_views < 0:
             raise InvalidArgument("max_views must not be negative", field="max_views")
         sent = 0
+        shown: dict[str, Seat] = {}
         async with contextlib.aclosing(self._watch.views(sitting.sitting_id, sitting.class_id)) as views:
             while not request.max_views or sent < request.max_views:
                 left = context.time_remaining()
@@ -1195,7 +1208,11 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                     seats = await asyncio.wait_for(anext(views), wait)
                 except TimeoutError:
                     return
-                yield sitting_view(sitting.sitting_id, seats, now_ms=now_ms())
+                # After the first view, what changed since this stream's last one (it may have missed several).
+                full = not sent or shown.keys() != {seat.student_id for seat in seats}
+                changed = seats if full else [seat for seat in seats if shown.get(seat.student_id) != seat]
+                shown = {seat.student_id: seat for seat in seats}
+                yield sitting_view(sitting.sitting_id, changed, now_ms=now_ms(), full=full)
                 sent += 1
 
     # ---- accommodations

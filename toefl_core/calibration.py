@@ -10,6 +10,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 from scipy import optimize  # type: ignore[import-untyped]
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from toefl_core.irt import GRID, dichotomous_log_likelihoods, gpcm_probs
 
@@ -226,6 +227,31 @@ def calibrate(
     items. Items with fewer than `min_responses` responses are left out and reported. `a_prior_median` centres
     the prior of the slopes (the job passes the operational items' median: new items are written like them).
     """
+    # SciPy's L-BFGS-B (since 1.15) calls LAPACK on its 2-4 parameters, and a multi-threaded OpenBLAS wakes its
+    # threads for each call: three to four times the CPU for the same estimates on a shared two-core machine
+    # (scipy/scipy#22438, OpenMathLib/OpenBLAS#5383). One BLAS thread while calibrating, as SciPy advises.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _calibrate(
+            anchor,
+            items,
+            min_responses=min_responses,
+            a_prior_median=a_prior_median,
+            grid=grid,
+            max_cycles=max_cycles,
+            tolerance=tolerance,
+        )
+
+
+def _calibrate(
+    anchor: NDArray[np.float64],
+    items: Sequence[PretestData],
+    *,
+    min_responses: int,
+    a_prior_median: float,
+    grid: NDArray[np.float64],
+    max_cycles: int,
+    tolerance: float,
+) -> Calibration:
     log_a_centre = math.log(a_prior_median)
     too_few = {item.item_id: len(item.scores) for item in items if len(item.scores) < min_responses}
     chosen = [item for item in items if len(item.scores) >= min_responses]

@@ -6,7 +6,7 @@ import argparse
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TextIO
 
 import numpy as np
@@ -52,6 +52,8 @@ class Recovery:
     b_pairs: dict[int, list[tuple[float, float]]]
     calibrations: dict[int, Calibration]
     seed: int
+    # Sample size -> RMSE of the 3PL b by the same estimator and priors given each simulee's true theta.
+    known_theta_b_rmse: dict[int, float] = field(default_factory=dict)
 
 
 def _bank(rng: np.random.Generator, count: int, guess: float) -> Truth:
@@ -86,8 +88,9 @@ def _row(size: int, model: str, name: str, true: ArrayLike, found: ArrayLike, se
     )
 
 
-def recover_once(size: int, seed: int) -> tuple[list[Row], list[tuple[float, float]], Calibration]:
-    """Simulate `size` simulees answering the anchor and every pretest item, calibrate, compare with the truth."""
+def recover_once(size: int, seed: int) -> tuple[list[Row], list[tuple[float, float]], Calibration, float]:
+    """Simulate `size` simulees answering the anchor and every pretest item, calibrate, compare with the truth;
+    last the 3PL b RMSE that the same estimator reaches when told the true abilities."""
     rng = np.random.default_rng([seed, size])
     anchor_truth = _bank(rng, ANCHOR_ITEMS, 0.2)
     pretest_truth = _bank(rng, PRETEST_3PL, 0.2)
@@ -124,17 +127,29 @@ def recover_once(size: int, seed: int) -> tuple[list[Row], list[tuple[float, flo
         ),
     ]
     pairs = [(float(t), e.b) for t, e in zip(pretest_truth.b, dichotomous, strict=True)]
-    return rows, pairs, result
+    return rows, pairs, result, _known_theta_b_rmse(theta, items[:PRETEST_3PL], pretest_truth)
+
+
+def _known_theta_b_rmse(theta: NDArray[np.float64], items: Sequence[PretestData], truth: Truth) -> float:
+    """The 3PL b RMSE of the same estimator and priors told each simulee's true theta: its quadrature grid is the
+    simulees' own thetas and each simulee's likelihood is 1 at theirs, 0 elsewhere. What remains is the error of
+    the responses themselves (and the priors), which no better integration over ability could remove."""
+    grid = np.asarray(theta, dtype=np.float64)
+    known = np.full((len(theta), len(theta)), -np.inf)
+    np.fill_diagonal(known, 0.0)
+    result = calibrate(known, items, min_responses=1, a_prior_median=float(np.median(truth.a)), grid=grid)
+    return float(np.sqrt(np.mean((np.array([e.b for e in result.estimates]) - truth.b) ** 2)))
 
 
 def recover(sizes: Sequence[int] = SAMPLE_SIZES, seed: int = 1) -> Recovery:
     rows: list[Row] = []
     pairs: dict[int, list[tuple[float, float]]] = {}
     calibrations: dict[int, Calibration] = {}
+    known: dict[int, float] = {}
     for size in sizes:
-        found, pairs[size], calibrations[size] = recover_once(size, seed)
+        found, pairs[size], calibrations[size], known[size] = recover_once(size, seed)
         rows.extend(found)
-    return Recovery(rows=rows, b_pairs=pairs, calibrations=calibrations, seed=seed)
+    return Recovery(rows=rows, b_pairs=pairs, calibrations=calibrations, seed=seed, known_theta_b_rmse=known)
 
 
 def write_table(recovery: Recovery, out: TextIO) -> None:
@@ -150,12 +165,28 @@ def write_table(recovery: Recovery, out: TextIO) -> None:
             f"| {row.sample_size} | {row.model} | {row.parameter} | {row.items} | {row.rmse:.3f} | "
             f"{row.bias:+.3f} | {100 * row.coverage:.0f}% |\n"
         )
-    out.write("\nPopulation estimated (mean, SD) | cycles:\n")
+    out.write("\nPopulation estimated (mean, SD) | cycles | 3PL b RMSE with the true thetas known:\n")
     for size, result in recovery.calibrations.items():
         out.write(
             f"- {size}: ({result.population_mean:.3f}, {result.population_sd:.3f}) | {result.cycles} "
-            f"{'converged' if result.converged else 'NOT converged'}\n"
+            f"{'converged' if result.converged else 'NOT converged'} | {recovery.known_theta_b_rmse[size]:.3f}\n"
         )
+
+
+def write_seeds(recoveries: Sequence[Recovery], out: TextIO) -> None:
+    """One line per seed and sample size: the 3PL b RMSE, the same with the thetas known, and the RMS of the
+    reported standard errors of b (what the estimates themselves say their error is)."""
+    out.write("| seed | responses | 3PL b RMSE | with thetas known | RMS of SE(b) |\n|---:|---:|---:|---:|---:|\n")
+    for recovery in recoveries:
+        for size, result in recovery.calibrations.items():
+            found = next(
+                r for r in recovery.rows if r.sample_size == size and r.model == "3PL" and r.parameter == "b"
+            )
+            se = [e.se_b for e in result.estimates if e.model == "3PL"]
+            out.write(
+                f"| {recovery.seed} | {size} | {found.rmse:.3f} | {recovery.known_theta_b_rmse[size]:.3f} | "
+                f"{float(np.sqrt(np.mean(np.square(se)))):.3f} |\n"
+            )
 
 
 def b_plot_svg(pairs: Sequence[tuple[float, float]], *, title: str) -> str:
@@ -192,9 +223,15 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SAMPLE_SIZES))
     parser.add_argument("--svg", help="write the plot of true vs estimated b (largest sample) to this file")
+    parser.add_argument(
+        "--more-seeds", type=int, nargs="*", default=[], help="also these seeds, summarised one line each"
+    )
     args = parser.parse_args(argv)
     recovery = recover(args.sizes, args.seed)
     write_table(recovery, out)
+    if args.more_seeds:
+        out.write("\n3PL b per seed:\n\n")
+        write_seeds([recovery, *(recover(args.sizes, seed) for seed in args.more_seeds)], out)
     if args.svg:
         largest = max(recovery.b_pairs)
         with open(args.svg, "w", encoding="utf-8") as handle:

@@ -1,4 +1,4 @@
-"""Monte Carlo simulation of the two-stage adaptive test against a linear test of the same task counts."""
+"""Monte Carlo simulation of the two-stage adaptive test against a linear test, ideally or under one error."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from session_service.routing import router_ability
 from toefl_core.irt import gpcm_probs, prob_3pl
 from toefl_core.scoring import ScoredItem, SectionScore, score_answer, score_section, total_score
 from toefl_core.scoring_rules import SECTIONS, CutTable, load_cut_table, theta_to_band
+from validation.conditions import IDEAL, Condition, RaterPanel, RatingTally, scoring_bank
 
 T = item_pb2
 ADAPTIVE = "adaptive"
@@ -24,8 +25,11 @@ LINEAR = "linear"
 SECTION_NAMES: Mapping[item_pb2.Section.ValueType, str] = dict(
     zip((T.SECTION_READING, T.SECTION_LISTENING, T.SECTION_WRITING, T.SECTION_SPEAKING), SECTIONS, strict=True)
 )
-# A completion that no key can equal: the simulee's wrong answer to a damaged word.
-WRONG_COMPLETION = "?"
+
+
+def wrong_completion(expected: str) -> str:
+    """The simulee's wrong answer to a damaged word: letters, as session_service requires, but not the key's."""
+    return ("q" if expected[:1].lower() != "q" else "x") * max(len(expected), 1)
 
 
 def active_bank(seed: int = DEFAULT_SEED) -> list[item_pb2.Item]:
@@ -42,35 +46,72 @@ def active_bank(seed: int = DEFAULT_SEED) -> list[item_pb2.Item]:
 
 
 class Simulee:
-    """A simulated test taker of true ability theta who answers by the items' own IRT models."""
+    """A simulated test taker of true ability theta who answers by the items' generating IRT models.
 
-    def __init__(self, theta: float, rng: np.random.Generator) -> None:
+    `truth` holds the generating parameters when the items delivered carry estimated ones (by item id; the
+    delivered item's own otherwise). A passage's items are answered at theta plus the simulee's effect for that
+    passage when `testlet_sd` > 0. A rated response's rubric score is the GPCM category itself, or what `raters`
+    make of it. Testlet effects and rater draws come from `effects_rng`, so that a condition leaves the answers
+    that it does not touch as the ideal run drew them.
+    """
+
+    def __init__(
+        self,
+        theta: float,
+        rng: np.random.Generator,
+        *,
+        truth: Mapping[str, item_pb2.IrtParameters] | None = None,
+        testlet_sd: float = 0.0,
+        raters: RaterPanel | None = None,
+        effects_rng: np.random.Generator | None = None,
+        name: str = "",
+    ) -> None:
         self.theta = theta
         self.rng = rng
-        # Rubric scores of rated responses, drawn from the GPCM as a rater would give them.
+        self.truth = truth or {}
+        self.testlet_sd = testlet_sd
+        self.raters = raters
+        self.effects_rng = effects_rng or np.random.default_rng()
+        self.name = name
+        self.passage_effects: dict[str, float] = {}
+        # Rubric scores of rated responses, final as the rating rules would leave them.
         self.ratings: dict[str, int] = {}
 
-    def _category(self, irt: item_pb2.IrtParameters) -> int:
-        probs = gpcm_probs(self.theta, irt.a, list(irt.steps))[0]
+    def _theta(self, item: item_pb2.Item) -> float:
+        if self.testlet_sd <= 0 or not item.passage_id:
+            return self.theta
+        if item.passage_id not in self.passage_effects:
+            self.passage_effects[item.passage_id] = float(self.effects_rng.normal(0.0, self.testlet_sd))
+        return self.theta + self.passage_effects[item.passage_id]
+
+    def _category(self, theta: float, irt: item_pb2.IrtParameters) -> int:
+        probs = gpcm_probs(theta, irt.a, list(irt.steps))[0]
         return int(self.rng.choice(probs.shape[0], p=probs / probs.sum()))
 
     def answer(self, item: item_pb2.Item) -> pb.Answer:
-        irt = item.irt
+        irt = self.truth.get(item.item_id, item.irt)
         key = item.answer_key
+        theta = self._theta(item)
         if irt.model == T.IRT_MODEL_GPCM:
-            category = self._category(irt)
+            category = self._category(theta, irt)
             if item.task_type == T.TASK_TYPE_COMPLETE_THE_WORDS:
                 right = set(self.rng.permutation(len(key.completions))[:category].tolist())
                 values = [
-                    expected if slot in right else WRONG_COMPLETION
+                    expected if slot in right else wrong_completion(expected)
                     for slot, expected in enumerate(key.completions)
                 ]
                 return pb.Answer(completions=pb.StringList(values=values))
-            self.ratings[item.item_id] = category
+            self.ratings[item.item_id] = (
+                category
+                if self.raters is None
+                else self.raters.final_score(
+                    f"{self.name}/{item.item_id}", category, len(irt.steps), self.effects_rng
+                )
+            )
             if item.section == T.SECTION_SPEAKING:
                 return pb.Answer(speech=pb.SpeechResponse(audio_ref=f"sim://{item.item_id}", duration_ms=30_000))
             return pb.Answer(text="A simulated response.")
-        correct = bool(self.rng.random() < float(prob_3pl(self.theta, irt.a, irt.b, irt.c)))
+        correct = bool(self.rng.random() < float(prob_3pl(theta, irt.a, irt.b, irt.c)))
         if item.task_type == T.TASK_TYPE_BUILD_A_SENTENCE:
             words = list(key.correct_sequence)
             if not correct:
@@ -244,6 +285,7 @@ def paired_comparison(section: str, adaptive: Sequence[Outcome], linear: Sequenc
 
 @dataclass(frozen=True)
 class Report:
+    condition: Condition
     simulees: int
     seed: int
     bank_seed: int
@@ -253,15 +295,27 @@ class Report:
     total_exact_band: float
     total_within_half_band: float
     comparisons: list[PairedComparison]
+    # What the simulated raters did, under the raters condition.
+    ratings: RatingTally | None = None
 
     def row(self, section: str, design: str) -> DesignStatistics:
         return next(r for r in self.rows if r.section == section and r.design == design)
+
+
+# Kinds of random stream under one seed: a simulee's answers, its passage effects and raters' noise, the panel.
+ANSWER_STREAM, EFFECT_STREAM, RATER_STREAM = 0, 1, 2
+
+
+def _stream(seed: int, kind: int, *key: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(kind, *key)))
 
 
 def simulate(
     simulees: int,
     seed: int,
     *,
+    condition: Condition = IDEAL,
+    scoring_parameters: Mapping[str, item_pb2.IrtParameters] | None = None,
     bank_seed: int = DEFAULT_SEED,
     blueprint: Blueprint | None = None,
     cut_table: CutTable | None = None,
@@ -269,22 +323,39 @@ def simulate(
 ) -> Report:
     """Simulees with theta ~ N(0, 1) take every section; Reading and Listening adaptively and linearly.
 
-    Each simulee has one true theta for all four sections. `progress` is called with 1 after each simulee.
+    Each simulee has one true theta for all four sections. `scoring_parameters` (item id -> estimated parameters,
+    validation.conditions.calibrate_bank) replace the generating ones wherever the platform reads them: assembly,
+    routing and scoring; the simulees still answer by the generating ones. The same seed gives the same simulees
+    under every condition. `progress` is called with 1 after each simulee.
     """
     if simulees < 2:
         raise ValueError(f"statistics need at least 2 simulees, got {simulees}")
     plan = load_blueprint() if blueprint is None else blueprint
     cuts = load_cut_table() if cut_table is None else cut_table
-    index = build_index(active_bank(bank_seed))
+    bank = active_bank(bank_seed)
+    truth = {item.item_id: item.irt for item in bank}
+    index = build_index(scoring_bank(bank, scoring_parameters or {}))
+    tally = RatingTally() if condition.raters else None
+    panel = RaterPanel(_stream(seed, RATER_STREAM), tally) if tally is not None else None
     thetas = np.random.default_rng(seed).standard_normal(simulees)
     outcomes: dict[tuple[str, str], list[Outcome]] = {}
     total_hits = np.zeros((simulees, 2), dtype=bool)
     for number, theta in enumerate(thetas):
-        # Each simulee draws from its own stream, so one simulee's path does not shift the next one's.
-        simulee = Simulee(float(theta), np.random.default_rng([seed, number]))
+        # Each simulee draws from its own streams, so one simulee's path does not shift the next one's.
+        simulee = Simulee(
+            float(theta),
+            _stream(seed, ANSWER_STREAM, number),
+            truth=truth,
+            testlet_sd=float(np.sqrt(condition.testlet_variance)),
+            raters=panel,
+            effects_rng=_stream(seed, EFFECT_STREAM, number),
+            name=str(number),
+        )
         bands: dict[str, Decimal] = {}
         true_bands: dict[str, Decimal] = {}
         for section_plan in plan.sections:
+            # A stream per section too: a condition that changes one section's path leaves the others' answers.
+            simulee.rng = _stream(seed, ANSWER_STREAM, number, section_plan.section)
             name = SECTION_NAMES[section_plan.section]
             if section_plan.adaptive:
                 for design, outcome in _adaptive_section(index, section_plan, simulee, cuts).items():
@@ -307,6 +378,7 @@ def simulate(
         if (section, design) in outcomes
     ]
     return Report(
+        condition=condition,
         simulees=simulees,
         seed=seed,
         bank_seed=bank_seed,
@@ -320,4 +392,5 @@ def simulate(
             for section in SECTIONS
             if (section, ADAPTIVE) in outcomes and (section, LINEAR) in outcomes
         ],
+        ratings=tally,
     )

@@ -680,6 +680,29 @@ def expire_modules(tx: Tx, *, module_ids: Collection[str]) -> None:
     )
 
 
+_LAST_VIEWED = (
+    select(Event.item_id)
+    .where(
+        Event.session_id == bindparam("session_id"),
+        Event.event_type == bindparam("event_type"),
+        Event.item_id.in_(bindparam("item_ids", expanding=True)),
+    )
+    .order_by(Event.event_id.desc())
+    .limit(1)
+)
+
+
+def last_viewed_item(db: Database, *, session_id: str, event_type: str, item_ids: Sequence[str]) -> str:
+    """Of `item_ids`, the one named by the session's latest event of `event_type` to arrive; "" if none."""
+    if not item_ids:
+        return ""
+    with db.read_statement() as conn:
+        found = conn.execute(
+            _LAST_VIEWED, {"session_id": session_id, "event_type": event_type, "item_ids": list(item_ids)}
+        ).scalar()
+    return str(found or "")
+
+
 def log_events(db: Database, *, session_id: str, events: Sequence[NewEvent], now_ms: int) -> int:
     if events:
         with db.unit_of_work() as tx:

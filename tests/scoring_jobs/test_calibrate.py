@@ -115,3 +115,14 @@ def test_calibrate_proposes_for_review_and_an_author_activates(world: World, tmp
     rescored = job("rescore", "--state-file", str(tmp_path / "rescore.json"), env=world.env())
     assert rescored.returncode == 0, rescored.stderr
     assert f"{STUDENTS} sessions seen, 0 changed, {STUDENTS} unchanged, 0 failed" in rescored.stdout
+
+
+def test_drift_report_re_estimates_the_operational_items(world: World) -> None:
+    report = job("drift", "--min-responses", "3", "--threshold", "0.000001", env=world.env())
+    assert report.returncode == 0, report.stderr
+    found = re.search(r"(\d+) operational items re-estimated \((\d+) with fewer.*; (\d+) drifted", report.stdout)
+    assert found, report.stdout
+    re_estimated, too_few, drifted = map(int, found.groups())
+    # Every re-estimate differs from its stored value by more than a millionth of a logit.
+    assert re_estimated > 0 and too_few > 0 and drifted == re_estimated
+    assert report.stdout.count("\tSECTION_READING\t") == drifted

@@ -68,3 +68,20 @@ def test_an_unknown_task_type_is_refused() -> None:
 def test_an_unknown_version_is_refused() -> None:
     with pytest.raises(BlueprintError, match="no blueprint"):
         load_blueprint("toefl1999")
+
+
+def test_the_short_form_has_every_task_type_in_the_modules_everyone_takes() -> None:
+    """The browser tests' whole test (SESSION_BLUEPRINT): each task type of the current blueprint, in a router or a
+    linear module, so that whichever way the routing goes, a student meets every one."""
+
+    def task_types(version: str, *, taken_by_all: bool) -> set[int]:
+        return {
+            task_type
+            for section in load_blueprint(version).sections
+            for plan in section.modules
+            if not taken_by_all or plan.stage in (pb.MODULE_STAGE_ROUTER, pb.MODULE_STAGE_LINEAR)
+            for task_type, _ in plan.task_counts
+        }
+
+    assert task_types("toefl2026-short-v1", taken_by_all=True) == task_types(CURRENT_VERSION, taken_by_all=False)
+    assert len(task_types(CURRENT_VERSION, taken_by_all=False)) == 12

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from launcher.procs import REPO_ROOT
+from session_service.blueprint import CURRENT_VERSION, BlueprintError
 from session_service.config import load_settings
 from session_service.storage.engine import open_database
 from tests.session_service.conftest import UnsafeUserDatabase, require_temporary_url
@@ -23,6 +24,9 @@ from toefl_core.ownership import (
     USER_DATA_APPLICATION_ID,
     OwnershipError,
 )
+
+# The browser tests' short form of the whole test.
+SHORT_FORM = "toefl2026-short-v1"
 
 
 def cli(*args: str, url: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -102,12 +106,27 @@ def test_demo_accounts_are_created_once_and_keep_their_passwords(tmp_path: Path)
     assert production.returncode == 2 and "development only" in production.stderr
 
 
-@pytest.mark.parametrize("knob", ["SESSION_TIME_SCALE", "SESSION_FAST_PASSWORD_HASHING"])
-def test_test_only_knobs_are_refused_in_production(monkeypatch: pytest.MonkeyPatch, knob: str) -> None:
+@pytest.mark.parametrize(
+    ("knob", "value"),
+    [("SESSION_TIME_SCALE", "0.5"), ("SESSION_FAST_PASSWORD_HASHING", "true"), ("SESSION_BLUEPRINT", SHORT_FORM)],
+)
+def test_test_only_knobs_are_refused_in_production(monkeypatch: pytest.MonkeyPatch, knob: str, value: str) -> None:
     monkeypatch.setenv("TOEFL_ENV", "production")
     monkeypatch.setenv("TOEFL_TOKEN_KEY", "p" * 48)
-    monkeypatch.setenv(knob, "0.5" if knob == "SESSION_TIME_SCALE" else "true")
+    monkeypatch.setenv(knob, value)
     with pytest.raises(ConfigError, match=knob):
+        load_settings()
+
+
+def test_new_sessions_follow_the_current_blueprint_unless_a_test_names_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SESSION_BLUEPRINT", raising=False)
+    assert load_settings().blueprint_version == CURRENT_VERSION
+    monkeypatch.setenv("SESSION_BLUEPRINT", SHORT_FORM)
+    assert load_settings().blueprint_version == SHORT_FORM
+    monkeypatch.setenv("SESSION_BLUEPRINT", "toefl1999")
+    with pytest.raises(BlueprintError, match="toefl1999"):
         load_settings()
 
 

@@ -93,3 +93,32 @@ def test_a_module_can_be_replayed_from_what_the_session_pinned(
     pinned = [(i["item_id"], i["revision"]) for i in module["items"]]
     assert [(i.item_id, i.revision) for i in replay.items] == pinned
     assert [(i.item_id, i.revision) for i in session.current_module.items] == pinned
+
+
+def test_the_current_item_is_the_module_item_last_reported_viewed(session_stub: Stub) -> None:
+    """Where another device resumes: the last EVENT_TYPE_ITEM_VIEWED to arrive naming an item of the module."""
+    student = new_user(session_stub)
+    md = as_user(student)
+    session = session_stub.CreateSession(
+        pb.CreateSessionRequest(
+            scope=pb.SESSION_SCOPE_SECTION, section=item_pb2.SECTION_READING, request_id=request_id()
+        ),
+        metadata=md,
+    )
+    items = [item.item_id for item in session.current_module.items]
+    assert session.current_module.current_item_id == ""
+
+    def log(*events: pb.ClientEvent) -> None:
+        session_stub.LogEvents(pb.LogEventsRequest(session_id=session.session_id, events=events), metadata=md)
+
+    def viewed(item_id: str) -> pb.ClientEvent:
+        return pb.ClientEvent(type=pb.EVENT_TYPE_ITEM_VIEWED, item_id=item_id)
+
+    log(viewed(items[0]), viewed(items[3]))
+    log(viewed(items[2]))
+    # Neither another event naming an item nor a view of an item outside the module moves the position.
+    log(pb.ClientEvent(type=pb.EVENT_TYPE_FOCUS_LOST, item_id=items[4]), viewed("itm-999999"))
+    again = session_stub.GetSession(pb.GetSessionRequest(session_id=session.session_id), metadata=md)
+    assert again.current_module.current_item_id == items[2]
+    module = session_stub.GetCurrentModule(pb.GetCurrentModuleRequest(session_id=session.session_id), metadata=md)
+    assert module.current_item_id == items[2]

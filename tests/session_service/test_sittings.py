@@ -164,7 +164,10 @@ def test_a_sitting_is_updated_by_field_mask_and_etag(session_stub: Stub) -> None
     )
     updated = session_stub.UpdateSitting(update, metadata=as_user(room.teacher))
     assert updated.etag != early.etag and updated.open_time == moved.open_time
-    assert start(session_stub, room.students[0], updated).sitting_id == early.sitting_id
+    student = as_user(room.students[0])
+    retry = pb.CreateSessionRequest(sitting_id=early.sitting_id, request_id=request_id())
+    first = session_stub.CreateSession(retry, metadata=student)
+    assert first.sitting_id == early.sitting_id
     expect_reason(
         grpc.StatusCode.ABORTED,
         lambda: session_stub.UpdateSitting(update, metadata=as_user(room.teacher)),
@@ -172,7 +175,13 @@ def test_a_sitting_is_updated_by_field_mask_and_etag(session_stub: Stub) -> None
     )
     bad_mask = pb.UpdateSittingRequest(sitting=moved, update_mask=FieldMask(paths=["class_id"]))
     expect_code(grpc.StatusCode.INVALID_ARGUMENT, lambda: session_stub.UpdateSitting(bad_mask, metadata=admin()))
-    (entry,) = audit(session_stub, target_id=early.sitting_id, action="update_sitting")
+    # Closed early: a retry of a start still gets its session; a new start is refused.
+    closed = pb.Sitting(sitting_id=early.sitting_id, close_time=stamp(now_ms() - 1_000), etag=updated.etag)
+    update = pb.UpdateSittingRequest(sitting=closed, update_mask=FieldMask(paths=["close_time"]))
+    session_stub.UpdateSitting(update, metadata=admin())
+    assert session_stub.CreateSession(retry, metadata=student).session_id == first.session_id
+    expect_reason(FAILED, lambda: start(session_stub, room.students[0], updated), "SITTING_CLOSED")
+    *_, entry = audit(session_stub, target_id=early.sitting_id, action="update_sitting")
     assert entry.actor_id == room.teacher.user_id and entry.reason == "the room is free early"
     assert set(json.loads(entry.detail_json)) == {"opens_ms"}
     (created,) = audit(session_stub, target_id=early.sitting_id, action="create_sitting")
@@ -419,10 +428,18 @@ def test_the_live_view_follows_start_answer_pause_and_finish(
     expect_code(DENIED, lambda: list(session_stub.WatchSitting(watch, metadata=as_user(working), timeout=30)))
     stream = session_stub.WatchSitting(watch, metadata=as_user(room.teacher), timeout=120)
 
+    seats: dict[str, pb.Seat] = {}
+
     def seat_when(ready: Callable[[pb.Seat], bool]) -> pb.Seat:
-        """The working student's seat in the first view where `ready` holds (views come only on changes)."""
+        """The working student's seat in the first view where `ready` holds (views come only on changes, the
+        first whole, then the seats that changed)."""
         for view in stream:
-            seats = {s.student_id: s for s in view.seats}
+            assert view.full == (not seats)
+            if not seats:
+                assert {s.student_id for s in view.seats} == {working.user_id, absent.user_id}
+            else:
+                assert absent.user_id not in {s.student_id for s in view.seats}
+            seats.update((s.student_id, s) for s in view.seats)
             assert seats[absent.user_id].state == pb.SEAT_STATE_NOT_STARTED
             if ready(seats[working.user_id]):
                 return seats[working.user_id]

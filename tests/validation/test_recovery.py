@@ -67,6 +67,8 @@ def test_too_few_responses_are_reported_not_estimated() -> None:
 def test_the_table_and_the_plot(recovery: Recovery) -> None:
     out = io.StringIO()
     write_table(recovery, out)
-    assert "| 1000 | 3PL | b |" in out.getvalue()
+    assert "| 1000 | 3PL | b |" in out.getvalue() and "true thetas known" in out.getvalue()
+    # Told the true abilities, the same estimator cannot do much worse than integrating over them.
+    assert 0 < recovery.known_theta_b_rmse[SIZE] < row(recovery, "3PL", "b").rmse + 0.05
     svg = b_plot_svg(recovery.b_pairs[SIZE], title="b")
     assert svg.startswith("<svg") and svg.count("<circle") == len(recovery.b_pairs[SIZE])

@@ -72,7 +72,7 @@ def test_report_table_names_every_section_and_the_goal(report: Report) -> None:
 
 
 def test_cli_runs_and_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--simulees", "5", "--seed", "3"]) == 0
+    assert main(["--simulees", "5", "--seed", "3", "--conditions"]) == 0
     assert "RMSE" in capsys.readouterr().out
     for argv in (["--simulees", "1"], ["--simulees", "many"], ["--seed", "-1"], ["--unknown"]):
         with pytest.raises(SystemExit) as exit_info:

@@ -89,13 +89,18 @@ def context(playwright: Playwright, tmp_path: Path, request: pytest.FixtureReque
             "--use-fake-ui-for-media-stream",
             f"--use-file-for-fake-audio-capture={wav}",
         ]
-    browser = playwright.chromium.launch_persistent_context(
-        user_data_dir=str(tmp_path / "profile"), executable_path=chromium_path(), args=flags
-    )
+    browser = open_browser(playwright, tmp_path / "profile", flags)
     try:
         yield browser
     finally:
         browser.close()
+
+
+def open_browser(playwright: Playwright, profile: Path, flags: list[str] | None = None) -> BrowserContext:
+    """Chromium with a profile of its own (`profile`, its --user-data-dir): another device, storage and all."""
+    return playwright.chromium.launch_persistent_context(
+        user_data_dir=str(profile), executable_path=chromium_path(), args=flags or CHROMIUM_FLAGS
+    )
 
 
 @pytest.fixture

@@ -68,18 +68,7 @@ def test_rater_teacher_and_student_see_a_section_rated(stack: Stack, page: Page)
 
     sign_in(page, base, rater["username"], lands_on="Rating queue")
     check_page(page, "rating-queue")
-    rated = 0
-    while page.get_by_role("button", name="Submit rating and take the next").count() > 0:
-        form = page.get_by_role("form", name="Rate this response")
-        expect(form.get_by_text(ESSAY[:40])).to_be_visible()
-        for group in form.get_by_role("group").all():
-            group.get_by_role("radio").nth(3).check()
-        form.get_by_label("Comment").fill("Clear position, well supported.")
-        form.get_by_role("button", name="Submit rating and take the next").click()
-        rated += 1
-        expect(page.get_by_text(f"Rated in this sitting: {rated}.")).to_be_visible()
-        expect(page.get_by_text("Loading…")).to_have_count(0)
-    expect(page.get_by_text("No response is waiting for your rating.")).to_be_visible()
+    rated = rate_the_queue(page, essay=ESSAY)
     assert rated >= 2
     assert ratings_of(stack, session_id) == rated
     sign_out(page)
@@ -98,23 +87,75 @@ def test_rater_teacher_and_student_see_a_section_rated(stack: Stack, page: Page)
     check_page(page, "teacher-roster")
 
 
-def test_an_author_reviews_and_activates_items(stack: Stack, page: Page) -> None:
+def test_an_author_writes_a_draft_another_reviews_it_and_it_is_activated(stack: Stack, page: Page) -> None:
+    """The draft's whole path in the item bank's pages: submitted by its author (automated QA passes it), refused
+    to its own author's approval, approved by another author, then activated."""
     assert stack.gateway is not None
-    author = new_account(stack, "AUTHOR")
-    sign_in(page, stack.gateway.url, author["username"], lands_on="Item bank")
+    base = stack.gateway.url
+    writer, reviewer = new_account(stack, "AUTHOR"), new_account(stack, "AUTHOR")
+    # The writer's draft: a demo Build a Sentence item's content and parameters under a prompt of their own.
+    (model,) = api(
+        stack,
+        "GET",
+        "/api/items?status=ITEM_STATUS_DRAFT&task_type=TASK_TYPE_BUILD_A_SENTENCE&view=ITEM_VIEW_FULL&page_size=1",
+    )["items"]
+    prompt = f"Answer the question: put the words in order ({uuid.uuid4().hex[:6]})."
+    draft = {key: model[key] for key in ("section", "taskType", "content", "answerKey", "irt")}
+    draft["content"]["prompt"] = prompt
+    item = api(stack, "POST", "/api/items", draft, token(Role.AUTHOR, writer["userId"]))
+    assert item["status"] == "ITEM_STATUS_DRAFT"
+
+    sign_in(page, base, writer["username"], lands_on="Item bank")
     check_page(page, "item-bank")
-    # An item waiting for review: approved, with a comment.
+    page.get_by_role("list", name="Items").get_by_role("button", name=re.compile(re.escape(prompt[:40]))).click()
+    page.get_by_role("button", name="Submit for review").click()
+    expect(page.get_by_role("status").filter(has_text="Submitted for review: done.")).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile(r"\(in review, revision"))).to_be_visible()
+    # Four eyes: its author cannot approve it, and is told so in a sentence.
+    page.get_by_role("button", name="Approve").click()
+    expect(page.get_by_role("status").filter(has_text="another author must review it")).to_be_visible()
+    sign_out(page)
+
+    sign_in(page, base, reviewer["username"], lands_on="Item bank")
     page.get_by_label("Status").select_option("ITEM_STATUS_IN_REVIEW")
-    page.get_by_role("list", name="Items").get_by_role("button").first.click()
-    page.get_by_label("Review comment").fill("Key and distractors checked.")
+    page.get_by_role("list", name="Items").get_by_role("button", name=re.compile(re.escape(prompt[:40]))).click()
+    page.get_by_label("Review comment").fill("Key and word bank checked.")
     page.get_by_role("button", name="Approve").click()
     expect(page.get_by_role("status").filter(has_text="Approved: done.")).to_be_visible()
     expect(page.get_by_role("heading", name=re.compile(r"\(approved, revision"))).to_be_visible()
+    expect(page.get_by_text(f"approve by {reviewer['userId']}: Key and word bank checked.")).to_be_visible()
     check_page(page, "item-review")
-    # Then activated: it can now be delivered.
     page.get_by_role("button", name="Activate").click()
     expect(page.get_by_role("status").filter(has_text="Activated: done.")).to_be_visible()
     expect(page.get_by_role("heading", name=re.compile(r"\(active, revision"))).to_be_visible()
+    assert api(stack, "GET", f"/api/items/{item['itemId']}")["status"] == "ITEM_STATUS_ACTIVE"
+
+
+def rate_the_queue(page: Page, *, essay: str | None = None) -> int:
+    """Rates every response in the rater's queue, 3 on each scale; a written one must show `essay`, a spoken one is
+    played (its media element reports time played). Returns how many were rated."""
+    rated = 0
+    while page.get_by_role("button", name="Submit rating and take the next").count() > 0:
+        form = page.get_by_role("form", name="Rate this response")
+        expect(form.get_by_role("heading", name="Response")).to_be_visible()
+        recording = form.get_by_label("The spoken response")
+        if form.get_by_text("Loading the recording…").count() > 0 or recording.count() > 0:
+            expect(recording).to_be_visible()
+            recording.evaluate("audio => audio.play()")
+            page.wait_for_function(
+                "() => { const a = document.querySelector('audio'); return a !== null && a.currentTime > 0.5; }"
+            )
+        elif essay is not None:
+            expect(form.get_by_text(essay[:40])).to_be_visible()
+        for group in form.get_by_role("group").all():
+            group.get_by_role("radio").nth(3).check()
+        form.get_by_label("Comment").fill("Clear position, well supported.")
+        form.get_by_role("button", name="Submit rating and take the next").click()
+        rated += 1
+        expect(page.get_by_text(f"Rated in this sitting: {rated}.")).to_be_visible()
+        expect(page.get_by_text("Loading…")).to_have_count(0)
+    expect(page.get_by_text("No response is waiting for your rating.")).to_be_visible()
+    return rated
 
 
 def sign_out(page: Page) -> None:

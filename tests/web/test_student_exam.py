@@ -1,19 +1,24 @@
-"""A student in Chromium: sign in, take a Reading section, reload mid-module, answer offline, read the report."""
+"""A student in Chromium: sign in, take a Reading section, reload mid-module, answer offline, read the report;
+another device resumes at the same question."""
 
 from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from pathlib import Path
 
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, Playwright, expect
+from toefl.session.v1 import session_service_pb2 as pb
 
 from launcher.stack import Stack
 from tests.support.exam import PASSWORD
-from tests.web.conftest import check_page, create_student
+from tests.web.conftest import check_page, create_student, open_browser
 
 SAVED = "All answers saved"
 OFFLINE = "Offline: answers kept here"
+# The client sends its batch of events every 5 s.
+BATCH_SECONDS = 5
 
 
 def sign_in(page: Page, base: str, username: str, *, check: bool = False, lands_on: str = "Your tests") -> None:
@@ -25,6 +30,16 @@ def sign_in(page: Page, base: str, username: str, *, check: bool = False, lands_
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name=lands_on)).to_be_visible()
+
+
+def start_practice(stack: Stack, page: Page, section: str, student: pb.User | None = None) -> str:
+    """A student (a new one unless given) signs in and starts a section's practice; returns the session's id."""
+    assert stack.gateway is not None
+    who = student if student is not None else create_student(stack)
+    sign_in(page, stack.gateway.url, who.username)
+    page.get_by_role("button", name=f"{section} practice").click()
+    expect(page.get_by_text(re.compile(rf"^{section}, part 1: question 1 of \d+"))).to_be_visible()
+    return page.url.rsplit("/", 1)[-1]
 
 
 def question_number(page: Page) -> tuple[int, int]:
@@ -52,12 +67,30 @@ def answer_current(page: Page) -> str:
     raise AssertionError(f"no answer control on the page: {page.inner_text('main')[:500]}")
 
 
+def expect_answer_shown(page: Page, kind: str) -> None:
+    """The answer answer_current gave, shown again on the question on screen."""
+    if kind == "choice":
+        expect(page.get_by_role("radio").nth(0)).to_be_checked()
+    else:
+        expect(page.get_by_label(re.compile("^Missing letters")).nth(0)).not_to_have_value("")
+
+
 def stored_responses(database: Path, session_id: str) -> list[tuple[str, str, int]]:
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
     try:
         return conn.execute(
             "SELECT item_id, request_id, revision FROM responses WHERE session_id = ?", (session_id,)
         ).fetchall()
+    finally:
+        conn.close()
+
+
+def events_of(stack: Stack, session_id: str) -> list[str]:
+    """The session's event types in the order they arrived (read-only)."""
+    conn = sqlite3.connect(f"file:{stack.user_db}?mode=ro", uri=True, timeout=30)
+    try:
+        rows = conn.execute("SELECT event_type FROM events WHERE session_id = ? ORDER BY event_id", (session_id,))
+        return [event_type for (event_type,) in rows]
     finally:
         conn.close()
 
@@ -79,10 +112,7 @@ def test_a_student_takes_a_reading_section(stack: Stack, context: BrowserContext
     # A reload lands on the same question with the answer still there.
     page.reload()
     expect(page.get_by_text(re.compile(r"question 1 of \d+"))).to_be_visible()
-    if first_kind == "choice":
-        expect(page.get_by_role("radio").nth(0)).to_be_checked()
-    else:
-        expect(page.get_by_label(re.compile("^Missing letters")).nth(0)).not_to_have_value("")
+    expect_answer_shown(page, first_kind)
 
     # Five multiple-choice answers given offline: kept in the browser, then sent once each when back online.
     context.set_offline(True)
@@ -118,3 +148,39 @@ def test_a_student_takes_a_reading_section(stack: Stack, context: BrowserContext
     expect(page.get_by_role("heading", name="Score report")).to_be_visible()
     expect(page.get_by_role("row", name=re.compile("^Reading"))).to_be_visible()
     check_page(page, "score-report")
+
+
+def test_another_device_resumes_at_the_same_question_with_every_answer(
+    stack: Stack, page: Page, playwright: Playwright, tmp_path: Path
+) -> None:
+    """The first device reports each question the student moves to in the event log; a second one, with no storage
+    of its own, opens the test at that question with the answers saved from the first."""
+    assert stack.gateway is not None
+    student = create_student(stack)
+    session_id = start_practice(stack, page, "Reading", student)
+    kinds: list[str] = []
+    for number in (1, 2, 3):
+        expect(page.get_by_text(re.compile(rf"question {number} of \d+"))).to_be_visible()
+        kinds.append(answer_current(page))
+        page.get_by_role("button", name="Next").click()
+    expect(page.get_by_text(re.compile(r"question 4 of \d+"))).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text=SAVED)).to_be_visible()
+    # The move to question 4 goes with the next batch of events.
+    deadline = time.monotonic() + 4 * BATCH_SECONDS
+    while time.monotonic() < deadline and events_of(stack, session_id).count("EVENT_TYPE_ITEM_VIEWED") < 4:
+        time.sleep(0.5)
+    assert events_of(stack, session_id).count("EVENT_TYPE_ITEM_VIEWED") == 4
+
+    other = open_browser(playwright, tmp_path / "other-device")
+    try:
+        second = other.pages[0] if other.pages else other.new_page()
+        second.set_default_timeout(20_000)
+        sign_in(second, stack.gateway.url, student.username)
+        second.get_by_role("link", name=re.compile("Reading practice.*continue")).click()
+        expect(second.get_by_text(re.compile(r"question 4 of \d+"))).to_be_visible()
+        for number in (3, 2, 1):
+            second.get_by_role("button", name="Previous").click()
+            expect(second.get_by_text(re.compile(rf"question {number} of \d+"))).to_be_visible()
+            expect_answer_shown(second, kinds[number - 1])
+    finally:
+        other.close()

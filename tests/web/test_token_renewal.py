@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from launcher.stack import Stack
 from tests.web.conftest import create_student
-from tests.web.test_student_exam import SAVED, answer_current, sign_in
+from tests.web.test_student_exam import SAVED, answer_current, start_practice
 
 # Access tokens live 4 s: a few of them lapse while the student answers.
 SESSION_ENV = {"SESSION_ACCESS_TOKEN_TTL_SECONDS": "4"}
@@ -31,11 +31,8 @@ def refresh_tokens_of(stack: Stack, user_id: str) -> int:
 
 
 def test_a_lapsed_access_token_is_renewed_without_the_student_noticing(stack: Stack, page: Page) -> None:
-    assert stack.gateway is not None
     student = create_student(stack)
-    sign_in(page, stack.gateway.url, student.username)
-    page.get_by_role("button", name="Reading practice").click()
-    expect(page.get_by_text(re.compile(r"question 1 of"))).to_be_visible()
+    start_practice(stack, page, "Reading", student)
     for turn in range(3):
         # Longer than an access token lives.
         time.sleep(5)

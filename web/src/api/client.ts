@@ -62,7 +62,7 @@ export class OfflineError extends Error {
   }
 }
 
-// What each reason means to a student; anything else shows the server's own sentence.
+// What each reason means to a student (or a member of staff); anything else shows the server's own sentence.
 const PLAIN: Record<string, string> = {
   MODULE_TIME_UP: "The time for this part is up. Your saved answers are kept; the test moves on.",
   MODULE_CLOSED: "This part of the test is closed. Your saved answers are kept.",
@@ -70,6 +70,9 @@ const PLAIN: Record<string, string> = {
   SESSION_FINISHED: "This test is finished.",
   DAILY_SESSION_LIMIT: "You have started as many tests as allowed today. Please try again tomorrow.",
   SIGN_IN_THROTTLED: "Too many sign-in attempts. Please wait a moment and try again.",
+  // Staff: the item workflow's four-eyes rule and its calibration rule.
+  OWN_ITEM_REVIEW: "You wrote this item, so another author must review it.",
+  ITEM_NOT_CALIBRATED: "This item has no IRT parameters yet: it must be calibrated before it is activated.",
 };
 
 function reasonOf(status: Status | undefined): string | null {

@@ -1,9 +1,10 @@
 // Speaking: the prompt (its audio once), a preparation countdown, then the student's answer recorded with a visible
-// countdown of the response window, uploaded (sent again with the same request id until the server answers),
-// and answered with the reference the server gave it.
+// countdown of the response window, kept in the browser (keptRecordings) and uploaded (sent again with the same
+// request id until the server answers, after a reload too), and answered with the reference the server gave it.
 import { useEffect, useRef, useState } from "react";
 import { api, ApiError, call, newRequestId, OfflineError, type Answer } from "../api/client";
 import { formatClock } from "./clock";
+import { forgetRecording, keepRecording, keptRecording } from "./keptRecordings";
 
 type Phase = "prompt" | "preparing" | "recording" | "uploading" | "saved" | "failed" | "blocked";
 
@@ -51,6 +52,45 @@ export function Recorder(props: {
   const [left, setLeft] = useState(0);
   const [message, setMessage] = useState<string | null>(null);
   const recorder = useRef<MediaRecorder | null>(null);
+  // Leaving the question (Next, or the part's time up) ends the answer: what was said so far is kept and sent, and
+  // the microphone is released, rather than recording on, unseen, until the page closes.
+  useEffect(
+    () => () => {
+      if (recorder.current?.state === "recording") recorder.current.stop();
+    },
+    [],
+  );
+
+  const send = (audio: Blob, requestId: string) => {
+    setPhase("uploading");
+    upload(sessionId, itemId, audio, requestId)
+      .then((audioRef) => {
+        onAnswer({ speech: { audioRef, durationMs: responseSeconds * 1000 } });
+        setPhase("saved");
+        void forgetRecording(sessionId, itemId);
+      })
+      .catch((error: unknown) => {
+        // Refused for good (the part closed, say): recording again is the way on. A server error keeps it for a
+        // reload to send again.
+        if (error instanceof ApiError && error.status < 500) void forgetRecording(sessionId, itemId);
+        setMessage(error instanceof ApiError ? error.message : "The recording could not be sent.");
+        setPhase("failed");
+      });
+  };
+
+  // A recording kept before a reload (offline, say) and not yet answered is sent now, with its request id.
+  useEffect(() => {
+    if (props.answered) return;
+    let current = true;
+    void keptRecording(sessionId, itemId).then((kept) => {
+      if (current && kept !== undefined) send(kept.audio, kept.requestId);
+    });
+    return () => {
+      current = false;
+    };
+    // Once per question shown: send() is this render's, and an answer given later needs no resend.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [sessionId, itemId]);
 
   // The countdown runs from a fixed end time, so that re-renders (the module clock ticks) never hold it back.
   const [endsAt, setEndsAt] = useState(0);
@@ -101,16 +141,11 @@ export function Recorder(props: {
         track.stop();
       });
       const audio = new Blob(chunks, { type: media.mimeType || type });
+      const requestId = newRequestId();
       setPhase("uploading");
-      upload(sessionId, itemId, audio, newRequestId())
-        .then((audioRef) => {
-          onAnswer({ speech: { audioRef, durationMs: responseSeconds * 1000 } });
-          setPhase("saved");
-        })
-        .catch((error: unknown) => {
-          setMessage(error instanceof ApiError ? error.message : "The recording could not be sent.");
-          setPhase("failed");
-        });
+      void keepRecording(sessionId, itemId, { audio, requestId }).then(() => {
+        send(audio, requestId);
+      });
     };
     recorder.current = media;
     media.start();

@@ -1,6 +1,7 @@
 // One screen per task type: each renders its item and reports the student's answer as the API's Answer.
 import { useEffect, useRef, useState } from "react";
 import type { Answer, Item, Passage } from "../api/client";
+import { PromptText } from "./prompt";
 import { Recorder } from "./recorder";
 
 export interface TaskProps {
@@ -140,7 +141,7 @@ function CompleteTheWords({ item, answer, onAnswer }: TaskProps) {
   const bySlotWord = new Map(slots.map((slot, index) => [slot.wordIndex ?? -1, { slot, index }]));
   return (
     <div className="task">
-      <p className="prompt">{content.prompt}</p>
+      <PromptText text={content.prompt} />
       <p className="ctw">
         {words.map((word, wordIndex) => {
           const found = bySlotWord.get(wordIndex);
@@ -184,7 +185,7 @@ function BuildSentence({ item, answer, onAnswer }: TaskProps) {
   };
   return (
     <div className="task">
-      <p className="prompt">{content.prompt}</p>
+      <PromptText text={content.prompt} />
       <p className="sentence" aria-label="Your sentence">
         {order.map((index, position) => (
           <button
@@ -256,7 +257,7 @@ function WriteText({ item, passage, answer, onAnswer }: TaskProps) {
     <div className={passage?.text ? "task with-passage" : "task"}>
       <PassageView passage={passage} />
       <div className="question">
-        <p className="prompt">{content.prompt}</p>
+        <PromptText text={content.prompt} />
         {content.text ? <p className="context">{content.text}</p> : null}
         <label>
           Your response
@@ -286,7 +287,7 @@ function Speaking({ sessionId, item, answer, onAnswer }: TaskProps) {
   const [heard, setHeard] = useState(audioUrl === "" || localStorage.getItem(heardKey) !== null);
   return (
     <div className="task">
-      <p className="prompt">{content.prompt}</p>
+      <PromptText text={content.prompt} />
       {content.text ? <p className="context">{content.text}</p> : null}
       {audioUrl ? (
         <PlayOnce

@@ -2,6 +2,7 @@
 // review workflow's next step (submit, approve or reject with a comment, activate).
 import { useCallback, useEffect, useState } from "react";
 import { api, call, type Item, type Schemas } from "../api/client";
+import { PromptText } from "../exam/prompt";
 import { sectionName, taskTypeName } from "./names";
 
 type Review = Schemas["toefl.item.v1.Review"];
@@ -138,7 +139,7 @@ function ItemDetail({ itemId, onChanged }: { itemId: string; onChanged: () => vo
       <h2>
         {taskTypeName(item.taskType)}, {sectionName(item.section)} ({statusName(item.status)}, revision {item.revision})
       </h2>
-      <p className="prompt">{content.prompt}</p>
+      <PromptText text={content.prompt} />
       {content.text ? <p>{content.text}</p> : null}
       {(content.options ?? []).length > 0 ? (
         <ol type="A">

@@ -3,12 +3,10 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { useLocation } from "wouter";
 import { api, ApiError, call, newRequestId, type Answer, type Session } from "../api/client";
 import { clockWarning, formatClock, useCountdown } from "../exam/clock";
+import { EventLog } from "../exam/events";
 import { AnswerSaver, type SaveState } from "../exam/saver";
 import { Task } from "../exam/tasks";
 import { sectionName } from "./names";
-
-type EventType = "EVENT_TYPE_FOCUS_LOST" | "EVENT_TYPE_FOCUS_REGAINED";
-const EVENT_BATCH_MS = 5000;
 
 export function Exam({ sessionId }: { sessionId: string }) {
   const [session, setSession] = useState<Session | null>(null);
@@ -36,7 +34,7 @@ export function Exam({ sessionId }: { sessionId: string }) {
     });
   }, [load]);
 
-  useFocusEvents(sessionId);
+  const events = useEventLog(sessionId);
 
   if (error !== null) return <p role="alert" className="card">{error}</p>;
   if (session === null) return <p className="card">Loading your test…</p>;
@@ -46,6 +44,7 @@ export function Exam({ sessionId }: { sessionId: string }) {
     <ModuleRunner
       key={module.moduleId}
       session={session}
+      events={events}
       onModuleOver={async () => {
         await advance(sessionId, module.moduleId ?? "");
         await load();
@@ -77,10 +76,10 @@ async function advance(sessionId: string, moduleId: string): Promise<void> {
   }
 }
 
-function ModuleRunner({ session, onModuleOver }: { session: Session; onModuleOver: () => Promise<void> }) {
+function ModuleRunner(props: { session: Session; events: EventLog; onModuleOver: () => Promise<void> }) {
+  const { session, events, onModuleOver } = props;
   const module = session.currentModule ?? {};
   const sessionId = session.sessionId ?? "";
-  const moduleId = module.moduleId ?? "";
   const items = useMemo(() => module.items ?? [], [module.items]);
   const passages = useMemo(
     () => new Map((module.passages ?? []).map((p) => [p.passageId ?? "", p])),
@@ -92,17 +91,24 @@ function ModuleRunner({ session, onModuleOver }: { session: Session; onModuleOve
   const [saveState, setSaveState] = useState<SaveState>("saved");
   const [notice, setNotice] = useState<string | null>(null);
   const [deadlineMs, setDeadlineMs] = useState(() => Date.now() + (module.remainingSeconds ?? 0) * 1000);
-  const positionKey = `toefl.position.${moduleId}`;
+  // Where the student was: on this device, a move not yet reported; else the last item the server heard of from
+  // any device; else the first question without an answer.
+  const reported = useRef<string | null>(null);
   const [position, setPosition] = useState(() => {
-    const stored = Number(localStorage.getItem(positionKey) ?? "NaN");
-    if (Number.isInteger(stored) && stored >= 0 && stored < items.length) return stored;
+    const itemIds = items.map((item) => item.itemId ?? "");
+    reported.current = events.unreportedView(itemIds) ?? module.currentItemId ?? "";
+    const at = itemIds.indexOf(reported.current);
+    if (at >= 0) return at;
     const firstOpen = items.findIndex((item) => !answers.has(item.itemId ?? ""));
     return firstOpen < 0 ? 0 : firstOpen;
   });
-  // Where the student is, kept so that a reload (or another tab) lands on the same question.
+  // Each move reported in the event log, so that a reload or another device lands on the same question.
+  const viewedItemId = items[position]?.itemId ?? "";
   useEffect(() => {
-    localStorage.setItem(positionKey, String(position));
-  }, [positionKey, position]);
+    if (viewedItemId === "" || viewedItemId === reported.current) return;
+    reported.current = viewedItemId;
+    events.note("EVENT_TYPE_ITEM_VIEWED", viewedItemId);
+  }, [events, viewedItemId]);
   const shown = useRef(Date.now());
   const saver = useMemo(
     () =>
@@ -206,34 +212,24 @@ function ModuleRunner({ session, onModuleOver }: { session: Session; onModuleOve
   );
 }
 
-/** Focus lost and regained, sent to the session's event log in batches. */
-function useFocusEvents(sessionId: string): void {
+/** The session's event log, with focus lost and regained noted as the browser reports them. */
+function useEventLog(sessionId: string): EventLog {
+  const events = useMemo(() => new EventLog(sessionId), [sessionId]);
   useEffect(() => {
-    const batch: { type: EventType; clientTime: string }[] = [];
-    const note = (type: EventType) => () => {
-      batch.push({ type, clientTime: new Date().toISOString() });
+    const lost = () => {
+      events.note("EVENT_TYPE_FOCUS_LOST");
     };
-    const lost = note("EVENT_TYPE_FOCUS_LOST");
-    const regained = note("EVENT_TYPE_FOCUS_REGAINED");
+    const regained = () => {
+      events.note("EVENT_TYPE_FOCUS_REGAINED");
+    };
     window.addEventListener("blur", lost);
     window.addEventListener("focus", regained);
-    const timer = setInterval(() => {
-      if (batch.length === 0) return;
-      const events = batch.splice(0, batch.length);
-      call(() =>
-        api.POST("/api/sessions/{session_id}/events:batchCreate", {
-          params: { path: { session_id: sessionId } },
-          body: { events },
-        }),
-      ).catch(() => {
-        // Offline: the events go with the next batch.
-        batch.unshift(...events);
-      });
-    }, EVENT_BATCH_MS);
+    events.start();
     return () => {
       window.removeEventListener("blur", lost);
       window.removeEventListener("focus", regained);
-      clearInterval(timer);
+      events.stop();
     };
-  }, [sessionId]);
+  }, [events]);
+  return events;
 }

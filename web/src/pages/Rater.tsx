@@ -2,6 +2,7 @@
 // a comment, then the next task; adjudications marked; the rater's own agreement figures.
 import { useCallback, useEffect, useState, type SyntheticEvent } from "react";
 import { api, call, newRequestId, type Schemas } from "../api/client";
+import { PromptText } from "../exam/prompt";
 import { taskTypeName } from "./names";
 
 type RatingTask = Schemas["toefl.session.v1.RatingTask"];
@@ -91,7 +92,7 @@ function RatingForm({ task, onRated }: { task: RatingTask; onRated: () => void }
         {taskTypeName(task.taskType)}
         {adjudication ? " (adjudication: the two ratings disagreed)" : ""}
       </h2>
-      <p className="prompt">{task.item?.content?.prompt}</p>
+      <PromptText text={task.item?.content?.prompt} />
       <h3>Response</h3>
       {task.responseText ? <blockquote className="response">{task.responseText}</blockquote> : null}
       {task.audioRef ? <RecordingPlayer audioRef={task.audioRef} /> : null}
