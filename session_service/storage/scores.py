@@ -530,6 +530,7 @@ def list_rating_tasks(
     """Open tasks the rater has not rated, oldest response first; `after` is the (submit_ms, id) last seen."""
     with db.read_transaction() as conn:
         rated_by_me = select(RatingRow.response_id).where(RatingRow.rater_id == rater_id)
+        voided = select(ExamSession.session_id).where(ExamSession.voided_ms.is_not(None))
         query = (
             select(
                 RatingTask.response_id,
@@ -546,7 +547,12 @@ def list_rating_tasks(
                 and_(ModuleItem.module_id == Response.module_id, ModuleItem.item_id == Response.item_id),
             )
             .join(PinnedContent, PinnedContent.digest == ModuleItem.content_digest)
-            .where(RatingTask.state != TASK_FINAL, RatingTask.response_id.not_in(rated_by_me))
+            .where(
+                RatingTask.state != TASK_FINAL,
+                RatingTask.response_id.not_in(rated_by_me),
+                # A voided session's scores are withheld: its answers cost no rater's time.
+                RatingTask.session_id.not_in(voided),
+            )
         )
         if task_type is not None:
             query = query.where(RatingTask.task_type == task_type)

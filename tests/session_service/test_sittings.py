@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from tests.support.exam import (
     new_user,
     request_id,
 )
+from tests.support.tokens import metadata
+from toefl_core.auth import Role
 
 FAILED = grpc.StatusCode.FAILED_PRECONDITION
 DENIED = grpc.StatusCode.PERMISSION_DENIED
@@ -477,6 +480,38 @@ def test_the_live_view_follows_start_answer_pause_and_finish(
     # A client that wants one view asks for one; the stream then ends.
     once = pb.WatchSittingRequest(sitting_id=sitting.sitting_id, max_views=1)
     assert len(list(session_stub.WatchSitting(once, metadata=admin()))) == 1
+
+
+def test_a_voided_sessions_answers_go_to_no_rater(
+    session_stub: Stub,
+    item_stub: item_service_pb2_grpc.ItemServiceStub,
+    scoring: scoring_service_pb2_grpc.ScoringServiceStub,
+) -> None:
+    room = new_room(session_stub, students=2)
+    sitting = new_sitting(session_stub, room, section=item_pb2.SECTION_WRITING)
+    texts = {}
+    for student, void in zip(room.students, (True, False), strict=True):
+        session = start(session_stub, student, sitting)
+        email = next(i for i in session.current_module.items if i.task_type == item_pb2.TASK_TYPE_WRITE_AN_EMAIL)
+        texts[void] = f"Dear Professor, I will attend the seminar on Friday. Reference {uuid.uuid4().hex}."
+        request = pb.SubmitResponseRequest(
+            session_id=session.session_id,
+            item_id=email.item_id,
+            answer=pb.Answer(text=texts[void]),
+            request_id=request_id(),
+        )
+        session_stub.SubmitResponse(request, metadata=as_user(student))
+        if void:
+            _act(session_stub.VoidSession, session, admin(), reason="left the room")
+        else:
+            finish = pb.FinishSessionRequest(session_id=session.session_id)
+            session_stub.FinishSession(finish, metadata=as_user(student))
+    rater = metadata(Role.RATER, "usr-sittings-rater")
+    queue = scoring.ListRatingTasks(
+        spb.ListRatingTasksRequest(task_type=item_pb2.TASK_TYPE_WRITE_AN_EMAIL, page_size=200), metadata=rater
+    )
+    shown = {task.response_text for task in queue.tasks}
+    assert texts[False] in shown and texts[True] not in shown
 
 
 # ---- the audit log and per-module estimates
