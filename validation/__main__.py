@@ -6,7 +6,7 @@ import argparse
 import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -18,6 +18,7 @@ from validation.conditions import (
     IDEAL,
     TESTLET_VARIANCE,
     BankCalibration,
+    Condition,
     calibrate_bank,
     calibration_blocks,
     realistic_conditions,
@@ -171,12 +172,19 @@ def conditions_table(ideal: Report, conditions: Sequence[Report]) -> Table:
     return ["condition", "section", "design", *STATISTICS, "RMSE vs ideal"], rows
 
 
+def _text_columns(headers: Sequence[str]) -> int:
+    """How many leading columns hold names (left-aligned); the figures after them are right-aligned."""
+    return headers.index("items")
+
+
 def render_text(table: Table) -> str:
     headers, rows = table
+    text = _text_columns(headers)
     widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
     lines = [
         " ".join(
-            cell.ljust(w) if k < 3 else cell.rjust(w) for k, (cell, w) in enumerate(zip(line, widths, strict=True))
+            cell.ljust(w) if k < text else cell.rjust(w)
+            for k, (cell, w) in enumerate(zip(line, widths, strict=True))
         )
         for line in (headers, *rows)
     ]
@@ -185,7 +193,7 @@ def render_text(table: Table) -> str:
 
 def render_markdown(table: Table) -> str:
     headers, rows = table
-    align = ["---" if k < 3 else "---:" for k in range(len(headers))]
+    align = ["---" if k < _text_columns(headers) else "---:" for k in range(len(headers))]
     return "".join(f"| {' | '.join(line)} |\n" for line in (headers, align, *rows))
 
 
@@ -325,15 +333,21 @@ def write_markdown(
     return "".join(parts)
 
 
-def _run(args: argparse.Namespace, condition_name: str, **options: object) -> Report:
-    with tqdm(total=args.simulees, desc=condition_name, unit="simulee", file=sys.stderr) as bar:
-        return simulate(args.simulees, args.seed, progress=bar.update, **options)  # type: ignore[arg-type]
+def _run(
+    args: argparse.Namespace,
+    condition: Condition = IDEAL,
+    parameters: Mapping[str, item_pb2.IrtParameters] | None = None,
+) -> Report:
+    with tqdm(total=args.simulees, desc=condition.name, unit="simulee", file=sys.stderr) as bar:
+        return simulate(
+            args.simulees, args.seed, condition=condition, scoring_parameters=parameters, progress=bar.update
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     started = time.perf_counter()
-    ideal = _run(args, IDEAL.name)
+    ideal = _run(args)
     conditions: list[Report] = []
     calibration = None
     for condition in realistic_conditions(
@@ -349,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     bank, responses=condition.calibration_sample, seed=args.seed, done=bar.update
                 )
             parameters = calibration.parameters
-        conditions.append(_run(args, condition.name, condition=condition, scoring_parameters=parameters))
+        conditions.append(_run(args, condition, parameters))
     write_report(ideal, sys.stdout, conditions, calibration)
     if args.markdown is not None:
         command = shlex.join(["python", "-m", "validation", *(sys.argv[1:] if argv is None else argv)])

@@ -114,7 +114,8 @@ class RaterPanel:
         double = needs_second_rating(response_id, DEFAULT_SECOND_RATING_SHARE, SECOND_RATING_SALT)
         self.tally.rated += 1
         self.tally.double_rated += double
-        state, earlier = TASK_AWAITING, list[Rating]()
+        state = TASK_AWAITING
+        earlier: list[Rating] = []
         for rater in rng.permutation(RATERS)[:3]:
             noisy = true_score + self.severity[rater] + rng.normal(0.0, RATER_NOISE_SD)
             score = int(np.clip(np.rint(noisy), 0, min(top, RUBRIC_MAX)))

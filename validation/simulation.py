@@ -71,7 +71,7 @@ class Simulee:
         self.truth = truth or {}
         self.testlet_sd = testlet_sd
         self.raters = raters
-        self.effects_rng = effects_rng or np.random.default_rng()
+        self.effects_rng = rng if effects_rng is None else effects_rng
         self.name = name
         self.passage_effects: dict[str, float] = {}
         # Rubric scores of rated responses, final as the rating rules would leave them.
