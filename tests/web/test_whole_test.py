@@ -88,6 +88,8 @@ def test_a_student_takes_the_whole_test_and_reads_the_final_report(stack: Stack,
     page.get_by_role("link", name=re.compile("Full test.*score report")).click()
     expect(page.get_by_text("These scores are final.")).to_be_visible()
     band = r"[1-6]\.[05]"
+    # In the order the test took them.
+    assert page.get_by_role("rowheader").all_inner_texts() == ["Reading", "Listening", "Writing", "Speaking"]
     for section in ("Reading", "Listening", "Writing", "Speaking"):
         row = page.get_by_role("row", name=re.compile(f"^{section}"))
         expect(row).to_have_text(re.compile(rf"{section}\s*{band}\s*{band} to {band}\s*[ABC][12]\s*final"))

@@ -3,14 +3,13 @@
 import { useCallback, useEffect, useState } from "react";
 import { api, call, type Item, type Schemas } from "../api/client";
 import { PromptText } from "../exam/prompt";
-import { sectionName, taskTypeName } from "./names";
+import { SECTIONS, sectionName, taskTypeName } from "./names";
 
 type Review = Schemas["toefl.item.v1.Review"];
 type Statistics = Schemas["toefl.item.v1.ItemStatistics"];
 type Status = NonNullable<Item["status"]>;
 
 const STATUSES = ["ITEM_STATUS_DRAFT", "ITEM_STATUS_IN_REVIEW", "ITEM_STATUS_APPROVED", "ITEM_STATUS_ACTIVE", "ITEM_STATUS_RETIRED"] as const;
-const SECTIONS = ["SECTION_READING", "SECTION_LISTENING", "SECTION_WRITING", "SECTION_SPEAKING"] as const;
 
 function statusName(status: Status | null | undefined): string {
   return String(status ?? "").replace(/^ITEM_STATUS_/, "").replace("_", " ").toLowerCase();

@@ -3,9 +3,7 @@ import { useEffect, useState } from "react";
 import { Link, useLocation } from "wouter";
 import { api, call, newRequestId, type Section, type Session } from "../api/client";
 import type { SignedIn } from "../auth";
-import { sectionName } from "./names";
-
-const SECTIONS: Section[] = ["SECTION_READING", "SECTION_LISTENING", "SECTION_WRITING", "SECTION_SPEAKING"];
+import { SECTIONS, sectionName } from "./names";
 
 export function Home({ user }: { user: SignedIn }) {
   const [sessions, setSessions] = useState<Session[] | null>(null);

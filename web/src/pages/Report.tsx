@@ -2,7 +2,7 @@
 import { useEffect, useState } from "react";
 import { Link } from "wouter";
 import { api, call, type ScoreReport } from "../api/client";
-import { sectionName } from "./names";
+import { inTestOrder, sectionName } from "./names";
 
 export function Report({ sessionId }: { sessionId: string }) {
   const [report, setReport] = useState<ScoreReport | null>(null);
@@ -37,7 +37,7 @@ export function Report({ sessionId }: { sessionId: string }) {
           </tr>
         </thead>
         <tbody>
-          {(score.sections ?? []).map((section) => (
+          {inTestOrder(score.sections ?? []).map((section) => (
             <tr key={section.section}>
               <th scope="row">{sectionName(section.section)}</th>
               <td>{section.band || "not reported"}</td>

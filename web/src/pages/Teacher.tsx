@@ -2,7 +2,7 @@
 import { useEffect, useState } from "react";
 import { Link } from "wouter";
 import { api, call, type Schemas, type Session } from "../api/client";
-import { sectionName } from "./names";
+import { inTestOrder, sectionName } from "./names";
 
 type Class = Schemas["toefl.session.v1.Class"];
 type Roster = Schemas["toefl.session.v1.ClassRoster"];
@@ -90,7 +90,7 @@ export function Teacher() {
 function latestScore(score: Schemas["toefl.session.v1.ScoreVersion"] | null | undefined): string {
   if (!score) return "–";
   if (score.totalBand) return `overall ${score.totalBand}`;
-  const sections = (score.sections ?? []).filter((s) => s.band);
+  const sections = inTestOrder(score.sections ?? []).filter((s) => s.band);
   return sections.length > 0 ? sections.map((s) => `${sectionName(s.section)} ${s.band ?? ""}`).join(", ") : "–";
 }
 

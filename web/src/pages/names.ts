@@ -7,6 +7,14 @@ const SECTION_NAMES: Record<string, string> = {
   SECTION_SPEAKING: "Speaking",
 };
 
+// The sections in the order the test takes them, which is the order a student reads them in too.
+export const SECTIONS = ["SECTION_READING", "SECTION_LISTENING", "SECTION_WRITING", "SECTION_SPEAKING"] as const;
+
+export function inTestOrder<T extends { section?: Section | null }>(rows: readonly T[]): T[] {
+  const rank = (row: T) => (SECTIONS as readonly (Section | null | undefined)[]).indexOf(row.section);
+  return [...rows].sort((a, b) => rank(a) - rank(b));
+}
+
 export function sectionName(section: Section | null | undefined): string {
   return SECTION_NAMES[String(section ?? "")] ?? "Section";
 }
