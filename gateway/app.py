@@ -331,7 +331,10 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     message = binding.builder.build(
         match.path_params, request.query.items(), body, request.headers.get(hdrs.CONTENT_TYPE, "")
     )
-    timeout = _timeout(request, settings.default_timeout, settings.max_timeout)
+    # A stream lasts as long as its content (a sitting's live view, an export), not as long as a reply is awaited:
+    # without Grpc-Timeout it gets the longest deadline (a browser's EventSource cannot send the header).
+    default = settings.max_timeout if route.server_streaming else settings.default_timeout
+    timeout = _timeout(request, default, settings.max_timeout)
     if binding.call is None:
         raise GatewayError(503, f"{route.backend} is not configured; {route.method.full_name} is unavailable")
     if route.server_streaming:

@@ -181,6 +181,9 @@ class GatewayTestBackend:
             yield self.pb.Thing(thing_id=f"t{index}", size=index)
         if request.out_of_time:
             yield self.pb.Thing(thing_id="out-of-time", create_time={"seconds": 2**62})
+        if request.report_deadline:
+            left = context.time_remaining()
+            yield self.pb.Thing(thing_id="deadline", size=-1 if left is None else round(left))
         if request.fail_code:
             status = rpc_status.to_status(status_pb2.Status(code=request.fail_code, message="stream broke"))
             await context.abort(status.code, status.details, status.trailing_metadata)

@@ -614,6 +614,25 @@ async def test_stream_failing_before_the_first_message_is_a_plain_error(client: 
     assert payload == {"code": 5, "message": "stream broke", "details": []}
 
 
+@pytest.mark.parametrize(
+    ("url", "headers", "low", "high"),
+    [
+        ("/v1/things:stream?reportDeadline=true", {}, 50, 60),
+        ("/v1/things:stream?reportDeadline=true", {"Grpc-Timeout": "5S"}, 3, 5),
+        ("/v1/things:stream?reportDeadline=true", {"Grpc-Timeout": "2H"}, 50, 60),
+    ],
+    ids=["no-header", "header", "header-capped"],
+)
+async def test_a_stream_gets_the_longest_deadline_unless_the_client_names_one(
+    client: TestClient[Any, Any], url: str, headers: dict[str, str], low: int, high: int
+) -> None:
+    status, text, _headers = await call(client, "GET", url, headers=headers)
+    assert status == 200
+    (line,) = [json.loads(line) for line in text.splitlines()]
+    # The settings of these tests: 10 s for a unary call without the header, 60 s at most.
+    assert low <= int(line["result"]["size"]) <= high, line
+
+
 async def test_server_sent_events(client: TestClient[Any, Any]) -> None:
     headers = {"Accept": "text/event-stream"}
     status, text, response_headers = await call(
