@@ -13,11 +13,11 @@ log = logging.getLogger(__name__)
 J = TypeVar("J")
 R = TypeVar("R")
 MAX_BATCH = 256
-SHUTTING_DOWN = "the service is restarting; the answer was not saved; send it again"
+SHUTTING_DOWN = "the service is restarting; this was not saved; send it again"
 
 
 def shutting_down() -> Unavailable:
-    # Another instance, or this one restarted, takes the answer within about a second.
+    # Another instance, or this one restarted, takes the write (an answer, an advance) within about a second.
     return Unavailable(SHUTTING_DOWN, reason="SHUTTING_DOWN", retry_after_seconds=1.0)
 
 

@@ -18,6 +18,7 @@ from toefl.session.v1 import (
 
 from session_service import accounts
 from session_service.access import AccessPolicy
+from session_service.advance_writer import AdvanceWriter
 from session_service.answer_writer import AnswerWriter
 from session_service.caches import SessionHeads
 from session_service.config import DEMO_CREDENTIALS_FILE, SECOND_RATING_SALT, Settings
@@ -112,6 +113,7 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
     # Page tokens signed with a key of their own derived from the token key: a client cannot forge a position.
     pages = paging.PageTokens(settings.common.token_key)
     answer_writer = AnswerWriter(workers=workers, scorer=scorer)
+    advance_writer = AdvanceWriter(workers=workers, scorer=scorer)
     servicer = SessionServicer(
         settings=settings,
         items=items,
@@ -121,6 +123,7 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         scorer=scorer,
         access=access,
         answer_writer=answer_writer,
+        advance_writer=advance_writer,
         heads=SessionHeads(),
         pages=pages,
     )
@@ -151,9 +154,11 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         service_names=SERVICE_NAMES,
         on_shutdown=shutdown,
         port_file=port_file,
-        # Beside the server: the answer writer, the deadline sweep, the heartbeat and the sign-in rows' pruning.
+        # Beside the server: the answer and advance writers, the deadline sweep, the heartbeat and the sign-in
+        # rows' pruning.
         background=(
             answer_writer.run_forever,
+            advance_writer.run_forever,
             servicer.sweep_forever,
             heartbeat.beat_forever,
             lambda: prune_forever(workers),

@@ -19,6 +19,7 @@ from toefl.session.v1 import session_service_pb2_grpc
 
 from session_service import accounts, export, recordings, sign_in, staff, writer
 from session_service.access import ANSWER, CONTROL, READ, AccessPolicy, check_request_id
+from session_service.advance_writer import AdvanceWriter
 from session_service.answer_writer import AnswerWriter
 from session_service.audio import NotAudio, probe
 from session_service.blueprint import CURRENT_VERSION, ModulePlan, known_versions, load_blueprint
@@ -153,6 +154,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         scorer: SessionScorer,
         access: AccessPolicy,
         answer_writer: AnswerWriter,
+        advance_writer: AdvanceWriter,
         heads: SessionHeads,
         pages: paging.PageTokens,
     ) -> None:
@@ -169,6 +171,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._throttle = SignInThrottle(workers, address_failures=settings.sign_in_address_failures)
         self._successors = sign_in.Successors.from_token_key(settings.common.token_key)
         self._answer_writer = answer_writer
+        self._advance_writer = advance_writer
         self._heads = heads
         self._advances = asyncio.Semaphore(settings.concurrent_advances)
         self._watch = SittingWatch(look=self._look_at_room, interval=settings.watch_seconds)
@@ -969,15 +972,15 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 accommodation=record.accommodation,
                 new_section=next_plan.section != plan.section,
             )
-        advanced = await self._write(
-            writer.advance,
-            session_id=record.session_id,
-            request_id=request.request_id or None,
-            from_module_id=current.module_id,
-            now_ms=now_ms(),
-            router_score=router_score,
-            next_module=next_module,
-            scorer=self._scorer,
+        advanced = await self._advance_writer.submit(
+            writer.Advance(
+                session_id=record.session_id,
+                request_id=request.request_id or None,
+                from_module_id=current.module_id,
+                now_ms=now_ms(),
+                router_score=router_score,
+                next_module=next_module,
+            )
         )
         self._heads.drop(record.session_id)
         self._cache.drop(current.module_id)

@@ -3,7 +3,9 @@ to storage reads and writes, so that a rule and the write it governs commit toge
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from session_service.domain.accommodations import STANDARD, Accommodation
 from session_service.domain.answers import answer_refusal, late_answer_error, too_late
@@ -27,6 +29,8 @@ from session_service.storage.engine import Conflict, Database, Tx, savepoint
 from session_service.storage.sessions import NewModule, RouterScore, SessionRecord
 from session_service.storage.sittings import SittingRecord
 from toefl_core.errors import Aborted, DomainError, FailedPrecondition, NotFound
+
+log = logging.getLogger(__name__)
 
 # ---- a section's score when it closes
 
@@ -242,67 +246,121 @@ def submit_answers(
 # ---- a module's end: advance and finish
 
 
-def advance(
-    db: Database,
-    *,
-    session_id: str,
-    request_id: str | None,
-    from_module_id: str,
-    now_ms: int,
-    router_score: RouterScore | None,
-    next_module: NewModule | None,
-    scorer: Scorer,
-) -> bool:
-    """Close the current module and open the next one (or none after the last); False if already applied.
+@dataclass(frozen=True)
+class Advance:
+    """One student's move to the next module, everything computed before the write: the router's estimate, the
+    next module assembled (None after the last)."""
 
-    A section that closes with it is scored in the same transaction.
-    """
-    try:
-        with db.unit_of_work() as tx:
-            locked = sessions.lock_session(tx, session_id=session_id)
-            if locked is None:
-                raise NotFound(f"session {session_id} not found")
-            # After the lock: on PostgreSQL a concurrent advance with this request id (another process) may have
-            # committed while this one waited for the session row.
-            if request_id and sessions.advance_done(tx, session_id=session_id, request_id=request_id):
-                return False
-            if locked.voided:
-                raise voided_error()
-            if locked.paused:
-                raise paused_error()
-            if locked.state != STATE_IN_PROGRESS or locked.current_module_id != from_module_id:
-                raise FailedPrecondition(
-                    "the session has moved on since this request started; reload it", reason="SESSION_MOVED_ON"
-                )
-            status, deadline_ms = sessions.module_status(tx, module_id=from_module_id)
-            if router_score is not None:
-                newest = sessions.newest_response_in(tx, module_id=from_module_id)
-                if newest > router_score.scored_through:
-                    raise Aborted(
-                        "an answer arrived while the module was being scored; advance again",
-                        reason="ANSWERED_WHILE_SCORING",
-                    )
-            closed = closing(deadline_ms=deadline_ms, now_ms=now_ms) if status == STATUS_OPEN else None
-            sessions.close_module(tx, module_id=from_module_id, closing=closed, router=router_score)
-            if next_module is not None:
-                sessions.add_module(tx, session_id=session_id, module=next_module)
-            sessions.set_current_module(
-                tx, session_id=session_id, module_id=next_module.module_id if next_module is not None else None
+    session_id: str
+    request_id: str | None
+    from_module_id: str
+    now_ms: int
+    router_score: RouterScore | None
+    next_module: NewModule | None
+
+
+def _advance_in(tx: Tx, job: Advance, scorer: Scorer) -> bool:
+    """Close the current module and open the next one (or none after the last), in the caller's transaction;
+    False if already applied. A section that closes with it is scored with it."""
+    locked = sessions.lock_session(tx, session_id=job.session_id)
+    if locked is None:
+        raise NotFound(f"session {job.session_id} not found")
+    # After the lock: on PostgreSQL a concurrent advance with this request id (another process) may have
+    # committed while this one waited for the session row.
+    if job.request_id and sessions.advance_done(tx, session_id=job.session_id, request_id=job.request_id):
+        return False
+    if locked.voided:
+        raise voided_error()
+    if locked.paused:
+        raise paused_error()
+    if locked.state != STATE_IN_PROGRESS or locked.current_module_id != job.from_module_id:
+        raise FailedPrecondition(
+            "the session has moved on since this request started; reload it", reason="SESSION_MOVED_ON"
+        )
+    status, deadline_ms = sessions.module_status(tx, module_id=job.from_module_id)
+    if job.router_score is not None:
+        newest = sessions.newest_response_in(tx, module_id=job.from_module_id)
+        if newest > job.router_score.scored_through:
+            raise Aborted(
+                "an answer arrived while the module was being scored; advance again",
+                reason="ANSWERED_WHILE_SCORING",
             )
-            if request_id:
-                sessions.record_advance(
-                    tx,
-                    session_id=session_id,
-                    request_id=request_id,
-                    closed_module_id=from_module_id,
-                    now_ms=now_ms,
-                )
-            score_closed_sections(tx, session_id=session_id, scorer=scorer, now_ms=now_ms)
-            return True
+    closed = closing(deadline_ms=deadline_ms, now_ms=job.now_ms) if status == STATUS_OPEN else None
+    sessions.close_module(tx, module_id=job.from_module_id, closing=closed, router=job.router_score)
+    if job.next_module is not None:
+        sessions.add_module(tx, session_id=job.session_id, module=job.next_module)
+    sessions.set_current_module(
+        tx, session_id=job.session_id, module_id=job.next_module.module_id if job.next_module is not None else None
+    )
+    if job.request_id:
+        sessions.record_advance(
+            tx,
+            session_id=job.session_id,
+            request_id=job.request_id,
+            closed_module_id=job.from_module_id,
+            now_ms=job.now_ms,
+        )
+    score_closed_sections(tx, session_id=job.session_id, scorer=scorer, now_ms=job.now_ms)
+    return True
+
+
+def advance_group(db: Database, *, jobs: Sequence[Advance], scorer: Scorer) -> list[bool | Exception]:
+    """Every advance of the group in ONE transaction (one commit, one fsync), each in a savepoint of its own, so
+    that one refused advance leaves the others; per job, as `_advance_in` gives, or the exception refusing it.
+
+    A room whose modules end together sends its advances together: one commit for all of them, where one each
+    made every answer wait behind a queue of commits. Should the group's transaction fail as a whole (the
+    database busy, a fault in one advance), each advance is written again alone, so that it fails only its own.
+    """
+    if len(jobs) == 1:
+        return [_advance_alone(db, jobs[0], scorer)]
+    try:
+        return list(_advance_together(db, jobs, scorer))
+    except Exception:
+        log.warning("a group of %d advances failed; writing each alone", len(jobs), exc_info=True)
+    alone: list[bool | Exception] = []
+    for job in jobs:
+        try:
+            alone.append(_advance_alone(db, job, scorer))
+        except Exception as failure:
+            alone.append(failure)
+    return alone
+
+
+def _applied(tx: Tx, job: Advance) -> bool:
+    if not job.request_id:
+        return False
+    return sessions.advance_done(tx, session_id=job.session_id, request_id=job.request_id)
+
+
+def _advance_alone(db: Database, job: Advance, scorer: Scorer) -> bool | DomainError:
+    try:
+        return _advance_together(db, [job], scorer)[0]
     except Conflict:
-        if request_id and sessions.advance_applied(db, session_id=session_id, request_id=request_id):
+        # Met at the commit: a retry of this advance committed by another process first.
+        if job.request_id and sessions.advance_applied(db, session_id=job.session_id, request_id=job.request_id):
             return False
         raise
+
+
+def _advance_together(db: Database, jobs: Sequence[Advance], scorer: Scorer) -> list[bool | DomainError]:
+    # Sessions are locked in the order of their ids: two processes' groups on PostgreSQL cannot each hold a row
+    # the other waits for.
+    results: dict[int, bool | DomainError] = {}
+    with db.unit_of_work() as tx:
+        for index in sorted(range(len(jobs)), key=lambda i: jobs[i].session_id):
+            job = jobs[index]
+            try:
+                with savepoint(tx):
+                    results[index] = _advance_in(tx, job, scorer)
+            except DomainError as refusal:
+                results[index] = refusal
+            except Conflict:
+                # A retry of this advance stored by another process meanwhile: it was applied, once.
+                if not _applied(tx, job):
+                    raise
+                results[index] = False
+    return [results[index] for index in range(len(jobs))]
 
 
 def finish(db: Database, *, session_id: str, now_ms: int, scorer: Scorer) -> None:

@@ -1,0 +1,169 @@
+"""Advances written in groups (writer.advance_group): one transaction for a room's module changes, each advance in
+a savepoint of its own, so one refused or broken advance fails only itself; SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, func, insert, select
+from toefl.item.v1 import item_pb2
+
+from session_service import writer
+from session_service.domain.states import (
+    SCOPE_FULL_TEST,
+    STAGE_ROUTER,
+    STAGE_UPPER,
+    STATE_IN_PROGRESS,
+    STATUS_OPEN,
+)
+from session_service.scoring import SessionScorer
+from session_service.storage.engine import Conflict, Database, migrate, open_database
+from session_service.storage.models import AdvanceRequest, ExamSession, Module, User
+from session_service.storage.sessions import NewModule, PinnedItem
+from tests.support.postgres import PostgresCluster
+from toefl_core.errors import FailedPrecondition
+from toefl_core.scoring_rules import load_cut_table
+
+T0 = 1_780_000_000_000
+SCORER = SessionScorer(cut_table=load_cut_table(), second_rating_share=0.0, second_rating_salt="test")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'user_data.db'}"
+    else:
+        cluster: PostgresCluster = request.getfixturevalue("cluster")
+        cluster.reset_database()
+        url = cluster.url
+    database = open_database(url, create=True)
+    migrate(database)
+    yield database
+    database.dispose()
+
+
+def seat(db: Database, n: int) -> None:
+    """Students 0..n-1, each in a session whose Reading router module mod-<i>-1 is open."""
+    with db.unit_of_work() as tx:
+        for i in range(n):
+            tx.execute(
+                insert(User).values(
+                    user_id=f"usr-{i}", username=f"s{i}", role="STUDENT", password_hash="x", create_ms=T0
+                )
+            )
+            tx.execute(
+                insert(ExamSession).values(
+                    session_id=f"ses-{i}",
+                    student_id=f"usr-{i}",
+                    scope=SCOPE_FULL_TEST,
+                    state=STATE_IN_PROGRESS,
+                    blueprint_version="toefl2026-v2",
+                    created_by=f"usr-{i}",
+                    create_ms=T0,
+                    current_module_id=f"mod-{i}-1",
+                )
+            )
+            tx.execute(
+                insert(Module).values(
+                    module_id=f"mod-{i}-1",
+                    session_id=f"ses-{i}",
+                    sequence=1,
+                    plan_key="reading-router",
+                    section="SECTION_READING",
+                    stage=STAGE_ROUTER,
+                    status=STATUS_OPEN,
+                    seed=1,
+                    assembly_record=b"",
+                    start_ms=T0,
+                    deadline_ms=T0 + 600_000,
+                )
+            )
+
+
+def next_module(i: int, module_id: str | None = None) -> NewModule:
+    return NewModule(
+        module_id=module_id or f"mod-{i}-2",
+        sequence=2,
+        plan_key="reading-upper",
+        section="SECTION_READING",
+        stage=STAGE_UPPER,
+        seed=2,
+        assembly_record=b"",
+        start_ms=T0 + 1_000,
+        deadline_ms=T0 + 601_000,
+        items=(
+            PinnedItem(
+                item_id=f"itm-{i}",
+                revision=1,
+                task_type="TASK_TYPE_COMPLETE_THE_WORDS",
+                full_item=item_pb2.Item(
+                    item_id=f"itm-{i}", task_type=item_pb2.TASK_TYPE_COMPLETE_THE_WORDS
+                ).SerializeToString(),
+            ),
+        ),
+        passages=(),
+    )
+
+
+def move(
+    i: int, *, request_id: str | None = None, from_module: str | None = None, to: str | None = None
+) -> writer.Advance:
+    return writer.Advance(
+        session_id=f"ses-{i}",
+        request_id=request_id,
+        from_module_id=from_module or f"mod-{i}-1",
+        now_ms=T0 + 1_000,
+        router_score=None,
+        next_module=next_module(i, to),
+    )
+
+
+def current_modules(db: Database) -> dict[str, str | None]:
+    with db.read_statement() as conn:
+        return dict(conn.execute(select(ExamSession.session_id, ExamSession.current_module_id)).all())
+
+
+def test_a_room_advances_in_one_group(db: Database) -> None:
+    seat(db, 5)
+    jobs = [
+        move(0, request_id="rq-0"),
+        move(1, request_id="rq-1"),
+        move(2),
+        move(3, request_id="rq-3"),
+        # A client's retry racing its first try, in the same group: applied once, the second says so.
+        move(0, request_id="rq-0"),
+        # A stale request: the module it closes is not the current one.
+        move(4, from_module="mod-4-0"),
+    ]
+    commits: list[object] = []
+    count = commits.append
+    event.listen(db.write_engine, "commit", count)
+    results = writer.advance_group(db, jobs=jobs, scorer=SCORER)
+    event.remove(db.write_engine, "commit", count)
+    assert len(commits) == 1, "one transaction for the whole group"
+    assert results[:5] == [True, True, True, True, False]
+    refused = results[5]
+    assert isinstance(refused, FailedPrecondition) and refused.reason == "SESSION_MOVED_ON"
+    assert current_modules(db) == {
+        "ses-0": "mod-0-2",
+        "ses-1": "mod-1-2",
+        "ses-2": "mod-2-2",
+        "ses-3": "mod-3-2",
+        "ses-4": "mod-4-1",
+    }
+    with db.read_statement() as conn:
+        assert conn.execute(select(func.count()).select_from(AdvanceRequest)).scalar() == 3
+        closed = conn.execute(select(Module.module_id).where(Module.status != STATUS_OPEN)).scalars()
+        assert sorted(closed) == ["mod-0-1", "mod-1-1", "mod-2-1", "mod-3-1"]
+
+
+def test_a_broken_advance_fails_alone(db: Database) -> None:
+    seat(db, 3)
+    # Session 2's next module reuses session 0's module id: its insert breaks the group's transaction.
+    jobs = [move(0), move(1), move(2, to="mod-0-2")]
+    results = writer.advance_group(db, jobs=jobs, scorer=SCORER)
+    assert results[:2] == [True, True]
+    assert isinstance(results[2], Conflict)
+    assert current_modules(db) == {"ses-0": "mod-0-2", "ses-1": "mod-1-2", "ses-2": "mod-2-1"}
