@@ -908,13 +908,29 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
     async def AdvanceModule(self, request: pb.AdvanceModuleRequest, context: Context) -> pb.Session:
         principal = self._principal(context)
         check_request_id(request.request_id, required=False)
+        # The bound is on the work that takes the event loop (routing, assembly, the reply), not on the wait for
+        # the write: advances waiting for their group's commit leave their turn to the next ones, so a room's
+        # advances can all share one commit.
         async with self._advances:
-            return await self._advance(principal, request, context)
+            prepared = await self._prepare_advance(principal, request, context)
+        if isinstance(prepared, pb.Session):
+            return prepared
+        record, job = prepared
+        advanced = await self._advance_writer.submit(job)
+        self._heads.drop(record.session_id)
+        self._cache.drop(job.from_module_id)
+        async with self._advances:
+            fresh = await self._lookup(sessions.get_session, session_id=record.session_id)
+            assert fresh is not None
+            # The module this advance opened has no answers yet: no read for them.
+            opened = job.next_module.module_id if advanced and job.next_module is not None else None
+            return await self._session_proto(fresh, new_module=opened)
 
-    async def _advance(
+    async def _prepare_advance(
         self, principal: Principal, request: pb.AdvanceModuleRequest, context: Context
-    ) -> pb.Session:
-        """AdvanceModule once admitted among the advances in progress."""
+    ) -> pb.Session | tuple[sessions.SessionRecord, writer.Advance]:
+        """What the advance will write (the router's estimate, the next module assembled), or the session as it
+        stands when a retry finds its advance applied already."""
         record = await self._session(principal, request.session_id, action=CONTROL)
         if request.request_id:
             applied: bool = await self._lookup(
@@ -972,23 +988,14 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 accommodation=record.accommodation,
                 new_section=next_plan.section != plan.section,
             )
-        advanced = await self._advance_writer.submit(
-            writer.Advance(
-                session_id=record.session_id,
-                request_id=request.request_id or None,
-                from_module_id=current.module_id,
-                now_ms=now_ms(),
-                router_score=router_score,
-                next_module=next_module,
-            )
+        return record, writer.Advance(
+            session_id=record.session_id,
+            request_id=request.request_id or None,
+            from_module_id=current.module_id,
+            now_ms=now_ms(),
+            router_score=router_score,
+            next_module=next_module,
         )
-        self._heads.drop(record.session_id)
-        self._cache.drop(current.module_id)
-        fresh = await self._lookup(sessions.get_session, session_id=record.session_id)
-        assert fresh is not None
-        # The module this advance opened has no answers yet: no read for them.
-        opened = next_module.module_id if advanced and next_module is not None else None
-        return await self._session_proto(fresh, new_module=opened)
 
     async def FinishSession(self, request: pb.FinishSessionRequest, context: Context) -> pb.Session:
         record = await self._session(self._principal(context), request.session_id, action=CONTROL)
