@@ -148,7 +148,10 @@ def known_versions() -> frozenset[str]:
     return frozenset(path.stem for path in BLUEPRINT_DIR.glob("*.json"))
 
 
+@functools.cache
 def load_blueprint(version: str = CURRENT_VERSION) -> Blueprint:
+    """The blueprint of `version`, read once per process: its file ships with the code, so a new one comes with
+    a restart (every advance and start asks for it)."""
     path = BLUEPRINT_DIR / f"{version}.json"
     if not path.is_file():
         raise BlueprintError(f"no blueprint {version!r} in {BLUEPRINT_DIR}")

@@ -1,6 +1,9 @@
-"""Session heads kept for answering: what an answer needs to know about its session without a read."""
+"""What session_service keeps between calls: session heads for answering, the pretest tally for assembly."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable
 
 from session_service.domain.answers import SessionHead
 
@@ -36,3 +39,33 @@ class SessionHeads:
 
     def clear(self) -> None:
         self._heads.clear()
+
+
+# How old the pretest tally may be before it is read again: the other processes' administrations arrive by then.
+TALLY_MAX_AGE_SECONDS = 5.0
+
+
+class PretestTally:
+    """How often each pretest item has been given, as assembly balances their exposure: read from the database
+    at most every `max_age_seconds`, and counted here as this process pins pretest items meanwhile.
+
+    A read per module assembled cost more than the rest of the assembly's reads together; between two reads, the
+    modules this process assembles still take turns over the pretest items, since each pinned one is counted at
+    once (another process's are seen at the next read).
+    """
+
+    def __init__(self, max_age_seconds: float = TALLY_MAX_AGE_SECONDS) -> None:
+        self._max_age = max_age_seconds
+        self._counts: dict[str, int] = {}
+        self._read_at: float | None = None
+
+    async def current(self, read: Callable[[], Awaitable[dict[str, int]]]) -> dict[str, int]:
+        now = time.monotonic()
+        if self._read_at is None or now - self._read_at >= self._max_age:
+            self._counts = dict(await read())
+            self._read_at = now
+        return self._counts
+
+    def count(self, item_ids: Iterable[str]) -> None:
+        for item_id in item_ids:
+            self._counts[item_id] = self._counts.get(item_id, 0) + 1

@@ -23,7 +23,7 @@ from session_service.advance_writer import AdvanceWriter
 from session_service.answer_writer import AnswerWriter
 from session_service.audio import NotAudio, probe
 from session_service.blueprint import CURRENT_VERSION, ModulePlan, known_versions, load_blueprint
-from session_service.caches import SessionHeads
+from session_service.caches import PretestTally, SessionHeads
 from session_service.config import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Settings
 from session_service.convert import (
     PROTO_TO_ROLE,
@@ -173,6 +173,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._answer_writer = answer_writer
         self._advance_writer = advance_writer
         self._heads = heads
+        self._pretest = PretestTally()
         self._advances = asyncio.Semaphore(settings.concurrent_advances)
         self._watch = SittingWatch(look=self._look_at_room, interval=settings.watch_seconds)
 
@@ -365,7 +366,11 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
     ) -> sessions.NewModule:
         seed = module_seed(session_id, sequence)
         # Only a module with pretest slots reads the tally that balances them.
-        tally = await self._lookup(pretest_store.administrations) if plan.pretest_counts else None
+        tally = (
+            await self._pretest.current(lambda: self._lookup(pretest_store.administrations))
+            if plan.pretest_counts
+            else None
+        )
         assembled = await self._items.assemble_module(
             spec=plan.spec(),
             exclude_item_ids=exclude_item_ids,
@@ -405,6 +410,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             passages=tuple((p.passage_id, p.SerializeToString(deterministic=True)) for p in assembled.passages),
             pretest_item_ids=tuple(item.item_id for item in assembled.items if is_pretest(item)),
         )
+        self._pretest.count(module.pretest_item_ids)
         self._cache.put(
             module_id,
             await self._cpu(

@@ -1,0 +1,32 @@
+"""The pretest tally kept between assemblies: read again only when old, this process's pins counted at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+from session_service.caches import PretestTally
+
+
+def test_the_tally_is_read_when_old_and_counts_its_own_pins() -> None:
+    stored = {"itm-a": 3, "itm-b": 1}
+    reads: list[dict[str, int]] = []
+
+    async def read() -> dict[str, int]:
+        reads.append(dict(stored))
+        return dict(stored)
+
+    async def scenario() -> None:
+        tally = PretestTally(max_age_seconds=0.2)
+        assert await tally.current(read) == {"itm-a": 3, "itm-b": 1}
+        # Two modules assembled here pin itm-b, then a new item: the next assembly sees them without a read.
+        tally.count(["itm-b"])
+        tally.count(["itm-b", "itm-c"])
+        assert await tally.current(read) == {"itm-a": 3, "itm-b": 3, "itm-c": 1}
+        assert len(reads) == 1
+        # Once old, the database's figures (every process's administrations) replace this process's.
+        stored.update({"itm-a": 9, "itm-b": 4, "itm-c": 2})
+        await asyncio.sleep(0.25)
+        assert await tally.current(read) == {"itm-a": 9, "itm-b": 4, "itm-c": 2}
+        assert len(reads) == 2
+
+    asyncio.run(scenario())
