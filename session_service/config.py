@@ -76,6 +76,9 @@ class Settings:
     practice_outside_sittings: bool = True
     # How often a watched sitting's room is looked at (one read per sitting, shared by its proctors).
     watch_seconds: float = 1.0
+    # How long after a router module opened its second stages are assembled ahead: past the start of a sitting
+    # (its rush of sign-ins and starts), well before the router's end.
+    prepare_after_seconds: float = 20.0
     # The blueprint new sessions follow (a session keeps the one it started with); another than the current one
     # only in development: the browser tests' short form of the whole test.
     blueprint_version: str = CURRENT_VERSION
@@ -182,6 +185,9 @@ def load_settings() -> Settings:
     watch_seconds = env_float("SESSION_WATCH_INTERVAL_SECONDS", 1.0)
     if watch_seconds <= 0:
         raise ConfigError(f"SESSION_WATCH_INTERVAL_SECONDS={watch_seconds} must be positive")
+    prepare_after = env_float("SESSION_PREPARE_AFTER_SECONDS", 20.0)
+    if prepare_after < 0:
+        raise ConfigError(f"SESSION_PREPARE_AFTER_SECONDS={prepare_after} must not be negative")
     return Settings(
         common=common,
         database_url=database_url,
@@ -206,6 +212,7 @@ def load_settings() -> Settings:
         recordings_max_total_bytes=_whole("SESSION_RECORDINGS_MAX_TOTAL_BYTES", 64 * 1024 * 1024, 1024),
         practice_outside_sittings=env_bool("SESSION_PRACTICE_OUTSIDE_SITTINGS", True),
         watch_seconds=watch_seconds,
+        prepare_after_seconds=prepare_after,
         blueprint_version=blueprint_version,
     )
 

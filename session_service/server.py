@@ -154,12 +154,13 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         service_names=SERVICE_NAMES,
         on_shutdown=shutdown,
         port_file=port_file,
-        # Beside the server: the answer and advance writers, the deadline sweep, the heartbeat and the sign-in
-        # rows' pruning.
+        # Beside the server: the answer and advance writers, the deadline sweep, the second stages' preparer,
+        # the heartbeat and the sign-in rows' pruning.
         background=(
             answer_writer.run_forever,
             advance_writer.run_forever,
             servicer.sweep_forever,
+            servicer.prepare_forever,
             heartbeat.beat_forever,
             lambda: prune_forever(workers),
         ),

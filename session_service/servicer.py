@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, TypeVar
 
 import grpc
@@ -22,7 +23,7 @@ from session_service.access import ANSWER, CONTROL, READ, AccessPolicy, check_re
 from session_service.advance_writer import AdvanceWriter
 from session_service.answer_writer import AnswerWriter
 from session_service.audio import NotAudio, probe
-from session_service.blueprint import CURRENT_VERSION, ModulePlan, known_versions, load_blueprint
+from session_service.blueprint import CURRENT_VERSION, ModulePlan, SectionPlan, known_versions, load_blueprint
 from session_service.caches import PretestTally, SessionHeads
 from session_service.config import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Settings
 from session_service.convert import (
@@ -88,8 +89,9 @@ from session_service.domain.sittings import (
     check_window,
     start_refusal,
 )
-from session_service.domain.states import STATE_IN_PROGRESS, STATUS_OPEN
+from session_service.domain.states import STAGE_ROUTER, STATE_IN_PROGRESS, STATUS_OPEN
 from session_service.item_client import CachedModule, ItemClient, ModuleCache, call_budget
+from session_service.prepare import Candidates, ModulePreparer
 from session_service.routing import router_ability
 from session_service.scoring import SessionScorer, answer_from_json
 from session_service.sign_in import SignInThrottle, client_address
@@ -174,6 +176,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._advance_writer = advance_writer
         self._heads = heads
         self._pretest = PretestTally()
+        self._preparer = ModulePreparer(self._prepare, after_seconds=settings.prepare_after_seconds)
         self._advances = asyncio.Semaphore(settings.concurrent_advances)
         self._watch = SittingWatch(look=self._look_at_room, interval=settings.watch_seconds)
 
@@ -213,6 +216,10 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             except Exception:
                 log.exception("deadline sweep failed; retrying at the next interval")
             await asyncio.sleep(self._settings.sweep_seconds)
+
+    async def prepare_forever(self) -> None:
+        """Assemble the second stages of router modules while they run (session_service.prepare)."""
+        await self._preparer.run_forever()
 
     async def _module(self, module_id: str) -> CachedModule:
         cached = self._cache.get(module_id)
@@ -364,6 +371,27 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         accommodation: Accommodation = STANDARD,
         new_section: bool = False,
     ) -> sessions.NewModule:
+        """The module assembled for this place in the session, opened now."""
+        module = await self._assembled(
+            session_id=session_id,
+            sequence=sequence,
+            plan=plan,
+            exclude_item_ids=exclude_item_ids,
+            budget_seconds=call_budget(context.time_remaining()),
+        )
+        return await self._opened(module, plan=plan, accommodation=accommodation, new_section=new_section)
+
+    async def _assembled(
+        self,
+        *,
+        session_id: str,
+        sequence: int,
+        plan: ModulePlan,
+        exclude_item_ids: Iterable[str],
+        budget_seconds: float | None,
+    ) -> sessions.NewModule:
+        """The module item_service assembles for this place in the session (its seed follows from the place),
+        not yet opened: no start, no deadline."""
         seed = module_seed(session_id, sequence)
         # Only a module with pretest slots reads the tally that balances them.
         tally = (
@@ -373,31 +401,25 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         )
         assembled = await self._items.assemble_module(
             spec=plan.spec(),
-            exclude_item_ids=exclude_item_ids,
+            exclude_item_ids=list(exclude_item_ids),
             seed=seed,
-            budget_seconds=call_budget(context.time_remaining()),
+            budget_seconds=budget_seconds,
             pretest_administrations=tally,
         )
         if not assembled.items:
             raise FailedPrecondition(
                 f"the item bank has no items for module {plan.key!r}", reason="ITEM_POOL_EXHAUSTED"
             )
-        start = now_ms()
-        module_id = accounts.new_id("mod")
-        module = sessions.NewModule(
-            module_id=module_id,
+        return sessions.NewModule(
+            module_id=accounts.new_id("mod"),
             sequence=sequence,
             plan_key=plan.key,
             section=item_pb2.Section.Name(plan.section),
             stage=pb.ModuleStage.Name(plan.stage),
             seed=seed,
             assembly_record=assembled.record.SerializeToString(deterministic=True),
-            start_ms=start,
-            deadline_ms=deadline_ms(
-                start_ms=start,
-                time_limit_seconds=module_seconds(plan.time_limit_seconds, accommodation, new_section=new_section),
-                time_scale=self._settings.time_scale,
-            ),
+            start_ms=0,
+            deadline_ms=0,
             items=tuple(
                 sessions.PinnedItem(
                     item_id=item.item_id,
@@ -410,14 +432,54 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             passages=tuple((p.passage_id, p.SerializeToString(deterministic=True)) for p in assembled.passages),
             pretest_item_ids=tuple(item.item_id for item in assembled.items if is_pretest(item)),
         )
-        self._pretest.count(module.pretest_item_ids)
-        self._cache.put(
-            module_id,
-            await self._cpu(
-                self._cache.parse, [i.full_item for i in module.items], [p for _, p in module.passages]
+
+    async def _opened(
+        self, module: sessions.NewModule, *, plan: ModulePlan, accommodation: Accommodation, new_section: bool
+    ) -> sessions.NewModule:
+        """The assembled module timed from now, its pretest items counted in the tally and its items parsed for
+        the calls that follow."""
+        start = now_ms()
+        opened = dataclasses.replace(
+            module,
+            start_ms=start,
+            deadline_ms=deadline_ms(
+                start_ms=start,
+                time_limit_seconds=module_seconds(plan.time_limit_seconds, accommodation, new_section=new_section),
+                time_scale=self._settings.time_scale,
             ),
         )
-        return module
+        self._pretest.count(opened.pretest_item_ids)
+        self._cache.put(
+            opened.module_id,
+            await self._cpu(
+                self._cache.parse, [i.full_item for i in opened.items], [p for _, p in opened.passages]
+            ),
+        )
+        return opened
+
+    async def _prepare(self, candidates: Candidates, plan: ModulePlan) -> sessions.NewModule:
+        """A second-stage module assembled ahead of its router's close (the preparer's own pace, no caller)."""
+        return await self._assembled(
+            session_id=candidates.session_id,
+            sequence=candidates.sequence,
+            plan=plan,
+            exclude_item_ids=sorted(candidates.exclude_item_ids),
+            budget_seconds=None,
+        )
+
+    @staticmethod
+    def _second_stages(
+        session_id: str, section: SectionPlan, opened: sessions.NewModule, seen_before: Iterable[str]
+    ) -> Candidates | None:
+        """What to prepare once `opened` is stored: its section's second stages if it is a router module."""
+        if section.routing is None or opened.stage != STAGE_ROUTER:
+            return None
+        return Candidates(
+            session_id=session_id,
+            sequence=opened.sequence + 1,
+            plans=tuple(plan for plan in section.modules if plan.stage != pb.MODULE_STAGE_ROUTER),
+            exclude_item_ids=frozenset([*seen_before, *(item.item_id for item in opened.items)]),
+        )
 
     # ---- accounts
 
@@ -646,7 +708,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             exclude_item_ids=[],
             accommodation=accommodation,
         )
-        record, _created = await self._write(
+        record, created = await self._write(
             writer.start_session,
             daily_limit=daily_limit,
             session_id=session_id,
@@ -661,6 +723,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             sitting=sitting,
             accommodation=accommodation,
         )
+        second_stages = self._second_stages(session_id, sections[0], module, seen_before=())
+        if created and second_stages is not None:
+            self._preparer.router_opened(second_stages)
         return await self._session_proto(record)
 
     async def _sitting_to_start(
@@ -921,8 +986,10 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             prepared = await self._prepare_advance(principal, request, context)
         if isinstance(prepared, pb.Session):
             return prepared
-        record, job = prepared
+        record, job, second_stages = prepared
         advanced = await self._advance_writer.submit(job)
+        if advanced and second_stages is not None:
+            self._preparer.router_opened(second_stages)
         self._heads.drop(record.session_id)
         self._cache.drop(job.from_module_id)
         async with self._advances:
@@ -934,9 +1001,10 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
 
     async def _prepare_advance(
         self, principal: Principal, request: pb.AdvanceModuleRequest, context: Context
-    ) -> pb.Session | tuple[sessions.SessionRecord, writer.Advance]:
-        """What the advance will write (the router's estimate, the next module assembled), or the session as it
-        stands when a retry finds its advance applied already."""
+    ) -> pb.Session | tuple[sessions.SessionRecord, writer.Advance, Candidates | None]:
+        """What the advance will write (the router's estimate, the next module assembled) and, when that module
+        is a router, its second stages to prepare; or the session as it stands when a retry finds its advance
+        applied already."""
         record = await self._session(principal, request.session_id, action=CONTROL)
         if request.request_id:
             applied: bool = await self._lookup(
@@ -983,18 +1051,32 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             index = [s.section for s in sections].index(plan.section)
             next_plan = sections[index + 1].first() if index + 1 < len(sections) else None
         next_module = None
+        second_stages = None
         if next_plan is not None:
             seen = await self._lookup(sessions.seen_item_ids, session_id=record.session_id)
-            next_module = await self._assemble(
-                context,
-                session_id=record.session_id,
-                sequence=max(m.sequence for m in record.modules) + 1,
-                plan=next_plan,
-                exclude_item_ids=seen,
-                accommodation=record.accommodation,
-                new_section=next_plan.section != plan.section,
+            sequence = max(m.sequence for m in record.modules) + 1
+            new_section = next_plan.section != plan.section
+            ready = self._preparer.take(
+                session_id=record.session_id, sequence=sequence, plan_key=next_plan.key, seen=seen
             )
-        return record, writer.Advance(
+            if ready is not None:
+                next_module = await self._opened(
+                    ready, plan=next_plan, accommodation=record.accommodation, new_section=new_section
+                )
+            else:
+                next_module = await self._assemble(
+                    context,
+                    session_id=record.session_id,
+                    sequence=sequence,
+                    plan=next_plan,
+                    exclude_item_ids=seen,
+                    accommodation=record.accommodation,
+                    new_section=new_section,
+                )
+            second_stages = self._second_stages(
+                record.session_id, blueprint.section(next_plan.section), next_module, seen_before=seen
+            )
+        job = writer.Advance(
             session_id=record.session_id,
             request_id=request.request_id or None,
             from_module_id=current.module_id,
@@ -1002,6 +1084,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             router_score=router_score,
             next_module=next_module,
         )
+        return record, job, second_stages
 
     async def FinishSession(self, request: pb.FinishSessionRequest, context: Context) -> pb.Session:
         record = await self._session(self._principal(context), request.session_id, action=CONTROL)

@@ -1,0 +1,85 @@
+"""Second-stage modules assembled while their router module is open, so that routing needs no assembly."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from session_service.blueprint import ModulePlan
+from session_service.storage.sessions import NewModule
+
+log = logging.getLogger(__name__)
+
+# Students whose second-stage modules are kept ready (two modules each, a few tens of kilobytes each).
+MAX_PREPARED = 2_000
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """What to assemble for a session whose router module just opened: each second stage it may be routed to."""
+
+    session_id: str
+    sequence: int
+    plans: tuple[ModulePlan, ...]
+    exclude_item_ids: frozenset[str]
+
+
+Assemble = Callable[[Candidates, ModulePlan], Awaitable[NewModule]]
+
+
+class ModulePreparer:
+    """Assembles the lower and the upper module of every session whose router opened, one assembly at a time and a
+    while after the router opened, and keeps them until the router closes.
+
+    Every student of a room whose router modules expire together asks for the next module in the same second;
+    each advance then assembled a module on item_service (its largest part after the write). Prepared, an advance
+    takes the module routed to and leaves the other. The seed of a module follows from its session and place, so
+    a prepared module is the one the advance would have assembled (only the pretest items may differ, balanced on
+    the tally of a few minutes earlier). A module is used only if the items it avoids are exactly those the
+    session has seen; otherwise, or when none is ready (another process opened the router, a restart, the store
+    full), the advance assembles as before.
+    """
+
+    def __init__(self, assemble: Assemble, *, after_seconds: float, limit: int = MAX_PREPARED) -> None:
+        self._assemble = assemble
+        self._limit = limit
+        self._after = after_seconds
+        self._queue: asyncio.Queue[tuple[float, Candidates]] = asyncio.Queue()
+        # (session, place) -> the items the modules avoid, and the module of each plan.
+        self._ready: collections.OrderedDict[tuple[str, int], tuple[frozenset[str], dict[str, NewModule]]] = (
+            collections.OrderedDict()
+        )
+
+    def router_opened(self, candidates: Candidates) -> None:
+        self._queue.put_nowait((time.monotonic() + self._after, candidates))
+
+    def take(self, *, session_id: str, sequence: int, plan_key: str, seen: Sequence[str]) -> NewModule | None:
+        """The module prepared for this place, if it avoids exactly the items seen; every candidate of the place
+        is dropped."""
+        ready = self._ready.pop((session_id, sequence), None)
+        if ready is None or ready[0] != frozenset(seen):
+            return None
+        return ready[1].get(plan_key)
+
+    def __len__(self) -> int:
+        return len(self._ready)
+
+    async def run_forever(self) -> None:
+        while True:
+            due, candidates = await self._queue.get()
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            modules: dict[str, NewModule] = {}
+            for plan in candidates.plans:
+                try:
+                    modules[plan.key] = await self._assemble(candidates, plan)
+                except Exception:
+                    # The advance assembles it then, as it would have without preparing.
+                    log.warning("preparing module %s of %s failed", plan.key, candidates.session_id, exc_info=True)
+            while len(self._ready) >= self._limit:
+                self._ready.popitem(last=False)
+            self._ready[candidates.session_id, candidates.sequence] = (candidates.exclude_item_ids, modules)
+            log.info("session %s: second stages prepared (%s)", candidates.session_id, ", ".join(modules))
