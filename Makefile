@@ -94,8 +94,8 @@ bench: protos ## Benchmarks, printed as ratios against references measured in th
 validate: protos ## Psychometric validation: 2,000 simulees, adaptive vs linear, ideal and realistic (docs/VALIDATION.md)
 	$(PY) -m validation --simulees 2000 --markdown docs/VALIDATION.md
 
-recovery: protos ## Calibration parameter recovery at 500, 1,000 and 2,000 responses (the table in docs/)
-	$(PY) -m validation.recovery --svg docs/calibration-recovery-b.svg --more-seeds 2 3
+recovery: protos ## Calibration parameter recovery at 500, 1,000 and 2,000 responses, seeds 1-3 and 1-20 pooled (docs/)
+	$(PY) -m validation.recovery --svg docs/calibration-recovery-b.svg --more-seeds 2 3 --pool 20
 
 rescore: protos ## Re-score finished sessions after a recalibration (ARGS="--since 2026-01-01 --dry-run")
 	$(PY) -m scoring_jobs rescore $(ARGS)

@@ -16,9 +16,13 @@ from toefl_core.irt import GRID, dichotomous_log_likelihoods, gpcm_probs
 
 Model = Literal["3PL", "GPCM"]
 # Priors, as BILOG-MG and flexMIRT use them by default: they keep a and c off the boundaries where a small or
-# unlucky sample would put them, and weigh next to nothing against a thousand responses.
+# unlucky sample would put them. The c prior still weighs at a thousand responses: few examinees answer far
+# below an item's b, where c shows, and b's error follows c's (docs/calibration-recovery.md).
 LOG_A_SD = 0.5  # log a ~ N(log m, 0.5^2), m the median a of the operational items (1 without them)
-C_PRIOR = (5.0, 17.0)  # c ~ Beta(5, 17): mode 0.2, the chance level of four options
+# c ~ Beta(5, 17): Swaminathan and Gifford's Beta(20p + 1, 20(1 - p) + 1) at p = 0.2, BILOG-MG's default (five
+# options). Its mode 0.2 lies below the 0.25 of blind guessing among four options, as lower asymptotes often do:
+# distractors draw the weakest examinees (Hambleton, Swaminathan and Rogers 1991, Fundamentals of IRT).
+C_PRIOR = (5.0, 17.0)
 LOCATION_PRIOR_SD = 3.0  # b and GPCM steps ~ N(0, 3^2): only against runaway estimates of extreme items
 METHOD = (
     "MML-EM, operational items fixed, population N(mu, sigma) estimated; priors log a ~ N(0, 0.5), "

@@ -50,20 +50,23 @@ class Condition:
     testlet_variance: float = 0.0
 
     def describe(self) -> str:
+        parts = []
         if self.calibration_sample is not None:
-            return (
+            parts.append(
                 f"scored with parameters estimated by the calibration job from {self.calibration_sample:,} "
                 "simulated responses per Reading and Listening item"
             )
         if self.raters:
-            return (
+            parts.append(
                 f"ratings by {RATERS} simulated raters (severity SD {RATER_SEVERITY_SD}, noise SD "
                 f"{RATER_NOISE_SD} rubric points), {DEFAULT_SECOND_RATING_SHARE:.0%} double rated, resolved by "
                 "the rating rules"
             )
         if self.testlet_variance > 0:
-            return f"a person-by-passage effect of variance {self.testlet_variance:g} within passages"
-        return "scored with the generating parameters, ratings drawn from the GPCM, passage items independent"
+            parts.append(f"a person-by-passage effect of variance {self.testlet_variance:g} within passages")
+        if not parts:
+            return "scored with the generating parameters, ratings drawn from the GPCM, passage items independent"
+        return ("all at once: " if len(parts) > 1 else "") + "; ".join(parts)
 
 
 IDEAL = Condition("ideal")
@@ -72,11 +75,15 @@ IDEAL = Condition("ideal")
 def realistic_conditions(
     *, calibration_sample: int = CALIBRATION_SAMPLE, testlet_variance: float = TESTLET_VARIANCE
 ) -> list[Condition]:
-    """One condition per source of error, each alone, so that each one's cost shows against the ideal row."""
+    """One condition per source of error, each alone, so that each one's cost shows against the ideal row; then
+    all of them together, as a live test meets them (their costs need not add up)."""
     return [
         Condition("calibration", calibration_sample=calibration_sample),
         Condition("raters", raters=True),
         Condition("testlet", testlet_variance=testlet_variance),
+        Condition(
+            "combined", calibration_sample=calibration_sample, raters=True, testlet_variance=testlet_variance
+        ),
     ]
 
 

@@ -12,7 +12,7 @@ from typing import TextIO
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from toefl_core.calibration import Calibration, PretestData, calibrate
+from toefl_core.calibration import C_PRIOR, LOCATION_PRIOR_SD, LOG_A_SD, Calibration, PretestData, calibrate
 from toefl_core.irt import GRID, dichotomous_log_likelihoods, gpcm_probs, prob_3pl
 
 SAMPLE_SIZES = (500, 1000, 2000)
@@ -56,8 +56,47 @@ class Recovery:
     known_theta_b_rmse: dict[int, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Pooled:
+    """Recovery of one parameter at one sample size over many seeds (each its own bank and simulees): the RMSE over
+    every item of every seed, with a 95% interval from resampling whole seeds (the items of one seed share their
+    simulees and population estimate, so they are not independent draws)."""
+
+    sample_size: int
+    model: str
+    parameter: str
+    seeds: int
+    items: int
+    rmse: float
+    low: float
+    high: float
+    bias: float
+    coverage: float
+    seed_min: float
+    seed_max: float
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The 3PL b RMSE that the estimator's priors allow at one sample size with the thetas known, to first order
+    (the posterior mode as one Newton step from the truth: variance H^-1 I H^-1 and bias H^-1 grad log prior, with
+    I the Fisher information of the responses and H = I + the prior's curvature), averaged over the generator's
+    items; under three assumptions about the true c."""
+
+    sample_size: int
+    # c = 0.2 for every item, the mode of the c prior: the recovery study's generator.
+    at_prior_mode: float
+    # c drawn from the c prior Beta(5, 17) itself: items whose guessing varies as the prior says it may.
+    from_prior: float
+    # c known exactly (not estimated): what the b error would be without the c-b trade-off.
+    c_known: float
+
+
+A_MEDIAN, A_SD, A_RANGE = 1.2, 0.25, (0.5, 2.5)
+
+
 def _bank(rng: np.random.Generator, count: int, guess: float) -> Truth:
-    a = np.clip(rng.normal(1.2, 0.25, count), 0.5, 2.5)
+    a = np.clip(rng.normal(A_MEDIAN, A_SD, count), *A_RANGE)
     return Truth(a=a, b=rng.normal(0.0, 1.0, count), c=np.full(count, guess))
 
 
@@ -89,14 +128,17 @@ def _row(size: int, model: str, name: str, true: ArrayLike, found: ArrayLike, se
 
 
 def recover_once(
-    size: int, seed: int, *, known_thetas: bool = True
+    size: int, seed: int, *, known_thetas: bool = True, varied_c: bool = False
 ) -> tuple[list[Row], list[tuple[float, float]], Calibration, float]:
     """Simulate `size` simulees answering the anchor and every pretest item, calibrate, compare with the truth;
     last the 3PL b RMSE that the same estimator reaches when told the true abilities (NaN unless
-    `known_thetas`: it calibrates on a grid of `size` points, the costliest part)."""
+    `known_thetas`: it calibrates on a grid of `size` points, the costliest part). With `varied_c` the pretest
+    items' c are drawn from the c prior, Beta(5, 17), instead of all 0.2 (its mode)."""
     rng = np.random.default_rng([seed, size])
     anchor_truth = _bank(rng, ANCHOR_ITEMS, 0.2)
     pretest_truth = _bank(rng, PRETEST_3PL, 0.2)
+    if varied_c:
+        pretest_truth = Truth(a=pretest_truth.a, b=pretest_truth.b, c=rng.beta(*C_PRIOR, PRETEST_3PL))
     gpcm_a = np.clip(rng.normal(1.0, 0.2, PRETEST_GPCM), 0.5, 2.0)
     gpcm_steps = np.sort(rng.normal(0.0, 1.0, (PRETEST_GPCM, GPCM_STEPS)), axis=1)
     theta = rng.normal(SAMPLE_MEAN, SAMPLE_SD, size)
@@ -145,15 +187,163 @@ def _known_theta_b_rmse(theta: NDArray[np.float64], items: Sequence[PretestData]
     return float(np.sqrt(np.mean((np.array([e.b for e in result.estimates]) - truth.b) ** 2)))
 
 
-def recover(sizes: Sequence[int] = SAMPLE_SIZES, seed: int = 1, *, known_thetas: bool = True) -> Recovery:
+def recover(
+    sizes: Sequence[int] = SAMPLE_SIZES, seed: int = 1, *, known_thetas: bool = True, varied_c: bool = False
+) -> Recovery:
     rows: list[Row] = []
     pairs: dict[int, list[tuple[float, float]]] = {}
     calibrations: dict[int, Calibration] = {}
     known: dict[int, float] = {}
     for size in sizes:
-        found, pairs[size], calibrations[size], known[size] = recover_once(size, seed, known_thetas=known_thetas)
+        found, pairs[size], calibrations[size], known[size] = recover_once(
+            size, seed, known_thetas=known_thetas, varied_c=varied_c
+        )
         rows.extend(found)
     return Recovery(rows=rows, b_pairs=pairs, calibrations=calibrations, seed=seed, known_theta_b_rmse=known)
+
+
+def pool(recoveries: Sequence[Recovery], *, resamples: int = 2000) -> list[Pooled]:
+    """Every (sample size, model, parameter) pooled over the seeds of `recoveries`, with its seed-bootstrap 95%
+    interval. Each seed's RMSE, bias and coverage over its items are all that pooling needs."""
+    keys = list(dict.fromkeys((r.sample_size, r.model, r.parameter) for rec in recoveries for r in rec.rows))
+    rng = np.random.default_rng(0)
+    drawn = rng.integers(0, len(recoveries), (resamples, len(recoveries)))
+    pooled = []
+    for key in keys:
+        rows = [next(r for r in rec.rows if (r.sample_size, r.model, r.parameter) == key) for rec in recoveries]
+        items = np.array([r.items for r in rows], dtype=np.float64)
+        squares = items * np.array([r.rmse for r in rows]) ** 2
+        rmse = float(np.sqrt(squares.sum() / items.sum()))
+        resampled = np.sqrt(squares[drawn].sum(axis=1) / items[drawn].sum(axis=1))
+        low, high = np.percentile(resampled, [2.5, 97.5])
+        pooled.append(
+            Pooled(
+                sample_size=key[0],
+                model=key[1],
+                parameter=key[2],
+                seeds=len(rows),
+                items=int(items.sum()),
+                rmse=rmse,
+                low=float(low),
+                high=float(high),
+                bias=float((items * np.array([r.bias for r in rows])).sum() / items.sum()),
+                coverage=float((items * np.array([r.coverage for r in rows])).sum() / items.sum()),
+                seed_min=min(r.rmse for r in rows),
+                seed_max=max(r.rmse for r in rows),
+            )
+        )
+    return pooled
+
+
+B_RANGES = ((-math.inf, -1.5), (-1.5, -0.5), (-0.5, 0.5), (0.5, 1.5), (1.5, math.inf))
+
+
+def b_by_difficulty(recoveries: Sequence[Recovery], size: int) -> list[tuple[str, int, float, float]]:
+    """(range of true b, items, RMSE, bias) of the 3PL b at `size`, pooled over `recoveries`: where on the scale
+    the error lies (the simulees' abilities are centred at 0.25)."""
+    pairs = np.array([pair for recovery in recoveries for pair in recovery.b_pairs[size]])
+    rows = []
+    for low, high in B_RANGES:
+        inside = pairs[(pairs[:, 0] >= low) & (pairs[:, 0] < high)]
+        if len(inside):
+            error = inside[:, 1] - inside[:, 0]
+            label = (
+                f"b < {high:g}"
+                if low == -math.inf
+                else f"b >= {low:g}"
+                if high == math.inf
+                else f"{low:g} to {high:g}"
+            )
+            rows.append((label, len(inside), float(np.sqrt(np.mean(error**2))), float(np.mean(error))))
+    return rows
+
+
+def _fisher_3pl(
+    a: NDArray[np.float64], b: NDArray[np.float64], c: NDArray[np.float64], size: int
+) -> NDArray[np.float64]:
+    """Fisher information about (a, b, c) of `size` responses from the calibration sample, one 3x3 per item."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(61)
+    theta = SAMPLE_MEAN + SAMPLE_SD * nodes
+    z = a[:, None] * (theta[None, :] - b[:, None])
+    above, below = 1.0 / (1.0 + np.exp(-z)), 1.0 / (1.0 + np.exp(z))
+    right = c[:, None] + (1.0 - c[:, None]) * above
+    wrong = (1.0 - c[:, None]) * below
+    slope = (1.0 - c[:, None]) * above * below
+    gradient = np.stack([slope * (theta - b[:, None]), -slope * a[:, None], below], axis=-1)
+    weight = size * (weights / weights.sum())[None, :] / (right * wrong)
+    return np.asarray(np.einsum("kq,kqi,kqj->kij", weight, gradient, gradient), dtype=np.float64)
+
+
+def _map_b_errors(
+    a: NDArray[np.float64], b: NDArray[np.float64], c: NDArray[np.float64], size: int, *, c_known: bool = False
+) -> NDArray[np.float64]:
+    """First-order mean squared error of each item's posterior-mode b under the estimator's priors (the slope prior
+    centred at the generator's median a, as the operational items' median centres it)."""
+    information = _fisher_3pl(a, b, c, size)
+    centre = math.log(A_MEDIAN)
+    curvature = np.zeros_like(information)
+    curvature[:, 0, 0] = (1.0 - (np.log(a) - centre)) / (LOG_A_SD**2 * a**2)
+    curvature[:, 1, 1] = 1.0 / LOCATION_PRIOR_SD**2
+    curvature[:, 2, 2] = (C_PRIOR[0] - 1) / c**2 + (C_PRIOR[1] - 1) / (1 - c) ** 2
+    pull = np.stack(
+        [
+            -(np.log(a) - centre) / (LOG_A_SD**2 * a),
+            -b / LOCATION_PRIOR_SD**2,
+            (C_PRIOR[0] - 1) / c - (C_PRIOR[1] - 1) / (1 - c),
+        ],
+        axis=-1,
+    )
+    kept = slice(0, 2 if c_known else 3)
+    inverse = np.linalg.inv(information[:, kept, kept] + curvature[:, kept, kept])
+    variance = np.einsum("kij,kjl,kml->kim", inverse, information[:, kept, kept], inverse)[:, 1, 1]
+    bias = np.einsum("kij,kj->ki", inverse, pull[:, kept])[:, 1]
+    return np.asarray(variance + bias**2, dtype=np.float64)
+
+
+def b_error_bound(size: int, *, items: int = 20000, seed: int = 0) -> Bound:
+    """The first-order 3PL b RMSE at `size` responses with the thetas known, over `items` items drawn like the
+    recovery study's (b ~ N(0, 1), a ~ N(1.2, 0.25^2) clipped), for c at the prior's mode, c from the prior, and c
+    known."""
+    rng = np.random.default_rng(seed)
+    truth = _bank(rng, items, 0.2)
+    varied = rng.beta(*C_PRIOR, items)
+
+    def rms(errors: NDArray[np.float64]) -> float:
+        return float(np.sqrt(errors.mean()))
+
+    return Bound(
+        sample_size=size,
+        at_prior_mode=rms(_map_b_errors(truth.a, truth.b, truth.c, size)),
+        from_prior=rms(_map_b_errors(truth.a, truth.b, varied, size)),
+        c_known=rms(_map_b_errors(truth.a, truth.b, truth.c, size, c_known=True)),
+    )
+
+
+def write_pooled(pooled: Sequence[Pooled], bounds: Sequence[Bound], out: TextIO, *, title: bool = True) -> None:
+    seeds = pooled[0].seeds if pooled else 0
+    if title:
+        out.write(
+            f"Pooled over seeds 1-{seeds} (each its own bank and simulees); 95% interval by resampling seeds:\n\n"
+        )
+    out.write(
+        "| responses | model | parameter | items | RMSE | 95% interval | per seed | bias | within 1.96 SE |\n"
+        "|---:|---|---|---:|---:|---|---|---:|---:|\n"
+    )
+    for p in pooled:
+        out.write(
+            f"| {p.sample_size} | {p.model} | {p.parameter} | {p.items} | {p.rmse:.3f} | {p.low:.3f}-{p.high:.3f} "
+            f"| {p.seed_min:.3f}-{p.seed_max:.3f} | {p.bias:+.3f} | {100 * p.coverage:.0f}% |\n"
+        )
+    if not bounds:
+        return
+    out.write(
+        "\n3PL b RMSE to first order with the thetas known (estimator's priors, generator's a and b):\n\n"
+        "| responses | c = 0.2, the prior's mode | c ~ Beta(5, 17), the prior | c known |\n|---:|---:|---:|---:|\n"
+    )
+    for bound in bounds:
+        out.write(
+            f"| {bound.sample_size} | {bound.at_prior_mode:.3f} | {bound.from_prior:.3f} | {bound.c_known:.3f} |\n"
+        )
 
 
 def write_table(recovery: Recovery, out: TextIO) -> None:
@@ -230,12 +420,43 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser.add_argument(
         "--more-seeds", type=int, nargs="*", default=[], help="also these seeds, summarised one line each"
     )
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also pool seeds 1..N (without the known-theta runs) with 95%% intervals, and the first-order bound",
+    )
+    parser.add_argument(
+        "--pool-varied-c",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also pool seeds 1..N with the pretest items' c drawn from the c prior instead of all 0.2",
+    )
     args = parser.parse_args(argv)
     recovery = recover(args.sizes, args.seed)
     write_table(recovery, out)
+    extra = {seed: recover(args.sizes, seed) for seed in args.more_seeds}
     if args.more_seeds:
         out.write("\n3PL b per seed:\n\n")
-        write_seeds([recovery, *(recover(args.sizes, seed) for seed in args.more_seeds)], out)
+        write_seeds([recovery, *extra.values()], out)
+    if args.pool:
+        known = {args.seed: recovery, **extra}
+        pooled = [known.get(s) or recover(args.sizes, s, known_thetas=False) for s in range(1, args.pool + 1)]
+        out.write("\n")
+        write_pooled(pool(pooled), [b_error_bound(size) for size in args.sizes], out)
+        for size in args.sizes:
+            out.write(f"\n3PL b at {size} responses by true b, seeds 1-{args.pool}:\n\n")
+            out.write("| true b | items | RMSE | bias |\n|---|---:|---:|---:|\n")
+            for label, count, rmse, bias in b_by_difficulty(pooled, size):
+                out.write(f"| {label} | {count} | {rmse:.3f} | {bias:+.3f} |\n")
+    if args.pool_varied_c:
+        varied = [
+            recover(args.sizes, s, known_thetas=False, varied_c=True) for s in range(1, args.pool_varied_c + 1)
+        ]
+        out.write("\nThe same with the pretest items' c drawn from Beta(5, 17):\n\n")
+        write_pooled(pool(varied), [], out, title=False)
     if args.svg:
         largest = max(recovery.b_pairs)
         with open(args.svg, "w", encoding="utf-8") as handle:

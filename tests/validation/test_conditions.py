@@ -105,6 +105,25 @@ def test_each_condition_changes_only_what_it_touches() -> None:
 def test_conditions_describe_themselves() -> None:
     assert "generating parameters" in IDEAL.describe()
     assert "1,000 simulated responses" in Condition("c", calibration_sample=1000).describe()
+    combined = realistic_conditions()[-1]
+    assert combined.name == "combined" and combined.raters and combined.testlet_variance > 0
+    text = combined.describe()
+    assert text.startswith("all at once") and "1,000 simulated responses" in text
+    assert "simulated raters" in text and "person-by-passage" in text
+
+
+def test_errors_together_change_what_each_touches_and_skip_the_calibration_goal() -> None:
+    ideal = simulate(SIMULEES, seed=5)
+    raters = simulate(SIMULEES, seed=5, condition=Condition("raters", raters=True))
+    both = simulate(SIMULEES, seed=5, condition=Condition("combined", raters=True, testlet_variance=0.25))
+    assert both.ratings is not None and both.ratings.rated > 0
+    assert both.row("reading", ADAPTIVE) != ideal.row("reading", ADAPTIVE), "the testlet effect is there"
+    # Passage effects and rater noise share a stream: the ratings differ from the raters' alone, but are ratings.
+    assert both.row("writing", LINEAR) != ideal.row("writing", LINEAR)
+    assert raters.ratings is not None and both.ratings.rated == raters.ratings.rated
+    out = io.StringIO()
+    write_report(ideal, out, [raters, both])
+    assert "combined: all at once" in out.getvalue() and "Goal, reading under calibration" not in out.getvalue()
 
 
 def test_cli_writes_the_markdown_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
