@@ -7,6 +7,7 @@ import collections
 import concurrent.futures
 import functools
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -19,12 +20,14 @@ _Job = tuple[Callable[[], Any], concurrent.futures.Future[Any]]
 
 class WriterThread:
     """One thread running write transactions one at a time, the urgent ones (answer groups) ahead of the rest,
-    taking turns with them.
+    taking turns with them by time.
 
-    A student waiting for an answer's acknowledgement waits at most for the transaction being written and one
-    other, never for all the advances, starts and expiries queued before it (a room changing modules together
-    queues dozens); and an advance is never starved by a stream of answer groups: after an answer group, a
-    waiting ordinary write goes next.
+    A student waiting for an answer's acknowledgement waits at most for the turn being written, never for all the
+    advances, starts and expiries queued before it (a room changing modules together queues dozens); and the
+    other writes are never starved by a stream of answer groups: after an answer group, the waiting ordinary
+    writes get the writer for as long as that group took (one at least). Turns by count gave a sign-in, written
+    alone, the same turn as a group of a hundred answers: under a stream of answers, a class signing in waited
+    at the writer until the gateway gave up.
     """
 
     def __init__(self, name: str) -> None:
@@ -45,7 +48,8 @@ class WriterThread:
             self._ready.notify()
         return future
 
-    def _next(self) -> _Job | None:
+    def _next(self) -> tuple[_Job, bool] | None:
+        """The next job and whether it is urgent; None once shut down with nothing queued."""
         with self._ready:
             while not self._urgent and not self._ordinary:
                 if self._closing:
@@ -55,19 +59,38 @@ class WriterThread:
             # queue goes first unless it went last and an ordinary write is waiting.
             take_urgent = bool(self._urgent) and not (self._urgent_last and self._ordinary)
             self._urgent_last = take_urgent
-            return self._urgent.popleft() if take_urgent else self._ordinary.popleft()
+            return (self._urgent.popleft(), True) if take_urgent else (self._ordinary.popleft(), False)
+
+    def _next_ordinary(self) -> _Job | None:
+        with self._ready:
+            return self._ordinary.popleft() if self._ordinary else None
 
     def _run(self) -> None:
-        while (job := self._next()) is not None:
-            call, future = job
-            if not future.set_running_or_notify_cancel():
+        urgent_took = 0.0
+        while (next_job := self._next()) is not None:
+            job, urgent = next_job
+            started = time.perf_counter()
+            self._write(job)
+            took = time.perf_counter() - started
+            if urgent:
+                urgent_took = took
                 continue
-            try:
-                result = call()
-            except BaseException as exc:  # handed to the caller, as ThreadPoolExecutor does
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
+            # The ordinary writes' turn lasts as long as the last answer group took.
+            while took < urgent_took and (more := self._next_ordinary()) is not None:
+                self._write(more)
+                took = time.perf_counter() - started
+
+    @staticmethod
+    def _write(job: _Job) -> None:
+        call, future = job
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            result = call()
+        except BaseException as exc:  # handed to the caller, as ThreadPoolExecutor does
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
 
     def shutdown(self) -> None:
         """Write what was queued, then stop."""

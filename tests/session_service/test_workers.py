@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,8 +52,16 @@ def test_answer_groups_go_ahead_of_queued_writes_taking_turns_with_them() -> Non
     try:
         # The writer is busy with a long transaction while advances and answer groups queue behind it: an answer
         # group goes next, then the writes take turns (advances are not starved by a stream of answers), each
-        # still one at a time on one thread, each queue in its own order.
+        # still one at a time on one thread, each queue in its own order. An advance takes longer than an answer
+        # group here, so each ordinary turn holds one.
         started = threading.Event()
+
+        def advance(name: str) -> Callable[[], None]:
+            def write() -> None:
+                time.sleep(0.2)
+                order.append(name)
+
+            return write
 
         def long_transaction() -> None:
             started.set()
@@ -60,9 +70,9 @@ def test_answer_groups_go_ahead_of_queued_writes_taking_turns_with_them() -> Non
         busy = writer.submit(long_transaction)
         assert started.wait(timeout=5)
         queued: list[concurrent.futures.Future[None]] = [
-            writer.submit(lambda: order.append("advance 1")),
+            writer.submit(advance("advance 1")),
             writer.submit(lambda: order.append("answers 1"), urgent=True),
-            writer.submit(lambda: order.append("advance 2")),
+            writer.submit(advance("advance 2")),
             writer.submit(lambda: order.append("answers 2"), urgent=True),
             writer.submit(lambda: order.append("answers 3"), urgent=True),
         ]
@@ -74,6 +84,37 @@ def test_answer_groups_go_ahead_of_queued_writes_taking_turns_with_them() -> Non
         failing = writer.submit(lambda: 1 / 0, urgent=True)
         with pytest.raises(ZeroDivisionError):
             failing.result(timeout=5)
+    finally:
+        writer.shutdown()
+
+
+def test_after_a_long_answer_group_the_queued_writes_get_as_long() -> None:
+    writer = WriterThread("test-writer")
+    gate, order = threading.Event(), list[str]()
+    try:
+        # A group of many answers takes a while; the sign-ins queued meanwhile, each written in an instant, all go
+        # in the turn that follows it (the answer group queued meanwhile after them), not one per answer group.
+        started = threading.Event()
+
+        def long_answer_group() -> None:
+            started.set()
+            gate.wait()
+            time.sleep(0.5)
+            order.append("answers 1")
+
+        busy = writer.submit(long_answer_group, urgent=True)
+        assert started.wait(timeout=5)
+        queued: list[concurrent.futures.Future[None]] = [
+            writer.submit(lambda: order.append("sign-in 1")),
+            writer.submit(lambda: order.append("sign-in 2")),
+            writer.submit(lambda: order.append("answers 2"), urgent=True),
+            writer.submit(lambda: order.append("sign-in 3")),
+        ]
+        gate.set()
+        busy.result(timeout=5)
+        for future in queued:
+            future.result(timeout=5)
+        assert order == ["answers 1", "sign-in 1", "sign-in 2", "sign-in 3", "answers 2"]
     finally:
         writer.shutdown()
 
