@@ -1001,6 +1001,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
 
     async def LogEvents(self, request: pb.LogEventsRequest, context: Context) -> pb.LogEventsResponse:
         principal = self._principal(context)
+        check_request_id(request.request_id, required=False)
         if len(request.events) > MAX_EVENTS:
             raise InvalidArgument(f"a batch holds at most {MAX_EVENTS} events, not {len(request.events)}")
         events: list[sessions.NewEvent] = []
@@ -1027,8 +1028,14 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             )
         head = await self._head(principal, request.session_id, action=ANSWER)
         now = now_ms()
-        stored = await self._write(sessions.log_events, session_id=head.session_id, events=events, now_ms=now)
-        return pb.LogEventsResponse(stored=stored, server_time=timestamp(now))
+        logged = await self._write(
+            sessions.log_events,
+            session_id=head.session_id,
+            request_id=request.request_id or None,
+            events=events,
+            now_ms=now,
+        )
+        return pb.LogEventsResponse(stored=logged.stored, server_time=timestamp(now), replayed=logged.replayed)
 
     # ---- sittings
 

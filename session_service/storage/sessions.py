@@ -19,6 +19,7 @@ from session_service.storage.engine import Conflict, Database, Tx
 from session_service.storage.models import (
     AdvanceRequest,
     Event,
+    EventBatch,
     ExamSession,
     Module,
     ModuleItem,
@@ -703,9 +704,44 @@ def last_viewed_item(db: Database, *, session_id: str, event_type: str, item_ids
     return str(found or "")
 
 
-def log_events(db: Database, *, session_id: str, events: Sequence[NewEvent], now_ms: int) -> int:
-    if events:
+@dataclass(frozen=True)
+class LoggedBatch:
+    stored: int
+    # True: a batch with this request id was stored before, and nothing was stored now.
+    replayed: bool
+
+
+_BATCH_STORED = select(EventBatch.stored).where(
+    EventBatch.session_id == bindparam("session_id"), EventBatch.request_id == bindparam("request_id")
+)
+
+
+def stored_batch(conn: Connection, *, session_id: str, request_id: str) -> LoggedBatch | None:
+    stored = conn.execute(_BATCH_STORED, {"session_id": session_id, "request_id": request_id}).scalar()
+    return None if stored is None else LoggedBatch(stored=stored, replayed=True)
+
+
+def log_events(
+    db: Database, *, session_id: str, request_id: str | None, events: Sequence[NewEvent], now_ms: int
+) -> LoggedBatch:
+    """Store a batch of events, at most once per request id (a retry finds the first one's count)."""
+    if not events:
+        return LoggedBatch(stored=0, replayed=False)
+    try:
         with db.unit_of_work() as tx:
+            if request_id:
+                earlier = stored_batch(tx, session_id=session_id, request_id=request_id)
+                if earlier is not None:
+                    return earlier
+                tx.execute(
+                    insert(EventBatch),
+                    {
+                        "session_id": session_id,
+                        "request_id": request_id,
+                        "stored": len(events),
+                        "applied_ms": now_ms,
+                    },
+                )
             tx.execute(
                 insert(Event),
                 [
@@ -720,4 +756,12 @@ def log_events(db: Database, *, session_id: str, events: Sequence[NewEvent], now
                     for e in events
                 ],
             )
-    return len(events)
+    except Conflict:
+        # Another process stored the same batch meanwhile (PostgreSQL): that copy is the batch.
+        if request_id:
+            with db.read_statement() as conn:
+                earlier = stored_batch(conn, session_id=session_id, request_id=request_id)
+            if earlier is not None:
+                return earlier
+        raise
+    return LoggedBatch(stored=len(events), replayed=False)
