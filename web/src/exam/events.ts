@@ -1,11 +1,15 @@
-// The session's event log as the client feeds it: focus lost and regained, and each item the student moves to, sent
-// in batches. A batch gets its request id once, when it is first sent, and keeps it on every retry, so a batch whose
-// reply was lost is stored once. Both the batch on its way and the events noted since wait in this browser's storage
-// until the server took them, so a reload loses no event, and an item viewed but not yet reported is still where
-// this device resumes.
+// The session's event log as the client feeds it: focus lost and regained, each item the student moves to, and each
+// prompt audio played (so that no device offers it again), sent in batches. A batch gets its request id once, when
+// it is first sent, and keeps it on every retry, so a batch whose reply was lost is stored once. Both the batch on
+// its way and the events noted since wait in this browser's storage until the server took them, so a reload loses no
+// event, and an item viewed but not yet reported is still where this device resumes.
 import { api, ApiError, call, newRequestId } from "../api/client";
 
-export type EventType = "EVENT_TYPE_FOCUS_LOST" | "EVENT_TYPE_FOCUS_REGAINED" | "EVENT_TYPE_ITEM_VIEWED";
+export type EventType =
+  | "EVENT_TYPE_FOCUS_LOST"
+  | "EVENT_TYPE_FOCUS_REGAINED"
+  | "EVENT_TYPE_ITEM_VIEWED"
+  | "EVENT_TYPE_AUDIO_PLAYED";
 
 interface ClientEvent {
   type: EventType;
@@ -67,6 +71,13 @@ export class EventLog {
       }
     }
     return null;
+  }
+
+  /** The items whose audio this device played and has not yet reported. */
+  unreportedPlays(): string[] {
+    return this.unreported()
+      .filter((event) => event.type === "EVENT_TYPE_AUDIO_PLAYED" && event.itemId !== undefined)
+      .map((event) => event.itemId ?? "");
   }
 
   stop(): void {
