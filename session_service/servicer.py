@@ -129,6 +129,7 @@ SWEEP_CHUNK = 32
 MAX_EVENT_DETAIL = 1000
 # Sent by a client when the student moves to an item: the module's last one is where another device resumes.
 ITEM_VIEWED = pb.EventType.Name(pb.EVENT_TYPE_ITEM_VIEWED)
+AUDIO_PLAYED = pb.EventType.Name(pb.EVENT_TYPE_AUDIO_PLAYED)
 # A recording's bytes never change, but who may hear them does (a rating task ends): a browser asks each time
 # and gets a 304 while it has them.
 RECORDING_CACHE_CONTROL = "private, no-cache"
@@ -317,13 +318,15 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             if not new:
                 latest = await self._lookup(answers.latest_responses, module_id=module.module_id)
                 state.responses.extend(saved_response(r) for r in latest)
-                # Items never repeat within a session, so the module's own items find its last viewed one.
-                state.current_item_id = await self._lookup(
-                    sessions.last_viewed_item,
+                marks = await self._lookup(
+                    sessions.item_marks,
                     session_id=module.session_id,
-                    event_type=ITEM_VIEWED,
+                    viewed=ITEM_VIEWED,
+                    played=AUDIO_PLAYED,
                     item_ids=[item.item_id for item in items],
                 )
+                state.current_item_id = marks.last_viewed
+                state.audio_played_item_ids.extend(marks.played)
         return state
 
     async def _session_proto(
@@ -1100,6 +1103,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
 
     async def LogEvents(self, request: pb.LogEventsRequest, context: Context) -> pb.LogEventsResponse:
         principal = self._principal(context)
+        check_request_id(request.request_id, required=False)
         if len(request.events) > MAX_EVENTS:
             raise InvalidArgument(f"a batch holds at most {MAX_EVENTS} events, not {len(request.events)}")
         events: list[sessions.NewEvent] = []
@@ -1126,8 +1130,14 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             )
         head = await self._head(principal, request.session_id, action=ANSWER)
         now = now_ms()
-        stored = await self._write(sessions.log_events, session_id=head.session_id, events=events, now_ms=now)
-        return pb.LogEventsResponse(stored=stored, server_time=timestamp(now))
+        logged = await self._write(
+            sessions.log_events,
+            session_id=head.session_id,
+            request_id=request.request_id or None,
+            events=events,
+            now_ms=now,
+        )
+        return pb.LogEventsResponse(stored=logged.stored, server_time=timestamp(now), replayed=logged.replayed)
 
     # ---- sittings
 

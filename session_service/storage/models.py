@@ -188,6 +188,18 @@ class Event(Base):
     server_ms: Mapped[int] = mapped_column(BigInteger)
 
 
+class EventBatch(Base):
+    """Request ids of LogEvents batches already stored, so that a retried batch is not stored twice."""
+
+    __tablename__ = "event_batches"
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.session_id", ondelete="CASCADE"), primary_key=True
+    )
+    request_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    stored: Mapped[int] = mapped_column(Integer)
+    applied_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class AuditEvent(Base):
     """Who did what, to what and whom, when and why: every staff action. Append-only (no RPC changes or deletes a
     row); erasing a student re-keys their rows to a pseudonym and keeps them."""

@@ -19,6 +19,7 @@ from session_service.storage.engine import Conflict, Database, Tx
 from session_service.storage.models import (
     AdvanceRequest,
     Event,
+    EventBatch,
     ExamSession,
     Module,
     ModuleItem,
@@ -684,28 +685,83 @@ _LAST_VIEWED = (
     select(Event.item_id)
     .where(
         Event.session_id == bindparam("session_id"),
-        Event.event_type == bindparam("event_type"),
+        Event.event_type == bindparam("viewed"),
         Event.item_id.in_(bindparam("item_ids", expanding=True)),
     )
     .order_by(Event.event_id.desc())
     .limit(1)
 )
+_PLAYED = (
+    select(Event.item_id)
+    .where(
+        Event.session_id == bindparam("session_id"),
+        Event.event_type == bindparam("played"),
+        Event.item_id.in_(bindparam("item_ids", expanding=True)),
+    )
+    .distinct()
+)
 
 
-def last_viewed_item(db: Database, *, session_id: str, event_type: str, item_ids: Sequence[str]) -> str:
-    """Of `item_ids`, the one named by the session's latest event of `event_type` to arrive; "" if none."""
+@dataclass(frozen=True)
+class ItemMarks:
+    """What the session's event log says of a module's items."""
+
+    # The one named by the latest `viewed` event to arrive; "" if none.
+    last_viewed: str
+    # Those named by any `played` event, in the order of `item_ids`.
+    played: list[str]
+
+
+def item_marks(db: Database, *, session_id: str, viewed: str, played: str, item_ids: Sequence[str]) -> ItemMarks:
+    """Of `item_ids` (items never repeat within a session, so a module's own items find its events), the last one
+    viewed and those whose audio was played, as the session's events of types `viewed` and `played` name them."""
     if not item_ids:
-        return ""
-    with db.read_statement() as conn:
-        found = conn.execute(
-            _LAST_VIEWED, {"session_id": session_id, "event_type": event_type, "item_ids": list(item_ids)}
-        ).scalar()
-    return str(found or "")
+        return ItemMarks(last_viewed="", played=[])
+    keys = {"session_id": session_id, "viewed": viewed, "played": played, "item_ids": list(item_ids)}
+    with db.read_transaction() as conn:
+        last = conn.execute(_LAST_VIEWED, keys).scalar()
+        heard = set(conn.execute(_PLAYED, keys).scalars())
+    return ItemMarks(last_viewed=str(last or ""), played=[i for i in item_ids if i in heard])
 
 
-def log_events(db: Database, *, session_id: str, events: Sequence[NewEvent], now_ms: int) -> int:
-    if events:
+@dataclass(frozen=True)
+class LoggedBatch:
+    stored: int
+    # True: a batch with this request id was stored before, and nothing was stored now.
+    replayed: bool
+
+
+_BATCH_STORED = select(EventBatch.stored).where(
+    EventBatch.session_id == bindparam("session_id"), EventBatch.request_id == bindparam("request_id")
+)
+
+
+def stored_batch(conn: Connection, *, session_id: str, request_id: str) -> LoggedBatch | None:
+    stored = conn.execute(_BATCH_STORED, {"session_id": session_id, "request_id": request_id}).scalar()
+    return None if stored is None else LoggedBatch(stored=stored, replayed=True)
+
+
+def log_events(
+    db: Database, *, session_id: str, request_id: str | None, events: Sequence[NewEvent], now_ms: int
+) -> LoggedBatch:
+    """Store a batch of events, at most once per request id (a retry finds the first one's count)."""
+    if not events:
+        return LoggedBatch(stored=0, replayed=False)
+    try:
         with db.unit_of_work() as tx:
+            if request_id:
+                earlier = stored_batch(tx, session_id=session_id, request_id=request_id)
+                if earlier is not None:
+                    return earlier
+                tx.execute(
+                    insert(EventBatch),
+                    {
+                        "session_id": session_id,
+                        "request_id": request_id,
+                        "stored": len(events),
+                        "applied_ms": now_ms,
+                    },
+                )
             tx.execute(
                 insert(Event),
                 [
@@ -720,4 +776,12 @@ def log_events(db: Database, *, session_id: str, events: Sequence[NewEvent], now
                     for e in events
                 ],
             )
-    return len(events)
+    except Conflict:
+        # Another process stored the same batch meanwhile (PostgreSQL): that copy is the batch.
+        if request_id:
+            with db.read_statement() as conn:
+                earlier = stored_batch(conn, session_id=session_id, request_id=request_id)
+            if earlier is not None:
+                return earlier
+        raise
+    return LoggedBatch(stored=len(events), replayed=False)

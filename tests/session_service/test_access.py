@@ -219,6 +219,38 @@ def test_log_events_stores_a_whole_valid_batch_or_nothing(session_stub: Stub) ->
     assert stored["events"][-1]["client_ms"] == 1_700_000_000_000 and stored["events"][0]["server_ms"] > 0
 
 
+def test_a_batch_of_events_is_stored_once_per_request_id(session_stub: Stub) -> None:
+    """A reply lost on the network makes the client send the batch again with its request id: stored once."""
+    student = new_user(session_stub)
+    md = as_user(student)
+    sid = start(session_stub, student).session_id
+    batch = [pb.ClientEvent(type=pb.EVENT_TYPE_FOCUS_LOST), pb.ClientEvent(type=pb.EVENT_TYPE_FOCUS_REGAINED)]
+    once = pb.LogEventsRequest(session_id=sid, events=batch, request_id=request_id())
+    first = session_stub.LogEvents(once, metadata=md)
+    assert (first.stored, first.replayed) == (2, False)
+    again = session_stub.LogEvents(once, metadata=md)
+    assert (again.stored, again.replayed) == (2, True)
+    # Two copies at once (a retry racing the original): one of them stores it.
+    racing = pb.LogEventsRequest(session_id=sid, events=batch[:1], request_id=request_id())
+    replies = [session_stub.LogEvents.future(racing, metadata=md) for _ in range(2)]
+    assert sorted(f.result().replayed for f in replies) == [False, True]
+    # Another batch with the same events and a request id of its own is another batch.
+    other = session_stub.LogEvents(
+        pb.LogEventsRequest(session_id=sid, events=batch, request_id=request_id()), metadata=md
+    )
+    assert (other.stored, other.replayed) == (2, False)
+    (stored,) = export(session_stub, student.user_id)["sessions"]
+    assert [e["type"] for e in stored["events"]] == [
+        "EVENT_TYPE_FOCUS_LOST",
+        "EVENT_TYPE_FOCUS_REGAINED",
+        "EVENT_TYPE_FOCUS_LOST",
+        "EVENT_TYPE_FOCUS_LOST",
+        "EVENT_TYPE_FOCUS_REGAINED",
+    ]
+    too_long = pb.LogEventsRequest(session_id=sid, events=batch, request_id="r" * 101)
+    expect_code(INVALID, lambda: session_stub.LogEvents(too_long, metadata=md), "request_id")
+
+
 def test_export_and_erase_of_one_student_leave_the_others_untouched(
     session_stub: Stub, item_stub: item_service_pb2_grpc.ItemServiceStub
 ) -> None:
@@ -287,7 +319,7 @@ def test_ownership_report_and_health(session_proc: ServiceProcess) -> None:
             health_pb2.HealthCheckRequest(service="toefl.session.v1.SessionService")
         )
     assert (report.service, report.owner, report.expected_owner) == ("session_service", "user_data", "user_data")
-    assert (report.backend, report.database_name, report.schema_revision) == ("sqlite", "user_data.db", "0008")
+    assert (report.backend, report.database_name, report.schema_revision) == ("sqlite", "user_data.db", "0009")
     assert len(report.fingerprint) == 16 and "/" not in report.fingerprint
     assert health.status == health_pb2.HealthCheckResponse.SERVING
 

@@ -122,3 +122,41 @@ def test_the_current_item_is_the_module_item_last_reported_viewed(session_stub: 
     assert again.current_module.current_item_id == items[2]
     module = session_stub.GetCurrentModule(pb.GetCurrentModuleRequest(session_id=session.session_id), metadata=md)
     assert module.current_item_id == items[2]
+
+
+def test_the_items_whose_audio_was_played_are_those_reported_played_on_any_device(session_stub: Stub) -> None:
+    """Another device does not offer a prompt's audio again: each EVENT_TYPE_AUDIO_PLAYED naming an item of the
+    module marks it, in the module's order, whatever client sent it."""
+    student = new_user(session_stub)
+    md = as_user(student)
+    session = session_stub.CreateSession(
+        pb.CreateSessionRequest(
+            scope=pb.SESSION_SCOPE_SECTION, section=item_pb2.SECTION_LISTENING, request_id=request_id()
+        ),
+        metadata=md,
+    )
+    items = [item.item_id for item in session.current_module.items]
+    assert list(session.current_module.audio_played_item_ids) == []
+
+    def played(item_id: str) -> pb.ClientEvent:
+        return pb.ClientEvent(type=pb.EVENT_TYPE_AUDIO_PLAYED, item_id=item_id)
+
+    first = pb.LogEventsRequest(session_id=session.session_id, events=[played(items[3])], request_id=request_id())
+    session_stub.LogEvents(first, metadata=md)
+    # Another device's batch: the same item again, an earlier one, one outside the module, and a view (not a play).
+    second = pb.LogEventsRequest(
+        session_id=session.session_id,
+        events=[
+            played(items[3]),
+            played(items[1]),
+            played("itm-999999"),
+            pb.ClientEvent(type=pb.EVENT_TYPE_ITEM_VIEWED, item_id=items[2]),
+        ],
+        request_id=request_id(),
+    )
+    session_stub.LogEvents(second, metadata=md)
+    again = session_stub.GetSession(pb.GetSessionRequest(session_id=session.session_id), metadata=md)
+    assert list(again.current_module.audio_played_item_ids) == [items[1], items[3]]
+    assert again.current_module.current_item_id == items[2]
+    module = session_stub.GetCurrentModule(pb.GetCurrentModuleRequest(session_id=session.session_id), metadata=md)
+    assert list(module.audio_played_item_ids) == [items[1], items[3]]

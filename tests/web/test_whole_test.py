@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 
 from launcher.stack import Stack
 from tests.web.conftest import check_page, create_student
-from tests.web.test_listening import hear_the_recording
+from tests.web.test_listening import hear_the_recording, play_faster
 from tests.web.test_speaking import record_the_answer
 from tests.web.test_staff import new_account, rate_the_queue, sign_out
 from tests.web.test_student_exam import SAVED, answer_current, sign_in
@@ -18,7 +18,8 @@ from tests.web.test_writing import POST, build_the_sentence, write_the_response
 # The short form of the whole test (session_service/blueprints); one rating makes a rated response final.
 SESSION_ENV = {"SESSION_BLUEPRINT": "toefl2026-short-v1", "SESSION_SECOND_RATING_SHARE": "0"}
 MICROPHONE_SAYS = "I would choose the quiet library, because I can think clearly there."
-# The long talks and conversations play this much faster (the first recording at its own pace).
+# The long talks and conversations, and the speaking prompts, play this much faster (the first recording at its own
+# pace).
 LISTENING_SPEED = 8.0
 
 
@@ -31,6 +32,10 @@ def take_the_question(page: Page, *, first_recording: bool) -> str:
         write_the_response(page, POST)
         return "text"
     if page.get_by_role("button", name=re.compile("^(Play the prompt|Start recording|Start preparing)$")).count():
+        # The prompt as fast as the talks (test_speaking hears one at its own pace); the response window is the
+        # item's, kept: the recording is what is checked.
+        if page.get_by_role("button", name="Play the prompt").count() > 0:
+            play_faster(page, LISTENING_SPEED)
         record_the_answer(page)
         return "speech"
     if page.get_by_role("button", name="Play the recording").count() > 0:

@@ -62,18 +62,74 @@ export class OfflineError extends Error {
   }
 }
 
-// What each reason means to a student (or a member of staff); anything else shows the server's own sentence.
+// What each reason means to a student or a member of staff, in a sentence (README, "Errors", lists them). A refusal
+// whose reason is not here, or that gives none, gets the sentence for its HTTP status (plainSentence): never the
+// server's own text, which is written for developers and could be anything a proxy in between sent.
 const PLAIN: Record<string, string> = {
+  // Taking a test.
   MODULE_TIME_UP: "The time for this part is up. Your saved answers are kept; the test moves on.",
   MODULE_CLOSED: "This part of the test is closed. Your saved answers are kept.",
   NOT_IN_MODULE: "This question is not in the current part of the test any more.",
   SESSION_FINISHED: "This test is finished.",
+  NO_CURRENT_MODULE: "This test has no part left to take.",
+  SESSION_MOVED_ON: "The test has already moved on. Please reload the page.",
+  SESSION_PAUSED: "Your test is paused by the proctor. Nothing you entered is lost; please wait until it resumes.",
+  SESSION_NOT_PAUSED: "This test is not paused.",
+  SESSION_VOIDED: "This test was stopped by the proctor.",
+  SITTING_NOT_OPEN: "This exam has not opened yet.",
+  SITTING_CLOSED: "This exam has closed.",
+  ACCESS_CODE_INVALID: "The access code is not right. Please ask your proctor for it.",
+  PRACTICE_NOT_ALLOWED: "Tests start from a scheduled exam here. Please ask your teacher.",
   DAILY_SESSION_LIMIT: "You have started as many tests as allowed today. Please try again tomorrow.",
+  ANSWERED_WHILE_SCORING: "An answer arrived while this part was being scored. Please try again.",
+  MEDIA_LINK_INVALID: "The link to this audio has expired. Please reload the page.",
+  // Spoken answers.
+  RECORDING_TYPE_UNSUPPORTED: "This browser records audio in a format the test does not take. Please use a current browser.",
+  RECORDING_UNDECODABLE: "The recording could not be read. Please record your answer again.",
+  RECORDING_TOO_LONG: "The recording is longer than the time allowed. Please record it again within the time.",
+  RECORDING_TOO_LARGE: "The recording is too large to send. Please record it again.",
+  RECORDINGS_TOTAL_EXCEEDED: "This test holds no more recordings. Please tell your proctor.",
+  NOT_A_SPEAKING_ITEM: "This question does not take a spoken answer.",
+  AUDIO_REF_UNKNOWN: "The recording for this answer was not found. Please record it again.",
+  // Signing in.
   SIGN_IN_THROTTLED: "Too many sign-in attempts. Please wait a moment and try again.",
-  // Staff: the item workflow's four-eyes rule and its calibration rule.
+  SIGN_IN_BUSY: "Many people are signing in at once. Please try again in a moment.",
+  SIGN_IN_ENDED: "Your sign-in has ended. Please sign in again.",
+  // Staff: rating, the item workflow (its four-eyes and calibration rules), classes and scores.
+  RATING_FINAL: "This response already has its final rating. Please take the next one.",
   OWN_ITEM_REVIEW: "You wrote this item, so another author must review it.",
   ITEM_NOT_CALIBRATED: "This item has no IRT parameters yet: it must be calibrated before it is activated.",
+  ITEM_NOT_CALIBRATABLE: "This item names no IRT model, so it cannot be pretested: set its IRT model first.",
+  ITEM_STATUS: "The item's status does not allow this step (someone may have moved it on meanwhile). Please reload it.",
+  STALE_ETAG: "Someone else changed this item meanwhile. Please reload it and try again.",
+  ITEM_BANK_READ_ONLY: "This item bank is read-only: its items cannot be changed here.",
+  STATISTICS_RUN_REUSED: "These statistics were already written by another run.",
+  WRONG_ROLE: "This account does not have the role this needs.",
+  SESSION_NOT_FINISHED: "This test is not finished yet, so it cannot be rescored.",
+  ITEM_POOL_EXHAUSTED: "There are not enough items to put this test together. Please tell an administrator.",
+  ITEM_SERVICE_REFUSED: "The item bank refused this. Please tell an administrator.",
+  // The service itself.
+  ITEM_SERVICE_UNAVAILABLE: "The item bank cannot be reached just now. Saved answers are kept; please try again soon.",
+  DATABASE_BUSY: "The service is busy. Nothing was lost; please try again in a moment.",
+  DATABASE_UNAVAILABLE: "The service cannot reach its database just now. Please try again in a moment.",
+  SHUTTING_DOWN: "The service is restarting. Please try again in a moment.",
+  DISK_FULL: "The server cannot save anything just now. Please tell an administrator.",
 };
+
+/** The sentence for a refusal that gives no reason the client knows, by its HTTP status. */
+function plainSentence(status: number, signedIn: boolean): string {
+  if (status === 401) {
+    return signedIn ? "Your sign-in has ended. Please sign in again." : "The username or password is not right.";
+  }
+  if (status === 403) return "You are not allowed to do this.";
+  if (status === 404) return "This was not found: it may have been removed. Please reload the page.";
+  if (status === 409) return "This changed meanwhile. Please reload the page and try again.";
+  if (status === 413) return "This is too large to send.";
+  if (status === 429 || status === 503) return "The service is busy. Please try again in a moment.";
+  if (status >= 500) return "Something went wrong on the server. Please try again; if it keeps happening, tell an administrator.";
+  if (status >= 400) return "This could not be done as asked. Please check what you entered and try again.";
+  return `The server could not do this (HTTP ${status}).`;
+}
 
 function reasonOf(status: Status | undefined): string | null {
   for (const detail of status?.details ?? []) {
@@ -137,11 +193,7 @@ export async function call<T>(send: () => Promise<Result<T>>, options = { renew:
       }
       onSignedOut?.();
     }
-    const message =
-      (reason !== null ? PLAIN[reason] : undefined) ??
-      (sessionEnded ? "Your sign-in has ended. Please sign in again." : undefined) ??
-      status?.message ??
-      `The server could not do this (HTTP ${response.status}).`;
+    const message = (reason !== null ? PLAIN[reason] : undefined) ?? plainSentence(response.status, sessionEnded);
     throw new ApiError(message, response.status, reason);
   }
 }

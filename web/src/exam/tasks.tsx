@@ -10,6 +10,10 @@ export interface TaskProps {
   passage: Passage | undefined;
   answer: Answer | undefined;
   onAnswer: (answer: Answer) => void;
+  /** The question's prompt audio was played before, on this device or another: it is not offered again. */
+  audioPlayed: boolean;
+  /** The prompt audio starts playing (reported in the event log, so that no device offers it again). */
+  onAudioPlayed: () => void;
 }
 
 export function Task(props: TaskProps) {
@@ -29,6 +33,16 @@ export function Task(props: TaskProps) {
   }
 }
 
+/** Whether `item`'s prompt audio was played before: it, or (a conversation heard once for all its questions) another
+ * question of its passage, is among `played`. */
+export function audioPlayedBefore(item: Item, items: readonly Item[], played: ReadonlySet<string>): boolean {
+  return items.some(
+    (other) =>
+      played.has(other.itemId ?? "") &&
+      (other.itemId === item.itemId || (Boolean(item.passageId) && other.passageId === item.passageId)),
+  );
+}
+
 function PassageView({ passage }: { passage: Passage | undefined }) {
   if (passage === undefined || (!passage.text && !passage.title)) return null;
   return (
@@ -43,12 +57,22 @@ function PassageView({ passage }: { passage: Passage | undefined }) {
 }
 
 /** Prompt audio: plays once, with no pause or seek, as on the test. */
-export function PlayOnce(props: { src: string; label: string; alreadyHeard?: boolean; onEnded: () => void }) {
-  const { src, label, onEnded } = props;
+export function PlayOnce(props: {
+  src: string;
+  label: string;
+  alreadyHeard?: boolean;
+  playedBefore: boolean;
+  onPlay: () => void;
+  onEnded: () => void;
+}) {
+  const { src, label, onPlay, onEnded } = props;
   const audio = useRef<HTMLAudioElement>(null);
   const [state, setState] = useState<"ready" | "playing" | "played" | "failed">(
     props.alreadyHeard ? "played" : "ready",
   );
+  // Played before this screen showed (after a reload, or on another device): said, and nothing to press.
+  const [playedBefore] = useState(props.playedBefore);
+  if (playedBefore) return <p className="audio">The audio for this question has already been played.</p>;
   return (
     <div className="audio">
       <audio
@@ -69,6 +93,7 @@ export function PlayOnce(props: { src: string; label: string; alreadyHeard?: boo
         disabled={state !== "ready"}
         onClick={() => {
           setState("playing");
+          onPlay();
           audio.current?.play().catch(() => {
             setState("failed");
             onEnded();
@@ -82,13 +107,13 @@ export function PlayOnce(props: { src: string; label: string; alreadyHeard?: boo
   );
 }
 
-function Choice({ item, passage, answer, onAnswer }: TaskProps) {
+function Choice({ item, passage, answer, onAnswer, audioPlayed, onAudioPlayed }: TaskProps) {
   const content = item.content ?? {};
   const audioUrl = passage?.audioUrl || content.audioUrl || "";
   // A conversation is heard once for all its questions, and a reload does not offer it again.
   const heardKey = `toefl.heard.${passage?.passageId || item.itemId || ""}`;
   const [heard, setHeard] = useState(
-    audioUrl === "" || answer !== undefined || localStorage.getItem(heardKey) !== null,
+    audioUrl === "" || answer !== undefined || audioPlayed || localStorage.getItem(heardKey) !== null,
   );
   const chosen = answer?.choiceIndex;
   return (
@@ -101,6 +126,8 @@ function Choice({ item, passage, answer, onAnswer }: TaskProps) {
             src={audioUrl}
             label="the recording"
             alreadyHeard={heard}
+            playedBefore={audioPlayed}
+            onPlay={onAudioPlayed}
             onEnded={() => {
               localStorage.setItem(heardKey, "1");
               setHeard(true);
@@ -280,11 +307,11 @@ function WriteText({ item, passage, answer, onAnswer }: TaskProps) {
   );
 }
 
-function Speaking({ sessionId, item, answer, onAnswer }: TaskProps) {
+function Speaking({ sessionId, item, answer, onAnswer, audioPlayed, onAudioPlayed }: TaskProps) {
   const content = item.content ?? {};
   const audioUrl = content.audioUrl || "";
   const heardKey = `toefl.heard.${item.itemId ?? ""}`;
-  const [heard, setHeard] = useState(audioUrl === "" || localStorage.getItem(heardKey) !== null);
+  const [heard, setHeard] = useState(audioUrl === "" || audioPlayed || localStorage.getItem(heardKey) !== null);
   return (
     <div className="task">
       <PromptText text={content.prompt} />
@@ -294,6 +321,8 @@ function Speaking({ sessionId, item, answer, onAnswer }: TaskProps) {
           src={audioUrl}
           label="the prompt"
           alreadyHeard={heard}
+          playedBefore={audioPlayed}
+          onPlay={onAudioPlayed}
           onEnded={() => {
             localStorage.setItem(heardKey, "1");
             setHeard(true);

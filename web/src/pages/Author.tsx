@@ -1,6 +1,6 @@
 // Authors and admins: the item bank with filters, an item's FULL view with its statistics and reviews, and the
 // review workflow's next step (submit, approve or reject with a comment, activate).
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { api, call, type Item, type Schemas } from "../api/client";
 import { PromptText } from "../exam/prompt";
 import { SECTIONS, sectionName, taskTypeName } from "./names";
@@ -21,7 +21,10 @@ export function Author() {
   const [items, setItems] = useState<Item[] | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  // Only the latest search shows: an earlier one answered late (a long list) must not replace it.
+  const latest = useRef(0);
   const search = useCallback(() => {
+    const ticket = ++latest.current;
     setItems(null);
     const query = {
       page_size: 50,
@@ -31,10 +34,10 @@ export function Author() {
     };
     call(() => api.GET("/api/items", { params: { query } }))
       .then((reply) => {
-        setItems(reply.items ?? []);
+        if (ticket === latest.current) setItems(reply.items ?? []);
       })
       .catch((reason: unknown) => {
-        setError(reason instanceof Error ? reason.message : String(reason));
+        if (ticket === latest.current) setError(reason instanceof Error ? reason.message : String(reason));
       });
   }, [section, status]);
   useEffect(search, [search]);
@@ -97,6 +100,16 @@ function ItemDetail({ itemId, onChanged }: { itemId: string; onChanged: () => vo
   const [stats, setStats] = useState<Statistics | null>(null);
   const [comment, setComment] = useState("");
   const [message, setMessage] = useState<string | null>(null);
+  // The item's heading takes the focus when it opens and after each step, so that a keyboard user continues in the
+  // item (the button pressed may be gone) rather than from the top of the page, past every item of the list.
+  const heading = useRef<HTMLHeadingElement>(null);
+  const focusHeading = useRef(true);
+  useEffect(() => {
+    if (item !== null && focusHeading.current) {
+      focusHeading.current = false;
+      heading.current?.focus();
+    }
+  }, [item]);
   const load = useCallback(() => {
     const path = { item_id: itemId };
     call(() => api.GET("/api/items/{item_id}", { params: { path, query: { view: "ITEM_VIEW_FULL" } } }))
@@ -121,6 +134,7 @@ function ItemDetail({ itemId, onChanged }: { itemId: string; onChanged: () => vo
     send()
       .then(() => {
         setMessage(`${what}: done.`);
+        focusHeading.current = true;
         load();
         onChanged();
       })
@@ -135,7 +149,7 @@ function ItemDetail({ itemId, onChanged }: { itemId: string; onChanged: () => vo
     call(() => api.POST("/api/items/{item_id}:review", { params: { path }, body: { verdict, comment } }));
   return (
     <section className="card item-detail" aria-label="Item">
-      <h2>
+      <h2 ref={heading} tabIndex={-1}>
         {taskTypeName(item.taskType)}, {sectionName(item.section)} ({statusName(item.status)}, revision {item.revision})
       </h2>
       <PromptText text={content.prompt} />

@@ -5,7 +5,7 @@ import { api, ApiError, call, newRequestId, type Answer, type Session } from "..
 import { clockWarning, formatClock, useCountdown } from "../exam/clock";
 import { EventLog } from "../exam/events";
 import { AnswerSaver, type SaveState } from "../exam/saver";
-import { Task } from "../exam/tasks";
+import { audioPlayedBefore, Task } from "../exam/tasks";
 import { sectionName } from "./names";
 
 export function Exam({ sessionId }: { sessionId: string }) {
@@ -167,6 +167,8 @@ function ModuleRunner(props: { session: Session; events: EventLog; onModuleOver:
   if (item === undefined) return <p className="card">This part has no questions.</p>;
   const warning = clockWarning(remaining);
   const passage = item.passageId ? passages.get(item.passageId) : undefined;
+  // Prompt audio played on any device the server heard of, or on this one and not yet reported: not offered again.
+  const played = new Set([...(module.audioPlayedItemIds ?? []), ...events.unreportedPlays()]);
   return (
     <div className="exam">
       <div className="exam-bar">
@@ -187,7 +189,18 @@ function ModuleRunner(props: { session: Session; events: EventLog; onModuleOver:
       ) : null}
       {notice !== null ? <p role="alert">{notice}</p> : null}
       <section aria-label={`Question ${position + 1}`} className="card">
-        <Task key={item.itemId} sessionId={sessionId} item={item} passage={passage} answer={answers.get(item.itemId ?? "")} onAnswer={onAnswer} />
+        <Task
+          key={item.itemId}
+          sessionId={sessionId}
+          item={item}
+          passage={passage}
+          answer={answers.get(item.itemId ?? "")}
+          onAnswer={onAnswer}
+          audioPlayed={audioPlayedBefore(item, items, played)}
+          onAudioPlayed={() => {
+            events.note("EVENT_TYPE_AUDIO_PLAYED", item.itemId ?? undefined);
+          }}
+        />
       </section>
       <nav className="exam-nav" aria-label="Questions">
         <button type="button" disabled={position === 0} onClick={() => { go(position - 1); }}>
