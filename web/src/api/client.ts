@@ -68,6 +68,11 @@ const PLAIN: Record<string, string> = {
   MODULE_CLOSED: "This part of the test is closed. Your saved answers are kept.",
   NOT_IN_MODULE: "This question is not in the current part of the test any more.",
   SESSION_FINISHED: "This test is finished.",
+  SESSION_PAUSED: "Your proctor has paused your exam; your answers are kept.",
+  SESSION_VOIDED: "Your proctor has voided this test: it is over and will not be scored. Your answers are kept.",
+  SITTING_CLOSED: "This sitting has closed: tests can no longer be started in it.",
+  ACCESS_CODE_INVALID: "That access code is not the sitting's. Please ask your proctor for it.",
+  PRACTICE_NOT_ALLOWED: "Your school allows tests only in its sittings: start one from a sitting below.",
   DAILY_SESSION_LIMIT: "You have started as many tests as allowed today. Please try again tomorrow.",
   SIGN_IN_THROTTLED: "Too many sign-in attempts. Please wait a moment and try again.",
   // Staff: the item workflow's four-eyes rule and its calibration rule.
@@ -81,6 +86,17 @@ function reasonOf(status: Status | undefined): string | null {
     if (info["@type"]?.endsWith("google.rpc.ErrorInfo") && info.reason) return info.reason;
   }
   return null;
+}
+
+// Who hears of refusals that change what the page may do (a proctor's pause or void), whichever call met them.
+export type RefusalListener = (reason: string) => void;
+const refusalListeners = new Set<RefusalListener>();
+/** Calls `listener` with the reason of every refusal from now on; returns what stops it. */
+export function onRefusal(listener: RefusalListener): () => void {
+  refusalListeners.add(listener);
+  return () => {
+    refusalListeners.delete(listener);
+  };
 }
 
 export type BusyListener = (seconds: number | null) => void;
@@ -142,7 +158,75 @@ export async function call<T>(send: () => Promise<Result<T>>, options = { renew:
       (sessionEnded ? "Your sign-in has ended. Please sign in again." : undefined) ??
       status?.message ??
       `The server could not do this (HTTP ${response.status}).`;
+    if (reason !== null) for (const listener of refusalListeners) listener(reason);
     throw new ApiError(message, response.status, reason);
+  }
+}
+
+/**
+ * A server stream of the API, asked for as server-sent events, each event's `result` given to `onResult`. Read with
+ * fetch() and its streamed body, not an EventSource: that cannot send the Authorization header the gateway asks of
+ * every route. Resolves when the stream ends (the gateway ends every stream within its longest deadline, so the
+ * caller opens the next); a refusal, or an error the stream ends with, is an ApiError; no answer an OfflineError.
+ */
+export async function readEventStream(
+  url: string,
+  onResult: (result: unknown) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  // Set by the reader inside the call: an object, since a closure's assignment escapes narrowing.
+  const ended: { status: Status | null } = { status: null };
+  await call(async (): Promise<Result<true>> => {
+    const headers: Record<string, string> = { Accept: "text/event-stream" };
+    if (tokens !== null) headers.Authorization = `Bearer ${tokens.accessToken}`;
+    const response = await fetch(url, { headers, signal });
+    if (!response.ok || response.body === null) {
+      const error: unknown = await response.json().catch(() => undefined);
+      return { error, response };
+    }
+    ended.status = await readEvents(response.body, (data, event) => {
+      const parsed = JSON.parse(data) as { result?: unknown; error?: Status };
+      if (event === "error" || parsed.error !== undefined) {
+        return parsed.error ?? { code: 13, message: "The stream ended with an error.", details: [] };
+      }
+      if (parsed.result !== undefined) onResult(parsed.result);
+      return null;
+    });
+    return { data: true, response };
+  });
+  if (ended.status !== null) {
+    throw new ApiError(ended.status.message || "The stream ended with an error.", 500, reasonOf(ended.status));
+  }
+}
+
+/** Reads `text/event-stream` until it ends or `onEvent` returns an error status (the stream's last event). */
+async function readEvents(
+  body: ReadableStream<Uint8Array>,
+  onEvent: (data: string, event: string) => Status | null,
+): Promise<Status | null> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return null;
+    buffer += decoder.decode(value, { stream: true });
+    for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event = "message";
+      const data: string[] = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) event = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length === 0) continue;
+      const error = onEvent(data.join("\n"), event);
+      if (error !== null) {
+        await reader.cancel();
+        return error;
+      }
+    }
   }
 }
 
