@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Locator, Page, Playwright, expect
+from playwright.sync_api import Locator, Page, Playwright, Route, expect
 
 from launcher.answers import answer_for
 from launcher.gateway import GatewayProcess
@@ -176,6 +176,11 @@ def test_a_teacher_proctors_a_sitting_from_start_to_void(
         check_page(spage, "exam-paused")
         (kept,) = pending_answers(spage, session_id)
         assert [row for row in stored_responses(stack.user_db, session_id) if row[0] == kept["itemId"]] == []
+        # A reload during the pause opens on the paused screen, the answer still held.
+        spage.reload()
+        expect(paused).to_be_visible()
+        expect(paused.get_by_text(re.compile(r"Time left in this part: \d+:\d\d"))).to_be_visible()
+        assert pending_answers(spage, session_id) == [kept]
         stopped_at = seconds(paused.inner_text())
         # The clock stands still through several of the page's looks at the session.
         time.sleep(5)
@@ -197,8 +202,20 @@ def test_a_teacher_proctors_a_sitting_from_start_to_void(
         stored = [row for row in stored_responses(stack.user_db, session_id) if row[0] == kept["itemId"]]
         assert stored == [(kept["itemId"], kept["requestId"], 1)]
 
-        # Ten more minutes, given by keyboard alone.
+        # Ten more minutes, given by keyboard alone. The first attempt's answer is lost on the way back (the server
+        # did extend): the retry sends the same request id, and the server extends once.
         before = session_of(stack, session_id)["currentModule"]["deadline"]
+        sent: list[dict[str, Any]] = []
+
+        def answer_lost_once(route: Route) -> None:
+            sent.append(dict(route.request.post_data_json or {}))
+            if len(sent) == 1:
+                route.fetch()
+                route.abort("connectionreset")
+            else:
+                route.continue_()
+
+        page.route(re.compile(r"/api/sessions/[^/]+:extend$"), answer_lost_once)
         tab_to(page, f"Extend time of {name}")
         page.keyboard.press("Enter")
         page.keyboard.press("Control+A")
@@ -207,7 +224,10 @@ def test_a_teacher_proctors_a_sitting_from_start_to_void(
         page.keyboard.type("Fire alarm in the building")
         check_page(page, "sitting-extend")
         page.keyboard.press("Enter")
+        expect(page.get_by_role("alert").filter(has_text="You are offline")).to_be_visible()
+        page.keyboard.press("Enter")
         expect(page.get_by_role("status").filter(has_text=f"Gave {name} 10 more minutes.")).to_be_visible()
+        assert len(sent) == 2 and sent[0]["requestId"] == sent[1]["requestId"], sent
         after = session_of(stack, session_id)["currentModule"]["deadline"]
         assert iso_seconds(after) - iso_seconds(before) == 600
         (extension,) = audit_entries(stack, session_id, "extend_session")
