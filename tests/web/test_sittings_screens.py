@@ -252,6 +252,12 @@ def test_a_teacher_proctors_a_sitting_from_start_to_void(
     finally:
         student_browser.close()
 
+    # The sitting in the teacher's list of sittings.
+    page.get_by_role("link", name="All sittings").click()
+    listed = page.get_by_role("table", name="Sittings of your classes, latest first").get_by_role("row")
+    expect(listed.filter(has_text=TITLE)).to_contain_text(class_name)
+    check_page(page, "sittings")
+
     # Staff still read the score; the roster leaves it out.
     staff_report = api(stack, "GET", f"/api/sessions/{session_id}/scoreReport")
     assert staff_report["voided"] is True
