@@ -36,6 +36,7 @@ from session_service.item_client import ItemClient, call_budget
 from session_service.scoring import SessionScorer, response_records
 from session_service.storage import accounts as accounts_store
 from session_service.storage import reports, scores, sessions
+from session_service.storage.audit import AuditRecord
 from session_service.workers import Workers
 from toefl_core import paging
 from toefl_core.auth import Principal, Role
@@ -305,8 +306,8 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
     # ---- scoring jobs
 
     async def RescoreSession(self, request: spb.RescoreSessionRequest, context: Context) -> spb.RescoreResult:
-        self._principal(context, JOB_ROLES, "rescoring")
-        outcome = (await self._rescore([request], context))[0]
+        principal = self._principal(context, JOB_ROLES, "rescoring")
+        outcome = (await self._rescore([request], context, principal))[0]
         if isinstance(outcome, DomainError):
             raise outcome
         return spb.RescoreResult.FromString(outcome)
@@ -314,7 +315,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
     async def BatchRescoreSessions(
         self, request: spb.BatchRescoreSessionsRequest, context: Context
     ) -> spb.BatchRescoreSessionsResponse:
-        self._principal(context, JOB_ROLES, "rescoring")
+        principal = self._principal(context, JOB_ROLES, "rescoring")
         count = len(request.requests)
         if count == 0:
             raise InvalidArgument(
@@ -324,7 +325,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
             raise InvalidArgument(
                 f"{count} requests in one call; at most {MAX_BATCH_RESCORE}: split the batch", field="requests"
             )
-        outcomes = await self._rescore(request.requests, context)
+        outcomes = await self._rescore(request.requests, context, principal)
         failed = sum(isinstance(outcome, DomainError) for outcome in outcomes)
         # One line per call: a scoring job's page, so the log shows how a run went without a line per session.
         log.info("BatchRescoreSessions: %d sessions, %d failed", count, failed)
@@ -338,7 +339,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         return reply
 
     async def _rescore(
-        self, requests: Sequence[spb.RescoreSessionRequest], context: Context
+        self, requests: Sequence[spb.RescoreSessionRequest], context: Context, principal: Principal
     ) -> list[bytes | DomainError]:
         """The outcome of each request, in order: an encoded RescoreResult, or the error for that session alone.
 
@@ -386,7 +387,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
                     fetch.cancel()
                     raise
                 current_items = {item.item_id: item.SerializeToString() for item in await fetch}
-                await self._plan_and_apply(found, unique, request_ids, current_items, done)
+                await self._plan_and_apply(found, unique, request_ids, current_items, done, principal)
         return [
             outcome if outcome is not None else done[one.session_id]
             for one, outcome in zip(requests, outcomes, strict=True)
@@ -412,6 +413,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         request_ids: Mapping[str, str | None],
         current_items: Mapping[str, bytes],
         done: dict[str, bytes | DomainError],
+        principal: Principal,
     ) -> None:
         while True:
             # One CPU task for the whole batch: split across the readers, the threads would only take turns
@@ -424,7 +426,8 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
                 elif unique[session_id].dry_run:
                     done[session_id] = plan.result
                 else:
-                    writes.append(scores.RescoreWrite(session_id, plan, request_ids[session_id]))
+                    entry = _rescore_entry(principal, session_id, plan, request_ids[session_id])
+                    writes.append(scores.RescoreWrite(session_id, plan, request_ids[session_id], entry))
             if not writes:
                 return
             applied = await self._workers.write(scores.apply_rescores, writes=writes, now_ms=now_ms())
@@ -481,3 +484,32 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
             for export in exports:
                 for record in await self._workers.cpu(response_records, export):
                     yield record
+
+
+def _rescore_entry(
+    principal: Principal, session_id: str, plan: RescorePlan, request_id: str | None
+) -> AuditRecord | None:
+    """An admin's rescore that writes a new score version changes a student's score: a staff action, on record. A
+    scoring job's (the service role) is the job's own, told by its log line per call, not one entry per session."""
+    if principal.role is not Role.ADMIN or plan.new_version is None:
+        return None
+    result = spb.RescoreResult.FromString(plan.result)
+    return AuditRecord(
+        audit_id=accounts.new_id("aud"),
+        time_ms=now_ms(),
+        actor=principal.subject,
+        actor_role=principal.role.value,
+        action="rescore_session",
+        target_type="session",
+        target=session_id,
+        student_id=None,
+        reason="",
+        detail={
+            "from_version": plan.base_version,
+            "to_version": plan.new_version.version,
+            "changes": list(result.changes),
+            "request_id": request_id or "",
+        },
+        # The rescore's own request ids make it idempotent; the log's (target, request id) index is the proctors'.
+        request_id=None,
+    )

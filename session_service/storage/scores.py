@@ -27,7 +27,8 @@ from session_service.domain.scores import (
     closed_sections,
 )
 from session_service.domain.states import STATE_FINISHED, TASK_AWAITING, TASK_FINAL
-from session_service.storage import content
+from session_service.storage import audit, content
+from session_service.storage.audit import AuditRecord
 from session_service.storage.engine import Conflict, Database, Tx
 from session_service.storage.models import (
     ExamSession,
@@ -436,6 +437,9 @@ class RescoreWrite:
     plan: RescorePlan
     # With a request id the outcome is kept, so that a retry gets the same answer without acting again.
     request_id: str | None
+    # A staff member's rescore: its audit entry, appended with the new version (and only then); the session's
+    # student is filled in here.
+    audit_entry: AuditRecord | None = None
 
 
 def _apply_rescores(tx: Tx, writes: Sequence[RescoreWrite], now_ms: int) -> list[bytes | DomainError | None]:
@@ -449,7 +453,12 @@ def _apply_rescores(tx: Tx, writes: Sequence[RescoreWrite], now_ms: int) -> list
             )
         ):
             stored[session_id] = result
-    present = set(tx.scalars(select(ExamSession.session_id).where(ExamSession.session_id.in_(session_ids))))
+    students: dict[str, str] = {
+        session_id: student_id
+        for session_id, student_id in tx.execute(
+            select(ExamSession.session_id, ExamSession.student_id).where(ExamSession.session_id.in_(session_ids))
+        )
+    }
     latest: dict[str, int] = {
         session_id: int(version or 0)
         for session_id, version in tx.execute(
@@ -461,16 +470,19 @@ def _apply_rescores(tx: Tx, writes: Sequence[RescoreWrite], now_ms: int) -> list
     outcomes: list[bytes | DomainError | None] = []
     versions: list[ScoreVersionRecord] = []
     kept: list[dict[str, Any]] = []
+    entries: list[AuditRecord] = []
     for write in writes:
         if write.request_id and write.session_id in stored:
             outcomes.append(stored[write.session_id])
-        elif write.session_id not in present:
+        elif write.session_id not in students:
             outcomes.append(NotFound(f"session {write.session_id} not found"))
         elif latest.get(write.session_id, 0) != write.plan.base_version:
             outcomes.append(None)
         else:
             if write.plan.new_version is not None:
                 versions.append(write.plan.new_version)
+                if write.audit_entry is not None:
+                    entries.append(dataclasses.replace(write.audit_entry, student_id=students[write.session_id]))
             if write.request_id:
                 kept.append(
                     {
@@ -484,6 +496,8 @@ def _apply_rescores(tx: Tx, writes: Sequence[RescoreWrite], now_ms: int) -> list
     insert_versions(tx, versions=versions)
     if kept:
         tx.execute(insert(RescoreRequest), kept)
+    for entry in entries:
+        audit.append(tx, entry)
     return outcomes
 
 

@@ -12,15 +12,21 @@ import { SignIn } from "./pages/SignIn";
 const Author = lazy(() => import("./pages/Author").then((m) => ({ default: m.Author })));
 const Rater = lazy(() => import("./pages/Rater").then((m) => ({ default: m.Rater })));
 const Teacher = lazy(() => import("./pages/Teacher").then((m) => ({ default: m.Teacher })));
+const Sittings = lazy(() => import("./pages/Sittings").then((m) => ({ default: m.Sittings })));
+const SittingPage = lazy(() => import("./pages/Sitting").then((m) => ({ default: m.SittingPage })));
 const Analytics = lazy(() => import("./pages/Analytics").then((m) => ({ default: m.AnalyticsPage })));
 
 const STAFF_LINKS: Record<string, [string, string][] | undefined> = {
-  ROLE_TEACHER: [["/classes", "Classes"]],
+  ROLE_TEACHER: [
+    ["/classes", "Classes"],
+    ["/sittings", "Sittings"],
+  ],
   ROLE_RATER: [["/rating", "Rating queue"]],
   ROLE_AUTHOR: [["/items", "Item bank"]],
   ROLE_ADMIN: [
     ["/items", "Item bank"],
     ["/classes", "Classes"],
+    ["/sittings", "Sittings"],
     ["/rating", "Rating queue"],
     ["/analytics", "Analytics"],
   ],
@@ -95,6 +101,12 @@ export function App() {
               </Route>
               <Route path="/classes">
                 <Teacher />
+              </Route>
+              <Route path="/sittings/:sittingId">
+                {(params) => <SittingPage sittingId={params.sittingId} />}
+              </Route>
+              <Route path="/sittings">
+                <Sittings />
               </Route>
               <Route path="/analytics">
                 <Analytics />

@@ -73,13 +73,13 @@ const PLAIN: Record<string, string> = {
   SESSION_FINISHED: "This test is finished.",
   NO_CURRENT_MODULE: "This test has no part left to take.",
   SESSION_MOVED_ON: "The test has already moved on. Please reload the page.",
-  SESSION_PAUSED: "Your test is paused by the proctor. Nothing you entered is lost; please wait until it resumes.",
+  SESSION_PAUSED: "Your proctor has paused your exam; your answers are kept.",
   SESSION_NOT_PAUSED: "This test is not paused.",
-  SESSION_VOIDED: "This test was stopped by the proctor.",
+  SESSION_VOIDED: "Your proctor has voided this test: it is over and will not be scored. Your answers are kept.",
   SITTING_NOT_OPEN: "This exam has not opened yet.",
-  SITTING_CLOSED: "This exam has closed.",
-  ACCESS_CODE_INVALID: "The access code is not right. Please ask your proctor for it.",
-  PRACTICE_NOT_ALLOWED: "Tests start from a scheduled exam here. Please ask your teacher.",
+  SITTING_CLOSED: "This sitting has closed: tests can no longer be started in it.",
+  ACCESS_CODE_INVALID: "That access code is not the sitting's. Please ask your proctor for it.",
+  PRACTICE_NOT_ALLOWED: "Your school allows tests only in its sittings: start one from a sitting below.",
   DAILY_SESSION_LIMIT: "You have started as many tests as allowed today. Please try again tomorrow.",
   ANSWERED_WHILE_SCORING: "An answer arrived while this part was being scored. Please try again.",
   MEDIA_LINK_INVALID: "The link to this audio has expired. Please reload the page.",
@@ -139,6 +139,17 @@ function reasonOf(status: Status | undefined): string | null {
   return null;
 }
 
+// Who hears of refusals that change what the page may do (a proctor's pause or void), whichever call met them.
+export type RefusalListener = (reason: string) => void;
+const refusalListeners = new Set<RefusalListener>();
+/** Calls `listener` with the reason of every refusal from now on; returns what stops it. */
+export function onRefusal(listener: RefusalListener): () => void {
+  refusalListeners.add(listener);
+  return () => {
+    refusalListeners.delete(listener);
+  };
+}
+
 export type BusyListener = (seconds: number | null) => void;
 let busyListener: BusyListener = () => undefined;
 export function onBusy(listener: BusyListener): void {
@@ -194,7 +205,75 @@ export async function call<T>(send: () => Promise<Result<T>>, options = { renew:
       onSignedOut?.();
     }
     const message = (reason !== null ? PLAIN[reason] : undefined) ?? plainSentence(response.status, sessionEnded);
+    if (reason !== null) for (const listener of refusalListeners) listener(reason);
     throw new ApiError(message, response.status, reason);
+  }
+}
+
+/**
+ * A server stream of the API, asked for as server-sent events, each event's `result` given to `onResult`. Read with
+ * fetch() and its streamed body, not an EventSource: that cannot send the Authorization header the gateway asks of
+ * every route. Resolves when the stream ends (the gateway ends every stream within its longest deadline, so the
+ * caller opens the next); a refusal, or an error the stream ends with, is an ApiError; no answer an OfflineError.
+ */
+export async function readEventStream(
+  url: string,
+  onResult: (result: unknown) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  // Set by the reader inside the call: an object, since a closure's assignment escapes narrowing.
+  const ended: { status: Status | null } = { status: null };
+  await call(async (): Promise<Result<true>> => {
+    const headers: Record<string, string> = { Accept: "text/event-stream" };
+    if (tokens !== null) headers.Authorization = `Bearer ${tokens.accessToken}`;
+    const response = await fetch(url, { headers, signal });
+    if (!response.ok || response.body === null) {
+      const error: unknown = await response.json().catch(() => undefined);
+      return { error, response };
+    }
+    ended.status = await readEvents(response.body, (data, event) => {
+      const parsed = JSON.parse(data) as { result?: unknown; error?: Status };
+      if (event === "error" || parsed.error !== undefined) {
+        return parsed.error ?? { code: 13, message: "The stream ended with an error.", details: [] };
+      }
+      if (parsed.result !== undefined) onResult(parsed.result);
+      return null;
+    });
+    return { data: true, response };
+  });
+  if (ended.status !== null) {
+    throw new ApiError(ended.status.message || "The stream ended with an error.", 500, reasonOf(ended.status));
+  }
+}
+
+/** Reads `text/event-stream` until it ends or `onEvent` returns an error status (the stream's last event). */
+async function readEvents(
+  body: ReadableStream<Uint8Array>,
+  onEvent: (data: string, event: string) => Status | null,
+): Promise<Status | null> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return null;
+    buffer += decoder.decode(value, { stream: true });
+    for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event = "message";
+      const data: string[] = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) event = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length === 0) continue;
+      const error = onEvent(data.join("\n"), event);
+      if (error !== null) {
+        await reader.cancel();
+        return error;
+      }
+    }
   }
 }
 

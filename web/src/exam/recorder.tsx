@@ -70,9 +70,10 @@ export function Recorder(props: {
         void forgetRecording(sessionId, itemId);
       })
       .catch((error: unknown) => {
-        // Refused for good (the part closed, say): recording again is the way on. A server error keeps it for a
-        // reload to send again.
-        if (error instanceof ApiError && error.status < 500) void forgetRecording(sessionId, itemId);
+        // Refused for good (the part closed, say): recording again is the way on. A server error, or a proctor's
+        // pause, keeps it for the question shown again (or a reload) to send again.
+        const final = error instanceof ApiError && error.status < 500 && error.reason !== "SESSION_PAUSED";
+        if (final) void forgetRecording(sessionId, itemId);
         setMessage(error instanceof ApiError ? error.message : "The recording could not be sent.");
         setPhase("failed");
       });

@@ -15,7 +15,8 @@ export interface SaverEvents {
   state(state: SaveState, pending: number): void;
   // The server took an answer (remainingSeconds re-syncs the clock).
   saved(itemId: string, remainingSeconds: number): void;
-  // The server refused an answer for good (for example after the module's deadline): it is dropped.
+  // The server refused an answer for good (for example after the module's deadline): it is dropped. A proctor's
+  // pause is not such a refusal: the answers stay queued until resume().
   refused(itemId: string, error: ApiError): void;
 }
 
@@ -26,6 +27,8 @@ export class AnswerSaver {
   private queue: Pending[];
   private sending = false;
   private stopped = false;
+  // The refusal while a proctor has paused the test: the queue waits, whole, until resume().
+  private pausedBy: ApiError | null = null;
 
   constructor(
     private readonly sessionId: string,
@@ -52,12 +55,27 @@ export class AnswerSaver {
     window.removeEventListener("online", this.onOnline);
   }
 
-  /** Resolves once every queued answer has been acknowledged or refused (before moving to the next module). */
+  /** The proctor resumed the test: the answers kept during the pause are sent, with their own request ids. */
+  resume(): void {
+    this.pausedBy = null;
+    void this.flush();
+  }
+
+  /**
+   * Resolves once every queued answer has been acknowledged or refused (before moving to the next module); rejects
+   * with the refusal when the test is paused, the answers still queued.
+   */
   async drain(): Promise<void> {
     while (this.queue.length > 0 && !this.stopped) {
+      this.throwIfPaused();
       await this.flush();
+      this.throwIfPaused();
       if (this.queue.length > 0) await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
     }
+  }
+
+  private throwIfPaused(): void {
+    if (this.pausedBy !== null) throw this.pausedBy;
   }
 
   private readonly onOnline = (): void => {
@@ -70,7 +88,7 @@ export class AnswerSaver {
   }
 
   readonly flush = async (): Promise<void> => {
-    if (this.sending) return;
+    if (this.sending || this.pausedBy !== null) return;
     this.sending = true;
     try {
       while (this.queue.length > 0 && !this.stopped) {
@@ -91,6 +109,11 @@ export class AnswerSaver {
           if (error instanceof OfflineError) {
             this.events.state("offline", this.queue.length);
             setTimeout(() => void this.flush(), RETRY_MS);
+            return;
+          }
+          if (error instanceof ApiError && error.reason === "SESSION_PAUSED") {
+            // Not refused for good: kept, and sent with the same request id once the proctor resumes the test.
+            this.pausedBy = error;
             return;
           }
           if (error instanceof ApiError && error.status < 500) {

@@ -4,6 +4,7 @@ import { useLocation } from "wouter";
 import { api, ApiError, call, newRequestId, type Answer, type Session } from "../api/client";
 import { clockWarning, formatClock, useCountdown } from "../exam/clock";
 import { EventLog } from "../exam/events";
+import { Halted, isHalt, useHalt } from "../exam/halt";
 import { AnswerSaver, type SaveState } from "../exam/saver";
 import { audioPlayedBefore, Task } from "../exam/tasks";
 import { sectionName } from "./names";
@@ -91,6 +92,8 @@ function ModuleRunner(props: { session: Session; events: EventLog; onModuleOver:
   const [saveState, setSaveState] = useState<SaveState>("saved");
   const [notice, setNotice] = useState<string | null>(null);
   const [deadlineMs, setDeadlineMs] = useState(() => Date.now() + (module.remainingSeconds ?? 0) * 1000);
+  // A proctor's pause (the clock stands still, answers stay queued) or void, shown over the exam.
+  const [halt, setHalt] = useHalt(module.paused === true);
   // Where the student was: on this device, a move not yet reported; else the last item the server heard of from
   // any device; else the first question without an answer.
   const reported = useRef<string | null>(null);
@@ -143,12 +146,19 @@ function ModuleRunner(props: { session: Session; events: EventLog; onModuleOver:
     if (over.current) return;
     over.current = true;
     setNotice("Saving your answers and moving on…");
-    await saver.drain();
-    await onModuleOver();
+    try {
+      await saver.drain();
+      await onModuleOver();
+    } catch (reason) {
+      if (!isHalt(reason)) throw reason;
+      // Paused: the module goes on after the resume, with the server's time left.
+      over.current = false;
+      setNotice(null);
+    }
   }, [saver, onModuleOver]);
   useEffect(() => {
-    if (remaining === 0) void moveOn();
-  }, [remaining, moveOn]);
+    if (remaining === 0 && halt === null) void moveOn();
+  }, [remaining, moveOn, halt]);
 
   const item = items[position];
   const onAnswer = useCallback(
@@ -170,7 +180,18 @@ function ModuleRunner(props: { session: Session; events: EventLog; onModuleOver:
   // Prompt audio played on any device the server heard of, or on this one and not yet reported: not offered again.
   const played = new Set([...(module.audioPlayedItemIds ?? []), ...events.unreportedPlays()]);
   return (
-    <div className="exam">
+    <div className="exam" inert={halt !== null}>
+      {halt !== null ? (
+        <Halted
+          sessionId={sessionId}
+          halt={halt}
+          onResumed={(seconds) => {
+            setDeadlineMs(Date.now() + seconds * 1000);
+            setHalt(null);
+            saver.resume();
+          }}
+        />
+      ) : null}
       <div className="exam-bar">
         <span>
           {sectionName(module.section)}, part {module.sequence}: question {position + 1} of {items.length}

@@ -4,6 +4,7 @@ import { Link, useLocation } from "wouter";
 import { api, call, newRequestId, type Section, type Session } from "../api/client";
 import type { SignedIn } from "../auth";
 import { SECTIONS, sectionName } from "./names";
+import { YourSittings } from "./YourSittings";
 
 export function Home({ user }: { user: SignedIn }) {
   const [sessions, setSessions] = useState<Session[] | null>(null);
@@ -52,6 +53,7 @@ export function Home({ user }: { user: SignedIn }) {
           </button>
         ))}
       </section>
+      <YourSittings />
       <section className="card" aria-labelledby="progress-heading">
         <h2 id="progress-heading">In progress</h2>
         {sessions === null ? <p>Loading…</p> : null}
@@ -82,5 +84,5 @@ export function Home({ user }: { user: SignedIn }) {
 function describe(session: Session): string {
   const what = session.scope === "SESSION_SCOPE_FULL_TEST" ? "Full test" : `${sectionName(session.section)} practice`;
   const when = session.createTime ? new Date(session.createTime).toLocaleString() : "";
-  return `${what}, started ${when}`;
+  return `${what}, started ${when}${session.voidTime ? ", voided by the proctor" : ""}`;
 }

@@ -21,9 +21,22 @@ export function Report({ sessionId }: { sessionId: string }) {
   const score = report.score ?? {};
   const final = score.status === "SCORE_STATUS_FINAL";
   const total = score.comparableTotal;
+  if (report.voided && (score.sections ?? []).length === 0) {
+    // What a student reads of a test their proctor voided: a sentence, no score.
+    return (
+      <div className="report card">
+        <h1>Score report</h1>
+        <p>Your proctor voided this test, so it has no score. The answers you gave are kept.</p>
+        <Link href="/">Back to your tests</Link>
+      </div>
+    );
+  }
   return (
     <div className="report card">
       <h1>Score report</h1>
+      {report.voided ? (
+        <p>A proctor voided this test: its scores are withheld from the student, the roster and the analytics.</p>
+      ) : null}
       <p>{final ? "These scores are final." : "These scores are provisional: some answers are still being rated."}</p>
       <table>
         <caption>Section scores (bands 1 to 6 in half-band steps)</caption>

@@ -2,6 +2,7 @@
 import { useEffect, useState } from "react";
 import { Link } from "wouter";
 import { api, call, type Schemas, type Session } from "../api/client";
+import { AccommodationForm } from "./Accommodation";
 import { inTestOrder, sectionName } from "./names";
 
 type Class = Schemas["toefl.session.v1.Class"];
@@ -82,6 +83,7 @@ export function Teacher() {
         </table>
       ) : null}
       {student !== null ? <StudentSessions studentId={student.id} name={student.name} /> : null}
+      {student !== null ? <AccommodationForm key={student.id} studentId={student.id} name={student.name} /> : null}
     </div>
   );
 }

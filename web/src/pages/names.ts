@@ -24,3 +24,12 @@ export function taskTypeName(taskType: string | number | null | undefined): stri
   if (name === "" || name === "UNSPECIFIED") return "Task";
   return name.charAt(0) + name.slice(1).toLowerCase().replaceAll("_", " ");
 }
+
+/** A sitting's test in words: "Full test" or "Reading section". */
+export function testName(sitting: { scope?: string | number | null; section?: Section | null }): string {
+  return sitting.scope === "SESSION_SCOPE_SECTION" ? `${sectionName(sitting.section)} section` : "Full test";
+}
+
+export function when(time: string | null | undefined): string {
+  return time ? new Date(time).toLocaleString() : "–";
+}
