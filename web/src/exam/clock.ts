@@ -2,16 +2,18 @@
 import { useEffect, useState } from "react";
 
 export function useCountdown(deadlineMs: number): number {
-  const [now, setNow] = useState(() => Date.now());
+  // The tick only redraws; the time is read at each drawing, so a deadline set anew (a reply, a resume) shows the
+  // server's seconds at once, not one more counted from the tick before it.
+  const [, setTick] = useState(0);
   useEffect(() => {
     const timer = setInterval(() => {
-      setNow(Date.now());
+      setTick((tick) => tick + 1);
     }, 250);
     return () => {
       clearInterval(timer);
     };
   }, []);
-  return Math.max(0, Math.ceil((deadlineMs - now) / 1000));
+  return Math.max(0, Math.ceil((deadlineMs - Date.now()) / 1000));
 }
 
 export function formatClock(seconds: number): string {
