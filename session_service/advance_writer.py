@@ -12,13 +12,20 @@ from session_service.batching import GroupCommit
 from session_service.domain.scores import Scorer
 from session_service.workers import Workers
 
+# Advances in one transaction at most: each writes a module's pinned content (and may score a section), a few
+# milliseconds, and an answer group waits for the whole group being written: eight share a commit and keep that
+# wait short (uncapped, a room's 400 advances made a few long transactions; docs/PERFORMANCE.md).
+MAX_ADVANCE_GROUP = 8
+
 
 class AdvanceWriter:
     def __init__(self, *, workers: Workers, scorer: Scorer) -> None:
         self._workers = workers
         # An advance that closes a section scores it in the same transaction.
         self._scorer = scorer
-        self._group: GroupCommit[writer.Advance, bool] = GroupCommit(self._write_group)
+        self._group: GroupCommit[writer.Advance, bool] = GroupCommit(
+            self._write_group, max_batch=MAX_ADVANCE_GROUP
+        )
 
     async def submit(self, job: writer.Advance) -> bool:
         """True once the advance is on disk, False if one with its request id was applied before; a refusal

@@ -29,8 +29,14 @@ class GroupCommit(Generic[J, R]):
     acknowledged job is on disk.
     """
 
-    def __init__(self, start_batch: Callable[[Sequence[J]], asyncio.Future[Sequence[R | Exception]]]) -> None:
+    def __init__(
+        self,
+        start_batch: Callable[[Sequence[J]], asyncio.Future[Sequence[R | Exception]]],
+        *,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
         self._start_batch = start_batch
+        self._max_batch = max_batch
         self._queue: asyncio.Queue[tuple[J, asyncio.Future[R | Exception]]] = asyncio.Queue()
         self._closed = False
 
@@ -62,7 +68,7 @@ class GroupCommit(Generic[J, R]):
         try:
             while True:
                 batch = [await self._queue.get()]
-                while len(batch) < MAX_BATCH and not self._queue.empty():
+                while len(batch) < self._max_batch and not self._queue.empty():
                     batch.append(self._queue.get_nowait())
                 written = self._start_batch([job for job, _ in batch])
                 try:
