@@ -13,9 +13,9 @@ from session_service.domain.scores import Scorer
 from session_service.workers import Workers
 
 # Advances in one transaction at most: each writes a module's pinned content (and may score a section), a few
-# milliseconds, and an answer group waits for the whole group being written: eight share a commit and keep that
+# milliseconds, and an answer group waits for the whole group being written: four share a commit and keep that
 # wait short (uncapped, a room's 400 advances made a few long transactions; docs/PERFORMANCE.md).
-MAX_ADVANCE_GROUP = 8
+MAX_ADVANCE_GROUP = 4
 
 
 class AdvanceWriter:

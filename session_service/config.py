@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,9 +77,9 @@ class Settings:
     practice_outside_sittings: bool = True
     # How often a watched sitting's room is looked at (one read per sitting, shared by its proctors).
     watch_seconds: float = 1.0
-    # How long after a router module opened its second stages are assembled ahead: past the start of a sitting
-    # (its rush of sign-ins and starts), well before the router's end.
-    prepare_after_seconds: float = 20.0
+    # How long after a router module opened its second stages are assembled ahead; None: halfway through the
+    # router's time, past a sitting's rush of sign-ins and starts, well before the router's end.
+    prepare_after_seconds: float | None = None
     # The blueprint new sessions follow (a session keeps the one it started with); another than the current one
     # only in development: the browser tests' short form of the whole test.
     blueprint_version: str = CURRENT_VERSION
@@ -185,8 +186,11 @@ def load_settings() -> Settings:
     watch_seconds = env_float("SESSION_WATCH_INTERVAL_SECONDS", 1.0)
     if watch_seconds <= 0:
         raise ConfigError(f"SESSION_WATCH_INTERVAL_SECONDS={watch_seconds} must be positive")
-    prepare_after = env_float("SESSION_PREPARE_AFTER_SECONDS", 20.0)
-    if prepare_after < 0:
+    # Unset: halfway through each router's time (None).
+    prepare_after: float | None = env_float("SESSION_PREPARE_AFTER_SECONDS", math.nan)
+    if prepare_after is not None and math.isnan(prepare_after):
+        prepare_after = None
+    elif prepare_after is not None and prepare_after < 0:
         raise ConfigError(f"SESSION_PREPARE_AFTER_SECONDS={prepare_after} must not be negative")
     return Settings(
         common=common,

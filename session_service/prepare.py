@@ -26,6 +26,8 @@ class Candidates:
     sequence: int
     plans: tuple[ModulePlan, ...]
     exclude_item_ids: frozenset[str]
+    # How long after now to assemble them.
+    after_seconds: float
 
 
 Assemble = Callable[[Candidates, ModulePlan], Awaitable[NewModule]]
@@ -33,7 +35,7 @@ Assemble = Callable[[Candidates, ModulePlan], Awaitable[NewModule]]
 
 class ModulePreparer:
     """Assembles the lower and the upper module of every session whose router opened, one assembly at a time and a
-    while after the router opened, and keeps them until the router closes.
+    while after the router opened (by default halfway through its time), and keeps them until the router closes.
 
     Every student of a room whose router modules expire together asks for the next module in the same second;
     each advance then assembled a module on item_service (its largest part after the write). Prepared, an advance
@@ -44,10 +46,9 @@ class ModulePreparer:
     full), the advance assembles as before.
     """
 
-    def __init__(self, assemble: Assemble, *, after_seconds: float, limit: int = MAX_PREPARED) -> None:
+    def __init__(self, assemble: Assemble, *, limit: int = MAX_PREPARED) -> None:
         self._assemble = assemble
         self._limit = limit
-        self._after = after_seconds
         self._queue: asyncio.Queue[tuple[float, Candidates]] = asyncio.Queue()
         # (session, place) -> the items the modules avoid, and the module of each plan.
         self._ready: collections.OrderedDict[tuple[str, int], tuple[frozenset[str], dict[str, NewModule]]] = (
@@ -55,7 +56,7 @@ class ModulePreparer:
         )
 
     def router_opened(self, candidates: Candidates) -> None:
-        self._queue.put_nowait((time.monotonic() + self._after, candidates))
+        self._queue.put_nowait((time.monotonic() + candidates.after_seconds, candidates))
 
     def take(self, *, session_id: str, sequence: int, plan_key: str, seen: Sequence[str]) -> NewModule | None:
         """The module prepared for this place, if it avoids exactly the items seen; every candidate of the place

@@ -177,7 +177,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._advance_writer = advance_writer
         self._heads = heads
         self._pretest = PretestTally()
-        self._preparer = ModulePreparer(self._prepare, after_seconds=settings.prepare_after_seconds)
+        self._preparer = ModulePreparer(self._prepare)
         self._advances = asyncio.Semaphore(settings.concurrent_advances)
         self._watch = SittingWatch(look=self._look_at_room, interval=settings.watch_seconds)
 
@@ -470,14 +470,15 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             budget_seconds=None,
         )
 
-    @staticmethod
     def _second_stages(
-        session_id: str, section: SectionPlan, opened: sessions.NewModule, seen_before: Iterable[str]
+        self, session_id: str, section: SectionPlan, opened: sessions.NewModule, seen_before: Iterable[str]
     ) -> Candidates | None:
         """What to prepare once `opened` is stored: its section's second stages if it is a router module."""
         if section.routing is None or opened.stage != STAGE_ROUTER:
             return None
+        after = self._settings.prepare_after_seconds
         return Candidates(
+            after_seconds=(opened.deadline_ms - opened.start_ms) / 2000 if after is None else after,
             session_id=session_id,
             sequence=opened.sequence + 1,
             plans=tuple(plan for plan in section.modules if plan.stage != pb.MODULE_STAGE_ROUTER),
