@@ -28,11 +28,13 @@ from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
 from bench.common import (
+    LoopLag,
     cpu_seconds_of,
     percentiles,
     plain_server,
     proc_status_mb,
     raw_sqlite_commits,
+    settle_generator,
 )
 from launcher.answers import ADAPTIVE, answer_for, objective
 from launcher.procs import REPO_ROOT, build_demo_bank, wait_port
@@ -215,14 +217,18 @@ class Sitting:
     failed: int
     timed_out: int
     failures: list[str]
+    generator_lag: dict[str, float | None]
 
 
 async def sit_all(exams: list[Coroutine[Any, Any, int]], limit: float, pids: dict[str, int]) -> Sitting:
     """All `exams` at once; those still running after `limit` seconds are cancelled and count as timed out."""
+    settle_generator()
+    lag = LoopLag().start()
     cpu_before, started = Cpu.now(pids), time.perf_counter()
     tasks = [asyncio.create_task(exam) for exam in exams]
     done, pending = await asyncio.wait(tasks, timeout=limit)
     seconds, cpu_after = time.perf_counter() - started, Cpu.now(pids)
+    generator_lag = lag.stop()
     for task in pending:
         task.cancel()
     # Cancelled students must be gone before the next phase starts, or their requests would load it.
@@ -230,7 +236,15 @@ async def sit_all(exams: list[Coroutine[Any, Any, int]], limit: float, pids: dic
     failed = [t.exception() for t in done if t.exception() is not None]
     failures = sorted({f"student failed: {type(exc).__name__}: {str(exc)[:160]}" for exc in failed})
     return Sitting(
-        started, seconds, cpu_before, cpu_after, len(done) - len(failed), len(failed), len(pending), failures
+        started,
+        seconds,
+        cpu_before,
+        cpu_after,
+        len(done) - len(failed),
+        len(failed),
+        len(pending),
+        failures,
+        generator_lag,
     )
 
 
@@ -419,6 +433,7 @@ async def exam_rows(
         "seconds": seconds,
         "cpu_share": shares,
         "cpu_per_answer": cpu_per_answer(shares, seconds, rows[0].requests),
+        "generator_lag": sitting.generator_lag,
         "by_kind": by_kind(tallies),
         "error_samples": sorted({e for t in tallies.values() for e in t.errors} | set(sitting.failures))[:10],
     }
@@ -510,6 +525,7 @@ async def paced_exam_rows(
         "due_to_reply": p50_p99(log.from_schedule_ms),
         "cpu_share": sitting.cpu_after.shares_since(sitting.cpu_before, sitting.seconds),
         "cpu_share_answering": answering_share,
+        "generator_lag": sitting.generator_lag,
         "by_kind": by_kind(tallies),
         "error_samples": sorted({e for t in tallies.values() for e in t.errors} | set(sitting.failures))[:10],
     }
@@ -636,10 +652,13 @@ async def capacity_rows(
                 seats += await seat_students(http, names, rng)
             setup = time.perf_counter() - setup_started
             tallies = exam_tallies()
+            settle_generator()
+            lag = LoopLag().start()
             cpu_before, started = Cpu.now(pids), time.perf_counter()
             until = started + window
             await asyncio.gather(*(browse(http, seat, tallies, until, rng) for seat in seats[:count]))
             seconds = time.perf_counter() - started
+            generator_lag = lag.stop()
             shares = Cpu.now(pids).shares_since(cpu_before, seconds)
             kinds = by_kind(tallies)
             answer, advance = kinds["answer"], kinds["advance"]
@@ -661,6 +680,7 @@ async def capacity_rows(
                     "window_seconds": seconds,
                     "within_targets": ok,
                     "cpu_share": shares,
+                    "generator_lag": generator_lag,
                     "by_kind": kinds,
                     "error_samples": sorted({e for t in tallies.values() for e in t.errors})[:5],
                 }
@@ -848,6 +868,7 @@ def report_paced(paced: dict[str, Any]) -> None:
         f"p99 {paced['answer_p99_ms']:.1f} ms, "
         f"advance p50 {kinds['advance']['p50_ms'] or float('nan'):.1f} ms p99 {p99_of(paced, 'advance'):.1f} ms\n"
     )
+    out(f"    {generator_stalls(paced)}\n")
     due = paced["due_to_reply"]
     if due["p99_ms"] is not None:
         out(
@@ -871,6 +892,14 @@ def report_paced(paced: dict[str, Any]) -> None:
         )
 
 
+def generator_stalls(summary: dict[str, Any]) -> str:
+    """The generator's own event-loop stalls while the row ran, which count in every latency it measured."""
+    lag = summary["generator_lag"]
+    if lag["p99_ms"] is None:
+        return "generator stalls not sampled"
+    return f"the generator's own stalls p99 {lag['p99_ms']:.1f} ms, max {lag['max_ms']:.0f} ms"
+
+
 def report_capacity(capacity: dict[str, Any]) -> None:
     out = sys.stdout.write
     out(
@@ -888,7 +917,7 @@ def report_capacity(capacity: dict[str, Any]) -> None:
             f"({answer['errors']} errors), {advance['requests']} advances p50 "
             f"{advance['p50_ms'] or float('nan'):.1f} ms p99 {advance['p99_ms'] or float('nan'):.1f} ms "
             f"({advance['errors']} errors): {'within' if step['within_targets'] else 'BEYOND'} the targets; "
-            f"CPU {shares}\n"
+            f"CPU {shares}; {generator_stalls(step)}\n"
         )
         for sample in step["error_samples"]:
             out(f"      error: {sample}\n")

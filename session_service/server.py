@@ -16,10 +16,8 @@ from toefl.session.v1 import (
     session_service_pb2_grpc,
 )
 
-from session_service import accounts
+from session_service import accounts, group_writer
 from session_service.access import AccessPolicy
-from session_service.advance_writer import AdvanceWriter
-from session_service.answer_writer import AnswerWriter
 from session_service.caches import SessionHeads
 from session_service.config import DEMO_CREDENTIALS_FILE, SECOND_RATING_SALT, Settings
 from session_service.heartbeat import Heartbeat
@@ -112,8 +110,8 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
     access = AccessPolicy(token_key=settings.common.token_key, teaches=teaches)
     # Page tokens signed with a key of their own derived from the token key: a client cannot forge a position.
     pages = paging.PageTokens(settings.common.token_key)
-    answer_writer = AnswerWriter(workers=workers, scorer=scorer)
-    advance_writer = AdvanceWriter(workers=workers, scorer=scorer)
+    answers_writer = group_writer.answer_writer(workers, scorer)
+    advances_writer = group_writer.advance_writer(workers, scorer)
     servicer = SessionServicer(
         settings=settings,
         items=items,
@@ -122,8 +120,8 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         workers=workers,
         scorer=scorer,
         access=access,
-        answer_writer=answer_writer,
-        advance_writer=advance_writer,
+        answer_writer=answers_writer,
+        advance_writer=advances_writer,
         heads=SessionHeads(),
         pages=pages,
     )
@@ -157,8 +155,8 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         # Beside the server: the answer and advance writers, the deadline sweep, the second stages' preparer,
         # the heartbeat and the sign-in rows' pruning.
         background=(
-            answer_writer.run_forever,
-            advance_writer.run_forever,
+            answers_writer.run_forever,
+            advances_writer.run_forever,
             servicer.sweep_forever,
             servicer.prepare_forever,
             heartbeat.beat_forever,

@@ -20,8 +20,6 @@ from toefl.session.v1 import session_service_pb2_grpc
 
 from session_service import accounts, export, recordings, sign_in, staff, writer
 from session_service.access import ANSWER, CONTROL, READ, AccessPolicy, check_request_id
-from session_service.advance_writer import AdvanceWriter
-from session_service.answer_writer import AnswerWriter
 from session_service.audio import NotAudio, probe
 from session_service.blueprint import CURRENT_VERSION, ModulePlan, SectionPlan, known_versions, load_blueprint
 from session_service.caches import PretestTally, SessionHeads
@@ -90,6 +88,7 @@ from session_service.domain.sittings import (
     start_refusal,
 )
 from session_service.domain.states import STAGE_ROUTER, STATE_IN_PROGRESS, STATUS_OPEN
+from session_service.group_writer import GroupWriter
 from session_service.item_client import CachedModule, ItemClient, ModuleCache, call_budget
 from session_service.prepare import Candidates, ModulePreparer
 from session_service.routing import router_ability
@@ -156,8 +155,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         workers: Workers,
         scorer: SessionScorer,
         access: AccessPolicy,
-        answer_writer: AnswerWriter,
-        advance_writer: AdvanceWriter,
+        answer_writer: GroupWriter[answers.Submission, answers.SubmitOutcome],
+        advance_writer: GroupWriter[writer.Advance, bool],
         heads: SessionHeads,
         pages: paging.PageTokens,
     ) -> None:

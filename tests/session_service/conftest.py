@@ -1,4 +1,4 @@
-"""Fixtures of the session service tests: a guard on the user database, real service processes, clients."""
+"""Session service test fixtures: the user database guard, a migrated database, service processes, clients."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import pytest
 from toefl.session.v1 import scoring_service_pb2_grpc, session_service_pb2_grpc
 
 from launcher.procs import REPO_ROOT, ServiceProcess, session_service_process
+from session_service.storage.engine import Database, migrate, open_database
+from tests.support.postgres import PostgresCluster
 from tests.support.tokens import TEST_TOKEN_KEY
 
 TEMP_ROOT = Path(tempfile.gettempdir()).resolve()
@@ -49,6 +51,22 @@ def _user_database_guard() -> None:
         require_temporary_url(url)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated user database for the storage and writer tests: a SQLite file, then a throwaway PostgreSQL
+    cluster's database (skipped, saying why, where none can be started)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'user_data.db'}"
+    else:
+        cluster: PostgresCluster = request.getfixturevalue("cluster")
+        cluster.reset_database()
+        url = cluster.url
+    database = open_database(url, create=True)
+    migrate(database)
+    yield database
+    database.dispose()
+
+
 def session_process(
     workdir: Path, *, item_address: str, env: Mapping[str, str] | None = None, database_url: str | None = None
 ) -> ServiceProcess:
@@ -79,8 +97,20 @@ def session_stub(session_proc: ServiceProcess) -> Iterator[session_service_pb2_g
         yield session_service_pb2_grpc.SessionServiceStub(channel)
 
 
-# The scoring test modules each start their own session_service as a module-scoped fixture named `proc` (with the
-# double-rating share they need); these give them a channel and stubs on it.
+# The scoring test modules share a session_service per module, `proc`: by default every rated response is final
+# after one rating (test_ratings covers the second); a module that needs another share or settings defines its own.
+@pytest.fixture(scope="module")
+def proc(item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    started = session_process(
+        tmp_path_factory.mktemp("scoring"),
+        item_address=item_service_proc.address,
+        env={"SESSION_SECOND_RATING_SHARE": "0"},
+    ).start()
+    yield started
+    started.terminate()
+
+
+# A channel and stubs on `proc`.
 @pytest.fixture(scope="module")
 def channel(proc: ServiceProcess) -> Iterator[grpc.Channel]:
     with grpc.insecure_channel(proc.address) as opened:

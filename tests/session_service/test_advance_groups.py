@@ -3,10 +3,6 @@ a savepoint of its own, so one refused or broken advance fails only itself; SQLi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from sqlalchemy import event, func, insert, select
 from toefl.item.v1 import item_pb2
 
@@ -19,29 +15,14 @@ from session_service.domain.states import (
     STATUS_OPEN,
 )
 from session_service.scoring import SessionScorer
-from session_service.storage.engine import Conflict, Database, migrate, open_database
+from session_service.storage.engine import Conflict, Database
 from session_service.storage.models import AdvanceRequest, ExamSession, Module, User
 from session_service.storage.sessions import NewModule, PinnedItem
-from tests.support.postgres import PostgresCluster
 from toefl_core.errors import FailedPrecondition
 from toefl_core.scoring_rules import load_cut_table
 
 T0 = 1_780_000_000_000
 SCORER = SessionScorer(cut_table=load_cut_table(), second_rating_share=0.0, second_rating_salt="test")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'user_data.db'}"
-    else:
-        cluster: PostgresCluster = request.getfixturevalue("cluster")
-        cluster.reset_database()
-        url = cluster.url
-    database = open_database(url, create=True)
-    migrate(database)
-    yield database
-    database.dispose()
 
 
 def seat(db: Database, n: int) -> None:

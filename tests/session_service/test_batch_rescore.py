@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -12,12 +10,10 @@ from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
-from launcher.procs import ServiceProcess
 from tests.session_service.scoring_flow import (
     ScoringStub,
     TakenSession,
     service,
-    start_session_service,
     take_session,
 )
 from tests.support.exam import as_user, expect_code, new_user, request_id
@@ -28,13 +24,6 @@ CODE = grpc.StatusCode
 READING = item_pb2.SECTION_READING
 ADMIN = metadata(Role.ADMIN, "usr-batch-admin")
 Request = spb.RescoreSessionRequest
-
-
-@pytest.fixture(scope="module")
-def proc(item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    started = start_session_service(tmp_path_factory, item_service_proc, second_rating_share="0")
-    yield started
-    started.terminate()
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import insert, select
 
 from session_service import writer
@@ -16,10 +13,9 @@ from session_service.domain.outages import Outage, may_be_alive, outage_before, 
 from session_service.domain.states import STATUS_EXPIRED, STATUS_OPEN
 from session_service.heartbeat import Heartbeat
 from session_service.storage import outages
-from session_service.storage.engine import Database, migrate, open_database
+from session_service.storage.engine import Database
 from session_service.storage.models import ExamSession, Module, ServiceOutage, User
 from session_service.workers import Workers
-from tests.support.postgres import PostgresCluster
 
 T0 = 1_800_000_000_000
 GRACE_MS = 5_000
@@ -43,20 +39,6 @@ def test_a_recent_heartbeat_is_watched_before_it_is_believed_dead() -> None:
     assert still_beating({"a": T0}, {"a": T0 + 1_000})
     assert still_beating({}, {"b": T0})
     assert not still_beating({"a": T0}, {"a": T0})
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'user_data.db'}"
-    else:
-        cluster: PostgresCluster = request.getfixturevalue("cluster")
-        cluster.reset_database()
-        url = cluster.url
-    database = open_database(url, create=True)
-    migrate(database)
-    yield database
-    database.dispose()
 
 
 def open_modules(db: Database, deadlines: dict[str, tuple[str, int]]) -> None:

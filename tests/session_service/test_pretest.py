@@ -4,7 +4,6 @@ of every score, and exported for calibration."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
@@ -12,7 +11,6 @@ from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
-from launcher.procs import ServiceProcess
 from session_service.blueprint import load_blueprint
 from tests.item_service.test_pretest import pretested
 from tests.session_service.scoring_flow import (
@@ -20,7 +18,6 @@ from tests.session_service.scoring_flow import (
     expected_section,
     report,
     section_of,
-    start_session_service,
     take_session,
 )
 from tests.support.exam import admin, as_user, new_user, request_id
@@ -29,13 +26,6 @@ from toefl_core.auth import Role
 
 READING = item_pb2.SECTION_READING
 CTW = item_pb2.TASK_TYPE_COMPLETE_THE_WORDS
-
-
-@pytest.fixture(scope="module")
-def proc(item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    started = start_session_service(tmp_path_factory, item_service_proc, second_rating_share="0")
-    yield started
-    started.terminate()
 
 
 def test_the_current_blueprint_reserves_pretest_slots() -> None:

@@ -4,7 +4,6 @@ a dry run, a rescore that changes nothing, a retry and a scoring job's rescore a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from toefl.item.v1 import item_pb2, item_service_pb2_grpc
@@ -12,12 +11,10 @@ from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
-from launcher.procs import ServiceProcess
 from tests.session_service.scoring_flow import (
     ScoringStub,
     TakenSession,
     service,
-    start_session_service,
     take_session,
 )
 from tests.session_service.test_batch_rescore import recalibrate
@@ -28,13 +25,6 @@ from toefl_core.auth import Role
 READING = item_pb2.SECTION_READING
 ADMIN_ID = "usr-rescore-admin"
 ADMIN = metadata(Role.ADMIN, ADMIN_ID)
-
-
-@pytest.fixture(scope="module")
-def proc(item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    started = start_session_service(tmp_path_factory, item_service_proc, second_rating_share="0")
-    yield started
-    started.terminate()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +15,7 @@ from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
-from launcher.procs import ServiceProcess
-from tests.session_service.scoring_flow import ScoringStub, TakenSession, start_session_service, take_session
+from tests.session_service.scoring_flow import ScoringStub, TakenSession, take_session
 from tests.support.exam import admin, as_user, expect_code, new_user
 from tests.support.tokens import metadata
 from toefl_core.auth import Role
@@ -31,13 +30,6 @@ class World:
     class_id: str
     other_class_id: str
     callers: dict[str, Metadata]
-
-
-@pytest.fixture(scope="module")
-def proc(item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    started = start_session_service(tmp_path_factory, item_service_proc, second_rating_share="0")
-    yield started
-    started.terminate()
 
 
 @pytest.fixture(scope="module")

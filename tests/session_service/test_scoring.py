@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 
 import grpc
@@ -13,7 +12,6 @@ from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
-from launcher.procs import ServiceProcess
 from session_service.blueprint import CURRENT_VERSION
 from tests.session_service.scoring_flow import (
     RATED,
@@ -22,7 +20,6 @@ from tests.session_service.scoring_flow import (
     rater,
     report,
     section_of,
-    start_session_service,
     take_session,
     tasks_of,
 )
@@ -35,14 +32,6 @@ from toefl_core.scoring_rules import cefr_level
 CODE = grpc.StatusCode
 PROVISIONAL = spb.SCORE_STATUS_PROVISIONAL
 FINAL = spb.SCORE_STATUS_FINAL
-
-
-@pytest.fixture(scope="module")
-def proc(item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    # No double rating here: every rated response is final after one rating (test_ratings covers the second).
-    started = start_session_service(tmp_path_factory, item_service_proc, second_rating_share="0")
-    yield started
-    started.terminate()
 
 
 def test_full_test_scored_end_to_end(

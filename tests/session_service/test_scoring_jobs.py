@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -13,7 +11,6 @@ from toefl.session.v1 import scoring_service_pb2 as spb
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
-from launcher.procs import ServiceProcess
 from tests.session_service.scoring_flow import (
     RATED,
     ScoringStub,
@@ -21,7 +18,6 @@ from tests.session_service.scoring_flow import (
     report,
     section_of,
     service,
-    start_session_service,
     take_session,
 )
 from tests.support.exam import as_user, expect_code, new_user, request_id
@@ -31,13 +27,6 @@ from toefl_core.auth import Role
 CODE = grpc.StatusCode
 READING = item_pb2.SECTION_READING
 AUTHOR = metadata(Role.AUTHOR, "usr-test-author")
-
-
-@pytest.fixture(scope="module")
-def proc(item_service_proc: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    started = start_session_service(tmp_path_factory, item_service_proc, second_rating_share="0")
-    yield started
-    started.terminate()
 
 
 @pytest.fixture(scope="module")
