@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 
 from session_service.domain.answers import SessionHead
 
-# Sessions whose heads are kept: well above the students answering at once on one process.
-MAX_HEADS = 10_000
+# Sessions whose heads are kept: twice the 10,000 students one process is meant to carry at a 30-s pace.
+MAX_HEADS = 20_000
 
 
 class SessionHeads:
@@ -16,23 +17,28 @@ class SessionHeads:
 
     This process drops a head when it advances, finishes or erases; another process's change is caught by the
     writer, which checks everything again under its lock (the head is then dropped), or by a refusal here (the
-    head is then read afresh). A head is trusted only while its module is open and before its deadline.
+    head is then read afresh). A head is trusted only while its module is open and before its deadline. Full, it
+    forgets the head used least recently (cleared at once, a full cache made every student's next answer a read).
     """
 
     def __init__(self, limit: int = MAX_HEADS) -> None:
         self._limit = limit
-        self._heads: dict[str, SessionHead] = {}
+        self._heads: OrderedDict[str, SessionHead] = OrderedDict()
 
     def get(self, session_id: str) -> SessionHead | None:
-        return self._heads.get(session_id)
+        head = self._heads.get(session_id)
+        if head is not None:
+            self._heads.move_to_end(session_id)
+        return head
 
     def __contains__(self, session_id: str) -> bool:
         return session_id in self._heads
 
     def put(self, head: SessionHead) -> None:
-        if len(self._heads) >= self._limit:
-            self._heads.clear()
         self._heads[head.session_id] = head
+        self._heads.move_to_end(head.session_id)
+        while len(self._heads) > self._limit:
+            self._heads.popitem(last=False)
 
     def drop(self, session_id: str) -> None:
         self._heads.pop(session_id, None)

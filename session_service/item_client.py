@@ -145,9 +145,11 @@ class ModuleCache:
     """
 
     MAX_SHARED = 20_000
-    # Above the modules open at once in a large exam (one per student sitting): an LRU smaller than its working
-    # set misses on nearly every answer. An entry holds references to the shared items, a few kB.
-    DEFAULT_CAPACITY = 8192
+    # Above the modules open at once (one per student sitting; twice the 10,000 students one process is meant to
+    # carry): an LRU smaller than its working set misses on many answers, and each miss is a read and a parse
+    # (at 10,164 students and 8,192 entries the misses queued answers for seconds). An entry holds references to
+    # the shared items, about 1-2 kB.
+    DEFAULT_CAPACITY = 20_000
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self._capacity = capacity

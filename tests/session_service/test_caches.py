@@ -1,10 +1,12 @@
-"""The pretest tally kept between assemblies: read again only when old, this process's pins counted at once."""
+"""The pretest tally kept between assemblies: read again only when old, this process's pins counted at once;
+the session heads forget the stalest when full."""
 
 from __future__ import annotations
 
 import asyncio
 
-from session_service.caches import PretestTally
+from session_service.caches import PretestTally, SessionHeads
+from session_service.domain.answers import SessionHead
 
 
 def test_the_tally_is_read_when_old_and_counts_its_own_pins() -> None:
@@ -30,3 +32,25 @@ def test_the_tally_is_read_when_old_and_counts_its_own_pins() -> None:
         assert len(reads) == 2
 
     asyncio.run(scenario())
+
+
+def head(session_id: str) -> SessionHead:
+    return SessionHead(
+        session_id=session_id,
+        student_id="usr-1",
+        state="IN_PROGRESS",
+        module_id="mod-1",
+        module_sequence=1,
+        module_status="OPEN",
+        deadline_ms=0,
+    )
+
+
+def test_a_full_heads_cache_forgets_the_head_used_least_recently() -> None:
+    heads = SessionHeads(limit=3)
+    for session_id in ("ses-a", "ses-b", "ses-c"):
+        heads.put(head(session_id))
+    assert heads.get("ses-a") is not None
+    heads.put(head("ses-d"))
+    # Not all of them (a full cache once made every student's next answer a read): only ses-b, the stalest.
+    assert [s in heads for s in ("ses-a", "ses-b", "ses-c", "ses-d")] == [True, False, True, True]

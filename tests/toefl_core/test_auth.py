@@ -92,6 +92,31 @@ def test_token_cache_drops_a_token_at_its_expiry() -> None:
         cache.verify(token)
 
 
+def test_a_full_token_cache_forgets_the_token_used_least_recently(monkeypatch: pytest.MonkeyPatch) -> None:
+    from toefl_core import auth
+
+    checked: list[str] = []
+    real = auth.verify_token
+
+    def counting(key: str, token: str) -> auth.Principal:
+        checked.append(token)
+        return real(key, token)
+
+    monkeypatch.setattr(auth, "verify_token", counting)
+    monkeypatch.setattr(auth.TokenCache, "MAX_ENTRIES", 2)
+    cache = auth.TokenCache(KEY)
+    first, second, third = (mint_token(KEY, subject=f"u-{n}", role=Role.STUDENT) for n in range(3))
+    cache.verify(first)
+    cache.verify(second)
+    cache.verify(first)
+    cache.verify(third)
+    checked.clear()
+    # `second` was the stalest and is checked again; `first` and `third` are still known.
+    for token in (first, third, second):
+        cache.verify(token)
+    assert checked == [second]
+
+
 def test_service_token_is_reused_then_renewed_before_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
     from toefl_core.auth import SERVICE_TTL_SECONDS, ServiceToken
 
