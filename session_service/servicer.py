@@ -482,7 +482,6 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             sequence=opened.sequence + 1,
             plans=tuple(plan for plan in section.modules if plan.stage != pb.MODULE_STAGE_ROUTER),
             exclude_item_ids=frozenset([*seen_before, *(item.item_id for item in opened.items)]),
-            after_answers=(len(opened.items) + 1) // 2,
         )
 
     # ---- accounts
@@ -874,8 +873,6 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 # The session moved on (a deadline, another writer): the next answer reads its head afresh.
                 self._heads.drop(head.session_id)
                 raise
-            if not replay.replayed:
-                self._preparer.answered(head.session_id)
         return pb.SubmitResponseResponse(
             response=saved_response(replay.response),
             replayed=replay.replayed,
