@@ -11,12 +11,17 @@ export function AccommodationForm({ studentId, name }: { studentId: string; name
   const [reason, setReason] = useState("");
   const [message, setMessage] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  // The fields wait for the student's current accommodations: filled in after a teacher's choice, the reply would
+  // silently replace it (the roster test once saved standard time after choosing 1.5 times).
+  const [loaded, setLoaded] = useState(false);
   useEffect(() => {
+    setLoaded(false);
     call(() => api.GET("/api/students/{student_id}/accommodation", { params: { path: { student_id: studentId } } }))
       .then((current) => {
         setMultiplier(String(current.extraTimeMultiplier || 1));
         setBreakMinutes(String(Math.round((current.breakSeconds ?? 0) / 60)));
         setReason(current.reason ?? "");
+        setLoaded(true);
       })
       .catch((reason: unknown) => {
         setError(reason instanceof Error ? reason.message : String(reason));
@@ -49,47 +54,49 @@ export function AccommodationForm({ studentId, name }: { studentId: string; name
   };
   const options = MULTIPLIERS.includes(Number(multiplier)) ? MULTIPLIERS : [...MULTIPLIERS, Number(multiplier)];
   return (
-    <form className="card" aria-label={`Accommodations of ${name}`} onSubmit={submit}>
+    <form className="card" aria-label={`Accommodations of ${name}`} aria-busy={!loaded} onSubmit={submit}>
       <h2>Accommodations of {name}</h2>
-      <label>
-        Extra time{" "}
-        <select
-          value={multiplier}
-          onChange={(event) => {
-            setMultiplier(event.target.value);
-          }}
-        >
-          {options.map((value) => (
-            <option key={value} value={String(value)}>
-              {describe(value)}
-            </option>
-          ))}
-        </select>
-      </label>
-      <label>
-        Break between sections, in minutes (0 to 30){" "}
-        <input
-          type="number"
-          min={0}
-          max={30}
-          value={breakMinutes}
-          onChange={(event) => {
-            setBreakMinutes(event.target.value);
-          }}
-        />
-      </label>
-      <label>
-        Reason (required for anything but standard time){" "}
-        <input
-          value={reason}
-          onChange={(event) => {
-            setReason(event.target.value);
-          }}
-        />
-      </label>
+      <fieldset disabled={!loaded}>
+        <label>
+          Extra time{" "}
+          <select
+            value={multiplier}
+            onChange={(event) => {
+              setMultiplier(event.target.value);
+            }}
+          >
+            {options.map((value) => (
+              <option key={value} value={String(value)}>
+                {describe(value)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Break between sections, in minutes (0 to 30){" "}
+          <input
+            type="number"
+            min={0}
+            max={30}
+            value={breakMinutes}
+            onChange={(event) => {
+              setBreakMinutes(event.target.value);
+            }}
+          />
+        </label>
+        <label>
+          Reason (required for anything but standard time){" "}
+          <input
+            value={reason}
+            onChange={(event) => {
+              setReason(event.target.value);
+            }}
+          />
+        </label>
+        <button type="submit">Save accommodations</button>
+      </fieldset>
       {error !== null ? <p role="alert">{error}</p> : null}
       {message !== null ? <p role="status">{message}</p> : null}
-      <button type="submit">Save accommodations</button>
     </form>
   );
 }
