@@ -54,6 +54,7 @@ from gateway.transcoder import (
 )
 from gateway.webclient import WebClient
 from toefl_core.auth import TokenCache
+from toefl_core.channels import RECONNECT_OPTIONS
 from toefl_core.errors import Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -498,10 +499,7 @@ async def _backends_ctx(app: web.Application) -> AsyncIterator[None]:
     options = [
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        # A restarted backend is found again within a fraction of a second, not after gRPC's default backoff.
-        ("grpc.initial_reconnect_backoff_ms", 100),
-        ("grpc.min_reconnect_backoff_ms", 100),
-        ("grpc.max_reconnect_backoff_ms", 2000),
+        *RECONNECT_OPTIONS,
     ]
     channels = {
         backend.name: grpc.aio.insecure_channel(backend.address, options=options)

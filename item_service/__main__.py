@@ -85,6 +85,11 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
         after = schema_revision(engine)
     finally:
         engine.dispose()
+    if path is not None:
+        # A bank is built into item_service's image from this file, and the image's read-only server cannot open a
+        # bank left in WAL mode ("attempt to write a readonly database" at every start): `make item-bank` migrates
+        # a checkout's bank before `docker compose build`, as `make deploy` seals it before its build.
+        seal_for_shipping(path)
     _say(f"item bank at revision {after} (was {before or 'empty'})")
     return 0
 

@@ -20,6 +20,7 @@ from toefl.session.v1 import scoring_service_pb2_grpc
 from tqdm import tqdm
 
 from toefl_core.auth import ServiceToken
+from toefl_core.channels import RECONNECT_OPTIONS
 from toefl_core.config import env_str, load_common_settings
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,8 @@ class Services:
     """Channels to item_service and session_service, and a retrying call on either."""
 
     def __init__(self, settings: JobSettings, *, retry_seconds: float) -> None:
-        options = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)]
-        self._item_channel = grpc.aio.insecure_channel(settings.item_service_addr, options=options)
-        self._session_channel = grpc.aio.insecure_channel(settings.session_service_addr, options=options)
+        self._item_channel = grpc.aio.insecure_channel(settings.item_service_addr, options=RECONNECT_OPTIONS)
+        self._session_channel = grpc.aio.insecure_channel(settings.session_service_addr, options=RECONNECT_OPTIONS)
         self.items = item_service_pb2_grpc.ItemServiceStub(self._item_channel)
         self.scoring = scoring_service_pb2_grpc.ScoringServiceStub(self._session_channel)
         self.addresses = {

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 
 from session_service.domain.answers import SessionHead
+from toefl_core.lru import LRU
 
 # Sessions whose heads are kept: twice the 10,000 students one process is meant to carry at a 30-s pace.
 MAX_HEADS = 20_000
@@ -22,26 +22,19 @@ class SessionHeads:
     """
 
     def __init__(self, limit: int = MAX_HEADS) -> None:
-        self._limit = limit
-        self._heads: OrderedDict[str, SessionHead] = OrderedDict()
+        self._heads: LRU[str, SessionHead] = LRU(limit)
 
     def get(self, session_id: str) -> SessionHead | None:
-        head = self._heads.get(session_id)
-        if head is not None:
-            self._heads.move_to_end(session_id)
-        return head
+        return self._heads.get(session_id)
 
     def __contains__(self, session_id: str) -> bool:
         return session_id in self._heads
 
     def put(self, head: SessionHead) -> None:
-        self._heads[head.session_id] = head
-        self._heads.move_to_end(head.session_id)
-        while len(self._heads) > self._limit:
-            self._heads.popitem(last=False)
+        self._heads.put(head.session_id, head)
 
     def drop(self, session_id: str) -> None:
-        self._heads.pop(session_id, None)
+        self._heads.pop(session_id)
 
     def clear(self) -> None:
         self._heads.clear()

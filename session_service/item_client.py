@@ -6,7 +6,6 @@ import asyncio
 import logging
 import random
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -16,8 +15,10 @@ from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
 from session_service.views import student_item, student_passage
 from toefl_core.auth import ServiceToken
+from toefl_core.channels import RECONNECT_OPTIONS
 from toefl_core.errors import FailedPrecondition, Unavailable
 from toefl_core.grpc_errors import error_info
+from toefl_core.lru import LRU
 
 log = logging.getLogger(__name__)
 SERVICE_SUBJECT = "session_service"
@@ -33,6 +34,7 @@ MAX_BACKOFF_SECONDS = 2.0
 DEADLINE_MARGIN_SECONDS = 0.5
 # BatchGetItems takes at most this many items per call.
 BATCH_GET_LIMIT = 500
+CONNECT_WITHIN_SECONDS = 120.0
 R = TypeVar("R")
 
 
@@ -46,13 +48,26 @@ class ItemClient:
     """Calls item_service on the session service's own behalf (Role.SERVICE)."""
 
     def __init__(self, *, address: str, token_key: str, retry_seconds: float) -> None:
-        # Short reconnect backoff: after a deploy restarts item_service, the next call should find it at once.
-        self._channel = grpc.aio.insecure_channel(
-            address, options=[("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)]
-        )
+        self._address = address
+        self._channel = grpc.aio.insecure_channel(address, options=RECONNECT_OPTIONS)
         self._stub = item_service_pb2_grpc.ItemServiceStub(self._channel)
         self._token = ServiceToken(token_key, subject=SERVICE_SUBJECT)
         self._retry_seconds = retry_seconds
+
+    async def connect(self, within_seconds: float = CONNECT_WITHIN_SECONDS) -> None:
+        """Look item_service up and connect once at start, so that the first student to start a test does not wait
+        for it (a container network's resolver can take seconds per look-up); logs how long it took."""
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(self._channel.channel_ready(), within_seconds)
+        except TimeoutError:
+            log.warning(
+                "item service at %s not reachable %g s after start; calls that need it retry, then answer 503",
+                self._address,
+                within_seconds,
+            )
+            return
+        log.info("connected to the item service at %s in %.2f s", self._address, time.monotonic() - started)
 
     async def assemble_module(
         self,
@@ -116,7 +131,13 @@ class ItemClient:
                 # Full jitter, so that many sessions waiting for a restarting item_service do not retry in step.
                 pause = random.uniform(0, backoff)
                 if time.monotonic() + pause >= give_up:
-                    log.warning("item service: %s failed after %d attempts: %s", what, attempt, code.name)
+                    log.warning(
+                        "item service: %s failed after %d attempts: %s %s",
+                        what,
+                        attempt,
+                        code.name,
+                        error.details(),
+                    )
                     raise Unavailable(
                         UNAVAILABLE_MESSAGE, reason="ITEM_SERVICE_UNAVAILABLE", retry_after_seconds=1.0
                     ) from error
@@ -152,8 +173,7 @@ class ModuleCache:
     DEFAULT_CAPACITY = 20_000
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        self._capacity = capacity
-        self._entries: OrderedDict[str, CachedModule] = OrderedDict()
+        self._entries: LRU[str, CachedModule] = LRU(capacity)
         self._items: dict[bytes, tuple[item_pb2.Item, item_pb2.Item]] = {}
         self._passages: dict[bytes, item_pb2.Passage] = {}
 
@@ -186,18 +206,12 @@ class ModuleCache:
         )
 
     def get(self, module_id: str) -> CachedModule | None:
-        entry = self._entries.get(module_id)
-        if entry is not None:
-            self._entries.move_to_end(module_id)
-        return entry
+        return self._entries.get(module_id)
 
     def drop(self, module_id: str) -> None:
         """Forget a module that takes no more answers (closed, or its session finished): only open modules are
         read for answering, and a finished exam's modules would otherwise fill the cache for hours."""
-        self._entries.pop(module_id, None)
+        self._entries.pop(module_id)
 
     def put(self, module_id: str, entry: CachedModule) -> None:
-        self._entries[module_id] = entry
-        self._entries.move_to_end(module_id)
-        while len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
+        self._entries.put(module_id, entry)

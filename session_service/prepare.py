@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 
 from session_service.blueprint import ModulePlan
 from session_service.storage.sessions import NewModule
+from toefl_core.lru import LRU
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,9 @@ class ModulePreparer:
 
     def __init__(self, assemble: Assemble, *, limit: int = MAX_PREPARED) -> None:
         self._assemble = assemble
-        self._limit = limit
         self._queue: asyncio.Queue[tuple[float, Candidates]] = asyncio.Queue()
         # (session, place) -> the items the modules avoid, and the module of each plan.
-        self._ready: collections.OrderedDict[tuple[str, int], tuple[frozenset[str], dict[str, NewModule]]] = (
-            collections.OrderedDict()
-        )
+        self._ready: LRU[tuple[str, int], tuple[frozenset[str], dict[str, NewModule]]] = LRU(limit)
 
     def router_opened(self, candidates: Candidates) -> None:
         self._queue.put_nowait((time.monotonic() + candidates.after_seconds, candidates))
@@ -61,7 +58,7 @@ class ModulePreparer:
     def take(self, *, session_id: str, sequence: int, plan_key: str, seen: Sequence[str]) -> NewModule | None:
         """The module prepared for this place, if it avoids exactly the items seen; every candidate of the place
         is dropped."""
-        ready = self._ready.pop((session_id, sequence), None)
+        ready = self._ready.pop((session_id, sequence))
         if ready is None or ready[0] != frozenset(seen):
             return None
         return ready[1].get(plan_key)
@@ -80,7 +77,5 @@ class ModulePreparer:
                 except Exception:
                     # The advance assembles it then, as it would have without preparing.
                     log.warning("preparing module %s of %s failed", plan.key, candidates.session_id, exc_info=True)
-            while len(self._ready) >= self._limit:
-                self._ready.popitem(last=False)
-            self._ready[candidates.session_id, candidates.sequence] = (candidates.exclude_item_ids, modules)
+            self._ready.put((candidates.session_id, candidates.sequence), (candidates.exclude_item_ids, modules))
             log.info("session %s: second stages prepared (%s)", candidates.session_id, ", ".join(modules))

@@ -152,9 +152,10 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         service_names=SERVICE_NAMES,
         on_shutdown=shutdown,
         port_file=port_file,
-        # Beside the server: the answer and advance writers, the deadline sweep, the second stages' preparer,
-        # the heartbeat and the sign-in rows' pruning.
+        # Beside the server: the first connection to item_service, the answer and advance writers, the deadline
+        # sweep, the second stages' preparer, the heartbeat and the sign-in rows' pruning.
         background=(
+            items.connect,
             answers_writer.run_forever,
             advances_writer.run_forever,
             servicer.sweep_forever,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import jwt
 
 from toefl_core.errors import PermissionDenied, Unauthenticated
+from toefl_core.lru import LRU
 
 ALGORITHM = "HS256"
 ISSUER = "toefl-backend"
@@ -78,20 +78,16 @@ class TokenCache:
 
     def __init__(self, key: str) -> None:
         self._key = key
-        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._verified: LRU[str, tuple[Principal, float]] = LRU(self.MAX_ENTRIES)
 
     def verify(self, token: str) -> Principal:
         """The token's principal, or Unauthenticated unless it is signed with the key and not expired."""
         hit = self._verified.get(token)
         if hit is not None and time.time() < hit[1]:
-            self._verified.move_to_end(token)
             return hit[0]
         principal = verify_token(self._key, token)
         expiry = float(jwt.decode(token, options={"verify_signature": False})["exp"])
-        self._verified[token] = (principal, expiry)
-        self._verified.move_to_end(token)
-        while len(self._verified) > self.MAX_ENTRIES:
-            self._verified.popitem(last=False)
+        self._verified.put(token, (principal, expiry))
         return principal
 
     def authenticate(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Principal:

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,9 +148,27 @@ class Project:
             self.compose("kill", "-s", "SIGUSR1", service, timeout=60, check=False)
         time.sleep(1)
 
-    def logs(self, tail: int = 200) -> str:
-        """The last lines each container of the stack wrote: what a failed run needs to be understood."""
-        return self.compose("logs", "--no-color", "--tail", str(tail), timeout=60, check=False).stdout
+    def logs(self, tail: int = 200, *services: str) -> str:
+        """The last lines each container of the stack (or of `services`) wrote: what a failed run needs."""
+        return self.compose("logs", "--no-color", "--tail", str(tail), *services, timeout=60, check=False).stdout
+
+    def log_lines(self, containing: str, *services: str, tail: int = 5000) -> list[str]:
+        """The stack's log lines (or its `services`') that contain `containing`, oldest first."""
+        return [line for line in self.logs(tail, *services).splitlines() if containing in line]
+
+    def explain_failure(self, services: Sequence[str]) -> str:
+        """Every service's stacks and last lines, then its warnings and errors: CI shows the end of the output."""
+        self.dump_stacks(services)
+        # Each distinct warning once, with how often it came: a check repeated every 2 s would hide the rest.
+        seen: Counter[str] = Counter()
+        last: dict[str, str] = {}
+        for line in self.log_lines(" WARNING ") + self.log_lines(" ERROR "):
+            service, _, rest = line.partition("|")
+            message = service.strip() + " " + rest.split(" ", 3)[-1]
+            seen[message] += 1
+            last[message] = line
+        problems = [f"{last[message]}  (x{count})" for message, count in seen.items()]
+        return f"{self.logs()}\nwarnings and errors of the stack:\n" + "\n".join(problems[-60:])
 
     def wait_healthy(self, services: Sequence[str], timeout: float = 180) -> float:
         """Seconds until each service's container is running and healthy; fails with the logs after `timeout`."""

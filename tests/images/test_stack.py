@@ -319,6 +319,9 @@ def deploy_round(built: Built, stack: Round, port: int) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
     figures: dict[str, Any] = {"healthy_after_up_s": project.wait_healthy(stack.watched)}
     ready = asyncio.run(until_ready(base))
+    # How long session_service took to reach item_service at start (a container network's name look-ups can
+    # take seconds): the first students' starts wait for it when it is not done.
+    figures["session_item_connect"] = project.log_lines("the item service at", "session_service")
     router, *students = asyncio.run(sign_in_students(base, built.key, STUDENTS + 1))
     admin = mint_token(built.key, subject="usr-images-admin", role=Role.ADMIN)
     teacher = mint_token(built.key, subject="usr-images-teacher", role=Role.TEACHER)
@@ -446,8 +449,7 @@ def test_sqlite_stack_and_deploy_mid_exam(built: Built) -> None:
 
         deploy_round(built, Round(project, rows, "sqlite"), port)
     except BaseException:
-        project.dump_stacks(SERVICES)
-        say(project.logs())
+        say(project.explain_failure(SERVICES))
         raise
     finally:
         project.compose("down", "--volumes", "--remove-orphans", "--timeout", "10", timeout=300, check=False)
@@ -494,8 +496,7 @@ def test_postgres_profile_and_deploy_mid_exam(built: Built) -> None:
         figures = deploy_round(built, Round(project, rows, "postgres", (*SERVICES, "postgres")), port)
         assert figures["backend"] == "postgresql", figures["backend"]
     except BaseException:
-        project.dump_stacks(SERVICES)
-        say(project.logs())
+        say(project.explain_failure(SERVICES))
         raise
     finally:
         project.compose("down", "--volumes", "--remove-orphans", "--timeout", "10", timeout=300, check=False)

@@ -92,6 +92,25 @@ def test_migrate_backs_up_first_and_the_backup_restores(item_bank_path: Path, tm
     ok(cli("check", database=item_bank_path))
 
 
+def test_migrate_leaves_the_bank_sealed_for_an_image(item_bank_path: Path, tmp_path: Path) -> None:
+    # An import leaves the bank in WAL mode, which the image's read-only item_service cannot open.
+    export = tmp_path / "export.jsonl"
+    ok(cli("export", "--out", str(export), database=item_bank_path))
+    ok(cli("import", str(export), database=item_bank_path))
+    connection = sqlite3.connect(f"file:{item_bank_path}?mode=ro", uri=True)
+    try:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        connection.close()
+    ok(cli("migrate", database=item_bank_path))
+    assert not item_bank_path.with_name(item_bank_path.name + "-wal").exists()
+    connection = sqlite3.connect(f"file:{item_bank_path}?mode=ro", uri=True)
+    try:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    finally:
+        connection.close()
+
+
 def test_backup_command(item_bank_path: Path) -> None:
     path = Path(ok(cli("backup", database=item_bank_path)).strip())
     assert path.parent == item_bank_path.parent / "backups"
