@@ -16,6 +16,10 @@ log = logging.getLogger(__name__)
 
 # Students whose second-stage modules are kept ready (two modules each, a few tens of kilobytes each).
 MAX_PREPARED = 2_000
+# How long after its router was due to close a prepared place is kept for an advance to take: the deadline rush's
+# advances come a sweep interval after the deadline. Later, its session has moved on without it (an advance came
+# before it was prepared) or stopped; kept, such places would fill the store for good.
+STALE_AFTER_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -47,10 +51,13 @@ class ModulePreparer:
     """
 
     def __init__(self, assemble: Assemble, *, limit: int = MAX_PREPARED) -> None:
+        self._limit = limit
         self._assemble = assemble
         self._queue: asyncio.Queue[tuple[float, Candidates]] = asyncio.Queue()
-        # (session, place) -> the items the modules avoid, and the module of each plan.
-        self._ready: LRU[tuple[str, int], tuple[frozenset[str], dict[str, NewModule]]] = LRU(limit)
+        # (session, place) -> when it goes stale, the items the modules avoid, and the module of each plan; in the
+        # order prepared, so the oldest is the first to go stale.
+        self._ready: LRU[tuple[str, int], tuple[float, frozenset[str], dict[str, NewModule]]] = LRU(limit)
+        self._full = False
 
     def router_opened(self, candidates: Candidates) -> None:
         self._queue.put_nowait((time.monotonic() + candidates.after_seconds, candidates))
@@ -59,9 +66,9 @@ class ModulePreparer:
         """The module prepared for this place, if it avoids exactly the items seen; every candidate of the place
         is dropped."""
         ready = self._ready.pop((session_id, sequence))
-        if ready is None or ready[0] != frozenset(seen):
+        if ready is None or ready[1] != frozenset(seen):
             return None
-        return ready[1].get(plan_key)
+        return ready[2].get(plan_key)
 
     def __len__(self) -> int:
         return len(self._ready)
@@ -70,6 +77,10 @@ class ModulePreparer:
         while True:
             due, candidates = await self._queue.get()
             await asyncio.sleep(max(0.0, due - time.monotonic()))
+            if not self._room():
+                # Put now, it would push out a place prepared earlier, whose router closes sooner: that work would
+                # be lost and done again at its advance (at 10,000 students most of it was). Its advance assembles.
+                continue
             modules: dict[str, NewModule] = {}
             for plan in candidates.plans:
                 try:
@@ -77,5 +88,23 @@ class ModulePreparer:
                 except Exception:
                     # The advance assembles it then, as it would have without preparing.
                     log.warning("preparing module %s of %s failed", plan.key, candidates.session_id, exc_info=True)
-            self._ready.put((candidates.session_id, candidates.sequence), (candidates.exclude_item_ids, modules))
+            # Its router closes about `after_seconds` from now, when the preparing started halfway through it.
+            stale_at = time.monotonic() + candidates.after_seconds + STALE_AFTER_SECONDS
+            self._ready.put(
+                (candidates.session_id, candidates.sequence), (stale_at, candidates.exclude_item_ids, modules)
+            )
             log.info("session %s: second stages prepared (%s)", candidates.session_id, ", ".join(modules))
+
+    def _room(self) -> bool:
+        """Whether one more place fits, once the stale ones are dropped; says so when that changes."""
+        now = time.monotonic()
+        while (oldest := self._ready.oldest()) is not None and oldest[1][0] <= now:
+            self._ready.pop(oldest[0])
+        full = len(self._ready) >= self._limit
+        if full != self._full:
+            self._full = full
+            if full:
+                log.info("%d students' second stages are ready: the next assemble at their advance", len(self))
+            else:
+                log.info("room for prepared second stages again")
+        return not full

@@ -31,6 +31,12 @@ class LRU(Generic[K, V]):
         while len(self._entries) > self._limit:
             self._entries.popitem(last=False)
 
+    def oldest(self) -> tuple[K, V] | None:
+        """The entry used least recently (the next to be forgotten), left in place."""
+        for key, value in self._entries.items():
+            return key, value
+        return None
+
     def pop(self, key: K) -> V | None:
         return self._entries.pop(key, None)
 

@@ -3,10 +3,13 @@ item_service would have assembled then, even with item_service gone; a place who
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import cast
 
 import grpc
 import pytest
@@ -15,8 +18,11 @@ from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
 from launcher.procs import ServiceProcess, item_service_process
-from session_service.blueprint import load_blueprint
+from session_service import prepare
+from session_service.blueprint import ModulePlan, load_blueprint
 from session_service.domain.modules import module_seed
+from session_service.prepare import Candidates, ModulePreparer
+from session_service.storage.sessions import NewModule
 from tests.item_service.rpc import SERVICE
 from tests.session_service.conftest import session_process
 from tests.support.exam import as_user, new_user, request_id
@@ -95,3 +101,66 @@ def assembled_for(items: ServiceProcess, session_id: str, router: pb.ModuleState
             )
             expected[stage] = [i.item_id for i in assembled.items if i.status != item_pb2.ITEM_STATUS_PRETEST]
     return expected
+
+
+# ---- the store of prepared places: bounded without losing work
+
+
+# Stand-ins for assembled modules: the store keeps and hands back whatever it is given.
+MODULES = {session_id: cast(NewModule, object()) for session_id in ("ses-a", "ses-b", "ses-c")}
+PLAN = load_blueprint().section(READING).modules[1]
+
+
+@asynccontextmanager
+async def preparing(assembled: list[str]) -> AsyncIterator[ModulePreparer]:
+    """A preparer of one place at most, running, that notes each session it assembles for."""
+
+    async def assemble(place: Candidates, _plan: ModulePlan) -> NewModule:
+        assembled.append(place.session_id)
+        return MODULES[place.session_id]
+
+    preparer = ModulePreparer(assemble, limit=1)
+    runner = asyncio.create_task(preparer.run_forever())
+    try:
+        yield preparer
+    finally:
+        runner.cancel()
+
+
+async def router_opened(preparer: ModulePreparer, *session_ids: str) -> None:
+    for session_id in session_ids:
+        preparer.router_opened(
+            Candidates(
+                session_id=session_id,
+                sequence=2,
+                plans=(PLAN,),
+                exclude_item_ids=frozenset({"itm-1"}),
+                after_seconds=0.0,
+            )
+        )
+    await asyncio.sleep(0.2)
+
+
+def take(preparer: ModulePreparer, session_id: str) -> NewModule | None:
+    return preparer.take(session_id=session_id, sequence=2, plan_key=PLAN.key, seen=["itm-1"])
+
+
+async def test_a_full_store_prepares_no_more_rather_than_push_out_a_place_prepared_earlier() -> None:
+    assembled: list[str] = []
+    async with preparing(assembled) as preparer:
+        await router_opened(preparer, "ses-a", "ses-b")
+        # The first place is kept for its advance; the second was not assembled only to push it out.
+        assert assembled == ["ses-a"]
+        assert take(preparer, "ses-a") is MODULES["ses-a"]
+        await router_opened(preparer, "ses-c")
+        assert assembled == ["ses-a", "ses-c"]
+
+
+async def test_a_place_nobody_took_goes_stale_and_makes_room(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Its session advanced before it was prepared, or stopped: kept for good, it would fill the store.
+    monkeypatch.setattr(prepare, "STALE_AFTER_SECONDS", 0.0)
+    assembled: list[str] = []
+    async with preparing(assembled) as preparer:
+        await router_opened(preparer, "ses-a", "ses-b")
+        assert assembled == ["ses-a", "ses-b"]
+        assert take(preparer, "ses-a") is None
