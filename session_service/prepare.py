@@ -55,7 +55,8 @@ class ModulePreparer:
         self._assemble = assemble
         self._queue: asyncio.Queue[tuple[float, Candidates]] = asyncio.Queue()
         # (session, place) -> when it goes stale, the items the modules avoid, and the module of each plan; in the
-        # order prepared, so the oldest is the first to go stale.
+        # order prepared. Stale places are dropped from the oldest on: behind one of a longer router, a stale place
+        # waits until that one goes stale too (at most a router's time).
         self._ready: LRU[tuple[str, int], tuple[float, frozenset[str], dict[str, NewModule]]] = LRU(limit)
         self._full = False
 

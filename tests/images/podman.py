@@ -162,7 +162,8 @@ class Project:
         # Each distinct warning once, with how often it came: a check repeated every 2 s would hide the rest.
         seen: Counter[str] = Counter()
         last: dict[str, str] = {}
-        for line in self.log_lines(" WARNING ") + self.log_lines(" ERROR "):
+        logs = self.logs(5000).splitlines()
+        for line in (line for level in (" WARNING ", " ERROR ") for line in logs if level in line):
             service, _, rest = line.partition("|")
             message = service.strip() + " " + rest.split(" ", 3)[-1]
             seen[message] += 1
