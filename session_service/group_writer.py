@@ -64,11 +64,11 @@ def answer_writer(workers: Workers, scorer: Scorer) -> GroupWriter[Submission, S
     return GroupWriter(workers, unit, urgent=True)
 
 
-def advance_writer(workers: Workers, scorer: Scorer) -> GroupWriter[writer.Advance, bool]:
-    """Module changes: True once written, False if one with its request id was applied before; an advance that
-    closes a section scores it in the same transaction. An ordinary write: answer groups keep their turn ahead."""
+def advance_writer(workers: Workers, scorer: Scorer) -> GroupWriter[writer.Advance, writer.Advanced]:
+    """Module changes: what each wrote (or found applied before under its request id); an advance that closes a
+    section scores it in the same transaction. An ordinary write: answer groups keep their turn ahead."""
 
-    def unit(db: Database, group: Sequence[writer.Advance]) -> Sequence[bool | Exception]:
+    def unit(db: Database, group: Sequence[writer.Advance]) -> Sequence[writer.Advanced | Exception]:
         return writer.advance_group(db, jobs=group, scorer=scorer)
 
     return GroupWriter(workers, unit, max_batch=MAX_ADVANCE_GROUP)

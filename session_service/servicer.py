@@ -156,7 +156,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         scorer: SessionScorer,
         access: AccessPolicy,
         answer_writer: GroupWriter[answers.Submission, answers.SubmitOutcome],
-        advance_writer: GroupWriter[writer.Advance, bool],
+        advance_writer: GroupWriter[writer.Advance, writer.Advanced],
         heads: SessionHeads,
         pages: paging.PageTokens,
     ) -> None:
@@ -991,15 +991,22 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             return prepared
         record, job, second_stages = prepared
         advanced = await self._advance_writer.submit(job)
-        if advanced and second_stages is not None:
+        if advanced.applied and second_stages is not None:
             self._preparer.router_opened(second_stages)
         self._heads.drop(record.session_id)
         self._cache.drop(job.from_module_id)
         async with self._advances:
-            fresh = await self._lookup(sessions.get_session, session_id=record.session_id)
-            assert fresh is not None
+            if advanced.closing is not None:
+                # The session is what was read plus what was written: no second read (a room's advances come
+                # together, and each read takes the event loop).
+                fresh = record.advanced(closing=advanced.closing, opened=job.next_module)
+            else:
+                # Applied before, or its module closed at its deadline meanwhile: the session as stored.
+                found = await self._lookup(sessions.get_session, session_id=record.session_id)
+                assert found is not None
+                fresh = found
             # The module this advance opened has no answers yet: no read for them.
-            opened = job.next_module.module_id if advanced and job.next_module is not None else None
+            opened = job.next_module.module_id if advanced.applied and job.next_module is not None else None
             return await self._session_proto(fresh, new_module=opened)
 
     async def _prepare_advance(

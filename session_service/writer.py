@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from session_service.domain.accommodations import STANDARD, Accommodation
 from session_service.domain.answers import answer_refusal, late_answer_error, too_late
 from session_service.domain.limits import check_daily_sessions, utc_day_start_ms
-from session_service.domain.modules import closing
+from session_service.domain.modules import Closing, closing
 from session_service.domain.outages import Outage, outage_before
 from session_service.domain.proctoring import paused_error, voided_error
 from session_service.domain.ratings import already_rated, decide_rating
@@ -259,16 +259,25 @@ class Advance:
     next_module: NewModule | None
 
 
-def _advance_in(tx: Tx, job: Advance, scorer: Scorer) -> bool:
-    """Close the current module and open the next one (or none after the last), in the caller's transaction;
-    False if already applied. A section that closes with it is scored with it."""
+@dataclass(frozen=True)
+class Advanced:
+    """What an advance found and wrote: `applied` False when one with its request id was applied before; `closing`
+    how it closed the module it left (None: that module had closed already, at its deadline)."""
+
+    applied: bool
+    closing: Closing | None = None
+
+
+def _advance_in(tx: Tx, job: Advance, scorer: Scorer) -> Advanced:
+    """Close the current module and open the next one (or none after the last), in the caller's transaction. A
+    section that closes with it is scored with it."""
     locked = sessions.lock_session(tx, session_id=job.session_id)
     if locked is None:
         raise NotFound(f"session {job.session_id} not found")
     # After the lock: on PostgreSQL a concurrent advance with this request id (another process) may have
     # committed while this one waited for the session row.
     if job.request_id and sessions.advance_done(tx, session_id=job.session_id, request_id=job.request_id):
-        return False
+        return Advanced(applied=False)
     if locked.voided:
         raise voided_error()
     if locked.paused:
@@ -301,10 +310,10 @@ def _advance_in(tx: Tx, job: Advance, scorer: Scorer) -> bool:
             now_ms=job.now_ms,
         )
     score_closed_sections(tx, session_id=job.session_id, scorer=scorer, now_ms=job.now_ms)
-    return True
+    return Advanced(applied=True, closing=closed)
 
 
-def advance_group(db: Database, *, jobs: Sequence[Advance], scorer: Scorer) -> list[bool | Exception]:
+def advance_group(db: Database, *, jobs: Sequence[Advance], scorer: Scorer) -> list[Advanced | Exception]:
     """Every advance of the group in ONE transaction (one commit, one fsync), each in a savepoint of its own, so
     that one refused advance leaves the others; per job, as `_advance_in` gives, or the exception refusing it.
 
@@ -318,7 +327,7 @@ def advance_group(db: Database, *, jobs: Sequence[Advance], scorer: Scorer) -> l
         return list(_advance_together(db, jobs, scorer))
     except Exception:
         log.warning("a group of %d advances failed; writing each alone", len(jobs), exc_info=True)
-    alone: list[bool | Exception] = []
+    alone: list[Advanced | Exception] = []
     for job in jobs:
         try:
             alone.append(_advance_alone(db, job, scorer))
@@ -333,20 +342,20 @@ def _applied(tx: Tx, job: Advance) -> bool:
     return sessions.advance_done(tx, session_id=job.session_id, request_id=job.request_id)
 
 
-def _advance_alone(db: Database, job: Advance, scorer: Scorer) -> bool | DomainError:
+def _advance_alone(db: Database, job: Advance, scorer: Scorer) -> Advanced | DomainError:
     try:
         return _advance_together(db, [job], scorer)[0]
     except Conflict:
         # Met at the commit: a retry of this advance committed by another process first.
         if job.request_id and sessions.advance_applied(db, session_id=job.session_id, request_id=job.request_id):
-            return False
+            return Advanced(applied=False)
         raise
 
 
-def _advance_together(db: Database, jobs: Sequence[Advance], scorer: Scorer) -> list[bool | DomainError]:
+def _advance_together(db: Database, jobs: Sequence[Advance], scorer: Scorer) -> list[Advanced | DomainError]:
     # Sessions are locked in the order of their ids: two processes' groups on PostgreSQL cannot each hold a row
     # the other waits for.
-    results: dict[int, bool | DomainError] = {}
+    results: dict[int, Advanced | DomainError] = {}
     with db.unit_of_work() as tx:
         for index in sorted(range(len(jobs)), key=lambda i: jobs[i].session_id):
             job = jobs[index]
@@ -359,7 +368,7 @@ def _advance_together(db: Database, jobs: Sequence[Advance], scorer: Scorer) -> 
                 # A retry of this advance stored by another process meanwhile: it was applied, once.
                 if not _applied(tx, job):
                     raise
-                results[index] = False
+                results[index] = Advanced(applied=False)
     return [results[index] for index in range(len(jobs))]
 
 

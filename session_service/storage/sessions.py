@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -71,6 +72,41 @@ class SessionRecord:
     @property
     def current_module(self) -> ModuleRecord | None:
         return next((m for m in self.modules if m.module_id == self.current_module_id), None)
+
+    def advanced(self, *, closing: Closing, opened: NewModule | None) -> SessionRecord:
+        """This session once an advance closed its current module with `closing` and opened `opened` (none after
+        the last module): what the advance's reply shows, without reading the session again. The estimates the
+        advance recorded (a router's, a section's at its close) are left out: no reply shows them."""
+        modules = [
+            dataclasses.replace(m, status=closing.status, close_ms=closing.close_ms)
+            if m.module_id == self.current_module_id
+            else m
+            for m in self.modules
+        ]
+        if opened is not None:
+            modules.append(
+                ModuleRecord(
+                    module_id=opened.module_id,
+                    session_id=self.session_id,
+                    sequence=opened.sequence,
+                    plan_key=opened.plan_key,
+                    section=opened.section,
+                    stage=opened.stage,
+                    status=STATUS_OPEN,
+                    seed=opened.seed,
+                    start_ms=opened.start_ms,
+                    deadline_ms=opened.deadline_ms,
+                    close_ms=None,
+                    theta=None,
+                    theta_se=None,
+                    routing_decision=None,
+                    item_count=len(opened.items),
+                    answered_count=0,
+                )
+            )
+        return dataclasses.replace(
+            self, modules=tuple(modules), current_module_id=opened.module_id if opened is not None else None
+        )
 
 
 @dataclass(frozen=True)

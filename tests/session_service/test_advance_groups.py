@@ -7,11 +7,13 @@ from sqlalchemy import event, func, insert, select
 from toefl.item.v1 import item_pb2
 
 from session_service import writer
+from session_service.domain.modules import Closing
 from session_service.domain.states import (
     SCOPE_FULL_TEST,
     STAGE_ROUTER,
     STAGE_UPPER,
     STATE_IN_PROGRESS,
+    STATUS_CLOSED,
     STATUS_OPEN,
 )
 from session_service.scoring import SessionScorer
@@ -124,7 +126,8 @@ def test_a_room_advances_in_one_group(db: Database) -> None:
     results = writer.advance_group(db, jobs=jobs, scorer=SCORER)
     event.remove(db.write_engine, "commit", count)
     assert len(commits) == 1, "one transaction for the whole group"
-    assert results[:5] == [True, True, True, True, False]
+    closed_now = writer.Advanced(applied=True, closing=Closing(status=STATUS_CLOSED, close_ms=T0 + 1_000))
+    assert results[:5] == [closed_now] * 4 + [writer.Advanced(applied=False)]
     refused = results[5]
     assert isinstance(refused, FailedPrecondition) and refused.reason == "SESSION_MOVED_ON"
     assert current_modules(db) == {
@@ -145,6 +148,6 @@ def test_a_broken_advance_fails_alone(db: Database) -> None:
     # Session 2's next module reuses session 0's module id: its insert breaks the group's transaction.
     jobs = [move(0), move(1), move(2, to="mod-0-2")]
     results = writer.advance_group(db, jobs=jobs, scorer=SCORER)
-    assert results[:2] == [True, True]
+    assert [r.applied for r in results[:2] if isinstance(r, writer.Advanced)] == [True, True]
     assert isinstance(results[2], Conflict)
     assert current_modules(db) == {"ses-0": "mod-0-2", "ses-1": "mod-1-2", "ses-2": "mod-2-1"}

@@ -27,6 +27,14 @@ SECTIONS = (
 )
 
 
+def without_clock(session: pb.Session) -> pb.Session:
+    """The session without the seconds left, which tick between two replies."""
+    copy = pb.Session()
+    copy.CopyFrom(session)
+    copy.current_module.ClearField("remaining_seconds")
+    return copy
+
+
 @pytest.mark.parametrize(("strong", "expected"), [(True, UPPER), (False, LOWER)], ids=["strong", "weak"])
 def test_whole_test_routes_by_ability(
     session_stub: Stub, item_stub: item_service_pb2_grpc.ItemServiceStub, strong: bool, expected: list[int]
@@ -63,6 +71,9 @@ def test_whole_test_routes_by_ability(
         session = session_stub.AdvanceModule(
             pb.AdvanceModuleRequest(session_id=session.session_id, request_id=request_id()), metadata=md
         )
+        # The advance's reply is built from what it read and wrote: it must be the session as stored.
+        stored = session_stub.GetSession(pb.GetSessionRequest(session_id=session.session_id), metadata=md)
+        assert without_clock(session) == without_clock(stored)
     assert stages == expected and sections == SECTIONS
     assert len(seen) == len(set(seen)), "an item was shown twice in one session"
     assert all(m.status == pb.MODULE_STATUS_CLOSED and m.answered_count == m.item_count for m in session.modules)
