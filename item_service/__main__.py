@@ -271,6 +271,10 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         result = _import(bank, records, dry_run=args.dry_run, batch_name=Path(args.file).name)
     finally:
         bank.dispose()
+    path = sqlite_path(settings.database_url)
+    if path is not None and not result.dry_run:
+        # As after `migrate`: the bank file may go into an image next, whose read-only server cannot open WAL.
+        seal_for_shipping(path)
     _say(
         f"{'dry run: would have ' if result.dry_run else ''}created {result.created}, updated {result.updated}, "
         f"left {result.unchanged} unchanged; passages created {result.passages_created}, "

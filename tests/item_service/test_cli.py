@@ -92,23 +92,30 @@ def test_migrate_backs_up_first_and_the_backup_restores(item_bank_path: Path, tm
     ok(cli("check", database=item_bank_path))
 
 
-def test_migrate_leaves_the_bank_sealed_for_an_image(item_bank_path: Path, tmp_path: Path) -> None:
-    # An import leaves the bank in WAL mode, which the image's read-only item_service cannot open.
+def journal_mode(bank: Path) -> str:
+    connection = sqlite3.connect(f"file:{bank}?mode=ro", uri=True)
+    try:
+        return str(connection.execute("PRAGMA journal_mode").fetchone()[0])
+    finally:
+        connection.close()
+
+
+def test_migrate_leaves_the_bank_sealed_for_an_image(item_bank_path: Path) -> None:
+    # A bank a writable server used is in WAL mode, which the image's read-only item_service cannot open.
+    with sqlite3.connect(item_bank_path) as connection:
+        connection.execute("PRAGMA journal_mode = WAL")
+    assert journal_mode(item_bank_path) == "wal"
+    ok(cli("migrate", database=item_bank_path))
+    assert not item_bank_path.with_name(item_bank_path.name + "-wal").exists()
+    assert journal_mode(item_bank_path) == "delete"
+
+
+def test_import_leaves_the_bank_sealed_for_an_image(item_bank_path: Path, tmp_path: Path) -> None:
     export = tmp_path / "export.jsonl"
     ok(cli("export", "--out", str(export), database=item_bank_path))
     ok(cli("import", str(export), database=item_bank_path))
-    connection = sqlite3.connect(f"file:{item_bank_path}?mode=ro", uri=True)
-    try:
-        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    finally:
-        connection.close()
-    ok(cli("migrate", database=item_bank_path))
     assert not item_bank_path.with_name(item_bank_path.name + "-wal").exists()
-    connection = sqlite3.connect(f"file:{item_bank_path}?mode=ro", uri=True)
-    try:
-        assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",)
-    finally:
-        connection.close()
+    assert journal_mode(item_bank_path) == "delete"
 
 
 def test_backup_command(item_bank_path: Path) -> None:

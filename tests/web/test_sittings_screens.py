@@ -10,7 +10,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -293,7 +293,7 @@ def test_a_teacher_sets_a_students_extra_time_from_the_roster(stack: Stack, page
     student = new_account(stack, "STUDENT", class_id=school_class["classId"])
 
     sign_in(page, stack.gateway.url, teacher["username"], lands_on="Your classes")
-    page.get_by_role("button", name=re.compile(re.escape(class_name))).click()
+    page.get_by_role("button", name=f"{class_name} (1 student)", exact=True).click()
     page.get_by_role("button", name=student["displayName"]).click()
     form = page.get_by_role("form", name=f"Accommodations of {student['displayName']}")
     expect(form.get_by_label("Extra time")).to_have_value("1")
@@ -306,3 +306,27 @@ def test_a_teacher_sets_a_students_extra_time_from_the_roster(stack: Stack, page
     assert saved["extraTimeMultiplier"] == 1.5
     assert saved["reason"] == "Approved by the school's learning support team"
     assert saved["setBy"] == teacher["userId"]
+
+
+def test_a_student_who_starts_before_the_sitting_opens_is_told_when_it_opens(stack: Stack, page: Page) -> None:
+    assert stack.gateway is not None
+    teacher = new_account(stack, "TEACHER")
+    school_class = api(stack, "POST", "/api/classes", {"name": "Early birds", "teacherId": teacher["userId"]})
+    student = new_account(stack, "STUDENT", class_id=school_class["classId"])
+    opens = datetime.now(UTC) + timedelta(hours=2)
+    sitting = {
+        "classId": school_class["classId"],
+        "title": "Afternoon mock",
+        "scope": "SESSION_SCOPE_SECTION",
+        "section": "SECTION_READING",
+        "openTime": opens.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "closeTime": (opens + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    api(stack, "POST", "/api/sittings", sitting)
+
+    sign_in(page, stack.gateway.url, student["username"])
+    start = page.get_by_role("region", name="Your sittings").get_by_role("form", name="Afternoon mock")
+    start.get_by_role("button", name="Start Afternoon mock").click()
+    # The refusal names the opening time the service sent with it, in the browser's own way of writing times.
+    shown = page.evaluate("(iso) => new Date(iso).toLocaleString()", sitting["openTime"])
+    expect(start.get_by_role("alert")).to_have_text(f"This exam opens at {shown}. Please start it then.")

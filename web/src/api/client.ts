@@ -131,12 +131,29 @@ function plainSentence(status: number, signedIn: boolean): string {
   return `The server could not do this (HTTP ${status}).`;
 }
 
-function reasonOf(status: Status | undefined): string | null {
+interface Refusal {
+  reason: string;
+  metadata: Record<string, string>;
+}
+
+function refusalOf(status: Status | undefined): Refusal | null {
   for (const detail of status?.details ?? []) {
-    const info = detail as { "@type"?: string; reason?: string };
-    if (info["@type"]?.endsWith("google.rpc.ErrorInfo") && info.reason) return info.reason;
+    const info = detail as { "@type"?: string; reason?: string; metadata?: Record<string, string> };
+    if (info["@type"]?.endsWith("google.rpc.ErrorInfo") && info.reason) {
+      return { reason: info.reason, metadata: info.metadata ?? {} };
+    }
   }
   return null;
+}
+
+// Refusals whose sentence names what the service sent with them (the ErrorInfo's metadata), when it did.
+const WITH_DETAILS: Record<string, (metadata: Record<string, string>) => string | null> = {
+  SITTING_NOT_OPEN: ({ open_time: opens }) =>
+    opens ? `This exam opens at ${new Date(opens).toLocaleString()}. Please start it then.` : null,
+};
+
+function sentenceOf(refusal: Refusal): string | undefined {
+  return WITH_DETAILS[refusal.reason]?.(refusal.metadata) ?? PLAIN[refusal.reason];
 }
 
 // Who hears of refusals that change what the page may do (a proctor's pause or void), whichever call met them.
@@ -194,7 +211,8 @@ export async function call<T>(send: () => Promise<Result<T>>, options = { renew:
     }
     busyListener(null);
     const status = error as Status | undefined;
-    const reason = reasonOf(status);
+    const refusal = refusalOf(status);
+    const reason = refusal?.reason ?? null;
     const sessionEnded = response.status === 401 && tokens !== null;
     if (sessionEnded && options.renew) {
       // The access token lapsed (a laptop asleep, say): renew once and send again; else the sign-in has ended.
@@ -204,7 +222,7 @@ export async function call<T>(send: () => Promise<Result<T>>, options = { renew:
       }
       onSignedOut?.();
     }
-    const message = (reason !== null ? PLAIN[reason] : undefined) ?? plainSentence(response.status, sessionEnded);
+    const message = (refusal !== null ? sentenceOf(refusal) : undefined) ?? plainSentence(response.status, sessionEnded);
     if (reason !== null) for (const listener of refusalListeners) listener(reason);
     throw new ApiError(message, response.status, reason);
   }
@@ -242,7 +260,7 @@ export async function readEventStream(
     return { data: true, response };
   });
   if (ended.status !== null) {
-    throw new ApiError(ended.status.message || "The stream ended with an error.", 500, reasonOf(ended.status));
+    throw new ApiError(ended.status.message || "The stream ended with an error.", 500, refusalOf(ended.status)?.reason ?? null);
   }
 }
 

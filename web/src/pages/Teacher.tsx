@@ -3,7 +3,7 @@ import { useEffect, useState } from "react";
 import { Link } from "wouter";
 import { api, call, type Schemas, type Session } from "../api/client";
 import { AccommodationForm } from "./Accommodation";
-import { inTestOrder, sectionName } from "./names";
+import { count, inTestOrder, sectionName } from "./names";
 
 type Class = Schemas["toefl.session.v1.Class"];
 type Roster = Schemas["toefl.session.v1.ClassRoster"];
@@ -44,7 +44,7 @@ export function Teacher() {
                 open(c.classId ?? "");
               }}
             >
-              {c.name} ({(c.studentIds ?? []).length} students)
+              {c.name} ({count(c.studentIds?.length ?? 0, "student")})
             </button>
           </li>
         ))}

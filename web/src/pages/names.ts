@@ -33,3 +33,8 @@ export function testName(sitting: { scope?: string | number | null; section?: Se
 export function when(time: string | null | undefined): string {
   return time ? new Date(time).toLocaleString() : "–";
 }
+
+/** "1 student", "3 students". */
+export function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
