@@ -996,12 +996,16 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._heads.drop(record.session_id)
         self._cache.drop(job.from_module_id)
         async with self._advances:
-            if advanced.closing is not None:
+            left = record.current_module
+            if advanced.applied and (
+                advanced.closing is not None or (left is not None and left.status != STATUS_OPEN)
+            ):
                 # The session is what was read plus what was written: no second read (a room's advances come
                 # together, and each read takes the event loop).
                 fresh = record.advanced(closing=advanced.closing, opened=job.next_module)
             else:
-                # Applied before, or its module closed at its deadline meanwhile: the session as stored.
+                # Applied before, or its module closed at its deadline between the read and the write: the session
+                # as stored.
                 found = await self._lookup(sessions.get_session, session_id=record.session_id)
                 assert found is not None
                 fresh = found

@@ -73,13 +73,14 @@ class SessionRecord:
     def current_module(self) -> ModuleRecord | None:
         return next((m for m in self.modules if m.module_id == self.current_module_id), None)
 
-    def advanced(self, *, closing: Closing, opened: NewModule | None) -> SessionRecord:
-        """This session once an advance closed its current module with `closing` and opened `opened` (none after
-        the last module): what the advance's reply shows, without reading the session again. The estimates the
-        advance recorded (a router's, a section's at its close) are left out: no reply shows them."""
+    def advanced(self, *, closing: Closing | None, opened: NewModule | None) -> SessionRecord:
+        """This session once an advance closed its current module with `closing` (None: closed already, as this
+        record shows) and opened `opened` (none after the last module): what the advance's reply shows, without
+        reading the session again. The estimates the advance recorded (a router's, a section's at its close) are
+        left out: no reply shows them."""
         modules = [
             dataclasses.replace(m, status=closing.status, close_ms=closing.close_ms)
-            if m.module_id == self.current_module_id
+            if closing is not None and m.module_id == self.current_module_id
             else m
             for m in self.modules
         ]
