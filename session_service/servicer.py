@@ -729,7 +729,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         second_stages = self._second_stages(session_id, sections[0], module, seen_before=())
         if created and second_stages is not None:
             self._preparer.router_opened(second_stages)
-        return await self._session_proto(record)
+        # A module opened just now has no answers and no marks yet: no reads for them (a class starting together
+        # reads on one event loop). A retry that met its first call's session at the write reads them.
+        return await self._session_proto(record, new_module=module.module_id if created else None)
 
     async def _sitting_to_start(
         self, principal: Principal, request: pb.CreateSessionRequest, student_id: str

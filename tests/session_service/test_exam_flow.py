@@ -45,6 +45,8 @@ def test_whole_test_routes_by_ability(
         pb.CreateSessionRequest(scope=pb.SESSION_SCOPE_FULL_TEST, request_id=request_id()), metadata=md
     )
     assert session.blueprint_version == CURRENT_VERSION and session.student_id == student.user_id
+    stored = session_stub.GetSession(pb.GetSessionRequest(session_id=session.session_id), metadata=md)
+    assert without_clock(session) == without_clock(stored)
     stages: list[int] = []
     sections: list[int] = []
     seen: list[str] = []
