@@ -37,6 +37,15 @@ class Candidates:
 Assemble = Callable[[Candidates, ModulePlan], Awaitable[NewModule]]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A place's assembled modules, kept for its advance until `stale_at` (time.monotonic())."""
+
+    stale_at: float
+    exclude_item_ids: frozenset[str]
+    modules: dict[str, NewModule]
+
+
 class ModulePreparer:
     """Assembles the lower and the upper module of every session whose router opened, one assembly at a time and a
     while after the router opened (by default halfway through its time), and keeps them until the router closes.
@@ -54,10 +63,10 @@ class ModulePreparer:
         self._limit = limit
         self._assemble = assemble
         self._queue: asyncio.Queue[tuple[float, Candidates]] = asyncio.Queue()
-        # (session, place) -> when it goes stale, the items the modules avoid, and the module of each plan; in the
-        # order prepared. Stale places are dropped from the oldest on: behind one of a longer router, a stale place
-        # waits until that one goes stale too (at most a router's time).
-        self._ready: LRU[tuple[str, int], tuple[float, frozenset[str], dict[str, NewModule]]] = LRU(limit)
+        # (session, place) -> its modules, in the order prepared. Stale places are dropped from the oldest on:
+        # behind one of a longer router, a stale place waits until that one goes stale too (at most a router's
+        # time).
+        self._ready: LRU[tuple[str, int], Prepared] = LRU(limit)
         self._full = False
 
     def router_opened(self, candidates: Candidates) -> None:
@@ -67,9 +76,9 @@ class ModulePreparer:
         """The module prepared for this place, if it avoids exactly the items seen; every candidate of the place
         is dropped."""
         ready = self._ready.pop((session_id, sequence))
-        if ready is None or ready[1] != frozenset(seen):
+        if ready is None or ready.exclude_item_ids != frozenset(seen):
             return None
-        return ready[2].get(plan_key)
+        return ready.modules.get(plan_key)
 
     def __len__(self) -> int:
         return len(self._ready)
@@ -92,14 +101,15 @@ class ModulePreparer:
             # Its router closes about `after_seconds` from now, when the preparing started halfway through it.
             stale_at = time.monotonic() + candidates.after_seconds + STALE_AFTER_SECONDS
             self._ready.put(
-                (candidates.session_id, candidates.sequence), (stale_at, candidates.exclude_item_ids, modules)
+                (candidates.session_id, candidates.sequence),
+                Prepared(stale_at=stale_at, exclude_item_ids=candidates.exclude_item_ids, modules=modules),
             )
             log.info("session %s: second stages prepared (%s)", candidates.session_id, ", ".join(modules))
 
     def _room(self) -> bool:
         """Whether one more place fits, once the stale ones are dropped; says so when that changes."""
         now = time.monotonic()
-        while (oldest := self._ready.oldest()) is not None and oldest[1][0] <= now:
+        while (oldest := self._ready.oldest()) is not None and oldest[1].stale_at <= now:
             self._ready.pop(oldest[0])
         full = len(self._ready) >= self._limit
         if full != self._full:
