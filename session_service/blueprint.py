@@ -91,6 +91,15 @@ class Blueprint:
         """The sections a session takes: all of them in test order, or the one chosen."""
         return self.sections if section is None else (self.section(section),)
 
+    def after(self, plan: ModulePlan, taken: tuple[SectionPlan, ...]) -> tuple[ModulePlan, ...]:
+        """The modules that may follow `plan` in a session taking the sections `taken`: a router's second stages
+        (which one, its score decides), else the next section's first module; none after the last."""
+        section = self.section(plan.section)
+        if section.routing is not None and plan.stage == pb.MODULE_STAGE_ROUTER:
+            return tuple(p for p in section.modules if p.stage != pb.MODULE_STAGE_ROUTER)
+        index = [s.section for s in taken].index(plan.section)
+        return (taken[index + 1].first(),) if index + 1 < len(taken) else ()
+
 
 def _counts(raw: list[dict[str, Any]]) -> tuple[tuple[item_pb2.TaskType.ValueType, int], ...]:
     return tuple((item_pb2.TaskType.Value(c["task_type"]), int(c["count"])) for c in raw)

@@ -1,8 +1,11 @@
-"""Second-stage modules assembled while their router module is open, so that routing needs no assembly."""
+"""The modules that may follow an open module, assembled while it runs, so that an advance needs no assembly."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -14,9 +17,9 @@ from toefl_core.lru import LRU
 
 log = logging.getLogger(__name__)
 
-# Students whose second-stage modules are kept ready (two modules each, a few tens of kilobytes each).
+# Students whose next modules are kept ready (up to two modules each, a few tens of kilobytes each).
 MAX_PREPARED = 2_000
-# How long after its router was due to close a prepared place is kept for an advance to take: the deadline rush's
+# How long after its module was due to close a prepared place is kept for an advance to take: the deadline rush's
 # advances come a sweep interval after the deadline. Later, its session has moved on without it (an advance came
 # before it was prepared) or stopped; kept, such places would fill the store for good.
 STALE_AFTER_SECONDS = 300.0
@@ -24,14 +27,18 @@ STALE_AFTER_SECONDS = 300.0
 
 @dataclass(frozen=True)
 class Candidates:
-    """What to assemble for a session whose router module just opened: each second stage it may be routed to."""
+    """What to assemble for a session whose module just opened: each module that may follow it (a router's second
+    stages, else the next section's first module)."""
 
     session_id: str
     sequence: int
     plans: tuple[ModulePlan, ...]
     exclude_item_ids: frozenset[str]
-    # How long after now to assemble them.
+    # How long after now to assemble them at the latest.
     after_seconds: float
+    # Answers after which to assemble them at once (half the open module's items): a student who answers at a
+    # brisk pace asks for the next module long before half its time.
+    after_answers: int
 
 
 Assemble = Callable[[Candidates, ModulePlan], Awaitable[NewModule]]
@@ -46,35 +53,79 @@ class Prepared:
     modules: dict[str, NewModule]
 
 
-class ModulePreparer:
-    """Assembles the lower and the upper module of every session whose router opened, one assembly at a time and a
-    while after the router opened (by default halfway through its time), and keeps them until the router closes.
+@dataclass
+class _Waiting:
+    """A place not yet assembled: due at `latest` (time.monotonic()), or earlier once enough answers came."""
 
-    Every student of a room whose router modules expire together asks for the next module in the same second;
-    each advance then assembled a module on item_service (its largest part after the write). Prepared, an advance
-    takes the module routed to and leaves the other. The seed of a module follows from its session and place, so
-    a prepared module is the one the advance would have assembled (only the pretest items may differ, balanced on
-    the tally of a few minutes earlier). A module is used only if the items it avoids are exactly those the
-    session has seen; otherwise, or when none is ready (another process opened the router, a restart, the store
-    full), the advance assembles as before.
+    candidates: Candidates
+    latest: float
+    due: float
+    answers: int = 0
+
+
+class ModulePreparer:
+    """Assembles the modules that may follow every module opened in this process, one assembly at a time, in the
+    order they fall due: halfway through the open module's time by default, or as soon as the student has answered
+    half its items; and keeps them until that module closes.
+
+    Every student of a room whose modules expire together, or who answer at one pace, asks for the next module in
+    the same second; each advance then assembled a module on item_service (its largest part after the write).
+    Prepared, an advance takes the module it goes to and leaves the other. The seed of a module follows from its
+    session and place, so a prepared module is the one the advance would have assembled (only the pretest items
+    may differ, balanced on the tally of a few minutes earlier). A module is used only if the items it avoids are
+    exactly those the session has seen; otherwise, or when none is ready (another process opened the module, a
+    restart, the store full), the advance assembles as before. A place its advance came to first is never
+    assembled.
     """
 
     def __init__(self, assemble: Assemble, *, limit: int = MAX_PREPARED) -> None:
         self._limit = limit
         self._assemble = assemble
-        self._queue: asyncio.Queue[tuple[float, Candidates]] = asyncio.Queue()
+        # Per session, the place waiting to be assembled (one module is open at a time in a session).
+        self._waiting: dict[str, _Waiting] = {}
+        # (due, order, place): an entry whose place is no longer waiting, or is due at another time, is skipped.
+        self._due: list[tuple[float, int, _Waiting]] = []
+        self._order = itertools.count()
+        self._wake = asyncio.Event()
+        # The place being assembled, and whether its advance came meanwhile (then it is not kept).
+        self._assembling: tuple[str, int] | None = None
+        self._passed = False
         # (session, place) -> its modules, in the order prepared. Stale places are dropped from the oldest on:
-        # behind one of a longer router, a stale place waits until that one goes stale too (at most a router's
+        # behind one of a longer module, a stale place waits until that one goes stale too (at most a module's
         # time).
         self._ready: LRU[tuple[str, int], Prepared] = LRU(limit)
         self._full = False
 
-    def router_opened(self, candidates: Candidates) -> None:
-        self._queue.put_nowait((time.monotonic() + candidates.after_seconds, candidates))
+    def module_opened(self, candidates: Candidates) -> None:
+        latest = time.monotonic() + candidates.after_seconds
+        self._schedule(_Waiting(candidates, latest=latest, due=latest))
+
+    def answered(self, session_id: str) -> None:
+        """A first answer to an item of the session's open module was stored: half its items answered bring the
+        next modules forward."""
+        waiting = self._waiting.get(session_id)
+        if waiting is None:
+            return
+        waiting.answers += 1
+        now = time.monotonic()
+        if waiting.answers >= waiting.candidates.after_answers and waiting.due > now:
+            waiting.due = now
+            self._schedule(waiting)
+
+    def _schedule(self, waiting: _Waiting) -> None:
+        self._waiting[waiting.candidates.session_id] = waiting
+        if not self._due or waiting.due < self._due[0][0]:
+            self._wake.set()
+        heapq.heappush(self._due, (waiting.due, next(self._order), waiting))
 
     def take(self, *, session_id: str, sequence: int, plan_key: str, seen: Sequence[str]) -> NewModule | None:
         """The module prepared for this place, if it avoids exactly the items seen; every candidate of the place
-        is dropped."""
+        is dropped, and one not yet assembled never will be."""
+        waiting = self._waiting.get(session_id)
+        if waiting is not None and waiting.candidates.sequence == sequence:
+            del self._waiting[session_id]
+        if self._assembling == (session_id, sequence):
+            self._passed = True
         ready = self._ready.pop((session_id, sequence))
         if ready is None or ready.exclude_item_ids != frozenset(seen):
             return None
@@ -83,28 +134,60 @@ class ModulePreparer:
     def __len__(self) -> int:
         return len(self._ready)
 
+    async def _next_due(self) -> _Waiting:
+        while True:
+            while self._due and not self._current(self._due[0]):
+                heapq.heappop(self._due)
+            if not self._due:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            due, _, waiting = self._due[0]
+            wait = due - time.monotonic()
+            if wait <= 0:
+                heapq.heappop(self._due)
+                del self._waiting[waiting.candidates.session_id]
+                return waiting
+            # Something may fall due sooner meanwhile (half a module answered, a shorter module opened).
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    def _current(self, entry: tuple[float, int, _Waiting]) -> bool:
+        due, _, waiting = entry
+        return self._waiting.get(waiting.candidates.session_id) is waiting and waiting.due == due
+
     async def run_forever(self) -> None:
         while True:
-            due, candidates = await self._queue.get()
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            waiting = await self._next_due()
+            candidates = waiting.candidates
             if not self._room():
-                # Put now, it would push out a place prepared earlier, whose router closes sooner: that work would
+                # Put now, it would push out a place prepared earlier, whose module closes sooner: that work would
                 # be lost and done again at its advance (at 10,000 students most of it was). Its advance assembles.
                 continue
+            self._assembling, self._passed = (candidates.session_id, candidates.sequence), False
             modules: dict[str, NewModule] = {}
-            for plan in candidates.plans:
-                try:
-                    modules[plan.key] = await self._assemble(candidates, plan)
-                except Exception:
-                    # The advance assembles it then, as it would have without preparing.
-                    log.warning("preparing module %s of %s failed", plan.key, candidates.session_id, exc_info=True)
-            # Its router closes about `after_seconds` from now, when the preparing started halfway through it.
-            stale_at = time.monotonic() + candidates.after_seconds + STALE_AFTER_SECONDS
+            try:
+                for plan in candidates.plans:
+                    try:
+                        modules[plan.key] = await self._assemble(candidates, plan)
+                    except Exception:
+                        # The advance assembles it then, as it would have without preparing.
+                        log.warning(
+                            "preparing module %s of %s failed", plan.key, candidates.session_id, exc_info=True
+                        )
+            finally:
+                self._assembling = None
+            if self._passed:
+                # Its advance came while it was assembled, and assembled for itself.
+                continue
+            # Its module closes about `after_seconds` after the latest it was due (halfway through that module).
+            stale_at = waiting.latest + candidates.after_seconds + STALE_AFTER_SECONDS
             self._ready.put(
                 (candidates.session_id, candidates.sequence),
                 Prepared(stale_at=stale_at, exclude_item_ids=candidates.exclude_item_ids, modules=modules),
             )
-            log.info("session %s: second stages prepared (%s)", candidates.session_id, ", ".join(modules))
+            log.info("session %s: next modules prepared (%s)", candidates.session_id, ", ".join(modules))
 
     def _room(self) -> bool:
         """Whether one more place fits, once the stale ones are dropped; says so when that changes."""
@@ -115,7 +198,7 @@ class ModulePreparer:
         if full != self._full:
             self._full = full
             if full:
-                log.info("%d students' second stages are ready: the next assemble at their advance", len(self))
+                log.info("%d students' next modules are ready: the next assemble at their advance", len(self))
             else:
-                log.info("room for prepared second stages again")
+                log.info("room for prepared modules again")
         return not full

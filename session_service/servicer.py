@@ -21,7 +21,7 @@ from toefl.session.v1 import session_service_pb2_grpc
 from session_service import accounts, export, recordings, sign_in, staff, writer
 from session_service.access import ANSWER, CONTROL, READ, AccessPolicy, check_request_id
 from session_service.audio import NotAudio, probe
-from session_service.blueprint import CURRENT_VERSION, ModulePlan, SectionPlan, known_versions, load_blueprint
+from session_service.blueprint import CURRENT_VERSION, ModulePlan, known_versions, load_blueprint
 from session_service.caches import PretestTally, SessionHeads
 from session_service.config import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Settings
 from session_service.convert import (
@@ -87,7 +87,7 @@ from session_service.domain.sittings import (
     check_window,
     start_refusal,
 )
-from session_service.domain.states import STAGE_ROUTER, STATE_IN_PROGRESS, STATUS_OPEN
+from session_service.domain.states import STATE_IN_PROGRESS, STATUS_OPEN
 from session_service.group_writer import GroupWriter
 from session_service.item_client import CachedModule, ItemClient, ModuleCache, call_budget
 from session_service.prepare import Candidates, ModulePreparer
@@ -218,7 +218,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             await asyncio.sleep(self._settings.sweep_seconds)
 
     async def prepare_forever(self) -> None:
-        """Assemble the second stages of router modules while they run (session_service.prepare)."""
+        """Assemble the modules that may follow an open module while it runs (session_service.prepare)."""
         await self._preparer.run_forever()
 
     async def _module(self, module_id: str) -> CachedModule:
@@ -460,7 +460,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         return opened
 
     async def _prepare(self, candidates: Candidates, plan: ModulePlan) -> sessions.NewModule:
-        """A second-stage module assembled ahead of its router's close (the preparer's own pace, no caller)."""
+        """A module assembled ahead of the close of the one before (the preparer's own pace, no caller)."""
         return await self._assembled(
             session_id=candidates.session_id,
             sequence=candidates.sequence,
@@ -469,18 +469,23 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             budget_seconds=None,
         )
 
-    def _second_stages(
-        self, session_id: str, section: SectionPlan, opened: sessions.NewModule, seen_before: Iterable[str]
+    def _to_prepare(
+        self,
+        session_id: str,
+        following: tuple[ModulePlan, ...],
+        opened: sessions.NewModule,
+        seen_before: Iterable[str],
     ) -> Candidates | None:
-        """What to prepare once `opened` is stored: its section's second stages if it is a router module."""
-        if section.routing is None or opened.stage != STAGE_ROUTER:
+        """What to prepare once `opened` is stored: the modules that may follow it (`Blueprint.after`), if any."""
+        if not following:
             return None
         after = self._settings.prepare_after_seconds
         return Candidates(
             after_seconds=(opened.deadline_ms - opened.start_ms) / 2000 if after is None else after,
+            after_answers=(len(opened.items) + 1) // 2,
             session_id=session_id,
             sequence=opened.sequence + 1,
-            plans=tuple(plan for plan in section.modules if plan.stage != pb.MODULE_STAGE_ROUTER),
+            plans=following,
             exclude_item_ids=frozenset([*seen_before, *(item.item_id for item in opened.items)]),
         )
 
@@ -726,9 +731,11 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             sitting=sitting,
             accommodation=accommodation,
         )
-        second_stages = self._second_stages(session_id, sections[0], module, seen_before=())
-        if created and second_stages is not None:
-            self._preparer.router_opened(second_stages)
+        successors = self._to_prepare(
+            session_id, blueprint.after(sections[0].first(), sections), module, seen_before=()
+        )
+        if created and successors is not None:
+            self._preparer.module_opened(successors)
         # A module opened just now has no answers and no marks yet: no reads for them (a class starting together
         # reads on one event loop). A retry that met its first call's session at the write reads them.
         return await self._session_proto(record, new_module=module.module_id if created else None)
@@ -875,6 +882,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 # The session moved on (a deadline, another writer): the next answer reads its head afresh.
                 self._heads.drop(head.session_id)
                 raise
+            if not replay.replayed and replay.response.revision == 1:
+                self._preparer.answered(head.session_id)
         return pb.SubmitResponseResponse(
             response=saved_response(replay.response),
             replayed=replay.replayed,
@@ -991,10 +1000,10 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             prepared = await self._prepare_advance(principal, request, context)
         if isinstance(prepared, pb.Session):
             return prepared
-        record, job, second_stages = prepared
+        record, job, successors = prepared
         advanced = await self._advance_writer.submit(job)
-        if advanced.applied and second_stages is not None:
-            self._preparer.router_opened(second_stages)
+        if advanced.applied and successors is not None:
+            self._preparer.module_opened(successors)
         self._heads.drop(record.session_id)
         self._cache.drop(job.from_module_id)
         async with self._advances:
@@ -1018,9 +1027,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
     async def _prepare_advance(
         self, principal: Principal, request: pb.AdvanceModuleRequest, context: Context
     ) -> pb.Session | tuple[sessions.SessionRecord, writer.Advance, Candidates | None]:
-        """What the advance will write (the router's estimate, the next module assembled) and, when that module
-        is a router, its second stages to prepare; or the session as it stands when a retry finds its advance
-        applied already."""
+        """What the advance will write (the router's estimate, the next module assembled) and the modules to
+        prepare that may follow that one; or the session as it stands when a retry finds its advance applied
+        already."""
         record = await self._session(principal, request.session_id, action=CONTROL)
         if request.request_id:
             applied: bool = await self._lookup(
@@ -1044,6 +1053,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         blueprint = load_blueprint(record.blueprint_version)
         plan = blueprint.module(current.plan_key)
         section_plan = blueprint.section(plan.section)
+        sections = blueprint.sections_for(item_pb2.Section.Value(record.section) if record.section else None)
         router_score: sessions.RouterScore | None = None
         next_plan: ModulePlan | None
         if section_plan.routing is not None and plan.stage == pb.MODULE_STAGE_ROUTER:
@@ -1063,11 +1073,10 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             next_plan = section_plan.stage(pb.ModuleStage.Value(stage))
             log.info("session %s: %s (se %.3f)", record.session_id, decision, ability.se)
         else:
-            sections = blueprint.sections_for(item_pb2.Section.Value(record.section) if record.section else None)
-            index = [s.section for s in sections].index(plan.section)
-            next_plan = sections[index + 1].first() if index + 1 < len(sections) else None
+            following = blueprint.after(plan, sections)
+            next_plan = following[0] if following else None
         next_module = None
-        second_stages = None
+        successors = None
         if next_plan is not None:
             seen = await self._lookup(sessions.seen_item_ids, session_id=record.session_id)
             sequence = max(m.sequence for m in record.modules) + 1
@@ -1089,8 +1098,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                     accommodation=record.accommodation,
                     new_section=new_section,
                 )
-            second_stages = self._second_stages(
-                record.session_id, blueprint.section(next_plan.section), next_module, seen_before=seen
+            successors = self._to_prepare(
+                record.session_id, blueprint.after(next_plan, sections), next_module, seen_before=seen
             )
         job = writer.Advance(
             session_id=record.session_id,
@@ -1100,7 +1109,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             router_score=router_score,
             next_module=next_module,
         )
-        return record, job, second_stages
+        return record, job, successors
 
     async def FinishSession(self, request: pb.FinishSessionRequest, context: Context) -> pb.Session:
         record = await self._session(self._principal(context), request.session_id, action=CONTROL)

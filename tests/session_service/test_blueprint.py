@@ -46,6 +46,21 @@ def test_routing_rule_sends_theta_at_or_above_the_cut_upper() -> None:
     assert "-> lower" in rule.route(-2.0)[1]
 
 
+def test_after_a_module_come_its_routers_second_stages_or_the_next_sections_first_module() -> None:
+    blueprint = load_blueprint()
+    whole = blueprint.sections_for(None)
+    reading, listening, writing, speaking = whole
+    router = reading.first()
+    assert [p.stage for p in blueprint.after(router, whole)] == [pb.MODULE_STAGE_LOWER, pb.MODULE_STAGE_UPPER]
+    for second in blueprint.after(router, whole):
+        assert blueprint.after(second, whole) == (listening.first(),)
+    assert blueprint.after(writing.first(), whole) == (speaking.first(),)
+    assert blueprint.after(speaking.modules[-1], whole) == ()
+    # A session of one section ends with it.
+    only_reading = blueprint.sections_for(item_pb2.SECTION_READING)
+    assert blueprint.after(reading.stage(pb.MODULE_STAGE_UPPER), only_reading) == ()
+
+
 def _raw() -> dict[str, object]:
     data: dict[str, object] = json.loads((BLUEPRINT_DIR / f"{CURRENT_VERSION}.json").read_text())
     return data

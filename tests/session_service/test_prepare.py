@@ -1,5 +1,5 @@
-"""Second stages prepared while their router module runs: an advance takes the module routed to, exactly the one
-item_service would have assembled then, even with item_service gone; a place whose items changed is assembled."""
+"""The modules that may follow an open module, prepared while it runs: an advance takes the one it goes to, exactly
+the one item_service would have assembled then, even with item_service gone."""
 
 from __future__ import annotations
 
@@ -46,11 +46,11 @@ def stack(demo_bank_template: Path, tmp_path: Path) -> Iterator[tuple[ServicePro
     items.terminate()
 
 
-def prepared(proc: ServiceProcess, session_id: str) -> None:
-    """Wait until the service says the session's second stages are ready (its own log line)."""
+def prepared(proc: ServiceProcess, session_id: str, times: int = 1) -> None:
+    """Wait until the service says, `times` times, that the session's next modules are ready (its own log line)."""
     deadline = time.monotonic() + 60
-    while f"session {session_id}: second stages prepared" not in proc.log_text():
-        assert time.monotonic() < deadline, "the second stages were never prepared"
+    while proc.log_text().count(f"session {session_id}: next modules prepared") < times:
+        assert time.monotonic() < deadline, "the next modules were never prepared"
         time.sleep(0.1)
 
 
@@ -83,24 +83,61 @@ def test_the_routed_module_is_the_prepared_one_even_with_item_service_gone(
     assert second.remaining_seconds > 0
 
 
+def test_the_next_sections_first_module_is_prepared_too(stack: tuple[ServiceProcess, ServiceProcess]) -> None:
+    items, sessions = stack
+    with grpc.insecure_channel(sessions.address) as channel:
+        stub = session_service_pb2_grpc.SessionServiceStub(channel)
+        student = new_user(stub)
+        session = stub.CreateSession(
+            pb.CreateSessionRequest(scope=pb.SESSION_SCOPE_FULL_TEST, request_id=request_id()),
+            metadata=as_user(student),
+        )
+        prepared(sessions, session.session_id)
+        second = stub.AdvanceModule(
+            pb.AdvanceModuleRequest(session_id=session.session_id, request_id=request_id()),
+            metadata=as_user(student),
+        ).current_module
+        prepared(sessions, session.session_id, times=2)
+        seen = [item.item_id for item in (*session.current_module.items, *second.items)]
+        expected = operational_items(
+            items, load_blueprint().section(item_pb2.SECTION_LISTENING).first(), seen, session.session_id, 3
+        )
+        items.terminate()
+
+        listening = stub.AdvanceModule(
+            pb.AdvanceModuleRequest(session_id=session.session_id, request_id=request_id()),
+            metadata=as_user(student),
+        ).current_module
+    assert listening.section == item_pb2.SECTION_LISTENING and listening.stage == pb.MODULE_STAGE_ROUTER
+    assert [item.item_id for item in listening.items if item.item_id in expected] == expected
+    assert listening.remaining_seconds > 0
+
+
+def operational_items(
+    items: ServiceProcess, plan: ModulePlan, exclude: list[str], session_id: str, sequence: int
+) -> list[str]:
+    """The operational items item_service assembles for this place, asked directly."""
+    with grpc.insecure_channel(items.address) as channel:
+        assembled = item_service_pb2_grpc.ItemServiceStub(channel).AssembleModule(
+            item_service_pb2.AssembleModuleRequest(
+                spec=plan.spec(),
+                exclude_item_ids=exclude,
+                seed=module_seed(session_id, sequence),
+                view=item_pb2.ITEM_VIEW_FULL,
+            ),
+            metadata=SERVICE,
+        )
+    return [i.item_id for i in assembled.items if i.status != item_pb2.ITEM_STATUS_PRETEST]
+
+
 def assembled_for(items: ServiceProcess, session_id: str, router: pb.ModuleState) -> dict[int, list[str]]:
     """The operational items item_service assembles for each second stage after this router, asked directly."""
     section = load_blueprint().section(READING)
-    expected: dict[int, list[str]] = {}
-    with grpc.insecure_channel(items.address) as channel:
-        item_stub = item_service_pb2_grpc.ItemServiceStub(channel)
-        for stage in SECOND_STAGES:
-            assembled = item_stub.AssembleModule(
-                item_service_pb2.AssembleModuleRequest(
-                    spec=section.stage(stage).spec(),
-                    exclude_item_ids=[item.item_id for item in router.items],
-                    seed=module_seed(session_id, router.sequence + 1),
-                    view=item_pb2.ITEM_VIEW_FULL,
-                ),
-                metadata=SERVICE,
-            )
-            expected[stage] = [i.item_id for i in assembled.items if i.status != item_pb2.ITEM_STATUS_PRETEST]
-    return expected
+    seen = [item.item_id for item in router.items]
+    return {
+        stage: operational_items(items, section.stage(stage), seen, session_id, router.sequence + 1)
+        for stage in SECOND_STAGES
+    }
 
 
 # ---- the store of prepared places: bounded without losing work
@@ -127,15 +164,18 @@ async def preparing(assembled: list[str]) -> AsyncIterator[ModulePreparer]:
         runner.cancel()
 
 
-async def router_opened(preparer: ModulePreparer, *session_ids: str) -> None:
+async def router_opened(
+    preparer: ModulePreparer, *session_ids: str, after_seconds: float = 0.0, after_answers: int = 1
+) -> None:
     for session_id in session_ids:
-        preparer.router_opened(
+        preparer.module_opened(
             Candidates(
                 session_id=session_id,
                 sequence=2,
                 plans=(PLAN,),
                 exclude_item_ids=frozenset({"itm-1"}),
-                after_seconds=0.0,
+                after_seconds=after_seconds,
+                after_answers=after_answers,
             )
         )
     await asyncio.sleep(0.2)
@@ -164,3 +204,41 @@ async def test_a_place_nobody_took_goes_stale_and_makes_room(monkeypatch: pytest
         await router_opened(preparer, "ses-a", "ses-b")
         assert assembled == ["ses-a", "ses-b"]
         assert take(preparer, "ses-a") is None
+
+
+async def test_half_the_items_answered_bring_the_next_modules_forward() -> None:
+    # A student at a brisk pace asks for the next module long before half the module's time.
+    assembled: list[str] = []
+    async with preparing(assembled) as preparer:
+        await router_opened(preparer, "ses-a", after_seconds=3600.0, after_answers=2)
+        preparer.answered("ses-a")
+        await asyncio.sleep(0.2)
+        assert assembled == []
+        preparer.answered("ses-a")
+        await asyncio.sleep(0.2)
+        assert assembled == ["ses-a"]
+        assert take(preparer, "ses-a") is MODULES["ses-a"]
+
+
+async def test_a_place_whose_advance_came_first_is_never_assembled() -> None:
+    assembled: list[str] = []
+    async with preparing(assembled) as preparer:
+        await router_opened(preparer, "ses-a", after_seconds=0.5)
+        assert take(preparer, "ses-a") is None
+        await asyncio.sleep(0.7)
+        assert assembled == []
+        # The preparer goes on with the places after it.
+        await router_opened(preparer, "ses-b")
+        assert assembled == ["ses-b"]
+
+
+async def test_a_place_due_sooner_goes_first() -> None:
+    assembled: list[str] = []
+    async with preparing(assembled) as preparer:
+        await router_opened(preparer, "ses-a", after_seconds=3600.0, after_answers=1)
+        await router_opened(preparer, "ses-b", after_seconds=0.1)
+        assert assembled == ["ses-b"]
+        assert take(preparer, "ses-b") is MODULES["ses-b"]
+        preparer.answered("ses-a")
+        await asyncio.sleep(0.2)
+        assert assembled == ["ses-b", "ses-a"]
