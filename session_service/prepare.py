@@ -8,7 +8,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from session_service.blueprint import ModulePlan
@@ -31,6 +31,8 @@ class Candidates:
     stages, else the next section's first module)."""
 
     session_id: str
+    # The module just opened, and the place after it.
+    after_module_id: str
     sequence: int
     plans: tuple[ModulePlan, ...]
     exclude_item_ids: frozenset[str]
@@ -49,6 +51,7 @@ class Prepared:
     """A place's assembled modules, kept for its advance until `stale_at` (time.monotonic())."""
 
     stale_at: float
+    after_module_id: str
     exclude_item_ids: frozenset[str]
     modules: dict[str, NewModule]
 
@@ -72,10 +75,11 @@ class ModulePreparer:
     the same second; each advance then assembled a module on item_service (its largest part after the write).
     Prepared, an advance takes the module it goes to and leaves the other. The seed of a module follows from its
     session and place, so a prepared module is the one the advance would have assembled (only the pretest items
-    may differ, balanced on the tally of a few minutes earlier). A module is used only if the items it avoids are
-    exactly those the session has seen; otherwise, or when none is ready (another process opened the module, a
-    restart, the store full), the advance assembles as before. A place its advance came to first is never
-    assembled.
+    may differ, balanced on the tally of a few minutes earlier). A module is used only by an advance from the very
+    module it was prepared after: a module's items never change, so the items it avoids are then exactly those the
+    session has seen, and the advance needs no read for them. Otherwise, or when none is ready (another process
+    opened the module, a restart, the store full), the advance assembles as before. A place its advance came to
+    first is never assembled.
     """
 
     def __init__(self, assemble: Assemble, *, limit: int = MAX_PREPARED) -> None:
@@ -118,18 +122,20 @@ class ModulePreparer:
             self._wake.set()
         heapq.heappush(self._due, (waiting.due, next(self._order), waiting))
 
-    def take(self, *, session_id: str, sequence: int, plan_key: str, seen: Sequence[str]) -> NewModule | None:
-        """The module prepared for this place, if it avoids exactly the items seen; every candidate of the place
-        is dropped, and one not yet assembled never will be."""
+    def take(
+        self, *, session_id: str, sequence: int, plan_key: str, after_module_id: str
+    ) -> tuple[NewModule, frozenset[str]] | None:
+        """The module prepared for this place after that module, and the items it avoids (those the session has
+        seen); every candidate of the place is dropped, and one not yet assembled never will be."""
         waiting = self._waiting.get(session_id)
         if waiting is not None and waiting.candidates.sequence == sequence:
             del self._waiting[session_id]
         if self._assembling == (session_id, sequence):
             self._passed = True
         ready = self._ready.pop((session_id, sequence))
-        if ready is None or ready.exclude_item_ids != frozenset(seen):
+        if ready is None or ready.after_module_id != after_module_id or plan_key not in ready.modules:
             return None
-        return ready.modules.get(plan_key)
+        return ready.modules[plan_key], ready.exclude_item_ids
 
     def __len__(self) -> int:
         return len(self._ready)
@@ -185,7 +191,12 @@ class ModulePreparer:
             stale_at = waiting.latest + candidates.after_seconds + STALE_AFTER_SECONDS
             self._ready.put(
                 (candidates.session_id, candidates.sequence),
-                Prepared(stale_at=stale_at, exclude_item_ids=candidates.exclude_item_ids, modules=modules),
+                Prepared(
+                    stale_at=stale_at,
+                    after_module_id=candidates.after_module_id,
+                    exclude_item_ids=candidates.exclude_item_ids,
+                    modules=modules,
+                ),
             )
             log.info("session %s: next modules prepared (%s)", candidates.session_id, ", ".join(modules))
 

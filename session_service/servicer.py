@@ -8,7 +8,7 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from typing import Any, TypeVar
 
 import grpc
@@ -369,7 +369,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         session_id: str,
         sequence: int,
         plan: ModulePlan,
-        exclude_item_ids: list[str],
+        exclude_item_ids: Collection[str],
         accommodation: Accommodation = STANDARD,
         new_section: bool = False,
     ) -> sessions.NewModule:
@@ -481,6 +481,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             return None
         after = self._settings.prepare_after_seconds
         return Candidates(
+            after_module_id=opened.module_id,
             after_seconds=(opened.deadline_ms - opened.start_ms) / 2000 if after is None else after,
             after_answers=(len(opened.items) + 1) // 2,
             session_id=session_id,
@@ -1078,17 +1079,22 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         next_module = None
         successors = None
         if next_plan is not None:
-            seen = await self._lookup(sessions.seen_item_ids, session_id=record.session_id)
             sequence = max(m.sequence for m in record.modules) + 1
             new_section = next_plan.section != plan.section
             ready = self._preparer.take(
-                session_id=record.session_id, sequence=sequence, plan_key=next_plan.key, seen=seen
+                session_id=record.session_id,
+                sequence=sequence,
+                plan_key=next_plan.key,
+                after_module_id=current.module_id,
             )
+            seen: Collection[str]
             if ready is not None:
+                prepared_module, seen = ready
                 next_module = await self._opened(
-                    ready, plan=next_plan, accommodation=record.accommodation, new_section=new_section
+                    prepared_module, plan=next_plan, accommodation=record.accommodation, new_section=new_section
                 )
             else:
+                seen = await self._lookup(sessions.seen_item_ids, session_id=record.session_id)
                 next_module = await self._assemble(
                     context,
                     session_id=record.session_id,

@@ -171,6 +171,7 @@ async def router_opened(
         preparer.module_opened(
             Candidates(
                 session_id=session_id,
+                after_module_id="mod-1",
                 sequence=2,
                 plans=(PLAN,),
                 exclude_item_ids=frozenset({"itm-1"}),
@@ -181,8 +182,13 @@ async def router_opened(
     await asyncio.sleep(0.2)
 
 
-def take(preparer: ModulePreparer, session_id: str) -> NewModule | None:
-    return preparer.take(session_id=session_id, sequence=2, plan_key=PLAN.key, seen=["itm-1"])
+def take(preparer: ModulePreparer, session_id: str, after_module_id: str = "mod-1") -> NewModule | None:
+    ready = preparer.take(session_id=session_id, sequence=2, plan_key=PLAN.key, after_module_id=after_module_id)
+    if ready is None:
+        return None
+    module, seen = ready
+    assert seen == {"itm-1"}
+    return module
 
 
 async def test_a_full_store_prepares_no_more_rather_than_push_out_a_place_prepared_earlier() -> None:
@@ -242,3 +248,12 @@ async def test_a_place_due_sooner_goes_first() -> None:
         preparer.answered("ses-a")
         await asyncio.sleep(0.2)
         assert assembled == ["ses-b", "ses-a"]
+
+
+async def test_a_place_prepared_after_another_module_is_not_taken() -> None:
+    # The session left another module than the one the place followed: the items it avoids may not be those seen.
+    assembled: list[str] = []
+    async with preparing(assembled) as preparer:
+        await router_opened(preparer, "ses-a")
+        assert assembled == ["ses-a"]
+        assert take(preparer, "ses-a", after_module_id="mod-other") is None
