@@ -23,6 +23,9 @@ MAX_PREPARED = 2_000
 # advances come a sweep interval after the deadline. Later, its session has moved on without it (an advance came
 # before it was prepared) or stopped; kept, such places would fill the store for good.
 STALE_AFTER_SECONDS = 300.0
+# Places assembled at once: while one waits for item_service, another is built here. A room that answers at one
+# pace brings every student's places due within seconds, and one at a time they were not all ready by its advances.
+CONCURRENT_ASSEMBLIES = 3
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class _Waiting:
 
 
 class ModulePreparer:
-    """Assembles the modules that may follow every module opened in this process, one assembly at a time, in the
+    """Assembles the modules that may follow every module opened in this process, a few places at a time, in the
     order they fall due: halfway through the open module's time by default, or as soon as the student has answered
     half its items; and keeps them until that module closes.
 
@@ -91,9 +94,8 @@ class ModulePreparer:
         self._due: list[tuple[float, int, _Waiting]] = []
         self._order = itertools.count()
         self._wake = asyncio.Event()
-        # The place being assembled, and whether its advance came meanwhile (then it is not kept).
-        self._assembling: tuple[str, int] | None = None
-        self._passed = False
+        # The places being assembled, each with whether its advance came meanwhile (then it is not kept).
+        self._assembling: dict[tuple[str, int], bool] = {}
         # (session, place) -> its modules, in the order prepared. Stale places are dropped from the oldest on:
         # behind one of a longer module, a stale place waits until that one goes stale too (at most a module's
         # time).
@@ -130,8 +132,8 @@ class ModulePreparer:
         waiting = self._waiting.get(session_id)
         if waiting is not None and waiting.candidates.sequence == sequence:
             del self._waiting[session_id]
-        if self._assembling == (session_id, sequence):
-            self._passed = True
+        if (session_id, sequence) in self._assembling:
+            self._assembling[session_id, sequence] = True
         ready = self._ready.pop((session_id, sequence))
         if ready is None or ready.after_module_id != after_module_id or plan_key not in ready.modules:
             return None
@@ -164,6 +166,9 @@ class ModulePreparer:
         return self._waiting.get(waiting.candidates.session_id) is waiting and waiting.due == due
 
     async def run_forever(self) -> None:
+        await asyncio.gather(*(self._assemble_forever() for _ in range(CONCURRENT_ASSEMBLIES)))
+
+    async def _assemble_forever(self) -> None:
         while True:
             waiting = await self._next_due()
             candidates = waiting.candidates
@@ -171,7 +176,8 @@ class ModulePreparer:
                 # Put now, it would push out a place prepared earlier, whose module closes sooner: that work would
                 # be lost and done again at its advance (at 10,000 students most of it was). Its advance assembles.
                 continue
-            self._assembling, self._passed = (candidates.session_id, candidates.sequence), False
+            place = (candidates.session_id, candidates.sequence)
+            self._assembling[place] = False
             modules: dict[str, NewModule] = {}
             try:
                 for plan in candidates.plans:
@@ -183,14 +189,14 @@ class ModulePreparer:
                             "preparing module %s of %s failed", plan.key, candidates.session_id, exc_info=True
                         )
             finally:
-                self._assembling = None
-            if self._passed:
+                passed = self._assembling.pop(place)
+            if passed:
                 # Its advance came while it was assembled, and assembled for itself.
                 continue
             # Its module closes about `after_seconds` after the latest it was due (halfway through that module).
             stale_at = waiting.latest + candidates.after_seconds + STALE_AFTER_SECONDS
             self._ready.put(
-                (candidates.session_id, candidates.sequence),
+                place,
                 Prepared(
                     stale_at=stale_at,
                     after_module_id=candidates.after_module_id,
@@ -205,7 +211,8 @@ class ModulePreparer:
         now = time.monotonic()
         while (oldest := self._ready.oldest()) is not None and oldest[1].stale_at <= now:
             self._ready.pop(oldest[0])
-        full = len(self._ready) >= self._limit
+        # The places being assembled count: put, they would push out the oldest one ready.
+        full = len(self._ready) + len(self._assembling) >= self._limit
         if full != self._full:
             self._full = full
             if full:

@@ -257,3 +257,23 @@ async def test_a_place_prepared_after_another_module_is_not_taken() -> None:
         await router_opened(preparer, "ses-a")
         assert assembled == ["ses-a"]
         assert take(preparer, "ses-a", after_module_id="mod-other") is None
+
+
+async def test_a_place_whose_advance_came_while_it_was_assembled_is_not_kept() -> None:
+    release = asyncio.Event()
+
+    async def assemble(place: Candidates, _plan: ModulePlan) -> NewModule:
+        await release.wait()
+        return MODULES[place.session_id]
+
+    preparer = ModulePreparer(assemble, limit=1)
+    runner = asyncio.create_task(preparer.run_forever())
+    try:
+        await router_opened(preparer, "ses-a")
+        assert take(preparer, "ses-a") is None
+        release.set()
+        await asyncio.sleep(0.1)
+        # Not kept for nobody: the store has room for the next place.
+        assert len(preparer) == 0
+    finally:
+        runner.cancel()
