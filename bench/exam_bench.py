@@ -334,8 +334,15 @@ async def create_students(address: str, count: int, prefix: str) -> list[str]:
         return list(await asyncio.gather(*(one(n) for n in range(count))))
 
 
-async def sit_exam(http: Http, username: str, tallies: dict[str, Tally], pace: Pace | None = None) -> int:
-    """One student: log in, start a full test, answer its objective items (on `pace`'s clock if any), finish."""
+async def sit_exam(
+    http: Http,
+    username: str,
+    tallies: dict[str, Tally],
+    pace: Pace | None = None,
+    advances_by_module: dict[str, Tally] | None = None,
+) -> int:
+    """One student: log in, start a full test, answer its objective items (on `pace`'s clock if any), finish;
+    `advances_by_module` also gets each advance's latency under the module it left ("READING ROUTER")."""
 
     def tally(kind: str, started: float, due: float | None, error: str | None = None) -> None:
         replied = time.perf_counter()
@@ -378,9 +385,13 @@ async def sit_exam(http: Http, username: str, tallies: dict[str, Tally], pace: P
                 path = f"/api/sessions/{sid}/responses/{item['itemId']}"
                 await timed("answer", "PUT", path, token, body, due)
                 answered += 1
+        sent = time.perf_counter()
         session = await timed(
             "advance", "POST", f"/api/sessions/{sid}:advance", token, {"requestId": uuid.uuid4().hex}
         )
+        if advances_by_module is not None:
+            left = f"{module['section'].removeprefix('SECTION_')} {module['stage'].removeprefix('MODULE_STAGE_')}"
+            advances_by_module.setdefault(left, Tally()).latencies.append((time.perf_counter() - sent) * 1e3)
     if pace is not None and pace.last_acknowledged is not None:
         pace.log.done_answering.append(pace.last_acknowledged)
     await timed("finish", "POST", f"/api/sessions/{sid}:finish", token, {})
@@ -471,8 +482,12 @@ async def paced_exam_rows(
         return Cpu.now(pids)
 
     cpu_at_answers = asyncio.create_task(cpu_at(log.answers_from))
+    # Students who start together change modules together; which change is slow says where a tail comes from.
+    advances_by_module: dict[str, Tally] = {}
     sitting = await sit_all(
-        [sit_exam(http, u, tallies, p) for u, p in zip(usernames, paces, strict=True)], limit, pids
+        [sit_exam(http, u, tallies, p, advances_by_module) for u, p in zip(usernames, paces, strict=True)],
+        limit,
+        pids,
     )
     # A run that ended before its answering part started (every login failing) has no answering window.
     answering_cpu = await cpu_at_answers if cpu_at_answers.done() else sitting.cpu_after
@@ -527,6 +542,7 @@ async def paced_exam_rows(
         "cpu_share_answering": answering_share,
         "generator_lag": sitting.generator_lag,
         "by_kind": by_kind(tallies),
+        "advance_by_module_left": by_kind(advances_by_module),
         "error_samples": sorted({e for t in tallies.values() for e in t.errors} | set(sitting.failures))[:10],
     }
     return rows, summary
@@ -872,6 +888,10 @@ def report_paced(paced: dict[str, Any]) -> None:
         f"advance p50 {kinds['advance']['p50_ms'] or float('nan'):.1f} ms p99 {p99_of(paced, 'advance'):.1f} ms\n"
     )
     out(f"    {generator_stalls(paced)}\n")
+    left = paced["advance_by_module_left"]
+    if left:
+        modules = ", ".join(f"{name} {k['p50_ms']:.0f} / {k['p99_ms']:.0f}" for name, k in sorted(left.items()))
+        out(f"    advance p50 / p99 ms by the module left: {modules}\n")
     due = paced["due_to_reply"]
     if due["p99_ms"] is not None:
         out(
