@@ -23,9 +23,10 @@ MAX_PREPARED = 2_000
 # advances come a sweep interval after the deadline. Later, its session has moved on without it (an advance came
 # before it was prepared) or stopped; kept, such places would fill the store for good.
 STALE_AFTER_SECONDS = 300.0
-# Places assembled at once: while one waits for item_service, another is built here. A room that answers at one
-# pace brings every student's places due within seconds, and one at a time they were not all ready by its advances.
-CONCURRENT_ASSEMBLIES = 3
+# Places assembled at once. Three at once made a paced room's first module change faster (its 1,000 second stages
+# fall due within seconds), but at 10,000 students the answers' tail then went beyond its target, one at a time it
+# stayed within (single runs, docs/PERFORMANCE.md of 2026-12-05; why is not traced).
+CONCURRENT_ASSEMBLIES = 1
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,9 @@ class _Waiting:
 
 
 class ModulePreparer:
-    """Assembles the modules that may follow every module opened in this process, a few places at a time, in the
-    order they fall due: halfway through the open module's time by default, or as soon as the student has answered
-    half its items; and keeps them until that module closes.
+    """Assembles the modules that may follow every module opened in this process, `CONCURRENT_ASSEMBLIES` places
+    at a time, in the order they fall due: halfway through the open module's time by default, or as soon as the
+    student has answered half its items; and keeps them until that module closes.
 
     Every student of a room whose modules expire together, or who answer at one pace, asks for the next module in
     the same second; each advance then assembled a module on item_service (its largest part after the write).
