@@ -235,11 +235,17 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         """The whole session after authorization, its current module closed first if its deadline passed."""
         if not session_id:
             raise InvalidArgument("session_id is required", field="session_id")
-        record = await self._lookup(sessions.get_session, session_id=session_id)
-        if record is None:
+        found = await self._lookup(sessions.get_session, session_id=session_id)
+        return await self._authorized(principal, session_id, found, action=action)
+
+    async def _authorized(
+        self, principal: Principal, session_id: str, found: sessions.SessionRecord | None, *, action: str
+    ) -> sessions.SessionRecord:
+        """The session read, after authorization, its current module closed first if its deadline passed."""
+        if found is None:
             raise NotFound(f"session {session_id} not found")
-        await self._access.may_act_in_session(principal, record.student_id, action=action)
-        return await self._expire_if_due(record)
+        await self._access.may_act_in_session(principal, found.student_id, action=action)
+        return await self._expire_if_due(found)
 
     async def _head(self, principal: Principal, session_id: str, *, action: str) -> SessionHead:
         """The little answering needs to know about a session, after authorization (one indexed lookup)."""
@@ -1031,15 +1037,16 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         """What the advance will write (the router's estimate, the next module assembled) and the modules to
         prepare that may follow that one; or the session as it stands when a retry finds its advance applied
         already."""
-        record = await self._session(principal, request.session_id, action=CONTROL)
-        if request.request_id:
-            applied: bool = await self._lookup(
-                sessions.advance_applied, session_id=record.session_id, request_id=request.request_id
-            )
-            if applied:
-                # Read again: the advance may have been applied (by another process) after `record` was read.
-                again = await self._lookup(sessions.get_session, session_id=record.session_id)
-                return await self._session_proto(again or record)
+        if not request.session_id:
+            raise InvalidArgument("session_id is required", field="session_id")
+        # One read for the session and for whether this advance (a retry) was applied already.
+        found, applied = await self._lookup(
+            sessions.session_before_advance, session_id=request.session_id, request_id=request.request_id
+        )
+        record = await self._authorized(principal, request.session_id, found, action=CONTROL)
+        if applied:
+            # As stored now: its current module may have closed at its deadline since.
+            return await self._session_proto(record)
         if record.voided_ms is not None:
             raise voided_error()
         if record.state != STATE_IN_PROGRESS:
@@ -1072,7 +1079,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 scored_through=max((r.response_id for r in latest), default=0),
             )
             next_plan = section_plan.stage(pb.ModuleStage.Value(stage))
-            log.info("session %s: %s (se %.3f)", record.session_id, decision, ability.se)
+            # Stored with the module that closes (its estimate and decision); a room's advances come together, and
+            # a line for each was a measurable share of the event loop's time in their burst.
+            log.debug("session %s: %s (se %.3f)", record.session_id, decision, ability.se)
         else:
             following = blueprint.after(plan, sections)
             next_plan = following[0] if following else None

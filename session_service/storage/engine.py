@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -124,6 +125,10 @@ class Database:
             self.read_engine = self.write_engine.execution_options(isolation_level="REPEATABLE READ")
         self._writer = sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
+        # On SQLite, each thread's one-statement reads share a connection it keeps (read_statement).
+        self._statement_connections: list[Connection] = []
+        self._own = threading.local()
+        self._keeping = threading.Lock()
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
@@ -156,10 +161,43 @@ class Database:
     def read_statement(self) -> Iterator[Connection]:
         """A connection for a read that is exactly one statement: on SQLite no transaction is opened around it
         (the statement is its own snapshot); on PostgreSQL it runs in a transaction like any read."""
-        with _unavailable_database(), self.read_engine.connect() as connection:
-            yield connection.execution_options(**{ONE_STATEMENT: True})
+        if not self.is_sqlite:
+            with _unavailable_database(), self.read_engine.connect() as connection:
+                yield connection
+            return
+        # No transaction is ever begun on it, so the calling thread keeps the connection from one read to the
+        # next: the event loop runs every answer's and advance's lookups inline, and a checkout from the pool
+        # and its return cost about as much as the lookup itself.
+        with _unavailable_database():
+            connection = self._statement_connection()
+            try:
+                yield connection
+            except BaseException:
+                # Whatever state a failed read left it in, the next read starts on a new connection.
+                self._drop_statement_connection(connection)
+                raise
+
+    def _statement_connection(self) -> Connection:
+        connection: Connection | None = getattr(self._own, "connection", None)
+        if connection is None:
+            connection = self.read_engine.connect().execution_options(**{ONE_STATEMENT: True})
+            self._own.connection = connection
+            with self._keeping:
+                self._statement_connections.append(connection)
+        return connection
+
+    def _drop_statement_connection(self, connection: Connection) -> None:
+        self._own.connection = None
+        with self._keeping:
+            self._statement_connections.remove(connection)
+        connection.invalidate()
+        connection.close()
 
     def dispose(self) -> None:
+        with self._keeping:
+            kept, self._statement_connections = self._statement_connections, []
+        for connection in kept:
+            connection.close()
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()

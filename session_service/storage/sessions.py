@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Row, bindparam, exists, func, insert, select, tuple_, update
 
 from session_service.domain.accommodations import STANDARD, Accommodation
 from session_service.domain.answers import SessionHead
@@ -235,6 +235,14 @@ _LOCKED_SESSION_STATE = (
 )
 _ADVANCE_DONE = select(AdvanceRequest.request_id).where(
     AdvanceRequest.session_id == bindparam("session_id"), AdvanceRequest.request_id == bindparam("request_id")
+)
+# The session as an advance reads it: whether the advance's request id was applied before, in the same snapshot.
+_SESSION_BEFORE_ADVANCE = _SESSION_WITH_MODULES.add_columns(
+    exists()
+    .where(
+        AdvanceRequest.session_id == bindparam("session_id"), AdvanceRequest.request_id == bindparam("request_id")
+    )
+    .label("advance_done")
 )
 _MODULE_STATUS = select(Module.status, Module.deadline_ms).where(Module.module_id == bindparam("module_id"))
 _NEWEST_IN_MODULE = select(func.max(Response.response_id)).where(Response.module_id == bindparam("module_id"))
@@ -487,6 +495,20 @@ def get_session(db: Database, *, session_id: str) -> SessionRecord | None:
     # One statement: on SQLite it is its own snapshot, so no transaction is opened around it.
     with db.read_statement() as conn:
         rows = conn.execute(_SESSION_WITH_MODULES, {"session_id": session_id}).all()
+    return _session_of(rows)
+
+
+def session_before_advance(db: Database, *, session_id: str, request_id: str) -> tuple[SessionRecord | None, bool]:
+    """The session, and whether the advance with `request_id` was applied to it already (False for no id)."""
+    if not request_id:
+        return get_session(db, session_id=session_id), False
+    with db.read_statement() as conn:
+        rows = conn.execute(_SESSION_BEFORE_ADVANCE, {"session_id": session_id, "request_id": request_id}).all()
+    return _session_of(rows), bool(rows) and bool(rows[0].advance_done)
+
+
+def _session_of(rows: Sequence[Any]) -> SessionRecord | None:
+    """The record of a session's rows with its modules (none: no such session)."""
     if not rows:
         return None
     first = rows[0]
