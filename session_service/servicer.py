@@ -387,7 +387,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             exclude_item_ids=exclude_item_ids,
             budget_seconds=call_budget(context.time_remaining()),
         )
-        return await self._opened(module, plan=plan, accommodation=accommodation, new_section=new_section)
+        return self._opened(module, plan=plan, accommodation=accommodation, new_section=new_section)
 
     async def _assembled(
         self,
@@ -441,7 +441,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             pretest_item_ids=tuple(item.item_id for item in assembled.items if is_pretest(item)),
         )
 
-    async def _opened(
+    def _opened(
         self, module: sessions.NewModule, *, plan: ModulePlan, accommodation: Accommodation, new_section: bool
     ) -> sessions.NewModule:
         """The assembled module timed from now, its pretest items counted in the tally and its items parsed for
@@ -457,12 +457,10 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             ),
         )
         self._pretest.count(opened.pretest_item_ids)
-        self._cache.put(
-            opened.module_id,
-            await self._cpu(
-                self._cache.parse, [i.full_item for i in opened.items], [p for _, p in opened.passages]
-            ),
-        )
+        # Right here, not on a reader thread: the items of a module assembled for one student were nearly all
+        # parsed for another already (one shared copy each), so this is mostly look-ups.
+        parsed = self._cache.parse([i.full_item for i in opened.items], [p for _, p in opened.passages])
+        self._cache.put(opened.module_id, parsed)
         return opened
 
     async def _prepare(self, candidates: Candidates, plan: ModulePlan) -> sessions.NewModule:
@@ -1068,9 +1066,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             cached = await self._module(current.module_id)
             latest = await self._lookup(answers.latest_responses, module_id=current.module_id)
             given = {r.item_id: answer_from_json(r.answer_json) for r in latest}
-            ability = await self._cpu(
-                router_ability, list(cached.full_items.values()), given, self._scorer.cut_table
-            )
+            # Right here, not on a reader thread: a dozen items' likelihoods (each computed once per score, shared)
+            # cost less than the two thread switches, and a room's advances come together.
+            ability = router_ability(list(cached.full_items.values()), given, self._scorer.cut_table)
             stage, decision = section_plan.routing.route(ability.theta)
             router_score = sessions.RouterScore(
                 theta=ability.theta,
@@ -1099,7 +1097,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             seen: Collection[str]
             if ready is not None:
                 prepared_module, seen = ready
-                next_module = await self._opened(
+                next_module = self._opened(
                     prepared_module, plan=next_plan, accommodation=record.accommodation, new_section=new_section
                 )
             else:
