@@ -179,7 +179,8 @@ class Database:
 
     def _statement_connection(self) -> Connection:
         connection: Connection | None = getattr(self._own, "connection", None)
-        if connection is None:
+        # Closed: the engines were disposed of since (and, as with the pool, the next read opens a new one).
+        if connection is None or connection.closed:
             connection = self.read_engine.connect().execution_options(**{ONE_STATEMENT: True})
             self._own.connection = connection
             with self._keeping:

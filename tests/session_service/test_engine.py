@@ -68,6 +68,10 @@ def test_a_thread_keeps_its_one_statement_connection_which_sees_each_commit(tmp_
     finally:
         db.dispose()
     assert first.closed and others[0].closed
+    # As with the pool, a read after the engines were disposed of opens a new connection.
+    with db.read_statement() as reopened:
+        assert reopened is not first and reopened.execute(text("SELECT v FROM t")).scalar() == 2
+    db.dispose()
 
 
 def test_a_failed_one_statement_read_leaves_the_next_one_a_new_connection(tmp_path: Path) -> None:
