@@ -233,19 +233,22 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
 
     async def _session(self, principal: Principal, session_id: str, *, action: str) -> sessions.SessionRecord:
         """The whole session after authorization, its current module closed first if its deadline passed."""
+        record, _ = await self._session_before_advance(principal, session_id, action=action, request_id="")
+        return record
+
+    async def _session_before_advance(
+        self, principal: Principal, session_id: str, *, action: str, request_id: str
+    ) -> tuple[sessions.SessionRecord, bool]:
+        """As `_session`, and whether the advance with `request_id` was applied already (in the same read)."""
         if not session_id:
             raise InvalidArgument("session_id is required", field="session_id")
-        found = await self._lookup(sessions.get_session, session_id=session_id)
-        return await self._authorized(principal, session_id, found, action=action)
-
-    async def _authorized(
-        self, principal: Principal, session_id: str, found: sessions.SessionRecord | None, *, action: str
-    ) -> sessions.SessionRecord:
-        """The session read, after authorization, its current module closed first if its deadline passed."""
+        found, applied = await self._lookup(
+            sessions.session_before_advance, session_id=session_id, request_id=request_id
+        )
         if found is None:
             raise NotFound(f"session {session_id} not found")
         await self._access.may_act_in_session(principal, found.student_id, action=action)
-        return await self._expire_if_due(found)
+        return await self._expire_if_due(found), applied
 
     async def _head(self, principal: Principal, session_id: str, *, action: str) -> SessionHead:
         """The little answering needs to know about a session, after authorization (one indexed lookup)."""
@@ -1035,13 +1038,10 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         """What the advance will write (the router's estimate, the next module assembled) and the modules to
         prepare that may follow that one; or the session as it stands when a retry finds its advance applied
         already."""
-        if not request.session_id:
-            raise InvalidArgument("session_id is required", field="session_id")
         # One read for the session and for whether this advance (a retry) was applied already.
-        found, applied = await self._lookup(
-            sessions.session_before_advance, session_id=request.session_id, request_id=request.request_id
+        record, applied = await self._session_before_advance(
+            principal, request.session_id, action=CONTROL, request_id=request.request_id
         )
-        record = await self._authorized(principal, request.session_id, found, action=CONTROL)
         if applied:
             # As stored now: its current module may have closed at its deadline since.
             return await self._session_proto(record)

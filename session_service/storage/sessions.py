@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, exists, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, tuple_, update
 
 from session_service.domain.accommodations import STANDARD, Accommodation
 from session_service.domain.answers import SessionHead
@@ -237,13 +237,7 @@ _ADVANCE_DONE = select(AdvanceRequest.request_id).where(
     AdvanceRequest.session_id == bindparam("session_id"), AdvanceRequest.request_id == bindparam("request_id")
 )
 # The session as an advance reads it: whether the advance's request id was applied before, in the same snapshot.
-_SESSION_BEFORE_ADVANCE = _SESSION_WITH_MODULES.add_columns(
-    exists()
-    .where(
-        AdvanceRequest.session_id == bindparam("session_id"), AdvanceRequest.request_id == bindparam("request_id")
-    )
-    .label("advance_done")
-)
+_SESSION_BEFORE_ADVANCE = _SESSION_WITH_MODULES.add_columns(_ADVANCE_DONE.exists().label("advance_done"))
 _MODULE_STATUS = select(Module.status, Module.deadline_ms).where(Module.module_id == bindparam("module_id"))
 _NEWEST_IN_MODULE = select(func.max(Response.response_id)).where(Response.module_id == bindparam("module_id"))
 _OPEN_MODULES_OF = select(Module.module_id, Module.deadline_ms).where(
