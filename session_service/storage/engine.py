@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from session_service.storage.models import DatabaseOwner
@@ -42,6 +42,9 @@ from toefl_core.storage import schema_revision as read_schema_revision
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
+# The uses of a thread's kept connections (Database._kept_connection).
+_READ = "read"
+_WRITE = "write"
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
@@ -125,8 +128,8 @@ class Database:
             self.read_engine = self.write_engine.execution_options(isolation_level="REPEATABLE READ")
         self._writer = sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
-        # On SQLite, each thread's one-statement reads share a connection it keeps (read_statement).
-        self._statement_connections: list[Connection] = []
+        # On SQLite, each thread keeps a connection for its one-statement reads and one for its units of work.
+        self._kept_connections: list[Connection] = []
         self._own = threading.local()
         self._keeping = threading.Lock()
 
@@ -146,8 +149,25 @@ class Database:
         """One write transaction on the Core connection, committed (on disk) when the block ends without an
         exception; a unique key met on the way is a Conflict."""
         try:
-            with _unavailable_database(), self.write_engine.begin() as connection:
-                yield connection
+            with _unavailable_database():
+                if not self.is_sqlite:
+                    with self.write_engine.begin() as connection:
+                        yield connection
+                    return
+                # The writer thread runs every answer's group commit and every advance: it keeps its connection
+                # from one transaction to the next, where a checkout from the pool and its return cost about a
+                # third of a small transaction's CPU.
+                connection = self._kept_connection(_WRITE)
+                try:
+                    with connection.begin():
+                        yield connection
+                except BaseException as failure:
+                    # Rolled back cleanly after a refusal or a unique key: kept. Anything else (the database
+                    # locked, gone, full; a failed rollback): the next transaction starts on a new connection.
+                    database_failed = isinstance(failure, DBAPIError) and not isinstance(failure, IntegrityError)
+                    if database_failed or connection.invalidated or connection.in_transaction():
+                        self._drop_kept_connection(_WRITE, connection)
+                    raise
         except IntegrityError as exc:
             raise Conflict(str(exc.orig)) from exc
 
@@ -169,34 +189,41 @@ class Database:
         # next: the event loop runs every answer's and advance's lookups inline, and a checkout from the pool
         # and its return cost about as much as the lookup itself.
         with _unavailable_database():
-            connection = self._statement_connection()
+            connection = self._kept_connection(_READ)
             try:
                 yield connection
             except BaseException:
                 # Whatever state a failed read left it in, the next read starts on a new connection.
-                self._drop_statement_connection(connection)
+                self._drop_kept_connection(_READ, connection)
                 raise
 
-    def _statement_connection(self) -> Connection:
-        connection: Connection | None = getattr(self._own, "connection", None)
-        # Closed: the engines were disposed of since (and, as with the pool, the next read opens a new one).
+    def _kept_connection(self, use: str) -> Connection:
+        """The calling thread's own connection for `use` (_READ: one-statement reads, _WRITE: units of work)."""
+        kept: dict[str, Connection] = self._own.__dict__.setdefault("connections", {})
+        connection = kept.get(use)
+        # Closed: the engines were disposed of since (and, as with the pool, the next use opens a new one).
         if connection is None or connection.closed:
-            connection = self.read_engine.connect().execution_options(**{ONE_STATEMENT: True})
-            self._own.connection = connection
+            if use == _READ:
+                connection = self.read_engine.connect().execution_options(**{ONE_STATEMENT: True})
+            else:
+                connection = self.write_engine.connect()
+            kept[use] = connection
             with self._keeping:
-                self._statement_connections.append(connection)
+                self._kept_connections.append(connection)
         return connection
 
-    def _drop_statement_connection(self, connection: Connection) -> None:
-        self._own.connection = None
+    def _drop_kept_connection(self, use: str, connection: Connection) -> None:
+        self._own.__dict__.get("connections", {}).pop(use, None)
         with self._keeping:
-            self._statement_connections.remove(connection)
+            # Gone already when the engines were disposed of meanwhile.
+            if connection in self._kept_connections:
+                self._kept_connections.remove(connection)
         connection.invalidate()
         connection.close()
 
     def dispose(self) -> None:
         with self._keeping:
-            kept, self._statement_connections = self._statement_connections, []
+            kept, self._kept_connections = self._kept_connections, []
         for connection in kept:
             connection.close()
         self.write_engine.dispose()

@@ -1,5 +1,6 @@
-"""Read connections of user_data.db: a one-statement read opens no transaction on SQLite, any other read does;
-a thread keeps its one-statement connection, which sees every commit and is replaced after a failed read."""
+"""Connections of user_data.db: a one-statement read opens no transaction on SQLite, any other read does; a thread
+keeps its one-statement connection, which sees every commit and is replaced after a failed read, and its unit of
+work connection, kept after a refusal or a unique key rolled back and replaced after a database failure."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
-from session_service.storage.engine import Database
-from toefl_core.errors import Unavailable
+from session_service.storage.engine import Conflict, Database
+from toefl_core.errors import FailedPrecondition, Unavailable
 
 
 def _in_transaction(conn: Connection) -> bool:
@@ -86,5 +87,85 @@ def test_a_failed_one_statement_read_leaves_the_next_one_a_new_connection(tmp_pa
         with db.read_statement() as after:
             assert after is not first
             assert after.execute(text("SELECT 1")).scalar() == 1
+    finally:
+        db.dispose()
+
+
+def _values(db: Database) -> list[int]:
+    with db.read_statement() as conn:
+        return [v for (v,) in conn.execute(text("SELECT v FROM t ORDER BY v"))]
+
+
+def test_a_thread_keeps_its_unit_of_work_connection_and_holds_no_transaction_between_them(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'user_data.db'}")
+    try:
+        with db.unit_of_work() as first:
+            first.execute(text("CREATE TABLE t (v INTEGER PRIMARY KEY)"))
+            first.execute(text("INSERT INTO t VALUES (1)"))
+        assert not _in_transaction(first)
+        with db.unit_of_work() as again:
+            assert again is first
+            again.execute(text("INSERT INTO t VALUES (2)"))
+        # Committed, so another connection sees both rows, and another thread writes on a connection of its own.
+        assert _values(db) == [1, 2]
+        others: list[Connection] = []
+
+        def write_elsewhere() -> None:
+            with db.unit_of_work() as tx:
+                others.append(tx)
+                tx.execute(text("INSERT INTO t VALUES (3)"))
+
+        writer = threading.Thread(target=write_elsewhere)
+        writer.start()
+        writer.join()
+        assert len(others) == 1 and others[0] is not first
+        assert _values(db) == [1, 2, 3]
+    finally:
+        db.dispose()
+    assert first.closed and others[0].closed
+    with db.unit_of_work() as reopened:
+        assert reopened is not first
+        reopened.execute(text("INSERT INTO t VALUES (4)"))
+    assert _values(db) == [1, 2, 3, 4]
+    db.dispose()
+
+
+def test_a_refused_or_conflicting_unit_of_work_is_rolled_back_and_its_connection_kept(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'user_data.db'}")
+    try:
+        with db.unit_of_work() as first:
+            first.execute(text("CREATE TABLE t (v INTEGER PRIMARY KEY)"))
+            first.execute(text("INSERT INTO t VALUES (1)"))
+        with pytest.raises(FailedPrecondition), db.unit_of_work() as tx:
+            tx.execute(text("INSERT INTO t VALUES (2)"))
+            raise FailedPrecondition("refused after a write")
+        with pytest.raises(Conflict), db.unit_of_work() as tx:
+            tx.execute(text("INSERT INTO t VALUES (3)"))
+            tx.execute(text("INSERT INTO t VALUES (1)"))
+        # Neither the refused write nor the one before the unique key was kept.
+        assert _values(db) == [1]
+        assert not first.closed and not _in_transaction(first)
+        with db.unit_of_work() as after:
+            assert after is first
+            after.execute(text("INSERT INTO t VALUES (5)"))
+        assert _values(db) == [1, 5]
+    finally:
+        db.dispose()
+
+
+def test_a_unit_of_work_the_database_failed_leaves_the_next_one_a_new_connection(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'user_data.db'}")
+    try:
+        with db.unit_of_work() as first:
+            first.execute(text("CREATE TABLE t (v INTEGER PRIMARY KEY)"))
+        with pytest.raises(Unavailable) as failed, db.unit_of_work() as tx:
+            tx.execute(text("INSERT INTO t VALUES (1)"))
+            tx.execute(text("INSERT INTO no_such_table VALUES (1)"))
+        assert isinstance(failed.value.__cause__, OperationalError)
+        assert first.closed
+        with db.unit_of_work() as after:
+            assert after is not first
+            after.execute(text("INSERT INTO t VALUES (2)"))
+        assert _values(db) == [2]
     finally:
         db.dispose()
