@@ -164,22 +164,6 @@ class NewEvent:
     client_ms: int | None
 
 
-_MODULE_COLUMNS = (
-    Module.module_id,
-    Module.session_id,
-    Module.sequence,
-    Module.plan_key,
-    Module.section,
-    Module.stage,
-    Module.status,
-    Module.seed,
-    Module.start_ms,
-    Module.deadline_ms,
-    Module.close_ms,
-    Module.theta,
-    Module.theta_se,
-    Module.routing_decision,
-)
 _SESSION_COLUMNS = (
     ExamSession.session_id,
     ExamSession.student_id,
@@ -210,11 +194,13 @@ _ANSWERED_COUNT = (
     .correlate(Module)
     .scalar_subquery()
 )
-# A module's columns as _module_record reads them: prefixed, so that they can stand beside a session's.
-_MODULE_RECORD_COLUMNS = (
-    *(column.label(f"m_{column.key}") for column in _MODULE_COLUMNS if column.key != "session_id"),
-    _ITEM_COUNT.label("item_count"),
-    _ANSWERED_COUNT.label("answered_count"),
+# A module's columns as _module_record reads them: in ModuleRecord's order but for its session id (the caller has
+# it), prefixed, so that they can stand beside a session's.
+_COUNTS = {"item_count": _ITEM_COUNT, "answered_count": _ANSWERED_COUNT}
+_MODULE_RECORD_COLUMNS = tuple(
+    (_COUNTS[name] if name in _COUNTS else Module.__table__.c[name]).label(f"m_{name}")
+    for name in (field.name for field in dataclasses.fields(ModuleRecord))
+    if name != "session_id"
 )
 _MODULES_OF = (
     select(Module.session_id, *_MODULE_RECORD_COLUMNS)
@@ -258,26 +244,10 @@ _SEEN_ITEMS = (
 )
 
 
-def _module_record(row: Row[*tuple[Any, ...]], session_id: str) -> ModuleRecord:
-    """The module of a row holding _MODULE_RECORD_COLUMNS."""
-    return ModuleRecord(
-        module_id=row.m_module_id,
-        session_id=session_id,
-        sequence=row.m_sequence,
-        plan_key=row.m_plan_key,
-        section=row.m_section,
-        stage=row.m_stage,
-        status=row.m_status,
-        seed=row.m_seed,
-        start_ms=row.m_start_ms,
-        deadline_ms=row.m_deadline_ms,
-        close_ms=row.m_close_ms,
-        theta=row.m_theta,
-        theta_se=row.m_theta_se,
-        routing_decision=row.m_routing_decision,
-        item_count=row.item_count,
-        answered_count=row.answered_count,
-    )
+def _module_record(row: Row[*tuple[Any, ...]], session_id: str, *, at: int) -> ModuleRecord:
+    """The module of a row holding _MODULE_RECORD_COLUMNS from position `at` on."""
+    # By position, not by name: a session's read builds one per module, and a look-up by name cost five times more.
+    return ModuleRecord(row[at], session_id, *row[at + 1 : at + len(_MODULE_RECORD_COLUMNS)])
 
 
 def _module_records(conn: Connection, session_ids: Collection[str]) -> dict[str, list[ModuleRecord]]:
@@ -286,7 +256,7 @@ def _module_records(conn: Connection, session_ids: Collection[str]) -> dict[str,
     # Columns, not ORM objects (and never the assembly record's bytes): this runs at every read of a session.
     result: dict[str, list[ModuleRecord]] = {sid: [] for sid in session_ids}
     for row in conn.execute(_MODULES_OF, {"session_ids": list(session_ids)}).all():
-        result[row.session_id].append(_module_record(row, row.session_id))
+        result[row.session_id].append(_module_record(row, row.session_id, at=1))
     return result
 
 
@@ -507,7 +477,10 @@ def _session_of(rows: Sequence[Any]) -> SessionRecord | None:
         return None
     first = rows[0]
     # A session with no module yet has one row, its module columns NULL (the outer join).
-    return _session_record(first, (_module_record(r, first.session_id) for r in rows if r.m_module_id is not None))
+    return _session_record(
+        first,
+        (_module_record(r, first.session_id, at=len(_SESSION_COLUMNS)) for r in rows if r.m_module_id is not None),
+    )
 
 
 def list_sessions(
@@ -661,18 +634,28 @@ def close_module(tx: Tx, *, module_id: str, closing: Closing | None, router: Rou
         tx.execute(_UPDATE_MODULE, {"the_module_id": module_id, **values})
 
 
+# Built once: every section close runs it, on the writer every answer waits for (building it per call cost more
+# than running it).
+_LAST_MODULE_OF_SECTION = (
+    select(Module.module_id)
+    .where(Module.session_id == bindparam("the_session_id"), Module.section == bindparam("the_section"))
+    .order_by(Module.sequence.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+# Parameters named apart from the columns: an UPDATE reserves a column's name for its SET clause.
+_RECORD_ESTIMATE = (
+    update(Module)
+    .where(Module.module_id == _LAST_MODULE_OF_SECTION, Module.theta.is_(None))
+    .values(theta=bindparam("the_theta"), theta_se=bindparam("the_se"))
+)
+
+
 def record_estimate(tx: Tx, *, session_id: str, section: str, theta: float, se: float) -> None:
     """Keep the section's estimate at its close with its last module, unless that module holds one already (a
     router closed by an advance keeps the estimate that routed it)."""
-    last = (
-        select(Module.module_id)
-        .where(Module.session_id == session_id, Module.section == section)
-        .order_by(Module.sequence.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
     tx.execute(
-        update(Module).where(Module.module_id == last, Module.theta.is_(None)).values(theta=theta, theta_se=se)
+        _RECORD_ESTIMATE, {"the_session_id": session_id, "the_section": section, "the_theta": theta, "the_se": se}
     )
 
 
