@@ -247,10 +247,20 @@ def rating_task_proto(record: RatingTaskRecord) -> spb.RatingTask:
     return task
 
 
+# An item is parsed once per process and shared by every module holding it (item_client.ModuleCache), so its form
+# is read at its first answer, not at every one; by the item object itself, which the entry holds (its id cannot be
+# reused meanwhile).
+_FORMS: dict[int, tuple[item_pb2.Item, AnswerForm]] = {}
+_MAX_FORMS = 4096
+
+
 def answer_form(item: item_pb2.Item) -> AnswerForm:
     """What the item takes as an answer, for the domain's shape rule."""
+    known = _FORMS.get(id(item))
+    if known is not None and known[0] is item:
+        return known[1]
     content = item.content
-    return AnswerForm(
+    form = AnswerForm(
         item_id=item.item_id,
         task_type=item_pb2.TaskType.Name(item.task_type),
         options=len(content.options),
@@ -258,6 +268,33 @@ def answer_form(item: item_pb2.Item) -> AnswerForm:
         word_bank=tuple(content.word_bank),
         max_words=content.max_words,
     )
+    if len(_FORMS) >= _MAX_FORMS:
+        _FORMS.clear()
+    _FORMS[id(item)] = (item, form)
+    return form
+
+
+def answer_json(answer: pb.Answer) -> str:
+    """The answer as it is stored: exactly json_format.MessageToJson(answer, indent=None), written directly
+    (every answer is stored, and the generic walk of the message was a fifth of an answer's time on the event
+    loop)."""
+    kind = answer.WhichOneof("value")
+    value: dict[str, object]
+    if kind == "choice_index":
+        value = {"choiceIndex": answer.choice_index}
+    elif kind == "text":
+        value = {"text": answer.text}
+    elif kind == "completions" or kind == "word_sequence":
+        words = list(answer.completions.values if kind == "completions" else answer.word_sequence.values)
+        value = {"completions" if kind == "completions" else "wordSequence": {"values": words} if words else {}}
+    elif kind == "speech":
+        speech = answer.speech
+        fields = {"audioRef": speech.audio_ref, "transcript": speech.transcript, "durationMs": speech.duration_ms}
+        # As proto3 JSON: a field at its default value is left out.
+        value = {"speech": {name: field for name, field in fields.items() if field}}
+    else:
+        value = {}
+    return json.dumps(value)
 
 
 def given_answer(answer: pb.Answer) -> GivenAnswer:

@@ -29,6 +29,7 @@ from session_service.convert import (
     ROLE_TO_PROTO,
     accommodation_proto,
     answer_form,
+    answer_json,
     audit_proto,
     class_proto,
     given_answer,
@@ -881,7 +882,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                         module_id=head.module_id,
                         item_id=request.item_id,
                         request_id=request.request_id,
-                        answer_json=json_format.MessageToJson(request.answer, indent=None),
+                        answer_json=answer_json(request.answer),
                         elapsed_ms=request.elapsed_ms,
                         received_ms=now_ms(),
                     )

@@ -285,25 +285,25 @@ def _advance_in(tx: Tx, job: Advance, scorer: Scorer) -> Advanced:
         raise NotFound(f"session {job.session_id} not found")
     # After the lock: on PostgreSQL a concurrent advance with this request id (another process) may have
     # committed while this one waited for the session row.
-    if job.request_id and sessions.advance_done(tx, session_id=job.session_id, request_id=job.request_id):
+    applied, left = sessions.module_left(
+        tx, module_id=job.from_module_id, session_id=job.session_id, request_id=job.request_id
+    )
+    if applied:
         return Advanced(applied=False)
     if locked.voided:
         raise voided_error()
     if locked.paused:
         raise paused_error()
-    if locked.state != STATE_IN_PROGRESS or locked.current_module_id != job.from_module_id:
+    if locked.state != STATE_IN_PROGRESS or locked.current_module_id != job.from_module_id or left is None:
         raise FailedPrecondition(
             "the session has moved on since this request started; reload it", reason="SESSION_MOVED_ON"
         )
-    status, deadline_ms = sessions.module_status(tx, module_id=job.from_module_id)
-    if job.router_score is not None:
-        newest = sessions.newest_response_in(tx, module_id=job.from_module_id)
-        if newest > job.router_score.scored_through:
-            raise Aborted(
-                "an answer arrived while the module was being scored; advance again",
-                reason="ANSWERED_WHILE_SCORING",
-            )
-    closed = closing(deadline_ms=deadline_ms, now_ms=job.now_ms) if status == STATUS_OPEN else None
+    if job.router_score is not None and left.newest_response_id > job.router_score.scored_through:
+        raise Aborted(
+            "an answer arrived while the module was being scored; advance again",
+            reason="ANSWERED_WHILE_SCORING",
+        )
+    closed = closing(deadline_ms=left.deadline_ms, now_ms=job.now_ms) if left.status == STATUS_OPEN else None
     sessions.close_module(tx, module_id=job.from_module_id, closing=closed, router=job.router_score)
     if job.next_module is not None:
         sessions.add_module(tx, session_id=job.session_id, module=job.next_module)
@@ -318,7 +318,9 @@ def _advance_in(tx: Tx, job: Advance, scorer: Scorer) -> Advanced:
             closed_module_id=job.from_module_id,
             now_ms=job.now_ms,
         )
-    score_closed_sections(tx, session_id=job.session_id, scorer=scorer, now_ms=job.now_ms)
+    # A section closes with its last module: a move within the section (a router's second stage) closes none.
+    if job.next_module is None or job.next_module.section != left.section:
+        score_closed_sections(tx, session_id=job.session_id, scorer=scorer, now_ms=job.now_ms)
     return Advanced(applied=True, closing=closed)
 
 

@@ -224,8 +224,25 @@ _ADVANCE_DONE = select(AdvanceRequest.request_id).where(
 )
 # The session as an advance reads it: whether the advance's request id was applied before, in the same snapshot.
 _SESSION_BEFORE_ADVANCE = _SESSION_WITH_MODULES.add_columns(_ADVANCE_DONE.exists().label("advance_done"))
-_MODULE_STATUS = select(Module.status, Module.deadline_ms).where(Module.module_id == bindparam("module_id"))
-_NEWEST_IN_MODULE = select(func.max(Response.response_id)).where(Response.module_id == bindparam("module_id"))
+_NEWEST_ANSWER = (
+    select(func.max(Response.response_id)).where(Response.module_id == Module.module_id).correlate(Module)
+).scalar_subquery()
+# Whether an advance's request id was applied already, and the module it leaves with its newest answer (NULLs: no
+# such module in the session): one statement, on the writer every answer waits for.
+_MODULE_LEFT = (
+    select(
+        _ADVANCE_DONE.exists().label("advance_done"),
+        Module.section,
+        Module.status,
+        Module.deadline_ms,
+        _NEWEST_ANSWER.label("newest_response_id"),
+    )
+    .select_from(ExamSession)
+    .outerjoin(
+        Module, (Module.module_id == bindparam("module_id")) & (Module.session_id == ExamSession.session_id)
+    )
+    .where(ExamSession.session_id == bindparam("session_id"))
+)
 _OPEN_MODULES_OF = select(Module.module_id, Module.deadline_ms).where(
     Module.session_id == bindparam("session_id"), Module.status == STATUS_OPEN
 )
@@ -612,15 +629,28 @@ def advance_applied(db: Database, *, session_id: str, request_id: str) -> bool:
         return advance_done(conn, session_id=session_id, request_id=request_id)
 
 
-def module_status(tx: Tx, *, module_id: str) -> tuple[str, int]:
-    """A module's status and deadline."""
-    status, deadline_ms = tx.execute(_MODULE_STATUS, {"module_id": module_id}).one()
-    return status, deadline_ms
+@dataclass(frozen=True)
+class ModuleLeft:
+    """The module an advance leaves, as the advance's write finds it (newest_response_id 0: no answer)."""
+
+    section: str
+    status: str
+    deadline_ms: int
+    newest_response_id: int
 
 
-def newest_response_in(tx: Tx, *, module_id: str) -> int:
-    """The id of the newest answer given in the module (0: none)."""
-    return tx.scalar(_NEWEST_IN_MODULE, {"module_id": module_id}) or 0
+def module_left(
+    tx: Tx, *, module_id: str, session_id: str, request_id: str | None
+) -> tuple[bool, ModuleLeft | None]:
+    """Whether the session's advance with `request_id` was applied already (False for no id), and the module's
+    section, status, deadline and newest answer (None: the session has no such module)."""
+    done, section, status, deadline_ms, newest = tx.execute(
+        _MODULE_LEFT, {"module_id": module_id, "session_id": session_id, "request_id": request_id or ""}
+    ).one()
+    left = None
+    if section is not None:
+        left = ModuleLeft(section=section, status=status, deadline_ms=deadline_ms, newest_response_id=newest or 0)
+    return bool(done) and bool(request_id), left
 
 
 def close_module(tx: Tx, *, module_id: str, closing: Closing | None, router: RouterScore | None = None) -> None:

@@ -3,6 +3,8 @@ a savepoint of its own, so one refused or broken advance fails only itself; SQLi
 
 from __future__ import annotations
 
+import dataclasses
+
 from sqlalchemy import event, func, insert, select
 from toefl.item.v1 import item_pb2
 
@@ -18,9 +20,9 @@ from session_service.domain.states import (
 )
 from session_service.scoring import SessionScorer
 from session_service.storage.engine import Conflict, Database
-from session_service.storage.models import AdvanceRequest, ExamSession, Module, User
-from session_service.storage.sessions import NewModule, PinnedItem
-from toefl_core.errors import FailedPrecondition
+from session_service.storage.models import AdvanceRequest, ExamSession, Module, Response, ScoreVersion, User
+from session_service.storage.sessions import NewModule, PinnedItem, RouterScore
+from toefl_core.errors import Aborted, FailedPrecondition
 from toefl_core.scoring_rules import load_cut_table
 
 T0 = 1_780_000_000_000
@@ -151,3 +153,39 @@ def test_a_broken_advance_fails_alone(db: Database) -> None:
     assert [r.applied for r in results[:2] if isinstance(r, writer.Advanced)] == [True, True]
     assert isinstance(results[2], Conflict)
     assert current_modules(db) == {"ses-0": "mod-0-2", "ses-1": "mod-1-2", "ses-2": "mod-2-1"}
+
+
+def test_a_router_score_that_missed_an_answer_is_refused_and_one_that_saw_them_all_routes(db: Database) -> None:
+    seat(db, 2)
+    with db.unit_of_work() as tx:
+        for i in range(2):
+            tx.execute(
+                insert(Response).values(
+                    session_id=f"ses-{i}",
+                    module_id=f"mod-{i}-1",
+                    item_id="itm-1",
+                    revision=1,
+                    answer_json="{}",
+                    request_id=f"ans-{i}",
+                    saved_ms=T0 + 500,
+                )
+            )
+        newest = dict(tx.execute(select(Response.session_id, Response.response_id)).all())
+
+    def routed(i: int, scored_through: int) -> writer.Advance:
+        score = RouterScore(theta=0.5, theta_se=0.4, decision="upper", scored_through=scored_through)
+        return dataclasses.replace(move(i), router_score=score)
+
+    # Session 0's estimate was computed before its answer arrived; session 1's saw it.
+    results = writer.advance_group(db, jobs=[routed(0, 0), routed(1, newest["ses-1"])], scorer=SCORER)
+    stale = results[0]
+    assert isinstance(stale, Aborted) and stale.reason == "ANSWERED_WHILE_SCORING"
+    assert results[1] == writer.Advanced(applied=True, closing=Closing(status=STATUS_CLOSED, close_ms=T0 + 1_000))
+    assert current_modules(db) == {"ses-0": "mod-0-1", "ses-1": "mod-1-2"}
+    with db.read_statement() as conn:
+        kept = conn.execute(
+            select(Module.module_id, Module.theta, Module.routing_decision).where(Module.sequence == 1)
+        )
+        assert sorted(kept) == [("mod-0-1", None, None), ("mod-1-1", 0.5, "upper")]
+        # A move within the section closes none: no score yet.
+        assert conn.execute(select(func.count()).select_from(ScoreVersion)).scalar() == 0

@@ -1,13 +1,16 @@
 """Answer shapes per task type (the domain's rule, on items and answers as the converters read them): the right
-shape is accepted, every wrong one is refused naming the problem."""
+shape is accepted, every wrong one is refused naming the problem; an answer is stored as json_format writes it."""
 
 from __future__ import annotations
 
 import pytest
+from google.protobuf import json_format
+from hypothesis import given
+from hypothesis import strategies as st
 from toefl.item.v1 import item_pb2
 from toefl.session.v1 import session_service_pb2 as pb
 
-from session_service.convert import answer_form, given_answer
+from session_service.convert import answer_form, answer_json, given_answer
 from session_service.domain.answers import EXPECTED_FIELD, MAX_TEXT_CHARS, check_shape
 from toefl_core.errors import InvalidArgument
 
@@ -82,3 +85,35 @@ def test_every_task_type_has_an_answer_shape() -> None:
     assert answerable == {item_pb2.TaskType.Name(v) for v in item_pb2.TaskType.values()} - {
         "TASK_TYPE_UNSPECIFIED"
     }
+
+
+_INT32 = st.integers(min_value=-(2**31), max_value=2**31 - 1)
+_WORDS = st.lists(st.text(max_size=12), max_size=5)
+ANSWERS = st.one_of(
+    st.just(pb.Answer()),
+    _INT32.map(lambda i: pb.Answer(choice_index=i)),
+    st.text(max_size=80).map(lambda t: pb.Answer(text=t)),
+    _WORDS.map(lambda words: pb.Answer(completions=pb.StringList(values=words))),
+    _WORDS.map(lambda words: pb.Answer(word_sequence=pb.StringList(values=words))),
+    st.builds(
+        lambda ref, transcript, ms: pb.Answer(
+            speech=pb.SpeechResponse(audio_ref=ref, transcript=transcript, duration_ms=ms)
+        ),
+        st.text(max_size=20),
+        st.text(max_size=40),
+        _INT32,
+    ),
+)
+
+
+@given(ANSWERS)
+def test_an_answer_is_stored_exactly_as_json_format_writes_it(answer: pb.Answer) -> None:
+    assert answer_json(answer) == json_format.MessageToJson(answer, indent=None)
+
+
+def test_an_items_form_is_read_once_per_item_object() -> None:
+    assert answer_form(CHOICE) is answer_form(CHOICE)
+    # Another item object with the same id (another revision, another task type) has a form of its own.
+    other = _item(T.TASK_TYPE_COMPLETE_THE_WORDS, slots=CTW.content.slots)
+    assert other.item_id == CHOICE.item_id and answer_form(other).task_type == "TASK_TYPE_COMPLETE_THE_WORDS"
+    assert answer_form(CHOICE).task_type == "TASK_TYPE_READ_ACADEMIC_PASSAGE" and answer_form(CHOICE).options == 4
