@@ -214,6 +214,17 @@ _SESSION_WITH_MODULES = (
     .where(ExamSession.session_id == bindparam("session_id"))
     .order_by(Module.sequence)
 )
+# A start's reads, on the event loop, for each student of a class starting together: whether its request id
+# started a session already (with that session's modules), and the student's sessions today (the daily limit).
+_SESSION_BY_REQUEST = (
+    select(*_SESSION_COLUMNS, *_MODULE_RECORD_COLUMNS)
+    .outerjoin(Module, Module.session_id == ExamSession.session_id)
+    .where(ExamSession.student_id == bindparam("student_id"), ExamSession.request_id == bindparam("request_id"))
+    .order_by(Module.sequence)
+)
+_SESSIONS_SINCE = select(func.count()).where(
+    ExamSession.student_id == bindparam("student_id"), ExamSession.create_ms >= bindparam("since_ms")
+)
 _LOCKED_SESSION_STATE = (
     select(ExamSession.state, ExamSession.current_module_id, ExamSession.paused_ms, ExamSession.voided_ms)
     .where(ExamSession.session_id == bindparam("session_id"))
@@ -404,13 +415,10 @@ def head_of(session_id: str, row: Sequence[Any]) -> SessionHead:
 
 
 def find_session_by_request(db: Database, *, student_id: str, request_id: str) -> SessionRecord | None:
-    with db.read_transaction() as conn:
-        row = conn.execute(
-            select(*_SESSION_COLUMNS).where(
-                ExamSession.student_id == student_id, ExamSession.request_id == request_id
-            )
-        ).first()
-        return _session_records(conn, [row])[0] if row is not None else None
+    # One statement: on SQLite it is its own snapshot, so no transaction is opened around it.
+    with db.read_statement() as conn:
+        rows = conn.execute(_SESSION_BY_REQUEST, {"student_id": student_id, "request_id": request_id}).all()
+    return _session_of(rows)
 
 
 def insert_session(
@@ -467,9 +475,8 @@ def insert_session(
 
 def count_sessions_since(db: Database, *, student_id: str, since_ms: int) -> int:
     """How many sessions the student has had started since `since_ms` (by anyone), for the daily limit."""
-    query = select(func.count()).where(ExamSession.student_id == student_id, ExamSession.create_ms >= since_ms)
     with db.read_statement() as conn:
-        return int(conn.execute(query).scalar_one())
+        return int(conn.execute(_SESSIONS_SINCE, {"student_id": student_id, "since_ms": since_ms}).scalar_one())
 
 
 def get_session(db: Database, *, session_id: str) -> SessionRecord | None:

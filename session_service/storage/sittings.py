@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, func, insert, select, tuple_, update
 
 from session_service.domain.accommodations import STANDARD, Accommodation
 from session_service.domain.sittings import Seat
@@ -117,8 +117,12 @@ def is_enrolled(db: Database, *, class_id: str, student_id: str) -> bool:
 # ---- accommodations
 
 
+# Built once: every session's start reads it, on the event loop.
+_ACCOMMODATION = select(AccommodationRow.__table__).where(AccommodationRow.student_id == bindparam("student_id"))
+
+
 def accommodation_of(conn: Connection, *, student_id: str) -> AccommodationRecord | None:
-    row = conn.execute(select(AccommodationRow.__table__).where(AccommodationRow.student_id == student_id)).first()
+    row = conn.execute(_ACCOMMODATION, {"student_id": student_id}).first()
     if row is None:
         return None
     return AccommodationRecord(

@@ -77,6 +77,21 @@ def test_the_daily_limit_says_when_it_resets(limited: Stub) -> None:
     assert refused.metadata["limit"] == str(DAILY_LIMIT) and refused.metadata["resets_at"].endswith("T00:00:00Z")
 
 
+def test_a_start_retried_with_its_request_id_gets_its_session_even_at_the_daily_limit(limited: Stub) -> None:
+    md = as_user(new_user(limited))
+    rid = request_id()
+    first = reading(limited, md, rid)
+    for _ in range(DAILY_LIMIT - 1):
+        reading(limited, md)
+    expect_reason(EXHAUSTED, lambda: reading(limited, md), "DAILY_SESSION_LIMIT", "resets at")
+    # The client's retry of its first start (its reply was lost): that session as it stands, not a refusal.
+    again = reading(limited, md, rid)
+    assert again.session_id == first.session_id and again.state == first.state
+    assert [m.module_id for m in again.modules] == [m.module_id for m in first.modules]
+    assert again.current_module.module_id == first.current_module.module_id
+    assert [i.item_id for i in again.current_module.items] == [i.item_id for i in first.current_module.items]
+
+
 def test_a_throttled_sign_in_says_how_long_to_wait(limited: Stub) -> None:
     username = f"nobody-{uuid.uuid4().hex[:8]}"
     for _ in range(PER_ACCOUNT.failures):
