@@ -79,9 +79,9 @@ def create_user(
 
 # One statement on the Core connection, not the ORM's get in a transaction: a session's start reads its student
 # on the event loop, and a class starts together (half the time of the ORM's read).
-_USER = select(User.user_id, User.username, User.display_name, User.role, User.create_ms, User.erased).where(
-    User.user_id == bindparam("user_id")
-)
+# The columns _user reads, in its order.
+_USER_COLUMNS = (User.user_id, User.username, User.display_name, User.role, User.create_ms, User.erased)
+_USER = select(*_USER_COLUMNS).where(User.user_id == bindparam("user_id"))
 
 
 def get_user(db: Database, *, user_id: str) -> UserRecord | None:
@@ -92,9 +92,9 @@ def get_user(db: Database, *, user_id: str) -> UserRecord | None:
 
 # A sign-in's read of the account, on the event loop: built once, as a class signing in at nine o'clock runs it for
 # each student (building it per call, through the ORM, was about a sixteenth of the event loop in a start rush).
-_CREDENTIALS = select(
-    User.user_id, User.username, User.display_name, User.role, User.create_ms, User.erased, User.password_hash
-).where(User.username == bindparam("username"), User.erased.is_(False))
+_CREDENTIALS = select(*_USER_COLUMNS, User.password_hash).where(
+    User.username == bindparam("username"), User.erased.is_(False)
+)
 
 
 def get_credentials(db: Database, *, username: str) -> tuple[UserRecord, str] | None:

@@ -207,20 +207,19 @@ _MODULES_OF = (
     .where(Module.session_id.in_(bindparam("session_ids", expanding=True)))
     .order_by(Module.session_id, Module.sequence)
 )
-# A session and its modules (with their counts) in one statement: the read of every advance and finish reply.
-_SESSION_WITH_MODULES = (
+# A session and its modules (with their counts) in one statement, as _session_of reads its rows; each use adds
+# which session.
+_SESSIONS_WITH_MODULES = (
     select(*_SESSION_COLUMNS, *_MODULE_RECORD_COLUMNS)
     .outerjoin(Module, Module.session_id == ExamSession.session_id)
-    .where(ExamSession.session_id == bindparam("session_id"))
     .order_by(Module.sequence)
 )
+# The read of every advance and finish reply.
+_SESSION_WITH_MODULES = _SESSIONS_WITH_MODULES.where(ExamSession.session_id == bindparam("session_id"))
 # A start's reads, on the event loop, for each student of a class starting together: whether its request id
 # started a session already (with that session's modules), and the student's sessions today (the daily limit).
-_SESSION_BY_REQUEST = (
-    select(*_SESSION_COLUMNS, *_MODULE_RECORD_COLUMNS)
-    .outerjoin(Module, Module.session_id == ExamSession.session_id)
-    .where(ExamSession.student_id == bindparam("student_id"), ExamSession.request_id == bindparam("request_id"))
-    .order_by(Module.sequence)
+_SESSION_BY_REQUEST = _SESSIONS_WITH_MODULES.where(
+    ExamSession.student_id == bindparam("student_id"), ExamSession.request_id == bindparam("request_id")
 )
 _SESSIONS_SINCE = select(func.count()).where(
     ExamSession.student_id == bindparam("student_id"), ExamSession.create_ms >= bindparam("since_ms")

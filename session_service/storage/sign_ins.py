@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -95,12 +96,17 @@ def forget_user(tx: Tx, *, user_id: str) -> None:
 _COUNTERS = select(
     SignInFailures.key, SignInFailures.failures, SignInFailures.last_failure_ms, SignInFailures.held_until_ms
 ).where(SignInFailures.key.in_(bindparam("keys", expanding=True)))
+# The same rows locked until the transaction ends, in the order of their keys.
+_LOCKED_COUNTERS = _COUNTERS.order_by(SignInFailures.key).with_for_update()
 _KNOWN_SINCE = select(KnownAddress.last_sign_in_ms).where(KnownAddress.key == bindparam("key"))
 
 
-def counters(connection: Connection, *, keys: Collection[str]) -> dict[str, Counter]:
-    rows = connection.execute(_COUNTERS, {"keys": list(keys)})
+def _counters_of(rows: Iterable[Sequence[Any]]) -> dict[str, Counter]:
     return {key: Counter(failures, last_ms, held_ms) for key, failures, last_ms, held_ms in rows}
+
+
+def counters(connection: Connection, *, keys: Collection[str]) -> dict[str, Counter]:
+    return _counters_of(connection.execute(_COUNTERS, {"keys": list(keys)}))
 
 
 def known_since(connection: Connection, *, key: str) -> int | None:
@@ -122,18 +128,7 @@ def standing(db: Database, *, keys: Collection[str], known_key: str) -> tuple[di
 def locked_counters(tx: Tx, *, keys: Collection[str]) -> dict[str, Counter]:
     """The counters of `keys`, locked until the transaction ends (on PostgreSQL; SQLite has one writer anyway):
     two processes counting a failure of one key at once both count."""
-    rows = tx.execute(
-        select(
-            SignInFailures.key,
-            SignInFailures.failures,
-            SignInFailures.last_failure_ms,
-            SignInFailures.held_until_ms,
-        )
-        .where(SignInFailures.key.in_(sorted(keys)))
-        .order_by(SignInFailures.key)
-        .with_for_update()
-    )
-    return {r.key: Counter(r.failures, r.last_failure_ms, r.held_until_ms) for r in rows}
+    return _counters_of(tx.execute(_LOCKED_COUNTERS, {"keys": sorted(keys)}))
 
 
 def save_counters(tx: Tx, changed: Mapping[str, Counter]) -> None:
