@@ -6,9 +6,9 @@ import hashlib
 from collections.abc import Collection, Sequence
 
 from sqlalchemy import Connection, bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from session_service.storage.engine import Upsert
 from session_service.storage.models import PinnedContent
 
 # Built once: every advance, section score and module load runs them, and building a statement costs more than
@@ -16,7 +16,10 @@ from session_service.storage.models import PinnedContent
 _BODIES = select(PinnedContent.digest, PinnedContent.body).where(
     PinnedContent.digest.in_(bindparam("digests", expanding=True))
 )
-_PRESENT = select(PinnedContent.digest).where(PinnedContent.digest.in_(bindparam("digests", expanding=True)))
+# A body stored already is skipped by its key, in the database: asking first which are stored (a SELECT whose IN
+# list is rendered at each call) cost the writer more than sending the bodies it skips. Another process on the same
+# PostgreSQL database may store the same body meanwhile: same key, same bytes, nothing to report either.
+_STORE = Upsert(lambda insert: insert(PinnedContent).on_conflict_do_nothing(index_elements=["digest"]))
 
 
 def digest_of(body: bytes) -> str:
@@ -26,16 +29,9 @@ def digest_of(body: bytes) -> str:
 def store(connection: Connection, bodies: Sequence[bytes]) -> list[str]:
     """The digest of each body, storing the bodies not stored yet (in the caller's write transaction)."""
     digests = [digest_of(body) for body in bodies]
-    wanted = dict(zip(digests, bodies, strict=True))
-    present = set(connection.scalars(_PRESENT, {"digests": list(wanted)}))
-    missing = [{"digest": d, "body": b} for d, b in wanted.items() if d not in present]
-    if missing:
-        # Another process on the same PostgreSQL database may store the same body meanwhile: same key, same
-        # bytes, so a conflict is nothing to report.
-        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        connection.execute(
-            dialect.insert(PinnedContent).on_conflict_do_nothing(index_elements=["digest"]), missing
-        )
+    if bodies:
+        rows = dict(zip(digests, bodies, strict=True))
+        connection.execute(_STORE(connection), [{"digest": d, "body": b} for d, b in rows.items()])
     return digests
 
 

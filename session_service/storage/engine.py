@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Connection, Engine, Executable, inspect, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -94,6 +96,36 @@ def _unavailable_database() -> Iterator[None]:
 # The single writer's unit of work: one write transaction on the Core connection, handed to the functions that
 # apply the exam's rules to storage reads and writes (session_service.writer).
 Tx = Connection
+
+
+class Upsert:
+    """An INSERT with an ON CONFLICT clause, whose statement differs between SQLite and PostgreSQL, built once for
+    each: `build` gets the dialect's `insert`. Built at each call, such a statement cost more than running it, on
+    the writer every answer waits for."""
+
+    def __init__(self, build: Callable[[Callable[..., Any]], Executable]) -> None:
+        self._build = build
+        self._built: dict[str, Executable] = {}
+
+    def __call__(self, connection: Connection) -> Executable:
+        name = connection.dialect.name
+        statement = self._built.get(name)
+        if statement is None:
+            insert = postgresql.insert if name == "postgresql" else sqlite.insert
+            statement = self._built[name] = self._build(insert)
+        return statement
+
+    @classmethod
+    def replacing(cls, entity: Any, *, key: str) -> Upsert:
+        """Insert a row, or set every column but the key of the row stored under its key."""
+
+        def build(insert: Callable[..., Any]) -> Executable:
+            statement = insert(entity)
+            columns = entity.__table__.c
+            values = {column.name: statement.excluded[column.name] for column in columns if column.name != key}
+            return statement.on_conflict_do_update(index_elements=[key], set_=values)  # type: ignore[no-any-return]
+
+        return cls(build)
 
 
 class Conflict(Exception):

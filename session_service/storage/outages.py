@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from sqlalchemy import Connection, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from session_service.domain.outages import Outage
 from session_service.domain.states import STATUS_OPEN
-from session_service.storage.engine import Database, Tx
+from session_service.storage.engine import Database, Tx, Upsert
 from session_service.storage.models import Module, ServiceHeartbeat, ServiceOutage
 
 
@@ -20,10 +19,19 @@ def signs_of_life(connection: Connection, *, besides: str) -> dict[str, int]:
     return {process_id: alive_ms for process_id, alive_ms in rows}
 
 
+_BEAT = Upsert.replacing(ServiceHeartbeat, key="process_id")
+# An outage is recorded once, by the first of the processes starting together.
+_CLAIM = Upsert(
+    lambda insert: (
+        insert(ServiceOutage)
+        .on_conflict_do_nothing(index_elements=["down_from_ms"])
+        .returning(ServiceOutage.up_ms)
+    )
+)
+
+
 def beat(tx: Tx, *, process_id: str, now_ms: int) -> None:
-    dialect = postgresql if tx.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(ServiceHeartbeat).values(process_id=process_id, alive_ms=now_ms)
-    tx.execute(statement.on_conflict_do_update(index_elements=["process_id"], set_={"alive_ms": now_ms}))
+    tx.execute(_BEAT(tx), {"process_id": process_id, "alive_ms": now_ms})
 
 
 def forget(tx: Tx, process_ids: Collection[str]) -> None:
@@ -34,12 +42,8 @@ def forget(tx: Tx, process_ids: Collection[str]) -> None:
 
 def claim(tx: Tx, outage: Outage, *, time_back_ms: int) -> bool:
     """Record the outage; False when another process starting at the same time recorded it first."""
-    dialect = postgresql if tx.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(ServiceOutage).values(
-        down_from_ms=outage.down_from_ms, up_ms=outage.up_ms, time_back_ms=time_back_ms, modules=0
-    )
-    claimed = statement.on_conflict_do_nothing(index_elements=["down_from_ms"]).returning(ServiceOutage.up_ms)
-    return tx.execute(claimed).first() is not None
+    row = {"down_from_ms": outage.down_from_ms, "up_ms": outage.up_ms, "time_back_ms": time_back_ms, "modules": 0}
+    return tx.execute(_CLAIM(tx), row).first() is not None
 
 
 def extend_open_modules(tx: Tx, outage: Outage, *, time_back_ms: int) -> int:

@@ -5,24 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
-from session_service.storage.engine import Database
+from session_service.storage.engine import Database, Upsert
 from session_service.storage.models import PretestExposure
+
+_COUNT = Upsert(
+    lambda insert: insert(PretestExposure).on_conflict_do_update(
+        index_elements=["item_id"], set_={"administrations": PretestExposure.administrations + 1}
+    )
+)
 
 
 def count_administrations(connection: Connection, item_ids: Sequence[str]) -> None:
     """One more administration of each item (in the caller's write transaction, with the module that pins it)."""
     if not item_ids:
         return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(PretestExposure)
     connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["item_id"],
-            set_={"administrations": PretestExposure.administrations + 1},
-        ),
-        [{"item_id": item_id, "administrations": 1} for item_id in dict.fromkeys(item_ids)],
+        _COUNT(connection), [{"item_id": item_id, "administrations": 1} for item_id in dict.fromkeys(item_ids)]
     )
 
 

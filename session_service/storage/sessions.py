@@ -334,8 +334,8 @@ def add_module(tx: Tx, *, session_id: str, module: NewModule) -> None:
     )
     # Items and passages are stored once per distinct content: after the first few students, an advance writes
     # only the module's small rows, not its items' bytes again.
-    item_digests = content.store(tx, [item.full_item for item in module.items])
-    passage_digests = content.store(tx, [data for _, data in module.passages])
+    digests = content.store(tx, [item.full_item for item in module.items] + [data for _, data in module.passages])
+    item_digests, passage_digests = digests[: len(module.items)], digests[len(module.items) :]
     # One multi-row INSERT each: an advance runs on the single writer, which every answer waits for.
     tx.execute(
         _INSERT_MODULE_ITEMS,

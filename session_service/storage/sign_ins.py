@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from session_service.domain.sign_ins import SignInState
 from session_service.domain.throttle import Counter
-from session_service.storage.engine import Database, Tx
+from session_service.storage.engine import Database, Tx, Upsert
 from session_service.storage.models import KnownAddress, RefreshToken, SignIn, SignInFailures, User
 
 
@@ -131,14 +130,23 @@ def locked_counters(tx: Tx, *, keys: Collection[str]) -> dict[str, Counter]:
     return _counters_of(tx.execute(_LOCKED_COUNTERS, {"keys": sorted(keys)}))
 
 
+_SAVE_COUNTER = Upsert.replacing(SignInFailures, key="key")
+_REMEMBER_ADDRESS = Upsert.replacing(KnownAddress, key="key")
+
+
 def save_counters(tx: Tx, changed: Mapping[str, Counter]) -> None:
-    for key, counter in sorted(changed.items()):
-        values = dict(
-            failures=counter.failures, last_failure_ms=counter.last_failure_ms, held_until_ms=counter.held_until_ms
-        )
-        dialect = postgresql if tx.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(SignInFailures).values(key=key, **values)
-        tx.execute(statement.on_conflict_do_update(index_elements=["key"], set_=values))
+    if not changed:
+        return
+    rows = [
+        {
+            "key": key,
+            "failures": counter.failures,
+            "last_failure_ms": counter.last_failure_ms,
+            "held_until_ms": counter.held_until_ms,
+        }
+        for key, counter in sorted(changed.items())
+    ]
+    tx.execute(_SAVE_COUNTER(tx), rows)
 
 
 def clear_counter(tx: Tx, *, key: str) -> None:
@@ -146,9 +154,7 @@ def clear_counter(tx: Tx, *, key: str) -> None:
 
 
 def remember_address(tx: Tx, *, key: str, now_ms: int) -> None:
-    dialect = postgresql if tx.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(KnownAddress).values(key=key, last_sign_in_ms=now_ms)
-    tx.execute(statement.on_conflict_do_update(index_elements=["key"], set_={"last_sign_in_ms": now_ms}))
+    tx.execute(_REMEMBER_ADDRESS(tx), {"key": key, "last_sign_in_ms": now_ms})
 
 
 def prune(

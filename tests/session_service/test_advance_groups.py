@@ -1,5 +1,5 @@
-"""Advances written in groups (writer.advance_group): one transaction for a room's module changes, each advance in
-a savepoint of its own, so one refused or broken advance fails only itself; SQLite and PostgreSQL."""
+"""Advances written in groups (writer.advance_group): one transaction for a room's module changes, where a refused
+advance leaves the others and a broken one fails only itself; SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
