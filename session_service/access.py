@@ -16,6 +16,11 @@ RATER_ROLES = (Role.RATER, Role.ADMIN)
 MAX_REQUEST_ID = 100
 
 
+def check_session_id(session_id: str) -> None:
+    if not session_id:
+        raise InvalidArgument("session_id is required", field="session_id")
+
+
 def check_request_id(request_id: str, *, required: bool) -> None:
     if required and not request_id:
         raise InvalidArgument("request_id is required, so that a retry never writes twice", field="request_id")

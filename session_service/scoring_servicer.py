@@ -16,7 +16,7 @@ from toefl.session.v1 import scoring_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 
 from session_service import accounts, writer
-from session_service.access import JOB_ROLES, MAX_REQUEST_ID, RATER_ROLES, AccessPolicy
+from session_service.access import JOB_ROLES, MAX_REQUEST_ID, RATER_ROLES, AccessPolicy, check_session_id
 from session_service.blueprint import load_blueprint
 from session_service.config import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from session_service.convert import (
@@ -96,8 +96,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         """The session after checking the caller may read its scores (its student, their teachers, admins), and
         whether the caller sees the detail of a score (AccessPolicy.sees_score_detail)."""
         principal = self._principal(context)
-        if not session_id:
-            raise InvalidArgument("session_id is required", field="session_id")
+        check_session_id(session_id)
         record = await self._workers.read(sessions.get_session, session_id=session_id)
         if record is None:
             raise NotFound(f"session {session_id} not found")

@@ -19,7 +19,7 @@ from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
 from session_service import accounts, export, recordings, sign_in, staff, writer
-from session_service.access import ANSWER, CONTROL, READ, AccessPolicy, check_request_id
+from session_service.access import ANSWER, CONTROL, READ, AccessPolicy, check_request_id, check_session_id
 from session_service.audio import NotAudio, probe
 from session_service.blueprint import CURRENT_VERSION, ModulePlan, known_versions, load_blueprint
 from session_service.caches import PretestTally, SessionHeads
@@ -241,8 +241,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self, principal: Principal, session_id: str, *, action: str, request_id: str
     ) -> tuple[sessions.SessionRecord, bool]:
         """As `_session`, and whether the advance with `request_id` was applied already (in the same read)."""
-        if not session_id:
-            raise InvalidArgument("session_id is required", field="session_id")
+        check_session_id(session_id)
         found, applied = await self._lookup(
             sessions.session_before_advance, session_id=session_id, request_id=request_id
         )
@@ -253,8 +252,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
 
     async def _head(self, principal: Principal, session_id: str, *, action: str) -> SessionHead:
         """The little answering needs to know about a session, after authorization (one indexed lookup)."""
-        if not session_id:
-            raise InvalidArgument("session_id is required", field="session_id")
+        check_session_id(session_id)
         head = await self._lookup(sessions.session_head, session_id=session_id)
         if head is None:
             raise NotFound(f"session {session_id} not found")
@@ -1405,8 +1403,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         principal = self._principal(context)
         session_id, request_id, reason = request.session_id, request.request_id, request.reason
         minutes = request.minutes if isinstance(request, pb.ExtendSessionRequest) else 0
-        if not session_id:
-            raise InvalidArgument("session_id is required", field="session_id")
+        check_session_id(session_id)
         record = await self._lookup(sessions.get_session, session_id=session_id)
         if record is None:
             raise NotFound(f"session {session_id} not found")
