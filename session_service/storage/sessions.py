@@ -753,24 +753,15 @@ def expire_modules(tx: Tx, *, module_ids: Collection[str]) -> None:
     )
 
 
-_LAST_VIEWED = (
-    select(Event.item_id)
+# Per item of a module and per type (viewed, played), its newest event: one statement for both marks.
+_MARKS = (
+    select(Event.event_type, Event.item_id, func.max(Event.event_id))
     .where(
         Event.session_id == bindparam("session_id"),
-        Event.event_type == bindparam("viewed"),
+        Event.event_type.in_(bindparam("types", expanding=True)),
         Event.item_id.in_(bindparam("item_ids", expanding=True)),
     )
-    .order_by(Event.event_id.desc())
-    .limit(1)
-)
-_PLAYED = (
-    select(Event.item_id)
-    .where(
-        Event.session_id == bindparam("session_id"),
-        Event.event_type == bindparam("played"),
-        Event.item_id.in_(bindparam("item_ids", expanding=True)),
-    )
-    .distinct()
+    .group_by(Event.event_type, Event.item_id)
 )
 
 
@@ -789,11 +780,12 @@ def item_marks(db: Database, *, session_id: str, viewed: str, played: str, item_
     viewed and those whose audio was played, as the session's events of types `viewed` and `played` name them."""
     if not item_ids:
         return ItemMarks(last_viewed="", played=[])
-    keys = {"session_id": session_id, "viewed": viewed, "played": played, "item_ids": list(item_ids)}
-    with db.read_transaction() as conn:
-        last = conn.execute(_LAST_VIEWED, keys).scalar()
-        heard = set(conn.execute(_PLAYED, keys).scalars())
-    return ItemMarks(last_viewed=str(last or ""), played=[i for i in item_ids if i in heard])
+    keys = {"session_id": session_id, "types": [viewed, played], "item_ids": list(item_ids)}
+    with db.read_statement() as conn:
+        rows = conn.execute(_MARKS, keys).all()
+    views = [(event_id, item_id) for event_type, item_id, event_id in rows if event_type == viewed]
+    heard = {item_id for event_type, item_id, _ in rows if event_type == played}
+    return ItemMarks(last_viewed=max(views)[1] if views else "", played=[i for i in item_ids if i in heard])
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,10 @@ def test_the_current_item_is_the_module_item_last_reported_viewed(session_stub: 
     assert again.current_module.current_item_id == items[2]
     module = session_stub.GetCurrentModule(pb.GetCurrentModuleRequest(session_id=session.session_id), metadata=md)
     assert module.current_item_id == items[2]
+    # Back to an item viewed before: its newest view is the latest of all.
+    log(viewed(items[0]))
+    back = session_stub.GetSession(pb.GetSessionRequest(session_id=session.session_id), metadata=md)
+    assert back.current_module.current_item_id == items[0]
 
 
 def test_the_items_whose_audio_was_played_are_those_reported_played_on_any_device(session_stub: Stub) -> None:
