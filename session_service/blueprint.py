@@ -91,11 +91,17 @@ class Blueprint:
         """The sections a session takes: all of them in test order, or the one chosen."""
         return self.sections if section is None else (self.section(section),)
 
+    def routing_after(self, plan: ModulePlan) -> RoutingRule | None:
+        """The rule that picks the module after `plan` from its score: that of its section when `plan` is the
+        router of an adaptive section; None when what follows does not depend on a score."""
+        routing = self.section(plan.section).routing
+        return routing if plan.stage == pb.MODULE_STAGE_ROUTER else None
+
     def after(self, plan: ModulePlan, taken: tuple[SectionPlan, ...]) -> tuple[ModulePlan, ...]:
         """The modules that may follow `plan` in a session taking the sections `taken`: a router's second stages
         (which one, its score decides), else the next section's first module; none after the last."""
-        section = self.section(plan.section)
-        if section.routing is not None and plan.stage == pb.MODULE_STAGE_ROUTER:
+        if self.routing_after(plan) is not None:
+            section = self.section(plan.section)
             return tuple(p for p in section.modules if p.stage != pb.MODULE_STAGE_ROUTER)
         index = [s.section for s in taken].index(plan.section)
         return (taken[index + 1].first(),) if index + 1 < len(taken) else ()

@@ -1057,25 +1057,25 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             )
         blueprint = load_blueprint(record.blueprint_version)
         plan = blueprint.module(current.plan_key)
-        section_plan = blueprint.section(plan.section)
         sections = blueprint.sections_for(item_pb2.Section.Value(record.section) if record.section else None)
         router_score: sessions.RouterScore | None = None
         next_plan: ModulePlan | None
-        if section_plan.routing is not None and plan.stage == pb.MODULE_STAGE_ROUTER:
+        routing = blueprint.routing_after(plan)
+        if routing is not None:
             cached = await self._module(current.module_id)
             latest = await self._lookup(answers.latest_responses, module_id=current.module_id)
             given = {r.item_id: answer_from_json(r.answer_json) for r in latest}
             # Right here, not on a reader thread: a dozen items' likelihoods (each computed once per score, shared)
             # cost less than the two thread switches, and a room's advances come together.
             ability = router_ability(list(cached.full_items.values()), given, self._scorer.cut_table)
-            stage, decision = section_plan.routing.route(ability.theta)
+            stage, decision = routing.route(ability.theta)
             router_score = sessions.RouterScore(
                 theta=ability.theta,
                 theta_se=ability.se,
                 decision=decision,
                 scored_through=max((r.response_id for r in latest), default=0),
             )
-            next_plan = section_plan.stage(pb.ModuleStage.Value(stage))
+            next_plan = blueprint.section(plan.section).stage(pb.ModuleStage.Value(stage))
             # Stored with the module that closes (its estimate and decision); a room's advances come together, and
             # a line for each was a measurable share of the event loop's time in their burst.
             log.debug("session %s: %s (se %.3f)", record.session_id, decision, ability.se)
