@@ -344,11 +344,12 @@ async def sit_exam(
     """One student: log in, start a full test, answer its objective items (on `pace`'s clock if any), finish;
     `advances_by_module` also gets each advance's latency under the module it left ("READING ROUTER")."""
 
-    def tally(kind: str, started: float, due: float | None, error: str | None = None) -> None:
+    def tally(kind: str, started: float, due: float | None, also: Tally | None, error: str | None = None) -> None:
         replied = time.perf_counter()
-        tallies[kind].latencies.append((replied - started) * 1e3)
-        if error is not None:
-            tallies[kind].errors.append(error)
+        for counted in (tallies[kind], also) if also is not None else (tallies[kind],):
+            counted.latencies.append((replied - started) * 1e3)
+            if error is not None:
+                counted.errors.append(error)
         if pace is not None and due is not None:
             pace.log.from_schedule_ms.append((replied - due) * 1e3)
             if error is None:
@@ -356,16 +357,23 @@ async def sit_exam(
                 pace.last_acknowledged = replied
 
     async def timed(
-        kind: str, method: str, path: str, token: str = "", body: Any = None, due: float | None = None
+        kind: str,
+        method: str,
+        path: str,
+        token: str = "",
+        body: Any = None,
+        due: float | None = None,
+        also: Tally | None = None,
     ) -> Any:
+        """The reply, its latency (or error) tallied under `kind` and in `also`."""
         # Tallied on a reply or an error only: a request cancelled at the time limit was never answered.
         started = time.perf_counter()
         try:
             reply = await http.call(method, path, token, body)
         except (aiohttp.ClientError, RuntimeError, TimeoutError) as exc:
-            tally(kind, started, due, str(exc)[:200] or type(exc).__name__)
+            tally(kind, started, due, also, str(exc)[:200] or type(exc).__name__)
             raise
-        tally(kind, started, due)
+        tally(kind, started, due, also)
         return reply
 
     if pace is not None:
@@ -385,13 +393,13 @@ async def sit_exam(
                 path = f"/api/sessions/{sid}/responses/{item['itemId']}"
                 await timed("answer", "PUT", path, token, body, due)
                 answered += 1
-        sent = time.perf_counter()
-        session = await timed(
-            "advance", "POST", f"/api/sessions/{sid}:advance", token, {"requestId": uuid.uuid4().hex}
-        )
+        by_module = None
         if advances_by_module is not None:
             left = f"{module['section'].removeprefix('SECTION_')} {module['stage'].removeprefix('MODULE_STAGE_')}"
-            advances_by_module.setdefault(left, Tally()).latencies.append((time.perf_counter() - sent) * 1e3)
+            by_module = advances_by_module.setdefault(left, Tally())
+        advance = {"requestId": uuid.uuid4().hex}
+        path = f"/api/sessions/{sid}:advance"
+        session = await timed("advance", "POST", path, token, advance, also=by_module)
     if pace is not None and pace.last_acknowledged is not None:
         pace.log.done_answering.append(pace.last_acknowledged)
     await timed("finish", "POST", f"/api/sessions/{sid}:finish", token, {})
