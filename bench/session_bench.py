@@ -31,11 +31,12 @@ def vm_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def start_services(workdir: Path) -> tuple[ServiceProcess, ServiceProcess]:
+def start_services(workdir: Path, database_url: str | None = None) -> tuple[ServiceProcess, ServiceProcess]:
+    """item_service on the demo bank, and session_service on `database_url` (by default a SQLite file)."""
     bank = build_demo_bank(workdir / "item_bank.db")
     items = item_service_process(workdir / "items", bank=bank, token_key=TOKEN_KEY).start()
     sessions = session_service_process(
-        workdir / "sessions", item_address=items.address, token_key=TOKEN_KEY
+        workdir / "sessions", item_address=items.address, token_key=TOKEN_KEY, database_url=database_url
     ).start()
     return items, sessions
 

@@ -10,8 +10,8 @@ import grpc
 import pytest
 from toefl.item.v1 import item_service_pb2_grpc
 
+from launcher.postgres import PostgresCluster, PostgresUnavailable, start_cluster
 from launcher.procs import ServiceProcess, build_demo_bank, item_service_process
-from tests.support.postgres import PostgresCluster, PostgresUnavailable, start_cluster
 from tests.support.tokens import TEST_TOKEN_KEY
 
 

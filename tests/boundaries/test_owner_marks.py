@@ -20,10 +20,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from launcher.postgres import DB_NAME, DB_USER, PostgresCluster
 from launcher.procs import REPO_ROOT, clean_env
 from tests.security.startup import assert_refused, start_expecting_refusal
 from tests.session_service.conftest import require_temporary_url
-from tests.support.postgres import DB_NAME, DB_USER, PostgresCluster
 from tests.support.tokens import TEST_TOKEN_KEY
 from toefl_core.ownership import RETIRED_FILE_NAMES
 

@@ -12,9 +12,9 @@ import grpc
 import pytest
 from toefl.session.v1 import scoring_service_pb2_grpc, session_service_pb2_grpc
 
+from launcher.postgres import PostgresCluster
 from launcher.procs import REPO_ROOT, ServiceProcess, session_service_process
 from session_service.storage.engine import Database, migrate, open_database
-from tests.support.postgres import PostgresCluster
 from tests.support.tokens import TEST_TOKEN_KEY
 
 TEMP_ROOT = Path(tempfile.gettempdir()).resolve()
@@ -28,7 +28,7 @@ def require_temporary_url(url: str) -> None:
     """Refuse any user database outside the temporary folder.
 
     Accepted: a SQLite file there, or a PostgreSQL server reached only through a unix socket there (a throwaway
-    cluster from tests/support/postgres.py); never a network host.
+    cluster from launcher/postgres.py); never a network host.
     """
     parts = urlsplit(url)
     if url.startswith("sqlite:///"):

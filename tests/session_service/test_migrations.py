@@ -11,10 +11,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
+from launcher.postgres import PostgresCluster
 from session_service.storage.engine import Database, migrate, open_database
 from session_service.storage.models import Base
 from session_service.storage.sessions import module_content
-from tests.support.postgres import PostgresCluster
 
 # Two modules pinning the same two items and passage (as two students of one exam do), one a third item.
 ITEMS = {"itm-a": b"\x0a\x05itm-a" + bytes(range(256)) * 8, "itm-b": b"\x0a\x05itm-b" + b"\xff" * 3000}

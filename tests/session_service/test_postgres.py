@@ -13,6 +13,7 @@ from toefl.item.v1 import item_pb2, item_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
+from launcher.postgres import PostgresCluster
 from launcher.procs import ServiceProcess
 from tests.session_service import (
     test_access,
@@ -24,7 +25,6 @@ from tests.session_service import (
 )
 from tests.session_service.conftest import session_process
 from tests.support.exam import admin, answer, as_user, full_items, new_user, request_id
-from tests.support.postgres import PostgresCluster
 from tests.support.tokens import metadata
 from toefl_core.auth import Role
 

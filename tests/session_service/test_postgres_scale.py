@@ -17,13 +17,13 @@ from toefl.item.v1 import item_pb2, item_service_pb2_grpc
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
+from launcher.postgres import DB_NAME, DB_USER, PostgresCluster
 from launcher.procs import ServiceProcess
 from session_service.domain.states import STATUS_OPEN
 from session_service.storage import sessions
 from session_service.storage.engine import Database
 from tests.session_service.conftest import session_process
 from tests.support.exam import admin, answer, as_user, full_items, new_user, request_id
-from tests.support.postgres import DB_NAME, DB_USER, PostgresCluster
 
 STUDENTS = 40
 RACES = 12

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from launcher.postgres import PostgresCluster, PostgresUnavailable, start_cluster
 from tests.images.podman import free_loopback_port
-from tests.support.postgres import PostgresCluster, PostgresUnavailable, start_cluster
 from toefl_core import storage
 
 

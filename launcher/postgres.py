@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL cluster for tests: initdb in a temporary folder, unix socket only, torn down after."""
+"""A throwaway PostgreSQL cluster for tests and benchmarks: initdb in a temporary folder, unix socket only."""
 
 from __future__ import annotations
 
