@@ -186,18 +186,17 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
         position = self._pages.decode(request.page_token, query=query, shape=(str,))
         after = str(position[0]) if position else ""
 
-        def work(reader: BankReader) -> tuple[list[item_pb2.Item], bool, int]:
+        def work(reader: BankReader) -> tuple[list[str], list[item_pb2.Item], int]:
             if filters.passage_id and reader.resolve_passage(reference=filters.passage_id) is None:
                 raise InvalidArgument(f"passage_id: unknown passage {filters.passage_id!r}", field="passage_id")
             ids = reader.list_item_ids(filters=filters, after=after, limit=page_size + 1)
             items = reader.get_items(refs=[(item_id, 0) for item_id in ids[:page_size]])
-            return items, len(ids) > page_size, reader.count_items(filters=filters)
+            return ids, items, reader.count_items(filters=filters)
 
-        items, more, total = await self._read(work)
+        ids, items, total = await self._read(work)
+        _, next_token = self._pages.page(ids, page_size, query=query, position=lambda item_id: [item_id])
         return item_service_pb2.ListItemsResponse(
-            items=[_in_view(item, view) for item in items],
-            next_page_token=self._pages.encode([items[-1].item_id], query=query) if more else "",
-            total_size=total,
+            items=[_in_view(item, view) for item in items], next_page_token=next_token, total_size=total
         )
 
     async def GetPassage(self, request: item_service_pb2.GetPassageRequest, context: Context) -> item_pb2.Passage:
@@ -221,11 +220,9 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
                 section=request.section, task_type=request.task_type, after=after, limit=page_size + 1
             )
         )
-        more = len(passages) > page_size
-        passages = passages[:page_size]
+        page, next_token = self._pages.page(passages, page_size, query=query, position=lambda p: [p.passage_id])
         return item_service_pb2.ListPassagesResponse(
-            passages=[_in_view(passage, view) for passage in passages],
-            next_page_token=self._pages.encode([passages[-1].passage_id], query=query) if more else "",
+            passages=[_in_view(passage, view) for passage in page], next_page_token=next_token
         )
 
     async def ListItemRevisions(
@@ -240,11 +237,9 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
         revisions = await self._read(
             lambda reader: reader.list_revisions(item_id=item_id, after=after, limit=page_size + 1)
         )
-        more = len(revisions) > page_size
-        revisions = revisions[:page_size]
+        page, next_token = self._pages.page(revisions, page_size, query=query, position=lambda r: [r.revision])
         return item_service_pb2.ListItemRevisionsResponse(
-            revisions=[_in_view(revision, view) for revision in revisions],
-            next_page_token=self._pages.encode([revisions[-1].revision], query=query) if more else "",
+            revisions=[_in_view(revision, view) for revision in page], next_page_token=next_token
         )
 
     async def ListItemAuditEntries(
@@ -272,12 +267,8 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
         entries = await self._read(
             lambda reader: reader.list_audit(where=where, before_id=before, limit=page_size + 1)
         )
-        more = len(entries) > page_size
-        entries = entries[:page_size]
-        return item_service_pb2.ListItemAuditEntriesResponse(
-            entries=entries,
-            next_page_token=self._pages.encode([entries[-1].audit_id], query=query) if more else "",
-        )
+        page, next_token = self._pages.page(entries, page_size, query=query, position=lambda e: [e.audit_id])
+        return item_service_pb2.ListItemAuditEntriesResponse(entries=page, next_page_token=next_token)
 
     async def ListReviews(
         self, request: item_service_pb2.ListReviewsRequest, context: Context

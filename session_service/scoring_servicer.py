@@ -243,11 +243,10 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         rows = await self._workers.read(
             scores.list_rating_tasks, rater_id=principal.subject, task_type=task_type, after=after, limit=size + 1
         )
-        reply = spb.ListRatingTasksResponse(tasks=[rating_task_proto(r) for r in rows[:size]])
-        if len(rows) > size:
-            last = rows[size - 1]
-            reply.next_page_token = self._pages.encode([last.submit_ms, last.response_id], query=query)
-        return reply
+        page, next_token = self._pages.page(
+            rows, size, query=query, position=lambda r: [r.submit_ms, r.response_id]
+        )
+        return spb.ListRatingTasksResponse(tasks=[rating_task_proto(r) for r in page], next_page_token=next_token)
 
     async def SubmitRating(self, request: spb.SubmitRatingRequest, context: Context) -> spb.RatingResult:
         principal = self._principal(context, RATER_ROLES, "rating")
@@ -457,10 +456,8 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
             after=after,
             limit=size + 1,
         )
-        reply = spb.ListFinishedSessionsResponse(session_ids=[sid for _, sid in rows[:size]])
-        if len(rows) > size:
-            reply.next_page_token = self._pages.encode(list(rows[size - 1]), query=query)
-        return reply
+        page, next_token = self._pages.page(rows, size, query=query, position=lambda r: r)
+        return spb.ListFinishedSessionsResponse(session_ids=[sid for _, sid in page], next_page_token=next_token)
 
     async def ExportResponses(
         self, request: spb.ExportResponsesRequest, context: Context

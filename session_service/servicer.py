@@ -659,10 +659,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         rows = await self._read(
             accounts_store.list_classes, teacher_id=teacher_id, after_class_id=after, limit=size + 1
         )
-        reply = pb.ListClassesResponse(classes=[class_proto(r) for r in rows[:size]])
-        if len(rows) > size:
-            reply.next_page_token = self._pages.encode([rows[size - 1].class_id], query=query)
-        return reply
+        page, next_token = self._pages.page(rows, size, query=query, position=lambda r: [r.class_id])
+        return pb.ListClassesResponse(classes=[class_proto(r) for r in page], next_page_token=next_token)
 
     # ---- sessions
 
@@ -840,13 +838,12 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             limit=size + 1,
             sitting_id=request.sitting_id or None,
         )
-        reply = pb.ListSessionsResponse(
-            sessions=[await self._session_proto(r, with_items=False) for r in rows[:size]]
+        page, next_token = self._pages.page(
+            rows, size, query=query, position=lambda r: [r.create_ms, r.session_id]
         )
-        if len(rows) > size:
-            last = rows[size - 1]
-            reply.next_page_token = self._pages.encode([last.create_ms, last.session_id], query=query)
-        return reply
+        return pb.ListSessionsResponse(
+            sessions=[await self._session_proto(r, with_items=False) for r in page], next_page_token=next_token
+        )
 
     async def SubmitResponse(
         self, request: pb.SubmitResponseRequest, context: Context
@@ -1270,11 +1267,10 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         after = (int(position[0]), str(position[1])) if position else None
         rows = await self._read(sittings_store.list_sittings, class_ids=class_ids, after=after, limit=size + 1)
         staff_view = principal.role != Role.STUDENT
-        reply = pb.ListSittingsResponse(sittings=[sitting_proto(r, with_code=staff_view) for r in rows[:size]])
-        if len(rows) > size:
-            last = rows[size - 1]
-            reply.next_page_token = self._pages.encode([last.opens_ms, last.sitting_id], query=query)
-        return reply
+        page, next_token = self._pages.page(rows, size, query=query, position=lambda r: [r.opens_ms, r.sitting_id])
+        return pb.ListSittingsResponse(
+            sittings=[sitting_proto(r, with_code=staff_view) for r in page], next_page_token=next_token
+        )
 
     async def UpdateSitting(self, request: pb.UpdateSittingRequest, context: Context) -> pb.Sitting:
         principal = self._principal(context)
@@ -1482,11 +1478,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         position = self._pages.decode(request.page_token, query=query, shape=(int, str))
         before = (int(position[0]), str(position[1])) if position else None
         rows = await self._read(audit_store.list_entries, where=where, before=before, limit=size + 1)
-        reply = pb.ListAuditEntriesResponse(entries=[audit_proto(r) for r in rows[:size]])
-        if len(rows) > size:
-            last = rows[size - 1]
-            reply.next_page_token = self._pages.encode([last.time_ms, last.audit_id], query=query)
-        return reply
+        page, next_token = self._pages.page(rows, size, query=query, position=lambda r: [r.time_ms, r.audit_id])
+        return pb.ListAuditEntriesResponse(entries=[audit_proto(r) for r in page], next_page_token=next_token)
 
     async def ExportAuditLog(
         self, request: pb.ExportAuditLogRequest, context: Context

@@ -7,7 +7,8 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from toefl_core.errors import InvalidArgument
 
@@ -22,6 +23,7 @@ NOT_ISSUED = "page_token is not a token this service issued; pass back a next_pa
 OTHER_QUERY = "page_token belongs to a different query; keep the filters of the first page"
 
 Position = tuple[str | int, ...]
+Row = TypeVar("Row")
 
 
 def page_size(requested: int, *, default: int, maximum: int, field: str = "page_size") -> int:
@@ -98,3 +100,17 @@ class PageTokens:
         ):
             raise InvalidArgument(NOT_ISSUED, field=FIELD)
         return tuple(position)
+
+    def page(
+        self,
+        rows: Sequence[Row],
+        size: int,
+        *,
+        query: Sequence[object],
+        position: Callable[[Row], Sequence[str | int]],
+    ) -> tuple[Sequence[Row], str]:
+        """A page out of the `size + 1` rows read after the last one: its rows, and the token of the next page
+        (the `position` of its last row), "" when no row follows."""
+        if len(rows) <= size:
+            return rows, ""
+        return rows[:size], self.encode(position(rows[size - 1]), query=query)

@@ -36,6 +36,18 @@ def test_a_token_round_trips_for_its_own_query_only() -> None:
             tokens.decode(issued, query=other, shape=(int, str))
 
 
+def test_a_page_of_the_rows_read_one_past_its_size() -> None:
+    tokens = PageTokens(KEY)
+    query = ("ListClasses", "usr-1")
+    rows = [("cls-a",), ("cls-b",), ("cls-c",)]
+    page, next_token = tokens.page(rows, 2, query=query, position=list)
+    # The third row was read only to know that another page follows; the next page starts after the second.
+    assert list(page) == rows[:2]
+    assert tokens.decode(next_token, query=query, shape=(str,)) == ("cls-b",)
+    for last in (rows[:2], rows[:1], []):
+        assert tokens.page(last, 2, query=query, position=list) == (last, "")
+
+
 def _signed(tokens: PageTokens, payload: bytes) -> str:
     mac = tokens._mac(payload)
     return f"{base64.urlsafe_b64encode(payload).decode()}.{base64.urlsafe_b64encode(mac).decode()}"
