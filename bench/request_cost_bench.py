@@ -35,7 +35,8 @@ class Costs:
 
     def __init__(self, session_pid: int, item_pid: int, database: PostgresCluster | None = None) -> None:
         self._pids = (session_pid, item_pid)
-        self._database = database
+        # The postmaster lives as long as the cluster: its pid is read once, its children at each call.
+        self._postmaster = None if database is None else postmaster_pid(database)
         self.session: dict[str, float] = collections.defaultdict(float)
         self.item: dict[str, float] = collections.defaultdict(float)
         self.db: dict[str, float] = collections.defaultdict(float)
@@ -43,7 +44,7 @@ class Costs:
         self.count: collections.Counter[str] = collections.Counter()
 
     def _db_seconds(self) -> float:
-        return 0.0 if self._database is None else server_cpu_seconds(self._database)
+        return 0.0 if self._postmaster is None else server_cpu_seconds(self._postmaster)
 
     async def timed(self, kind: str, call: Awaitable[T]) -> T:
         # /proc counts CPU in clock ticks (10 ms): one call is below a tick, so only sums over many calls are read.
@@ -60,9 +61,12 @@ class Costs:
         return reply
 
 
-def server_cpu_seconds(cluster: PostgresCluster) -> float:
-    """CPU seconds of the cluster's postmaster and its children alive now (a backend per pooled connection)."""
-    postmaster = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
+def postmaster_pid(cluster: PostgresCluster) -> int:
+    return int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
+
+
+def server_cpu_seconds(postmaster: int) -> float:
+    """CPU seconds of a postmaster and its children alive now (a backend per pooled connection)."""
     children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
     total = cpu_seconds_of(postmaster)
     for pid in children:
