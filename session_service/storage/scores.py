@@ -79,9 +79,17 @@ _ANSWERS = select(
     Response.elapsed_ms,
     Response.saved_ms,
 ).where(Response.session_id.in_(bindparam("session_ids", expanding=True)))
-_FINAL_RATINGS = select(RatingTask.response_id, RatingTask.final_score).where(
-    RatingTask.session_id.in_(bindparam("session_ids", expanding=True)), RatingTask.state == TASK_FINAL
+# Every rating task of the sessions, the final ones kept in Python: a session has a few, and a condition on the
+# state led SQLite to the state index, through every final rating task of every session.
+_FINAL_RATINGS = select(RatingTask.response_id, RatingTask.final_score, RatingTask.state).where(
+    RatingTask.session_id.in_(bindparam("session_ids", expanding=True))
 )
+# The same, of the named sections only: a section's close reads its own dozen items and answers, not the whole
+# test's (a Writing close read every Reading and Listening answer to drop them).
+_IN_SECTIONS = Module.section.in_(bindparam("sections", expanding=True))
+_PINNED_IN_SECTIONS = _PINNED.where(_IN_SECTIONS)
+_ANSWERS_IN_SECTIONS = _ANSWERS.join(Module, Module.module_id == Response.module_id).where(_IN_SECTIONS)
+_FINAL_RATINGS_IN_SECTIONS = _FINAL_RATINGS.where(RatingTask.section.in_(bindparam("sections", expanding=True)))
 
 
 def section_inputs_of(
@@ -90,12 +98,20 @@ def section_inputs_of(
     """_section_inputs of many sessions (each: all sections, or those named) in four statements in all, so a
     batch of rescores does not pay several round trips per session."""
     session_ids = list(wanted)
+    named = [sections for sections in wanted.values() if sections is not None]
+    params: dict[str, list[str]] = {"session_ids": session_ids}
+    statements = (_PINNED, _ANSWERS, _FINAL_RATINGS)
+    if len(named) == len(session_ids):
+        # Every session's sections named: only the rows of those sections are read.
+        params["sections"] = sorted(set().union(*named))
+        statements = (_PINNED_IN_SECTIONS, _ANSWERS_IN_SECTIONS, _FINAL_RATINGS_IN_SECTIONS)
+    pinned_of, answers_of, final_ratings_of = statements
     # Tens of thousands of rows for a batch: read all at once (fetchall, not a fetchone per row).
     pinned: list[tuple[str, str, str, int, str, str]] = []
-    for row in connection.execute(_PINNED, {"session_ids": session_ids}).all():
+    for row in connection.execute(pinned_of, params).all():
         sid, section, item_id, revision, task_type, digest = row
-        named = wanted[sid]
-        if named is None or section in named:
+        keep = wanted[sid]
+        if keep is None or section in keep:
             pinned.append((sid, section, item_id, revision, task_type, digest))
     # Each distinct item's bytes once for the whole batch, shared by every session that saw it.
     bodies = content.bodies_of(connection, {row[5] for row in pinned})
@@ -113,7 +129,7 @@ def section_inputs_of(
     answers: dict[str, dict[str, AnswerRow]] = {sid: {} for sid in session_ids}
     newest: dict[tuple[str, str], int] = {}
     for sid, module_id, item_id, revision, response_id, answer_json, elapsed_ms, saved_ms in connection.execute(
-        _ANSWERS, {"session_ids": session_ids}
+        answers_of, params
     ).all():
         key = (module_id, item_id)
         if newest.get(key, -1) < revision:
@@ -121,8 +137,8 @@ def section_inputs_of(
             answers[sid][item_id] = AnswerRow(response_id, answer_json, elapsed_ms, saved_ms)
     finals: dict[int, int] = {
         response_id: score
-        for response_id, score in connection.execute(_FINAL_RATINGS, {"session_ids": session_ids})
-        if score is not None
+        for response_id, score, state in connection.execute(final_ratings_of, params)
+        if state == TASK_FINAL and score is not None
     }
     result: dict[str, dict[str, SectionInputs]] = {}
     for sid in session_ids:
