@@ -1110,13 +1110,26 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             successors = self._to_prepare(
                 record.session_id, blueprint.after(next_plan, sections), next_module, seen_before=seen
             )
+        now = now_ms()
+        closing_score = None
+        if next_plan is None or next_plan.section != plan.section:
+            # The section this advance closes, scored here from one read: the writer, which every answer waits
+            # for, then only checks that nothing moved and stores it (a room leaves a section together).
+            closing_score = await self._read(
+                writer.closing_score,
+                session_id=record.session_id,
+                section=item_pb2.Section.Name(plan.section),
+                scorer=self._scorer,
+                now_ms=now,
+            )
         job = writer.Advance(
             session_id=record.session_id,
             request_id=request.request_id or None,
             from_module_id=current.module_id,
-            now_ms=now_ms(),
+            now_ms=now,
             router_score=router_score,
             next_module=next_module,
+            closing_score=closing_score,
         )
         return record, job, successors
 

@@ -1,5 +1,6 @@
 """The single writer's units of work: each runs one transaction on the writer thread, applying the domain's rules
-to storage reads and writes, so that a rule and the write it governs commit together or not at all."""
+to storage reads and writes, so that a rule and the write it governs commit together or not at all (and what a
+unit can compute before its transaction, checked in it)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,17 @@ from session_service.domain.outages import Outage, outage_before
 from session_service.domain.proctoring import paused_error, voided_error
 from session_service.domain.ratings import already_rated, decide_rating
 from session_service.domain.scores import (
+    ClosingScore,
     RatingOutcome,
     Scorer,
+    SectionScores,
     candidate_version,
     closed_sections,
+    score_closing,
     sections_to_score,
 )
 from session_service.domain.sittings import start_refusal
-from session_service.domain.states import STATE_FINISHED, STATE_IN_PROGRESS, STATUS_OPEN
+from session_service.domain.states import STATE_FINISHED, STATE_IN_PROGRESS, STATUS_CLOSED, STATUS_OPEN
 from session_service.storage import answers, outages, scores, sessions
 from session_service.storage.answers import ResponseRecord, Submission, SubmitOutcome
 from session_service.storage.engine import Conflict, Database, Tx, savepoint
@@ -53,21 +57,53 @@ def score_closed_sections(tx: Tx, *, session_id: str, scorer: Scorer, now_ms: in
     if not newly_closed:
         return
     inputs = scores.section_inputs(tx, session_id=session_id, sections=newly_closed)
-    for section in inputs.values():
+    scored = score_closing(session=session, previous=previous, inputs=inputs, scorer=scorer, now_ms=now_ms)
+    _write_scores(tx, session_id=session_id, scored=scored)
+
+
+def _write_scores(tx: Tx, *, session_id: str, scored: SectionScores) -> None:
+    version = scored.version
+    for section, tasks in scored.rating_tasks.items():
         scores.insert_rating_tasks(
-            tx, session_id=session_id, section=section.section, tasks=scorer.rating_tasks(section), now_ms=now_ms
+            tx, session_id=session_id, section=section, tasks=tasks, now_ms=version.create_ms
         )
-    version = candidate_version(
-        session=session, previous=previous, recompute=inputs, scorer=scorer, reason="section_closed", now_ms=now_ms
-    )
     scores.insert_versions(tx, versions=[version])
     # The estimate after the section's last module, kept with that module (the router's is kept as it routes):
     # the per-module record of ability and its error that psychometricians audit.
     for figures in version.sections:
-        if figures.section in newly_closed:
+        if figures.section in scored.rating_tasks:
             sessions.record_estimate(
                 tx, session_id=session_id, section=figures.section, theta=figures.theta, se=figures.standard_error
             )
+
+
+def closing_score(
+    db: Database, *, session_id: str, section: str, scorer: Scorer, now_ms: int
+) -> ClosingScore | None:
+    """The score that the advance closing `section` writes, computed from one read before the writer's
+    transaction (on a reader: a room's section closes come together, and every answer waits for the writer).
+    None when closing it would not score exactly that section; the writer then scores in its transaction."""
+    with db.read_transaction() as conn:
+        session = scores.scored_sessions(conn, session_ids=[session_id]).get(session_id)
+        if session is None:
+            return None
+        # As the session will stand once the advance closes the section's open module.
+        modules = [
+            m._replace(status=STATUS_CLOSED) if m.section == section else m
+            for m in scores.module_states(conn, session_id=session_id)
+        ]
+        previous = scores.latest(conn, session_id=session_id)
+        if sections_to_score(closed_sections(modules, finished=session.state == STATE_FINISHED), previous) != {
+            section
+        }:
+            return None
+        inputs = scores.section_inputs(conn, session_id=session_id, sections=[section])
+    return ClosingScore(
+        section=section,
+        base_version=previous.version if previous is not None else 0,
+        scored_through=max((a.response_id for i in inputs.values() for a in i.answers.values()), default=0),
+        scores=score_closing(session=session, previous=previous, inputs=inputs, scorer=scorer, now_ms=now_ms),
+    )
 
 
 def expire_due(
@@ -266,6 +302,8 @@ class Advance:
     now_ms: int
     router_score: RouterScore | None
     next_module: NewModule | None
+    # The section it closes, scored beforehand (None: no section closes, or it is scored in the transaction).
+    closing_score: ClosingScore | None = None
 
 
 @dataclass(frozen=True)
@@ -327,7 +365,15 @@ def _apply(tx: Tx, job: Advance, left: ModuleLeft, scorer: Scorer) -> Advanced:
         )
     # A section closes with its last module: a move within the section (a router's second stage) closes none.
     if job.next_module is None or job.next_module.section != left.section:
-        score_closed_sections(tx, session_id=job.session_id, scorer=scorer, now_ms=job.now_ms)
+        prepared = job.closing_score
+        if prepared is not None and prepared.holds(
+            section=left.section,
+            latest_version=scores.latest_number(tx, session_id=job.session_id),
+            newest_response_id=left.newest_response_id,
+        ):
+            _write_scores(tx, session_id=job.session_id, scored=prepared.scores)
+        else:
+            score_closed_sections(tx, session_id=job.session_id, scorer=scorer, now_ms=job.now_ms)
     return Advanced(applied=True, closing=closed)
 
 

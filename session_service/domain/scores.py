@@ -232,6 +232,55 @@ def candidate_version(
     )
 
 
+@dataclass(frozen=True)
+class SectionScores:
+    """What closing sections write: each one's rating tasks, and the session's new score version."""
+
+    rating_tasks: Mapping[str, tuple[NewRatingTask, ...]]
+    version: ScoreVersionRecord
+
+
+def score_closing(
+    *,
+    session: ScoredSession,
+    previous: ScoreVersionRecord | None,
+    inputs: Mapping[str, SectionInputs],
+    scorer: Scorer,
+    now_ms: int,
+) -> SectionScores:
+    """The scores of the sections that close (`inputs`): their rated responses become rating tasks, their figures
+    join the previous version's in a new one."""
+    return SectionScores(
+        rating_tasks={section: tuple(scorer.rating_tasks(i)) for section, i in inputs.items()},
+        version=candidate_version(
+            session=session,
+            previous=previous,
+            recompute=inputs,
+            scorer=scorer,
+            reason="section_closed",
+            now_ms=now_ms,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ClosingScore:
+    """A section's score computed before the write that closes it, from one read: written as it is only if the
+    session's newest score version is still the one it was computed on and no answer came after those it read."""
+
+    section: str
+    base_version: int
+    scored_through: int
+    scores: SectionScores
+
+    def holds(self, *, section: str, latest_version: int, newest_response_id: int) -> bool:
+        return (
+            section == self.section
+            and latest_version == self.base_version
+            and newest_response_id <= self.scored_through
+        )
+
+
 # Theta and its SE closer than this are the same score: a NumPy or CPU change may move their last bits, and a
 # rescore must not then write a new version of every session.
 FIGURE_TOLERANCE = 1e-9
