@@ -85,13 +85,19 @@ def test_an_answer_after_the_read_has_the_close_score_it_again(db: Database) -> 
     assert rated_items(db) == {"itm-email", "itm-disc"}
 
 
-def test_a_version_stored_after_the_read_is_kept_over_the_one_computed_before_it(db: Database) -> None:
+def scored_meanwhile(db: Database) -> ClosingScore:
+    """The Writing score computed before the close, and a version stored after that read (by another process,
+    or an expiry), which makes it stale."""
     in_writing(db)
     prepared = prepare(db)
     assert prepared is not None
-    # Another process (or an expiry) stored a version meanwhile: the one computed on version 0 is stale.
     with db.unit_of_work() as tx:
         scores.insert_versions(tx, versions=[prepared.scores.version])
+    return prepared
+
+
+def test_a_version_stored_after_the_read_is_kept_over_the_one_computed_before_it(db: Database) -> None:
+    prepared = scored_meanwhile(db)
 
     assert isinstance(leave_writing(db, prepared), writer.Advanced)
 
@@ -102,10 +108,6 @@ def test_a_version_stored_after_the_read_is_kept_over_the_one_computed_before_it
 
 
 def test_no_score_is_computed_beforehand_for_a_section_scored_already(db: Database) -> None:
-    in_writing(db)
-    prepared = prepare(db)
-    assert prepared is not None
-    with db.unit_of_work() as tx:
-        scores.insert_versions(tx, versions=[prepared.scores.version])
+    scored_meanwhile(db)
 
     assert prepare(db) is None
