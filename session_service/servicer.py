@@ -1113,12 +1113,12 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         now = now_ms()
         closing_score = None
         if next_plan is None or next_plan.section != plan.section:
-            # The section this advance closes, scored here from one read: the writer, which every answer waits
-            # for, then only checks that nothing moved and stores it (a room leaves a section together).
+            # The section this advance closes, scored on a reader from one read: the writer, which every answer
+            # waits for, then only checks that nothing moved and stores it (a room leaves a section together).
             closing_score = await self._read(
                 writer.closing_score,
                 session_id=record.session_id,
-                section=item_pb2.Section.Name(plan.section),
+                finishing=False,
                 scorer=self._scorer,
                 now_ms=now,
             )
@@ -1137,7 +1137,15 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         record = await self._session(self._principal(context), request.session_id, action=CONTROL)
         if record.paused_ms is not None and record.state == STATE_IN_PROGRESS:
             raise paused_error()
-        await self._write(writer.finish, session_id=record.session_id, now_ms=now_ms(), scorer=self._scorer)
+        now = now_ms()
+        # The sections the finish closes, scored on a reader from one read: the writer only checks and stores them
+        # (a room finishes together).
+        prepared = await self._read(
+            writer.closing_score, session_id=record.session_id, finishing=True, scorer=self._scorer, now_ms=now
+        )
+        await self._write(
+            writer.finish, session_id=record.session_id, now_ms=now, scorer=self._scorer, prepared=prepared
+        )
         self._heads.drop(record.session_id)
         for module in record.modules:
             self._cache.drop(module.module_id)

@@ -5,7 +5,7 @@ unit can compute before its transaction, checked in it)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from session_service.domain.accommodations import STANDARD, Accommodation
@@ -77,31 +77,52 @@ def _write_scores(tx: Tx, *, session_id: str, scored: SectionScores) -> None:
             )
 
 
+def _score_closed(
+    tx: Tx,
+    prepared: ClosingScore | None,
+    *,
+    session_id: str,
+    closing_modules: Collection[str],
+    newest_response_id: int,
+    scorer: Scorer,
+    now_ms: int,
+) -> None:
+    """The score computed before the transaction when it still holds, else score_closed_sections."""
+    if prepared is not None and prepared.holds(
+        closing_modules=closing_modules,
+        latest_version=scores.latest_number(tx, session_id=session_id),
+        newest_response_id=newest_response_id,
+    ):
+        _write_scores(tx, session_id=session_id, scored=prepared.scores)
+    else:
+        score_closed_sections(tx, session_id=session_id, scorer=scorer, now_ms=now_ms)
+
+
 def closing_score(
-    db: Database, *, session_id: str, section: str, scorer: Scorer, now_ms: int
+    db: Database, *, session_id: str, finishing: bool, scorer: Scorer, now_ms: int
 ) -> ClosingScore | None:
-    """The score that the advance closing `section` writes, computed from one read before the writer's
-    transaction (on a reader: a room's section closes come together, and every answer waits for the writer).
-    None when closing it would not score exactly that section; the writer then scores in its transaction."""
+    """The score written when the session's open modules close (by an advance out of their section, or by the
+    finish), computed from one read before the writer's transaction (on a reader: a room leaves a section or
+    finishes together, and every answer waits for the writer). None when that closes no section to score."""
     with db.read_transaction() as conn:
         session = scores.scored_sessions(conn, session_ids=[session_id]).get(session_id)
         if session is None:
             return None
-        # As the session will stand once the advance closes the section's open module.
-        modules = [
-            m._replace(status=STATUS_CLOSED) if m.section == section else m
-            for m in scores.module_states(conn, session_id=session_id)
-        ]
+        closing = frozenset(module_id for module_id, _ in sessions.open_modules(conn, session_id=session_id))
+        # As the session will stand once its open modules are closed.
+        modules = [m._replace(status=STATUS_CLOSED) for m in scores.module_states(conn, session_id=session_id)]
         previous = scores.latest(conn, session_id=session_id)
-        if sections_to_score(closed_sections(modules, finished=session.state == STATE_FINISHED), previous) != {
-            section
-        }:
+        newly_closed = sections_to_score(
+            closed_sections(modules, finished=finishing or session.state == STATE_FINISHED), previous
+        )
+        if not newly_closed:
             return None
-        inputs = scores.section_inputs(conn, session_id=session_id, sections=[section])
+        inputs = scores.section_inputs(conn, session_id=session_id, sections=newly_closed)
+        scored_through = answers.newest_response_id(conn, session_id=session_id)
     return ClosingScore(
-        section=section,
+        closing_modules=closing,
         base_version=previous.version if previous is not None else 0,
-        scored_through=max((a.response_id for i in inputs.values() for a in i.answers.values()), default=0),
+        scored_through=scored_through,
         scores=score_closing(session=session, previous=previous, inputs=inputs, scorer=scorer, now_ms=now_ms),
     )
 
@@ -365,15 +386,16 @@ def _apply(tx: Tx, job: Advance, left: ModuleLeft, scorer: Scorer) -> Advanced:
         )
     # A section closes with its last module: a move within the section (a router's second stage) closes none.
     if job.next_module is None or job.next_module.section != left.section:
-        prepared = job.closing_score
-        if prepared is not None and prepared.holds(
-            section=left.section,
-            latest_version=scores.latest_number(tx, session_id=job.session_id),
+        _score_closed(
+            tx,
+            job.closing_score,
+            session_id=job.session_id,
+            closing_modules=[job.from_module_id] if closed is not None else [],
+            # The module left was the session's only open one: a newer answer would be in it.
             newest_response_id=left.newest_response_id,
-        ):
-            _write_scores(tx, session_id=job.session_id, scored=prepared.scores)
-        else:
-            score_closed_sections(tx, session_id=job.session_id, scorer=scorer, now_ms=job.now_ms)
+            scorer=scorer,
+            now_ms=job.now_ms,
+        )
     return Advanced(applied=True, closing=closed)
 
 
@@ -428,8 +450,11 @@ def _advance_together(db: Database, jobs: Sequence[Advance], scorer: Scorer) -> 
     return [results[index] for index in range(len(jobs))]
 
 
-def finish(db: Database, *, session_id: str, now_ms: int, scorer: Scorer) -> None:
-    """Close every open module and finish; the sections closed by it are scored in the same transaction."""
+def finish(
+    db: Database, *, session_id: str, now_ms: int, scorer: Scorer, prepared: ClosingScore | None = None
+) -> None:
+    """Close every open module and finish; the sections closed by it are scored in the same transaction (with
+    `prepared`, computed before it, when that still holds)."""
     with db.unit_of_work() as tx:
         locked = sessions.lock_session(tx, session_id=session_id)
         if locked is None:
@@ -438,10 +463,21 @@ def finish(db: Database, *, session_id: str, now_ms: int, scorer: Scorer) -> Non
             return
         if locked.paused:
             raise paused_error()
-        for module_id, deadline_ms in sessions.open_modules(tx, session_id=session_id):
+        closing_modules = sessions.open_modules(tx, session_id=session_id)
+        for module_id, deadline_ms in closing_modules:
             sessions.close_module(tx, module_id=module_id, closing=closing(deadline_ms=deadline_ms, now_ms=now_ms))
         sessions.mark_finished(tx, session_id=session_id, now_ms=now_ms)
-        score_closed_sections(tx, session_id=session_id, scorer=scorer, now_ms=now_ms)
+        _score_closed(
+            tx,
+            prepared,
+            session_id=session_id,
+            closing_modules=[module_id for module_id, _ in closing_modules],
+            newest_response_id=answers.newest_response_id(tx, session_id=session_id)
+            if prepared is not None
+            else 0,
+            scorer=scorer,
+            now_ms=now_ms,
+        )
 
 
 # ---- ratings

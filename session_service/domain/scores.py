@@ -4,7 +4,7 @@ score is a new version, which sections are closed, and the plan of a rescore."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -265,17 +265,18 @@ def score_closing(
 
 @dataclass(frozen=True)
 class ClosingScore:
-    """A section's score computed before the write that closes it, from one read: written as it is only if the
-    session's newest score version is still the one it was computed on and no answer came after those it read."""
+    """The score written when a session's open modules close (an advance out of a section, or the finish),
+    computed from one read before that write: written as it is only if the write closes the same modules, the
+    session's newest score version is still the one it was computed on, and no answer came after its read."""
 
-    section: str
+    closing_modules: frozenset[str]
     base_version: int
     scored_through: int
     scores: SectionScores
 
-    def holds(self, *, section: str, latest_version: int, newest_response_id: int) -> bool:
+    def holds(self, *, closing_modules: Collection[str], latest_version: int, newest_response_id: int) -> bool:
         return (
-            section == self.section
+            self.closing_modules == frozenset(closing_modules)
             and latest_version == self.base_version
             and newest_response_id <= self.scored_through
         )

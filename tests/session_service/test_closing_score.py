@@ -1,10 +1,11 @@
-"""A section's score computed before the advance that closes it (writer.closing_score): stored as computed when
-nothing moved since its read, computed again in the advance's transaction when an answer came after it;
-SQLite and PostgreSQL."""
+"""A section's score computed before the advance or the finish that closes it (writer.closing_score): stored as
+computed when nothing moved since its read, computed again in the write's transaction when an answer, a score
+version or a module came after it; SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from sqlalchemy import select, update
+from toefl.item.v1 import item_pb2
 
 from session_service import writer
 from session_service.domain.scores import ClosingScore
@@ -44,10 +45,8 @@ def leave_writing(db: Database, prepared: ClosingScore | None) -> writer.Advance
     return writer.advance_group(db, jobs=[job], scorer=SCORER)[0]
 
 
-def prepare(db: Database) -> ClosingScore | None:
-    return writer.closing_score(
-        db, session_id="ses-0", section="SECTION_WRITING", scorer=SCORER, now_ms=T0 + 5_000
-    )
+def prepare(db: Database, *, finishing: bool = False) -> ClosingScore | None:
+    return writer.closing_score(db, session_id="ses-0", finishing=finishing, scorer=SCORER, now_ms=T0 + 5_000)
 
 
 def rated_items(db: Database) -> set[str]:
@@ -58,7 +57,7 @@ def rated_items(db: Database) -> set[str]:
 def test_a_score_computed_before_the_close_is_stored_as_computed(db: Database) -> None:
     in_writing(db)
     prepared = prepare(db)
-    assert prepared is not None and prepared.section == "SECTION_WRITING" and prepared.base_version == 0
+    assert prepared is not None and prepared.closing_modules == {"mod-w"} and prepared.base_version == 0
 
     assert isinstance(leave_writing(db, prepared), writer.Advanced)
 
@@ -111,3 +110,35 @@ def test_no_score_is_computed_beforehand_for_a_section_scored_already(db: Databa
     scored_meanwhile(db)
 
     assert prepare(db) is None
+
+
+def test_a_finish_stores_the_score_computed_before_it(db: Database) -> None:
+    in_writing(db)
+    prepared = prepare(db, finishing=True)
+    assert prepared is not None
+
+    writer.finish(db, session_id="ses-0", now_ms=T0 + 5_000, scorer=SCORER, prepared=prepared)
+
+    stored = scores.latest_version(db, session_id="ses-0")
+    assert stored is not None and stored.score_id == prepared.scores.version.score_id
+    # The finish closes the Reading router too: both sections are scored.
+    assert [s.section for s in stored.sections] == ["SECTION_READING", "SECTION_WRITING"]
+
+
+def test_a_module_opened_after_the_read_has_the_finish_score_it_again(db: Database) -> None:
+    in_writing(db)
+    prepared = prepare(db, finishing=True)
+    assert prepared is not None
+    # An advance into Speaking (a second click) wrote between the finish's read and its write.
+    with db.unit_of_work() as tx:
+        tx.execute(update(Module).where(Module.module_id == "mod-w").values(status=STATUS_CLOSED))
+        items = (pinned("itm-rep", "TASK_TYPE_LISTEN_AND_REPEAT", item_pb2.TASK_TYPE_LISTEN_AND_REPEAT),)
+        sessions.add_module(
+            tx, session_id="ses-0", module=module("mod-s", 3, "SECTION_SPEAKING", STAGE_LINEAR, items)
+        )
+
+    writer.finish(db, session_id="ses-0", now_ms=T0 + 5_000, scorer=SCORER, prepared=prepared)
+
+    stored = scores.latest_version(db, session_id="ses-0")
+    assert stored is not None and stored.score_id != prepared.scores.version.score_id
+    assert [s.section for s in stored.sections] == ["SECTION_READING", "SECTION_SPEAKING", "SECTION_WRITING"]
