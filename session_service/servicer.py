@@ -1110,26 +1110,13 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             successors = self._to_prepare(
                 record.session_id, blueprint.after(next_plan, sections), next_module, seen_before=seen
             )
-        now = now_ms()
-        closing_score = None
-        if next_plan is None or next_plan.section != plan.section:
-            # The section this advance closes, scored on a reader from one read: the writer, which every answer
-            # waits for, then only checks that nothing moved and stores it (a room leaves a section together).
-            closing_score = await self._read(
-                writer.closing_score,
-                session_id=record.session_id,
-                finishing=False,
-                scorer=self._scorer,
-                now_ms=now,
-            )
         job = writer.Advance(
             session_id=record.session_id,
             request_id=request.request_id or None,
             from_module_id=current.module_id,
-            now_ms=now,
+            now_ms=now_ms(),
             router_score=router_score,
             next_module=next_module,
-            closing_score=closing_score,
         )
         return record, job, successors
 
@@ -1137,15 +1124,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         record = await self._session(self._principal(context), request.session_id, action=CONTROL)
         if record.paused_ms is not None and record.state == STATE_IN_PROGRESS:
             raise paused_error()
-        now = now_ms()
-        # The sections the finish closes, scored on a reader from one read: the writer only checks and stores them
-        # (a room finishes together).
-        prepared = await self._read(
-            writer.closing_score, session_id=record.session_id, finishing=True, scorer=self._scorer, now_ms=now
-        )
-        await self._write(
-            writer.finish, session_id=record.session_id, now_ms=now, scorer=self._scorer, prepared=prepared
-        )
+        await self._write(writer.finish, session_id=record.session_id, now_ms=now_ms(), scorer=self._scorer)
         self._heads.drop(record.session_id)
         for module in record.modules:
             self._cache.drop(module.module_id)

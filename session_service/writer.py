@@ -1,11 +1,10 @@
 """The single writer's units of work: each runs one transaction on the writer thread, applying the domain's rules
-to storage reads and writes, so that a rule and the write it governs commit together or not at all (and what a
-unit can compute before its transaction, checked in it)."""
+to storage reads and writes, so that a rule and the write it governs commit together or not at all."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from session_service.domain.accommodations import STANDARD, Accommodation
@@ -16,17 +15,14 @@ from session_service.domain.outages import Outage, outage_before
 from session_service.domain.proctoring import paused_error, voided_error
 from session_service.domain.ratings import already_rated, decide_rating
 from session_service.domain.scores import (
-    ClosingScore,
     RatingOutcome,
     Scorer,
-    SectionScores,
     candidate_version,
     closed_sections,
-    score_closing,
     sections_to_score,
 )
 from session_service.domain.sittings import start_refusal
-from session_service.domain.states import STATE_FINISHED, STATE_IN_PROGRESS, STATUS_CLOSED, STATUS_OPEN
+from session_service.domain.states import STATE_FINISHED, STATE_IN_PROGRESS, STATUS_OPEN
 from session_service.storage import answers, outages, scores, sessions
 from session_service.storage.answers import ResponseRecord, Submission, SubmitOutcome
 from session_service.storage.engine import Conflict, Database, Tx, savepoint
@@ -57,74 +53,21 @@ def score_closed_sections(tx: Tx, *, session_id: str, scorer: Scorer, now_ms: in
     if not newly_closed:
         return
     inputs = scores.section_inputs(tx, session_id=session_id, sections=newly_closed)
-    scored = score_closing(session=session, previous=previous, inputs=inputs, scorer=scorer, now_ms=now_ms)
-    _write_scores(tx, session_id=session_id, scored=scored)
-
-
-def _write_scores(tx: Tx, *, session_id: str, scored: SectionScores) -> None:
-    version = scored.version
-    for section, tasks in scored.rating_tasks.items():
+    for section in inputs.values():
         scores.insert_rating_tasks(
-            tx, session_id=session_id, section=section, tasks=tasks, now_ms=version.create_ms
+            tx, session_id=session_id, section=section.section, tasks=scorer.rating_tasks(section), now_ms=now_ms
         )
+    version = candidate_version(
+        session=session, previous=previous, recompute=inputs, scorer=scorer, reason="section_closed", now_ms=now_ms
+    )
     scores.insert_versions(tx, versions=[version])
     # The estimate after the section's last module, kept with that module (the router's is kept as it routes):
     # the per-module record of ability and its error that psychometricians audit.
     for figures in version.sections:
-        if figures.section in scored.rating_tasks:
+        if figures.section in newly_closed:
             sessions.record_estimate(
                 tx, session_id=session_id, section=figures.section, theta=figures.theta, se=figures.standard_error
             )
-
-
-def _score_closed(
-    tx: Tx,
-    prepared: ClosingScore | None,
-    *,
-    session_id: str,
-    closing_modules: Collection[str],
-    newest_response_id: int,
-    scorer: Scorer,
-    now_ms: int,
-) -> None:
-    """The score computed before the transaction when it still holds, else score_closed_sections."""
-    if prepared is not None and prepared.holds(
-        closing_modules=closing_modules,
-        latest_version=scores.latest_number(tx, session_id=session_id),
-        newest_response_id=newest_response_id,
-    ):
-        _write_scores(tx, session_id=session_id, scored=prepared.scores)
-    else:
-        score_closed_sections(tx, session_id=session_id, scorer=scorer, now_ms=now_ms)
-
-
-def closing_score(
-    db: Database, *, session_id: str, finishing: bool, scorer: Scorer, now_ms: int
-) -> ClosingScore | None:
-    """The score written when the session's open modules close (by an advance out of their section, or by the
-    finish), computed from one read before the writer's transaction (on a reader: a room leaves a section or
-    finishes together, and every answer waits for the writer). None when that closes no section to score."""
-    with db.read_transaction() as conn:
-        session = scores.scored_sessions(conn, session_ids=[session_id]).get(session_id)
-        if session is None:
-            return None
-        closing = frozenset(module_id for module_id, _ in sessions.open_modules(conn, session_id=session_id))
-        # As the session will stand once its open modules are closed.
-        modules = [m._replace(status=STATUS_CLOSED) for m in scores.module_states(conn, session_id=session_id)]
-        previous = scores.latest(conn, session_id=session_id)
-        newly_closed = sections_to_score(
-            closed_sections(modules, finished=finishing or session.state == STATE_FINISHED), previous
-        )
-        if not newly_closed:
-            return None
-        inputs = scores.section_inputs(conn, session_id=session_id, sections=newly_closed)
-        scored_through = answers.newest_response_id(conn, session_id=session_id)
-    return ClosingScore(
-        closing_modules=closing,
-        base_version=previous.version if previous is not None else 0,
-        scored_through=scored_through,
-        scores=score_closing(session=session, previous=previous, inputs=inputs, scorer=scorer, now_ms=now_ms),
-    )
 
 
 def expire_due(
@@ -323,8 +266,6 @@ class Advance:
     now_ms: int
     router_score: RouterScore | None
     next_module: NewModule | None
-    # The section it closes, scored beforehand (None: no section closes, or it is scored in the transaction).
-    closing_score: ClosingScore | None = None
 
 
 @dataclass(frozen=True)
@@ -386,16 +327,7 @@ def _apply(tx: Tx, job: Advance, left: ModuleLeft, scorer: Scorer) -> Advanced:
         )
     # A section closes with its last module: a move within the section (a router's second stage) closes none.
     if job.next_module is None or job.next_module.section != left.section:
-        _score_closed(
-            tx,
-            job.closing_score,
-            session_id=job.session_id,
-            closing_modules=[job.from_module_id] if closed is not None else [],
-            # The module left was the session's only open one: a newer answer would be in it.
-            newest_response_id=left.newest_response_id,
-            scorer=scorer,
-            now_ms=job.now_ms,
-        )
+        score_closed_sections(tx, session_id=job.session_id, scorer=scorer, now_ms=job.now_ms)
     return Advanced(applied=True, closing=closed)
 
 
@@ -450,11 +382,8 @@ def _advance_together(db: Database, jobs: Sequence[Advance], scorer: Scorer) -> 
     return [results[index] for index in range(len(jobs))]
 
 
-def finish(
-    db: Database, *, session_id: str, now_ms: int, scorer: Scorer, prepared: ClosingScore | None = None
-) -> None:
-    """Close every open module and finish; the sections closed by it are scored in the same transaction (with
-    `prepared`, computed before it, when that still holds)."""
+def finish(db: Database, *, session_id: str, now_ms: int, scorer: Scorer) -> None:
+    """Close every open module and finish; the sections closed by it are scored in the same transaction."""
     with db.unit_of_work() as tx:
         locked = sessions.lock_session(tx, session_id=session_id)
         if locked is None:
@@ -463,21 +392,10 @@ def finish(
             return
         if locked.paused:
             raise paused_error()
-        closing_modules = sessions.open_modules(tx, session_id=session_id)
-        for module_id, deadline_ms in closing_modules:
+        for module_id, deadline_ms in sessions.open_modules(tx, session_id=session_id):
             sessions.close_module(tx, module_id=module_id, closing=closing(deadline_ms=deadline_ms, now_ms=now_ms))
         sessions.mark_finished(tx, session_id=session_id, now_ms=now_ms)
-        _score_closed(
-            tx,
-            prepared,
-            session_id=session_id,
-            closing_modules=[module_id for module_id, _ in closing_modules],
-            newest_response_id=answers.newest_response_id(tx, session_id=session_id)
-            if prepared is not None
-            else 0,
-            scorer=scorer,
-            now_ms=now_ms,
-        )
+        score_closed_sections(tx, session_id=session_id, scorer=scorer, now_ms=now_ms)
 
 
 # ---- ratings

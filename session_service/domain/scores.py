@@ -4,7 +4,7 @@ score is a new version, which sections are closed, and the plan of a rescore."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -230,56 +230,6 @@ def candidate_version(
         sections=sections,
         create_ms=now_ms,
     )
-
-
-@dataclass(frozen=True)
-class SectionScores:
-    """What closing sections write: each one's rating tasks, and the session's new score version."""
-
-    rating_tasks: Mapping[str, tuple[NewRatingTask, ...]]
-    version: ScoreVersionRecord
-
-
-def score_closing(
-    *,
-    session: ScoredSession,
-    previous: ScoreVersionRecord | None,
-    inputs: Mapping[str, SectionInputs],
-    scorer: Scorer,
-    now_ms: int,
-) -> SectionScores:
-    """The scores of the sections that close (`inputs`): their rated responses become rating tasks, their figures
-    join the previous version's in a new one."""
-    return SectionScores(
-        rating_tasks={section: tuple(scorer.rating_tasks(i)) for section, i in inputs.items()},
-        version=candidate_version(
-            session=session,
-            previous=previous,
-            recompute=inputs,
-            scorer=scorer,
-            reason="section_closed",
-            now_ms=now_ms,
-        ),
-    )
-
-
-@dataclass(frozen=True)
-class ClosingScore:
-    """The score written when a session's open modules close (an advance out of a section, or the finish),
-    computed from one read before that write: written as it is only if the write closes the same modules, the
-    session's newest score version is still the one it was computed on, and no answer came after its read."""
-
-    closing_modules: frozenset[str]
-    base_version: int
-    scored_through: int
-    scores: SectionScores
-
-    def holds(self, *, closing_modules: Collection[str], latest_version: int, newest_response_id: int) -> bool:
-        return (
-            self.closing_modules == frozenset(closing_modules)
-            and latest_version == self.base_version
-            and newest_response_id <= self.scored_through
-        )
 
 
 # Theta and its SE closer than this are the same score: a NumPy or CPU change may move their last bits, and a

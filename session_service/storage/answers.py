@@ -195,14 +195,6 @@ def last_revisions(
     return {(m, i): r for m, i, r in tx.execute(_LAST_REVISIONS, keys)}
 
 
-_NEWEST_OF_SESSION = select(func.max(Response.response_id)).where(Response.session_id == bindparam("session_id"))
-
-
-def newest_response_id(conn: Connection, *, session_id: str) -> int:
-    """The id of the session's newest answer (0: none): a later answer has a higher one."""
-    return conn.execute(_NEWEST_OF_SESSION, {"session_id": session_id}).scalar_one() or 0
-
-
 def _values(record: ResponseRecord) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(record).items() if k != "response_id"}
 

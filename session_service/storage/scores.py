@@ -237,14 +237,6 @@ def latest(conn: Connection, *, session_id: str) -> ScoreVersionRecord | None:
     return version_records(conn, [row])[0] if row is not None else None
 
 
-_LATEST_NUMBER = select(func.max(ScoreVersion.version)).where(ScoreVersion.session_id == bindparam("session_id"))
-
-
-def latest_number(conn: Connection, *, session_id: str) -> int:
-    """The number of the session's newest score version (0: none yet)."""
-    return conn.execute(_LATEST_NUMBER, {"session_id": session_id}).scalar_one() or 0
-
-
 def _version_values(record: ScoreVersionRecord) -> dict[str, Any]:
     total = record.total
     return {
