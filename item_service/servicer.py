@@ -186,15 +186,15 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
         position = self._pages.decode(request.page_token, query=query, shape=(str,))
         after = str(position[0]) if position else ""
 
-        def work(reader: BankReader) -> tuple[list[str], list[item_pb2.Item], int]:
+        def work(reader: BankReader) -> tuple[list[item_pb2.Item], str, int]:
             if filters.passage_id and reader.resolve_passage(reference=filters.passage_id) is None:
                 raise InvalidArgument(f"passage_id: unknown passage {filters.passage_id!r}", field="passage_id")
             ids = reader.list_item_ids(filters=filters, after=after, limit=page_size + 1)
-            items = reader.get_items(refs=[(item_id, 0) for item_id in ids[:page_size]])
-            return ids, items, reader.count_items(filters=filters)
+            page, next_token = self._pages.page(ids, page_size, query=query, position=lambda item_id: [item_id])
+            items = reader.get_items(refs=[(item_id, 0) for item_id in page])
+            return items, next_token, reader.count_items(filters=filters)
 
-        ids, items, total = await self._read(work)
-        _, next_token = self._pages.page(ids, page_size, query=query, position=lambda item_id: [item_id])
+        items, next_token, total = await self._read(work)
         return item_service_pb2.ListItemsResponse(
             items=[_in_view(item, view) for item in items], next_page_token=next_token, total_size=total
         )
