@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -99,6 +99,27 @@ class Admission(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             await asyncio.sleep(QUIET_SECONDS / 5)
 
 
+class _GenericHandlersOnly:
+    """The server as the registering functions see it: methods they register are served by a generic handler.
+
+    grpc.aio's serving loop keeps a pending call request per registered method and, at every call that arrives,
+    waits anew on all of them (about fifty for session_service): a cost on every call that grows with the
+    service's RPCs (docs/PERFORMANCE.md). A generic handler finds its method in a table of its own."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler[Any, Any]]) -> None:
+        self._server.add_generic_rpc_handlers(handlers)
+
+    def add_registered_method_handlers(
+        self, service_name: str, handlers: dict[str, grpc.RpcMethodHandler[Any, Any]]
+    ) -> None:
+        """The same methods as a generic handler. The generated `add_*_to_server` functions have added one for
+        them just before: that one answers, this one is never reached."""
+        self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service_name, handlers),))
+
+
 @dataclass
 class RunningServer:
     server: grpc.aio.Server
@@ -126,10 +147,12 @@ async def start_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    register(server)
+    # Typed as the server it stands for: it has the two methods the registering functions call.
+    registrar = cast(grpc.aio.Server, _GenericHandlersOnly(server))
+    register(registrar)
     health_servicer = AsyncHealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection([*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)
+    reflection.enable_server_reflection([*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], registrar)
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"could not bind {address}")

@@ -63,3 +63,39 @@ async def test_shutdown_finishes_accepted_calls_and_refuses_new_ones_with_unavai
         release.set()
         assert await accepted == b"done"
         await stopping
+
+
+@pytest.mark.parametrize("generic_too", [True, False], ids=["as generated code registers", "registered only"])
+async def test_methods_registered_by_name_are_served_with_the_admission_and_the_errors(generic_too: bool) -> None:
+    # The servicers' generated functions register each method by name as well as in a generic handler; the server
+    # serves them through generic handlers only (start_server), and must lose none of them.
+    async def echo(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        return request
+
+    def register(server: grpc.aio.Server) -> None:
+        handlers = {"Echo": grpc.unary_unary_rpc_method_handler(echo)}
+        if generic_too:
+            server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Named", handlers),))
+        # grpc-stubs lacks the method the generated code calls.
+        server.add_registered_method_handlers("test.Named", handlers)  # type: ignore[attr-defined]
+
+    running = await start_server(address="127.0.0.1:0", register=register, service_names=["test.Named"])
+    try:
+        async with grpc.aio.insecure_channel(running.address) as channel:
+
+            def method(name: str) -> grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]:
+                path = f"/test.Named/{name}"
+                return channel.unary_unary(path, request_serializer=None, response_deserializer=None)
+
+            echo_call = method("Echo")
+            assert await echo_call(b"hello", timeout=5) == b"hello"
+            with pytest.raises(grpc.aio.AioRpcError) as missing:
+                await method("Other")(b"", timeout=5)
+            assert missing.value.code() == grpc.StatusCode.UNIMPLEMENTED
+            # The admission wraps them as it wraps every method: once closed, a call is refused before it starts.
+            await running.admission.close(within=0)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await echo_call(b"late", timeout=5)
+            assert (refused.value.code(), refused.value.details()) == (grpc.StatusCode.UNAVAILABLE, SHUTTING_DOWN)
+    finally:
+        await stop_server(running, grace=0)
