@@ -38,6 +38,8 @@ class SubmitOutcome:
 
 # A response's columns in ResponseRecord's order.
 _RESPONSE_COLUMNS = tuple(Response.__table__.c[field.name] for field in dataclasses.fields(ResponseRecord))
+# What an insert gives: every field but the id the database assigns.
+_INSERTED_FIELDS = tuple(field.name for field in dataclasses.fields(ResponseRecord) if field.name != "response_id")
 
 
 def _response(row: Sequence[Any]) -> ResponseRecord:
@@ -196,7 +198,7 @@ def last_revisions(
 
 
 def _values(record: ResponseRecord) -> dict[str, Any]:
-    return {k: v for k, v in dataclasses.asdict(record).items() if k != "response_id"}
+    return {name: getattr(record, name) for name in _INSERTED_FIELDS}
 
 
 def insert_response(tx: Tx, *, record: ResponseRecord) -> ResponseRecord:
