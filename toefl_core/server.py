@@ -116,7 +116,7 @@ class _GenericHandlersOnly:
         self, service_name: str, handlers: dict[str, grpc.RpcMethodHandler[Any, Any]]
     ) -> None:
         """The same methods as a generic handler. The generated `add_*_to_server` functions have added one for
-        them just before: that one answers, this one is never reached."""
+        them just before, which answers first; this one serves methods registered only by name."""
         self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service_name, handlers),))
 
 
