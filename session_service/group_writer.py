@@ -18,9 +18,9 @@ from session_service.workers import Workers
 J = TypeVar("J")
 R = TypeVar("R")
 
-# Advances in one transaction at most: each writes a module's pinned content (and may score a section), a few
-# milliseconds, and an answer group waits for the whole group being written: four share a commit and keep that
-# wait short (uncapped, a room's 400 advances made a few long transactions; docs/PERFORMANCE.md).
+# Advances in one transaction at most: each writes a module's pinned content, about a millisecond, and an answer
+# group waits for the whole group being written: four share a commit and keep that wait short (uncapped, a room's
+# 400 advances made a few long transactions; docs/PERFORMANCE.md).
 MAX_ADVANCE_GROUP = 4
 
 
@@ -64,11 +64,11 @@ def answer_writer(workers: Workers, scorer: Scorer) -> GroupWriter[Submission, S
     return GroupWriter(workers, unit, urgent=True)
 
 
-def advance_writer(workers: Workers, scorer: Scorer) -> GroupWriter[writer.Advance, writer.Advanced]:
-    """Module changes: what each wrote (or found applied before under its request id); an advance that closes a
-    section scores it in the same transaction. An ordinary write: answer groups keep their turn ahead."""
+def advance_writer(workers: Workers) -> GroupWriter[writer.Advance, writer.Advanced]:
+    """Module changes: what each wrote (or found applied before under its request id); a section one closes is
+    scored afterwards (session_service.section_scoring). An ordinary write: answer groups keep their turn ahead."""
 
     def unit(db: Database, group: Sequence[writer.Advance]) -> Sequence[writer.Advanced | Exception]:
-        return writer.advance_group(db, jobs=group, scorer=scorer)
+        return writer.advance_group(db, jobs=group)
 
     return GroupWriter(workers, unit, max_batch=MAX_ADVANCE_GROUP)

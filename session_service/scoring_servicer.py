@@ -34,6 +34,7 @@ from session_service.domain.scores import (
 )
 from session_service.item_client import ItemClient, call_budget
 from session_service.scoring import SessionScorer, response_records
+from session_service.section_scoring import PendingScores
 from session_service.storage import accounts as accounts_store
 from session_service.storage import reports, scores, sessions
 from session_service.storage.audit import AuditRecord
@@ -82,12 +83,14 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         workers: Workers,
         items: ItemClient,
         scorer: SessionScorer,
+        pending: PendingScores,
     ) -> None:
         self._access = access
         self._pages = pages
         self._workers = workers
         self._items = items
         self._scorer = scorer
+        self._pending = pending
 
     def _principal(self, context: Context, roles: Sequence[Role] | None = None, action: str = "") -> Principal:
         return self._access.principal(context.invocation_metadata(), roles, action)
@@ -101,6 +104,8 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         if record is None:
             raise NotFound(f"session {session_id} not found")
         await self._access.may_read_student(principal, record.student_id, what="scores", services=False)
+        # A section this process closed and has not scored yet is scored now: a report never lags its own advance.
+        await self._pending.settled(record.session_id)
         return record, self._access.sees_score_detail(principal)
 
     # ---- reports
@@ -240,6 +245,8 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         task_type = item_pb2.TaskType.Name(request.task_type) if request.task_type else None
         if request.task_type and request.task_type not in item_pb2.TaskType.values():
             raise InvalidArgument("task_type is not a task type", field="task_type")
+        # The tasks of sections closed but not yet scored are made now: a rater never misses a response written.
+        await self._pending.settled_all()
         rows = await self._workers.read(
             scores.list_rating_tasks, rater_id=principal.subject, task_type=task_type, after=after, limit=size + 1
         )

@@ -24,6 +24,7 @@ from session_service.heartbeat import Heartbeat
 from session_service.item_client import ItemClient, ModuleCache
 from session_service.scoring import SessionScorer
 from session_service.scoring_servicer import ScoringServicer
+from session_service.section_scoring import PendingScores
 from session_service.servicer import SessionServicer
 from session_service.sign_in import prune_forever
 from session_service.storage import accounts as accounts_store
@@ -111,7 +112,8 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
     # Page tokens signed with a key of their own derived from the token key: a client cannot forge a position.
     pages = paging.PageTokens(settings.common.token_key)
     answers_writer = group_writer.answer_writer(workers, scorer)
-    advances_writer = group_writer.advance_writer(workers, scorer)
+    pending_scores = PendingScores(workers, scorer)
+    advances_writer = group_writer.advance_writer(workers)
     servicer = SessionServicer(
         settings=settings,
         items=items,
@@ -124,8 +126,11 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         advance_writer=advances_writer,
         heads=SessionHeads(),
         pages=pages,
+        pending_scores=pending_scores,
     )
-    scoring = ScoringServicer(access=access, pages=pages, workers=workers, items=items, scorer=scorer)
+    scoring = ScoringServicer(
+        access=access, pages=pages, workers=workers, items=items, scorer=scorer, pending=pending_scores
+    )
     ownership = OwnershipServicer(
         service="session_service",
         expected_owner=USER_DATA_OWNER,
@@ -153,13 +158,15 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         on_shutdown=shutdown,
         port_file=port_file,
         # Beside the server: the first connection to item_service, the answer and advance writers, the deadline
-        # sweep, the second stages' preparer, the heartbeat and the sign-in rows' pruning.
+        # sweep, the second stages' preparer, the closed sections' scores, the heartbeat and the sign-in rows'
+        # pruning.
         background=(
             items.connect,
             answers_writer.run_forever,
             advances_writer.run_forever,
             servicer.sweep_forever,
             servicer.prepare_forever,
+            pending_scores.run_forever,
             heartbeat.beat_forever,
             lambda: prune_forever(workers),
         ),

@@ -94,6 +94,7 @@ from session_service.item_client import CachedModule, ItemClient, ModuleCache, c
 from session_service.prepare import Candidates, ModulePreparer
 from session_service.routing import router_ability
 from session_service.scoring import SessionScorer, answer_from_json
+from session_service.section_scoring import PendingScores
 from session_service.sign_in import SignInThrottle, client_address
 from session_service.storage import accounts as accounts_store
 from session_service.storage import answers, privacy, sessions
@@ -160,6 +161,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         advance_writer: GroupWriter[writer.Advance, writer.Advanced],
         heads: SessionHeads,
         pages: paging.PageTokens,
+        pending_scores: PendingScores,
     ) -> None:
         self._settings = settings
         self._hashing = hashing
@@ -176,6 +178,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._answer_writer = answer_writer
         self._advance_writer = advance_writer
         self._heads = heads
+        self._pending_scores = pending_scores
         self._pretest = PretestTally()
         self._preparer = ModulePreparer(self._prepare)
         self._advances = asyncio.Semaphore(settings.concurrent_advances)
@@ -1008,6 +1011,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         advanced = await self._advance_writer.submit(job)
         if advanced.applied and successors is not None:
             self._preparer.module_opened(successors)
+        if advanced.applied and advanced.section_closed:
+            self._pending_scores.add(record.session_id)
         self._heads.drop(record.session_id)
         self._cache.drop(job.from_module_id)
         async with self._advances:
@@ -1125,6 +1130,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         if record.paused_ms is not None and record.state == STATE_IN_PROGRESS:
             raise paused_error()
         await self._write(writer.finish, session_id=record.session_id, now_ms=now_ms(), scorer=self._scorer)
+        self._pending_scores.scored(record.session_id)
         self._heads.drop(record.session_id)
         for module in record.modules:
             self._cache.drop(module.module_id)

@@ -20,7 +20,7 @@ _Job = tuple[Callable[[], Any], concurrent.futures.Future[Any]]
 
 class WriterThread:
     """One thread running write transactions one at a time, the urgent ones (answer groups) ahead of the rest,
-    taking turns with them by time.
+    taking turns with them by time; idle ones (a closed section's score) only when nothing else waits.
 
     A student waiting for an answer's acknowledgement waits at most for the turn being written, never for all the
     advances, starts and expiries queued before it (a room changing modules together queues dozens); and the
@@ -33,18 +33,21 @@ class WriterThread:
     def __init__(self, name: str) -> None:
         self._urgent: collections.deque[_Job] = collections.deque()
         self._ordinary: collections.deque[_Job] = collections.deque()
+        self._idle: collections.deque[_Job] = collections.deque()
         self._ready = threading.Condition()
         self._closing = False
         self._urgent_last = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, call: Callable[[], T], *, urgent: bool = False) -> concurrent.futures.Future[T]:
+    def submit(
+        self, call: Callable[[], T], *, urgent: bool = False, idle: bool = False
+    ) -> concurrent.futures.Future[T]:
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         with self._ready:
             if self._closing:
                 raise RuntimeError("the writer is shut down")
-            (self._urgent if urgent else self._ordinary).append((call, future))
+            (self._urgent if urgent else self._idle if idle else self._ordinary).append((call, future))
             self._ready.notify()
         return future
 
@@ -52,6 +55,9 @@ class WriterThread:
         """The next job and whether it is urgent; None once shut down with nothing queued."""
         with self._ready:
             while not self._urgent and not self._ordinary:
+                if self._idle:
+                    self._urgent_last = False
+                    return self._idle.popleft(), False
                 if self._closing:
                     return None
                 self._ready.wait()
@@ -111,9 +117,12 @@ class Workers:
         """`fn(db, **kwargs)` on the writer thread."""
         return await self.submit_write(functools.partial(fn, self.db, **kwargs))
 
-    def submit_write(self, call: Callable[[], T], *, urgent: bool = False) -> asyncio.Future[T]:
-        """`call()` on the writer thread; `urgent` (answer groups) goes ahead of every ordinary write queued."""
-        return asyncio.wrap_future(self._writer.submit(call, urgent=urgent))
+    def submit_write(
+        self, call: Callable[[], T], *, urgent: bool = False, idle: bool = False
+    ) -> asyncio.Future[T]:
+        """`call()` on the writer thread; `urgent` (answer groups) goes ahead of every ordinary write queued,
+        `idle` waits until no other write is queued."""
+        return asyncio.wrap_future(self._writer.submit(call, urgent=urgent, idle=idle))
 
     async def read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         """`fn(db, **kwargs)` on a reader thread."""

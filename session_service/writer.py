@@ -36,9 +36,12 @@ log = logging.getLogger(__name__)
 
 
 def score_closed_sections(tx: Tx, *, session_id: str, scorer: Scorer, now_ms: int) -> None:
-    """Score every section that closed and has no score yet, in the caller's transaction (atomic with the close).
+    """Score every section that closed and has no score yet, in the caller's transaction.
 
-    Rated responses of those sections become rating tasks; their sections stay provisional until rated.
+    One score version per section, in the order the student met them: a section an advance closed is scored at the
+    writer's next idle turn (session_service.section_scoring), or at the finish or a restart if that comes first,
+    and the session's history is the same whichever did it. Rated responses of those sections become rating
+    tasks; their sections stay provisional until rated.
     """
     session = scores.scored_sessions(tx, session_ids=[session_id]).get(session_id)
     if session is None:
@@ -50,23 +53,54 @@ def score_closed_sections(tx: Tx, *, session_id: str, scorer: Scorer, now_ms: in
         return
     previous = scores.latest(tx, session_id=session_id)
     newly_closed = sections_to_score(closed, previous)
-    if not newly_closed:
-        return
-    inputs = scores.section_inputs(tx, session_id=session_id, sections=newly_closed)
-    for section in inputs.values():
-        scores.insert_rating_tasks(
-            tx, session_id=session_id, section=section.section, tasks=scorer.rating_tasks(section), now_ms=now_ms
+    for section in (s for s in dict.fromkeys(m.section for m in modules) if s in newly_closed):
+        inputs = scores.section_inputs(tx, session_id=session_id, sections=[section])
+        for one in inputs.values():
+            scores.insert_rating_tasks(
+                tx, session_id=session_id, section=one.section, tasks=scorer.rating_tasks(one), now_ms=now_ms
+            )
+        version = candidate_version(
+            session=session,
+            previous=previous,
+            recompute=inputs,
+            scorer=scorer,
+            reason="section_closed",
+            now_ms=now_ms,
         )
-    version = candidate_version(
-        session=session, previous=previous, recompute=inputs, scorer=scorer, reason="section_closed", now_ms=now_ms
-    )
-    scores.insert_versions(tx, versions=[version])
-    # The estimate after the section's last module, kept with that module (the router's is kept as it routes):
-    # the per-module record of ability and its error that psychometricians audit.
-    for figures in version.sections:
-        if figures.section in newly_closed:
-            sessions.record_estimate(
-                tx, session_id=session_id, section=figures.section, theta=figures.theta, se=figures.standard_error
+        scores.insert_versions(tx, versions=[version])
+        # The estimate after the section's last module, kept with that module (the router's is kept as it routes):
+        # the per-module record of ability and its error that psychometricians audit.
+        for figures in version.sections:
+            if figures.section == section:
+                sessions.record_estimate(
+                    tx, session_id=session_id, section=section, theta=figures.theta, se=figures.standard_error
+                )
+        previous = version
+
+
+def score_sessions(db: Database, *, session_ids: Sequence[str], scorer: Scorer, now_ms: int) -> None:
+    """The sections advances closed in these sessions, scored in one transaction (each session locked first, in the
+    order of their ids, as an advance group locks them). Should it fail as a whole, each session is scored alone,
+    so that one session's fault leaves the others scored; a session that fails alone stays unscored until its
+    finish, the next section it closes or a restart scores it (logged)."""
+    try:
+        with db.unit_of_work() as tx:
+            for session_id in sorted(session_ids):
+                sessions.lock_session(tx, session_id=session_id)
+                score_closed_sections(tx, session_id=session_id, scorer=scorer, now_ms=now_ms)
+        return
+    except Exception:
+        if len(session_ids) == 1:
+            raise
+        log.warning(
+            "scoring the sections of %d sessions failed; scoring each alone", len(session_ids), exc_info=True
+        )
+    for session_id in session_ids:
+        try:
+            score_sessions(db, session_ids=[session_id], scorer=scorer, now_ms=now_ms)
+        except Exception:
+            log.exception(
+                "scoring the closed sections of session %s failed; its finish will score them", session_id
             )
 
 
@@ -271,10 +305,12 @@ class Advance:
 @dataclass(frozen=True)
 class Advanced:
     """What an advance found and wrote: `applied` False when one with its request id was applied before; `closing`
-    how it closed the module it left (None: that module had closed already, at its deadline)."""
+    how it closed the module it left (None: that module had closed already, at its deadline); `section_closed`:
+    the advance left a section, whose score is to be computed (`score_sessions`)."""
 
     applied: bool
     closing: Closing | None = None
+    section_closed: bool = False
 
 
 def _checked(tx: Tx, job: Advance) -> Advanced | ModuleLeft:
@@ -307,7 +343,7 @@ def _checked(tx: Tx, job: Advance) -> Advanced | ModuleLeft:
     return left
 
 
-def _apply(tx: Tx, job: Advance, left: ModuleLeft, scorer: Scorer) -> Advanced:
+def _apply(tx: Tx, job: Advance, left: ModuleLeft) -> Advanced:
     """Close the module the advance leaves and open the next one (or none after the last), in the caller's
     transaction. A section that closes with it is scored with it."""
     closed = closing(deadline_ms=left.deadline_ms, now_ms=job.now_ms) if left.status == STATUS_OPEN else None
@@ -325,13 +361,14 @@ def _apply(tx: Tx, job: Advance, left: ModuleLeft, scorer: Scorer) -> Advanced:
             closed_module_id=job.from_module_id,
             now_ms=job.now_ms,
         )
-    # A section closes with its last module: a move within the section (a router's second stage) closes none.
-    if job.next_module is None or job.next_module.section != left.section:
-        score_closed_sections(tx, session_id=job.session_id, scorer=scorer, now_ms=job.now_ms)
-    return Advanced(applied=True, closing=closed)
+    # A section closes with its last module: a move within the section (a router's second stage) closes none. Its
+    # score is not computed here: a room leaving a section together would hold the writer (and every answer queued
+    # behind it) for the whole room's scoring; the caller has it scored at the writer's next idle turn.
+    section_closed = job.next_module is None or job.next_module.section != left.section
+    return Advanced(applied=True, closing=closed, section_closed=section_closed)
 
 
-def advance_group(db: Database, *, jobs: Sequence[Advance], scorer: Scorer) -> list[Advanced | Exception]:
+def advance_group(db: Database, *, jobs: Sequence[Advance]) -> list[Advanced | Exception]:
     """Every advance of the group in ONE transaction (one commit, one fsync); per job, what it wrote or found
     applied before, or the DomainError refusing it (a refusal is found before any write, so it leaves the others).
 
@@ -341,23 +378,23 @@ def advance_group(db: Database, *, jobs: Sequence[Advance], scorer: Scorer) -> l
     fails only its own.
     """
     if len(jobs) == 1:
-        return [_advance_alone(db, jobs[0], scorer)]
+        return [_advance_alone(db, jobs[0])]
     try:
-        return list(_advance_together(db, jobs, scorer))
+        return list(_advance_together(db, jobs))
     except Exception:
         log.warning("a group of %d advances failed; writing each alone", len(jobs), exc_info=True)
     alone: list[Advanced | Exception] = []
     for job in jobs:
         try:
-            alone.append(_advance_alone(db, job, scorer))
+            alone.append(_advance_alone(db, job))
         except Exception as failure:
             alone.append(failure)
     return alone
 
 
-def _advance_alone(db: Database, job: Advance, scorer: Scorer) -> Advanced | DomainError:
+def _advance_alone(db: Database, job: Advance) -> Advanced | DomainError:
     try:
-        return _advance_together(db, [job], scorer)[0]
+        return _advance_together(db, [job])[0]
     except Conflict:
         # A retry of this advance stored by another process first (met at its request id's row or at the commit).
         if job.request_id and sessions.advance_applied(db, session_id=job.session_id, request_id=job.request_id):
@@ -365,7 +402,7 @@ def _advance_alone(db: Database, job: Advance, scorer: Scorer) -> Advanced | Dom
         raise
 
 
-def _advance_together(db: Database, jobs: Sequence[Advance], scorer: Scorer) -> list[Advanced | DomainError]:
+def _advance_together(db: Database, jobs: Sequence[Advance]) -> list[Advanced | DomainError]:
     # No savepoint per advance: its two statements were a sixth of an advance's writes, and a refusal undoes
     # nothing. Sessions are locked in the order of their ids: two processes' groups on PostgreSQL cannot each hold
     # a row the other waits for.
@@ -378,7 +415,7 @@ def _advance_together(db: Database, jobs: Sequence[Advance], scorer: Scorer) -> 
             except DomainError as refusal:
                 results[index] = refusal
                 continue
-            results[index] = checked if isinstance(checked, Advanced) else _apply(tx, job, checked, scorer)
+            results[index] = checked if isinstance(checked, Advanced) else _apply(tx, job, checked)
     return [results[index] for index in range(len(jobs))]
 
 

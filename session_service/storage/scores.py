@@ -169,13 +169,16 @@ def scored_sessions(conn: Connection, *, session_ids: Collection[str]) -> dict[s
     return {row.session_id: ScoredSession(*row) for row in rows}
 
 
-_MODULE_STATES = select(Module.section, Module.stage, Module.status).where(
-    Module.session_id == bindparam("session_id")
+# In the order the student met them: a session's sections are scored in that order.
+_MODULE_STATES = (
+    select(Module.section, Module.stage, Module.status)
+    .where(Module.session_id == bindparam("session_id"))
+    .order_by(Module.sequence)
 )
 
 
 def module_states(conn: Connection, *, session_id: str) -> list[ModuleState]:
-    """Where each module of the session stands (section, stage, status)."""
+    """Where each module of the session stands (section, stage, status), in the order of the modules."""
     return [ModuleState(*row) for row in conn.execute(_MODULE_STATES, {"session_id": session_id})]
 
 

@@ -71,8 +71,10 @@ def take_session(
     section: item_pb2.Section.ValueType = item_pb2.SECTION_UNSPECIFIED,
     skip: int = 0,
     seed: int = 7,
+    until: item_pb2.Section.ValueType = item_pb2.SECTION_UNSPECIFIED,
 ) -> TakenSession:
-    """Answer every module (right or wrong at random, `skip` items left unanswered per module), then finish."""
+    """Answer every module (right or wrong at random, `skip` items left unanswered per module), then finish; or
+    stop, unfinished, at the first module of section `until`."""
     rng = random.Random(seed)
     md = as_user(student)
     scope = pb.SESSION_SCOPE_SECTION if section else pb.SESSION_SCOPE_FULL_TEST
@@ -82,6 +84,8 @@ def take_session(
     taken = TakenSession(session_id=session.session_id, student=student)
     while session.HasField("current_module"):
         module = session.current_module
+        if module.section == until:
+            return taken
         items = full_items(item_stub, module.items)
         taken.items.setdefault(module.section, []).extend(items)
         for item in items[skip:]:

@@ -18,15 +18,12 @@ from session_service.domain.states import (
     STATUS_CLOSED,
     STATUS_OPEN,
 )
-from session_service.scoring import SessionScorer
 from session_service.storage.engine import Conflict, Database
 from session_service.storage.models import AdvanceRequest, ExamSession, Module, Response, ScoreVersion, User
 from session_service.storage.sessions import NewModule, PinnedItem, RouterScore
 from toefl_core.errors import Aborted, FailedPrecondition
-from toefl_core.scoring_rules import load_cut_table
 
 T0 = 1_780_000_000_000
-SCORER = SessionScorer(cut_table=load_cut_table(), second_rating_share=0.0, second_rating_salt="test")
 
 
 def seat(db: Database, n: int) -> None:
@@ -125,7 +122,7 @@ def test_a_room_advances_in_one_group(db: Database) -> None:
     commits: list[object] = []
     count = commits.append
     event.listen(db.write_engine, "commit", count)
-    results = writer.advance_group(db, jobs=jobs, scorer=SCORER)
+    results = writer.advance_group(db, jobs=jobs)
     event.remove(db.write_engine, "commit", count)
     assert len(commits) == 1, "one transaction for the whole group"
     closed_now = writer.Advanced(applied=True, closing=Closing(status=STATUS_CLOSED, close_ms=T0 + 1_000))
@@ -149,7 +146,7 @@ def test_a_broken_advance_fails_alone(db: Database) -> None:
     seat(db, 3)
     # Session 2's next module reuses session 0's module id: its insert breaks the group's transaction.
     jobs = [move(0), move(1), move(2, to="mod-0-2")]
-    results = writer.advance_group(db, jobs=jobs, scorer=SCORER)
+    results = writer.advance_group(db, jobs=jobs)
     assert [r.applied for r in results[:2] if isinstance(r, writer.Advanced)] == [True, True]
     assert isinstance(results[2], Conflict)
     assert current_modules(db) == {"ses-0": "mod-0-2", "ses-1": "mod-1-2", "ses-2": "mod-2-1"}
@@ -177,7 +174,7 @@ def test_a_router_score_that_missed_an_answer_is_refused_and_one_that_saw_them_a
         return dataclasses.replace(move(i), router_score=score)
 
     # Session 0's estimate was computed before its answer arrived; session 1's saw it.
-    results = writer.advance_group(db, jobs=[routed(0, 0), routed(1, newest["ses-1"])], scorer=SCORER)
+    results = writer.advance_group(db, jobs=[routed(0, 0), routed(1, newest["ses-1"])])
     stale = results[0]
     assert isinstance(stale, Aborted) and stale.reason == "ANSWERED_WHILE_SCORING"
     assert results[1] == writer.Advanced(applied=True, closing=Closing(status=STATUS_CLOSED, close_ms=T0 + 1_000))
@@ -188,4 +185,22 @@ def test_a_router_score_that_missed_an_answer_is_refused_and_one_that_saw_them_a
         )
         assert sorted(kept) == [("mod-0-1", None, None), ("mod-1-1", 0.5, "upper")]
         # A move within the section closes none: no score yet.
+        assert conn.execute(select(func.count()).select_from(ScoreVersion)).scalar() == 0
+
+
+def test_an_advance_out_of_a_section_says_so_and_leaves_its_score_to_a_later_write(db: Database) -> None:
+    seat(db, 2)
+    writer.advance_group(db, jobs=[move(0), move(1)])
+    listening = dataclasses.replace(
+        next_module(0, "mod-0-3"), sequence=3, plan_key="listening-router", section="SECTION_LISTENING"
+    )
+    out_of_reading = dataclasses.replace(move(0, from_module="mod-0-2"), next_module=listening)
+    within_reading = dataclasses.replace(
+        move(1, from_module="mod-1-2"), next_module=dataclasses.replace(next_module(1, "mod-1-3"), sequence=3)
+    )
+    left, stayed = writer.advance_group(db, jobs=[out_of_reading, within_reading])
+    assert isinstance(left, writer.Advanced) and left.applied and left.section_closed
+    assert isinstance(stayed, writer.Advanced) and stayed.applied and not stayed.section_closed
+    with db.read_statement() as conn:
+        # The group's transaction wrote the module changes only: Reading's score is left to section_scoring.
         assert conn.execute(select(func.count()).select_from(ScoreVersion)).scalar() == 0

@@ -1,0 +1,111 @@
+"""Sections that advances closed, scored at the writer's idle turns rather than in the advances' transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+
+from session_service import writer
+from session_service.domain.modules import now_ms
+from session_service.domain.scores import Scorer
+from session_service.storage import sessions
+from session_service.workers import Workers
+
+log = logging.getLogger(__name__)
+
+# Sessions scored in one transaction at most: about 3 ms each, so an answer group that arrives meanwhile waits for
+# a dozen milliseconds at most, and a room's scores still share commits.
+SCORE_BATCH = 4
+
+
+class PendingScores:
+    """Sessions where an advance closed a section whose score is not written yet.
+
+    A room leaving a section together would otherwise score every student's section inside its advances'
+    transactions: the room's burst of module changes, and every answer queued behind it on the writer, waited for
+    the whole room's scoring. Nothing is lost if the process stops first: the database still holds the closed
+    sections without a score, which a start looks for in every session in progress (`recover`) and a finish scores
+    in its own transaction. A score read for a session waits for its queued score (`settled`), so a report never
+    shows a section as pending that this process has closed.
+    """
+
+    def __init__(self, workers: Workers, scorer: Scorer, *, batch: int = SCORE_BATCH) -> None:
+        self._workers = workers
+        self._scorer = scorer
+        self._batch = batch
+        # Insertion-ordered: the sections closed first are scored first.
+        self._queued: dict[str, None] = {}
+        self._scoring: dict[str, asyncio.Future[None]] = {}
+        self._wake = asyncio.Event()
+
+    def add(self, session_id: str) -> None:
+        self._queued[session_id] = None
+        self._wake.set()
+
+    def scored(self, session_id: str) -> None:
+        """A finish scored the session's sections in its own transaction: nothing left to queue."""
+        self._queued.pop(session_id, None)
+
+    async def recover(self) -> None:
+        """Queue every session in progress: a section closed before a stop may have no score yet."""
+        for session_id in await self._workers.read(sessions.in_progress_session_ids):
+            self.add(session_id)
+
+    async def settled(self, session_id: str) -> None:
+        """Once the session's closed sections are scored: at once when none is queued, else as an ordinary write
+        now (a reader does not wait for the writer to be idle)."""
+        try:
+            scoring = self._scoring.get(session_id)
+            if scoring is not None:
+                await asyncio.shield(scoring)
+            elif session_id in self._queued:
+                del self._queued[session_id]
+                await self._score([session_id], idle=False)
+        except Exception:
+            # The read goes on without it: the section shows as pending, and the finish scores it.
+            log.exception("scoring the closed sections of session %s failed", session_id)
+
+    async def settled_all(self) -> None:
+        """Once every session queued or being scored now is scored (those queued: as ordinary writes, now)."""
+        running = {id(f): f for f in self._scoring.values()}
+        queued = list(self._queued)
+        self._queued.clear()
+        for start in range(0, len(queued), self._batch):
+            group = queued[start : start + self._batch]
+            try:
+                await self._score(group, idle=False)
+            except Exception:
+                log.exception("scoring the closed sections of %d session(s) failed", len(group))
+        await asyncio.gather(*(asyncio.shield(f) for f in running.values()), return_exceptions=True)
+
+    async def run_forever(self) -> None:
+        """Score queued sessions, a few per transaction, each time the writer has nothing else to write."""
+        await self.recover()
+        while True:
+            await self._wake.wait()
+            if not self._queued:
+                self._wake.clear()
+                continue
+            group = list(self._queued)[: self._batch]
+            for session_id in group:
+                del self._queued[session_id]
+            try:
+                await self._score(group, idle=True)
+            except Exception:
+                # Left to the session's finish, its next section or a restart, which score what is still unscored.
+                log.exception("scoring the closed sections of %d session(s) failed", len(group))
+
+    async def _score(self, session_ids: list[str], *, idle: bool) -> None:
+        call = functools.partial(
+            writer.score_sessions, self._workers.db, session_ids=session_ids, scorer=self._scorer, now_ms=now_ms()
+        )
+        scoring = self._workers.submit_write(call, idle=idle)
+        for session_id in session_ids:
+            self._scoring[session_id] = scoring
+        try:
+            await asyncio.shield(scoring)
+        finally:
+            for session_id in session_ids:
+                if self._scoring.get(session_id) is scoring:
+                    del self._scoring[session_id]
