@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 
 from session_service import writer
 from session_service.domain.modules import now_ms
@@ -17,6 +18,10 @@ log = logging.getLogger(__name__)
 # Sessions scored in one transaction at most: about 3 ms each, so an answer group that arrives meanwhile waits for
 # a dozen milliseconds at most, and a room's scores still share commits.
 SCORE_BATCH = 4
+# The share of the time the queue's scoring may take: after each turn it waits three times as long as the turn
+# took. A score is computed on the writer thread, under the GIL the event loop needs for every answer: a room's 500
+# scores (1.5 s of CPU) run back to back would slow every answer of the room after its module change.
+IDLE_SHARE = 0.25
 
 
 class PendingScores:
@@ -90,11 +95,13 @@ class PendingScores:
             group = list(self._queued)[: self._batch]
             for session_id in group:
                 del self._queued[session_id]
+            started = time.monotonic()
             try:
                 await self._score(group, idle=True)
             except Exception:
                 # Left to the session's finish, its next section or a restart, which score what is still unscored.
                 log.exception("scoring the closed sections of %d session(s) failed", len(group))
+            await asyncio.sleep((time.monotonic() - started) * (1 / IDLE_SHARE - 1))
 
     async def _score(self, session_ids: list[str], *, idle: bool) -> None:
         call = functools.partial(
