@@ -160,6 +160,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         found = await self._workers.read(accounts_store.class_teacher, class_id=request.class_id)
         if found is None:
             raise NotFound(f"class {request.class_id} not found")
+        await self._pending.settled_all()
         teacher_id, name = found
         AccessPolicy.may_read_class(principal, teacher_id)
         rows = await self._workers.read(reports.class_roster, class_id=request.class_id)
@@ -178,6 +179,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
 
     async def GetAnalytics(self, request: spb.GetAnalyticsRequest, context: Context) -> spb.Analytics:
         self._principal(context, (Role.ADMIN,), "analytics")
+        await self._pending.settled_all()
         today = dt.datetime.now(dt.UTC).date()
         end = _date(request.end_date, "end_date") if request.end_date else today
         start = (
@@ -351,6 +353,8 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         For the whole batch: one read of request-id replays, states and seen item ids; one fetch of the current
         items, during one read of the scoring inputs; the plans on a reader thread; one write transaction.
         """
+        # A rescore compares with the session's newest version: its first scores are written before.
+        await self._pending.settled_all()
         outcomes: list[bytes | DomainError | None] = [None] * len(requests)
         unique: dict[str, spb.RescoreSessionRequest] = {}
         for position, one in enumerate(requests):
@@ -451,6 +455,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         self, request: spb.ListFinishedSessionsRequest, context: Context
     ) -> spb.ListFinishedSessionsResponse:
         self._principal(context, JOB_ROLES, "listing finished sessions")
+        await self._pending.settled_all()
         size = paging.page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         finished_after_ms = request.finished_after.ToMilliseconds() if request.HasField("finished_after") else None
         query = ("ListFinishedSessions", finished_after_ms, request.blueprint_version)
@@ -470,6 +475,7 @@ class ScoringServicer(scoring_service_pb2_grpc.ScoringServiceServicer):
         self, request: spb.ExportResponsesRequest, context: Context
     ) -> AsyncIterator[spb.ResponseRecord]:
         self._principal(context, JOB_ROLES, "exporting responses")
+        await self._pending.settled_all()
         finished_after = request.finished_after.ToMilliseconds() if request.HasField("finished_after") else None
         after: tuple[int, str] | None = None
         while True:

@@ -1,4 +1,4 @@
-"""Sections that advances closed, scored at the writer's idle turns rather than in the advances' transaction."""
+"""Sections that advances and finishes closed, scored at the writer's idle turns, not in the closing write."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 from session_service import writer
 from session_service.domain.modules import now_ms
 from session_service.domain.scores import Scorer
-from session_service.storage import sessions
+from session_service.storage import scores
 from session_service.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -25,14 +25,13 @@ IDLE_SHARE = 0.25
 
 
 class PendingScores:
-    """Sessions where an advance closed a section whose score is not written yet.
+    """Sessions where an advance or a finish closed a section whose score is not written yet.
 
     A room leaving a section together would otherwise score every student's section inside its advances'
     transactions: the room's burst of module changes, and every answer queued behind it on the writer, waited for
-    the whole room's scoring. Nothing is lost if the process stops first: the database still holds the closed
-    sections without a score, which a start looks for in every session in progress (`recover`) and a finish scores
-    in its own transaction. A score read for a session waits for its queued score (`settled`), so a report never
-    shows a section as pending that this process has closed.
+    the whole room's scoring. Nothing is lost if the process stops first: the closing transaction marks the session
+    in the database (`scores.mark_pending`), and a start queues every mark (`recover`). A score read waits for the
+    sessions it reads (`settled`, `settled_all`), so no reader sees a section pending that this process closed.
     """
 
     def __init__(self, workers: Workers, scorer: Scorer, *, batch: int = SCORE_BATCH) -> None:
@@ -48,13 +47,9 @@ class PendingScores:
         self._queued[session_id] = None
         self._wake.set()
 
-    def scored(self, session_id: str) -> None:
-        """A finish scored the session's sections in its own transaction: nothing left to queue."""
-        self._queued.pop(session_id, None)
-
     async def recover(self) -> None:
-        """Queue every session in progress: a section closed before a stop may have no score yet."""
-        for session_id in await self._workers.read(sessions.in_progress_session_ids):
+        """Queue the sessions marked in the database: a section closed before a stop may have no score yet."""
+        for session_id in await self._workers.read(scores.pending_session_ids):
             self.add(session_id)
 
     async def settled(self, session_id: str) -> None:
@@ -68,7 +63,7 @@ class PendingScores:
                 del self._queued[session_id]
                 await self._score([session_id], idle=False)
         except Exception:
-            # The read goes on without it: the section shows as pending, and the finish scores it.
+            # The read goes on without it: the section shows as pending, and stays marked for the next start.
             log.exception("scoring the closed sections of session %s failed", session_id)
 
     async def settled_all(self) -> None:
@@ -99,7 +94,7 @@ class PendingScores:
             try:
                 await self._score(group, idle=True)
             except Exception:
-                # Left to the session's finish, its next section or a restart, which score what is still unscored.
+                # The sessions stay marked in the database: the next start scores them.
                 log.exception("scoring the closed sections of %d session(s) failed", len(group))
             await asyncio.sleep((time.monotonic() - started) * (1 / IDLE_SHARE - 1))
 

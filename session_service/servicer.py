@@ -1129,8 +1129,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         record = await self._session(self._principal(context), request.session_id, action=CONTROL)
         if record.paused_ms is not None and record.state == STATE_IN_PROGRESS:
             raise paused_error()
-        await self._write(writer.finish, session_id=record.session_id, now_ms=now_ms(), scorer=self._scorer)
-        self._pending_scores.scored(record.session_id)
+        await self._write(writer.finish, session_id=record.session_id, now_ms=now_ms())
+        self._pending_scores.add(record.session_id)
         self._heads.drop(record.session_id)
         for module in record.modules:
             self._cache.drop(module.module_id)
@@ -1521,6 +1521,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             raise InvalidArgument("student_id is required", field="student_id")
         if not (principal.role == Role.ADMIN or principal.subject == request.student_id):
             raise PermissionDenied("only the student themselves or an admin may export a student's data")
+        # The export holds the scores: those still queued are written first.
+        await self._pending_scores.settled_all()
         document = await self._read(privacy.export_student, student_id=request.student_id)
         if principal.role != Role.STUDENT:
             await self._write(

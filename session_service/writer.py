@@ -38,10 +38,10 @@ log = logging.getLogger(__name__)
 def score_closed_sections(tx: Tx, *, session_id: str, scorer: Scorer, now_ms: int) -> None:
     """Score every section that closed and has no score yet, in the caller's transaction.
 
-    One score version per section, in the order the student met them: a section an advance closed is scored at the
-    writer's next idle turn (session_service.section_scoring), or at the finish or a restart if that comes first,
-    and the session's history is the same whichever did it. Rated responses of those sections become rating
-    tasks; their sections stay provisional until rated.
+    One score version per section, in the order the student met them: a section an advance or a finish closed is
+    scored at the writer's next idle turn (`score_sessions`), sooner when a read asks for it, and the session's
+    history is the same whichever did it. Rated responses of those sections become rating tasks; their sections
+    stay provisional until rated.
     """
     session = scores.scored_sessions(tx, session_ids=[session_id]).get(session_id)
     if session is None:
@@ -79,15 +79,16 @@ def score_closed_sections(tx: Tx, *, session_id: str, scorer: Scorer, now_ms: in
 
 
 def score_sessions(db: Database, *, session_ids: Sequence[str], scorer: Scorer, now_ms: int) -> None:
-    """The sections advances closed in these sessions, scored in one transaction (each session locked first, in the
-    order of their ids, as an advance group locks them). Should it fail as a whole, each session is scored alone,
-    so that one session's fault leaves the others scored; a session that fails alone stays unscored until its
-    finish, the next section it closes or a restart scores it (logged)."""
+    """The sections advances and finishes closed in these sessions, scored in one transaction (each session locked
+    first, in the order of their ids, as an advance group locks them), their marks cleared. Should it fail as a
+    whole, each session is scored alone, so that one session's fault leaves the others scored; a session that
+    fails alone keeps its mark, which the next start takes up again (logged)."""
     try:
         with db.unit_of_work() as tx:
             for session_id in sorted(session_ids):
                 sessions.lock_session(tx, session_id=session_id)
                 score_closed_sections(tx, session_id=session_id, scorer=scorer, now_ms=now_ms)
+            scores.clear_pending(tx, session_ids=session_ids)
         return
     except Exception:
         if len(session_ids) == 1:
@@ -365,6 +366,8 @@ def _apply(tx: Tx, job: Advance, left: ModuleLeft) -> Advanced:
     # score is not computed here: a room leaving a section together would hold the writer (and every answer queued
     # behind it) for the whole room's scoring; the caller has it scored at the writer's next idle turn.
     section_closed = job.next_module is None or job.next_module.section != left.section
+    if section_closed:
+        scores.mark_pending(tx, session_id=job.session_id, now_ms=job.now_ms)
     return Advanced(applied=True, closing=closed, section_closed=section_closed)
 
 
@@ -419,8 +422,8 @@ def _advance_together(db: Database, jobs: Sequence[Advance]) -> list[Advanced | 
     return [results[index] for index in range(len(jobs))]
 
 
-def finish(db: Database, *, session_id: str, now_ms: int, scorer: Scorer) -> None:
-    """Close every open module and finish; the sections closed by it are scored in the same transaction."""
+def finish(db: Database, *, session_id: str, now_ms: int) -> None:
+    """Close every open module and finish; the sections that closed are left marked for `score_sessions`."""
     with db.unit_of_work() as tx:
         locked = sessions.lock_session(tx, session_id=session_id)
         if locked is None:
@@ -432,7 +435,8 @@ def finish(db: Database, *, session_id: str, now_ms: int, scorer: Scorer) -> Non
         for module_id, deadline_ms in sessions.open_modules(tx, session_id=session_id):
             sessions.close_module(tx, module_id=module_id, closing=closing(deadline_ms=deadline_ms, now_ms=now_ms))
         sessions.mark_finished(tx, session_id=session_id, now_ms=now_ms)
-        score_closed_sections(tx, session_id=session_id, scorer=scorer, now_ms=now_ms)
+        # As an advance's: a room finishing together would otherwise wait for the room's scoring.
+        scores.mark_pending(tx, session_id=session_id, now_ms=now_ms)
 
 
 # ---- ratings

@@ -338,6 +338,17 @@ class RatingRow(Base):
     create_ms: Mapped[int] = mapped_column(BigInteger)
 
 
+class PendingScore(Base):
+    """A session with a closed section not scored yet: an advance or a finish closed it, and its score is computed
+    at the writer's next idle turn (session_service.section_scoring); kept so that a restart finds them."""
+
+    __tablename__ = "pending_scores"
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.session_id", ondelete="CASCADE"), primary_key=True
+    )
+    since_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class RescoreRequest(Base):
     """The outcome of an applied RescoreSession, by request id, so that a retry acts once."""
 

@@ -25,6 +25,7 @@ from session_service.storage.models import (
     Module,
     ModuleItem,
     ModulePassage,
+    PendingScore,
     RatingRow,
     RatingTask,
     RescoreRequest,
@@ -221,6 +222,7 @@ def erase_student(
             tx.execute(delete(Event).where(Event.session_id.in_(session_ids)))
             tx.execute(delete(AdvanceRequest).where(AdvanceRequest.session_id.in_(session_ids)))
             tx.execute(delete(EventBatch).where(EventBatch.session_id.in_(session_ids)))
+            tx.execute(delete(PendingScore).where(PendingScore.session_id.in_(session_ids)))
             module_ids = select(Module.module_id).where(Module.session_id.in_(session_ids))
             tx.execute(delete(ModuleItem).where(ModuleItem.module_id.in_(module_ids)))
             tx.execute(delete(ModulePassage).where(ModulePassage.module_id.in_(module_ids)))

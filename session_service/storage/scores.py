@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, and_, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, func, insert, select, tuple_, update
 
 from session_service.domain.scores import (
     AnswerRow,
@@ -29,11 +29,12 @@ from session_service.domain.scores import (
 from session_service.domain.states import STATE_FINISHED, TASK_AWAITING, TASK_FINAL
 from session_service.storage import audit, content
 from session_service.storage.audit import AuditRecord
-from session_service.storage.engine import Conflict, Database, Tx
+from session_service.storage.engine import Conflict, Database, Tx, Upsert
 from session_service.storage.models import (
     ExamSession,
     Module,
     ModuleItem,
+    PendingScore,
     PinnedContent,
     RatingRow,
     RatingTask,
@@ -180,6 +181,29 @@ _MODULE_STATES = (
 def module_states(conn: Connection, *, session_id: str) -> list[ModuleState]:
     """Where each module of the session stands (section, stage, status), in the order of the modules."""
     return [ModuleState(*row) for row in conn.execute(_MODULE_STATES, {"session_id": session_id})]
+
+
+# ---- sessions whose closed sections wait for their score
+
+# A session marked already (a second section closed before the first was scored) keeps its first mark.
+_MARK_PENDING = Upsert(lambda insert: insert(PendingScore).on_conflict_do_nothing(index_elements=["session_id"]))
+_CLEAR_PENDING = delete(PendingScore).where(PendingScore.session_id.in_(bindparam("session_ids", expanding=True)))
+
+
+def mark_pending(tx: Tx, *, session_id: str, now_ms: int) -> None:
+    """Note, in the transaction that closes a section, that the session has one to score."""
+    tx.execute(_MARK_PENDING(tx), {"session_id": session_id, "since_ms": now_ms})
+
+
+def clear_pending(tx: Tx, *, session_ids: Collection[str]) -> None:
+    """In the transaction that scores them: nothing of these sessions waits any more."""
+    tx.execute(_CLEAR_PENDING, {"session_ids": list(session_ids)})
+
+
+def pending_session_ids(db: Database) -> list[str]:
+    """The sessions marked, oldest mark first."""
+    with db.read_statement() as conn:
+        return list(conn.scalars(select(PendingScore.session_id).order_by(PendingScore.since_ms)).all())
 
 
 # ---- score versions

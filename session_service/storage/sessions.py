@@ -264,7 +264,6 @@ _INSERT_MODULE = insert(Module)
 _INSERT_MODULE_ITEMS = insert(ModuleItem)
 _INSERT_MODULE_PASSAGES = insert(ModulePassage)
 _INSERT_ADVANCE = insert(AdvanceRequest)
-_IN_PROGRESS = select(ExamSession.session_id).where(ExamSession.state == STATE_IN_PROGRESS)
 _SEEN_ITEMS = (
     select(ModuleItem.item_id)
     .join(Module, Module.module_id == ModuleItem.module_id)
@@ -535,12 +534,6 @@ def list_sessions(
             query.order_by(ExamSession.create_ms.desc(), ExamSession.session_id.desc()).limit(limit)
         ).all()
         return _session_records(conn, rows)
-
-
-def in_progress_session_ids(db: Database) -> list[str]:
-    """Every session not yet finished: the ones whose closed sections may still wait for their score at a start."""
-    with db.read_statement() as conn:
-        return list(conn.scalars(_IN_PROGRESS).all())
 
 
 def seen_item_ids(db: Database, *, session_id: str) -> list[str]:

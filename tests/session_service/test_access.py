@@ -319,7 +319,7 @@ def test_ownership_report_and_health(session_proc: ServiceProcess) -> None:
             health_pb2.HealthCheckRequest(service="toefl.session.v1.SessionService")
         )
     assert (report.service, report.owner, report.expected_owner) == ("session_service", "user_data", "user_data")
-    assert (report.backend, report.database_name, report.schema_revision) == ("sqlite", "user_data.db", "0009")
+    assert (report.backend, report.database_name, report.schema_revision) == ("sqlite", "user_data.db", "0010")
     assert len(report.fingerprint) == 16 and "/" not in report.fingerprint
     assert health.status == health_pb2.HealthCheckResponse.SERVING
 

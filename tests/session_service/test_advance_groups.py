@@ -1,5 +1,6 @@
 """Advances written in groups (writer.advance_group): one transaction for a room's module changes, where a refused
-advance leaves the others and a broken one fails only itself; SQLite and PostgreSQL."""
+advance leaves the others and a broken one fails only itself; the sections they and finishes close are scored
+later (writer.score_sessions); SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -18,12 +19,16 @@ from session_service.domain.states import (
     STATUS_CLOSED,
     STATUS_OPEN,
 )
+from session_service.scoring import SessionScorer
+from session_service.storage import scores
 from session_service.storage.engine import Conflict, Database
 from session_service.storage.models import AdvanceRequest, ExamSession, Module, Response, ScoreVersion, User
 from session_service.storage.sessions import NewModule, PinnedItem, RouterScore
 from toefl_core.errors import Aborted, FailedPrecondition
+from toefl_core.scoring_rules import load_cut_table
 
 T0 = 1_780_000_000_000
+SCORER = SessionScorer(cut_table=load_cut_table(), second_rating_share=0.0, second_rating_salt="test")
 
 
 def seat(db: Database, n: int) -> None:
@@ -204,3 +209,19 @@ def test_an_advance_out_of_a_section_says_so_and_leaves_its_score_to_a_later_wri
     with db.read_statement() as conn:
         # The group's transaction wrote the module changes only: Reading's score is left to section_scoring.
         assert conn.execute(select(func.count()).select_from(ScoreVersion)).scalar() == 0
+
+
+def test_a_finish_marks_its_session_and_the_idle_scoring_clears_the_mark(db: Database) -> None:
+    seat(db, 2)
+    # Past the router, on a module with an item: the finish closes a section there is something to score of.
+    writer.advance_group(db, jobs=[move(0)])
+    writer.finish(db, session_id="ses-0", now_ms=T0 + 2_000)
+    with db.read_statement() as conn:
+        assert conn.execute(select(func.count()).select_from(ScoreVersion)).scalar() == 0
+    assert scores.pending_session_ids(db) == ["ses-0"]
+    writer.score_sessions(db, session_ids=["ses-0", "ses-1"], scorer=SCORER, now_ms=T0 + 3_000)
+    assert scores.pending_session_ids(db) == []
+    with db.read_statement() as conn:
+        # The finished session's Reading, closed by the finish; the other session has nothing closed to score.
+        scored = conn.execute(select(ScoreVersion.session_id, ScoreVersion.version, ScoreVersion.reason)).all()
+    assert scored == [("ses-0", 1, "section_closed")]

@@ -124,7 +124,7 @@ def test_a_section_on_postgresql(
             report = ownership_pb2_grpc.DatabaseOwnershipStub(channel).GetDatabaseOwnership(
                 ownership_pb2.GetDatabaseOwnershipRequest(), metadata=metadata(Role.SERVICE)
             )
-            assert (report.backend, report.owner, report.schema_revision) == ("postgresql", "user_data", "0009")
+            assert (report.backend, report.owner, report.schema_revision) == ("postgresql", "user_data", "0010")
             student = new_user(stub)
             md = as_user(student)
             session = stub.CreateSession(

@@ -1,5 +1,5 @@
 """A section an advance closes is scored after the advance's own write: at the writer's idle turn, at once when a
-report or a rater asks, and after a restart when the process stopped before it."""
+report asks, and after a restart when the process stopped before it."""
 
 from __future__ import annotations
 
@@ -68,6 +68,12 @@ def wait_for_versions(workdir: Path, session_id: str) -> list[tuple[int, str, st
     return found
 
 
+def marks(workdir: Path) -> list[str]:
+    """The sessions marked as waiting for a score."""
+    with sqlite3.connect(f"file:{workdir / 'user_data.db'}?mode=ro", uri=True) as db:
+        return [session_id for (session_id,) in db.execute("SELECT session_id FROM pending_scores")]
+
+
 def reading_estimate(workdir: Path, session_id: str) -> list[float | None]:
     """The estimate kept with Reading's modules (the router's as it routed, the last module's at the score)."""
     with sqlite3.connect(f"file:{workdir / 'user_data.db'}?mode=ro", uri=True) as db:
@@ -99,6 +105,10 @@ def test_a_section_left_is_scored_at_the_writers_idle_turn(
         ]
         assert versions[0][3] == pytest.approx(theta, abs=1e-9)
         assert reading_estimate(workdir, taken.session_id)[-1] == pytest.approx(theta, abs=1e-9)
+        deadline = time.monotonic() + SCORED_WITHIN_SECONDS
+        while marks(workdir) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marks(workdir) == []
 
 
 def test_a_report_read_right_after_the_advance_shows_the_section_scored(
@@ -130,7 +140,8 @@ def test_a_section_closed_before_a_stop_is_scored_at_the_next_start(
     finally:
         first.terminate()
     assert before
-    # What a stop between the advance's commit and the idle turn leaves: the section closed, no score of it.
+    # What a stop between the advance's commit and the idle turn leaves: the section closed and the session marked,
+    # no score of it.
     with sqlite3.connect(workdir / "user_data.db") as db:
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("DELETE FROM score_versions WHERE session_id = ?", (taken.session_id,))
@@ -139,6 +150,7 @@ def test_a_section_closed_before_a_stop_is_scored_at_the_next_start(
             "WHERE session_id = ? AND stage != 'MODULE_STAGE_ROUTER'",
             (taken.session_id,),
         )
+        db.execute("INSERT INTO pending_scores (session_id, since_ms) VALUES (?, 0)", (taken.session_id,))
     assert stored_versions(workdir, taken.session_id) == []
     second = started(workdir, item_service_proc)
     try:
@@ -146,5 +158,6 @@ def test_a_section_closed_before_a_stop_is_scored_at_the_next_start(
     finally:
         second.terminate()
     assert [row[:3] for row in after] == [row[:3] for row in before]
+    assert marks(workdir) == []
     assert after[0][3] == pytest.approx(before[0][3], abs=1e-12)
     assert reading_estimate(workdir, taken.session_id)[-1] == pytest.approx(before[0][3], abs=1e-12)
