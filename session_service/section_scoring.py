@@ -53,31 +53,28 @@ class PendingScores:
             self.add(session_id)
 
     async def settled(self, session_id: str) -> None:
-        """Once the session's closed sections are scored: at once when none is queued, else as an ordinary write
-        now (a reader does not wait for the writer to be idle)."""
+        """Once the session's closed sections are scored: at once when none is queued, else by an ordinary write
+        now; a reader does not wait for the writer to be idle (under load an idle turn can be seconds away), and a
+        turn that comes later for the same session finds nothing left to score."""
+        if session_id not in self._queued and session_id not in self._scoring:
+            return
+        self._queued.pop(session_id, None)
         try:
-            scoring = self._scoring.get(session_id)
-            if scoring is not None:
-                await asyncio.shield(scoring)
-            elif session_id in self._queued:
-                del self._queued[session_id]
-                await self._score([session_id], idle=False)
+            await self._score([session_id], idle=False)
         except Exception:
             # The read goes on without it: the section shows as pending, and stays marked for the next start.
             log.exception("scoring the closed sections of session %s failed", session_id)
 
     async def settled_all(self) -> None:
-        """Once every session queued or being scored now is scored (those queued: as ordinary writes, now)."""
-        running = {id(f): f for f in self._scoring.values()}
-        queued = list(self._queued)
+        """Once every session queued, or waiting for an idle turn, is scored: by ordinary writes, now."""
+        waiting = list(dict.fromkeys([*self._queued, *self._scoring]))
         self._queued.clear()
-        for start in range(0, len(queued), self._batch):
-            group = queued[start : start + self._batch]
+        for start in range(0, len(waiting), self._batch):
+            group = waiting[start : start + self._batch]
             try:
                 await self._score(group, idle=False)
             except Exception:
                 log.exception("scoring the closed sections of %d session(s) failed", len(group))
-        await asyncio.gather(*(asyncio.shield(f) for f in running.values()), return_exceptions=True)
 
     async def run_forever(self) -> None:
         """Score queued sessions, a few per transaction, each time the writer has nothing else to write."""
