@@ -53,16 +53,20 @@ def score_closed_sections(tx: Tx, *, session_id: str, scorer: Scorer, now_ms: in
         return
     previous = scores.latest(tx, session_id=session_id)
     newly_closed = sections_to_score(closed, previous)
+    if not newly_closed:
+        return
+    # One read for every section to score (a finish often scores two: Speaking and a Writing still queued).
+    inputs = scores.section_inputs(tx, session_id=session_id, sections=newly_closed)
     for section in (s for s in dict.fromkeys(m.section for m in modules) if s in newly_closed):
-        inputs = scores.section_inputs(tx, session_id=session_id, sections=[section])
-        for one in inputs.values():
+        recompute = {section: inputs[section]} if section in inputs else {}
+        for one in recompute.values():
             scores.insert_rating_tasks(
                 tx, session_id=session_id, section=one.section, tasks=scorer.rating_tasks(one), now_ms=now_ms
             )
         version = candidate_version(
             session=session,
             previous=previous,
-            recompute=inputs,
+            recompute=recompute,
             scorer=scorer,
             reason="section_closed",
             now_ms=now_ms,
@@ -100,9 +104,7 @@ def score_sessions(db: Database, *, session_ids: Sequence[str], scorer: Scorer, 
         try:
             score_sessions(db, session_ids=[session_id], scorer=scorer, now_ms=now_ms)
         except Exception:
-            log.exception(
-                "scoring the closed sections of session %s failed; its finish will score them", session_id
-            )
+            log.exception("scoring the closed sections of session %s failed; it stays marked", session_id)
 
 
 def expire_due(
@@ -346,7 +348,7 @@ def _checked(tx: Tx, job: Advance) -> Advanced | ModuleLeft:
 
 def _apply(tx: Tx, job: Advance, left: ModuleLeft) -> Advanced:
     """Close the module the advance leaves and open the next one (or none after the last), in the caller's
-    transaction. A section that closes with it is scored with it."""
+    transaction. A section that closes with it is marked for its score (`score_sessions`), not scored here."""
     closed = closing(deadline_ms=left.deadline_ms, now_ms=job.now_ms) if left.status == STATUS_OPEN else None
     sessions.close_module(tx, module_id=job.from_module_id, closing=closed, router=job.router_score)
     if job.next_module is not None:
