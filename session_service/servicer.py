@@ -99,6 +99,7 @@ from session_service.sign_in import SignInThrottle, client_address
 from session_service.storage import accounts as accounts_store
 from session_service.storage import answers, privacy, sessions
 from session_service.storage import audit as audit_store
+from session_service.storage import content as content_store
 from session_service.storage import pretest as pretest_store
 from session_service.storage import recordings as recordings_store
 from session_service.storage import sittings as sittings_store
@@ -469,13 +470,20 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         return opened
 
     async def _prepare(self, candidates: Candidates, plan: ModulePlan) -> sessions.NewModule:
-        """A module assembled ahead of the close of the one before (the preparer's own pace, no caller)."""
-        return await self._assembled(
+        """A module assembled ahead of the close of the one before (the preparer's own pace, no caller), with the
+        bodies of its items and passages that are stored already."""
+        module = await self._assembled(
             session_id=candidates.session_id,
             sequence=candidates.sequence,
             plan=plan,
             exclude_item_ids=sorted(candidates.exclude_item_ids),
             budget_seconds=None,
+        )
+        # A room's modules pin mostly the same items: found now, off the advance's path, their bytes are not sent
+        # again by the advance's write, on the writer that every answer waits for.
+        bodies = [item.full_item for item in module.items] + [data for _, data in module.passages]
+        return dataclasses.replace(
+            module, stored_digests=await self._read(content_store.stored_digests, bodies=bodies)
         )
 
     def _to_prepare(

@@ -145,6 +145,9 @@ class NewModule:
     passages: tuple[tuple[str, bytes], ...]
     # The items that fill pretest slots, counted in the pretest tally as the module is stored.
     pretest_item_ids: tuple[str, ...] = ()
+    # The digests of its items' and passages' bodies found stored when it was assembled ahead
+    # (content.stored_digests): its write sends only the other bodies.
+    stored_digests: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -334,7 +337,11 @@ def add_module(tx: Tx, *, session_id: str, module: NewModule) -> None:
     )
     # Items and passages are stored once per distinct content: after the first few students, an advance writes
     # only the module's small rows, not its items' bytes again.
-    digests = content.store(tx, [item.full_item for item in module.items] + [data for _, data in module.passages])
+    digests = content.store(
+        tx,
+        [item.full_item for item in module.items] + [data for _, data in module.passages],
+        stored=module.stored_digests,
+    )
     item_digests, passage_digests = digests[: len(module.items)], digests[len(module.items) :]
     # One multi-row INSERT each: an advance runs on the single writer, which every answer waits for.
     tx.execute(

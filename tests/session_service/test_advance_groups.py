@@ -20,7 +20,7 @@ from session_service.domain.states import (
     STATUS_OPEN,
 )
 from session_service.scoring import SessionScorer
-from session_service.storage import scores
+from session_service.storage import content, scores, sessions
 from session_service.storage.engine import Conflict, Database
 from session_service.storage.models import AdvanceRequest, ExamSession, Module, Response, ScoreVersion, User
 from session_service.storage.sessions import NewModule, PinnedItem, RouterScore
@@ -225,3 +225,27 @@ def test_a_finish_marks_its_session_and_the_idle_scoring_clears_the_mark(db: Dat
         # The finished session's Reading, closed by the finish; the other session has nothing closed to score.
         scored = conn.execute(select(ScoreVersion.session_id, ScoreVersion.version, ScoreVersion.reason)).all()
     assert scored == [("ses-0", 1, "section_closed")]
+
+
+def test_a_module_whose_bodies_were_found_stored_writes_none_of_them_and_reads_back_whole(db: Database) -> None:
+    seat(db, 2)
+    writer.advance_group(db, jobs=[move(0)])
+    stored_body = next_module(0).items[0].full_item
+    new_body = next_module(1).items[0].full_item
+    # What the preparer asks before the advance: the body session 0's module stored is found, the other is not.
+    stored = content.stored_digests(db, bodies=[stored_body, new_body])
+    assert stored == {content.digest_of(stored_body)}
+    same_items = dataclasses.replace(next_module(0, "mod-1-2"), stored_digests=stored)
+    sent: list[str] = []
+
+    def watch(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        if "pinned_content" in statement:
+            sent.append(statement)
+
+    event.listen(db.write_engine, "before_cursor_execute", watch)
+    [advanced] = writer.advance_group(db, jobs=[dataclasses.replace(move(1), next_module=same_items)])
+    event.remove(db.write_engine, "before_cursor_execute", watch)
+    assert isinstance(advanced, writer.Advanced) and advanced.applied
+    assert sent == [], "a body known stored is not sent again"
+    [item] = sessions.module_content(db, module_id="mod-1-2").items
+    assert item.full_item == stored_body
