@@ -19,8 +19,9 @@ _BODIES = select(PinnedContent.digest, PinnedContent.body).where(
 # A body stored already is skipped by its key, in the database: asking first which are stored (a SELECT whose IN
 # list is rendered at each call) cost the writer more than sending the bodies it skips. Another process on the same
 # PostgreSQL database may store the same body meanwhile: same key, same bytes, nothing to report either.
-_STORED = select(PinnedContent.digest).where(PinnedContent.digest.in_(bindparam("digests", expanding=True)))
 _STORE = Upsert(lambda insert: insert(PinnedContent).on_conflict_do_nothing(index_elements=["digest"]))
+# Asked off the writer, as a module is assembled ahead of its advance: a read that nothing waits for.
+_STORED = select(PinnedContent.digest).where(PinnedContent.digest.in_(bindparam("digests", expanding=True)))
 
 
 def digest_of(body: bytes) -> str:
