@@ -481,9 +481,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         )
         # A room's modules pin mostly the same items: found now, off the advance's path, their bytes are not sent
         # again by the advance's write, on the writer that every answer waits for.
-        bodies = [item.full_item for item in module.items] + [data for _, data in module.passages]
         return dataclasses.replace(
-            module, stored_digests=await self._read(content_store.stored_digests, bodies=bodies)
+            module, stored_digests=await self._read(content_store.stored_digests, bodies=module.bodies)
         )
 
     def _to_prepare(

@@ -149,6 +149,11 @@ class NewModule:
     # (content.stored_digests): its write sends only the other bodies.
     stored_digests: frozenset[str] = frozenset()
 
+    @property
+    def bodies(self) -> list[bytes]:
+        """Its items' bodies, then its passages': the order `add_module` splits their digests by."""
+        return [item.full_item for item in self.items] + [data for _, data in self.passages]
+
 
 @dataclass(frozen=True)
 class RouterScore:
@@ -337,11 +342,7 @@ def add_module(tx: Tx, *, session_id: str, module: NewModule) -> None:
     )
     # Items and passages are stored once per distinct content: after the first few students, an advance writes
     # only the module's small rows, not its items' bytes again.
-    digests = content.store(
-        tx,
-        [item.full_item for item in module.items] + [data for _, data in module.passages],
-        stored=module.stored_digests,
-    )
+    digests = content.store(tx, module.bodies, stored=module.stored_digests)
     item_digests, passage_digests = digests[: len(module.items)], digests[len(module.items) :]
     # One multi-row INSERT each: an advance runs on the single writer, which every answer waits for.
     tx.execute(
