@@ -627,7 +627,9 @@ async def browse(
     # run at 500-576 answers/s for 10,000 students instead of the 333/s a 30-s pace gives (docs/PERFORMANCE.md).
     due = time.perf_counter() + rng.random() * rng.gammavariate(THINK_SHAPE + 1, think_mean / THINK_SHAPE)
     while True:
-        await sleep_until(due)
+        # A student whose next click falls after the window stops at its end: waiting for every student's next
+        # click kept the row running for minutes after the window, and its CPU shares were divided by that time.
+        await sleep_until(min(due, until))
         if time.perf_counter() >= until:
             return
         if time.perf_counter() - seat.renewed_at > RENEW_AFTER_SECONDS:
