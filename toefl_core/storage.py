@@ -43,9 +43,9 @@ def create_sqlite_engine(
     wal_on_connect: bool = False,
     **engine_options: Any,
 ) -> Engine:
-    """A SQLite engine whose connections wait `busy_timeout_ms` for a lock, enforce foreign keys and sync at the
-    given level (NORMAL, FULL), with transactions begun by us: BEGIN IMMEDIATE when `immediate` or the
-    connection's IMMEDIATE option says so, none at all for a ONE_STATEMENT read.
+    """A SQLite engine whose connections wait `busy_timeout_ms` for a lock, enforce foreign keys, sync at the
+    given level (NORMAL, FULL) and keep temporary files in memory, with transactions begun by us: BEGIN IMMEDIATE
+    when `immediate` or the connection's IMMEDIATE option says so, none at all for a ONE_STATEMENT read.
 
     `wal_on_connect` sets WAL on every connection; a service that must check a file's owner mark before changing
     it leaves it off and calls `enable_wal` once the mark is its own.
@@ -59,6 +59,9 @@ def create_sqlite_engine(
         cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute(f"PRAGMA synchronous = {synchronous}")
+        # A statement that changes many rows inside a transaction (an advance's module items) keeps the undo of
+        # that one statement: past 64 KiB SQLite spills it to a temp file, written on every such statement.
+        cursor.execute("PRAGMA temp_store = MEMORY")
         if wal_on_connect:
             # WAL lets readers run while a writer commits; the mode is stored in the file itself.
             cursor.execute("PRAGMA journal_mode = WAL")

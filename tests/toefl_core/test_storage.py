@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import pytest
@@ -36,10 +38,16 @@ def test_connections_are_configured_and_wal_is_set_when_asked(tmp_path: Path) ->
         with engine.connect() as connection:
             pragma = {
                 name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
-                for name in ("busy_timeout", "foreign_keys", "synchronous", "journal_mode")
+                for name in ("busy_timeout", "foreign_keys", "synchronous", "journal_mode", "temp_store")
             }
-        # synchronous FULL is 2; the journal stays as the file had it until enable_wal.
-        assert pragma == {"busy_timeout": 1234, "foreign_keys": 1, "synchronous": 2, "journal_mode": "delete"}
+        # synchronous FULL is 2, temp_store MEMORY 2; the journal stays as the file had it until enable_wal.
+        assert pragma == {
+            "busy_timeout": 1234,
+            "foreign_keys": 1,
+            "synchronous": 2,
+            "journal_mode": "delete",
+            "temp_store": 2,
+        }
         enable_wal(engine)
         with engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -94,5 +102,34 @@ def test_owner_mark_and_revision(tmp_path: Path) -> None:
             connection.execute(text("CREATE TABLE alembic_version (version_num TEXT)"))
             connection.execute(text("INSERT INTO alembic_version VALUES ('0002')"))
         assert schema_revision(engine) == "0002"
+    finally:
+        engine.dispose()
+
+
+def _open_temp_files() -> int:
+    """SQLite's temporary files this process holds open (named etilqs_*, deleted once opened)."""
+    found = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            found += "etilqs_" in os.readlink(f"/proc/self/fd/{fd}")
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads the process's open files from /proc")
+def test_a_large_statement_in_a_transaction_keeps_its_undo_in_memory(tmp_path: Path) -> None:
+    # An advance inserts a module's items in one statement inside its transaction; SQLite keeps that statement's
+    # undo, and past 64 KiB it went to a temp file written on the writer every advance waits for.
+    engine = create_sqlite_engine(f"sqlite:///{tmp_path / 'a.db'}", busy_timeout_ms=0, synchronous="FULL")
+    before = _open_temp_files()
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE, w BLOB)")
+        with engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO t (v, w) VALUES ('first', x'00')")
+            rows = [{"v": f"k{i}", "w": os.urandom(2000)} for i in range(200)]
+            connection.execute(text("INSERT INTO t (v, w) VALUES (:v, :w)"), rows)
+            connection.exec_driver_sql("UPDATE t SET w = randomblob(2000) WHERE id > 1")
+            assert _open_temp_files() == before
+            assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar() == 201
     finally:
         engine.dispose()
