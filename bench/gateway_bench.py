@@ -58,7 +58,8 @@ async def _load(name: str, concurrency: int, one: Callable[[], Awaitable[None]])
 
 
 async def _measure(item_address: str, gateway_port: int, plain_port: int) -> list[Result]:
-    token = mint_token(TOKEN_KEY, subject="bench", role=Role.STUDENT, ttl_seconds=3600)
+    # A teacher: students do not read the item bank (item_service refuses them).
+    token = mint_token(TOKEN_KEY, subject="bench", role=Role.TEACHER, ttl_seconds=3600)
     metadata = auth_metadata(token)
     results: list[Result] = []
     async with grpc.aio.insecure_channel(item_address) as channel:

@@ -78,7 +78,8 @@ async def in_process(bank_path: Path) -> None:
     engine = create_bank_engine(f"sqlite:///{bank_path}", read_only=True)
     bank = ItemBank(engine, read_only=True)
     servicer = ItemServicer(bank, token_key=TOKEN_KEY)
-    student, service = Context(Role.STUDENT), Context(Role.SERVICE)
+    # A teacher reads the bank in the STUDENT view (students do not read the bank at all).
+    teacher, service = Context(Role.TEACHER), Context(Role.SERVICE)
     raw = sqlite3.connect(f"file:{bank_path}?mode=ro", uri=True)
     ids = [r[0] for r in raw.execute("SELECT item_id FROM test_items")]
     active = [r[0] for r in raw.execute("SELECT item_id FROM test_items WHERE status = 'ITEM_STATUS_ACTIVE'")]
@@ -90,7 +91,7 @@ async def in_process(bank_path: Path) -> None:
         )
 
     async def batch_get() -> object:
-        return await servicer.BatchGetItems(batch_request(), student)  # type: ignore[arg-type]
+        return await servicer.BatchGetItems(batch_request(), teacher)  # type: ignore[arg-type]
 
     def raw_batch() -> object:
         chosen = rng.sample(ids, 50)
@@ -116,7 +117,7 @@ async def in_process(bank_path: Path) -> None:
     async def walk() -> object:
         request = item_service_pb2.ListItemsRequest()
         while True:
-            reply = await servicer.ListItems(request, student)  # type: ignore[arg-type]
+            reply = await servicer.ListItems(request, teacher)  # type: ignore[arg-type]
             if not reply.next_page_token:
                 return reply
             request.page_token = reply.next_page_token
@@ -165,12 +166,12 @@ def server_memory(bank_path: Path, workdir: Path) -> None:
     try:
         with grpc.insecure_channel(proc.address) as channel:
             stub = item_service_pb2_grpc.ItemServiceStub(channel)
-            student = auth_metadata(mint_token(TOKEN_KEY, subject="bench", role=Role.STUDENT))
+            teacher = auth_metadata(mint_token(TOKEN_KEY, subject="bench", role=Role.TEACHER))
             service = auth_metadata(mint_token(TOKEN_KEY, subject="bench", role=Role.SERVICE))
             request = item_service_pb2.ListItemsRequest(page_size=1000)
             ids: list[str] = []
             while True:
-                reply = stub.ListItems(request, metadata=student)
+                reply = stub.ListItems(request, metadata=teacher)
                 ids.extend(i.item_id for i in reply.items)
                 if not reply.next_page_token:
                     break
@@ -181,7 +182,7 @@ def server_memory(bank_path: Path, workdir: Path) -> None:
                     item_service_pb2.BatchGetItemsRequest(
                         items=[item_service_pb2.ItemRef(item_id=i) for i in rng.sample(ids, 50)]
                     ),
-                    metadata=student,
+                    metadata=teacher,
                 )
                 stub.AssembleModule(
                     item_service_pb2.AssembleModuleRequest(spec=READING_MODULE, seed=seed), metadata=service
