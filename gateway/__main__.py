@@ -23,7 +23,7 @@ from gateway.errors import code_for_http_status, error_response
 from gateway.routes import RouteError
 from toefl_core.config import ConfigError
 from toefl_core.process import settle_after_start
-from toefl_core.server import configure_logging, limit_malloc_arenas
+from toefl_core.server import configure_logging, limit_malloc_arenas, run_event_loop
 
 log = logging.getLogger("gateway")
 SHUTDOWN_GRACE_SECONDS = 5.0
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         args.write_openapi.write_text(json.dumps(openapi_document(toefl_backends(settings)), indent=1) + "\n")
         return 0
     try:
-        asyncio.run(serve(settings, args.port_file))
+        run_event_loop(serve(settings, args.port_file))
     except RouteError as exc:
         log.error("cannot build the routes: %s", exc)
         return 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
@@ -40,7 +39,7 @@ from item_service.storage.engine import missing_bank_message
 from toefl_core.config import ConfigError
 from toefl_core.errors import DomainError
 from toefl_core.ownership import ITEM_BANK_FILE, OwnershipError, refuse_retired_name
-from toefl_core.server import configure_logging, limit_malloc_arenas
+from toefl_core.server import configure_logging, limit_malloc_arenas, run_event_loop
 
 log = logging.getLogger("item_service")
 ACTOR = f"cli:{os.environ.get('USER', 'unknown')}"
@@ -60,7 +59,7 @@ def _sqlite_file(url: str, command: str) -> Path:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     bank = open_bank(settings)
-    asyncio.run(serve(settings, bank, port_file=args.port_file))
+    run_event_loop(serve(settings, bank, port_file=args.port_file))
     return 0
 
 

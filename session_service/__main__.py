@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from session_service.server import create_demo_accounts, prepare_database, serve
 from session_service.storage.engine import head_revision, open_database, schema_revision
 from toefl_core.config import ConfigError
 from toefl_core.ownership import OwnershipError, identify
-from toefl_core.server import configure_logging, limit_malloc_arenas
+from toefl_core.server import configure_logging, limit_malloc_arenas, run_event_loop
 
 log = logging.getLogger("session_service")
 
@@ -63,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         # A broken blueprint is found before anything else happens.
         load_blueprint()
         if args.command == "serve":
-            asyncio.run(serve(load_settings(), port_file=args.port_file, demo_accounts=args.create_demo_accounts))
+            run_event_loop(
+                serve(load_settings(), port_file=args.port_file, demo_accounts=args.create_demo_accounts)
+            )
         elif args.command == "migrate":
             prepare_database(load_settings()).dispose()
         elif args.command == "check":

@@ -6,12 +6,14 @@ import asyncio
 import importlib
 import inspect
 import platform
+from pathlib import Path
 
 import grpc
 import pytest
 
+from launcher.procs import ServiceProcess
 from tests.support.exam import refusal
-from toefl_core.server import SHUTTING_DOWN, limit_malloc_arenas, start_server, stop_server
+from toefl_core.server import SHUTTING_DOWN, limit_malloc_arenas, run_event_loop, start_server, stop_server
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the arena cap is a glibc setting")
@@ -24,6 +26,24 @@ def test_each_service_entry_point_caps_arenas_before_serving() -> None:
     for package in ("item_service", "session_service", "gateway"):
         source = inspect.getsource(importlib.import_module(f"{package}.__main__").main)
         assert "limit_malloc_arenas()" in source, package
+
+
+def test_run_event_loop_runs_the_coroutine_on_uvloop() -> None:
+    async def loop_module() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert run_event_loop(loop_module()).startswith("uvloop")
+
+
+def test_each_service_serves_on_uvloop(item_service_proc: ServiceProcess) -> None:
+    for package in ("item_service", "session_service", "gateway"):
+        source = inspect.getsource(importlib.import_module(f"{package}.__main__"))
+        # Spaces and line breaks aside: the formatter may split the call.
+        assert "run_event_loop(serve(" in "".join(source.split()), package
+    # And a running one has libuv's loop loaded (its extension module mapped into the process).
+    assert item_service_proc.proc is not None
+    maps = Path(f"/proc/{item_service_proc.proc.pid}/maps").read_text()
+    assert "uvloop/loop." in maps
 
 
 async def test_shutdown_finishes_accepted_calls_and_refuses_new_ones_with_unavailable() -> None:
