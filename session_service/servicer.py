@@ -751,6 +751,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         )
         if created and successors is not None:
             self._preparer.module_opened(successors)
+        # The student's first answer finds its session's head here, not in a read (a class starts together).
+        self._heads.put(record.head)
         # A module opened just now has no answers and no marks yet: no reads for them (a class starting together
         # reads on one event loop). A retry that met its first call's session at the write reads them.
         return await self._session_proto(record, new_module=module.module_id if created else None)
@@ -1036,6 +1038,9 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 found = await self._lookup(sessions.get_session, session_id=record.session_id)
                 assert found is not None
                 fresh = found
+            # The first answer in the module this advance opened finds its head here, not in a read (a room's
+            # first answers after their module change come together).
+            self._heads.put(fresh.head)
             # The module this advance opened has no answers yet: no read for them.
             opened = job.next_module.module_id if advanced.applied and job.next_module is not None else None
             return await self._session_proto(fresh, new_module=opened)

@@ -73,6 +73,22 @@ class SessionRecord:
     def current_module(self) -> ModuleRecord | None:
         return next((m for m in self.modules if m.module_id == self.current_module_id), None)
 
+    @property
+    def head(self) -> SessionHead:
+        """What an answer needs to know of this session: what `session_head` reads of it."""
+        current = self.current_module
+        return SessionHead(
+            session_id=self.session_id,
+            student_id=self.student_id,
+            state=self.state,
+            module_id=self.current_module_id,
+            module_sequence=current.sequence if current is not None else 0,
+            module_status=current.status if current is not None else "",
+            deadline_ms=current.deadline_ms if current is not None else 0,
+            paused=self.paused_ms is not None,
+            voided=self.voided_ms is not None,
+        )
+
     def advanced(self, *, closing: Closing | None, opened: NewModule | None) -> SessionRecord:
         """This session once an advance closed its current module with `closing` (None: closed already, as this
         record shows) and opened `opened` (none after the last module): what the advance's reply shows, without

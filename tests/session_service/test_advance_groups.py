@@ -249,3 +249,17 @@ def test_a_module_whose_bodies_were_found_stored_writes_none_of_them_and_reads_b
     assert sent == [], "a body known stored is not sent again"
     [item] = sessions.module_content(db, module_id="mod-1-2").items
     assert item.full_item == stored_body
+
+
+def test_the_head_an_advance_leaves_for_the_next_answer_is_the_head_a_read_finds(db: Database) -> None:
+    # The servicer keeps `record.advanced(...).head` for the session's next answer instead of reading it.
+    seat(db, 1)
+    record = sessions.get_session(db, session_id="ses-0")
+    assert record is not None and record.head == sessions.session_head(db, session_id="ses-0")
+    for job in (move(0), dataclasses.replace(move(0, from_module="mod-0-2"), next_module=None)):
+        [advanced] = writer.advance_group(db, jobs=[job])
+        assert isinstance(advanced, writer.Advanced) and advanced.applied
+        record = record.advanced(closing=advanced.closing, opened=job.next_module)
+        assert record.head == sessions.session_head(db, session_id="ses-0")
+    # After the last module: no current module, as the read says.
+    assert record.head.module_id is None
