@@ -77,16 +77,18 @@ class SessionRecord:
     def head(self) -> SessionHead:
         """What an answer needs to know of this session: what `session_head` reads of it."""
         current = self.current_module
-        return SessionHead(
-            session_id=self.session_id,
-            student_id=self.student_id,
-            state=self.state,
-            module_id=self.current_module_id,
-            module_sequence=current.sequence if current is not None else 0,
-            module_status=current.status if current is not None else "",
-            deadline_ms=current.deadline_ms if current is not None else 0,
-            paused=self.paused_ms is not None,
-            voided=self.voided_ms is not None,
+        return head_of(
+            self.session_id,
+            (
+                self.student_id,
+                self.state,
+                self.current_module_id,
+                current.sequence if current is not None else None,
+                current.status if current is not None else None,
+                current.deadline_ms if current is not None else None,
+                self.paused_ms,
+                self.voided_ms,
+            ),
         )
 
     def advanced(self, *, closing: Closing | None, opened: NewModule | None) -> SessionRecord:
