@@ -6,13 +6,16 @@ item_service.storage and session_service.storage import it.
 
 from __future__ import annotations
 
+import collections
 import socket
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Dialect, Engine, Insert, Select, Update, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from toefl_core.ownership import OWNER_BY_APPLICATION_ID
 
@@ -151,3 +154,176 @@ def schema_revision(engine: Engine) -> str | None:
             return None
         value = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     return None if value is None else str(value)
+
+
+class DriverRead:
+    """A read built with SQLAlchemy Core, compiled once per dialect and run on the driver's own cursor: the same
+    SQL, and rows read by position and by column name as SQLAlchemy's are.
+
+    For the reads every advance makes: SQLAlchemy's execution of a statement it has compiled already costs about
+    as much again as SQLite's own work for an indexed read (docs/PERFORMANCE.md). The columns' types convert
+    parameters and values as SQLAlchemy has them convert. It goes through `Connection.execute`, with the same SQL,
+    for what only SQLAlchemy does at execution (a list to expand into IN, a value computed then) and on a
+    connection whose statements someone listens to (a test watching the SQL). The driver's errors are raised as
+    SQLAlchemy raises them (`DBAPIError` and its kinds).
+    """
+
+    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
+        self.statement = statement
+        self._forms: dict[str, _DriverForm] = {}
+
+    def all(self, connection: Connection, parameters: Mapping[str, Any]) -> list[Any]:
+        dialect = connection.dialect
+        form = self._forms.get(dialect.name)
+        if form is None:
+            form = self._forms[dialect.name] = _DriverForm(self.statement, dialect)
+        if not form.runnable or _watched(connection):
+            return list(connection.execute(self.statement, parameters).all())
+        values = form.values(parameters)
+        cursor = _run_on_driver(connection, form.sql, values, many=False)
+        try:
+            found = cursor.fetchall()
+            if not form.converters_known:
+                form.know_converters(cursor.description)
+        finally:
+            cursor.close()
+        return form.rows(found)
+
+    def first(self, connection: Connection, parameters: Mapping[str, Any]) -> Any | None:
+        rows = self.all(connection, parameters)
+        return rows[0] if rows else None
+
+
+class DriverWrite:
+    """An INSERT or UPDATE built with SQLAlchemy Core and run on the driver's cursor as DriverRead runs a read,
+    for one parameter set or many (executemany): compiled once per dialect and per set of parameter names (an
+    UPDATE sets the columns its parameters name).
+
+    For the statements of an advance's write, on the writer every answer waits for. It goes through
+    `Connection.execute` where DriverRead does, and for a default SQLAlchemy computes in Python or a RETURNING.
+    """
+
+    def __init__(self, statement: Insert | Update) -> None:
+        self.statement = statement
+        self._forms: dict[tuple[str, bool, frozenset[str]], _DriverForm] = {}
+
+    def run(self, connection: Connection, parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+        many = not isinstance(parameters, Mapping)
+        rows: Sequence[Mapping[str, Any]] = parameters if not isinstance(parameters, Mapping) else [parameters]
+        if not rows:
+            return
+        dialect = connection.dialect
+        key = (dialect.name, many, frozenset(rows[0]))
+        form = self._forms.get(key)
+        if form is None:
+            form = self._forms[key] = _DriverForm(self.statement, dialect, column_keys=sorted(rows[0]), many=many)
+        if not form.runnable or _watched(connection):
+            connection.execute(self.statement, parameters)
+            return
+        values = [form.values(row) for row in rows] if many else form.values(rows[0])
+        _run_on_driver(connection, form.sql, values, many=many).close()
+
+
+def _run_on_driver(connection: Connection, sql: str, values: Any, *, many: bool) -> Any:
+    """The driver's cursor once it ran `sql`; its errors raised as SQLAlchemy raises them."""
+    dialect = connection.dialect
+    proxied = connection.connection
+    cursor = proxied.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, values)
+        else:
+            cursor.execute(sql, values)
+    except dialect.loaded_dbapi.Error as failure:
+        invalidated = dialect.is_disconnect(failure, proxied.dbapi_connection, cursor)
+        cursor.close()
+        if invalidated:
+            connection.invalidate(failure)
+        raise DBAPIError.instance(
+            sql, values, failure, dialect.loaded_dbapi.Error, connection_invalidated=invalidated, dialect=dialect
+        ) from failure
+    except BaseException:
+        cursor.close()
+        raise
+    return cursor
+
+
+def _watched(connection: Connection) -> bool:
+    dispatch = connection.dispatch
+    return bool(dispatch.before_cursor_execute) or bool(dispatch.after_cursor_execute)
+
+
+class _DriverForm:
+    """A statement as one dialect's driver runs it: its SQL, where each of its parameters comes from, its rows."""
+
+    def __init__(
+        self,
+        statement: Select[*tuple[Any, ...]] | Insert | Update,
+        dialect: Dialect,
+        *,
+        column_keys: list[str] | None = None,
+        many: bool = False,
+    ) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=column_keys, for_executemany=many)
+        self.sql = compiled.string
+        binds = compiled.binds
+        self.runnable = not (
+            compiled.escaped_bind_names
+            or compiled.literal_execute_params
+            or compiled.post_compile_params
+            or compiled.insert_prefetch
+            or compiled.update_prefetch
+            or compiled.effective_returning
+            or any(bind.expanding or bind.callable is not None for bind in binds.values())
+        )
+        # What a parameter's type converts for the driver (a float, a Boolean on SQLite), as SQLAlchemy does.
+        self.processors = {
+            name: processor
+            for name, bind in binds.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        }
+        # A value bound when the statement was built (a status compared with a constant) is given here, a
+        # caller's parameter by name.
+        self.built = {name: bind.value for name, bind in binds.items() if not bind.required}
+        self.order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        self.names = tuple(binds)
+        columns = list(statement.selected_columns) if isinstance(statement, Select) else []
+        self.row_type: Any = collections.namedtuple(  # type: ignore[misc]
+            "Row", [column.key or f"column_{at}" for at, column in enumerate(columns)], rename=True
+        )
+        self._types = [column.type.dialect_impl(dialect) for column in columns]
+        self._dialect = dialect
+        # What each column's type converts from the driver's value, known at the first result: a driver's type
+        # code for a column (PostgreSQL's float or numeric) decides it.
+        self.converters: list[Any] | None = None
+        self.converters_known = False
+
+    def know_converters(self, description: Sequence[Sequence[Any]]) -> None:
+        converters = [
+            type_.result_processor(self._dialect, column[1])
+            for type_, column in zip(self._types, description, strict=True)
+        ]
+        self.converters = converters if any(c is not None for c in converters) else None
+        self.converters_known = True
+
+    def values(self, parameters: Mapping[str, Any]) -> Any:
+        given = {**self.built, **parameters}
+        for name, processor in self.processors.items():
+            if name in given:
+                given[name] = processor(given[name])
+        if self.order is not None:
+            return tuple(given[name] for name in self.order)
+        return {name: given[name] for name in self.names}
+
+    def rows(self, found: Sequence[Any]) -> list[Any]:
+        make = self.row_type._make
+        if self.converters is None:
+            return [make(row) for row in found]
+        converters = self.converters
+        return [
+            make(
+                value if convert is None else convert(value)
+                for convert, value in zip(converters, row, strict=True)
+            )
+            for row in found
+        ]

@@ -14,6 +14,7 @@ from session_service.domain.answers import SessionHead
 from session_service.storage.engine import Database, Tx
 from session_service.storage.models import ExamSession, Module, Response
 from session_service.storage.sessions import HEAD_COLUMNS, head_of
+from toefl_core.storage import DriverRead
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,14 @@ _LATEST_RESPONSES = (
     .where(Response.module_id == bindparam("module_id"))
     .order_by(Response.response_id)
 )
+# On the driver's cursor: every router's advance reads it on the event loop, a room's together.
+_LATEST_RESPONSES_READ = DriverRead(_LATEST_RESPONSES)
 
 
 def latest_responses(db: Database, *, module_id: str) -> list[ResponseRecord]:
     """The latest revision of the answer to each item of the module."""
     with db.read_statement() as conn:
-        return [_response(r) for r in conn.execute(_LATEST_RESPONSES, {"module_id": module_id}).all()]
+        return [_response(r) for r in _LATEST_RESPONSES_READ.all(conn, {"module_id": module_id})]
 
 
 # The hot path of an exam: statements built once, parameters bound per call.

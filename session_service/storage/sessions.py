@@ -29,6 +29,7 @@ from session_service.storage.models import (
     User,
 )
 from toefl_core.errors import NotFound
+from toefl_core.storage import DriverRead, DriverWrite
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,9 @@ _ADVANCE_DONE = select(AdvanceRequest.request_id).where(
 )
 # The session as an advance reads it: whether the advance's request id was applied before, in the same snapshot.
 _SESSION_BEFORE_ADVANCE = _SESSION_WITH_MODULES.add_columns(_ADVANCE_DONE.exists().label("advance_done"))
+# Run on the driver's cursor: a room's answers and advances make these reads on the event loop together.
+_SESSION_WITH_MODULES_READ = DriverRead(_SESSION_WITH_MODULES)
+_SESSION_BEFORE_ADVANCE_READ = DriverRead(_SESSION_BEFORE_ADVANCE)
 _NEWEST_ANSWER = (
     select(func.max(Response.response_id)).where(Response.module_id == Module.module_id).correlate(Module)
 ).scalar_subquery()
@@ -279,17 +283,20 @@ _MODULE_LEFT = (
     )
     .where(ExamSession.session_id == bindparam("session_id"))
 )
+# On the driver's cursor: every advance runs both on the writer, where every answer waits for it.
+_LOCKED_SESSION_STATE_READ = DriverRead(_LOCKED_SESSION_STATE)
+_MODULE_LEFT_READ = DriverRead(_MODULE_LEFT)
 _OPEN_MODULES_OF = select(Module.module_id, Module.deadline_ms).where(
     Module.session_id == bindparam("session_id"), Module.status == STATUS_OPEN
 )
-# Core UPDATEs whose SET clause is the columns named in each call's parameters (the_*: the row to update).
-# Executed on the Core connection, so they are plain statements there, whatever entity they name.
-_UPDATE_MODULE = update(Module).where(Module.module_id == bindparam("the_module_id"))
-_UPDATE_SESSION = update(ExamSession).where(ExamSession.session_id == bindparam("the_session_id"))
-_INSERT_MODULE = insert(Module)
-_INSERT_MODULE_ITEMS = insert(ModuleItem)
-_INSERT_MODULE_PASSAGES = insert(ModulePassage)
-_INSERT_ADVANCE = insert(AdvanceRequest)
+# Core UPDATEs whose SET clause is the columns named in each call's parameters (the_*: the row to update), and
+# the INSERTs of a module's opening: run on the driver's cursor, on the writer where every answer waits for them.
+_UPDATE_MODULE = DriverWrite(update(Module).where(Module.module_id == bindparam("the_module_id")))
+_UPDATE_SESSION = DriverWrite(update(ExamSession).where(ExamSession.session_id == bindparam("the_session_id")))
+_INSERT_MODULE = DriverWrite(insert(Module))
+_INSERT_MODULE_ITEMS = DriverWrite(insert(ModuleItem))
+_INSERT_MODULE_PASSAGES = DriverWrite(insert(ModulePassage))
+_INSERT_ADVANCE = DriverWrite(insert(AdvanceRequest))
 _SEEN_ITEMS = (
     select(ModuleItem.item_id)
     .join(Module, Module.module_id == ModuleItem.module_id)
@@ -342,8 +349,8 @@ def _session_records(conn: Connection, rows: Sequence[Any]) -> list[SessionRecor
 
 def add_module(tx: Tx, *, session_id: str, module: NewModule) -> None:
     """Store a new open module with its pinned items and passages."""
-    tx.execute(
-        _INSERT_MODULE,
+    _INSERT_MODULE.run(
+        tx,
         {
             "module_id": module.module_id,
             "session_id": session_id,
@@ -363,8 +370,8 @@ def add_module(tx: Tx, *, session_id: str, module: NewModule) -> None:
     digests = content.store(tx, module.bodies, stored=module.stored_digests)
     item_digests, passage_digests = digests[: len(module.items)], digests[len(module.items) :]
     # One multi-row INSERT each: an advance runs on the single writer, which every answer waits for.
-    tx.execute(
-        _INSERT_MODULE_ITEMS,
+    _INSERT_MODULE_ITEMS.run(
+        tx,
         [
             {
                 "module_id": module.module_id,
@@ -379,8 +386,8 @@ def add_module(tx: Tx, *, session_id: str, module: NewModule) -> None:
     )
     pretest.count_administrations(tx, module.pretest_item_ids)
     if module.passages:
-        tx.execute(
-            _INSERT_MODULE_PASSAGES,
+        _INSERT_MODULE_PASSAGES.run(
+            tx,
             [
                 {
                     "module_id": module.module_id,
@@ -412,12 +419,13 @@ _SESSION_HEAD = (
     .outerjoin(Module, Module.module_id == ExamSession.current_module_id)
     .where(ExamSession.session_id == bindparam("session_id"))
 )
+_SESSION_HEAD_READ = DriverRead(_SESSION_HEAD)
 
 
 def session_head(db: Database, *, session_id: str) -> SessionHead | None:
     # This and the other one-statement lookups below run outside a transaction on SQLite (read_statement).
     with db.read_statement() as conn:
-        row = conn.execute(_SESSION_HEAD, {"session_id": session_id}).first()
+        row = _SESSION_HEAD_READ.first(conn, {"session_id": session_id})
     if row is None:
         return None
     return head_of(session_id, row)
@@ -507,7 +515,7 @@ def count_sessions_since(db: Database, *, student_id: str, since_ms: int) -> int
 def get_session(db: Database, *, session_id: str) -> SessionRecord | None:
     # One statement: on SQLite it is its own snapshot, so no transaction is opened around it.
     with db.read_statement() as conn:
-        rows = conn.execute(_SESSION_WITH_MODULES, {"session_id": session_id}).all()
+        rows = _SESSION_WITH_MODULES_READ.all(conn, {"session_id": session_id})
     return _session_of(rows)
 
 
@@ -516,7 +524,7 @@ def session_before_advance(db: Database, *, session_id: str, request_id: str) ->
     if not request_id:
         return get_session(db, session_id=session_id), False
     with db.read_statement() as conn:
-        rows = conn.execute(_SESSION_BEFORE_ADVANCE, {"session_id": session_id, "request_id": request_id}).all()
+        rows = _SESSION_BEFORE_ADVANCE_READ.all(conn, {"session_id": session_id, "request_id": request_id})
     return _session_of(rows), bool(rows) and bool(rows[0].advance_done)
 
 
@@ -603,7 +611,7 @@ class LockedSession:
 def lock_session(tx: Tx, *, session_id: str) -> LockedSession | None:
     """The session's state, current module id, pause and void, locked until the unit of work ends (None: no such
     session)."""
-    row = tx.execute(_LOCKED_SESSION_STATE, {"session_id": session_id}).first()
+    row = _LOCKED_SESSION_STATE_READ.first(tx, {"session_id": session_id})
     if row is None:
         return None
     return LockedSession(row.state, row.current_module_id, row.paused_ms is not None, row.voided_ms is not None)
@@ -638,16 +646,16 @@ def lock_clock(tx: Tx, *, session_id: str) -> SessionClock | None:
 
 
 def set_pause(tx: Tx, *, session_id: str, paused_ms: int | None) -> None:
-    tx.execute(_UPDATE_SESSION, {"the_session_id": session_id, "paused_ms": paused_ms})
+    _UPDATE_SESSION.run(tx, {"the_session_id": session_id, "paused_ms": paused_ms})
 
 
 def set_deadline(tx: Tx, *, module_id: str, deadline_ms: int) -> None:
-    tx.execute(_UPDATE_MODULE, {"the_module_id": module_id, "deadline_ms": deadline_ms})
+    _UPDATE_MODULE.run(tx, {"the_module_id": module_id, "deadline_ms": deadline_ms})
 
 
 def mark_voided(tx: Tx, *, session_id: str, now_ms: int, reason: str) -> None:
-    tx.execute(
-        _UPDATE_SESSION,
+    _UPDATE_SESSION.run(
+        tx,
         {"the_session_id": session_id, "voided_ms": now_ms, "void_reason": reason, "paused_ms": None},
     )
 
@@ -676,9 +684,9 @@ def module_left(
 ) -> tuple[bool, ModuleLeft | None]:
     """Whether the session's advance with `request_id` was applied already (False for no id), and the module's
     section, status, deadline and newest answer (None: the session has no such module)."""
-    done, section, status, deadline_ms, newest = tx.execute(
-        _MODULE_LEFT, {"module_id": module_id, "session_id": session_id, "request_id": request_id or ""}
-    ).one()
+    [(done, section, status, deadline_ms, newest)] = _MODULE_LEFT_READ.all(
+        tx, {"module_id": module_id, "session_id": session_id, "request_id": request_id or ""}
+    )
     left = None
     if section is not None:
         left = ModuleLeft(section=section, status=status, deadline_ms=deadline_ms, newest_response_id=newest or 0)
@@ -693,7 +701,7 @@ def close_module(tx: Tx, *, module_id: str, closing: Closing | None, router: Rou
     if router is not None:
         values.update(theta=router.theta, theta_se=router.theta_se, routing_decision=router.decision)
     if values:
-        tx.execute(_UPDATE_MODULE, {"the_module_id": module_id, **values})
+        _UPDATE_MODULE.run(tx, {"the_module_id": module_id, **values})
 
 
 # Built once: every section close runs it, on the writer every answer waits for (building it per call cost more
@@ -729,20 +737,20 @@ def open_modules(tx: Tx, *, session_id: str) -> list[tuple[str, int]]:
 
 
 def set_current_module(tx: Tx, *, session_id: str, module_id: str | None) -> None:
-    tx.execute(_UPDATE_SESSION, {"the_session_id": session_id, "current_module_id": module_id})
+    _UPDATE_SESSION.run(tx, {"the_session_id": session_id, "current_module_id": module_id})
 
 
 def mark_finished(tx: Tx, *, session_id: str, now_ms: int) -> None:
-    tx.execute(
-        _UPDATE_SESSION,
+    _UPDATE_SESSION.run(
+        tx,
         {"the_session_id": session_id, "state": STATE_FINISHED, "finish_ms": now_ms, "current_module_id": None},
     )
 
 
 def record_advance(tx: Tx, *, session_id: str, request_id: str, closed_module_id: str, now_ms: int) -> None:
     """Remember the advance's request id, so that a retry finds it applied."""
-    tx.execute(
-        _INSERT_ADVANCE,
+    _INSERT_ADVANCE.run(
+        tx,
         {
             "session_id": session_id,
             "request_id": request_id,

@@ -12,9 +12,9 @@ import grpc
 import pytest
 from toefl.session.v1 import scoring_service_pb2_grpc, session_service_pb2_grpc
 
-from launcher.postgres import PostgresCluster
 from launcher.procs import REPO_ROOT, ServiceProcess, session_service_process
 from session_service.storage.engine import Database, migrate, open_database
+from tests.support.databases import backend_url
 from tests.support.tokens import TEST_TOKEN_KEY
 
 TEMP_ROOT = Path(tempfile.gettempdir()).resolve()
@@ -55,12 +55,7 @@ def _user_database_guard() -> None:
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A migrated user database for the storage and writer tests: a SQLite file, then a throwaway PostgreSQL
     cluster's database (skipped, saying why, where none can be started)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'user_data.db'}"
-    else:
-        cluster: PostgresCluster = request.getfixturevalue("cluster")
-        cluster.reset_database()
-        url = cluster.url
+    url = backend_url(request, tmp_path / "user_data.db")
     database = open_database(url, create=True)
     migrate(database)
     yield database

@@ -11,10 +11,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from launcher.postgres import PostgresCluster
 from session_service.storage.engine import Database, migrate, open_database
 from session_service.storage.models import Base
 from session_service.storage.sessions import module_content
+from tests.support.databases import backend_url
 
 # Two modules pinning the same two items and passage (as two students of one exam do), one a third item.
 ITEMS = {"itm-a": b"\x0a\x05itm-a" + bytes(range(256)) * 8, "itm-b": b"\x0a\x05itm-b" + b"\xff" * 3000}
@@ -29,12 +29,7 @@ ITEM_C = b"\x0a\x05itm-c\x00\x00" + b"c" * 1500
 @pytest.fixture(params=["sqlite", "postgresql"])
 def open_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Database]]:
     """A new, empty user database on each backend, and how to open it again."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'user_data.db'}"
-    else:
-        cluster: PostgresCluster = request.getfixturevalue("cluster")
-        cluster.reset_database()
-        url = cluster.url
+    url = backend_url(request, tmp_path / "user_data.db")
     opened: list[Database] = []
 
     def opener() -> Database:
