@@ -10,6 +10,7 @@ import collections
 import socket
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,12 @@ from sqlalchemy import Connection, Dialect, Engine, Insert, Select, Update, crea
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from toefl_core.lru import LRU
 from toefl_core.ownership import OWNER_BY_APPLICATION_ID
 
+# Shapes of a statement's IN lists whose SQL is kept (`_DriverForm.bound`): a group of answers gives one per count
+# of its sessions and of its request ids; one not kept is expanded again, about 25 µs.
+MAX_SHAPES = 512
 # Execution option: this connection's transactions take the write lock at BEGIN (BEGIN IMMEDIATE).
 IMMEDIATE = "sqlite_begin_immediate"
 # Execution option of a read that is exactly one statement: no BEGIN around it (it is its own snapshot).
@@ -160,12 +165,13 @@ class DriverRead:
     """A read built with SQLAlchemy Core, compiled once per dialect and run on the driver's own cursor: the same
     SQL, and rows read by position and by column name as SQLAlchemy's are.
 
-    For the reads every advance makes: SQLAlchemy's execution of a statement it has compiled already costs about
-    as much again as SQLite's own work for an indexed read (docs/PERFORMANCE.md). The columns' types convert
-    parameters and values as SQLAlchemy has them convert. It goes through `Connection.execute`, with the same SQL,
-    for what only SQLAlchemy does at execution (a list to expand into IN, a value computed then) and on a
-    connection whose statements someone listens to (a test watching the SQL). The driver's errors are raised as
-    SQLAlchemy raises them (`DBAPIError` and its kinds).
+    For the reads of every advance and every group of answers: SQLAlchemy's execution of a statement it has
+    compiled already costs about as much again as SQLite's own work for an indexed read (docs/PERFORMANCE.md).
+    The columns' types convert parameters and values as SQLAlchemy has them convert; a list bound into IN (...)
+    is expanded by SQLAlchemy once per shape of the lists (on SQLite). It goes through `Connection.execute`,
+    with the same SQL, for what only SQLAlchemy does at execution (a list on PostgreSQL, a value computed then)
+    and on a connection whose statements someone listens to (a test watching the SQL). The driver's errors are
+    raised as SQLAlchemy raises them (`DBAPIError` and its kinds).
     """
 
     def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
@@ -179,8 +185,8 @@ class DriverRead:
             form = self._forms[dialect.name] = _DriverForm(self.statement, dialect)
         if not form.runnable or _watched(connection):
             return list(connection.execute(self.statement, parameters).all())
-        values = form.values(parameters)
-        cursor = _run_on_driver(connection, form.sql, values, many=False)
+        sql, values = form.bound(parameters)
+        cursor = _run_on_driver(connection, sql, values, many=False)
         try:
             found = cursor.fetchall()
             if not form.converters_known:
@@ -267,15 +273,7 @@ class _DriverForm:
         compiled = statement.compile(dialect=dialect, column_keys=column_keys, for_executemany=many)
         self.sql = compiled.string
         binds = compiled.binds
-        self.runnable = not (
-            compiled.escaped_bind_names
-            or compiled.literal_execute_params
-            or compiled.post_compile_params
-            or compiled.insert_prefetch
-            or compiled.update_prefetch
-            or compiled.effective_returning
-            or any(bind.expanding or bind.callable is not None for bind in binds.values())
-        )
+        self._compiled = compiled
         # What a parameter's type converts for the driver (a float, a Boolean on SQLite), as SQLAlchemy does.
         self.processors = {
             name: processor
@@ -287,6 +285,21 @@ class _DriverForm:
         self.built = {name: bind.value for name, bind in binds.items() if not bind.required}
         self.order = tuple(compiled.positiontup or ()) if compiled.positional else None
         self.names = tuple(binds)
+        # A list bound into IN (...): one placeholder per element, the SQL made for each shape of the lists.
+        self.expanding = tuple(name for name, bind in binds.items() if bind.expanding)
+        self._shapes: LRU[tuple[int, ...], tuple[str, list[tuple[str, int | None]]]] = LRU(MAX_SHAPES)
+        self.runnable = not (
+            compiled.escaped_bind_names
+            or compiled.literal_execute_params
+            or any(not bind.expanding for bind in compiled.post_compile_params)
+            or compiled.insert_prefetch
+            or compiled.update_prefetch
+            or compiled.effective_returning
+            or any(bind.callable is not None for bind in binds.values())
+            # Expanded lists on the drivers that take placeholders by position (SQLite's): on PostgreSQL a
+            # statement's cost is its round trip.
+            or (self.expanding and not (compiled.positional and self._expands_by_slot()))
+        )
         columns = list(statement.selected_columns) if isinstance(statement, Select) else []
         self.row_type: Any = collections.namedtuple(  # type: ignore[misc]
             "Row", [column.key or f"column_{at}" for at, column in enumerate(columns)], rename=True
@@ -305,6 +318,46 @@ class _DriverForm:
         ]
         self.converters = converters if any(c is not None for c in converters) else None
         self.converters_known = True
+
+    def bound(self, parameters: Mapping[str, Any]) -> tuple[str, Any]:
+        """The SQL to run with these parameters and its values in the driver's form."""
+        if not self.expanding:
+            return self.sql, self.values(parameters)
+        given = {**self.built, **parameters}
+        shape = tuple(len(given[name]) for name in self.expanding)
+        expanded = self._shapes.get(shape)
+        if expanded is None:
+            expanded = self._expand(shape)
+            self._shapes.put(shape, expanded)
+        sql, slots = expanded
+        processors = self.processors
+        values = []
+        for name, at in slots:
+            value = given[name] if at is None else given[name][at]
+            processor = processors.get(name)
+            values.append(value if processor is None else processor(value))
+        return sql, tuple(values)
+
+    def _expand(self, shape: tuple[int, ...]) -> tuple[str, list[tuple[str, int | None]]]:
+        """The SQL of lists of this shape, and where each of its placeholders takes its value from: SQLAlchemy
+        expands a probe whose every value names its own place."""
+        probe: dict[str, Any] = {name: _Slot(name, None) for name in self.names}
+        probe.update(
+            {name: [_Slot(name, at) for at in range(n)] for name, n in zip(self.expanding, shape, strict=True)}
+        )
+        state = self._compiled.construct_expanded_state(probe)
+        slots = [state.parameters[key] for key in state.positiontup or ()]
+        if not all(isinstance(slot, _Slot) for slot in slots):
+            raise _NotBySlot(state.statement)
+        return state.statement, [(slot.name, slot.at) for slot in slots]
+
+    def _expands_by_slot(self) -> bool:
+        """Whether each placeholder of an expanded list takes one element (not a tuple's parts, say)."""
+        try:
+            self._expand(tuple(1 for _ in self.expanding))
+        except _NotBySlot:
+            return False
+        return True
 
     def values(self, parameters: Mapping[str, Any]) -> Any:
         given = {**self.built, **parameters}
@@ -327,3 +380,16 @@ class _DriverForm:
             )
             for row in found
         ]
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """A probe's value: the parameter a placeholder takes its value from, and its place in that parameter's
+    list (None: not a list)."""
+
+    name: str
+    at: int | None
+
+
+class _NotBySlot(Exception):
+    """An expanded statement whose placeholders do not each take one probe's value."""

@@ -155,6 +155,10 @@ _LAST_REVISIONS = (
     )
     .group_by(Response.module_id, Response.item_id)
 )
+# On the driver's cursor: every group of answers runs the three on the writer.
+_FIND_SUBMISSIONS_READ = DriverRead(_FIND_SUBMISSIONS)
+_LOCK_SESSIONS_READ = DriverRead(_LOCK_SESSIONS)
+_LAST_REVISIONS_READ = DriverRead(_LAST_REVISIONS)
 # Without `sort_by_parameter_order` SQLAlchemy sends ONE multi-row INSERT (with it, SQLite gets a row at a time);
 # the rows are matched to the answers by their unique (session, request id) instead.
 _INSERT_RESPONSES = insert(Response).returning(Response.response_id, Response.session_id, Response.request_id)
@@ -168,7 +172,7 @@ def lock_head(tx: Tx, *, session_id: str, module_id: str) -> SessionHead | None:
 
 def lock_heads(tx: Tx, *, session_ids: Collection[str]) -> dict[str, SessionHead]:
     """The heads of these sessions, locked until the unit of work ends (in one order: writers never deadlock)."""
-    rows = tx.execute(_LOCK_SESSIONS, {"session_ids": sorted(session_ids)})
+    rows = _LOCK_SESSIONS_READ.all(tx, {"session_ids": sorted(session_ids)})
     return {row[0]: head_of(row[0], row[1:]) for row in rows}
 
 
@@ -178,7 +182,7 @@ def stored_submissions(
     """(session id, request id) -> the stored answer, as its replay, of those of these ids already stored."""
     stored: dict[tuple[str, str], SubmitOutcome] = {}
     keys = {"session_ids": sorted(session_ids), "request_ids": sorted(request_ids)}
-    for row in tx.execute(_FIND_SUBMISSIONS, keys):
+    for row in _FIND_SUBMISSIONS_READ.all(tx, keys):
         *fields, deadline_ms = row
         record = ResponseRecord(*fields)
         stored[record.session_id, record.request_id] = SubmitOutcome(
@@ -197,7 +201,7 @@ def last_revisions(
 ) -> dict[tuple[str, str], int]:
     """(module id, item id) -> the revision of the latest answer, for those answered in these modules."""
     keys = {"module_ids": sorted(module_ids), "item_ids": sorted(item_ids)}
-    return {(m, i): r for m, i, r in tx.execute(_LAST_REVISIONS, keys)}
+    return {(m, i): r for m, i, r in _LAST_REVISIONS_READ.all(tx, keys)}
 
 
 def _values(record: ResponseRecord) -> dict[str, Any]:

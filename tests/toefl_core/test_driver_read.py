@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tests.support.databases import backend_url
+from toefl_core import storage
 from toefl_core.storage import DriverRead, DriverWrite
 
 METADATA = MetaData()
@@ -111,15 +112,13 @@ def test_rows_are_sqlalchemys_by_position_and_by_name_without_sqlalchemys_execut
     assert missing is None
 
 
-def test_a_watched_connection_and_an_expanding_list_go_through_sqlalchemy(engine: Engine) -> None:
+def test_a_watched_connection_goes_through_sqlalchemy(engine: Engine) -> None:
     seen: list[str] = []
 
     def watch(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
         seen.append(statement)
 
-    in_list = DriverRead(select(PEOPLE.c.name).where(PEOPLE.c.person_id.in_(bindparam("ids", expanding=True))))
     with engine.connect() as connection:
-        assert sorted(r.name for r in in_list.all(connection, {"ids": ["p1", "p3"]})) == ["Ada", "Grace"]
         event.listen(engine, "before_cursor_execute", watch)
         try:
             rows = DriverRead(BY_NAME_OR_ACTIVE).all(connection, {"name": "Alan"})
@@ -131,6 +130,47 @@ def test_a_watched_connection_and_an_expanding_list_go_through_sqlalchemy(engine
         ("p3", 85, True, -2.25),
     ]
     assert len(seen) == 1 and "people" in seen[0], "a listener sees the statement it watches for"
+
+
+def test_lists_expanded_into_in_of_every_length_on_sqlites_driver(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Fewer shapes kept than asked for: the SQL of a forgotten one is expanded again.
+    monkeypatch.setattr(storage, "MAX_SHAPES", 2)
+    # Two lists, a constant between them, a Boolean converted on the way: as a group of answers reads.
+    in_lists = DriverRead(
+        select(PEOPLE.c.person_id, PEOPLE.c.name)
+        .where(
+            PEOPLE.c.person_id.in_(bindparam("ids", expanding=True)),
+            PEOPLE.c.name != "nobody",
+            PEOPLE.c.active.in_(bindparam("states", expanding=True)),
+        )
+        .order_by(PEOPLE.c.person_id)
+    )
+    asked: list[dict[str, Any]] = [
+        {"ids": ["p1", "p3"], "states": [True]},
+        {"ids": ["p1", "p2", "p3"], "states": [True, False]},
+        {"ids": ["p2"], "states": [False]},
+        {"ids": [], "states": [True]},
+        {"ids": ["p3", "p1"], "states": [False]},
+        {"ids": ["p1", "p3"], "states": [True]},
+    ]
+    with engine.connect() as connection:
+        expected = [[tuple(r) for r in connection.execute(in_lists.statement, p).all()] for p in asked]
+        if engine.dialect.name == "sqlite":
+
+            def refuse(*_args: object, **_kwargs: object) -> None:
+                raise AssertionError("ran through Connection.execute")
+
+            monkeypatch.setattr(Connection, "execute", refuse)
+        found = [[tuple(r) for r in in_lists.all(connection, p)] for p in asked]
+    assert expected[:4] == [
+        [("p1", "Ada"), ("p3", "Grace")],
+        [("p1", "Ada"), ("p2", "Alan"), ("p3", "Grace")],
+        [("p2", "Alan")],
+        [],
+    ]
+    assert found == expected
 
 
 def test_the_drivers_errors_are_raised_as_sqlalchemys(engine: Engine) -> None:
@@ -239,5 +279,8 @@ def test_a_columns_type_converts_the_values_both_ways_as_in_sqlalchemy(engine: E
         stored = connection.execute(text("SELECT word FROM calls ORDER BY call_id")).scalars().all()
         read = DriverRead(select(calls.c.word).where(calls.c.word == bindparam("word")).order_by(calls.c.call_id))
         found = [row.word for row in read.all(connection, {"word": "Bye"})]
+        listed = DriverRead(select(calls.c.call_id).where(calls.c.word.in_(bindparam("words", expanding=True))))
+        both = sorted(row.call_id for row in listed.all(connection, {"words": ["hello", "Bye", "other"]}))
     assert stored == ["HELLO", "BYE"]
     assert found == ["BYE!"]
+    assert both == [1, 2], "each element of a list converted as its column's type converts it"
