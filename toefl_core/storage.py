@@ -9,12 +9,24 @@ from __future__ import annotations
 import collections
 import socket
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Engine, Insert, Select, Update, create_engine, event, inspect, text
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    Insert,
+    Select,
+    Update,
+    bindparam,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -24,6 +36,10 @@ from toefl_core.ownership import OWNER_BY_APPLICATION_ID
 # Shapes of a statement's IN lists whose SQL is kept (`_DriverForm.bound`): a group of answers gives one per count
 # of its sessions and of its request ids; one not kept is expanded again, about 25 µs.
 MAX_SHAPES = 512
+# Row counts a multi-row INSERT is sent in (`DriverInsert`): a group of rows goes as the fewest statements of these
+# counts that add up to it, so that SQLAlchemy compiles a few statements (one of 128 rows takes ~20 ms) rather than
+# one per count of rows.
+INSERT_COUNTS = (128, 64, 32, 16, 8, 4, 2, 1)
 # Execution option: this connection's transactions take the write lock at BEGIN (BEGIN IMMEDIATE).
 IMMEDIATE = "sqlite_begin_immediate"
 # Execution option of a read that is exactly one statement: no BEGIN around it (it is its own snapshot).
@@ -174,7 +190,7 @@ class DriverRead:
     raised as SQLAlchemy raises them (`DBAPIError` and its kinds).
     """
 
-    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]] | Insert) -> None:
         self.statement = statement
         self._forms: dict[str, _DriverForm] = {}
 
@@ -182,7 +198,7 @@ class DriverRead:
         dialect = connection.dialect
         form = self._forms.get(dialect.name)
         if form is None:
-            form = self._forms[dialect.name] = _DriverForm(self.statement, dialect)
+            form = self._forms[dialect.name] = _DriverForm(self.statement, dialect, reads=True)
         if not form.runnable or _watched(connection):
             return list(connection.execute(self.statement, parameters).all())
         sql, values = form.bound(parameters)
@@ -230,6 +246,48 @@ class DriverWrite:
         _run_on_driver(connection, form.sql, values, many=many).close()
 
 
+class DriverInsert:
+    """A multi-row INSERT … RETURNING run on the driver's cursor: the statement given, with N rows of VALUES for
+    each count N of INSERT_COUNTS, compiled by SQLAlchemy once per dialect and run as DriverRead runs a read; a
+    group of rows goes as the fewest of these statements that add up to it. Returns the rows RETURNING gives, in
+    no promised order (match them to the rows by a unique key).
+
+    For the answers of a group commit, on the writer: SQLAlchemy's own multi-row insert expands its VALUES and
+    converts every row through its execution on each call.
+    """
+
+    def __init__(self, statement: Insert, columns: Sequence[str]) -> None:
+        self.statement = statement
+        self.columns = tuple(columns)
+        self._reads: dict[int, DriverRead] = {}
+
+    def rows(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        found: list[Any] = []
+        at = 0
+        while at < len(rows):
+            count = next(n for n in INSERT_COUNTS if n <= len(rows) - at)
+            values = {
+                f"{column}_{i}": row[column]
+                for i, row in enumerate(rows[at : at + count])
+                for column in self.columns
+            }
+            found.extend(self._read(count).all(connection, values))
+            at += count
+        return found
+
+    def _read(self, count: int) -> DriverRead:
+        read = self._reads.get(count)
+        if read is None:
+            # Each value a parameter named by its column and row, typed by its column.
+            table = self.statement.table.c
+            rows = [
+                {column: bindparam(f"{column}_{i}", type_=table[column].type) for column in self.columns}
+                for i in range(count)
+            ]
+            read = self._reads[count] = DriverRead(self.statement.values(rows))
+        return read
+
+
 def _run_on_driver(connection: Connection, sql: str, values: Any, *, many: bool) -> Any:
     """The driver's cursor once it ran `sql`; its errors raised as SQLAlchemy raises them."""
     dialect = connection.dialect
@@ -269,8 +327,10 @@ class _DriverForm:
         *,
         column_keys: list[str] | None = None,
         many: bool = False,
+        reads: bool = False,
     ) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=column_keys, for_executemany=many)
+        # The SQL when no list is expanded into IN (...); each shape of the lists has its own (`bound`).
         self.sql = compiled.string
         binds = compiled.binds
         self._compiled = compiled
@@ -287,20 +347,24 @@ class _DriverForm:
         self.names = tuple(binds)
         # A list bound into IN (...): one placeholder per element, the SQL made for each shape of the lists.
         self.expanding = tuple(name for name, bind in binds.items() if bind.expanding)
-        self._shapes: LRU[tuple[int, ...], tuple[str, list[tuple[str, int | None]]]] = LRU(MAX_SHAPES)
+        self._shapes: LRU[tuple[int, ...], tuple[str, tuple[_Placeholder, ...]]] = LRU(MAX_SHAPES)
+        # The writer alone expands lists today (a group of answers' reads); any thread may tomorrow, and a `get`
+        # racing a `put` that forgets its key would fail.
+        self._shapes_lock = threading.Lock()
         self.runnable = not (
             compiled.escaped_bind_names
             or compiled.literal_execute_params
             or any(not bind.expanding for bind in compiled.post_compile_params)
             or compiled.insert_prefetch
             or compiled.update_prefetch
-            or compiled.effective_returning
+            # A RETURNING's rows are read by DriverRead (a DriverInsert's), not by a write.
+            or (compiled.effective_returning and not reads)
             or any(bind.callable is not None for bind in binds.values())
             # Expanded lists on the drivers that take placeholders by position (SQLite's): on PostgreSQL a
             # statement's cost is its round trip.
             or (self.expanding and not (compiled.positional and self._expands_by_slot()))
         )
-        columns = list(statement.selected_columns) if isinstance(statement, Select) else []
+        columns = list(statement.selected_columns if isinstance(statement, Select) else statement.exported_columns)
         self.row_type: Any = collections.namedtuple(  # type: ignore[misc]
             "Row", [column.key or f"column_{at}" for at, column in enumerate(columns)], rename=True
         )
@@ -325,22 +389,22 @@ class _DriverForm:
             return self.sql, self.values(parameters)
         given = {**self.built, **parameters}
         shape = tuple(len(given[name]) for name in self.expanding)
-        expanded = self._shapes.get(shape)
+        with self._shapes_lock:
+            expanded = self._shapes.get(shape)
         if expanded is None:
             expanded = self._expand(shape)
-            self._shapes.put(shape, expanded)
-        sql, slots = expanded
-        processors = self.processors
+            with self._shapes_lock:
+                self._shapes.put(shape, expanded)
+        sql, placeholders = expanded
         values = []
-        for name, at in slots:
+        for name, at, processor in placeholders:
             value = given[name] if at is None else given[name][at]
-            processor = processors.get(name)
             values.append(value if processor is None else processor(value))
         return sql, tuple(values)
 
-    def _expand(self, shape: tuple[int, ...]) -> tuple[str, list[tuple[str, int | None]]]:
-        """The SQL of lists of this shape, and where each of its placeholders takes its value from: SQLAlchemy
-        expands a probe whose every value names its own place."""
+    def _expand(self, shape: tuple[int, ...]) -> tuple[str, tuple[_Placeholder, ...]]:
+        """The SQL of lists of this shape, and where each of its placeholders takes its value from and how it is
+        converted: SQLAlchemy expands a probe whose every value names its own place."""
         probe: dict[str, Any] = {name: _Slot(name, None) for name in self.names}
         probe.update(
             {name: [_Slot(name, at) for at in range(n)] for name, n in zip(self.expanding, shape, strict=True)}
@@ -349,7 +413,7 @@ class _DriverForm:
         slots = [state.parameters[key] for key in state.positiontup or ()]
         if not all(isinstance(slot, _Slot) for slot in slots):
             raise _NotBySlot(state.statement)
-        return state.statement, [(slot.name, slot.at) for slot in slots]
+        return state.statement, tuple((slot.name, slot.at, self.processors.get(slot.name)) for slot in slots)
 
     def _expands_by_slot(self) -> bool:
         """Whether each placeholder of an expanded list takes one element (not a tuple's parts, say)."""
@@ -380,6 +444,11 @@ class _DriverForm:
             )
             for row in found
         ]
+
+
+# A placeholder of a statement whose lists are expanded: the parameter it takes its value from, its place in that
+# parameter's list (None: not a list), and its type's conversion for the driver (None: none).
+_Placeholder = tuple[str, int | None, Callable[[Any], Any] | None]
 
 
 @dataclass(frozen=True)

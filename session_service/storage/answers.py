@@ -14,7 +14,7 @@ from session_service.domain.answers import SessionHead
 from session_service.storage.engine import Database, Tx
 from session_service.storage.models import ExamSession, Module, Response
 from session_service.storage.sessions import HEAD_COLUMNS, head_of
-from toefl_core.storage import DriverRead
+from toefl_core.storage import DriverInsert, DriverRead
 
 
 @dataclass(frozen=True)
@@ -159,9 +159,10 @@ _LAST_REVISIONS = (
 _FIND_SUBMISSIONS_READ = DriverRead(_FIND_SUBMISSIONS)
 _LOCK_SESSIONS_READ = DriverRead(_LOCK_SESSIONS)
 _LAST_REVISIONS_READ = DriverRead(_LAST_REVISIONS)
-# Without `sort_by_parameter_order` SQLAlchemy sends ONE multi-row INSERT (with it, SQLite gets a row at a time);
-# the rows are matched to the answers by their unique (session, request id) instead.
-_INSERT_RESPONSES = insert(Response).returning(Response.response_id, Response.session_id, Response.request_id)
+# Multi-row INSERTs whose RETURNING rows are matched to the answers by their unique (session, request id).
+_INSERT_RESPONSES = DriverInsert(
+    insert(Response).returning(Response.response_id, Response.session_id, Response.request_id), _INSERTED_FIELDS
+)
 
 
 def lock_head(tx: Tx, *, session_id: str, module_id: str) -> SessionHead | None:
@@ -218,6 +219,6 @@ def insert_responses(tx: Tx, *, records: Sequence[ResponseRecord]) -> list[Respo
     """Store answers of distinct (session, request id) in one multi-row INSERT; the records with their ids."""
     if not records:
         return []
-    rows = tx.execute(_INSERT_RESPONSES, [_values(r) for r in records])
+    rows = _INSERT_RESPONSES.rows(tx, [_values(r) for r in records])
     ids: Mapping[tuple[str, str], int] = {(sid, rid): response_id for response_id, sid, rid in rows}
     return [dataclasses.replace(r, response_id=ids[r.session_id, r.request_id]) for r in records]

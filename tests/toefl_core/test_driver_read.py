@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tests.support.databases import backend_url
 from toefl_core import storage
-from toefl_core.storage import DriverRead, DriverWrite
+from toefl_core.storage import DriverInsert, DriverRead, DriverWrite
 
 METADATA = MetaData()
 PEOPLE = Table(
@@ -67,6 +68,21 @@ BY_NAME_OR_ACTIVE = (
     .where(PEOPLE.c.person_id != "nobody")
     .order_by(PEOPLE.c.person_id)
 )
+
+
+@contextmanager
+def watching(engine: Engine) -> Iterator[list[str]]:
+    """The SQL the engine's cursors run meanwhile, as a listener of SQLAlchemy's sees it."""
+    seen: list[str] = []
+
+    def watch(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", watch)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", watch)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -113,17 +129,8 @@ def test_rows_are_sqlalchemys_by_position_and_by_name_without_sqlalchemys_execut
 
 
 def test_a_watched_connection_goes_through_sqlalchemy(engine: Engine) -> None:
-    seen: list[str] = []
-
-    def watch(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        seen.append(statement)
-
-    with engine.connect() as connection:
-        event.listen(engine, "before_cursor_execute", watch)
-        try:
-            rows = DriverRead(BY_NAME_OR_ACTIVE).all(connection, {"name": "Alan"})
-        finally:
-            event.remove(engine, "before_cursor_execute", watch)
+    with engine.connect() as connection, watching(engine) as seen:
+        rows = DriverRead(BY_NAME_OR_ACTIVE).all(connection, {"name": "Alan"})
     assert [tuple(row) for row in rows] == [
         ("p1", 36, True, 1.5),
         ("p2", None, False, None),
@@ -221,11 +228,6 @@ def test_writes_one_or_many_rows_an_update_setting_the_columns_named(
 
 
 def test_a_write_with_a_default_to_compute_or_a_watcher_goes_through_sqlalchemy(engine: Engine) -> None:
-    seen: list[str] = []
-
-    def watch(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        seen.append(statement)
-
     # A default SQLAlchemy computes in Python is its to fill in.
     stamped = Table(
         "stamped", MetaData(), Column("key", String, primary_key=True), Column("at", Integer, default=7)
@@ -234,13 +236,10 @@ def test_a_write_with_a_default_to_compute_or_a_watcher_goes_through_sqlalchemy(
     GRADES.create(engine)
     with engine.begin() as connection:
         DriverWrite(insert(stamped)).run(connection, {"key": "a"})
-        event.listen(engine, "before_cursor_execute", watch)
-        try:
+        with watching(engine) as seen:
             DriverWrite(update(GRADES).where(GRADES.c.grade_id == bindparam("the_id"))).run(
                 connection, {"the_id": "g1", "points": 37}
             )
-        finally:
-            event.remove(engine, "before_cursor_execute", watch)
         assert connection.execute(select(stamped.c.at)).scalar_one() == 7
     assert len(seen) == 1 and seen[0].startswith("UPDATE grades")
 
@@ -284,3 +283,58 @@ def test_a_columns_type_converts_the_values_both_ways_as_in_sqlalchemy(engine: E
     assert stored == ["HELLO", "BYE"]
     assert found == ["BYE!"]
     assert both == [1, 2], "each element of a list converted as its column's type converts it"
+
+
+def test_a_multi_row_insert_returns_every_rows_values_in_statements_of_few_counts(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marks = Table(
+        "marks",
+        MetaData(),
+        Column("mark_id", Integer, primary_key=True, autoincrement=True),
+        Column("person", String, nullable=False),
+        Column("word", Shouted),
+        Column("passed", Boolean, nullable=False),
+    )
+    marks.create(engine)
+    add = DriverInsert(
+        insert(marks).returning(marks.c.mark_id, marks.c.person, marks.c.word), ["person", "word", "passed"]
+    )
+    sent: list[str] = []
+    run_on_driver = storage._run_on_driver
+
+    def count_statements(connection: Connection, sql: str, values: Any, *, many: bool) -> Any:
+        sent.append(sql)
+        return run_on_driver(connection, sql, values, many=many)
+
+    monkeypatch.setattr(storage, "_run_on_driver", count_statements)
+    given: list[dict[str, Any]] = [
+        {"person": f"p{n}", "word": f"w{n}" if n % 2 else None, "passed": n % 3 == 0} for n in range(134)
+    ]
+    with engine.begin() as connection, monkeypatch.context() as patched:
+
+        def refuse(*_args: object, **_kwargs: object) -> None:
+            raise AssertionError("ran through Connection.execute")
+
+        patched.setattr(Connection, "execute", refuse)
+        none = add.rows(connection, [])
+        sent_for_none = len(sent)
+        one = add.rows(connection, given[:1])
+        many = add.rows(connection, given[1:])
+    assert none == [] and sent_for_none == 0
+    # 133 rows: 128 + 4 + 1.
+    assert len(sent) == 4 and [sql.count("(?") or sql.count("(%(") for sql in sent[1:]] == [128, 4, 1]
+    returned = sorted((row.person, row.word, row.mark_id) for row in one + many)
+    assert [(person, word) for person, word, _ in returned] == sorted(
+        (row["person"], None if row["word"] is None else f"{row['word'].upper()}!") for row in given
+    ), "every row returned, its values converted as SQLAlchemy converts them"
+    assert len({mark_id for *_, mark_id in returned}) == len(given)
+    with engine.connect() as connection:
+        stored = {row.person: (row.word, row.passed) for row in connection.execute(select(marks))}
+    assert stored["p1"] == ("W1!", False) and stored["p3"] == ("W3!", True) and stored["p0"] == (None, True)
+    with engine.connect() as connection, pytest.raises(IntegrityError):
+        add.rows(connection, [{"person": None, "word": "x", "passed": True}])
+    with engine.begin() as connection, watching(engine) as seen:
+        watched = add.rows(connection, [{"person": "q", "word": "x", "passed": False}] * 3)
+    assert sorted((row.person, row.word) for row in watched) == [("q", "X!")] * 3
+    assert len(seen) == 2 and all(sql.startswith("INSERT INTO marks") for sql in seen), "through SQLAlchemy: 2 + 1"
