@@ -70,6 +70,15 @@ BY_NAME_OR_ACTIVE = (
 )
 
 
+def refuse_sqlalchemys_execution(patch: pytest.MonkeyPatch) -> None:
+    """From here on, a statement run through `Connection.execute` fails the test: it ran on the driver's cursor."""
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("ran through Connection.execute")
+
+    patch.setattr(Connection, "execute", refuse)
+
+
 @contextmanager
 def watching(engine: Engine) -> Iterator[list[str]]:
     """The SQL the engine's cursors run meanwhile, as a listener of SQLAlchemy's sees it."""
@@ -107,10 +116,7 @@ def test_rows_are_sqlalchemys_by_position_and_by_name_without_sqlalchemys_execut
     with engine.connect() as connection:
         expected = through_sqlalchemy(connection, {"name": "Alan"})
 
-        def refuse(*_args: object, **_kwargs: object) -> None:
-            raise AssertionError("ran through Connection.execute")
-
-        monkeypatch.setattr(Connection, "execute", refuse)
+        refuse_sqlalchemys_execution(monkeypatch)
         rows = read.all(connection, {"name": "Alan"})
         # Ada by name, Grace as active: the second use of the parameter and the constant both bound.
         ada = read.all(connection, {"name": "Ada"})
@@ -165,11 +171,7 @@ def test_lists_expanded_into_in_of_every_length_on_sqlites_driver(
     with engine.connect() as connection:
         expected = [[tuple(r) for r in connection.execute(in_lists.statement, p).all()] for p in asked]
         if engine.dialect.name == "sqlite":
-
-            def refuse(*_args: object, **_kwargs: object) -> None:
-                raise AssertionError("ran through Connection.execute")
-
-            monkeypatch.setattr(Connection, "execute", refuse)
+            refuse_sqlalchemys_execution(monkeypatch)
         found = [[tuple(r) for r in in_lists.all(connection, p)] for p in asked]
     assert expected[:4] == [
         [("p1", "Ada"), ("p3", "Grace")],
@@ -198,11 +200,7 @@ def test_writes_one_or_many_rows_an_update_setting_the_columns_named(
     change = DriverWrite(update(GRADES).where(GRADES.c.grade_id == bindparam("the_id")))
     GRADES.create(engine)
     with engine.begin() as connection, monkeypatch.context() as patched:
-
-        def refuse(*_args: object, **_kwargs: object) -> None:
-            raise AssertionError("ran through Connection.execute")
-
-        patched.setattr(Connection, "execute", refuse)
+        refuse_sqlalchemys_execution(patched)
         add.run(connection, {"grade_id": "g1", "person": "Ada"})
         add.run(
             connection,
@@ -312,11 +310,7 @@ def test_a_multi_row_insert_returns_every_rows_values_in_statements_of_few_count
         {"person": f"p{n}", "word": f"w{n}" if n % 2 else None, "passed": n % 3 == 0} for n in range(134)
     ]
     with engine.begin() as connection, monkeypatch.context() as patched:
-
-        def refuse(*_args: object, **_kwargs: object) -> None:
-            raise AssertionError("ran through Connection.execute")
-
-        patched.setattr(Connection, "execute", refuse)
+        refuse_sqlalchemys_execution(patched)
         none = add.rows(connection, [])
         sent_for_none = len(sent)
         one = add.rows(connection, given[:1])
