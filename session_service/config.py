@@ -77,9 +77,9 @@ class Settings:
     practice_outside_sittings: bool = True
     # How often a watched sitting's room is looked at (one read per sitting, shared by its proctors).
     watch_seconds: float = 1.0
-    # How long after a module opened the modules that may follow it are assembled ahead (at the latest: half its
-    # items answered bring them forward); None: halfway through its time, past a sitting's rush of sign-ins and
-    # starts, well before its end.
+    # How long after a module opened the modules that may follow it are assembled ahead (at the latest: a quarter
+    # of its items answered bring them forward); None: halfway through its time, past a sitting's rush of sign-ins
+    # and starts, well before its end.
     prepare_after_seconds: float | None = None
     # The blueprint new sessions follow (a session keeps the one it started with); another than the current one
     # only in development: the browser tests' short form of the whole test.

@@ -42,12 +42,23 @@ class Candidates:
     exclude_item_ids: frozenset[str]
     # How long after now to assemble them at the latest.
     after_seconds: float
-    # Answers after which to assemble them at once (half the open module's items): a student who answers at a
-    # brisk pace asks for the next module long before half its time.
+    # Answers after which to assemble them at once (`due_after_answers`): a student who answers at a brisk pace
+    # asks for the next module long before half its time.
     after_answers: int
 
 
 Assemble = Callable[[Candidates, ModulePlan], Awaitable[NewModule]]
+
+
+def due_after_answers(items: int) -> int:
+    """How many of an open module's `items` a student answers before the modules that may follow it fall due: a
+    quarter, at least one.
+
+    A room paced alike reaches the end of its router within one answer interval, and its places are assembled one
+    after the other: from half the items answered, the last students' were not ready at their advance, which then
+    assembled on item_service in the middle of the room's module change. Not from the first answer: that comes
+    while the module change that opened the module is still going on (docs/PERFORMANCE.md)."""
+    return max(1, items // 4)
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,7 @@ class _Waiting:
 class ModulePreparer:
     """Assembles the modules that may follow every module opened in this process, `CONCURRENT_ASSEMBLIES` places
     at a time, in the order they fall due: halfway through the open module's time by default, or as soon as the
-    student has answered half its items; and keeps them until that module closes.
+    student has answered a quarter of its items; and keeps them until that module closes.
 
     Every student of a room whose modules expire together, or who answer at one pace, asks for the next module in
     the same second; each advance then assembled a module on item_service (its largest part after the write).
@@ -108,8 +119,8 @@ class ModulePreparer:
         self._schedule(_Waiting(candidates, latest=latest, due=latest))
 
     def answered(self, session_id: str) -> None:
-        """A first answer to an item of the session's open module was stored: half its items answered bring the
-        next modules forward."""
+        """A first answer to an item of the session's open module was stored: `due_after_answers` of them bring
+        the next modules forward."""
         waiting = self._waiting.get(session_id)
         if waiting is None:
             return
@@ -157,7 +168,7 @@ class ModulePreparer:
                 heapq.heappop(self._due)
                 del self._waiting[waiting.candidates.session_id]
                 return waiting
-            # Something may fall due sooner meanwhile (half a module answered, a shorter module opened).
+            # Something may fall due sooner meanwhile (a quarter of a module answered, a shorter module opened).
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)

@@ -91,7 +91,7 @@ from session_service.domain.sittings import (
 from session_service.domain.states import STATE_IN_PROGRESS, STATUS_OPEN
 from session_service.group_writer import GroupWriter
 from session_service.item_client import CachedModule, ItemClient, ModuleCache, call_budget
-from session_service.prepare import Candidates, ModulePreparer
+from session_service.prepare import Candidates, ModulePreparer, due_after_answers
 from session_service.routing import router_ability
 from session_service.scoring import SessionScorer, answer_from_json
 from session_service.section_scoring import PendingScores
@@ -499,7 +499,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         return Candidates(
             after_module_id=opened.module_id,
             after_seconds=(opened.deadline_ms - opened.start_ms) / 2000 if after is None else after,
-            after_answers=(len(opened.items) + 1) // 2,
+            after_answers=due_after_answers(len(opened.items)),
             session_id=session_id,
             sequence=opened.sequence + 1,
             plans=following,
