@@ -15,6 +15,14 @@ import signal
 FULL_COLLECTION_AFTER = 1_000
 
 
+def keep_out_of_full_collections() -> None:
+    """What the process holds now is left out of every later full collection, and full collections come seldom."""
+    gc.collect()
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTION_AFTER)
+
+
 def settle_after_start() -> None:
     """Called once a service has loaded what it keeps for its whole life (the bank's items, descriptors, code).
 
@@ -23,8 +31,5 @@ def settle_after_start() -> None:
     of every later pass, and full passes come seldom (`FULL_COLLECTION_AFTER`). And an operator's window into a
     service that hangs: `kill -USR1` writes every thread's stack to stderr.
     """
-    gc.collect()
-    gc.freeze()
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, FULL_COLLECTION_AFTER)
+    keep_out_of_full_collections()
     faulthandler.register(signal.SIGUSR1, all_threads=True)
