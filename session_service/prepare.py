@@ -23,9 +23,10 @@ MAX_PREPARED = 2_000
 # advances come a sweep interval after the deadline. Later, its session has moved on without it (an advance came
 # before it was prepared) or stopped; kept, such places would fill the store for good.
 STALE_AFTER_SECONDS = 300.0
-# Places assembled at once. Three at once made a paced room's first module change faster (its 1,000 second stages
-# fall due within seconds), but at 10,000 students the answers' tail then went beyond its target, one at a time it
-# stayed within (single runs, docs/PERFORMANCE.md of 2026-12-05; why is not traced).
+# Places assembled at once (a place's modules, a router's two second stages, side by side). Three places at once
+# made a paced room's first module change faster (its 1,000 second stages fall due within seconds), but at 10,000
+# students the answers' tail then went beyond its target, one at a time it stayed within (single runs,
+# docs/PERFORMANCE.md of 2026-12-05; why is not traced).
 CONCURRENT_ASSEMBLIES = 1
 
 
@@ -83,8 +84,9 @@ class _Waiting:
 
 class ModulePreparer:
     """Assembles the modules that may follow every module opened in this process, `CONCURRENT_ASSEMBLIES` places
-    at a time, in the order they fall due: halfway through the open module's time by default, or as soon as the
-    student has answered a quarter of its items; and keeps them until that module closes.
+    at a time (a place's modules side by side), in the order they fall due: halfway through the open module's
+    time by default, or as soon as the student has answered a quarter of its items; and keeps them until that
+    module closes.
 
     Every student of a room whose modules expire together, or who answer at one pace, asks for the next module in
     the same second; each advance then assembled a module on item_service (its largest part after the write).
@@ -192,14 +194,21 @@ class ModulePreparer:
             self._assembling[place] = False
             modules: dict[str, NewModule] = {}
             try:
-                for plan in candidates.plans:
-                    try:
-                        modules[plan.key] = await self._assemble(candidates, plan)
-                    except Exception:
+                # Side by side: a room paced alike has its 500 places due within an answer interval, and each is
+                # ready in the time of one call to item_service rather than one per module.
+                results = await asyncio.gather(
+                    *(self._assemble(candidates, plan) for plan in candidates.plans), return_exceptions=True
+                )
+                for plan, result in zip(candidates.plans, results, strict=True):
+                    if isinstance(result, Exception):
                         # The advance assembles it then, as it would have without preparing.
                         log.warning(
-                            "preparing module %s of %s failed", plan.key, candidates.session_id, exc_info=True
+                            "preparing module %s of %s failed", plan.key, candidates.session_id, exc_info=result
                         )
+                    elif isinstance(result, BaseException):
+                        raise result
+                    else:
+                        modules[plan.key] = result
             finally:
                 passed = self._assembling.pop(place)
             if passed:

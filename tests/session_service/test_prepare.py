@@ -187,6 +187,7 @@ def assembled_for(items: ServiceProcess, session_id: str, router: pb.ModuleState
 # Stand-ins for assembled modules: the store keeps and hands back whatever it is given.
 MODULES = {session_id: cast(NewModule, object()) for session_id in ("ses-a", "ses-b", "ses-c")}
 PLAN = load_blueprint().section(READING).modules[1]
+SECOND_STAGE_PLANS = load_blueprint().section(READING).modules[1:]
 
 
 @asynccontextmanager
@@ -206,7 +207,11 @@ async def preparing(assembled: list[str]) -> AsyncIterator[ModulePreparer]:
 
 
 async def router_opened(
-    preparer: ModulePreparer, *session_ids: str, after_seconds: float = 0.0, after_answers: int = 1
+    preparer: ModulePreparer,
+    *session_ids: str,
+    after_seconds: float = 0.0,
+    after_answers: int = 1,
+    plans: tuple[ModulePlan, ...] = (PLAN,),
 ) -> None:
     for session_id in session_ids:
         preparer.module_opened(
@@ -214,7 +219,7 @@ async def router_opened(
                 session_id=session_id,
                 after_module_id="mod-1",
                 sequence=2,
-                plans=(PLAN,),
+                plans=plans,
                 exclude_item_ids=frozenset({"itm-1"}),
                 after_seconds=after_seconds,
                 after_answers=after_answers,
@@ -316,5 +321,48 @@ async def test_a_place_whose_advance_came_while_it_was_assembled_is_not_kept() -
         await asyncio.sleep(0.1)
         # Not kept for nobody: the store has room for the next place.
         assert len(preparer) == 0
+    finally:
+        runner.cancel()
+
+
+async def test_a_routers_second_stages_are_assembled_side_by_side() -> None:
+    # A room paced alike has its places due within one answer interval: each is ready in the time of one call to
+    # item_service, not of one per module. Assembled one after the other, the first call here would wait for good.
+    asked: list[str] = []
+    both_asked = asyncio.Event()
+
+    async def assemble(place: Candidates, plan: ModulePlan) -> NewModule:
+        asked.append(plan.key)
+        if len(asked) == len(SECOND_STAGE_PLANS):
+            both_asked.set()
+        await both_asked.wait()
+        return MODULES[place.session_id]
+
+    preparer = ModulePreparer(assemble, limit=1)
+    runner = asyncio.create_task(preparer.run_forever())
+    try:
+        await router_opened(preparer, "ses-a", plans=SECOND_STAGE_PLANS)
+        assert sorted(asked) == sorted(plan.key for plan in SECOND_STAGE_PLANS)
+        assert take(preparer, "ses-a") is MODULES["ses-a"]
+    finally:
+        runner.cancel()
+
+
+async def test_a_module_that_failed_leaves_the_other_prepared(caplog: pytest.LogCaptureFixture) -> None:
+    # Its advance assembles the failed one itself, as it would have without preparing.
+    failing = SECOND_STAGE_PLANS[1]
+
+    async def assemble(place: Candidates, plan: ModulePlan) -> NewModule:
+        if plan.key == failing.key:
+            raise RuntimeError("item_service is gone")
+        return MODULES[place.session_id]
+
+    preparer = ModulePreparer(assemble, limit=2)
+    runner = asyncio.create_task(preparer.run_forever())
+    try:
+        await router_opened(preparer, "ses-a", "ses-b", plans=SECOND_STAGE_PLANS)
+        assert f"preparing module {failing.key} of ses-a failed" in caplog.text
+        assert take(preparer, "ses-a") is MODULES["ses-a"]
+        assert preparer.take(session_id="ses-b", sequence=2, plan_key=failing.key, after_module_id="mod-1") is None
     finally:
         runner.cancel()
