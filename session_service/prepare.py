@@ -23,10 +23,11 @@ MAX_PREPARED = 2_000
 # advances come a sweep interval after the deadline. Later, its session has moved on without it (an advance came
 # before it was prepared) or stopped; kept, such places would fill the store for good.
 STALE_AFTER_SECONDS = 300.0
-# Places assembled at once, a place's modules (a router's two second stages) side by side. A place's time is mostly
-# waits (item_service, a turn of the event loop, a reader): one at a time, a room paced alike still had its last
-# second stages assembled as its router ended; two at once, with two or three seconds to spare (docs/PERFORMANCE.md
-# of 2026-12-07). Three at once put the capacity row's answers beyond their target on 2026-12-05 (single runs).
+# Places assembled at once, a place's modules (a router's two second stages) side by side. A place's time is
+# mostly waits (item_service, a turn of the event loop, a reader): one at a time, a room paced alike still had
+# its last second stages assembled as its router ended; two at once, with three or four seconds to spare
+# (docs/PERFORMANCE.md of 2026-12-07). Three at once put the capacity row's answers beyond their target on
+# 2026-12-05 (single runs).
 CONCURRENT_ASSEMBLIES = 2
 
 
