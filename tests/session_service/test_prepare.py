@@ -21,7 +21,7 @@ from launcher.procs import ServiceProcess, item_service_process
 from session_service import prepare
 from session_service.blueprint import ModulePlan, load_blueprint
 from session_service.domain.modules import module_seed
-from session_service.prepare import Candidates, ModulePreparer
+from session_service.prepare import Assemble, Candidates, ModulePreparer
 from session_service.storage.sessions import NewModule
 from tests.item_service.rpc import SERVICE
 from tests.session_service.conftest import session_process
@@ -191,6 +191,17 @@ SECOND_STAGE_PLANS = load_blueprint().section(READING).modules[1:]
 
 
 @asynccontextmanager
+async def running(assemble: Assemble, *, limit: int = 1) -> AsyncIterator[ModulePreparer]:
+    """A preparer of `limit` places at most, running, that assembles with `assemble`."""
+    preparer = ModulePreparer(assemble, limit=limit)
+    runner = asyncio.create_task(preparer.run_forever())
+    try:
+        yield preparer
+    finally:
+        runner.cancel()
+
+
+@asynccontextmanager
 async def preparing(assembled: list[str]) -> AsyncIterator[ModulePreparer]:
     """A preparer of one place at most, running, that notes each session it assembles for."""
 
@@ -198,12 +209,8 @@ async def preparing(assembled: list[str]) -> AsyncIterator[ModulePreparer]:
         assembled.append(place.session_id)
         return MODULES[place.session_id]
 
-    preparer = ModulePreparer(assemble, limit=1)
-    runner = asyncio.create_task(preparer.run_forever())
-    try:
+    async with running(assemble) as preparer:
         yield preparer
-    finally:
-        runner.cancel()
 
 
 async def router_opened(
@@ -314,17 +321,13 @@ async def test_a_place_whose_advance_came_while_it_was_assembled_is_not_kept() -
         await release.wait()
         return MODULES[place.session_id]
 
-    preparer = ModulePreparer(assemble, limit=1)
-    runner = asyncio.create_task(preparer.run_forever())
-    try:
+    async with running(assemble) as preparer:
         await router_opened(preparer, "ses-a")
         assert take(preparer, "ses-a") is None
         release.set()
         await asyncio.sleep(0.1)
         # Not kept for nobody: the store has room for the next place.
         assert len(preparer) == 0
-    finally:
-        runner.cancel()
 
 
 async def test_a_routers_second_stages_are_assembled_side_by_side() -> None:
@@ -340,14 +343,10 @@ async def test_a_routers_second_stages_are_assembled_side_by_side() -> None:
         await both_asked.wait()
         return MODULES[place.session_id]
 
-    preparer = ModulePreparer(assemble, limit=1)
-    runner = asyncio.create_task(preparer.run_forever())
-    try:
+    async with running(assemble) as preparer:
         await router_opened(preparer, "ses-a", plans=SECOND_STAGE_PLANS)
         assert sorted(asked) == sorted(plan.key for plan in SECOND_STAGE_PLANS)
         assert take(preparer, "ses-a") is MODULES["ses-a"]
-    finally:
-        runner.cancel()
 
 
 async def test_a_module_that_failed_leaves_the_other_prepared(caplog: pytest.LogCaptureFixture) -> None:
@@ -359,12 +358,8 @@ async def test_a_module_that_failed_leaves_the_other_prepared(caplog: pytest.Log
             raise RuntimeError("item_service is gone")
         return MODULES[place.session_id]
 
-    preparer = ModulePreparer(assemble, limit=2)
-    runner = asyncio.create_task(preparer.run_forever())
-    try:
+    async with running(assemble, limit=2) as preparer:
         await router_opened(preparer, "ses-a", "ses-b", plans=SECOND_STAGE_PLANS)
         assert f"preparing module {failing.key} of ses-a failed" in caplog.text
         assert take(preparer, "ses-a") is MODULES["ses-a"]
         assert preparer.take(session_id="ses-b", sequence=2, plan_key=failing.key, after_module_id="mod-1") is None
-    finally:
-        runner.cancel()
