@@ -66,6 +66,9 @@ PACED_ANSWERS_PER_STUDENT = 70
 PACED_LIMIT_MARGIN_SECONDS = 30.0
 # Fixed, so two runs offer the same send times.
 PACED_SEED = 2026
+# A paced row's slowest answers are placed in time, in this many windows at most: a room's module change, or the
+# modules assembled ahead for the one after it, are a few seconds each, and a tail comes from one or two of them.
+SLOW_WINDOWS = 3
 TARGET_RSS_MB = 150.0
 # The capacity row: students each answering after a think time drawn from a gamma distribution of mean 30 s
 # (shape 2: a spread like a real room's, fewer sub-second clicks than an exponential), stepped up in count until
@@ -128,6 +131,43 @@ def by_kind(tallies: dict[str, Tally]) -> dict[str, dict[str, Any]]:
         }
         for kind, t in tallies.items()
     }
+
+
+def slowest_answers(
+    answers: Tally, advances_by_module: dict[str, Tally], origin: float, threshold_ms: float
+) -> list[dict[str, Any]]:
+    """When the answers at or beyond `threshold_ms` were sent: seconds after `origin`, in one-second windows
+    joined where they touch, the SLOW_WINDOWS holding most of them, each with the advances sent meanwhile by the
+    module they left (which module change, or which preparation after it, the slow answers met)."""
+    seconds = sorted(
+        int(sent - origin)
+        for ms, sent in zip(answers.latencies, answers.sent_at, strict=True)
+        if ms >= threshold_ms
+    )
+    windows: list[list[int]] = []
+    for second in seconds:
+        if windows and second <= windows[-1][1] + 1:
+            windows[-1][1] = second
+            windows[-1][2] += 1
+        else:
+            windows.append([second, second, 1])
+    found = []
+    for start, end, count in sorted(windows, key=lambda w: -w[2])[:SLOW_WINDOWS]:
+        advances = {
+            module: n
+            for module, tally in sorted(advances_by_module.items())
+            if (n := sum(1 for sent in tally.sent_at if start <= sent - origin < end + 1))
+        }
+        found.append(
+            {
+                "from_s": start,
+                "to_s": end + 1,
+                "answers": count,
+                "share": count / len(seconds),
+                "advances": advances,
+            }
+        )
+    return found
 
 
 def all_requests(tallies: dict[str, Tally]) -> Tally:
@@ -357,6 +397,7 @@ async def sit_exam(
         replied = time.perf_counter()
         for counted in (tallies[kind], also) if also is not None else (tallies[kind],):
             counted.latencies.append((replied - started) * 1e3)
+            counted.sent_at.append(started)
             if error is not None:
                 counted.errors.append(error)
         if pace is not None and due is not None:
@@ -563,6 +604,12 @@ async def paced_exam_rows(
         "generator_lag": sitting.generator_lag,
         "by_kind": by_kind(tallies),
         "advance_by_module_left": by_kind(advances_by_module),
+        "slowest_answers": {
+            "threshold_ms": answers.p99_ms,
+            "windows": slowest_answers(tallies["answer"], advances_by_module, log.answers_from, answers.p99_ms)
+            if tallies["answer"].latencies
+            else [],
+        },
         "sent_again_after_retry_after": http.sent_again - sent_again,
         "error_samples": sorted({e for t in tallies.values() for e in t.errors} | set(sitting.failures))[:10],
     }
@@ -920,6 +967,19 @@ def report_paced(paced: dict[str, Any]) -> None:
     if left:
         modules = ", ".join(f"{name} {k['p50_ms']:.0f} / {k['p99_ms']:.0f}" for name, k in sorted(left.items()))
         out(f"    advance p50 / p99 ms by the module left: {modules}\n")
+    slowest = paced["slowest_answers"]
+    if slowest["windows"]:
+        windows = "; ".join(
+            f"{w['from_s']}-{w['to_s']} s {w['share']:.0%}"
+            + (
+                " (advances: " + ", ".join(f"{m} {n}" for m, n in w["advances"].items()) + ")"
+                if w["advances"]
+                else ""
+            )
+            for w in slowest["windows"]
+        )
+        threshold = slowest["threshold_ms"]
+        out(f"    answers at the row's p99 or beyond ({threshold:.0f} ms), sent after the first one: {windows}\n")
     due = paced["due_to_reply"]
     if due["p99_ms"] is not None:
         out(
