@@ -3,7 +3,7 @@ only once its group's transaction has committed (one commit, one fsync, for ever
 
 from __future__ import annotations
 
-import asyncio
+import concurrent.futures
 import functools
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
@@ -49,9 +49,9 @@ class GroupWriter(Generic[J, R]):
         """Write groups until cancelled; the group being written then is still answered."""
         await self._group.run_forever()
 
-    def _write_group(self, group: Sequence[J]) -> asyncio.Future[Sequence[R | Exception]]:
+    def _write_group(self, group: Sequence[J]) -> concurrent.futures.Future[Sequence[R | Exception]]:
         unit = functools.partial(self._unit, self._workers.db, group)
-        return self._workers.submit_write(unit, urgent=self._urgent)
+        return self._workers.start_write(unit, urgent=self._urgent)
 
 
 def answer_writer(workers: Workers, scorer: Scorer) -> GroupWriter[Submission, SubmitOutcome]:

@@ -122,7 +122,13 @@ class Workers:
     ) -> asyncio.Future[T]:
         """`call()` on the writer thread; `urgent` (answer groups) goes ahead of every ordinary write queued,
         `idle` waits until no other write is queued."""
-        return asyncio.wrap_future(self._writer.submit(call, urgent=urgent, idle=idle))
+        return asyncio.wrap_future(self.start_write(call, urgent=urgent, idle=idle))
+
+    def start_write(
+        self, call: Callable[[], T], *, urgent: bool = False, idle: bool = False
+    ) -> concurrent.futures.Future[T]:
+        """As `submit_write`, the writer thread's own future: its callbacks run on that thread."""
+        return self._writer.submit(call, urgent=urgent, idle=idle)
 
     async def read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         """`fn(db, **kwargs)` on a reader thread."""
