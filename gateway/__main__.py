@@ -16,7 +16,7 @@ from aiohttp.web import BaseRequest, StreamResponse
 from aiohttp.web_protocol import RequestHandler
 from google.rpc import status_pb2
 
-from gateway.app import create_app, openapi_document
+from gateway.app import BACKEND_SECONDS, create_app, openapi_document
 from gateway.backends import toefl_backends
 from gateway.config import GatewaySettings, load_settings
 from gateway.errors import code_for_http_status, error_response
@@ -30,7 +30,9 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 
 
 class AccessLogger(AbstractAccessLogger):
-    """One line per request, with the request id so that it can be followed into the services' logs.
+    """One line per request, with the request id so that it can be followed into the services' logs, and for a
+    call forwarded to a service, how much of the request's time was the wait for that service's reply
+    (`backend=`): a slow request whose time was mostly the gateway's own waited for the gateway.
 
     Query parameters appear by name only: a value can carry what a client should never have put in a URL (a
     password, a token), and a log is no place for it.
@@ -39,8 +41,9 @@ class AccessLogger(AbstractAccessLogger):
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         names = "&".join(dict.fromkeys(request.query))
         target = f"{request.path}?{names}" if names else request.path
+        backend = request.get(BACKEND_SECONDS)
         self.logger.info(
-            '%s "%s %s HTTP/%d.%d" %d %d %.6fs request_id=%s',
+            '%s "%s %s HTTP/%d.%d" %d %d %.6fs request_id=%s%s',
             request.remote,
             request.method,
             target,
@@ -50,6 +53,7 @@ class AccessLogger(AbstractAccessLogger):
             response.body_length,
             time,
             response.headers.get("X-Request-Id", "-"),
+            "" if backend is None else f" backend={backend:.6f}s",
         )
 
 

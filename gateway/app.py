@@ -112,6 +112,9 @@ STATE = web.AppKey("gateway_state", GatewayState)
 DOCS_PAGE = "/docs.html"
 REQUEST_ID = web.RequestKey("request_id", str)
 ROUTE_LABEL = web.RequestKey("route_label", str)
+# How long the backend took to answer a unary call, as the gateway saw it (the access log's `backend=`): the rest
+# of the request's time was the gateway's own, its event loop's waits included.
+BACKEND_SECONDS = web.RequestKey("backend_seconds", float)
 GRPC_CODE = web.ResponseKey("grpc_code", int)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -340,12 +343,15 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         raise GatewayError(503, f"{route.backend} is not configured; {route.method.full_name} is unavailable")
     if route.server_streaming:
         return await _stream(request, state, binding, message, metadata, timeout)
+    called = time.perf_counter()
     call = binding.call(message, metadata=metadata, timeout=timeout)
     try:
         reply = await call
         headers = _metadata_headers(await call.initial_metadata(), await call.trailing_metadata())
     except grpc.aio.AioRpcError as exc:
+        request[BACKEND_SECONDS] = time.perf_counter() - called
         return _rpc_error_response(request, state, route, exc)
+    request[BACKEND_SECONDS] = time.perf_counter() - called
     if binding.raw_body:
         return _raw_body_response(request, *http_body_of(route, reply), headers)
     return web.Response(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,8 @@ import urllib.request
 from pathlib import Path
 
 from launcher.procs import REPO_ROOT
-from tests.support.tokens import TEST_TOKEN_KEY
+from tests.support.tokens import TEST_TOKEN_KEY, token
+from toefl_core.auth import Role
 
 
 def gateway_env(**extra: str) -> dict[str, str]:
@@ -61,12 +63,25 @@ def test_serves_on_port_zero_and_stops_on_sigterm(tmp_path: Path) -> None:
         request = urllib.request.Request(f"{base}/api/items", headers={"X-Request-Id": "cli-test-1"})
         status, body = get(request)
         assert status == 401 and body["code"] == 16
+        # Signed in, the call goes on to item_service, which is not there.
+        headers = {"X-Request-Id": "cli-test-2", "Authorization": f"Bearer {token(Role.ADMIN)}"}
+        status, body = get(urllib.request.Request(f"{base}/api/items", headers=headers))
+        assert status == 503 and body["code"] == 14
     finally:
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == 0, output
     assert "gateway stopped" in output
-    assert '"GET /api/items HTTP/1.1" 401' in output and "request_id=cli-test-1" in output
+    lines = output.splitlines()
+    refused = next(line for line in lines if "request_id=cli-test-1" in line)
+    assert '"GET /api/items HTTP/1.1" 401' in refused and "backend=" not in refused
+    # A call that reached for a service: the time it waited for it (the request's own time is in the event
+    # loop's clock, which may not have moved meanwhile).
+    unavailable = next(line for line in lines if "request_id=cli-test-2" in line)
+    assert '"GET /api/items HTTP/1.1" 503' in unavailable
+    waited = re.search(r" [0-9.]+s request_id=cli-test-2 backend=([0-9.]+)s$", unavailable)
+    assert waited is not None, unavailable
+    assert 0 < float(waited[1]) < 10
 
 
 def test_bad_configuration_exits_2_with_a_message(tmp_path: Path) -> None:
