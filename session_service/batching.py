@@ -34,7 +34,7 @@ class GroupCommit(Generic[J, R]):
 
     The writer's thread hands a finished batch straight back to the event loop, which answers its callers and
     starts the next batch in that one turn: a student's answer crosses each turn of a busy loop (a room changing
-    modules together fills every turn), and a relay through a task took three turns more (docs/PERFORMANCE.md).
+    modules together fills every turn), and a relay through a task took two turns more (docs/PERFORMANCE.md).
     """
 
     def __init__(
