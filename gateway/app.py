@@ -112,8 +112,8 @@ STATE = web.AppKey("gateway_state", GatewayState)
 DOCS_PAGE = "/docs.html"
 REQUEST_ID = web.RequestKey("request_id", str)
 ROUTE_LABEL = web.RequestKey("route_label", str)
-# How long the backend took to answer a unary call, as the gateway saw it (the access log's `backend=`): the rest
-# of the request's time was the gateway's own, its event loop's waits included.
+# How long a unary call waited for its reply (the access log's `backend=`): the service's time, the gRPC hop both
+# ways and this event loop taking the reply up. The rest of the request's time was the gateway's own work.
 BACKEND_SECONDS = web.RequestKey("backend_seconds", float)
 GRPC_CODE = web.ResponseKey("grpc_code", int)
 
