@@ -47,8 +47,7 @@ class GroupCommit(Generic[J, R]):
         self._max_batch = max_batch
         self._waiting: collections.deque[tuple[J, asyncio.Future[R | Exception]]] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
-        # The batch on the writer, or a start of one called for (the jobs of one turn share it).
-        self._busy = False
+        # Cleared while a batch is on the writer or a start of one is called for (the jobs of one turn share it).
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
@@ -66,8 +65,7 @@ class GroupCommit(Generic[J, R]):
 
     def _start_soon(self) -> None:
         # At the end of this turn, so that the jobs submitted in it go together.
-        if self._loop is not None and not self._busy and not self._closed:
-            self._busy = True
+        if self._loop is not None and self._idle.is_set() and not self._closed:
             self._idle.clear()
             self._loop.call_soon(self._start)
 
@@ -96,7 +94,6 @@ class GroupCommit(Generic[J, R]):
             self._done_writing()
 
     def _done_writing(self) -> None:
-        self._busy = False
         self._idle.set()
 
     @staticmethod
