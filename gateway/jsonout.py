@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from google.protobuf import json_format
@@ -50,10 +50,17 @@ def _map_key(key: Any) -> str:
 
 
 class JsonPrinter:
-    """message_json(message) == json_format.MessageToDict(message, always_print_fields_with_no_presence=True)."""
+    """message_json(message) == json_format.MessageToDict(message, always_print_fields_with_no_presence=True).
 
-    def __init__(self) -> None:
+    A field of a type named in `shared` keeps its JSON by the message's bytes, up to `shared_limit` of each type,
+    the oldest forgotten first: content that many replies carry unchanged is converted once. Those values are
+    shared between replies, so no caller may change what message_json returns."""
+
+    def __init__(self, shared: Iterable[str] = (), shared_limit: int = 1024) -> None:
         self._plans: dict[str, list[tuple[str, str, int, Converter]]] = {}
+        # Per shared type, its messages' JSON by their bytes.
+        self._kept: dict[str, dict[bytes, Any]] = {name: {} for name in shared}
+        self._shared_limit = shared_limit
 
     def message_json(self, message: Message) -> Any:
         descriptor = cast(Descriptor, message.DESCRIPTOR)
@@ -93,6 +100,9 @@ class JsonPrinter:
         if field.message_type is not None:
             if field.message_type.full_name in _STRING_TYPES:
                 return _to_json_string
+            kept = self._kept.get(field.message_type.full_name)
+            if kept is not None:
+                return self._kept_converter(kept)
             return self.message_json
         if field.enum_type is not None:
             if field.enum_type.full_name == "google.protobuf.NullValue":
@@ -108,6 +118,18 @@ class JsonPrinter:
         if field.cpp_type == FieldDescriptor.CPPTYPE_FLOAT:
             return _float
         return _identity
+
+    def _kept_converter(self, kept: dict[bytes, Any]) -> Converter:
+        def convert(message: Message) -> Any:
+            key = message.SerializeToString()
+            value = kept.get(key)
+            if value is None:
+                if len(kept) >= self._shared_limit:
+                    del kept[next(iter(kept))]
+                value = kept[key] = self.message_json(message)
+            return value
+
+        return convert
 
 
 def _to_json_string(message: Any) -> Any:

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -311,12 +312,16 @@ class RequestBuilder:
         return chain
 
 
+# A module's items and passages reach every student routed to that module unchanged, in each advance's reply: their
+# JSON is made once per content, not once per student.
+SHARED_CONTENT = ("toefl.item.v1.Item", "toefl.item.v1.Passage")
 # Proto3 canonical JSON: lowerCamelCase, enums by name, int64 as strings, unpopulated fields included.
-message_json = JsonPrinter().message_json
+message_json = JsonPrinter(shared=SHARED_CONTENT).message_json
 
 
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON; message_json has already made each value JSON's own (NaN as "NaN", int64 as strings)."""
+    return orjson.dumps(value)
 
 
 def response_json(route: Route, message: Message) -> Any:

@@ -76,3 +76,20 @@ def test_matches_json_format_on_a_status_with_details() -> None:
 def test_float32_uses_the_shortest_repr(gwtest_pb: ModuleType, value: float) -> None:
     message = gwtest_pb.EchoRequest(approx=value)
     assert JsonPrinter().message_json(message)["approx"] == reference(message)["approx"]
+
+
+def test_shared_content_is_converted_once_per_content_and_stays_right(gwtest_pb: ModuleType) -> None:
+    printer = JsonPrinter(shared=["gwtest.v1.Inner"], shared_limit=2)
+    first = gwtest_pb.EchoRequest(
+        inners=[gwtest_pb.Inner(label="a", count=1)], inner=gwtest_pb.Inner(label="a", count=1)
+    )
+    again = gwtest_pb.EchoRequest(inners=[gwtest_pb.Inner(label="a", count=1)])
+    one, two = printer.message_json(first), printer.message_json(again)
+    assert one == reference(first) and two == reference(again)
+    # The same content, in another field and another reply: the one JSON value made for it.
+    assert one["inner"] is one["inners"][0] is two["inners"][0]
+    changed = gwtest_pb.EchoRequest(inners=[gwtest_pb.Inner(label="a", count=2), gwtest_pb.Inner(label="b")])
+    assert printer.message_json(changed) == reference(changed)
+    # The limit is two per type: the oldest content, made first, was forgotten and is made anew.
+    assert printer.message_json(again)["inners"][0] is not two["inners"][0]
+    assert printer.message_json(again) == reference(again)
