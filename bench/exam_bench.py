@@ -171,6 +171,27 @@ def slowest_answers(
     return found
 
 
+def answers_by_second(
+    answers: Tally, advances_by_module: dict[str, Tally], origin: float, threshold_ms: float
+) -> list[dict[str, Any]]:
+    """Each second after `origin` in which answers were sent: how many, how many took `threshold_ms` (the row's
+    p99) or more, the slowest, and the advances sent in it by the module they left. Saved with the row, not
+    printed: where the row's tail is, second by second."""
+    seconds: dict[int, dict[str, Any]] = {}
+    for ms, sent in zip(answers.latencies, answers.sent_at, strict=True):
+        second = seconds.setdefault(
+            int(sent - origin), {"answers": 0, "at_or_beyond": 0, "slowest_ms": 0.0, "advances": {}}
+        )
+        second["answers"] += 1
+        second["at_or_beyond"] += ms >= threshold_ms
+        second["slowest_ms"] = max(second["slowest_ms"], ms)
+    for module, tally in sorted(advances_by_module.items()):
+        for sent in tally.sent_at:
+            if (during := seconds.get(int(sent - origin))) is not None:
+                during["advances"][module] = during["advances"].get(module, 0) + 1
+    return [{"second": n, **seconds[n]} for n in sorted(seconds)]
+
+
 def all_requests(tallies: dict[str, Tally]) -> Tally:
     return Tally(
         [ms for t in tallies.values() for ms in t.latencies], [e for t in tallies.values() for e in t.errors]
@@ -617,6 +638,9 @@ async def paced_exam_rows(
             if tallies["answer"].latencies
             else [],
         },
+        "answers_by_second": answers_by_second(
+            tallies["answer"], advances_by_module, log.answers_from, answers.p99_ms
+        ),
         "sent_again_after_retry_after": http.sent_again - sent_again,
         "error_samples": sorted({e for t in tallies.values() for e in t.errors} | set(sitting.failures))[:10],
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.exam_bench import SLOW_WINDOWS, Tally, slowest_answers
+from bench.exam_bench import SLOW_WINDOWS, Tally, answers_by_second, slowest_answers
 
 ORIGIN = 1000.0
 
@@ -38,3 +38,21 @@ def test_only_the_windows_holding_most_slow_answers_are_kept() -> None:
     assert [w["answers"] for w in windows] == list(range(SLOW_WINDOWS + 2, 2, -1))
     assert [w["from_s"] for w in windows] == [3 * k for k in range(SLOW_WINDOWS + 1, 1, -1)]
     assert sum(w["share"] for w in windows) == pytest.approx(sum(range(3, SLOW_WINDOWS + 3)) / 15)
+
+
+def test_each_second_has_its_answers_its_slow_ones_its_slowest_and_the_advances_sent_in_it() -> None:
+    answers = tally([(0.1, 5.0), (0.9, 120.0), (2.5, 99.0), (2.6, 100.0), (2.7, 30.0)])
+    advances = {
+        "READING ROUTER": tally([(0.5, 80.0), (0.6, 90.0), (2.0, 10.0)]),
+        "LISTENING LOWER": tally([(2.2, 40.0), (5.0, 3.0)]),  # second 5 had no answer sent: not a row
+    }
+    assert answers_by_second(answers, advances, ORIGIN, 100.0) == [
+        {"second": 0, "answers": 2, "at_or_beyond": 1, "slowest_ms": 120.0, "advances": {"READING ROUTER": 2}},
+        {
+            "second": 2,
+            "answers": 3,
+            "at_or_beyond": 1,
+            "slowest_ms": 100.0,
+            "advances": {"LISTENING LOWER": 1, "READING ROUTER": 1},
+        },
+    ]
