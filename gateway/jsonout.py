@@ -12,6 +12,8 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.internal import type_checkers
 from google.protobuf.message import Message
 
+from toefl_core.lru import LRU
+
 # json_format walks every field through generic dispatch on each call, which was a third of the gateway's own
 # time per GetItem (see the benchmark note); a plan per message type does the dispatch once.
 Converter = Callable[[Any], Any]
@@ -53,14 +55,13 @@ class JsonPrinter:
     """message_json(message) == json_format.MessageToDict(message, always_print_fields_with_no_presence=True).
 
     A field of a type named in `shared` keeps its JSON by the message's bytes, up to `shared_limit` of each type,
-    the oldest forgotten first: content that many replies carry unchanged is converted once. Those values are
-    shared between replies, so no caller may change what message_json returns."""
+    the one used least recently forgotten first: content that many replies carry unchanged is converted once.
+    Those values are shared between replies, so no caller may change what message_json returns."""
 
     def __init__(self, shared: Iterable[str] = (), shared_limit: int = 1024) -> None:
         self._plans: dict[str, list[tuple[str, str, int, Converter]]] = {}
         # Per shared type, its messages' JSON by their bytes.
-        self._kept: dict[str, dict[bytes, Any]] = {name: {} for name in shared}
-        self._shared_limit = shared_limit
+        self._kept: dict[str, LRU[bytes, Any]] = {name: LRU(shared_limit) for name in shared}
 
     def message_json(self, message: Message) -> Any:
         descriptor = cast(Descriptor, message.DESCRIPTOR)
@@ -119,14 +120,13 @@ class JsonPrinter:
             return _float
         return _identity
 
-    def _kept_converter(self, kept: dict[bytes, Any]) -> Converter:
+    def _kept_converter(self, kept: LRU[bytes, Any]) -> Converter:
         def convert(message: Message) -> Any:
             key = message.SerializeToString()
             value = kept.get(key)
             if value is None:
-                if len(kept) >= self._shared_limit:
-                    del kept[next(iter(kept))]
-                value = kept[key] = self.message_json(message)
+                value = self.message_json(message)
+                kept.put(key, value)
             return value
 
         return convert

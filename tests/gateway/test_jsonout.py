@@ -90,6 +90,6 @@ def test_shared_content_is_converted_once_per_content_and_stays_right(gwtest_pb:
     assert one["inner"] is one["inners"][0] is two["inners"][0]
     changed = gwtest_pb.EchoRequest(inners=[gwtest_pb.Inner(label="a", count=2), gwtest_pb.Inner(label="b")])
     assert printer.message_json(changed) == reference(changed)
-    # The limit is two per type: the oldest content, made first, was forgotten and is made anew.
+    # The limit is two per type: the content used least recently (again's, before changed's two) was forgotten.
     assert printer.message_json(again)["inners"][0] is not two["inners"][0]
     assert printer.message_json(again) == reference(again)
