@@ -1,4 +1,5 @@
-"""What session_service keeps between calls: session heads for answering, the pretest tally for assembly."""
+"""What session_service keeps between calls: session heads for answering, the pretest tally and the shared pinned
+bodies for assembly."""
 
 from __future__ import annotations
 
@@ -68,3 +69,29 @@ class PretestTally:
     def count(self, item_ids: Iterable[str]) -> None:
         for item_id in item_ids:
             self._counts[item_id] = self._counts.get(item_id, 0) + 1
+
+
+# Distinct pinned bodies kept to share: above the items and passages a day's modules draw on in a bank of a few
+# thousand items, and at ~2 kB each at most ~16 MB however many modules are held.
+MAX_SHARED_BODIES = 8_192
+
+
+class SharedBodies:
+    """One bytes object for each distinct pinned item or passage body among the modules this process assembles.
+
+    Each assembly serializes its module's items and passages anew, and a room's modules pin mostly the same ones:
+    the preparer holds up to two modules for every student sitting (a few tens of kilobytes each), so copies of the
+    same bodies were most of what a room's prepared modules held. Full, it forgets the body used least recently;
+    a body it no longer knows is only not shared, never wrong.
+    """
+
+    def __init__(self, limit: int = MAX_SHARED_BODIES) -> None:
+        self._bodies: LRU[bytes, bytes] = LRU(limit)
+
+    def shared(self, body: bytes) -> bytes:
+        """The one object kept for these bytes (`body` itself the first time)."""
+        found = self._bodies.get(body)
+        if found is None:
+            self._bodies.put(body, body)
+            return body
+        return found

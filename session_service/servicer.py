@@ -22,7 +22,7 @@ from session_service import accounts, export, recordings, sign_in, staff, writer
 from session_service.access import ANSWER, CONTROL, READ, AccessPolicy, check_request_id, check_session_id
 from session_service.audio import NotAudio, probe
 from session_service.blueprint import CURRENT_VERSION, ModulePlan, known_versions, load_blueprint
-from session_service.caches import PretestTally, SessionHeads
+from session_service.caches import PretestTally, SessionHeads, SharedBodies
 from session_service.config import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Settings
 from session_service.convert import (
     PROTO_TO_ROLE,
@@ -181,6 +181,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._heads = heads
         self._pending_scores = pending_scores
         self._pretest = PretestTally()
+        self._bodies = SharedBodies()
         self._preparer = ModulePreparer(self._prepare)
         self._advances = asyncio.Semaphore(settings.concurrent_advances)
         self._watch = SittingWatch(look=self._look_at_room, interval=settings.watch_seconds)
@@ -439,11 +440,14 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                     item_id=item.item_id,
                     revision=item.revision,
                     task_type=item_pb2.TaskType.Name(item.task_type),
-                    full_item=item.SerializeToString(deterministic=True),
+                    full_item=self._bodies.shared(item.SerializeToString(deterministic=True)),
                 )
                 for item in assembled.items
             ),
-            passages=tuple((p.passage_id, p.SerializeToString(deterministic=True)) for p in assembled.passages),
+            passages=tuple(
+                (passage.passage_id, self._bodies.shared(passage.SerializeToString(deterministic=True)))
+                for passage in assembled.passages
+            ),
             pretest_item_ids=tuple(item.item_id for item in assembled.items if is_pretest(item)),
         )
 

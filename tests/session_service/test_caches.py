@@ -1,11 +1,11 @@
 """The pretest tally kept between assemblies: read again only when old, this process's pins counted at once;
-the session heads forget the stalest when full."""
+the session heads forget the stalest when full; assembled modules share one copy of each pinned body."""
 
 from __future__ import annotations
 
 import asyncio
 
-from session_service.caches import PretestTally, SessionHeads
+from session_service.caches import PretestTally, SessionHeads, SharedBodies
 from session_service.domain.answers import SessionHead
 
 
@@ -54,3 +54,22 @@ def test_a_full_heads_cache_forgets_the_head_used_least_recently() -> None:
     heads.put(head("ses-d"))
     # Not all of them (a full cache once made every student's next answer a read): only ses-b, the stalest.
     assert [s in heads for s in ("ses-a", "ses-b", "ses-c", "ses-d")] == [True, False, True, True]
+
+
+def test_equal_bodies_are_one_object_and_a_full_table_forgets_the_least_used() -> None:
+    def serialized(name: str) -> bytes:
+        """A body as each assembly makes it: equal bytes, a new object each time."""
+        return bytes(bytearray(name.encode() + bytes(2000)))
+
+    bodies = SharedBodies(limit=2)
+    a = serialized("item-a")
+    assert serialized("item-a") == a and serialized("item-a") is not a
+    assert bodies.shared(a) is a
+    assert bodies.shared(serialized("item-a")) is a
+    b = bodies.shared(serialized("item-b"))
+    # item-a used more recently than item-b: a third body forgets item-b, not item-a.
+    assert bodies.shared(serialized("item-a")) is a
+    bodies.shared(serialized("item-c"))
+    assert bodies.shared(serialized("item-a")) is a
+    b_again = serialized("item-b")
+    assert bodies.shared(b_again) is b_again and b_again is not b
