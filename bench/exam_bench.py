@@ -902,13 +902,21 @@ async def measure(stack: Stack, plain_port: int, plan: Plan) -> tuple[list[Row],
             paced_summary["fraction_of_closed_loop"] = fraction
             paced_summaries.append(paced_summary)
             rows += paced
+    # The memory target is the exam's (docs/PERFORMANCE.md's targets: 500 students); the capacity row's thousands
+    # of students are a load of their own, their peak reported beside it.
+    exam_memory = {name: proc_status_mb(pid, "VmHWM") for name, pid in stack.pids().items()}
     capacity = None
     if plan.capacity_steps:
         capacity_found, capacity = await capacity_rows(
             stack, list(plan.capacity_steps), plan.capacity_window, stack.pids()
         )
         rows += capacity_found
-    return rows, {"exam": summary, "paced_exams": paced_summaries, "capacity": capacity}
+    return rows, {
+        "exam": summary,
+        "paced_exams": paced_summaries,
+        "capacity": capacity,
+        "exam_peak_rss_mb": exam_memory,
+    }
 
 
 def report_exam(title: str, summary: dict[str, Any]) -> None:
@@ -941,6 +949,10 @@ def report_exam(title: str, summary: dict[str, Any]) -> None:
         out(f"    error: {sample}\n")
 
 
+def megabytes(memory: dict[str, float]) -> str:
+    return ", ".join(f"{name} {mb:.1f} MB" for name, mb in memory.items())
+
+
 def report(rows: list[Row], memory: dict[str, float], summaries: dict[str, Any], machine: dict[str, Any]) -> None:
     out = sys.stdout.write
     width = max(44, *(len(r.name) for r in rows))
@@ -958,7 +970,11 @@ def report(rows: list[Row], memory: dict[str, float], summaries: dict[str, Any],
         "  paced answers: req/s while every student is still answering (from the first due time until a student "
         "has its last answer acknowledged); p50/p99 and errors of all its answers\n"
     )
-    out("  peak resident memory (VmHWM): " + ", ".join(f"{k} {v:.1f} MB" for k, v in memory.items()) + "\n")
+    exam_memory = summaries["exam_peak_rss_mb"]
+    students = summaries["exam"]["students"]
+    out(f"  peak resident memory (VmHWM) with {students} students sitting: {megabytes(exam_memory)}\n")
+    if summaries["capacity"] is not None:
+        out(f"  peak resident memory (VmHWM) after the capacity row too: {megabytes(memory)}\n")
     closed = summaries["exam"]
     out(
         f"  closed-loop exam: {closed['finished']}/{closed['students']} finished, "
@@ -967,8 +983,9 @@ def report(rows: list[Row], memory: dict[str, float], summaries: dict[str, Any],
         f"(closed loop: mean latency = students / throughput, so its p99 is not judged)\n"
     )
     report_exam("closed-loop exam", closed)
-    rss_ok = all(v <= TARGET_RSS_MB for v in memory.values())
-    out(f"  peak memory <= {TARGET_RSS_MB:.0f} MB each: {'met' if rss_ok else 'MISSED'}\n")
+    rss_ok = all(v <= TARGET_RSS_MB for v in exam_memory.values())
+    verdict = "met" if rss_ok else "MISSED"
+    out(f"  peak memory <= {TARGET_RSS_MB:.0f} MB each with {students} students: {verdict}\n")
     for paced in summaries["paced_exams"]:
         report_paced(paced)
     if summaries["capacity"] is not None:
@@ -1119,7 +1136,12 @@ def run(plan: Plan) -> Path:
             plain_port = wait_port(plain_port_file, plain.is_alive)
             # The generator on the services' loop: the CPU it takes from the machine is taken from the stack.
             rows, summaries = run_event_loop(measure(stack, plain_port, plan))
-            memory = {name: proc_status_mb(pid, "VmHWM") for name, pid in stack.pids().items()}
+            # The kernel updates a process's high-water mark lazily: a later reading may be a little below the
+            # exam's.
+            memory = {
+                name: max(proc_status_mb(pid, "VmHWM"), summaries["exam_peak_rss_mb"][name])
+                for name, pid in stack.pids().items()
+            }
         finally:
             plain.terminate()
             plain.join()
