@@ -29,6 +29,9 @@ STALE_AFTER_SECONDS = 300.0
 # (docs/PERFORMANCE.md of 2026-12-07). Three at once put the capacity row's answers beyond their target on
 # 2026-12-05 (single runs).
 CONCURRENT_ASSEMBLIES = 2
+# Entries of the schedule beyond those of the places waiting (taken, or brought forward by answers) that are
+# tolerated before it is rebuilt without them.
+SCHEDULE_SLACK = 64
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,8 @@ class ModulePreparer:
         self._assemble = assemble
         # Per session, the place waiting to be assembled (one module is open at a time in a session).
         self._waiting: dict[str, _Waiting] = {}
-        # (due, order, place): an entry whose place is no longer waiting, or is due at another time, is skipped.
+        # (due, order, place): an entry whose place is no longer waiting, or is due at another time, is skipped,
+        # and dropped when the schedule is rebuilt (`_compact`).
         self._due: list[tuple[float, int, _Waiting]] = []
         self._order = itertools.count()
         self._wake = asyncio.Event()
@@ -138,6 +142,20 @@ class ModulePreparer:
         if not self._due or waiting.due < self._due[0][0]:
             self._wake.set()
         heapq.heappush(self._due, (waiting.due, next(self._order), waiting))
+        self._compact()
+
+    def _compact(self) -> None:
+        """The schedule rebuilt without its skipped entries once they outnumber the places waiting (plus
+        `SCHEDULE_SLACK`). Each waits for its original time to reach the front, and a place is due halfway through
+        its module: meanwhile every place taken or brought forward kept its entry, with the items its session had
+        seen, for minutes."""
+        if len(self._due) > 2 * len(self._waiting) + SCHEDULE_SLACK:
+            self._due = [entry for entry in self._due if self._current(entry)]
+            heapq.heapify(self._due)
+
+    def scheduled(self) -> int:
+        """Entries in the schedule, skipped ones included: at most twice the places waiting plus a few."""
+        return len(self._due)
 
     def take(
         self, *, session_id: str, sequence: int, plan_key: str, after_module_id: str
@@ -147,6 +165,7 @@ class ModulePreparer:
         waiting = self._waiting.get(session_id)
         if waiting is not None and waiting.candidates.sequence == sequence:
             del self._waiting[session_id]
+            self._compact()
         if (session_id, sequence) in self._assembling:
             self._assembling[session_id, sequence] = True
         ready = self._ready.pop((session_id, sequence))

@@ -363,3 +363,29 @@ async def test_a_module_that_failed_leaves_the_other_prepared(caplog: pytest.Log
         assert f"preparing module {failing.key} of ses-a failed" in caplog.text
         assert take(preparer, "ses-a") is MODULES["ses-a"]
         assert preparer.take(session_id="ses-b", sequence=2, plan_key=failing.key, after_module_id="mod-1") is None
+
+
+async def test_places_taken_or_brought_forward_leave_no_entries_in_the_schedule() -> None:
+    # A place is due halfway through its module; one taken before then, or brought forward by answers, kept its
+    # first entry (with the items its session had seen) in the schedule until that time.
+    assembled: list[str] = []
+
+    async def assemble(place: Candidates, _plan: ModulePlan) -> NewModule:
+        assembled.append(place.session_id)
+        return cast(NewModule, object())
+
+    async with running(assemble, limit=1000) as preparer:
+        room = [f"ses-{n}" for n in range(1000)]
+        await router_opened(preparer, *room, after_seconds=3600.0)
+        assert preparer.scheduled() == 1000
+        # Every advance came before its place fell due.
+        for session_id in room:
+            assert take(preparer, session_id) is None
+        assert preparer.scheduled() <= prepare.SCHEDULE_SLACK
+        brisk = [f"ses-brisk-{n}" for n in range(200)]
+        await router_opened(preparer, *brisk, after_seconds=3600.0, after_answers=1)
+        for session_id in brisk:
+            preparer.answered(session_id)
+        await asyncio.sleep(0.5)
+        assert sorted(assembled) == sorted(brisk)
+        assert preparer.scheduled() <= prepare.SCHEDULE_SLACK
