@@ -68,6 +68,16 @@ def proc_status_mb(pid: int, key: str) -> float:
     return float("nan")
 
 
+def peak_memory_mb(pids: dict[str, int]) -> dict[str, float]:
+    """Each process's peak resident memory so far (VmHWM), by name."""
+    return {name: proc_status_mb(pid, "VmHWM") for name, pid in pids.items()}
+
+
+def megabytes(memory: dict[str, float]) -> str:
+    """The figures as one line: `name 12.3 MB, ...`."""
+    return ", ".join(f"{name} {mb:.1f} MB" for name, mb in memory.items())
+
+
 def cpu_seconds_of(pid: int) -> float:
     """User + system CPU seconds a process has used so far (/proc/<pid>/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -31,9 +31,10 @@ from toefl.session.v1 import session_service_pb2_grpc
 from bench.common import (
     LoopLag,
     cpu_seconds_of,
+    megabytes,
+    peak_memory_mb,
     percentiles,
     plain_server,
-    proc_status_mb,
     raw_sqlite_commits,
     settle_generator,
 )
@@ -904,7 +905,7 @@ async def measure(stack: Stack, plain_port: int, plan: Plan) -> tuple[list[Row],
             rows += paced
     # The memory target is the exam's (docs/PERFORMANCE.md's targets: 500 students); the capacity row's thousands
     # of students are a load of their own, their peak reported beside it.
-    exam_memory = {name: proc_status_mb(pid, "VmHWM") for name, pid in stack.pids().items()}
+    exam_memory = peak_memory_mb(stack.pids())
     capacity = None
     if plan.capacity_steps:
         capacity_found, capacity = await capacity_rows(
@@ -947,10 +948,6 @@ def report_exam(title: str, summary: dict[str, Any]) -> None:
         )
     for sample in summary["error_samples"]:
         out(f"    error: {sample}\n")
-
-
-def megabytes(memory: dict[str, float]) -> str:
-    return ", ".join(f"{name} {mb:.1f} MB" for name, mb in memory.items())
 
 
 def report(rows: list[Row], memory: dict[str, float], summaries: dict[str, Any], machine: dict[str, Any]) -> None:
@@ -1138,10 +1135,8 @@ def run(plan: Plan) -> Path:
             rows, summaries = run_event_loop(measure(stack, plain_port, plan))
             # The kernel updates a process's high-water mark lazily: a later reading may be a little below the
             # exam's.
-            memory = {
-                name: max(proc_status_mb(pid, "VmHWM"), summaries["exam_peak_rss_mb"][name])
-                for name, pid in stack.pids().items()
-            }
+            exam_memory = summaries["exam_peak_rss_mb"]
+            memory = {name: max(mb, exam_memory[name]) for name, mb in peak_memory_mb(stack.pids()).items()}
         finally:
             plain.terminate()
             plain.join()

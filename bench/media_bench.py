@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from bench.common import percentiles, proc_status_mb
+from bench.common import megabytes, peak_memory_mb, percentiles
 from item_service.speech import Turn, Voice, synthesize
 from launcher.audio import WEBM_OPUS, encode
 from launcher.procs import build_demo_bank, wait_port
@@ -150,7 +150,7 @@ def _report(rows: list[Row], prompt: int, recording: int, memory: dict[str, floa
     print(f"  {'case':<38} {'n':>5} {'req/s':>8} {'MB/s':>7} {'p50 ms':>8} {'p99 ms':>8}")
     for r in rows:
         print(f"  {r.name:<38} {r.requests:>5} {r.rps:>8.0f} {r.mb_per_s:>7.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}")
-    print("  peak resident memory (VmHWM): " + ", ".join(f"{k} {v:.1f} MB" for k, v in memory.items()))
+    print(f"  peak resident memory (VmHWM): {megabytes(memory)}")
 
 
 def main() -> None:
@@ -178,7 +178,7 @@ def main() -> None:
             assert stack.gateway is not None
             plain_url = f"http://127.0.0.1:{wait_port(port_file, plain.is_alive)}"
             rows_ = asyncio.run(_measure(stack.gateway.url, plain_url, digest, prompt, recording))
-            memory = {name: proc_status_mb(pid, "VmHWM") for name, pid in stack.pids().items()}
+            memory = peak_memory_mb(stack.pids())
             _report(rows_, len(prompt), len(recording), memory)
         finally:
             plain.terminate()
