@@ -9,9 +9,9 @@ from pathlib import Path
 
 from session_service.accounts import Passwords
 from session_service.blueprint import BlueprintError, load_blueprint
-from session_service.config import load_settings
-from session_service.server import create_demo_accounts, prepare_database, serve
-from session_service.storage.engine import head_revision, open_database, schema_revision
+from session_service.config import Settings, load_settings
+from session_service.server import create_demo_accounts, serve
+from session_service.storage.engine import Database, SchemaError, open_database, schema_revision
 from toefl_core.config import ConfigError
 from toefl_core.ownership import OwnershipError, identify
 from toefl_core.server import configure_logging, limit_malloc_arenas, run_event_loop
@@ -37,11 +37,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def prepare_database(settings: Settings) -> Database:
+    """Open (creating and marking a brand-new file) and migrate to head in this process, as `migrate` does."""
+    # Imported here, not at the top: `serve` runs this module too, and its process never loads Alembic.
+    from session_service.storage.schema import migrate
+
+    db = open_database(settings.database_url, create=True)
+    try:
+        revision = migrate(db)
+    except BaseException:
+        db.dispose()
+        raise
+    log.info("user database at schema revision %s", revision)
+    return db
+
+
 def _check() -> int:
+    from session_service.storage.schema import head_revision
+
     settings = load_settings()
     db = open_database(settings.database_url, create=False)
     try:
-        current, head = schema_revision(db), head_revision(db)
+        current, head = schema_revision(db), head_revision()
     finally:
         db.dispose()
     name = identify(settings.database_url).database_name
@@ -76,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                 create_demo_accounts(settings, db, Passwords(settings.password_parameters))
             finally:
                 db.dispose()
-    except (ConfigError, OwnershipError, BlueprintError) as exc:
+    except (ConfigError, OwnershipError, BlueprintError, SchemaError) as exc:
         log.error("%s", exc)
         return 2
     return 0

@@ -1,9 +1,10 @@
-"""Wiring of the session service: open and migrate user_data.db, then serve gRPC until SIGTERM."""
+"""Wiring of the session service: open user_data.db at the schema it needs, then serve gRPC until SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
 import sys
 from pathlib import Path
 
@@ -28,7 +29,14 @@ from session_service.section_scoring import PendingScores
 from session_service.servicer import SessionServicer
 from session_service.sign_in import prune_forever
 from session_service.storage import accounts as accounts_store
-from session_service.storage.engine import Database, migrate, open_database, owner_mark, schema_revision
+from session_service.storage.engine import (
+    SCHEMA_HEAD,
+    Database,
+    SchemaError,
+    open_database,
+    owner_mark,
+    schema_revision,
+)
 from session_service.workers import Workers
 from toefl_core import paging
 from toefl_core.config import ConfigError
@@ -45,11 +53,26 @@ SERVICE_NAMES = (
 )
 
 
-def prepare_database(settings: Settings) -> Database:
-    """Open (creating and marking a brand-new file) and migrate to head, as `serve` and `migrate` both do."""
+def open_at_head(settings: Settings) -> Database:
+    """Open user_data.db for serving (creating and marking a brand-new file) at the schema this code needs.
+
+    A database behind it is upgraded first by `python -m session_service migrate`, run as a child process: Alembic
+    stays out of the serving process, which keeps its memory for the students (see storage.engine.SCHEMA_HEAD).
+    Raises SchemaError when the database is still not at that revision afterwards.
+    """
     db = open_database(settings.database_url, create=True)
     try:
-        revision = migrate(db)
+        revision = schema_revision(db)
+        if revision != SCHEMA_HEAD:
+            log.info("user database at schema revision %r: upgrading it to %s", revision or None, SCHEMA_HEAD)
+            migrate_command = [sys.executable, "-m", "session_service", "migrate"]
+            exit_code = subprocess.run(migrate_command, check=False).returncode
+            revision = schema_revision(db)
+            if revision != SCHEMA_HEAD:
+                raise SchemaError(
+                    f"the user database is at schema revision {revision or None!r}, not {SCHEMA_HEAD}: "
+                    f"`python -m session_service migrate` exited with {exit_code} (its log is above)"
+                )
     except BaseException:
         db.dispose()
         raise
@@ -74,7 +97,7 @@ GIL_SWITCH_INTERVAL_SECONDS = 0.0005
 
 async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bool) -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
-    db = await asyncio.to_thread(prepare_database, settings)
+    db = await asyncio.to_thread(open_at_head, settings)
     passwords = accounts.Passwords(settings.password_parameters)
     if demo_accounts:
         await asyncio.to_thread(create_demo_accounts, settings, db, passwords)

@@ -13,7 +13,8 @@ import pytest
 from toefl.session.v1 import scoring_service_pb2_grpc, session_service_pb2_grpc
 
 from launcher.procs import REPO_ROOT, ServiceProcess, session_service_process
-from session_service.storage.engine import Database, migrate, open_database
+from session_service.storage.engine import Database, open_database
+from session_service.storage.schema import migrate
 from tests.support.databases import backend_url
 from tests.support.tokens import TEST_TOKEN_KEY
 

@@ -15,7 +15,7 @@ import pytest
 from launcher.procs import REPO_ROOT
 from session_service.blueprint import CURRENT_VERSION, BlueprintError
 from session_service.config import load_settings
-from session_service.storage.engine import open_database
+from session_service.storage.engine import SCHEMA_HEAD, open_database
 from tests.session_service.conftest import UnsafeUserDatabase, require_temporary_url
 from toefl_core.config import ConfigError
 from toefl_core.ownership import (
@@ -30,10 +30,14 @@ SHORT_FORM = "toefl2026-short-v1"
 
 
 def cli(*args: str, url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return run_python("-m", "session_service", *args, url=url, **env)
+
+
+def run_python(*args: str, url: str, **env: str) -> subprocess.CompletedProcess[str]:
     require_temporary_url(url)
     base = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
     return subprocess.run(
-        [sys.executable, "-m", "session_service", *args],
+        [sys.executable, *args],
         cwd=REPO_ROOT,
         env={**base, "TOEFL_ENV": "development", "USER_DATABASE_URL": url, **env},
         capture_output=True,
@@ -61,6 +65,47 @@ def test_migrate_creates_a_marked_database_and_check_passes(tmp_path: Path) -> N
         assert conn.execute("PRAGMA application_id").fetchone()[0] == USER_DATA_APPLICATION_ID
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("SELECT owner FROM database_owner").fetchall() == [("user_data",)]
+
+
+# Opens the database as `serve` does (its module's imports included) and says what it found.
+OPEN_AS_SERVE = """
+import json, sys
+import session_service.__main__
+from session_service.config import load_settings
+from session_service.server import open_at_head
+from session_service.storage.engine import schema_revision
+from toefl_core.server import configure_logging
+configure_logging()
+db = open_at_head(load_settings())
+alembic = sorted(name for name in sys.modules if name.split(".")[0] == "alembic")
+print(json.dumps({"revision": schema_revision(db), "alembic": alembic}))
+"""
+
+
+def test_serve_upgrades_the_schema_in_a_child_and_never_loads_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'user_data.db'}"
+    fresh = run_python("-c", OPEN_AS_SERVE, url=url)
+    assert fresh.returncode == 0, fresh.stderr
+    assert json.loads(fresh.stdout) == {"revision": SCHEMA_HEAD, "alembic": []}
+    # The child's upgrade, logged in the same stream: it did run.
+    assert f"upgrading it to {SCHEMA_HEAD}" in fresh.stderr and "Running upgrade" in fresh.stderr
+    again = run_python("-c", OPEN_AS_SERVE, url=url)
+    assert json.loads(again.stdout) == {"revision": SCHEMA_HEAD, "alembic": []}
+    assert "upgrading" not in again.stderr
+    assert cli("check", url=url).returncode == 0
+
+
+def test_serve_refuses_a_database_newer_than_its_code_and_says_why(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'user_data.db'}"
+    assert cli("migrate", url=url).returncode == 0
+    with sqlite3.connect(tmp_path / "user_data.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    served = cli("serve", url=url)
+    assert served.returncode == 2 and "Traceback" not in served.stderr, served.stderr
+    assert f"at schema revision '9999', not {SCHEMA_HEAD}" in served.stderr
+    migrated = cli("migrate", url=url)
+    assert migrated.returncode == 2 and "Traceback" not in migrated.stderr, migrated.stderr
+    assert "cannot be upgraded to head" in migrated.stderr and "9999" in migrated.stderr
 
 
 @pytest.mark.parametrize("command", ["serve", "check"])

@@ -11,8 +11,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from session_service.storage.engine import Database, migrate, open_database
+from session_service.storage.engine import SCHEMA_HEAD, Database, open_database
 from session_service.storage.models import Base
+from session_service.storage.schema import head_revision, migrate
 from session_service.storage.sessions import module_content
 from tests.support.databases import backend_url
 
@@ -107,3 +108,9 @@ def test_0003_keeps_every_pinned_byte_and_stores_each_body_once(open_db: Callabl
     assert stored == {hashlib.sha256(body).hexdigest(): body for body in expected}
     with db.write_engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_the_head_serve_checks_against_is_the_migrations_head() -> None:
+    # `serve` knows the head without Alembic (it upgrades in a child only when the database is behind it): a new
+    # migration must move engine.SCHEMA_HEAD with it.
+    assert head_revision() == SCHEMA_HEAD

@@ -1,4 +1,4 @@
-"""Alembic environment: always run in-process on the connection handed over by storage.engine.migrate."""
+"""Alembic environment: always run in-process on the connection handed over by storage.schema.migrate."""
 
 from __future__ import annotations
 
