@@ -1,5 +1,5 @@
 """Media through the gateway: prompt-audio GETs and 45-second recording uploads at concurrency 50, beside a plain
-aiohttp handler with the same bytes; peak memory of each process."""
+aiohttp handler with the same bytes; peak memory of each process (session_service's decoder workers included)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from aiohttp import web
 from bench.common import megabytes, peak_memory_mb, percentiles
 from item_service.speech import Turn, Voice, synthesize
 from launcher.audio import WEBM_OPUS, encode
-from launcher.procs import build_demo_bank, wait_port
+from launcher.procs import build_demo_bank, child_pids, wait_port
 from launcher.stack import Stack
 from toefl_core.auth import Role, mint_token
 
@@ -153,6 +153,10 @@ def _report(rows: list[Row], prompt: int, recording: int, memory: dict[str, floa
     print(f"  peak resident memory (VmHWM): {megabytes(memory)}")
 
 
+def _cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="media-bench-") as tmp:
         workdir = Path(tmp)
@@ -178,7 +182,14 @@ def main() -> None:
             assert stack.gateway is not None
             plain_url = f"http://127.0.0.1:{wait_port(port_file, plain.is_alive)}"
             rows_ = asyncio.run(_measure(stack.gateway.url, plain_url, digest, prompt, recording))
-            memory = peak_memory_mb(stack.pids())
+            pids = stack.pids()
+            # session_service decodes uploads in worker processes of its own (session_service.decoder).
+            children = child_pids(pids["session_service"])
+            decoders = [child for child in children if b"resource_tracker" not in _cmdline(child)]
+            pids |= {f"session_service's decoder {n}": child for n, child in enumerate(decoders, start=1)}
+            for tracker in set(children) - set(decoders):
+                pids["session_service's resource tracker"] = tracker
+            memory = peak_memory_mb(pids)
             _report(rows_, len(prompt), len(recording), memory)
         finally:
             plain.terminate()

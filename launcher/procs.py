@@ -63,6 +63,14 @@ def wait_port(path: Path, alive: Callable[[], bool], timeout: float = 60.0) -> i
     return int(path.read_text())
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes `pid` started that are still running (/proc/<pid>/task/*/children)."""
+    found: list[int] = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        found.extend(int(child) for child in children.read_text().split())
+    return sorted(found)
+
+
 @dataclass
 class ServiceProcess:
     """A service running as a child process; `address` is the port it actually bound."""

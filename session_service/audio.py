@@ -1,4 +1,4 @@
-"""What a recording's bytes really hold: FFmpeg (inside the PyAV wheel) demuxes and decodes every frame of it."""
+"""What a recording's bytes really hold: FFmpeg (PyAV) decodes every frame, in session_service.decoder's worker."""
 
 from __future__ import annotations
 
@@ -6,11 +6,7 @@ import io
 
 import av
 
-from session_service.domain.recordings import AudioFacts
-
-
-class NotAudio(Exception):
-    """FFmpeg found no audio it could decode; the message says what went wrong."""
+from session_service.domain.recordings import AudioFacts, NotAudio
 
 
 def probe(data: bytes, stop_after_ms: int) -> AudioFacts:

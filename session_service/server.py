@@ -21,6 +21,7 @@ from session_service import accounts, group_writer
 from session_service.access import AccessPolicy
 from session_service.caches import SessionHeads
 from session_service.config import DEMO_CREDENTIALS_FILE, SECOND_RATING_SALT, Settings
+from session_service.decoder import AudioDecoder
 from session_service.heartbeat import Heartbeat
 from session_service.item_client import ItemClient, ModuleCache
 from session_service.scoring import SessionScorer
@@ -137,6 +138,7 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
     answers_writer = group_writer.answer_writer(workers, scorer)
     pending_scores = PendingScores(workers, scorer)
     advances_writer = group_writer.advance_writer(workers)
+    decoder = AudioDecoder()
     servicer = SessionServicer(
         settings=settings,
         items=items,
@@ -150,6 +152,7 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
         heads=SessionHeads(),
         pages=pages,
         pending_scores=pending_scores,
+        decoder=decoder,
     )
     scoring = ScoringServicer(
         access=access, pages=pages, workers=workers, items=items, scorer=scorer, pending=pending_scores
@@ -170,6 +173,7 @@ async def serve(settings: Settings, *, port_file: Path | None, demo_accounts: bo
     async def shutdown() -> None:
         await items.close()
         hashing.close()
+        decoder.close()
         workers.close()
         db.dispose()
 

@@ -20,7 +20,6 @@ from toefl.session.v1 import session_service_pb2_grpc
 
 from session_service import accounts, export, recordings, sign_in, staff, writer
 from session_service.access import ANSWER, CONTROL, READ, AccessPolicy, check_request_id, check_session_id
-from session_service.audio import NotAudio, probe
 from session_service.blueprint import CURRENT_VERSION, ModulePlan, known_versions, load_blueprint
 from session_service.caches import PretestTally, SessionHeads, SharedBodies
 from session_service.config import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Settings
@@ -40,6 +39,7 @@ from session_service.convert import (
     timestamp,
     user_proto,
 )
+from session_service.decoder import AudioDecoder
 from session_service.domain.accommodations import STANDARD, Accommodation, module_seconds
 from session_service.domain.accommodations import checked as checked_accommodation
 from session_service.domain.answers import (
@@ -70,6 +70,7 @@ from session_service.domain.proctoring import (
 )
 from session_service.domain.recordings import (
     RECORDING_PREFIX,
+    NotAudio,
     audio_ref_refusal,
     check_audio,
     check_size,
@@ -163,8 +164,10 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         heads: SessionHeads,
         pages: paging.PageTokens,
         pending_scores: PendingScores,
+        decoder: AudioDecoder,
     ) -> None:
         self._settings = settings
+        self._decoder = decoder
         self._hashing = hashing
         self._key = settings.common.token_key
         self._media_key = media_signing_key(settings.common.token_key)
@@ -942,7 +945,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             raise late_answer_error()
         longest = max_duration_ms(item.content.response_seconds)
         try:
-            facts = await self._cpu(probe, data, longest)
+            facts = await self._decoder.probe(data, longest)
         except NotAudio as exc:
             raise undecodable(kind, str(exc)) from exc
         check_audio(kind, facts, max_ms=longest)

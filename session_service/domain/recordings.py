@@ -31,6 +31,10 @@ BODY_TYPE = "audio.content_type"
 BODY_DATA = "audio.data"
 
 
+class NotAudio(Exception):
+    """FFmpeg found no audio it could decode; the message says what went wrong."""
+
+
 @dataclass(frozen=True)
 class AudioFacts:
     """What decoding found: the container and codec FFmpeg recognised, and the audio's length."""

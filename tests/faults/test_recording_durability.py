@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from launcher.procs import child_pids
 from launcher.stack import Stack
 from tests.faults.conftest import new_stack
 from tests.support.audio import WAV, WEBM_OPUS, spoken_answer
@@ -23,6 +25,23 @@ from toefl_core.auth import Role
 
 UPLOADS = 20
 SPEAKING = ("TASK_TYPE_LISTEN_AND_REPEAT", "TASK_TYPE_TAKE_AN_INTERVIEW")
+
+
+def _ended(pid: int) -> bool:
+    try:
+        # The state after the command's parenthesis: Z (exited, not yet reaped) or X counts as ended.
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+    except FileNotFoundError:
+        return True
+
+
+def _all_ended(pids: list[int], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not all(_ended(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 @dataclass
@@ -101,8 +120,13 @@ async def test_sigkill_during_uploads_loses_and_duplicates_no_recording(stack: S
             if sum(u.status == 200 for u in uploads) >= 3:
                 break
             await asyncio.sleep(0.005)
+        assert stack.session.proc is not None
+        decoders = child_pids(stack.session.proc.pid)
         stack.session.kill()
         await sending
+        # Its decoder processes (and multiprocessing's resource tracker) end with it: none is left holding memory.
+        assert decoders
+        assert await asyncio.to_thread(_all_ended, decoders)
         acknowledged = {u.request_id: u.reply for u in uploads if u.status == 200}
         await asyncio.to_thread(stack.restart_session)
         # Every client retries what it has no answer for, and what it has (a lost reply looks the same to it).

@@ -41,7 +41,17 @@ from tests.images.podman import (
     missing_tools,
     run,
 )
-from tests.support.exam import CLIENT_TIMEOUT, UNTIL_STOPPED, Attempt, Student, answer_stream, call, retry
+from tests.support.audio import WEBM_OPUS, spoken_answer
+from tests.support.exam import (
+    CLIENT_TIMEOUT,
+    UNTIL_STOPPED,
+    Attempt,
+    Student,
+    answer_stream,
+    bearer,
+    call,
+    retry,
+)
 from toefl_core.auth import Role, mint_token
 
 pytestmark = pytest.mark.timeout(900)
@@ -56,6 +66,7 @@ REFUSALS = {499, 502, 503}
 # And from a save, which needs session_service only: an answer, or one of those.
 OUTAGE_STATUSES = {None, *REFUSALS}
 Rows = dict[str, tuple[int, int]]
+SPEAKING = ("TASK_TYPE_LISTEN_AND_REPEAT", "TASK_TYPE_TAKE_AN_INTERVIEW")
 
 
 def say(line: str) -> None:
@@ -200,6 +211,35 @@ async def sign_in_students(base: str, key: str, count: int) -> list[Student]:
         return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
+async def upload_a_recording(base: str, key: str) -> dict[str, Any]:
+    """A Speaking answer's recording uploaded by a new student: decoded by session_service's decoder process,
+    spawned inside its image as its non-root user."""
+    admin = mint_token(key, subject="usr-images-admin", role=Role.ADMIN)
+    async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as http:
+        body = {
+            "username": f"images-{uuid.uuid4().hex[:12]}",
+            "role": "ROLE_STUDENT",
+            "password": secrets.token_hex(12),
+        }
+        status, user = await call(http, "POST", f"{base}/api/users", admin, body)
+        assert status == 200, user
+        student = mint_token(key, subject=user["userId"], role=Role.STUDENT)
+        start = {"scope": "SESSION_SCOPE_SECTION", "section": "SECTION_SPEAKING", "requestId": uuid.uuid4().hex}
+        status, session = await call(http, "POST", f"{base}/api/sessions", student, start)
+        assert status == 200, session
+        item = next(i for i in session["currentModule"]["items"] if i["taskType"] in SPEAKING)
+        content_type, data = spoken_answer(WEBM_OPUS)
+        url = (
+            f"{base}/api/sessions/{session['sessionId']}/recordings/{item['itemId']}?requestId={uuid.uuid4().hex}"
+        )
+        headers = {**bearer(student), "Content-Type": content_type}
+        async with http.post(url, data=data, headers=headers) as reply:
+            assert reply.status == 200, await reply.text()
+            recording: dict[str, Any] = await reply.json()
+    assert int(recording["byteSize"]) == len(data) and int(recording["durationMs"]) > 0, recording
+    return recording
+
+
 async def until_ready(base: str, within: float = 120) -> dict[str, Any]:
     deadline = time.monotonic() + within
     async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as http:
@@ -323,6 +363,7 @@ def deploy_round(built: Built, stack: Round, port: int) -> dict[str, Any]:
     # take seconds): the first students' starts wait for it when it is not done.
     figures["session_item_connect"] = project.log_lines("the item service at", "session_service")
     router, *students = asyncio.run(sign_in_students(base, built.key, STUDENTS + 1))
+    figures["recording_duration_ms"] = int(asyncio.run(upload_a_recording(base, built.key))["durationMs"])
     admin = mint_token(built.key, subject="usr-images-admin", role=Role.ADMIN)
     teacher = mint_token(built.key, subject="usr-images-teacher", role=Role.TEACHER)
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
+import signal
+import time
+from pathlib import Path
 
 import grpc
 from google.api import httpbody_pb2  # type: ignore[import-untyped]
@@ -12,6 +16,7 @@ from toefl.item.v1 import item_pb2
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
+from launcher.procs import ServiceProcess, child_pids
 from tests.support.audio import WAV, WEBM_OPUS, spoken_answer
 from tests.support.exam import admin, as_user, expect_code, new_user, request_id
 
@@ -69,3 +74,49 @@ def upload_hear_export_erase(uploader: Stub, other: Stub) -> None:
 
 def test_a_recording_is_stored_once_heard_exported_and_erased(session_stub: Stub) -> None:
     upload_hear_export_erase(session_stub, session_stub)
+
+
+def _maps(pid: int) -> str:
+    """The files mapped into a process: PyAV's FFmpeg shows as libavcodec."""
+    try:
+        return Path(f"/proc/{pid}/maps").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
+def _decoders(service: int) -> list[int]:
+    return [pid for pid in child_pids(service) if "libavcodec" in _maps(pid)]
+
+
+def test_recordings_are_decoded_in_a_worker_process_replaced_when_it_dies(
+    session_proc: ServiceProcess, session_stub: Stub
+) -> None:
+    student, session, item_id = _speaking_session(session_stub)
+    content_type, data = spoken_answer(WEBM_OPUS)
+
+    def upload() -> pb.Recording:
+        request = pb.UploadRecordingRequest(
+            session_id=session.session_id,
+            item_id=item_id,
+            request_id=request_id(),
+            audio=httpbody_pb2.HttpBody(content_type=content_type, data=data),
+        )
+        return session_stub.UploadRecording(request, metadata=as_user(student))
+
+    first = upload()
+    assert session_proc.proc is not None
+    service = session_proc.proc.pid
+    # FFmpeg is loaded in a worker the service started, never in the service itself.
+    decoders = _decoders(service)
+    assert decoders and "libavcodec" not in _maps(service)
+    for pid in decoders:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while set(decoders) & set(child_pids(service)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # The lost worker is replaced and the next recording decoded as the first was.
+    second = upload()
+    assert second.audio_ref != first.audio_ref and second.duration_ms == first.duration_ms > 0
+    replaced = _decoders(service)
+    assert replaced and not set(replaced) & set(decoders)
+    assert "an audio decoder process stopped" in session_proc.log_text()
