@@ -28,12 +28,9 @@ from item_service.storage import (
     check_bank,
     check_media_blobs,
     create_bank_engine,
-    integrity_problems,
-    schema_drift,
     schema_revision,
     seal_for_shipping,
     sqlite_path,
-    upgrade_to_head,
 )
 from item_service.storage.engine import missing_bank_message
 from toefl_core.config import ConfigError
@@ -64,6 +61,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    # Alembic is imported by the commands that use it, not at the top: `serve` runs this module too, and its
+    # process never loads Alembic (storage.engine.SCHEMA_HEAD).
+    from item_service.storage.schema import upgrade_to_head
+
     url = settings.database_url
     refuse_retired_name(url, use_instead=ITEM_BANK_FILE)
     path = sqlite_path(url)
@@ -94,6 +95,8 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_check(settings: Settings, _args: argparse.Namespace) -> int:
+    from item_service.storage.schema import integrity_problems, schema_drift
+
     check_bank(settings.database_url)
     # Read-only at the SQLite level: a check must never change the bank, not even its journal mode.
     engine = create_bank_engine(settings.database_url, read_only=True)
@@ -181,6 +184,8 @@ def _import(
 
 
 def cmd_build_demo_bank(settings: Settings, args: argparse.Namespace) -> int:
+    from item_service.storage.schema import upgrade_to_head
+
     out = Path(args.out) if args.out else _sqlite_file(settings.database_url, "build-demo-bank")
     url = f"sqlite:///{out.resolve()}"
     refuse_retired_name(url, use_instead=ITEM_BANK_FILE)

@@ -17,10 +17,10 @@ from item_service.storage import (
     StorageError,
     check_bank,
     create_bank_engine,
-    head_revision,
     read_owner,
     schema_revision,
 )
+from item_service.storage.engine import SCHEMA_HEAD
 from toefl_core.ownership import ITEM_BANK_OWNER
 from toefl_core.ownership_servicer import OwnershipServicer
 from toefl_core.server import serve_forever
@@ -37,11 +37,11 @@ def open_bank(settings: Settings) -> ItemBank:
     """The bank behind DATABASE_URL, after the owner-mark checks; refuses a schema behind the code's."""
     check_bank(settings.database_url)
     engine = create_bank_engine(settings.database_url, read_only=settings.read_only)
-    revision, head = schema_revision(engine), head_revision()
-    if revision != head:
+    revision = schema_revision(engine)
+    if revision != SCHEMA_HEAD:
         engine.dispose()
         raise StorageError(
-            f"the item bank is at schema revision {revision or 'none'}, the code needs {head}; "
+            f"the item bank is at schema revision {revision or 'none'}, the code needs {SCHEMA_HEAD}; "
             "run `python -m item_service migrate` (it takes a backup first)"
         )
     return ItemBank(engine, read_only=settings.read_only)

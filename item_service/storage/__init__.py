@@ -1,4 +1,4 @@
-"""The item bank's storage: the only package of item_service that imports SQLAlchemy, Alembic or sqlite3."""
+"""The item bank's storage: item_service's only package importing SQLAlchemy, Alembic (in .schema) or sqlite3."""
 
 from item_service.storage.backup import backup_database
 from item_service.storage.engine import (
@@ -17,12 +17,6 @@ from item_service.storage.repository import (
     ItemBank,
     ItemFilter,
 )
-from item_service.storage.schema import (
-    head_revision,
-    integrity_problems,
-    schema_drift,
-    upgrade_to_head,
-)
 from toefl_core.storage import schema_revision, sqlite_path
 
 __all__ = [
@@ -38,12 +32,8 @@ __all__ = [
     "check_bank",
     "check_media_blobs",
     "create_bank_engine",
-    "head_revision",
-    "integrity_problems",
     "read_owner",
-    "schema_drift",
     "schema_revision",
     "seal_for_shipping",
     "sqlite_path",
-    "upgrade_to_head",
 ]

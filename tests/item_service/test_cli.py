@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from item_service.storage import head_revision
+from item_service.storage.engine import SCHEMA_HEAD
+from item_service.storage.schema import head_revision
 from launcher.procs import REPO_ROOT, clean_env
 from tests.support.tokens import TEST_TOKEN_KEY
 from toefl_core.ownership import ITEM_BANK_APPLICATION_ID, USER_DATA_APPLICATION_ID
@@ -219,3 +220,16 @@ def test_check_reports_a_damaged_bank(item_bank_path: Path) -> None:
         handle.write(b"\xff" * page_size * 4)
     done = cli("check", database=item_bank_path)
     assert done.returncode == 1 and "integrity" in done.stdout + done.stderr
+
+
+def test_the_head_serve_checks_against_is_the_migrations_head() -> None:
+    # `serve` knows the head without Alembic: a new migration must move storage.engine.SCHEMA_HEAD with it.
+    assert head_revision() == SCHEMA_HEAD
+
+
+def test_serve_refuses_a_bank_at_another_schema_revision(item_bank_path: Path) -> None:
+    with sqlite3.connect(item_bank_path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0004'")
+    done = cli("serve", database=item_bank_path)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert f"schema revision 0004, the code needs {SCHEMA_HEAD}" in done.stderr

@@ -18,7 +18,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from toefl.common.v1 import ownership_pb2, ownership_pb2_grpc
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
-from item_service.storage import head_revision
+from item_service.storage.schema import head_revision
 from launcher.procs import REPO_ROOT, ServiceProcess, clean_env, item_service_process
 from tests.item_service.rpc import ADMIN, AUTHOR, SERVICE, TEACHER, fails
 from tests.support.exam import refusal

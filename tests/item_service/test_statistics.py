@@ -13,7 +13,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
-from item_service.storage import head_revision
+from item_service.storage.schema import head_revision
 from launcher.procs import item_service_process
 from tests.item_service.rpc import ADMIN, AUTHOR, SERVICE, STUDENT, Metadata, Stub, fails
 from tests.item_service.test_cli import cli, ok
