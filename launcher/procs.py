@@ -71,6 +71,24 @@ def child_pids(pid: int) -> list[int]:
     return sorted(found)
 
 
+def _ended(pid: int) -> bool:
+    try:
+        # The state after the command's parenthesis: Z (exited, not yet reaped) or X counts as ended.
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+    except FileNotFoundError:
+        return True
+
+
+def processes_ended(pids: list[int], timeout: float = 10.0) -> bool:
+    """Whether every one of `pids` has exited (reaped or not) within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not all(_ended(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 @dataclass
 class ServiceProcess:
     """A service running as a child process; `address` is the port it actually bound."""

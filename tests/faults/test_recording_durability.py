@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,33 +14,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from launcher.procs import child_pids
+from launcher.procs import child_pids, processes_ended
 from launcher.stack import Stack
 from tests.faults.conftest import new_stack
-from tests.support.audio import WAV, WEBM_OPUS, spoken_answer
+from tests.support.audio import SPEAKING_TASK_TYPES, WAV, WEBM_OPUS, spoken_answer
 from tests.support.exam import CLIENT_TIMEOUT, bearer
 from tests.support.tokens import token
 from toefl_core.auth import Role
 
 UPLOADS = 20
-SPEAKING = ("TASK_TYPE_LISTEN_AND_REPEAT", "TASK_TYPE_TAKE_AN_INTERVIEW")
-
-
-def _ended(pid: int) -> bool:
-    try:
-        # The state after the command's parenthesis: Z (exited, not yet reaped) or X counts as ended.
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
-    except FileNotFoundError:
-        return True
-
-
-def _all_ended(pids: list[int], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not all(_ended(pid) for pid in pids):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 @dataclass
@@ -96,7 +77,7 @@ async def _uploads(http: aiohttp.ClientSession, base: str) -> list[Upload]:
         async with http.post(f"{base}/api/sessions", json=body, headers=bearer(access)) as reply:
             session = await reply.json()
             assert reply.status == 200, session
-        item = next(i for i in session["currentModule"]["items"] if i["taskType"] in SPEAKING)
+        item = next(i for i in session["currentModule"]["items"] if i["taskType"] in SPEAKING_TASK_TYPES)
         content_type, data = kinds[n % 2]
         return Upload(access, session["sessionId"], item["itemId"], content_type, data, uuid.uuid4().hex)
 
@@ -126,7 +107,7 @@ async def test_sigkill_during_uploads_loses_and_duplicates_no_recording(stack: S
         await sending
         # Its decoder processes (and multiprocessing's resource tracker) end with it: none is left holding memory.
         assert decoders
-        assert await asyncio.to_thread(_all_ended, decoders)
+        assert await asyncio.to_thread(processes_ended, decoders)
         acknowledged = {u.request_id: u.reply for u in uploads if u.status == 200}
         await asyncio.to_thread(stack.restart_session)
         # Every client retries what it has no answer for, and what it has (a lost reply looks the same to it).

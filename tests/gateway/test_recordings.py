@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.app import create_app
 from launcher.procs import ServiceProcess, session_service_process
 from tests.gateway.conftest import gateway_settings
-from tests.support.audio import WAV, WEBM_OPUS, spoken_answer
+from tests.support.audio import SPEAKING_TASK_TYPES, WAV, WEBM_OPUS, spoken_answer
 from tests.support.tokens import TEST_TOKEN_KEY, token
 from toefl_core.auth import Role
 
@@ -32,7 +32,6 @@ RATER = {"Authorization": f"Bearer {token(Role.RATER, 'usr-rec-rater')}"}
 # Small limits, so that the oversize refusals need no large bodies.
 RECORDING_MAX_BYTES = 2 * 1024 * 1024
 UPLOAD_MAX_BYTES = 3 * 1024 * 1024
-SPEAKING = ("TASK_TYPE_LISTEN_AND_REPEAT", "TASK_TYPE_TAKE_AN_INTERVIEW")
 
 
 @dataclass
@@ -44,7 +43,7 @@ class Sitting:
 
     @property
     def speaking(self) -> list[dict[str, Any]]:
-        return [item for item in self.items if item["taskType"] in SPEAKING]
+        return [item for item in self.items if item["taskType"] in SPEAKING_TASK_TYPES]
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +200,7 @@ async def test_a_spoken_answer_as_webm_and_as_wav_reaches_a_rater_byte_for_byte(
     )
     assert status == 200, finished
     heard: dict[str, bytes] = {}
-    for task_type in SPEAKING:
+    for task_type in SPEAKING_TASK_TYPES:
         status, queue = await _call(client, "GET", f"/api/ratingTasks?taskType={task_type}&pageSize=200", RATER)
         assert status == 200, queue
         for task in queue.get("tasks", []):

@@ -41,7 +41,7 @@ from tests.images.podman import (
     missing_tools,
     run,
 )
-from tests.support.audio import WEBM_OPUS, spoken_answer
+from tests.support.audio import SPEAKING_TASK_TYPES, WEBM_OPUS, spoken_answer
 from tests.support.exam import (
     CLIENT_TIMEOUT,
     UNTIL_STOPPED,
@@ -66,7 +66,6 @@ REFUSALS = {499, 502, 503}
 # And from a save, which needs session_service only: an answer, or one of those.
 OUTAGE_STATUSES = {None, *REFUSALS}
 Rows = dict[str, tuple[int, int]]
-SPEAKING = ("TASK_TYPE_LISTEN_AND_REPEAT", "TASK_TYPE_TAKE_AN_INTERVIEW")
 
 
 def say(line: str) -> None:
@@ -227,7 +226,7 @@ async def upload_a_recording(base: str, key: str) -> dict[str, Any]:
         start = {"scope": "SESSION_SCOPE_SECTION", "section": "SECTION_SPEAKING", "requestId": uuid.uuid4().hex}
         status, session = await call(http, "POST", f"{base}/api/sessions", student, start)
         assert status == 200, session
-        item = next(i for i in session["currentModule"]["items"] if i["taskType"] in SPEAKING)
+        item = next(i for i in session["currentModule"]["items"] if i["taskType"] in SPEAKING_TASK_TYPES)
         content_type, data = spoken_answer(WEBM_OPUS)
         url = (
             f"{base}/api/sessions/{session['sessionId']}/recordings/{item['itemId']}?requestId={uuid.uuid4().hex}"

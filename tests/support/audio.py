@@ -7,7 +7,10 @@ import functools
 from item_service.speech import Turn, Voice, synthesize
 from launcher.audio import MP4_AAC, OGG_OPUS, WAV, WEBM_OPUS, encode
 
-__all__ = ["MP4_AAC", "OGG_OPUS", "WAV", "WEBM_OPUS", "speech_pcm", "spoken_answer"]
+__all__ = ["MP4_AAC", "OGG_OPUS", "SPEAKING_TASK_TYPES", "WAV", "WEBM_OPUS", "speech_pcm", "spoken_answer"]
+
+# The task types answered by a recording, as the JSON API names them.
+SPEAKING_TASK_TYPES = ("TASK_TYPE_LISTEN_AND_REPEAT", "TASK_TYPE_TAKE_AN_INTERVIEW")
 
 
 @functools.cache
