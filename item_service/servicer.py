@@ -39,7 +39,8 @@ from item_service.storage import (
 )
 from toefl_core import paging
 from toefl_core.auth import Principal, Role, authenticate, require_role
-from toefl_core.errors import Aborted, FailedPrecondition, InvalidArgument, PermissionDenied
+from toefl_core.errors import Aborted, DomainError, FailedPrecondition, InvalidArgument, PermissionDenied
+from toefl_core.grpc_errors import status_proto
 from toefl_core.media import MEDIA_CACHE_CONTROL, media_signing_key, valid_media_signature
 from toefl_core.student_view import student_copy, to_student_view
 
@@ -63,6 +64,8 @@ MAX_STATISTICS_BATCH = 1000
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_BATCH_GET = 500
+# Modules per AssembleModules call: a batch is one read of the bank and one reply.
+MAX_ASSEMBLE_BATCH = 64
 # Top-level fields UpdateItem may change (and their sub-paths); status moves only through the review RPCs.
 UPDATABLE_FIELDS = frozenset(
     {"passage_id", "position", "content", "answer_key", "irt", "rubric", "provenance", "demo"}
@@ -610,9 +613,51 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
             raise InvalidArgument("spec is required", field="spec")
         response = await self._read(lambda reader: assemble_in(reader, request))
         if view != item_pb2.ITEM_VIEW_FULL:
-            for message in (*response.items, *response.passages):
-                to_student_view(message)
+            _to_student_view(response)
         return response
+
+    async def AssembleModules(
+        self, request: item_service_pb2.AssembleModulesRequest, context: Context
+    ) -> item_service_pb2.AssembleModulesResponse:
+        principal = self._principal(context)
+        require_role(principal, ASSEMBLY_ROLES, "AssembleModules")
+        count = len(request.requests)
+        if not 1 <= count <= MAX_ASSEMBLE_BATCH:
+            raise InvalidArgument(
+                f"requests holds {count} modules; it takes 1 to {MAX_ASSEMBLE_BATCH}", field="requests"
+            )
+        views: list[ItemView] = []
+        for index, one in enumerate(request.requests):
+            check_enum_value(one.view, enum=item_pb2.ItemView.DESCRIPTOR, field=f"requests[{index}].view")
+            views.append(self._view(principal, one.view))
+            if not one.HasField("spec"):
+                raise InvalidArgument(f"requests[{index}].spec is required", field=f"requests[{index}].spec")
+
+        def assemble_each(reader: BankReader) -> list[item_service_pb2.AssembleModuleResponse | DomainError]:
+            outcomes: list[item_service_pb2.AssembleModuleResponse | DomainError] = []
+            for one in request.requests:
+                try:
+                    outcomes.append(assemble_in(reader, one))
+                except DomainError as error:
+                    # One module's pool exhausted, or its spec invalid: the other modules are still assembled.
+                    outcomes.append(error)
+            return outcomes
+
+        reply = item_service_pb2.AssembleModulesResponse()
+        for outcome, view in zip(await self._read(assemble_each), views, strict=True):
+            entry = reply.entries.add()
+            if isinstance(outcome, DomainError):
+                entry.error.CopyFrom(status_proto(outcome))
+                continue
+            if view != item_pb2.ITEM_VIEW_FULL:
+                _to_student_view(outcome)
+            entry.module.CopyFrom(outcome)
+        return reply
+
+
+def _to_student_view(response: item_service_pb2.AssembleModuleResponse) -> None:
+    for message in (*response.items, *response.passages):
+        to_student_view(message)
 
 
 def _require_status(item: item_pb2.Item, status: item_pb2.ItemStatus.ValueType, action: str) -> None:

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import grpc
+from google.rpc import status_pb2
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
 from session_service.views import student_item, student_passage
 from toefl_core.auth import ServiceToken
 from toefl_core.channels import RECONNECT_OPTIONS
 from toefl_core.errors import FailedPrecondition, Unavailable
-from toefl_core.grpc_errors import error_info
+from toefl_core.grpc_errors import error_info, status_error_info
 from toefl_core.lru import LRU
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,39 @@ DEADLINE_MARGIN_SECONDS = 0.5
 BATCH_GET_LIMIT = 500
 CONNECT_WITHIN_SECONDS = 120.0
 R = TypeVar("R")
+
+
+ASSEMBLE = "assemble the module"
+# AssembleModules takes at most this many modules per call.
+ASSEMBLE_BATCH_LIMIT = 64
+
+
+def module_request(
+    *,
+    spec: item_service_pb2.ModuleSpec,
+    exclude_item_ids: Sequence[str],
+    seed: int,
+    pretest_administrations: Mapping[str, int] | None = None,
+) -> item_service_pb2.AssembleModuleRequest:
+    """A module's assembly in the FULL view (keys and parameters stay server-side)."""
+    return item_service_pb2.AssembleModuleRequest(
+        spec=spec,
+        exclude_item_ids=exclude_item_ids,
+        seed=seed,
+        view=item_pb2.ITEM_VIEW_FULL,
+        pretest_administrations=pretest_administrations or {},
+    )
+
+
+def _refusal(status: status_pb2.Status, what: str) -> FailedPrecondition:
+    """item_service's refusal of one entry of a batch, as a refusal of the whole call is raised (`_call`)."""
+    info = status_error_info(status)
+    log.error("item service refused to %s: code %d %s", what, status.code, status.message)
+    return FailedPrecondition(
+        f"the item service could not {what}: {status.message}",
+        reason=info.reason if info is not None else "ITEM_SERVICE_REFUSED",
+        metadata=dict(info.metadata) if info is not None else None,
+    )
 
 
 def call_budget(time_remaining: float | None) -> float | None:
@@ -79,14 +113,31 @@ class ItemClient:
         pretest_administrations: Mapping[str, int] | None = None,
     ) -> item_service_pb2.AssembleModuleResponse:
         """FULL view (keys and parameters stay server-side); retries within the budget, then UNAVAILABLE."""
-        request = item_service_pb2.AssembleModuleRequest(
+        request = module_request(
             spec=spec,
             exclude_item_ids=exclude_item_ids,
             seed=seed,
-            view=item_pb2.ITEM_VIEW_FULL,
-            pretest_administrations=pretest_administrations or {},
+            pretest_administrations=pretest_administrations,
         )
-        return await self._call(self._stub.AssembleModule, request, "assemble the module", budget_seconds)
+        return await self._call(self._stub.AssembleModule, request, ASSEMBLE, budget_seconds)
+
+    async def assemble_modules(
+        self, requests: Sequence[item_service_pb2.AssembleModuleRequest], *, budget_seconds: float | None = None
+    ) -> list[item_service_pb2.AssembleModuleResponse | FailedPrecondition]:
+        """Each module as `assemble_module` would assemble it, in calls of at most `ASSEMBLE_BATCH_LIMIT`; a module
+        item_service could not assemble is its refusal, in its place. Retries each call within the budget, then
+        UNAVAILABLE (for all)."""
+        outcomes: list[item_service_pb2.AssembleModuleResponse | FailedPrecondition] = []
+        for start in range(0, len(requests), ASSEMBLE_BATCH_LIMIT):
+            batch = item_service_pb2.AssembleModulesRequest(
+                requests=requests[start : start + ASSEMBLE_BATCH_LIMIT]
+            )
+            reply = await self._call(self._stub.AssembleModules, batch, "assemble the modules", budget_seconds)
+            outcomes.extend(
+                entry.module if entry.HasField("module") else _refusal(entry.error, ASSEMBLE)
+                for entry in reply.entries
+            )
+        return outcomes
 
     async def current_items(
         self, item_ids: Sequence[str], *, budget_seconds: float | None = None

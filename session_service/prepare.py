@@ -8,7 +8,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from session_service.blueprint import ModulePlan
@@ -23,12 +23,15 @@ MAX_PREPARED = 2_000
 # advances come a sweep interval after the deadline. Later, its session has moved on without it (an advance came
 # before it was prepared) or stopped; kept, such places would fill the store for good.
 STALE_AFTER_SECONDS = 300.0
-# Places assembled at once, a place's modules (a router's two second stages) side by side. A place's time is
-# mostly waits (item_service, a turn of the event loop, a reader): one at a time, a room paced alike still had
-# its last second stages assembled as its router ended; two at once, with three or four seconds to spare
-# (docs/PERFORMANCE.md of 2026-12-07). Three at once put the capacity row's answers beyond their target on
-# 2026-12-05 (single runs).
+# Calls to item_service at once, each for every place due then (a place's modules, a router's two second stages,
+# together). A call's time is mostly waits (item_service, a turn of the event loop, a reader): one at a time, a
+# room paced alike still had its last second stages assembled as its router ended; two at once, with three or four
+# seconds to spare (docs/PERFORMANCE.md of 2026-12-07). Three at once put the capacity row's answers beyond their
+# target on 2026-12-05 (single runs).
 CONCURRENT_ASSEMBLIES = 2
+# Places per call: a room's places fall due together, and each call to item_service costs both services more than
+# the module it assembles (docs/PERFORMANCE.md of 2026-12-07, evening); up to 32 modules, within item_service's 64.
+PLACES_PER_CALL = 16
 # Entries of the schedule beyond those of the places waiting (taken, or brought forward by answers) that are
 # tolerated before it is rebuilt without them.
 SCHEDULE_SLACK = 64
@@ -52,7 +55,9 @@ class Candidates:
     after_answers: int
 
 
-Assemble = Callable[[Candidates, ModulePlan], Awaitable[NewModule]]
+# Every module of these places at once (one call to item_service): each assembled module, or why it was not, in
+# the order asked.
+Assemble = Callable[[Sequence[tuple[Candidates, ModulePlan]]], Awaitable[Sequence[NewModule | Exception]]]
 
 
 def due_after_answers(items: int) -> int:
@@ -86,9 +91,13 @@ class _Waiting:
     answers: int = 0
 
 
+def _place(waiting: _Waiting) -> tuple[str, int]:
+    return waiting.candidates.session_id, waiting.candidates.sequence
+
+
 class ModulePreparer:
-    """Assembles the modules that may follow every module opened in this process, `CONCURRENT_ASSEMBLIES` places
-    at a time (a place's modules side by side), in the order they fall due: halfway through the open module's
+    """Assembles the modules that may follow every module opened in this process, in `CONCURRENT_ASSEMBLIES` calls
+    at a time, each for every place due then, in the order they fall due: halfway through the open module's
     time by default, or as soon as the student has answered a quarter of its items; and keeps them until that
     module closes.
 
@@ -178,22 +187,26 @@ class ModulePreparer:
 
     async def _next_due(self) -> _Waiting:
         while True:
-            while self._due and not self._current(self._due[0]):
-                heapq.heappop(self._due)
+            waiting = self._due_now()
+            if waiting is not None:
+                return waiting
+            self._wake.clear()
             if not self._due:
-                self._wake.clear()
                 await self._wake.wait()
                 continue
-            due, _, waiting = self._due[0]
-            wait = due - time.monotonic()
-            if wait <= 0:
-                heapq.heappop(self._due)
-                del self._waiting[waiting.candidates.session_id]
-                return waiting
             # Something may fall due sooner meanwhile (a quarter of a module answered, a shorter module opened).
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                await asyncio.wait_for(self._wake.wait(), timeout=self._due[0][0] - time.monotonic())
+
+    def _due_now(self) -> _Waiting | None:
+        """The next place due by now, taken off the schedule; None if none is."""
+        while self._due and not self._current(self._due[0]):
+            heapq.heappop(self._due)
+        if not self._due or self._due[0][0] > time.monotonic():
+            return None
+        _, _, waiting = heapq.heappop(self._due)
+        del self._waiting[waiting.candidates.session_id]
+        return waiting
 
     def _current(self, entry: tuple[float, int, _Waiting]) -> bool:
         due, _, waiting = entry
@@ -204,48 +217,60 @@ class ModulePreparer:
 
     async def _assemble_forever(self) -> None:
         while True:
-            waiting = await self._next_due()
-            candidates = waiting.candidates
-            if not self._room():
-                # Put now, it would push out a place prepared earlier, whose module closes sooner: that work would
-                # be lost and done again at its advance (at 10,000 students most of it was). Its advance assembles.
-                continue
-            place = (candidates.session_id, candidates.sequence)
-            self._assembling[place] = False
-            modules: dict[str, NewModule] = {}
+            places = await self._places_due()
+            asked = [(waiting.candidates, plan) for waiting in places for plan in waiting.candidates.plans]
+            outcomes: Sequence[NewModule | Exception]
             try:
-                # Side by side: a room paced alike has its 500 places due within an answer interval, and each is
-                # ready in the time of one call to item_service rather than one per module.
-                results = await asyncio.gather(
-                    *(self._assemble(candidates, plan) for plan in candidates.plans), return_exceptions=True
-                )
-                for plan, result in zip(candidates.plans, results, strict=True):
+                outcomes = await self._assemble(asked)
+            except Exception as error:
+                # Their advances assemble them then, as they would have without preparing.
+                outcomes = [error] * len(asked)
+            finally:
+                passed = {place: self._assembling.pop(place) for place in map(_place, places)}
+            results = iter(zip(asked, outcomes, strict=True))
+            for waiting in places:
+                candidates = waiting.candidates
+                modules: dict[str, NewModule] = {}
+                for (_, plan), result in itertools.islice(results, len(candidates.plans)):
                     if isinstance(result, Exception):
-                        # The advance assembles it then, as it would have without preparing.
+                        # Its advance assembles it then, as it would have without preparing.
                         log.warning(
                             "preparing module %s of %s failed", plan.key, candidates.session_id, exc_info=result
                         )
-                    elif isinstance(result, BaseException):
-                        raise result
                     else:
                         modules[plan.key] = result
-            finally:
-                passed = self._assembling.pop(place)
-            if passed:
-                # Its advance came while it was assembled, and assembled for itself.
-                continue
-            # Its module closes about `after_seconds` after the latest it was due (halfway through that module).
-            stale_at = waiting.latest + candidates.after_seconds + STALE_AFTER_SECONDS
-            self._ready.put(
-                place,
-                Prepared(
-                    stale_at=stale_at,
-                    after_module_id=candidates.after_module_id,
-                    exclude_item_ids=candidates.exclude_item_ids,
-                    modules=modules,
-                ),
-            )
-            log.info("session %s: next modules prepared (%s)", candidates.session_id, ", ".join(modules))
+                if passed[_place(waiting)]:
+                    # Its advance came while it was assembled, and assembled for itself.
+                    continue
+                # Its module closes about `after_seconds` after the latest it was due (halfway through it).
+                stale_at = waiting.latest + candidates.after_seconds + STALE_AFTER_SECONDS
+                self._ready.put(
+                    _place(waiting),
+                    Prepared(
+                        stale_at=stale_at,
+                        after_module_id=candidates.after_module_id,
+                        exclude_item_ids=candidates.exclude_item_ids,
+                        modules=modules,
+                    ),
+                )
+                log.info("session %s: next modules prepared (%s)", candidates.session_id, ", ".join(modules))
+
+    async def _places_due(self) -> list[_Waiting]:
+        """The places due now, the first one waited for, at most `PLACES_PER_CALL`, each counted as assembling
+        (a place that would not fit the store is left to its advance)."""
+        places: list[_Waiting] = []
+        while not places:
+            waiting = await self._next_due()
+            while True:
+                if self._room():
+                    self._assembling[_place(waiting)] = False
+                    places.append(waiting)
+                # Put now, a place that does not fit would push out one prepared earlier, whose module closes
+                # sooner: that work would be lost and done again at its advance (at 10,000 students most was).
+                if len(places) >= PLACES_PER_CALL or (next_one := self._due_now()) is None:
+                    break
+                waiting = next_one
+        return places
 
     def _room(self) -> bool:
         """Whether one more place fits, once the stale ones are dropped; says so when that changes."""

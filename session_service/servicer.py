@@ -8,13 +8,13 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Collection, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from typing import Any, TypeVar
 
 import grpc
 from google.api import httpbody_pb2  # type: ignore[import-untyped]
 from google.protobuf import json_format
-from toefl.item.v1 import item_pb2
+from toefl.item.v1 import item_pb2, item_service_pb2
 from toefl.session.v1 import session_service_pb2 as pb
 from toefl.session.v1 import session_service_pb2_grpc
 
@@ -91,7 +91,7 @@ from session_service.domain.sittings import (
 )
 from session_service.domain.states import STATE_IN_PROGRESS, STATUS_OPEN
 from session_service.group_writer import GroupWriter
-from session_service.item_client import CachedModule, ItemClient, ModuleCache, call_budget
+from session_service.item_client import CachedModule, ItemClient, ModuleCache, call_budget, module_request
 from session_service.prepare import Candidates, ModulePreparer, due_after_answers
 from session_service.routing import router_ability
 from session_service.scoring import SessionScorer, answer_from_json
@@ -410,20 +410,36 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
     ) -> sessions.NewModule:
         """The module item_service assembles for this place in the session (its seed follows from the place),
         not yet opened: no start, no deadline."""
-        seed = module_seed(session_id, sequence)
+        request = await self._module_request(session_id, sequence, plan, exclude_item_ids)
+        assembled = await self._items.assemble_module(
+            spec=request.spec,
+            exclude_item_ids=request.exclude_item_ids,
+            seed=request.seed,
+            budget_seconds=budget_seconds,
+            pretest_administrations=request.pretest_administrations,
+        )
+        return self._pinned(sequence, plan, request.seed, assembled)
+
+    async def _module_request(
+        self, session_id: str, sequence: int, plan: ModulePlan, exclude_item_ids: Iterable[str]
+    ) -> item_service_pb2.AssembleModuleRequest:
         # Only a module with pretest slots reads the tally that balances them.
         tally = (
             await self._pretest.current(lambda: self._lookup(pretest_store.administrations))
             if plan.pretest_counts
             else None
         )
-        assembled = await self._items.assemble_module(
+        return module_request(
             spec=plan.spec(),
             exclude_item_ids=list(exclude_item_ids),
-            seed=seed,
-            budget_seconds=budget_seconds,
+            seed=module_seed(session_id, sequence),
             pretest_administrations=tally,
         )
+
+    def _pinned(
+        self, sequence: int, plan: ModulePlan, seed: int, assembled: item_service_pb2.AssembleModuleResponse
+    ) -> sessions.NewModule:
+        """The module of what item_service assembled, its items and passages pinned (their bodies shared)."""
         if not assembled.items:
             raise FailedPrecondition(
                 f"the item bank has no items for module {plan.key!r}", reason="ITEM_POOL_EXHAUSTED"
@@ -476,21 +492,41 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         self._cache.put(opened.module_id, parsed)
         return opened
 
-    async def _prepare(self, candidates: Candidates, plan: ModulePlan) -> sessions.NewModule:
-        """A module assembled ahead of the close of the one before (the preparer's own pace, no caller), with the
-        bodies of its items and passages that are stored already."""
-        module = await self._assembled(
-            session_id=candidates.session_id,
-            sequence=candidates.sequence,
-            plan=plan,
-            exclude_item_ids=sorted(candidates.exclude_item_ids),
-            budget_seconds=None,
-        )
+    async def _prepare(
+        self, places: Sequence[tuple[Candidates, ModulePlan]]
+    ) -> list[sessions.NewModule | DomainError]:
+        """Modules assembled ahead of the close of the ones before (the preparer's own pace, no caller), in one
+        call to item_service however many, each with the bodies of its items and passages that are stored
+        already; a module that could not be assembled is why, in its place."""
+        requests = [
+            await self._module_request(place.session_id, place.sequence, plan, sorted(place.exclude_item_ids))
+            for place, plan in places
+        ]
+        modules: list[sessions.NewModule | DomainError] = []
+        for (place, plan), request, assembled in zip(
+            places, requests, await self._items.assemble_modules(requests), strict=True
+        ):
+            try:
+                modules.append(
+                    assembled
+                    if isinstance(assembled, DomainError)
+                    else self._pinned(place.sequence, plan, request.seed, assembled)
+                )
+            except DomainError as error:
+                modules.append(error)
+        made = [module for module in modules if isinstance(module, sessions.NewModule)]
+        if not made:
+            return modules
         # A room's modules pin mostly the same items: found now, off the advance's path, their bytes are not sent
-        # again by the advance's write, on the writer that every answer waits for.
-        return dataclasses.replace(
-            module, stored_digests=await self._read(content_store.stored_digests, bodies=module.bodies)
-        )
+        # again by the advance's write, on the writer that every answer waits for. One read for the whole call:
+        # a digest stored for one module is stored for all.
+        stored = await self._read(content_store.stored_digests, bodies=[b for m in made for b in m.bodies])
+        return [
+            dataclasses.replace(module, stored_digests=stored)
+            if isinstance(module, sessions.NewModule)
+            else module
+            for module in modules
+        ]
 
     def _to_prepare(
         self,

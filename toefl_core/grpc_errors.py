@@ -50,7 +50,12 @@ def status_proto(error: DomainError) -> status_pb2.Status:
 def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
     """The ErrorInfo detail of another service's refusal, if it gave one (the inverse of status_proto)."""
     status = rpc_status.from_call(error)  # type: ignore[arg-type]  # an AioRpcError carries the same trailers
-    for detail in status.details if status is not None else ():
+    return status_error_info(status) if status is not None else None
+
+
+def status_error_info(status: status_pb2.Status) -> error_details_pb2.ErrorInfo | None:
+    """The ErrorInfo detail of a google.rpc.Status (a batch's entry, say), if it has one."""
+    for detail in status.details:
         info = error_details_pb2.ErrorInfo()
         if detail.Unpack(info):
             return info

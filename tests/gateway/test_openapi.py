@@ -41,7 +41,7 @@ def test_toefl_document_validates_and_covers_every_annotated_rpc() -> None:
     expected = {f"ItemService.{name}" for name in annotated_methods(ITEM_SERVICE)}
     expected |= {f"SessionService.{name}" for name in annotated_methods(SESSION_SERVICE)}
     assert summaries == expected
-    assert "ItemService.AssembleModule" not in summaries
+    assert "ItemService.AssembleModule" not in summaries and "ItemService.AssembleModules" not in summaries
 
 
 def test_toefl_document_describes_parameters_schemas_errors_and_security() -> None:

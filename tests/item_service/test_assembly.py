@@ -1,4 +1,4 @@
-"""AssembleModule on the demo bank: replayable, never repeats an excluded item, keeps passages whole."""
+"""AssembleModule(s) on the demo bank: replayable, never repeats an excluded item, keeps passages whole."""
 
 from __future__ import annotations
 
@@ -146,3 +146,59 @@ def test_assembly_is_for_services(item_stub: Stub) -> None:
     request = item_service_pb2.AssembleModuleRequest(spec=READING)
     for meta in (STUDENT, AUTHOR):
         fails(item_stub.AssembleModule, request, meta, grpc.StatusCode.PERMISSION_DENIED)
+
+
+def test_a_batch_assembles_each_module_as_alone_and_answers_each_failure_in_its_place(item_stub: Stub) -> None:
+    exhausted = item_service_pb2.ModuleSpec(
+        task_counts=[TC(task_type=item_pb2.TASK_TYPE_ACADEMIC_DISCUSSION, count=1000)]
+    )
+    first = assemble(item_stub, seed=11)
+    requests = [
+        item_service_pb2.AssembleModuleRequest(spec=READING, seed=11, view=item_pb2.ITEM_VIEW_FULL),
+        item_service_pb2.AssembleModuleRequest(spec=exhausted, seed=1),
+        item_service_pb2.AssembleModuleRequest(
+            spec=READING, seed=12, exclude_item_ids=[i.item_id for i in first.items], view=item_pb2.ITEM_VIEW_FULL
+        ),
+        # The STUDENT view, as AssembleModule gives it: no keys.
+        item_service_pb2.AssembleModuleRequest(spec=READING, seed=11),
+    ]
+    reply = item_stub.AssembleModules(item_service_pb2.AssembleModulesRequest(requests=requests), metadata=SERVICE)
+    assert [e.WhichOneof("outcome") for e in reply.entries] == ["module", "error", "module", "module"]
+    alone = [item_stub.AssembleModule(r, metadata=SERVICE) for r in (requests[0], requests[2], requests[3])]
+    assert [reply.entries[i].module for i in (0, 2, 3)] == alone
+    assert reply.entries[0].module == first
+    assert reply.entries[1].error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+    assert "TASK_TYPE_ACADEMIC_DISCUSSION" in reply.entries[1].error.message
+    assert not {i.item_id for i in reply.entries[2].module.items} & {i.item_id for i in first.items}
+    assert all(not i.HasField("answer_key") for i in reply.entries[3].module.items)
+    assert all(i.HasField("answer_key") for i in reply.entries[0].module.items)
+
+
+@pytest.mark.parametrize(
+    ("requests", "field"),
+    [
+        ([], "requests"),
+        ([item_service_pb2.AssembleModuleRequest(spec=READING)] * 65, "requests"),
+        (
+            [item_service_pb2.AssembleModuleRequest(spec=READING), item_service_pb2.AssembleModuleRequest()],
+            "requests[1].spec",
+        ),
+        (
+            [item_service_pb2.AssembleModuleRequest(spec=READING, view=item_pb2.ItemView.ValueType(7))],
+            "requests[0].view",
+        ),
+    ],
+)
+def test_a_batch_is_1_to_64_requests_each_with_a_spec(
+    item_stub: Stub, requests: list[item_service_pb2.AssembleModuleRequest], field: str
+) -> None:
+    request = item_service_pb2.AssembleModulesRequest(requests=requests)
+    fails(item_stub.AssembleModules, request, SERVICE, grpc.StatusCode.INVALID_ARGUMENT, field=field)
+
+
+def test_a_batch_is_for_services(item_stub: Stub) -> None:
+    request = item_service_pb2.AssembleModulesRequest(
+        requests=[item_service_pb2.AssembleModuleRequest(spec=READING)]
+    )
+    for meta in (STUDENT, AUTHOR):
+        fails(item_stub.AssembleModules, request, meta, grpc.StatusCode.PERMISSION_DENIED)

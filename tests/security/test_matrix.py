@@ -109,6 +109,7 @@ MATRIX = {
 # RPCs with no HTTP route: reached by our own services and jobs only, over gRPC.
 GRPC_ONLY = {
     "item_service /toefl.item.v1.ItemService/AssembleModule": "- - - - - A A",
+    "item_service /toefl.item.v1.ItemService/AssembleModules": "- - - - - A A",
     "item_service /toefl.item.v1.ItemService/WriteItemStatistics": "- - - - - A A",
     # The calibration job's estimates, put in review (never active on their own).
     "item_service /toefl.item.v1.ItemService/ProposeItemParameters": "- - - - - A A",

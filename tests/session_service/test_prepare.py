@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import cast
@@ -190,10 +190,33 @@ PLAN = load_blueprint().section(READING).modules[1]
 SECOND_STAGE_PLANS = load_blueprint().section(READING).modules[1:]
 
 
+AssembleOne = Callable[[Candidates, ModulePlan], Awaitable[NewModule]]
+
+
+def each(assemble_one: AssembleOne) -> Assemble:
+    """Every module of a call assembled by `assemble_one`, in order, a failure in its place."""
+
+    async def assemble(asked: Sequence[tuple[Candidates, ModulePlan]]) -> list[NewModule | Exception]:
+        results: list[NewModule | Exception] = []
+        for place, plan in asked:
+            try:
+                results.append(await assemble_one(place, plan))
+            except Exception as error:
+                results.append(error)
+        return results
+
+    return assemble
+
+
 @asynccontextmanager
-async def running(assemble: Assemble, *, limit: int = 1) -> AsyncIterator[ModulePreparer]:
-    """A preparer of `limit` places at most, running, that assembles with `assemble`."""
-    preparer = ModulePreparer(assemble, limit=limit)
+async def running(
+    assemble: AssembleOne | Assemble, *, limit: int = 1, calls: bool = False
+) -> AsyncIterator[ModulePreparer]:
+    """A preparer of `limit` places at most, running, that assembles each module with `assemble` (or each call,
+    with `calls`)."""
+    preparer = ModulePreparer(
+        cast(Assemble, assemble) if calls else each(cast(AssembleOne, assemble)), limit=limit
+    )
     runner = asyncio.create_task(preparer.run_forever())
     try:
         yield preparer
@@ -330,23 +353,54 @@ async def test_a_place_whose_advance_came_while_it_was_assembled_is_not_kept() -
         assert len(preparer) == 0
 
 
-async def test_a_routers_second_stages_are_assembled_side_by_side() -> None:
+async def test_a_routers_second_stages_are_asked_in_one_call() -> None:
     # A room paced alike has its places due within one answer interval: each is ready in the time of one call to
-    # item_service, not of one per module. Assembled one after the other, the first call here would wait for good.
-    asked: list[str] = []
-    both_asked = asyncio.Event()
+    # item_service, not of one per module.
+    calls: list[list[str]] = []
 
-    async def assemble(place: Candidates, plan: ModulePlan) -> NewModule:
-        asked.append(plan.key)
-        if len(asked) == len(SECOND_STAGE_PLANS):
-            both_asked.set()
-        await both_asked.wait()
-        return MODULES[place.session_id]
+    async def assemble(asked: Sequence[tuple[Candidates, ModulePlan]]) -> list[NewModule]:
+        calls.append([plan.key for _, plan in asked])
+        return [MODULES[place.session_id] for place, _ in asked]
 
-    async with running(assemble) as preparer:
+    async with running(assemble, calls=True) as preparer:
         await router_opened(preparer, "ses-a", plans=SECOND_STAGE_PLANS)
-        assert sorted(asked) == sorted(plan.key for plan in SECOND_STAGE_PLANS)
+        assert calls == [[plan.key for plan in SECOND_STAGE_PLANS]]
         assert take(preparer, "ses-a") is MODULES["ses-a"]
+
+
+async def test_places_due_together_are_asked_together_a_bounded_number_per_call() -> None:
+    # Each call to item_service costs both services more than a module it assembles.
+    calls: list[list[str]] = []
+    release = asyncio.Event()
+
+    async def assemble(asked: Sequence[tuple[Candidates, ModulePlan]]) -> list[NewModule]:
+        calls.append([place.session_id for place, _ in asked])
+        await release.wait()
+        return [cast(NewModule, object()) for _ in asked]
+
+    room = [f"ses-{n}" for n in range(2 * prepare.PLACES_PER_CALL + 5)]
+    async with running(assemble, limit=1000, calls=True) as preparer:
+        await router_opened(preparer, *room)
+        # Both calls at once took a full share each; the rest wait for one of them to end.
+        assert [len(call) for call in calls] == [prepare.PLACES_PER_CALL] * prepare.CONCURRENT_ASSEMBLIES
+        release.set()
+        await asyncio.sleep(0.2)
+        assert [len(call) for call in calls] == [prepare.PLACES_PER_CALL] * 2 + [5]
+        # In the order they fell due, each once.
+        assert [session for call in calls for session in call] == room
+        assert len(preparer) == len(room)
+
+
+async def test_a_failed_call_leaves_its_places_to_their_advances(caplog: pytest.LogCaptureFixture) -> None:
+    async def assemble(asked: Sequence[tuple[Candidates, ModulePlan]]) -> list[NewModule]:
+        raise RuntimeError("item_service is gone")
+
+    async with running(assemble, limit=2, calls=True) as preparer:
+        await router_opened(preparer, "ses-a", "ses-b", plans=SECOND_STAGE_PLANS)
+        assert f"preparing module {SECOND_STAGE_PLANS[0].key} of ses-b failed" in caplog.text
+        assert take(preparer, "ses-a") is None
+        # The preparer goes on with the places after them.
+        assert preparer.scheduled() == 0
 
 
 async def test_a_module_that_failed_leaves_the_other_prepared(caplog: pytest.LogCaptureFixture) -> None:
