@@ -104,21 +104,9 @@ class ItemClient:
         log.info("connected to the item service at %s in %.2f s", self._address, time.monotonic() - started)
 
     async def assemble_module(
-        self,
-        *,
-        spec: item_service_pb2.ModuleSpec,
-        exclude_item_ids: Sequence[str],
-        seed: int,
-        budget_seconds: float | None = None,
-        pretest_administrations: Mapping[str, int] | None = None,
+        self, request: item_service_pb2.AssembleModuleRequest, *, budget_seconds: float | None = None
     ) -> item_service_pb2.AssembleModuleResponse:
-        """FULL view (keys and parameters stay server-side); retries within the budget, then UNAVAILABLE."""
-        request = module_request(
-            spec=spec,
-            exclude_item_ids=exclude_item_ids,
-            seed=seed,
-            pretest_administrations=pretest_administrations,
-        )
+        """One module (`module_request`); retries within the budget, then UNAVAILABLE."""
         return await self._call(self._stub.AssembleModule, request, ASSEMBLE, budget_seconds)
 
     async def assemble_modules(

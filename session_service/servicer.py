@@ -411,13 +411,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
         """The module item_service assembles for this place in the session (its seed follows from the place),
         not yet opened: no start, no deadline."""
         request = await self._module_request(session_id, sequence, plan, exclude_item_ids)
-        assembled = await self._items.assemble_module(
-            spec=request.spec,
-            exclude_item_ids=request.exclude_item_ids,
-            seed=request.seed,
-            budget_seconds=budget_seconds,
-            pretest_administrations=request.pretest_administrations,
-        )
+        assembled = await self._items.assemble_module(request, budget_seconds=budget_seconds)
         return self._pinned(sequence, plan, request.seed, assembled)
 
     async def _module_request(

@@ -72,7 +72,7 @@ async def test_modules_are_assembled_in_calls_of_at_most_the_limit_each_refusal_
     monkeypatch.setattr(client._stub, "AssembleModules", counted)
     try:
         together = await client.assemble_modules(requests)
-        alone = [await client.assemble_module(spec=email, exclude_item_ids=[], seed=seed) for seed in (1, 3)]
+        alone = [await client.assemble_module(requests[n]) for n in (0, 2)]
     finally:
         await client.close()
     assert sizes == [2, 1]
