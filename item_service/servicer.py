@@ -103,8 +103,8 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
         require_role(principal, BANK_READ_ROLES, "reading the item bank")
         return principal
 
-    def _view(self, principal: Principal, view: int) -> ItemView:
-        check_enum_value(view, enum=item_pb2.ItemView.DESCRIPTOR, field="view")
+    def _view(self, principal: Principal, view: int, field: str = "view") -> ItemView:
+        check_enum_value(view, enum=item_pb2.ItemView.DESCRIPTOR, field=field)
         if view == item_pb2.ITEM_VIEW_FULL:
             require_role(principal, FULL_VIEW_ROLES, "the FULL view")
             return item_pb2.ITEM_VIEW_FULL
@@ -628,8 +628,7 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
             )
         views: list[ItemView] = []
         for index, one in enumerate(request.requests):
-            check_enum_value(one.view, enum=item_pb2.ItemView.DESCRIPTOR, field=f"requests[{index}].view")
-            views.append(self._view(principal, one.view))
+            views.append(self._view(principal, one.view, field=f"requests[{index}].view"))
             if not one.HasField("spec"):
                 raise InvalidArgument(f"requests[{index}].spec is required", field=f"requests[{index}].spec")
 

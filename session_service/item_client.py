@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import grpc
-from google.rpc import status_pb2
+from google.rpc import error_details_pb2
 from toefl.item.v1 import item_pb2, item_service_pb2, item_service_pb2_grpc
 
 from session_service.views import student_item, student_passage
@@ -40,6 +40,8 @@ R = TypeVar("R")
 
 
 ASSEMBLE = "assemble the module"
+# A batch entry's refusal carries its code as a number: its name, for the log line a refused call has too.
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 # AssembleModules takes at most this many modules per call.
 ASSEMBLE_BATCH_LIMIT = 64
 
@@ -61,12 +63,12 @@ def module_request(
     )
 
 
-def _refusal(status: status_pb2.Status, what: str) -> FailedPrecondition:
-    """item_service's refusal of one entry of a batch, as a refusal of the whole call is raised (`_call`)."""
-    info = status_error_info(status)
-    log.error("item service refused to %s: code %d %s", what, status.code, status.message)
+def _refusal(what: str, code: str, message: str, info: error_details_pb2.ErrorInfo | None) -> FailedPrecondition:
+    """item_service's refusal of a call, or of one entry of a batch: its reason (an exhausted item pool, say) is
+    what the caller acts on, so it passes through."""
+    log.error("item service refused to %s: %s %s", what, code, message)
     return FailedPrecondition(
-        f"the item service could not {what}: {status.message}",
+        f"the item service could not {what}: {message}",
         reason=info.reason if info is not None else "ITEM_SERVICE_REFUSED",
         metadata=dict(info.metadata) if info is not None else None,
     )
@@ -122,7 +124,14 @@ class ItemClient:
             )
             reply = await self._call(self._stub.AssembleModules, batch, "assemble the modules", budget_seconds)
             outcomes.extend(
-                entry.module if entry.HasField("module") else _refusal(entry.error, ASSEMBLE)
+                entry.module
+                if entry.HasField("module")
+                else _refusal(
+                    ASSEMBLE,
+                    _CODE_NAMES.get(entry.error.code, str(entry.error.code)),
+                    entry.error.message,
+                    status_error_info(entry.error),
+                )
                 for entry in reply.entries
             )
         return outcomes
@@ -159,14 +168,7 @@ class ItemClient:
             except grpc.aio.AioRpcError as error:
                 code = error.code()
                 if code not in RETRYABLE:
-                    log.error("item service refused to %s: %s %s", what, code.name, error.details())
-                    # Its reason (an exhausted item pool, say) is what the caller acts on, so it passes through.
-                    info = error_info(error)
-                    raise FailedPrecondition(
-                        f"the item service could not {what}: {error.details()}",
-                        reason=info.reason if info is not None else "ITEM_SERVICE_REFUSED",
-                        metadata=dict(info.metadata) if info is not None else None,
-                    ) from error
+                    raise _refusal(what, code.name, error.details() or "", error_info(error)) from error
                 # Full jitter, so that many sessions waiting for a restarting item_service do not retry in step.
                 pause = random.uniform(0, backoff)
                 if time.monotonic() + pause >= give_up:

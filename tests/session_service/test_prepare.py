@@ -209,14 +209,9 @@ def each(assemble_one: AssembleOne) -> Assemble:
 
 
 @asynccontextmanager
-async def running(
-    assemble: AssembleOne | Assemble, *, limit: int = 1, calls: bool = False
-) -> AsyncIterator[ModulePreparer]:
-    """A preparer of `limit` places at most, running, that assembles each module with `assemble` (or each call,
-    with `calls`)."""
-    preparer = ModulePreparer(
-        cast(Assemble, assemble) if calls else each(cast(AssembleOne, assemble)), limit=limit
-    )
+async def running(assemble: Assemble, *, limit: int = 1) -> AsyncIterator[ModulePreparer]:
+    """A preparer of `limit` places at most, running, that assembles each call with `assemble`."""
+    preparer = ModulePreparer(assemble, limit=limit)
     runner = asyncio.create_task(preparer.run_forever())
     try:
         yield preparer
@@ -232,7 +227,7 @@ async def preparing(assembled: list[str]) -> AsyncIterator[ModulePreparer]:
         assembled.append(place.session_id)
         return MODULES[place.session_id]
 
-    async with running(assemble) as preparer:
+    async with running(each(assemble)) as preparer:
         yield preparer
 
 
@@ -344,7 +339,7 @@ async def test_a_place_whose_advance_came_while_it_was_assembled_is_not_kept() -
         await release.wait()
         return MODULES[place.session_id]
 
-    async with running(assemble) as preparer:
+    async with running(each(assemble)) as preparer:
         await router_opened(preparer, "ses-a")
         assert take(preparer, "ses-a") is None
         release.set()
@@ -362,7 +357,7 @@ async def test_a_routers_second_stages_are_asked_in_one_call() -> None:
         calls.append([plan.key for _, plan in asked])
         return [MODULES[place.session_id] for place, _ in asked]
 
-    async with running(assemble, calls=True) as preparer:
+    async with running(assemble) as preparer:
         await router_opened(preparer, "ses-a", plans=SECOND_STAGE_PLANS)
         assert calls == [[plan.key for plan in SECOND_STAGE_PLANS]]
         assert take(preparer, "ses-a") is MODULES["ses-a"]
@@ -379,7 +374,7 @@ async def test_places_due_together_are_asked_together_a_bounded_number_per_call(
         return [cast(NewModule, object()) for _ in asked]
 
     room = [f"ses-{n}" for n in range(2 * prepare.PLACES_PER_CALL + 5)]
-    async with running(assemble, limit=1000, calls=True) as preparer:
+    async with running(assemble, limit=1000) as preparer:
         await router_opened(preparer, *room)
         # Both calls at once took a full share each; the rest wait for one of them to end.
         assert [len(call) for call in calls] == [prepare.PLACES_PER_CALL] * prepare.CONCURRENT_ASSEMBLIES
@@ -395,7 +390,7 @@ async def test_a_failed_call_leaves_its_places_to_their_advances(caplog: pytest.
     async def assemble(asked: Sequence[tuple[Candidates, ModulePlan]]) -> list[NewModule]:
         raise RuntimeError("item_service is gone")
 
-    async with running(assemble, limit=2, calls=True) as preparer:
+    async with running(assemble, limit=2) as preparer:
         await router_opened(preparer, "ses-a", "ses-b", plans=SECOND_STAGE_PLANS)
         assert f"preparing module {SECOND_STAGE_PLANS[0].key} of ses-b failed" in caplog.text
         assert take(preparer, "ses-a") is None
@@ -412,7 +407,7 @@ async def test_a_module_that_failed_leaves_the_other_prepared(caplog: pytest.Log
             raise RuntimeError("item_service is gone")
         return MODULES[place.session_id]
 
-    async with running(assemble, limit=2) as preparer:
+    async with running(each(assemble), limit=2) as preparer:
         await router_opened(preparer, "ses-a", "ses-b", plans=SECOND_STAGE_PLANS)
         assert f"preparing module {failing.key} of ses-a failed" in caplog.text
         assert take(preparer, "ses-a") is MODULES["ses-a"]
@@ -428,7 +423,7 @@ async def test_places_taken_or_brought_forward_leave_no_entries_in_the_schedule(
         assembled.append(place.session_id)
         return cast(NewModule, object())
 
-    async with running(assemble, limit=1000) as preparer:
+    async with running(each(assemble), limit=1000) as preparer:
         room = [f"ses-{n}" for n in range(1000)]
         await router_opened(preparer, *room, after_seconds=3600.0)
         assert preparer.scheduled() == 1000
