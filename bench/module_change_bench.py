@@ -1,15 +1,17 @@
-"""A room's module change: N students at the end of Reading's router advance at once, against N answers at once."""
+"""A room's module change: N students at the end of Reading's router advance at once, or as a paced row's do."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import random
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,19 @@ class Burst:
     @property
     def stack_ms(self) -> float:
         return sum(self.cpu_ms.values())
+
+
+@dataclass
+class PacedChange:
+    """A paced row's module change: every student answered its last item again at a random moment of one answer
+    interval and advanced the moment that answer was acknowledged; each answer's and advance's latency, and each
+    process's share of a core from the first request to the last reply."""
+
+    rate: float
+    seconds: float
+    answers_ms: list[float]
+    advances_ms: list[float]
+    shares: dict[str, float]
 
 
 async def seat(http: Http, username: str, gate: asyncio.Semaphore) -> Student:
@@ -107,37 +122,82 @@ async def burst(kind: str, calls: list[Callable[[], Awaitable[Any]]], pids: dict
     )
 
 
-async def one_round(http: Http, stack: Stack, students: int) -> tuple[Burst, Burst]:
-    """New students to the end of Reading's router; then each answers its last item again, all at once; then each
-    advances, all at once."""
+def answer_again(http: Http, s: Student) -> Callable[[], Awaitable[Any]]:
+    """The student's last item answered again (a new revision, a new request id)."""
+    body = {"answer": s.answer, "requestId": uuid.uuid4().hex, "elapsedMs": 1000}
+    return lambda: http.call("PUT", f"/api/sessions/{s.sid}/responses/{s.item_id}", s.token, body)
+
+
+def advance(http: Http, s: Student) -> Callable[[], Awaitable[Any]]:
+    """The student's move to its next module."""
+    return lambda: http.call("POST", f"/api/sessions/{s.sid}:advance", s.token, {"requestId": uuid.uuid4().hex})
+
+
+async def seat_round(http: Http, stack: Stack, students: int) -> list[Student]:
+    """New students, each at the end of Reading's router (setup, not measured)."""
     assert stack.session is not None
     usernames = await create_students(stack.session.address, students, f"change-{uuid.uuid4().hex[:6]}")
     gate = asyncio.Semaphore(SETUP_CONCURRENCY)
-    seated = await asyncio.gather(*(seat(http, name, gate) for name in usernames))
+    return await asyncio.gather(*(seat(http, name, gate) for name in usernames))
+
+
+async def one_round(http: Http, stack: Stack, students: int) -> tuple[Burst, Burst]:
+    """New students to the end of Reading's router; then each answers its last item again, all at once; then each
+    advances, all at once."""
+    seated = await seat_round(http, stack, students)
     pids = stack.pids()
-
-    def answer(s: Student) -> Callable[[], Awaitable[Any]]:
-        body = {"answer": s.answer, "requestId": uuid.uuid4().hex, "elapsedMs": 1000}
-        return lambda: http.call("PUT", f"/api/sessions/{s.sid}/responses/{s.item_id}", s.token, body)
-
-    def advance(s: Student) -> Callable[[], Awaitable[Any]]:
-        return lambda: http.call(
-            "POST", f"/api/sessions/{s.sid}:advance", s.token, {"requestId": uuid.uuid4().hex}
-        )
-
     await quiet(pids)
-    answers = await burst("answer", [answer(s) for s in seated], pids)
+    answers = await burst("answer", [answer_again(http, s) for s in seated], pids)
     await quiet(pids)
-    advances = await burst("advance", [advance(s) for s in seated], pids)
+    advances = await burst("advance", [advance(http, s) for s in seated], pids)
     return answers, advances
 
 
+async def paced_round(http: Http, stack: Stack, students: int, rate: float, seed: int) -> PacedChange:
+    """New students to the end of Reading's router; then each answers its last item again at a uniform moment of
+    one answer interval (students / rate seconds, as in exam_bench's paced rows) and advances as soon as that
+    answer is acknowledged: a paced row's Reading router change, with nothing else going on."""
+    seated = await seat_round(http, stack, students)
+    pids = stack.pids()
+    await quiet(pids)
+    rng = random.Random(seed)
+    moments = [rng.uniform(0.0, len(seated) / rate) for _ in seated]
+    answers: list[float] = []
+    advances: list[float] = []
+
+    async def student(s: Student, at: float) -> None:
+        await asyncio.sleep(max(0.0, started + at - time.perf_counter()))
+        sent = time.perf_counter()
+        await answer_again(http, s)()
+        answered = time.perf_counter()
+        await advance(http, s)()
+        answers.append((answered - sent) * 1e3)
+        advances.append((time.perf_counter() - answered) * 1e3)
+
+    before = Cpu.now(pids)
+    started = time.perf_counter()
+    await asyncio.gather(*(student(s, at) for s, at in zip(seated, moments, strict=True)))
+    seconds = time.perf_counter() - started
+    return PacedChange(rate, seconds, answers, advances, Cpu.now(pids).shares_since(before, seconds))
+
+
 async def measure(stack: Stack, students: int, rounds: int) -> list[tuple[Burst, Burst]]:
+    async with client(stack, students) as http:
+        return [await one_round(http, stack, students) for _ in range(rounds)]
+
+
+async def measure_paced(stack: Stack, students: int, rounds: int, rate: float) -> list[PacedChange]:
+    async with client(stack, students) as http:
+        return [await paced_round(http, stack, students, rate, seed) for seed in range(1, rounds + 1)]
+
+
+@contextlib.asynccontextmanager
+async def client(stack: Stack, students: int) -> AsyncIterator[Http]:
+    """The generator's HTTP client: a connection per student, so that none waits for one."""
     assert stack.gateway is not None
     connector = aiohttp.TCPConnector(limit=students + 16)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
-        http = Http(stack.gateway.url, session)
-        return [await one_round(http, stack, students) for _ in range(rounds)]
+        yield Http(stack.gateway.url, session)
 
 
 def report(students: int, results: list[tuple[Burst, Burst]]) -> None:
@@ -175,16 +235,49 @@ def report(students: int, results: list[tuple[Burst, Burst]]) -> None:
     )
 
 
-def run(students: int, rounds: int) -> None:
+def report_paced(students: int, results: list[PacedChange]) -> None:
+    out = sys.stdout.write
+    machine = machine_info()
+    rate = results[0].rate
+    out(
+        f"{students} students at the end of Reading's router, each answering its last item again at a random "
+        f"moment of one {students / rate:.2f}-s interval ({rate:g} answers/s) and advancing once it is "
+        f"acknowledged; {machine['cpus']} CPUs ({machine['cpu_model']}); the generator shares the machine\n"
+    )
+    names = list(results[0].shares)
+    out(
+        f"  {'round':<6}{'all in ms':>10}{'answer p50 / p99 ms':>22}{'advance p50 / p99 ms':>23}"
+        + "   share of a core: "
+        + ", ".join(names)
+        + "\n"
+    )
+    for number, change in enumerate(results, 1):
+        answer = " / ".join(f"{ms:.1f}" for ms in percentiles(change.answers_ms))
+        advance = " / ".join(f"{ms:.0f}" for ms in percentiles(change.advances_ms))
+        shares = " / ".join(f"{change.shares[name]:.2f}" for name in names)
+        out(f"  {number:<6}{change.seconds * 1e3:>10.0f}{answer:>22}{advance:>23}   {shares}\n")
+    out(
+        "  issue 22's 60% row: answer p99 <= 100 ms, advance p99 <= 500 ms; this is its Reading router change "
+        "alone (docs/PERFORMANCE.md)\n"
+    )
+
+
+def run(students: int, rounds: int, paced_rate: float | None) -> None:
     with tempfile.TemporaryDirectory(prefix="module-change-bench-") as tmp:
         workdir = Path(tmp)
         stack = Stack(workdir, build_demo_bank(workdir / "item_bank.db"), TOKEN_KEY)
         try:
             stack.start()
-            results = asyncio.run(measure(stack, students, rounds))
+            if paced_rate is None:
+                results = asyncio.run(measure(stack, students, rounds))
+            else:
+                changes = asyncio.run(measure_paced(stack, students, rounds, paced_rate))
         finally:
             stack.stop()
-    report(students, results)
+    if paced_rate is None:
+        report(students, results)
+    else:
+        report_paced(students, changes)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -193,10 +286,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--rounds", type=int, default=DEFAULT_ROUNDS, help="rounds, new students each (default %(default)s)"
     )
+    parser.add_argument(
+        "--paced-rate",
+        type=float,
+        default=None,
+        metavar="R",
+        help="instead of the two bursts: each student answers once more at a random moment of one interval of "
+        "students / R seconds and then advances, as a paced row at R answers/s meets the change",
+    )
     args = parser.parse_args(argv if argv is not None else [])
     if args.students < 1 or args.rounds < 1:
         parser.error("--students and --rounds must be at least 1")
-    run(args.students, args.rounds)
+    if args.paced_rate is not None and not args.paced_rate > 0:
+        parser.error("--paced-rate must be above 0")
+    run(args.students, args.rounds, args.paced_rate)
 
 
 if __name__ == "__main__":
