@@ -257,8 +257,8 @@ def report_paced(students: int, results: list[PacedChange]) -> None:
         shares = " / ".join(f"{change.shares[name]:.2f}" for name in names)
         out(f"  {number:<6}{change.seconds * 1e3:>10.0f}{answer:>22}{advance:>23}   {shares}\n")
     out(
-        "  issue 22's 60% row: answer p99 <= 100 ms, advance p99 <= 500 ms; this is its Reading router change "
-        "alone (docs/PERFORMANCE.md)\n"
+        "  issue 22's 60% row: answer p99 <= 100 ms, advance p99 <= 500 ms; with the rate at 60% of exam_bench's "
+        "closed loop, this is that row's Reading router change alone (docs/PERFORMANCE.md)\n"
     )
 
 
@@ -290,9 +290,9 @@ def main(argv: list[str] | None = None) -> None:
         "--paced-rate",
         type=float,
         default=None,
-        metavar="R",
+        metavar="RATE",
         help="instead of the two bursts: each student answers once more at a random moment of one interval of "
-        "students / R seconds and then advances, as a paced row at R answers/s meets the change",
+        "students / RATE seconds and then advances, as a paced row at RATE answers/s meets the change",
     )
     args = parser.parse_args(argv if argv is not None else [])
     if args.students < 1 or args.rounds < 1:
