@@ -103,6 +103,15 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
         require_role(principal, BANK_READ_ROLES, "reading the item bank")
         return principal
 
+    def _assembly_view(
+        self, principal: Principal, request: item_service_pb2.AssembleModuleRequest, field_prefix: str = ""
+    ) -> ItemView:
+        """The view one module's assembly asks for (as `_view` allows it); its spec is required."""
+        view = self._view(principal, request.view, field=f"{field_prefix}view")
+        if not request.HasField("spec"):
+            raise InvalidArgument(f"{field_prefix}spec is required", field=f"{field_prefix}spec")
+        return view
+
     def _view(self, principal: Principal, view: int, field: str = "view") -> ItemView:
         check_enum_value(view, enum=item_pb2.ItemView.DESCRIPTOR, field=field)
         if view == item_pb2.ITEM_VIEW_FULL:
@@ -608,9 +617,7 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
     ) -> item_service_pb2.AssembleModuleResponse:
         principal = self._principal(context)
         require_role(principal, ASSEMBLY_ROLES, "AssembleModule")
-        view = self._view(principal, request.view)
-        if not request.HasField("spec"):
-            raise InvalidArgument("spec is required", field="spec")
+        view = self._assembly_view(principal, request)
         response = await self._read(lambda reader: assemble_in(reader, request))
         if view != item_pb2.ITEM_VIEW_FULL:
             _to_student_view(response)
@@ -626,11 +633,10 @@ class ItemServicer(item_service_pb2_grpc.ItemServiceServicer):
             raise InvalidArgument(
                 f"requests holds {count} modules; it takes 1 to {MAX_ASSEMBLE_BATCH}", field="requests"
             )
-        views: list[ItemView] = []
-        for index, one in enumerate(request.requests):
-            views.append(self._view(principal, one.view, field=f"requests[{index}].view"))
-            if not one.HasField("spec"):
-                raise InvalidArgument(f"requests[{index}].spec is required", field=f"requests[{index}].spec")
+        views = [
+            self._assembly_view(principal, one, field_prefix=f"requests[{index}].")
+            for index, one in enumerate(request.requests)
+        ]
 
         def assemble_each(reader: BankReader) -> list[item_service_pb2.AssembleModuleResponse | DomainError]:
             outcomes: list[item_service_pb2.AssembleModuleResponse | DomainError] = []

@@ -14,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from toefl.session.v1 import scoring_service_pb2
 
 from scoring_jobs.common import JobError, Services, StateError, StateFile, progress, say
+from toefl_core.grpc_errors import status_code_name
 
 log = logging.getLogger(__name__)
 CHANGED, UNCHANGED, FAILED = "changed", "unchanged", "failed"
@@ -79,15 +80,13 @@ def request_id_for(run_id: str, session_id: str) -> str:
 
 # BatchRescoreSessions takes at most this many sessions per call; a larger page is sent in parts.
 BATCH_LIMIT = 500
-STATUS_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
 
 def report(session_id: str, entry: scoring_service_pb2.BatchRescoreSessionsEntry, *, dry_run: bool) -> str:
     """The outcome for one session; what changed (or why it failed) goes to the report as it happens."""
     if entry.HasField("error"):
         # This session cannot be rescored; the others can, and a new run tries it again.
-        name = STATUS_NAMES.get(entry.error.code, str(entry.error.code))
-        say(f"{session_id}: failed: {name} {entry.error.message}".rstrip())
+        say(f"{session_id}: failed: {status_code_name(entry.error)} {entry.error.message}".rstrip())
         return FAILED
     if not entry.result.changed:
         return UNCHANGED

@@ -18,7 +18,7 @@ from session_service.views import student_item, student_passage
 from toefl_core.auth import ServiceToken
 from toefl_core.channels import RECONNECT_OPTIONS
 from toefl_core.errors import FailedPrecondition, Unavailable
-from toefl_core.grpc_errors import error_info, status_error_info
+from toefl_core.grpc_errors import error_info, status_code_name, status_error_info
 from toefl_core.lru import LRU
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,6 @@ R = TypeVar("R")
 
 
 ASSEMBLE = "assemble the module"
-# A batch entry's refusal carries its code as a number: its name, for the log line a refused call has too.
-_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 # AssembleModules takes at most this many modules per call.
 ASSEMBLE_BATCH_LIMIT = 64
 
@@ -127,10 +125,7 @@ class ItemClient:
                 entry.module
                 if entry.HasField("module")
                 else _refusal(
-                    ASSEMBLE,
-                    _CODE_NAMES.get(entry.error.code, str(entry.error.code)),
-                    entry.error.message,
-                    status_error_info(entry.error),
+                    ASSEMBLE, status_code_name(entry.error), entry.error.message, status_error_info(entry.error)
                 )
                 for entry in reply.entries
             )

@@ -53,6 +53,15 @@ def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | Non
     return status_error_info(status) if status is not None else None
 
 
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+
+
+def status_code_name(status: status_pb2.Status) -> str:
+    """The name of a google.rpc.Status's code (NOT_FOUND), as a refused call's log line names it; the number for
+    a code gRPC does not know."""
+    return _CODE_NAMES.get(status.code, str(status.code))
+
+
 def status_error_info(status: status_pb2.Status) -> error_details_pb2.ErrorInfo | None:
     """The ErrorInfo detail of a google.rpc.Status (a batch's entry, say), if it has one."""
     for detail in status.details:
